@@ -1,0 +1,22 @@
+/** GET /v1/schema: tessia-compatible, keyed by API path (relative to /v1). */
+export function apiSchema() {
+  return {
+    '/': { description: 'api root', methods: { GET: 'returns {"success": true}' } },
+    '/schema': { description: 'this document', methods: { GET: 'API paths and what they do' } },
+    '/tasks': {
+      description: 'tasks',
+      methods: {
+        GET: 'list tasks in creation order as [{taskId, state}]; ?view=full for every field',
+        POST: 'start a task: body {"machine": string, "parameters": any}; 201 with the task',
+      },
+    },
+    '/tasks/{taskId}': {
+      description: 'one task',
+      methods: { GET: 'the task', DELETE: 'forget the task (a running one is stopped first)' },
+    },
+    '/tasks/{taskId}/stop': {
+      description: 'stop a task',
+      methods: { POST: 'first call: SIGTERM, cleanup, SIGKILL after the grace period; second call: SIGKILL now' },
+    },
+  };
+}

@@ -1,0 +1,96 @@
+#!/usr/bin/env node
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig } from '../config/load.js';
+import { createLogger } from '../log.js';
+import { startRunner } from '../server.js';
+
+const USAGE = `Usage: tessia-task-runner serve [--config FILE] [--listen HOST:PORT] [--state-dir DIR]
+
+  --config FILE      YAML config (default: $CONFIGURATION_DIRECTORY/config.yaml,
+                     else /etc/tessia-task-runner/config.yaml when present, else built-in defaults)
+  --listen HOST:PORT where the HTTP API listens (default: the config's listen, 127.0.0.1:7356)
+  --state-dir DIR    where the task store lives (default: the config's stateDir, $STATE_DIRECTORY,
+                     else /var/lib/tessia-task-runner)
+`;
+
+function defaultConfigPath(): string | undefined {
+  const directory = process.env['CONFIGURATION_DIRECTORY']?.split(':')[0];
+  const candidates = [directory && join(directory, 'config.yaml'), '/etc/tessia-task-runner/config.yaml'];
+  return candidates.find((path): path is string => Boolean(path) && existsSync(path as string));
+}
+
+export function splitHostPort(value: string): { host: string; port: number } {
+  const at = value.lastIndexOf(':');
+  const host = value.slice(0, at).replace(/^\[(.*)\]$/, '$1');
+  return { host, port: Number(value.slice(at + 1)) };
+}
+
+async function serve(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      config: { type: 'string' },
+      listen: { type: 'string' },
+      'state-dir': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  const config = await loadConfig(values.config ?? defaultConfigPath());
+  if (values.listen !== undefined) config.listen = values.listen;
+  const listen = splitHostPort(config.listen);
+  if (!listen.host || !Number.isInteger(listen.port) || listen.port < 0 || listen.port > 65535) {
+    throw new ConfigError(`--listen: "${values.listen}" must be HOST:PORT`);
+  }
+  const stateDir =
+    values['state-dir'] ??
+    config.stateDir ??
+    process.env['STATE_DIRECTORY']?.split(':')[0] ??
+    '/var/lib/tessia-task-runner';
+  const log = createLogger(config.log.level);
+  const runner = await startRunner({ config, stateDir, listen, log });
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) {
+      log.warn('second signal: exiting now');
+      process.exit(1);
+    }
+    stopping = true;
+    log.info({ signal }, 'shutting down (tasks keep running)');
+    void runner.close().then(() => process.exit(0));
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'serve':
+      return serve(rest);
+    case undefined:
+    case '-h':
+    case '--help':
+    case 'help':
+      process.stdout.write(USAGE);
+      return;
+    default:
+      process.stderr.write(`unknown command: ${command}\n${USAGE}`);
+      process.exitCode = 2;
+  }
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  if (error instanceof ConfigError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    process.stderr.write(`tessia-task-runner: ${(error as Error).message}\n`);
+    process.exit(2);
+  }
+  process.stderr.write(`tessia-task-runner: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exit(1);
+});

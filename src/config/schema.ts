@@ -1,0 +1,102 @@
+import { isAbsolute } from 'node:path';
+import { z } from 'zod';
+
+/** The runner's configuration file (YAML). Every key has a default; unknown keys are errors. */
+
+const SIZE_SUFFIXES: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 };
+
+/** Bytes, as a number or a string with a K/M/G/T suffix (1024-based, like systemd's MemoryMax=). */
+const byteSize = z.union([z.number().int().positive(), z.string()]).transform((value, context) => {
+  if (typeof value === 'number') return value;
+  const match = /^(\d+)([KMGT]?)$/.exec(value.trim());
+  if (!match) {
+    context.addIssue({ code: 'custom', message: `"${value}" is not a size (a number with K, M, G or T)` });
+    return z.NEVER;
+  }
+  return Number(match[1]) * (SIZE_SUFFIXES[match[2] ?? ''] ?? 1);
+});
+
+const absolutePath = z.string().refine(isAbsolute, 'must be an absolute path');
+const systemName = z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, 'must be a system user or group name');
+
+export const MachineLimitsSchema = z.strictObject({
+  /** RuntimeMaxSec: the task is stopped (exit code -2) after this long. (Default: no limit) */
+  runtimeMaxSec: z.number().positive().nullable().default(null),
+  /** Time between SIGTERM (the CLEANUP section runs) and SIGKILL on stop. (Default: 60 s) */
+  stopGraceSec: z.number().positive().max(3600).default(60),
+  /** MemoryMax of the task's cgroup. (Default: no limit) */
+  memoryMax: byteSize.nullable().default(null),
+  /** CPU time as a percentage of one CPU (200 = two CPUs). (Default: no limit) */
+  cpuQuotaPercent: z.number().positive().max(100_000).nullable().default(null),
+  /** TasksMax: processes and threads. (Default: 512) */
+  tasksMax: z.number().int().positive().nullable().default(512),
+});
+
+export const MachineSandboxSchema = z.strictObject({
+  /** Run as this existing user instead of a dynamic one. (Default: DynamicUser) */
+  user: systemName.nullable().default(null),
+  group: systemName.nullable().default(null),
+  /** No network but loopback. (Default: false) */
+  privateNetwork: z.boolean().default(false),
+  /** Paths the task may write besides its own state directory and private /tmp. (Default: none) */
+  readWritePaths: z.array(absolutePath).max(64).default([]),
+});
+
+export const MachineSchema = z
+  .strictObject({
+    description: z.string().max(1000).default(''),
+    /** A machine built into the runner. */
+    builtin: z.enum(['echo']).optional(),
+    /** Or the argv of an executable; it reads its parameters from $CREDENTIALS_DIRECTORY/parameters. */
+    exec: z.array(z.string().min(1)).min(1).max(256).optional(),
+    limits: MachineLimitsSchema.default(MachineLimitsSchema.parse({})),
+    sandbox: MachineSandboxSchema.default(MachineSandboxSchema.parse({})),
+  })
+  .superRefine((machine, context) => {
+    if ((machine.builtin === undefined) === (machine.exec === undefined)) {
+      context.addIssue({ code: 'custom', message: 'needs exactly one of "builtin" or "exec"' });
+    }
+    const program = machine.exec?.[0];
+    if (program !== undefined && !isAbsolute(program)) {
+      context.addIssue({ code: 'custom', path: ['exec', 0], message: 'must be an absolute path' });
+    }
+  });
+
+const listenAddress = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'must be HOST:PORT')
+  .refine((value) => {
+    const port = Number(value.slice(value.lastIndexOf(':') + 1));
+    return port >= 0 && port <= 65535;
+  }, 'port must be between 0 and 65535');
+
+export const ConfigSchema = z.strictObject({
+  /** HOST:PORT of the HTTP listener. (Default: 127.0.0.1:7356) */
+  listen: listenAddress.default('127.0.0.1:7356'),
+  /** Where the task store lives. (Default: $STATE_DIRECTORY, else /var/lib/tessia-task-runner) */
+  stateDir: absolutePath.optional(),
+  log: z
+    .strictObject({
+      /** pino level. (Default: info) */
+      level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
+    })
+    .default({ level: 'info' }),
+  tasks: z
+    .strictObject({
+      /** The slice every task unit runs in. (Default: tessia-tasks.slice) */
+      slice: z
+        .string()
+        .regex(/^[A-Za-z0-9_.-]+\.slice$/, 'must be a slice unit name')
+        .default('tessia-tasks.slice'),
+      /** How long POST /v1/tasks/{id}/stop waits for the task to end before answering. (Default: 0.5 s) */
+      stopWaitSec: z.number().min(0).max(60).default(0.5),
+    })
+    .default({ slice: 'tessia-tasks.slice', stopWaitSec: 0.5 }),
+  /** Task types by name. (Default: the built-in echo machine) */
+  machines: z
+    .record(z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/, 'machine names are [a-z][a-z0-9_-]{0,31}'), MachineSchema)
+    .default({ echo: MachineSchema.parse({ builtin: 'echo', description: 'Echo machine (tessia test language)' }) }),
+});
+
+export type Config = z.infer<typeof ConfigSchema>;
+export type MachineConfig = z.infer<typeof MachineSchema>;

@@ -1,0 +1,221 @@
+/**
+ * systemd's manager over the system bus: start a transient unit from a typed spec, stop, kill and
+ * collect it, read its state, list ours, and report changes as they happen (never by polling).
+ */
+import { EventEmitter } from 'node:events';
+import { BusCallError, SystemBus, type BusSignal, type Variant } from './bus.js';
+import { unitObjectPath } from './unit-path.js';
+import { unitProperties, type TaskUnitSpec } from './unit-spec.js';
+
+const SYSTEMD = 'org.freedesktop.systemd1';
+const MANAGER_PATH = '/org/freedesktop/systemd1';
+const MANAGER = 'org.freedesktop.systemd1.Manager';
+const UNIT = 'org.freedesktop.systemd1.Unit';
+const SERVICE = 'org.freedesktop.systemd1.Service';
+const PROPERTIES = 'org.freedesktop.DBus.Properties';
+
+/** The properties of a task unit the runner reads. Timestamps are µs since the epoch, 0 when unset. */
+export interface UnitSnapshot {
+  unitName: string;
+  loadState: string;
+  activeState: string;
+  subState: string;
+  result: string;
+  execMainCode: number;
+  execMainStatus: number;
+  mainPid: number;
+  invocationId: string;
+  activeEnterTimestamp: bigint;
+  inactiveEnterTimestamp: bigint;
+  execMainExitTimestamp: bigint;
+}
+
+export interface UnitChange {
+  unitName: string;
+  /** Only the properties that changed, by name. */
+  changed: Record<string, unknown>;
+}
+
+export interface ListedUnit {
+  name: string;
+  loadState: string;
+  activeState: string;
+  subState: string;
+}
+
+export class SystemdError extends Error {
+  constructor(
+    message: string,
+    readonly dbusName?: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'SystemdError';
+  }
+}
+
+type JobWaiter = (result: string) => void;
+
+export class SystemdClient extends EventEmitter<{ unitChanged: [UnitChange]; disconnect: [Error] }> {
+  private readonly jobWaiters = new Map<string, JobWaiter>();
+  private readonly pathToUnit = new Map<string, string>();
+
+  private constructor(
+    private readonly bus: SystemBus,
+    private readonly unitPrefix: string,
+  ) {
+    super();
+    bus.on('signal', (signal) => this.onSignal(signal));
+    bus.on('disconnect', (error) => this.emit('disconnect', error));
+  }
+
+  /** Subscribes before anything is started, so no JobRemoved or state change can be missed. */
+  static async connect(unitPrefix: string): Promise<SystemdClient> {
+    const bus = await SystemBus.connect();
+    const client = new SystemdClient(bus, unitPrefix);
+    const signalFrom = `type='signal',sender='${SYSTEMD}'`;
+    await bus.addMatch(`${signalFrom},interface='${MANAGER}',member='JobRemoved'`);
+    await bus.addMatch(
+      `${signalFrom},interface='${PROPERTIES}',member='PropertiesChanged',path_namespace='/org/freedesktop/systemd1/unit'`,
+    );
+    await client.manager('Subscribe');
+    return client;
+  }
+
+  /** Watches a unit's changes; call before starting it. */
+  watch(unitName: string): void {
+    this.pathToUnit.set(unitObjectPath(unitName), unitName);
+  }
+
+  unwatch(unitName: string): void {
+    this.pathToUnit.delete(unitObjectPath(unitName));
+  }
+
+  /** Starts the unit and resolves when systemd's start job has finished, with the job's result. */
+  async startTransientUnit(spec: TaskUnitSpec): Promise<string> {
+    if (!spec.unitName.startsWith(this.unitPrefix)) throw new SystemdError(`not a task unit: ${spec.unitName}`);
+    const done = this.waitForJob(spec.unitName);
+    try {
+      await this.manager('StartTransientUnit', 'ssa(sv)a(sa(sv))', [spec.unitName, 'fail', unitProperties(spec), []]);
+    } catch (error) {
+      this.jobWaiters.delete(spec.unitName);
+      throw error;
+    }
+    return done;
+  }
+
+  /** SIGTERM, then SIGKILL to the whole cgroup once the unit's TimeoutStopSec has passed. */
+  async stopUnit(unitName: string): Promise<void> {
+    await this.manager('StopUnit', 'ss', [unitName, 'replace']);
+  }
+
+  async killUnit(unitName: string, signal: number): Promise<void> {
+    await this.manager('KillUnit', 'ssi', [unitName, 'all', signal]);
+  }
+
+  /**
+   * Lets systemd garbage-collect a finished unit: an `active (exited)` one is stopped (it has no
+   * process left), a `failed` one is reset.
+   */
+  async collectUnit(unitName: string): Promise<void> {
+    const snapshot = await this.getUnit(unitName);
+    if (snapshot === null) return;
+    if (snapshot.activeState === 'failed') await this.manager('ResetFailedUnit', 's', [unitName]);
+    else if (snapshot.activeState === 'active' && snapshot.subState === 'exited') await this.stopUnit(unitName);
+  }
+
+  /** The unit's state, or null when systemd no longer has it loaded. */
+  async getUnit(unitName: string): Promise<UnitSnapshot | null> {
+    let path: string;
+    try {
+      [path] = (await this.manager('GetUnit', 's', [unitName])) as [string];
+    } catch (error) {
+      if (error instanceof SystemdError && error.dbusName === 'org.freedesktop.systemd1.NoSuchUnit') return null;
+      throw error;
+    }
+    const [unit, service] = await Promise.all([this.getAll(path, UNIT), this.getAll(path, SERVICE)]);
+    return {
+      unitName,
+      loadState: String(unit['LoadState'] ?? ''),
+      activeState: String(unit['ActiveState'] ?? ''),
+      subState: String(unit['SubState'] ?? ''),
+      result: String(service['Result'] ?? ''),
+      execMainCode: Number(service['ExecMainCode'] ?? 0),
+      execMainStatus: Number(service['ExecMainStatus'] ?? 0),
+      mainPid: Number(service['MainPID'] ?? 0),
+      invocationId: invocationIdOf(unit['InvocationID']),
+      activeEnterTimestamp: BigInt((unit['ActiveEnterTimestamp'] as bigint | undefined) ?? 0n),
+      inactiveEnterTimestamp: BigInt((unit['InactiveEnterTimestamp'] as bigint | undefined) ?? 0n),
+      execMainExitTimestamp: BigInt((service['ExecMainExitTimestamp'] as bigint | undefined) ?? 0n),
+    };
+  }
+
+  async listUnits(patterns: string[]): Promise<ListedUnit[]> {
+    const [units] = (await this.manager('ListUnitsByPatterns', 'asas', [[], patterns])) as [unknown[][]];
+    return units.map((row) => ({
+      name: String(row[0]),
+      loadState: String(row[2]),
+      activeState: String(row[3]),
+      subState: String(row[4]),
+    }));
+  }
+
+  close(): void {
+    this.bus.close();
+  }
+
+  private waitForJob(unitName: string): Promise<string> {
+    return new Promise((resolve) => this.jobWaiters.set(unitName, resolve));
+  }
+
+  private onSignal(signal: BusSignal): void {
+    if (signal.interface === MANAGER && signal.member === 'JobRemoved') {
+      const [, , unitName, result] = signal.body as [number, string, string, string];
+      const waiter = this.jobWaiters.get(unitName);
+      if (waiter) {
+        this.jobWaiters.delete(unitName);
+        waiter(result);
+      }
+      return;
+    }
+    if (signal.interface === PROPERTIES && signal.member === 'PropertiesChanged') {
+      const unitName = this.pathToUnit.get(signal.path);
+      if (unitName === undefined) return;
+      const [, changed] = signal.body as [string, Record<string, Variant>];
+      this.emit('unitChanged', { unitName, changed: unwrap(changed) });
+    }
+  }
+
+  private async getAll(path: string, iface: string): Promise<Record<string, unknown>> {
+    const [properties] = (await this.call(path, PROPERTIES, 'GetAll', 's', [iface])) as [Record<string, Variant>];
+    return unwrap(properties);
+  }
+
+  private manager(member: string, signature = '', body: unknown[] = []): Promise<unknown[]> {
+    return this.call(MANAGER_PATH, MANAGER, member, signature, body);
+  }
+
+  private async call(path: string, iface: string, member: string, signature: string, body: unknown[]) {
+    try {
+      return await this.bus.call({ destination: SYSTEMD, path, interface: iface, member, signature, body });
+    } catch (error) {
+      if (error instanceof BusCallError) {
+        throw new SystemdError(`${member}: ${error.message}`, error.dbusName, { cause: error });
+      }
+      throw new SystemdError(`${member}: ${error instanceof Error ? error.message : String(error)}`, undefined, {
+        cause: error,
+      });
+    }
+  }
+}
+
+function unwrap(properties: Record<string, Variant>): Record<string, unknown> {
+  const values: Record<string, unknown> = {};
+  for (const [name, variant] of Object.entries(properties)) values[name] = variant.value;
+  return values;
+}
+
+function invocationIdOf(value: unknown): string {
+  if (value instanceof Uint8Array || Array.isArray(value)) return Buffer.from(value as Uint8Array).toString('hex');
+  return '';
+}

@@ -1,0 +1,85 @@
+import { Variant } from './bus.js';
+
+/**
+ * Everything a task unit can be: built by the runner from its config and a machine, never from
+ * request fields. Each member maps to exactly one fixed systemd property below.
+ */
+export interface TaskUnitSpec {
+  unitName: string;
+  description: string;
+  slice: string;
+  /** argv[0] must be an absolute path. */
+  execStart: string[];
+  /** journald fields added to every entry of the unit, as KEY=value. */
+  logExtraFields: string[];
+  /** Credentials readable by the task under $CREDENTIALS_DIRECTORY. */
+  credentials: Record<string, Buffer>;
+  syslogIdentifier: string;
+  stopGraceSec: number;
+  runtimeMaxSec: number | null;
+  memoryMaxBytes: number | null;
+  cpuQuotaPercent: number | null;
+  tasksMax: number | null;
+  /** null: a dynamic user is allocated for the task's lifetime. */
+  user: string | null;
+  group: string | null;
+  /** Relative to /var/lib; also the working directory. */
+  stateDirectory: string;
+  privateNetwork: boolean;
+  readWritePaths: string[];
+}
+
+type Property = [string, Variant];
+
+const MICROSECONDS = 1_000_000n;
+const seconds = (value: number) => BigInt(Math.round(value * 1_000_000));
+
+export function unitProperties(spec: TaskUnitSpec): Property[] {
+  const properties: Property[] = [
+    ['Description', new Variant('s', spec.description)],
+    ['Slice', new Variant('s', spec.slice)],
+    ['Type', new Variant('s', 'exec')],
+    // Keeps the unit (and its Result) after the main process ends, until the runner collects it.
+    ['RemainAfterExit', new Variant('b', true)],
+    ['ExecStart', new Variant('a(sasb)', [[spec.execStart[0], spec.execStart, false]])],
+    ['LogExtraFields', new Variant('aay', spec.logExtraFields.map((field) => Buffer.from(field, 'utf8')))],
+    ['SetCredential', new Variant('a(say)', Object.entries(spec.credentials))],
+    ['SyslogIdentifier', new Variant('s', spec.syslogIdentifier)],
+    // systemd 252: an interval of 0 means "use journald's default", not "off"; one burst this
+    // large per second is, in effect, no per-unit limit.
+    ['LogRateLimitIntervalUSec', new Variant('t', MICROSECONDS)],
+    ['LogRateLimitBurst', new Variant('u', 4_000_000_000)],
+    ['KillMode', new Variant('s', 'control-group')],
+    ['SendSIGKILL', new Variant('b', true)],
+    ['TimeoutStopUSec', new Variant('t', seconds(spec.stopGraceSec))],
+    ['LimitCORE', new Variant('t', 0n)],
+    ['LimitCORESoft', new Variant('t', 0n)],
+    ['StateDirectory', new Variant('as', [spec.stateDirectory])],
+    ['WorkingDirectory', new Variant('s', `/var/lib/${spec.stateDirectory}`)],
+    ['PrivateTmp', new Variant('b', true)],
+    ['PrivateDevices', new Variant('b', true)],
+    ['ProtectSystem', new Variant('s', 'strict')],
+    ['ProtectHome', new Variant('s', 'yes')],
+    ['ProtectKernelTunables', new Variant('b', true)],
+    ['ProtectKernelModules', new Variant('b', true)],
+    ['ProtectControlGroups', new Variant('b', true)],
+    ['NoNewPrivileges', new Variant('b', true)],
+    ['RestrictSUIDSGID', new Variant('b', true)],
+    ['LockPersonality', new Variant('b', true)],
+    ['PrivateNetwork', new Variant('b', spec.privateNetwork)],
+  ];
+  if (spec.user === null) {
+    properties.push(['DynamicUser', new Variant('b', true)]);
+  } else {
+    properties.push(['User', new Variant('s', spec.user)]);
+    if (spec.group !== null) properties.push(['Group', new Variant('s', spec.group)]);
+  }
+  if (spec.readWritePaths.length > 0) properties.push(['ReadWritePaths', new Variant('as', spec.readWritePaths)]);
+  if (spec.runtimeMaxSec !== null) properties.push(['RuntimeMaxUSec', new Variant('t', seconds(spec.runtimeMaxSec))]);
+  if (spec.memoryMaxBytes !== null) properties.push(['MemoryMax', new Variant('t', BigInt(spec.memoryMaxBytes))]);
+  if (spec.cpuQuotaPercent !== null) {
+    properties.push(['CPUQuotaPerSecUSec', new Variant('t', BigInt(Math.round(spec.cpuQuotaPercent * 10_000)))]);
+  }
+  if (spec.tasksMax !== null) properties.push(['TasksMax', new Variant('t', BigInt(spec.tasksMax))]);
+  return properties;
+}

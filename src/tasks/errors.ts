@@ -1,0 +1,23 @@
+/**
+ * Every error the service layer reports to its callers, in one catalog. The API maps `code` to an
+ * HTTP status in one place (src/api/errors.ts); the message is for humans.
+ */
+export const ErrorCodes = {
+  INVALID_REQUEST: 'the request does not match the schema',
+  INVALID_PARAMETERS: 'the machine rejected the parameters',
+  UNKNOWN_MACHINE: 'no machine of that name is configured',
+  TASK_NOT_FOUND: 'no task with that id',
+  START_FAILED: 'systemd could not start the task unit',
+  SYSTEMD_UNAVAILABLE: 'the system bus or systemd did not answer',
+  SHUTTING_DOWN: 'the runner is shutting down',
+} as const;
+export type ErrorCode = keyof typeof ErrorCodes;
+
+export class TaskError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message?: string, options?: { cause?: unknown }) {
+    super(message ?? ErrorCodes[code], options);
+    this.name = 'TaskError';
+    this.code = code;
+  }
+}

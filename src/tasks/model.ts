@@ -1,0 +1,63 @@
+/**
+ * Terminology
+ * - task: one run of a machine, started through the API; it *is* a transient systemd unit.
+ * - machine: a task type registered in the config (the built-in `echo`, or an executable).
+ * - unit: `tessia-task-<id>.service`, in the tasks slice; systemd owns its processes.
+ * - invocation: systemd's id for one run of a unit (InvocationID); journal entries carry it.
+ * - state: where a task is in its life (see TaskState).
+ * - exit code: the tessia result of a finished task (see ExitCode).
+ */
+
+export const TaskState = {
+  created: 'created',
+  running: 'running',
+  stopping: 'stopping',
+  exited: 'exited',
+  lost: 'lost',
+} as const;
+export type TaskState = (typeof TaskState)[keyof typeof TaskState];
+
+/** tessia exit codes; any other value is the machine's own exit status. */
+export const ExitCode = {
+  success: 0,
+  canceled: -1,
+  timeout: -2,
+  exception: -3,
+  undetermined: -99,
+} as const;
+
+interface TaskBase {
+  taskId: string;
+  machine: string;
+  unit: string;
+  createdAt: string;
+  /** Set once systemd reported the unit running. */
+  startedAt: string | null;
+  invocationId: string | null;
+  /** A stop was asked for: the end that follows is a cancel (-1), even across a restart. */
+  stopRequested: boolean;
+}
+
+export interface ActiveTask extends TaskBase {
+  state: typeof TaskState.created | typeof TaskState.running | typeof TaskState.stopping;
+  exitCode: null;
+  result: null;
+  finishedAt: null;
+  detail: null;
+}
+
+export interface FinishedTask extends TaskBase {
+  state: typeof TaskState.exited | typeof TaskState.lost;
+  exitCode: number;
+  /** systemd's Result of the unit ("success", "exit-code", "timeout", …), null when unknown. */
+  result: string | null;
+  finishedAt: string;
+  /** Why the task ended the way it did, for humans. */
+  detail: string | null;
+}
+
+export type TaskRecord = ActiveTask | FinishedTask;
+
+export function isFinished(task: TaskRecord): task is FinishedTask {
+  return task.state === TaskState.exited || task.state === TaskState.lost;
+}

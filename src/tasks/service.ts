@@ -1,0 +1,367 @@
+/**
+ * The task lifecycle: validate, record, start the unit, follow systemd's state changes, stop,
+ * forget, collect. systemd is the truth for units that exist; the store for units that are gone.
+ */
+import { randomBytes } from 'node:crypto';
+import { EventEmitter, once } from 'node:events';
+import type { Logger } from 'pino';
+import type { Machine, MachineRegistry } from '../machines/registry.js';
+import { InvalidParametersError } from '../machines/registry.js';
+import { SystemdError, type SystemdClient, type UnitSnapshot } from '../systemd/client.js';
+import { TaskError } from './errors.js';
+import { ExitCode, TaskState, isFinished, type TaskRecord } from './model.js';
+import { mapUnitStatus, type MappedStatus, type UnitStatus } from './state-mapping.js';
+import type { TaskPatch, TaskStore } from './store.js';
+import { isoFromMicros, nowIso } from './time.js';
+
+export const UNIT_PREFIX = 'tessia-task-';
+export const TASK_ID_PATTERN = /^[0-9a-f]{8}$/;
+const SIGKILL = 9;
+
+export interface TaskServiceOptions {
+  slice: string;
+  /** How long a stop request waits for the task to end before answering. */
+  stopWaitMs: number;
+}
+
+export interface NewTask {
+  machine: string;
+  parameters: unknown;
+}
+
+const LEGAL_NEXT: Record<TaskState, readonly TaskState[]> = {
+  created: [TaskState.running, TaskState.stopping, TaskState.exited, TaskState.lost],
+  running: [TaskState.stopping, TaskState.exited, TaskState.lost],
+  stopping: [TaskState.exited, TaskState.lost],
+  exited: [],
+  lost: [],
+};
+
+export class TaskService extends EventEmitter<{ changed: [TaskRecord] }> {
+  /** Properties seen in PropertiesChanged signals, for units collected before we could read them. */
+  private readonly lastSignalled = new Map<string, Partial<UnitStatus>>();
+  private readonly refreshing = new Map<string, Promise<void>>();
+  private readonly dirty = new Set<string>();
+  private closed = false;
+
+  constructor(
+    private readonly store: TaskStore,
+    private readonly systemd: SystemdClient,
+    private machines: MachineRegistry,
+    private readonly options: TaskServiceOptions,
+    private readonly log: Logger,
+  ) {
+    super();
+    this.setMaxListeners(0);
+    systemd.on('unitChanged', ({ unitName, changed }) => {
+      this.rememberSignalled(unitName, changed);
+      this.scheduleRefresh(unitName);
+    });
+  }
+
+  /** Re-attaches to the units of tasks that were active when the runner last stopped. */
+  async resume(): Promise<void> {
+    const active = this.store.listActive();
+    for (const task of active) this.systemd.watch(task.unit);
+    await Promise.all(active.map((task) => this.refresh(task.unit)));
+  }
+
+  async create(request: NewTask): Promise<TaskRecord> {
+    this.assertOpen();
+    const machine = this.machine(request.machine);
+    try {
+      machine.validate(request.parameters);
+    } catch (error) {
+      if (error instanceof InvalidParametersError) throw new TaskError('INVALID_PARAMETERS', error.message, { cause: error });
+      throw error;
+    }
+    const taskId = this.newTaskId();
+    const unit = unitNameOf(taskId);
+    this.store.insert({ taskId, machine: machine.name, unit, createdAt: nowIso() });
+    this.systemd.watch(unit);
+    const spec = machine.unitSpec({
+      taskId,
+      unitName: unit,
+      machineName: machine.name,
+      slice: this.options.slice,
+      parameters: request.parameters,
+    });
+    let jobResult: string;
+    try {
+      jobResult = await this.systemd.startTransientUnit(spec);
+    } catch (error) {
+      this.finish(taskId, { state: TaskState.exited, exitCode: ExitCode.exception, detail: `start failed: ${messageOf(error)}` });
+      this.systemd.unwatch(unit);
+      throw new TaskError('START_FAILED', `task ${taskId} could not be started: ${messageOf(error)}`, { cause: error });
+    }
+    if (jobResult !== 'done') {
+      const snapshot = await this.systemd.getUnit(unit).catch(() => null);
+      const why = snapshot ? `${snapshot.result}, status ${snapshot.execMainStatus}` : 'unit gone';
+      this.finish(taskId, {
+        state: TaskState.exited,
+        exitCode: ExitCode.exception,
+        detail: `start job ${jobResult} (${why})`,
+      });
+      await this.collect(taskId, unit);
+      throw new TaskError('START_FAILED', `task ${taskId} failed to start: start job ${jobResult} (${why})`);
+    }
+    await this.refresh(unit);
+    return this.mustGet(taskId);
+  }
+
+  get(taskId: string): TaskRecord {
+    const task = TASK_ID_PATTERN.test(taskId) ? this.store.get(taskId) : undefined;
+    if (!task) throw new TaskError('TASK_NOT_FOUND', `task ${JSON.stringify(taskId)} not found`);
+    return task;
+  }
+
+  list(): TaskRecord[] {
+    return this.store.list();
+  }
+
+  /** First stop: SIGTERM and the machine's grace period. A second one: SIGKILL to every process now. */
+  async stop(taskId: string): Promise<TaskRecord> {
+    this.assertOpen();
+    const task = this.get(taskId);
+    if (isFinished(task)) return task;
+    await this.requestStop(task);
+    await this.waitUntilFinished(taskId, this.options.stopWaitMs);
+    return this.mustGet(taskId);
+  }
+
+  /** Forgets a task; one still running is stopped first and removed once its unit has ended. */
+  async delete(taskId: string): Promise<void> {
+    this.assertOpen();
+    const task = this.get(taskId);
+    if (isFinished(task)) {
+      this.store.remove(taskId);
+      return;
+    }
+    this.store.forget(taskId);
+    await this.requestStop(task);
+  }
+
+  replaceMachines(machines: MachineRegistry): void {
+    this.machines = machines;
+  }
+
+  close(): void {
+    this.closed = true;
+    this.removeAllListeners();
+  }
+
+  private async requestStop(task: TaskRecord): Promise<void> {
+    try {
+      if (!task.stopRequested) {
+        // Intent first: the end that follows is a cancel (-1) even if the runner dies right here.
+        this.store.update(task.taskId, { stopRequested: true });
+        await this.systemd.stopUnit(task.unit);
+        this.log.info({ taskId: task.taskId }, 'stop requested: SIGTERM, then SIGKILL after the grace period');
+      } else {
+        await this.systemd.killUnit(task.unit, SIGKILL);
+        this.log.info({ taskId: task.taskId }, 'second stop: SIGKILL to every process of the task');
+      }
+    } catch (error) {
+      if (error instanceof SystemdError && error.dbusName === 'org.freedesktop.systemd1.NoSuchUnit') {
+        await this.refresh(task.unit);
+        return;
+      }
+      throw new TaskError('SYSTEMD_UNAVAILABLE', `stopping task ${task.taskId}: ${messageOf(error)}`, { cause: error });
+    }
+  }
+
+  private async waitUntilFinished(taskId: string, timeoutMs: number): Promise<void> {
+    const current = this.store.find(taskId);
+    if (!current || isFinished(current.task) || timeoutMs <= 0) return;
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), timeoutMs);
+    try {
+      for (;;) {
+        const [task] = (await once(this, 'changed', { signal: controller.signal })) as [TaskRecord];
+        if (task.taskId === taskId && isFinished(task)) return;
+      }
+    } catch {
+      // Timed out: the caller reports whatever state the task has now.
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private scheduleRefresh(unit: string): void {
+    if (this.refreshing.has(unit)) {
+      this.dirty.add(unit);
+      return;
+    }
+    void this.refresh(unit);
+  }
+
+  /** Reads the unit from systemd and moves its task to the state that follows. One at a time per unit. */
+  private refresh(unit: string): Promise<void> {
+    const running = this.refreshing.get(unit);
+    if (running) {
+      this.dirty.add(unit);
+      return running;
+    }
+    const work = (async () => {
+      do {
+        this.dirty.delete(unit);
+        try {
+          await this.refreshOnce(unit);
+        } catch (error) {
+          this.log.warn({ unit, err: error }, 'could not read the state of a task unit');
+        }
+      } while (this.dirty.has(unit) && !this.closed);
+    })().finally(() => this.refreshing.delete(unit));
+    this.refreshing.set(unit, work);
+    return work;
+  }
+
+  private async refreshOnce(unit: string): Promise<void> {
+    const taskId = taskIdOf(unit);
+    const found = taskId === null ? undefined : this.store.find(taskId);
+    if (!found || taskId === null) return;
+    const { task } = found;
+    if (isFinished(task)) return;
+    const snapshot = await this.systemd.getUnit(unit);
+    const current = snapshot && snapshot.loadState === 'loaded' && belongsTo(snapshot, task) ? snapshot : null;
+    if (current === null) {
+      this.applyGone(task);
+    } else {
+      this.apply(task, current);
+    }
+    const after = this.store.find(taskId);
+    if (after && isFinished(after.task)) await this.collect(taskId, unit);
+  }
+
+  private apply(task: TaskRecord, snapshot: UnitSnapshot): void {
+    const mapped = mapUnitStatus(snapshot, task.stopRequested);
+    const patch: TaskPatch = {};
+    if (task.invocationId === null && snapshot.invocationId) patch.invocationId = snapshot.invocationId;
+    if (task.startedAt === null && snapshot.activeEnterTimestamp > 0n) {
+      patch.startedAt = isoFromMicros(snapshot.activeEnterTimestamp);
+    }
+    if (mapped.state === TaskState.exited) {
+      const end = snapshot.execMainExitTimestamp || snapshot.inactiveEnterTimestamp;
+      this.transition(task, { ...patch, ...this.finishedPatch(mapped), result: snapshot.result || null }, end);
+    } else {
+      this.transition(task, { ...patch, state: mapped.state });
+    }
+  }
+
+  /** The unit is not loaded any more: trust what its last signals said, else the task is lost. */
+  private applyGone(task: TaskRecord): void {
+    const signalled = this.lastSignalled.get(task.unit);
+    if (signalled?.activeState !== undefined) {
+      const mapped = mapUnitStatus(
+        { activeState: '', subState: '', result: '', execMainCode: 0, execMainStatus: 0, ...signalled },
+        task.stopRequested,
+      );
+      if (mapped.state === TaskState.exited) {
+        this.transition(task, { ...this.finishedPatch(mapped), result: signalled.result || null });
+        return;
+      }
+    }
+    if (task.stopRequested) {
+      this.transition(task, { state: TaskState.exited, exitCode: ExitCode.canceled, detail: 'stopped on request' });
+      return;
+    }
+    this.transition(task, {
+      state: TaskState.lost,
+      exitCode: ExitCode.undetermined,
+      detail: 'the unit is gone and systemd kept no result',
+    });
+  }
+
+  private finishedPatch(mapped: Extract<MappedStatus, { state: 'exited' }>): TaskPatch {
+    return { state: TaskState.exited, exitCode: mapped.exitCode, detail: mapped.detail };
+  }
+
+  private finish(taskId: string, patch: TaskPatch): void {
+    this.transition(this.mustFind(taskId), patch);
+  }
+
+  /** The only place a task changes state: checks the move is legal, writes it, tells listeners. */
+  private transition(task: TaskRecord, patch: TaskPatch, endMicros = 0n): void {
+    const next = patch.state ?? task.state;
+    if (next !== task.state && !LEGAL_NEXT[task.state].includes(next)) {
+      this.log.warn({ taskId: task.taskId, from: task.state, to: next }, 'ignored an illegal state change');
+      return;
+    }
+    if ((next === TaskState.exited || next === TaskState.lost) && patch.finishedAt === undefined) {
+      patch.finishedAt = endMicros > 0n ? isoFromMicros(endMicros) : nowIso();
+    }
+    this.store.update(task.taskId, patch);
+    const updated = this.mustFind(task.taskId);
+    if (updated.state !== task.state) {
+      this.log.info({ taskId: task.taskId, state: updated.state, exitCode: updated.exitCode }, `task ${updated.state}`);
+    }
+    this.emit('changed', updated);
+  }
+
+  /** The result is recorded: let systemd garbage-collect the unit, and drop a forgotten task's row. */
+  private async collect(taskId: string, unit: string): Promise<void> {
+    try {
+      await this.systemd.collectUnit(unit);
+    } catch (error) {
+      this.log.warn({ taskId, err: error }, 'could not collect a finished task unit');
+    }
+    this.systemd.unwatch(unit);
+    this.lastSignalled.delete(unit);
+    if (this.store.find(taskId)?.forgotten) this.store.remove(taskId);
+  }
+
+  private rememberSignalled(unit: string, changed: Record<string, unknown>): void {
+    const known = this.lastSignalled.get(unit) ?? {};
+    if (typeof changed['ActiveState'] === 'string') known.activeState = changed['ActiveState'];
+    if (typeof changed['SubState'] === 'string') known.subState = changed['SubState'];
+    if (typeof changed['Result'] === 'string') known.result = changed['Result'];
+    if (typeof changed['ExecMainCode'] === 'number') known.execMainCode = changed['ExecMainCode'];
+    if (typeof changed['ExecMainStatus'] === 'number') known.execMainStatus = changed['ExecMainStatus'];
+    this.lastSignalled.set(unit, known);
+  }
+
+  private machine(name: string): Machine {
+    const machine = this.machines.get(name);
+    if (!machine) throw new TaskError('UNKNOWN_MACHINE', `unknown machine ${JSON.stringify(name)}`);
+    return machine;
+  }
+
+  private newTaskId(): string {
+    for (;;) {
+      const taskId = randomBytes(4).toString('hex');
+      if (!this.store.find(taskId)) return taskId;
+    }
+  }
+
+  private mustFind(taskId: string): TaskRecord {
+    const found = this.store.find(taskId);
+    if (!found) throw new Error(`task ${taskId} vanished from the store`);
+    return found.task;
+  }
+
+  private mustGet(taskId: string): TaskRecord {
+    return this.mustFind(taskId);
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new TaskError('SHUTTING_DOWN');
+  }
+}
+
+export function unitNameOf(taskId: string): string {
+  return `${UNIT_PREFIX}${taskId}.service`;
+}
+
+function taskIdOf(unit: string): string | null {
+  const match = /^tessia-task-([0-9a-f]{8})\.service$/.exec(unit);
+  return match?.[1] ?? null;
+}
+
+/** A unit of the same name from another run (after a restart of systemd, say) is not this task's. */
+function belongsTo(snapshot: UnitSnapshot, task: TaskRecord): boolean {
+  return task.invocationId === null || snapshot.invocationId === '' || snapshot.invocationId === task.invocationId;
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

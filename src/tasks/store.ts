@@ -1,0 +1,163 @@
+/**
+ * The task history: one row per task, in SQLite (WAL, synchronous=FULL so a row is on disk before
+ * the client hears of it). The only file that imports the database driver.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { TaskState, type TaskRecord } from './model.js';
+
+interface TaskRow {
+  task_id: string;
+  machine: string;
+  unit: string;
+  state: string;
+  exit_code: number | null;
+  result: string | null;
+  detail: string | null;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+  invocation_id: string | null;
+  stop_requested: number;
+  forgotten: number;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS tasks (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  task_id TEXT NOT NULL UNIQUE,
+  machine TEXT NOT NULL,
+  unit TEXT NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('created', 'running', 'stopping', 'exited', 'lost')),
+  exit_code INTEGER,
+  result TEXT,
+  detail TEXT,
+  created_at TEXT NOT NULL,
+  started_at TEXT,
+  finished_at TEXT,
+  invocation_id TEXT,
+  stop_requested INTEGER NOT NULL DEFAULT 0,
+  -- DELETE of a running task: hidden at once, removed once its unit has ended and been collected.
+  forgotten INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS tasks_active ON tasks (state) WHERE state IN ('created', 'running', 'stopping');
+`;
+
+export type TaskPatch = Partial<
+  Pick<
+    TaskRecord,
+    'state' | 'exitCode' | 'result' | 'detail' | 'startedAt' | 'finishedAt' | 'invocationId' | 'stopRequested'
+  >
+>;
+
+const COLUMNS: Record<keyof TaskPatch, string> = {
+  state: 'state',
+  exitCode: 'exit_code',
+  result: 'result',
+  detail: 'detail',
+  startedAt: 'started_at',
+  finishedAt: 'finished_at',
+  invocationId: 'invocation_id',
+  stopRequested: 'stop_requested',
+};
+
+export class TaskStore {
+  private readonly db: Database.Database;
+  private readonly statements;
+
+  constructor(stateDir: string) {
+    mkdirSync(stateDir, { recursive: true, mode: 0o750 });
+    this.db = new Database(join(stateDir, 'tasks.sqlite3'));
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = FULL');
+    this.db.pragma('busy_timeout = 5000');
+    this.db.exec(SCHEMA);
+    this.statements = {
+      insert: this.db.prepare(
+        `INSERT INTO tasks (task_id, machine, unit, state, created_at) VALUES (@taskId, @machine, @unit, @state, @createdAt)`,
+      ),
+      get: this.db.prepare<[string], TaskRow>('SELECT * FROM tasks WHERE task_id = ?'),
+      list: this.db.prepare<[], TaskRow>('SELECT * FROM tasks WHERE forgotten = 0 ORDER BY seq'),
+      active: this.db.prepare<[], TaskRow>(
+        `SELECT * FROM tasks WHERE state IN ('created', 'running', 'stopping') ORDER BY seq`,
+      ),
+      forget: this.db.prepare('UPDATE tasks SET forgotten = 1 WHERE task_id = ?'),
+      remove: this.db.prepare('DELETE FROM tasks WHERE task_id = ?'),
+    };
+  }
+
+  insert(task: Pick<TaskRecord, 'taskId' | 'machine' | 'unit' | 'createdAt'>): void {
+    this.statements.insert.run({ ...task, state: TaskState.created });
+  }
+
+  /** Any row, forgotten ones included. */
+  find(taskId: string): { task: TaskRecord; forgotten: boolean } | undefined {
+    const row = this.statements.get.get(taskId);
+    return row && { task: fromRow(row), forgotten: row.forgotten === 1 };
+  }
+
+  /** A task the API can see. */
+  get(taskId: string): TaskRecord | undefined {
+    const found = this.find(taskId);
+    return found && !found.forgotten ? found.task : undefined;
+  }
+
+  list(): TaskRecord[] {
+    return this.statements.list.all().map(fromRow);
+  }
+
+  listActive(): TaskRecord[] {
+    return this.statements.active.all().map(fromRow);
+  }
+
+  update(taskId: string, patch: TaskPatch): void {
+    const entries = Object.entries(patch) as [keyof TaskPatch, unknown][];
+    if (entries.length === 0) return;
+    const assignments = entries.map(([key]) => `${COLUMNS[key]} = @${key}`).join(', ');
+    const values = Object.fromEntries(entries.map(([key, value]) => [key, typeof value === 'boolean' ? Number(value) : value]));
+    this.db.prepare(`UPDATE tasks SET ${assignments} WHERE task_id = @taskId`).run({ ...values, taskId });
+  }
+
+  forget(taskId: string): void {
+    this.statements.forget.run(taskId);
+  }
+
+  remove(taskId: string): void {
+    this.statements.remove.run(taskId);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
+
+function fromRow(row: TaskRow): TaskRecord {
+  const base = {
+    taskId: row.task_id,
+    machine: row.machine,
+    unit: row.unit,
+    createdAt: row.created_at,
+    startedAt: row.started_at,
+    invocationId: row.invocation_id,
+    stopRequested: row.stop_requested === 1,
+  };
+  switch (row.state) {
+    case TaskState.created:
+    case TaskState.running:
+    case TaskState.stopping:
+      return { ...base, state: row.state, exitCode: null, result: null, finishedAt: null, detail: null };
+    case TaskState.exited:
+    case TaskState.lost:
+      return {
+        ...base,
+        state: row.state,
+        exitCode: row.exit_code ?? -99,
+        result: row.result,
+        finishedAt: row.finished_at ?? row.created_at,
+        detail: row.detail,
+      };
+    default:
+      throw new Error(`task ${row.task_id} has an unknown state ${row.state}`);
+  }
+}

@@ -1,0 +1,65 @@
+#!/bin/sh
+# PID 1 of a new pid+mount namespace (unshare --pid --mount --fork): make the namespace private,
+# give systemd a /run, /tmp and state of its own, mask every unit that would touch the machine,
+# then exec systemd. Usage: boot-inside.sh APP_DIR [JOURNALD_DROPIN_DIR]
+set -eu
+app_dir=$1
+dropins=${2:-}
+
+mount --make-rprivate /
+mount -t tmpfs -o mode=0755 tessia-run /run
+# The machine's /tmp and /var stay untouched: these are ours alone (tasks' state and dynamic
+# users' directories land here).
+for dir in /tmp /var/tmp; do mount -t tmpfs -o mode=1777 tessia-tmp "$dir"; done
+for dir in /var/lib /var/cache /var/log; do mount -t tmpfs -o mode=0755 tessia-var "$dir"; done
+# The host's enablement links and generators (fstab, getty, …) are not part of this system.
+mount -t tmpfs -o mode=0755 tessia-etc /etc/systemd/system
+for dir in /usr/lib/systemd/system-generators /lib/systemd/system-generators /etc/systemd/system-generators; do
+  if [ -d "$dir" ]; then mount -t tmpfs -o mode=0755,ro tessia-none "$dir"; fi
+done
+# The app where any user (a task's dynamic one too) can read it, whatever the clone's parents allow.
+mkdir -p /run/tessia-app
+mount --bind "$app_dir" /run/tessia-app
+mount -o remount,bind,ro /run/tessia-app
+
+mkdir -p /run/systemd/system /run/systemd/journald.conf.d
+for unit in \
+  systemd-tmpfiles-setup.service systemd-tmpfiles-setup-dev.service systemd-tmpfiles-clean.service \
+  systemd-tmpfiles-clean.timer systemd-sysusers.service systemd-sysctl.service systemd-remount-fs.service \
+  systemd-modules-load.service systemd-binfmt.service proc-sys-fs-binfmt_misc.automount \
+  proc-sys-fs-binfmt_misc.mount systemd-update-utmp.service systemd-update-utmp-runlevel.service \
+  systemd-random-seed.service systemd-journal-flush.service systemd-timesyncd.service systemd-udevd.service \
+  systemd-udev-trigger.service systemd-udev-settle.service systemd-udevd-control.socket \
+  systemd-udevd-kernel.socket systemd-pstore.service systemd-firstboot.service \
+  systemd-machine-id-commit.service systemd-hwdb-update.service systemd-journal-catalog-update.service \
+  systemd-update-done.service ldconfig.service kmod-static-nodes.service systemd-logind.service \
+  getty.target console-getty.service systemd-fsck-root.service systemd-repart.service systemd-boot-update.service \
+  dev-hugepages.mount dev-mqueue.mount sys-kernel-config.mount sys-kernel-debug.mount sys-kernel-tracing.mount \
+  sys-fs-fuse-connections.mount systemd-ask-password-console.path systemd-ask-password-wall.path \
+  systemd-networkd.service systemd-resolved.service systemd-homed.service systemd-userdbd.socket \
+  systemd-pcrphase-sysinit.service systemd-pcrphase.service systemd-journald-audit.socket \
+  e2scrub_reap.service e2scrub_all.timer apt-daily.timer apt-daily-upgrade.timer man-db.timer fstrim.timer \
+  dpkg-db-backup.timer logrotate.timer postgresql.service cron.service ssh.service; do
+  ln -sf /dev/null "/run/systemd/system/$unit"
+done
+
+cat > /run/systemd/system/tessia-test.target <<'UNIT'
+[Unit]
+Description=tessia-task-runner test system
+Requires=dbus.socket systemd-journald.socket
+After=dbus.socket systemd-journald.socket
+AllowIsolate=yes
+UNIT
+
+cat > /run/systemd/journald.conf.d/10-tessia-test.conf <<'CONF'
+[Journal]
+Storage=volatile
+CONF
+# Rate limits exactly as the package ships them.
+if [ -n "$dropins" ] && [ -d "$dropins" ]; then
+  for file in "$dropins"/*.conf; do [ -e "$file" ] && cp "$file" /run/systemd/journald.conf.d/; done
+fi
+
+# Without a shared / systemd's credentials (and other per-unit mounts) never reach the units.
+mount --make-rshared /
+exec env container=tessia-test /lib/systemd/systemd --system --unit=tessia-test.target

@@ -1,0 +1,102 @@
+/**
+ * The runner under test, started inside the private systemd as a service of its own (as a package
+ * would run it), with its own config, state directory and port.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { stringify } from 'yaml';
+import { APP_DIR_INSIDE, PrivateSystemd } from './private-systemd.js';
+
+export interface RunnerService {
+  baseUrl: string;
+  unit: string;
+  /** The state directory, inside the private system. */
+  stateDir: string;
+  systemd: PrivateSystemd;
+  stop(): Promise<void>;
+  restart(): Promise<void>;
+  /** The runner's own journal, for failure messages. */
+  journal(): Promise<string>;
+}
+
+/** A config with short grace periods, so the tests' stops do not wait a minute. */
+export const TEST_MACHINES = {
+  echo: { builtin: 'echo', description: 'echo for tests', limits: { stopGraceSec: 10 } },
+  'echo-short': { builtin: 'echo', limits: { runtimeMaxSec: 2, stopGraceSec: 2 } },
+  'echo-quick-kill': { builtin: 'echo', limits: { stopGraceSec: 1 } },
+};
+
+export async function startRunnerService(config: Record<string, unknown> = {}): Promise<RunnerService> {
+  const systemd = PrivateSystemd.fromEnvironment();
+  const name = `tessia-test-runner-${randomBytes(4).toString('hex')}`;
+  const port = await freePort();
+  const dirInside = `/run/tessia-test/${name}`;
+  mkdirSync(`${systemd.root}${dirInside}`, { recursive: true });
+  const configPath = `${dirInside}/config.yaml`;
+  writeFileSync(`${systemd.root}${configPath}`, stringify({ machines: TEST_MACHINES, ...config }));
+  const unit = `${name}.service`;
+  const started = await systemd.run([
+    'systemd-run',
+    `--unit=${unit}`,
+    '--property=Type=exec',
+    '--property=KillMode=mixed',
+    `--working-directory=${APP_DIR_INSIDE}`,
+    '--setenv=NODE_ENV=test',
+    '--',
+    '/usr/bin/node',
+    `${APP_DIR_INSIDE}/dist/cli/main.js`,
+    'serve',
+    '--config',
+    configPath,
+    '--listen',
+    `127.0.0.1:${port}`,
+    '--state-dir',
+    `${dirInside}/state`,
+  ]);
+  if (started.code !== 0) throw new Error(`systemd-run failed: ${started.stderr}`);
+  const service: RunnerService = {
+    baseUrl: `http://127.0.0.1:${port}`,
+    unit,
+    stateDir: `${dirInside}/state`,
+    systemd,
+    stop: async () => {
+      await systemd.systemctl('stop', unit);
+    },
+    restart: async () => {
+      await systemd.systemctl('restart', unit);
+      await waitUntilAnswering(service);
+    },
+    journal: async () => (await systemd.run(['journalctl', '--no-pager', '-o', 'cat', '-u', unit])).stdout,
+  };
+  await waitUntilAnswering(service);
+  return service;
+}
+
+async function waitUntilAnswering(service: RunnerService): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    try {
+      const response = await fetch(`${service.baseUrl}/v1/`);
+      if (response.ok) return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`the runner did not answer on ${service.baseUrl}:\n${await service.journal()}`);
+    }
+    await sleep(50);
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}

@@ -1,0 +1,45 @@
+/**
+ * `npm test`: boots one private systemd for the whole run, runs every test file against it with
+ * node's test runner, then fails on any unit the tests left behind and powers the system off —
+ * also when the tests fail or the run is interrupted.
+ */
+import { spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { REPO_DIR, bootPrivateSystemd } from './harness/private-systemd.js';
+
+function testFiles(directory: string): string[] {
+  return readdirSync(directory, { recursive: true, encoding: 'utf8' })
+    .filter((file) => file.endsWith('.test.ts'))
+    .map((file) => relative(REPO_DIR, join(directory, file)))
+    .sort();
+}
+
+const log = (line: string) => process.stderr.write(`[harness] ${line}\n`);
+const requested = process.argv.slice(2);
+const files = requested.length > 0 ? requested : testFiles(join(REPO_DIR, 'test'));
+
+const booted = await bootPrivateSystemd({ log });
+let interrupted = false;
+const child = spawn(process.execPath, ['--import', 'tsx', '--test', ...files], {
+  cwd: REPO_DIR,
+  stdio: 'inherit',
+  env: { ...process.env, TESSIA_TEST_SYSTEMD_PID: String(booted.systemd.pid) },
+});
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.on(signal, () => {
+    interrupted = true;
+    log(`${signal}: stopping the tests and the private systemd`);
+    child.kill('SIGTERM');
+  });
+}
+const code = await new Promise<number>((resolve) => child.once('exit', (exitCode, signal) => resolve(exitCode ?? (signal ? 1 : 0))));
+
+let leftovers = '';
+if (!interrupted) {
+  const units = await booted.systemd.systemctl('list-units', '--all', '--plain', '--no-legend', 'tessia-task-*', 'tessia-test-*');
+  leftovers = units.stdout.trim();
+  if (leftovers) log(`units the tests left behind:\n${leftovers}`);
+}
+await booted.shutdown();
+process.exit(code !== 0 ? code : leftovers ? 1 : 0);
