@@ -13,7 +13,12 @@ const byteSize = z.union([z.number().int().positive(), z.string()]).transform((v
     context.addIssue({ code: 'custom', message: `"${value}" is not a size (a number with K, M, G or T)` });
     return z.NEVER;
   }
-  return Number(match[1]) * (SIZE_SUFFIXES[match[2] ?? ''] ?? 1);
+  const bytes = Number(match[1]) * (SIZE_SUFFIXES[match[2] ?? ''] ?? 1);
+  if (bytes <= 0 || !Number.isSafeInteger(bytes)) {
+    context.addIssue({ code: 'custom', message: `"${value}" must be a positive size` });
+    return z.NEVER;
+  }
+  return bytes;
 });
 
 const absolutePath = z.string().refine(isAbsolute, 'must be an absolute path');
@@ -62,13 +67,15 @@ export const MachineSchema = z
     }
   });
 
-const listenAddress = z
-  .string()
-  .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'must be HOST:PORT')
-  .refine((value) => {
-    const port = Number(value.slice(value.lastIndexOf(':') + 1));
-    return port >= 0 && port <= 65535;
-  }, 'port must be between 0 and 65535');
+const listenAddress = z.string().superRefine((value, context) => {
+  if (!/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(value)) {
+    context.addIssue({ code: 'custom', message: 'must be HOST:PORT' });
+  } else if (Number(value.slice(value.lastIndexOf(':') + 1)) > 65535) {
+    context.addIssue({ code: 'custom', message: 'port must be between 0 and 65535' });
+  }
+});
+
+const MACHINE_NAME = /^[a-z][a-z0-9_-]{0,31}$/;
 
 export const ConfigSchema = z.strictObject({
   /** HOST:PORT of the HTTP listener. (Default: 127.0.0.1:7356) */
@@ -94,7 +101,14 @@ export const ConfigSchema = z.strictObject({
     .default({ slice: 'tessia-tasks.slice', stopWaitSec: 0.5 }),
   /** Task types by name. (Default: the built-in echo machine) */
   machines: z
-    .record(z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/, 'machine names are [a-z][a-z0-9_-]{0,31}'), MachineSchema)
+    .record(z.string(), MachineSchema)
+    .superRefine((machines, context) => {
+      for (const name of Object.keys(machines)) {
+        if (!MACHINE_NAME.test(name)) {
+          context.addIssue({ code: 'custom', path: [name], message: 'machine names are [a-z][a-z0-9_-]{0,31}' });
+        }
+      }
+    })
     .default({ echo: MachineSchema.parse({ builtin: 'echo', description: 'Echo machine (tessia test language)' }) }),
 });
 

@@ -80,6 +80,7 @@ export function parseEchoScript(parameters: unknown): EchoScript {
         if (!DECIMAL.test(value)) throw new EchoSyntaxError(line, 'SLEEP argument must be a number');
         const seconds = Number(value);
         if (seconds < 0) throw new EchoSyntaxError(line, 'SLEEP argument must not be negative');
+        if (!Number.isFinite(seconds)) throw new EchoSyntaxError(line, 'SLEEP argument must be a finite number');
         target.push({ kind: 'sleep', line, seconds });
         return;
       }

@@ -27,6 +27,14 @@ function emit(priority: number, text: string): void {
   process.stdout.write(`<${priority}>${text}\n`);
 }
 
+/** Node's timers overflow past 2^31-1 ms (~24.8 days): sleep in pieces. */
+async function sleepLong(totalMs: number, signal?: AbortSignal): Promise<void> {
+  const MAX_TIMER_MS = 2_147_483_647;
+  for (let left = totalMs; left > 0; left -= MAX_TIMER_MS) {
+    await sleep(Math.min(left, MAX_TIMER_MS), undefined, signal ? { signal } : {});
+  }
+}
+
 async function run(commands: EchoCommand[], signal?: AbortSignal): Promise<void> {
   for (const command of commands) {
     signal?.throwIfAborted();
@@ -38,7 +46,7 @@ async function run(commands: EchoCommand[], signal?: AbortSignal): Promise<void>
         emit(PRIORITY[command.level], `${command.level}: ${command.text}`);
         break;
       case 'sleep':
-        await sleep(command.seconds * 1000, undefined, signal ? { signal } : {});
+        await sleepLong(command.seconds * 1000, signal);
         break;
       case 'return':
         throw new Returned(command.value);

@@ -1,0 +1,219 @@
+/** Every state path of a task, checked through the API and from systemd's side. */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { client, eventually } from '../harness/http.js';
+import { startRunnerService, type RunnerService } from '../harness/runner-service.js';
+import {
+  cleanUp,
+  journalOf,
+  startTask,
+  waitForCollected,
+  waitForJournalLine,
+  waitForState,
+  type Api,
+} from '../harness/tasks.js';
+
+describe('a task over its life', () => {
+  let runner: RunnerService;
+  let api: Api;
+  const started = new Set<string>();
+
+  before(async () => {
+    runner = await startRunnerService();
+    api = client(runner.baseUrl);
+  });
+  after(async () => {
+    await cleanUp(runner, api, started);
+    await runner?.stop();
+  });
+
+  async function start(machine: string, parameters: unknown) {
+    const task = await startTask(api, machine, parameters);
+    started.add(task.taskId);
+    return task;
+  }
+
+  test('a started task is a running transient unit in the tasks slice, sandboxed as configured', async () => {
+    const task = await start('echo', ['echo started', 'sleep 30']);
+    assert.equal(task.state, 'running');
+    assert.match(task.taskId, /^[0-9a-f]{8}$/);
+    assert.equal(task.unit, `tessia-task-${task.taskId}.service`);
+    assert.match(task.invocationId, /^[0-9a-f]{32}$/);
+    const unit = await runner.systemd.show(task.unit, [
+      'ActiveState', 'SubState', 'Slice', 'Type', 'RemainAfterExit', 'DynamicUser', 'PrivateTmp', 'NoNewPrivileges',
+      'ProtectSystem', 'ProtectHome', 'KillMode', 'TimeoutStopUSec', 'InvocationID', 'LimitCORE', 'TasksMax',
+      'WorkingDirectory', 'StateDirectory', 'LogRateLimitBurst', 'Transient', 'ExecStart', 'Environment',
+    ]);
+    assert.equal(unit['ActiveState'], 'active');
+    assert.equal(unit['SubState'], 'running');
+    assert.equal(unit['Slice'], 'tessia-tasks.slice');
+    assert.equal(unit['Type'], 'exec');
+    assert.equal(unit['Transient'], 'yes');
+    assert.equal(unit['RemainAfterExit'], 'yes');
+    assert.equal(unit['DynamicUser'], 'yes');
+    assert.equal(unit['PrivateTmp'], 'yes');
+    assert.equal(unit['NoNewPrivileges'], 'yes');
+    assert.equal(unit['ProtectSystem'], 'strict');
+    assert.equal(unit['ProtectHome'], 'yes');
+    assert.equal(unit['KillMode'], 'control-group');
+    assert.equal(unit['TimeoutStopUSec'], '10s');
+    assert.equal(unit['LimitCORE'], '0');
+    assert.equal(unit['TasksMax'], '512');
+    assert.equal(unit['StateDirectory'], `tessia-tasks/${task.taskId}`);
+    assert.equal(unit['WorkingDirectory'], `/var/lib/tessia-tasks/${task.taskId}`);
+    assert.equal(unit['LogRateLimitBurst'], '4000000000');
+    assert.equal(unit['InvocationID'], task.invocationId);
+    // Parameters travel as a credential only.
+    assert.doesNotMatch(unit['ExecStart'] ?? '', /echo started/);
+    assert.doesNotMatch(unit['Environment'] ?? '', /echo started/);
+    await waitForJournalLine(runner, task.taskId, 'started');
+    const user = await runner.systemd.run(['ps', '-o', 'user=', '-p', (await runner.systemd.show(task.unit, ['MainPID']))['MainPID'] ?? '0']);
+    assert.notEqual(user.stdout.trim(), 'root');
+  });
+
+  test('a task that finishes reports exit code 0 with its times, and its unit is collected', async () => {
+    const task = await start('echo', ['echo one', 'log warning two', 'echo three']);
+    const done = await waitForState(api, task.taskId, ['exited']);
+    assert.equal(done.exitCode, 0);
+    assert.equal(done.result, 'success');
+    assert.equal(done.machine, 'echo');
+    assert.ok(Date.parse(done.createdAt) <= Date.parse(done.startedAt));
+    assert.ok(Date.parse(done.startedAt) <= Date.parse(done.finishedAt));
+    await waitForCollected(runner, task.unit);
+    await waitForJournalLine(runner, task.taskId, 'three');
+    const lines = await journalOf(runner, task.taskId);
+    assert.deepEqual(lines.filter((line) => ['one', 'WARNING: two', 'three'].includes(line)), ['one', 'WARNING: two', 'three']);
+  });
+
+  test('LOG lines reach the journal with the priority of their level', async () => {
+    const task = await start('echo', ['log error broken', 'log debug details', 'echo plain']);
+    await waitForState(api, task.taskId, ['exited']);
+    await waitForJournalLine(runner, task.taskId, 'plain');
+    const json = await runner.systemd.run(['journalctl', '--no-pager', '-o', 'json', `TESSIA_TASK_ID=${task.taskId}`]);
+    const priorities = new Map<string, string>();
+    for (const line of json.stdout.split('\n').filter(Boolean)) {
+      const entry = JSON.parse(line) as { MESSAGE?: string; PRIORITY?: string };
+      if (entry.MESSAGE) priorities.set(entry.MESSAGE, entry.PRIORITY ?? '');
+    }
+    assert.equal(priorities.get('ERROR: broken'), '3');
+    assert.equal(priorities.get('DEBUG: details'), '7');
+    assert.equal(priorities.get('plain'), '6');
+  });
+
+  test('RETURN n ends the task with exit code n', async () => {
+    const task = await start('echo', 'echo before\nRETURN 7\necho never');
+    const done = await waitForState(api, task.taskId, ['exited']);
+    assert.equal(done.exitCode, 7);
+    assert.equal(done.result, 'exit-code');
+    await waitForCollected(runner, task.unit);
+    assert.ok(!(await journalOf(runner, task.taskId)).includes('never'));
+  });
+
+  test('RAISE ends the task with exit code -3 (exception)', async () => {
+    const task = await start('echo', ['echo before', 'raise']);
+    const done = await waitForState(api, task.taskId, ['exited']);
+    assert.equal(done.exitCode, -3);
+    assert.equal(done.result, 'signal');
+    await waitForCollected(runner, task.unit);
+  });
+
+  test('a task past its runtime limit ends with exit code -2 (timeout)', async () => {
+    const task = await start('echo-short', ['echo long', 'sleep 60']);
+    const done = await waitForState(api, task.taskId, ['exited']);
+    assert.equal(done.exitCode, -2);
+    assert.equal(done.result, 'timeout');
+    await waitForCollected(runner, task.unit);
+  });
+
+  test('stop runs the CLEANUP section, ends with -1 and leaves no process', async () => {
+    const task = await start('echo', ['echo working', 'sleep 60', 'cleanup', 'echo cleaning up', 'sleep 0.5', 'echo cleaned']);
+    const cgroup = (await runner.systemd.show(task.unit, ['ControlGroup']))['ControlGroup'];
+    const procs = `for root in /sys/fs/cgroup/unified /sys/fs/cgroup; do [ -f "$root${cgroup}/cgroup.procs" ] && cat "$root${cgroup}/cgroup.procs" && exit; done; echo gone`;
+    const before = await runner.systemd.run(['sh', '-c', procs]);
+    assert.match(before.stdout.trim(), /^\d+/, 'the running task has processes in its cgroup');
+    await waitForJournalLine(runner, task.taskId, 'working');
+    const stopped = await api.post(`/v1/tasks/${task.taskId}/stop`);
+    assert.equal(stopped.status, 200);
+    assert.ok(['stopping', 'exited'].includes(stopped.body.state), stopped.body.state);
+    assert.equal(stopped.body.stopRequested, true);
+    const done = await waitForState(api, task.taskId, ['exited']);
+    assert.equal(done.exitCode, -1);
+    await waitForJournalLine(runner, task.taskId, 'cleaned');
+    await waitForCollected(runner, task.unit);
+    const afterwards = await runner.systemd.run(['sh', '-c', procs]);
+    assert.match(afterwards.stdout.trim(), /^(gone)?$/, 'no process is left in the cgroup');
+  });
+
+  test('a second stop kills a task whose cleanup is still running, at once', async () => {
+    const task = await start('echo', ['echo working', 'sleep 60', 'cleanup', 'echo cleanup begins', 'sleep 60', 'echo never']);
+    await waitForJournalLine(runner, task.taskId, 'working');
+    const first = await api.post(`/v1/tasks/${task.taskId}/stop`);
+    assert.equal(first.body.state, 'stopping');
+    await waitForJournalLine(runner, task.taskId, 'cleanup begins');
+    const began = Date.now();
+    await api.post(`/v1/tasks/${task.taskId}/stop`);
+    const done = await waitForState(api, task.taskId, ['exited']);
+    // The grace period is 10 s: ending well before it means SIGKILL came from the second stop.
+    assert.ok(Date.now() - began < 5000, `took ${Date.now() - began} ms`);
+    assert.equal(done.exitCode, -1);
+    await waitForCollected(runner, task.unit);
+    assert.ok(!(await journalOf(runner, task.taskId)).includes('never'));
+  });
+
+  test('stopping a task that has already ended changes nothing', async () => {
+    const task = await start('echo', ['echo quick']);
+    const done = await waitForState(api, task.taskId, ['exited']);
+    const stopped = await api.post(`/v1/tasks/${task.taskId}/stop`);
+    assert.equal(stopped.status, 200);
+    assert.equal(stopped.body.exitCode, 0);
+    assert.equal(stopped.body.finishedAt, done.finishedAt);
+  });
+
+  test('DELETE of a running task stops it, forgets it, and collects its unit', async () => {
+    const task = await start('echo', ['echo working', 'sleep 60']);
+    const deleted = await api.delete(`/v1/tasks/${task.taskId}`);
+    assert.equal(deleted.status, 200);
+    assert.deepEqual(deleted.body, { success: true });
+    assert.equal((await api.get(`/v1/tasks/${task.taskId}`)).status, 404);
+    assert.ok(!(await api.get('/v1/tasks')).body.some((item: { taskId: string }) => item.taskId === task.taskId));
+    await waitForCollected(runner, task.unit);
+    started.delete(task.taskId);
+    assert.equal((await api.delete(`/v1/tasks/${task.taskId}`)).status, 404);
+  });
+
+  test('two tasks run side by side, each in its own unit', async () => {
+    const [a, b] = await Promise.all([start('echo', ['sleep 30']), start('echo', ['sleep 30'])]);
+    assert.ok(a && b);
+    assert.notEqual(a.taskId, b.taskId);
+    for (const task of [a, b]) {
+      assert.equal((await runner.systemd.show(task.unit, ['SubState']))['SubState'], 'running');
+    }
+    const full = (await api.get('/v1/tasks?view=full')).body as { taskId: string; state: string; machine: string }[];
+    for (const task of [a, b]) {
+      assert.equal(full.find((item) => item.taskId === task.taskId)?.state, 'running');
+    }
+  });
+
+  test('the history survives a restart of the runner', async () => {
+    const task = await start('echo', ['echo kept']);
+    await waitForState(api, task.taskId, ['exited']);
+    await runner.restart();
+    const after = await api.get(`/v1/tasks/${task.taskId}`);
+    assert.equal(after.status, 200);
+    assert.equal(after.body.exitCode, 0);
+  });
+
+  test('the task shows in systemctl status and journalctl by its id', async () => {
+    const task = await start('echo', ['echo visible to admins', 'sleep 30']);
+    await waitForJournalLine(runner, task.taskId, 'visible to admins');
+    const status = await runner.systemd.systemctl('status', task.unit);
+    assert.match(status.stdout, new RegExp(`tessia task ${task.taskId} \\(echo\\)`));
+    assert.match(status.stdout, /active \(running\)/);
+    const byUnit = await eventually(
+      'systemd lines about the unit',
+      async () => (await runner.systemd.run(['journalctl', '--no-pager', '-o', 'cat', '-u', task.unit])).stdout,
+      (text) => text.includes('visible to admins') && /Started/.test(text),
+    );
+    assert.match(byUnit, /Started/);
+  });
+});

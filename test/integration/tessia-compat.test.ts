@@ -1,0 +1,108 @@
+/** The original tessia-mesh task runner's API tests (src/task_runner/tests/test_api.py), against systemd. */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { client } from '../harness/http.js';
+import { startRunnerService, type RunnerService } from '../harness/runner-service.js';
+import { cleanUp, waitForCollected, waitForState } from '../harness/tasks.js';
+
+const ECHO_MACHINE = {
+  machine: 'echo',
+  parameters: `
+            echo Machine starting
+            sleep 5
+            echo Machine stopping
+        `,
+};
+
+describe('the tessia v1 API', () => {
+  let runner: RunnerService;
+  let api: ReturnType<typeof client>;
+  const started: string[] = [];
+
+  before(async () => {
+    // A fresh runner with an empty store, as the original tests get from a fresh app.
+    runner = await startRunnerService();
+    api = client(runner.baseUrl);
+  });
+  after(async () => {
+    await cleanUp(runner, api, started);
+    await runner?.stop();
+  });
+
+  async function create() {
+    const reply = await api.post('/v1/tasks', ECHO_MACHINE);
+    if (reply.body?.taskId) started.push(reply.body.taskId);
+    return reply;
+  }
+
+  test('api info responses are valid', async () => {
+    const info = (await api.get('/')).body;
+    const schema = (await api.get(`${info.apis[0].root}/schema`)).body;
+    assert.equal(info.name, 'task_runner');
+    assert.ok('version' in info.apis[0]);
+    assert.ok('min_version' in info.apis[0]);
+    assert.ok('/' in schema);
+    assert.deepEqual((await api.get('/v1/')).body, { success: true });
+  });
+
+  test('an invalid request (wrong schema) is rejected with 400', async () => {
+    const reply = await api.post('/v1/tasks', { 'without-machine-parameters': 'request-is-invalid' });
+    assert.equal(reply.status, 400);
+    assert.equal(typeof reply.body.detail, 'string');
+  });
+
+  test('a task that does not exist is 404', async () => {
+    const reply = await api.get('/v1/tasks/some-unspecified-id');
+    assert.equal(reply.status, 404);
+    assert.equal(typeof reply.body.detail, 'string');
+  });
+
+  test('the echo machine can be started and stopped', async () => {
+    const created = await create();
+    const status = await api.get(`/v1/tasks/${created.body.taskId}`);
+    const stopped = await api.post(`/v1/tasks/${created.body.taskId}/stop`);
+    assert.equal(created.status, 201);
+    assert.ok(created.body.taskId);
+    assert.equal(status.status, 200);
+    assert.equal(status.body.taskId, created.body.taskId);
+    assert.ok(status.body.state);
+    assert.equal(stopped.status, 200);
+    assert.equal(stopped.body.taskId, created.body.taskId);
+  });
+
+  test('two tasks run in parallel and are listed in creation order', async () => {
+    await waitForState(api, started[0] ?? '', ['exited']);
+    await api.delete(`/v1/tasks/${started[0]}`);
+    const task1 = (await create()).body;
+    const task2 = (await create()).body;
+    const listed = (await api.get('/v1/tasks/')).body;
+    await api.post(`/v1/tasks/${task1.taskId}/stop`);
+    await api.post(`/v1/tasks/${task2.taskId}/stop`);
+    assert.deepEqual(listed, [
+      { taskId: task1.taskId, state: 'running' },
+      { taskId: task2.taskId, state: 'running' },
+    ]);
+    assert.notEqual(task1.taskId, task2.taskId);
+    for (const taskId of [task1.taskId, task2.taskId]) {
+      await waitForState(api, taskId, ['exited']);
+      await api.delete(`/v1/tasks/${taskId}`);
+    }
+  });
+
+  test('a removed running task disappears from the list', async () => {
+    const task1 = (await create()).body;
+    const task2 = (await create()).body;
+    const running = (await api.get('/v1/tasks/')).body;
+    await api.post(`/v1/tasks/${task1.taskId}/stop`);
+    await api.delete(`/v1/tasks/${task1.taskId}`);
+    const remaining = (await api.get('/v1/tasks/')).body;
+    await api.post(`/v1/tasks/${task2.taskId}/stop`);
+    assert.deepEqual(running, [
+      { taskId: task1.taskId, state: 'running' },
+      { taskId: task2.taskId, state: 'running' },
+    ]);
+    assert.deepEqual(remaining, [{ taskId: task2.taskId, state: 'running' }]);
+    started.splice(started.indexOf(task1.taskId), 1);
+    await waitForCollected(runner, `tessia-task-${task1.taskId}.service`);
+  });
+});

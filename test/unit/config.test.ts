@@ -1,0 +1,343 @@
+import assert from 'node:assert/strict';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { ConfigError, loadConfig, validateConfig } from '../../src/config/load.js';
+
+/** Asserts that validating `document` fails with a ConfigError whose message has `line`. */
+function assertInvalid(document: unknown, ...lines: string[]): ConfigError {
+  let caught: unknown;
+  assert.throws(
+    () => validateConfig(document),
+    (error: unknown) => {
+      caught = error;
+      return true;
+    },
+  );
+  assert.ok(caught instanceof ConfigError, `expected a ConfigError, got ${String(caught)}`);
+  assert.equal(caught.name, 'ConfigError');
+  assert.ok(caught.message.startsWith('config is invalid:\n'), caught.message);
+  for (const line of lines) {
+    assert.ok(caught.message.split('\n').includes(`  ${line}`), `expected "${line}" in:\n${caught.message}`);
+  }
+  return caught;
+}
+
+const echoMachine = (extra: Record<string, unknown> = {}) => ({ machines: { echo: { builtin: 'echo', ...extra } } });
+
+describe('validateConfig defaults', () => {
+  it('fills in every default for an empty document.', () => {
+    const config = validateConfig({});
+    assert.equal(config.listen, '127.0.0.1:7356');
+    assert.equal(config.stateDir, undefined);
+    assert.deepEqual(config.log, { level: 'info' });
+    assert.deepEqual(config.tasks, { slice: 'tessia-tasks.slice', stopWaitSec: 0.5 });
+    assert.deepEqual(Object.keys(config.machines), ['echo']);
+    const echo = config.machines['echo'];
+    assert.ok(echo);
+    assert.equal(echo.builtin, 'echo');
+    assert.equal(echo.exec, undefined);
+    assert.deepEqual(echo.limits, {
+      runtimeMaxSec: null,
+      stopGraceSec: 60,
+      memoryMax: null,
+      cpuQuotaPercent: null,
+      tasksMax: 512,
+    });
+    assert.deepEqual(echo.sandbox, { user: null, group: null, privateNetwork: false, readWritePaths: [] });
+  });
+
+  it('treats a null or undefined document (an empty YAML file) like an empty one.', () => {
+    assert.deepEqual(validateConfig(null), validateConfig({}));
+    assert.deepEqual(validateConfig(undefined), validateConfig({}));
+  });
+
+  it('fills in the tasks defaults around a partly given tasks section.', () => {
+    assert.deepEqual(validateConfig({ tasks: { stopWaitSec: 2 } }).tasks, { slice: 'tessia-tasks.slice', stopWaitSec: 2 });
+    assert.deepEqual(validateConfig({ tasks: { slice: 'mine.slice' } }).tasks, { slice: 'mine.slice', stopWaitSec: 0.5 });
+  });
+
+  it('gives a configured machine the default limits and sandbox.', () => {
+    const machine = validateConfig({ machines: { mine: { exec: ['/usr/bin/true'] } } }).machines['mine'];
+    assert.ok(machine);
+    assert.deepEqual(machine.exec, ['/usr/bin/true']);
+    assert.equal(machine.builtin, undefined);
+    assert.equal(machine.description, '');
+    assert.equal(machine.limits.stopGraceSec, 60);
+    assert.equal(machine.limits.tasksMax, 512);
+    assert.equal(machine.limits.memoryMax, null);
+    assert.deepEqual(machine.sandbox.readWritePaths, []);
+  });
+
+  it('replaces the default machines when machines are configured.', () => {
+    const config = validateConfig({ machines: { other: { builtin: 'echo' } } });
+    assert.deepEqual(Object.keys(config.machines), ['other']);
+  });
+
+  it('keeps given values instead of the defaults.', () => {
+    const config = validateConfig({
+      listen: '[::1]:8080',
+      stateDir: '/srv/tasks',
+      log: { level: 'debug' },
+      machines: {
+        echo: {
+          builtin: 'echo',
+          limits: { runtimeMaxSec: 30, stopGraceSec: 5, cpuQuotaPercent: 50, tasksMax: null },
+          sandbox: { user: 'nobody', privateNetwork: true, readWritePaths: ['/srv/shared'] },
+        },
+      },
+    });
+    assert.equal(config.listen, '[::1]:8080');
+    assert.equal(config.stateDir, '/srv/tasks');
+    assert.equal(config.log.level, 'debug');
+    const echo = config.machines['echo'];
+    assert.ok(echo);
+    assert.deepEqual(echo.limits, { runtimeMaxSec: 30, stopGraceSec: 5, memoryMax: null, cpuQuotaPercent: 50, tasksMax: null });
+    assert.deepEqual(echo.sandbox, { user: 'nobody', group: null, privateNetwork: true, readWritePaths: ['/srv/shared'] });
+  });
+});
+
+describe('validateConfig memoryMax sizes', () => {
+  const sizes: Array<{ input: string | number | null; bytes: number | null }> = [
+    { input: '512M', bytes: 536870912 },
+    { input: 1024, bytes: 1024 },
+    { input: '1024', bytes: 1024 },
+    { input: '4K', bytes: 4096 },
+    { input: '2G', bytes: 2 * 1024 ** 3 },
+    { input: '1T', bytes: 1024 ** 4 },
+    { input: ' 8M ', bytes: 8 * 1024 ** 2 },
+    { input: null, bytes: null },
+  ];
+  for (const { input, bytes } of sizes) {
+    it(`reads memoryMax ${JSON.stringify(input)} as ${String(bytes)} bytes.`, () => {
+      assert.equal(validateConfig(echoMachine({ limits: { memoryMax: input } })).machines['echo']?.limits.memoryMax, bytes);
+    });
+  }
+
+  const badStrings = ['abc', '512MB', '512m', '1.5G', '-1', '', 'M'];
+  for (const input of badStrings) {
+    it(`rejects memoryMax ${JSON.stringify(input)} naming machines.echo.limits.memoryMax.`, () => {
+      assertInvalid(
+        echoMachine({ limits: { memoryMax: input } }),
+        `machines.echo.limits.memoryMax: "${input}" is not a size (a number with K, M, G or T)`,
+      );
+    });
+  }
+
+  const badNumbers = [0, -5, 1.5];
+  for (const input of badNumbers) {
+    it(`rejects the number ${input} as memoryMax under machines.echo.limits.memoryMax.`, () => {
+      const error = assertInvalid(echoMachine({ limits: { memoryMax: input } }));
+      assert.match(error.message, /^ {2}machines\.echo\.limits\.memoryMax: /m);
+    });
+  }
+});
+
+describe('validateConfig errors', () => {
+  it('names an unknown top-level key as (top level).', () => {
+    assertInvalid({ bogus: 1 }, '(top level): Unrecognized key: "bogus"');
+  });
+
+  it('names the machine for an unknown key inside a machine.', () => {
+    assertInvalid(echoMachine({ bogus: true }), 'machines.echo: Unrecognized key: "bogus"');
+  });
+
+  it('names the section for an unknown key inside limits.', () => {
+    assertInvalid(echoMachine({ limits: { memory: '1G' } }), 'machines.echo.limits: Unrecognized key: "memory"');
+  });
+
+  it('rejects a machine with both builtin and exec.', () => {
+    assertInvalid(
+      { machines: { echo: { builtin: 'echo', exec: ['/bin/true'] } } },
+      'machines.echo: needs exactly one of "builtin" or "exec"',
+    );
+  });
+
+  it('rejects a machine with neither builtin nor exec.', () => {
+    assertInvalid({ machines: { echo: { description: 'nothing to run' } } }, 'machines.echo: needs exactly one of "builtin" or "exec"');
+  });
+
+  it('rejects a relative exec program naming machines.NAME.exec.0.', () => {
+    assertInvalid({ machines: { tool: { exec: ['bin/tool', '--flag'] } } }, 'machines.tool.exec.0: must be an absolute path');
+  });
+
+  it('rejects an empty exec list.', () => {
+    const error = assertInvalid({ machines: { tool: { exec: [] } } });
+    assert.match(error.message, /^ {2}machines\.tool\.exec: /m);
+  });
+
+  it('rejects an unknown builtin machine.', () => {
+    const error = assertInvalid({ machines: { tool: { builtin: 'ansible' } } });
+    assert.match(error.message, /^ {2}machines\.tool\.builtin: /m);
+  });
+
+  const badNames = ['Echo', '1echo', 'my.machine', 'a'.repeat(33), ''];
+  for (const name of badNames) {
+    it(`rejects the machine name ${JSON.stringify(name)} naming machines.${name}.`, () => {
+      const error = assertInvalid({ machines: { [name]: { builtin: 'echo' } } });
+      assert.ok(error.message.includes(`  machines.${name}: `), error.message);
+    });
+  }
+
+  it('accepts machine names of lowercase letters, digits, _ and - up to 32 characters.', () => {
+    const names = ['e', 'echo-2', 'my_machine', 'a'.repeat(32)];
+    const config = validateConfig({ machines: Object.fromEntries(names.map((name) => [name, { builtin: 'echo' }])) });
+    assert.deepEqual(Object.keys(config.machines), names);
+  });
+
+  const badListens = ['nonsense', '127.0.0.1', ':7356', '127.0.0.1:', '127.0.0.1:123456', 'host name:80'];
+  for (const listen of badListens) {
+    it(`rejects listen ${JSON.stringify(listen)} as not HOST:PORT.`, () => {
+      assertInvalid({ listen }, 'listen: must be HOST:PORT');
+    });
+  }
+
+  it('rejects a listen port above 65535.', () => {
+    assertInvalid({ listen: '127.0.0.1:65536' }, 'listen: port must be between 0 and 65535');
+  });
+
+  const goodListens = ['0.0.0.0:0', 'localhost:65535', '[::]:7356', '[::1]:80', 'runner.example.com:443'];
+  for (const listen of goodListens) {
+    it(`accepts listen ${JSON.stringify(listen)}.`, () => {
+      assert.equal(validateConfig({ listen }).listen, listen);
+    });
+  }
+
+  const badSlices = ['tessia-tasks', 'tessia-tasks.service', 'my slice.slice', '.slice/../x.slice'];
+  for (const slice of badSlices) {
+    it(`rejects the slice name ${JSON.stringify(slice)} naming tasks.slice.`, () => {
+      assertInvalid({ tasks: { slice } }, 'tasks.slice: must be a slice unit name');
+    });
+  }
+
+  it('rejects a relative stateDir.', () => {
+    assertInvalid({ stateDir: 'var/lib/tasks' }, 'stateDir: must be an absolute path');
+  });
+
+  it('rejects a relative readWritePaths entry naming its index.', () => {
+    assertInvalid(
+      echoMachine({ sandbox: { readWritePaths: ['/ok', 'relative'] } }),
+      'machines.echo.sandbox.readWritePaths.1: must be an absolute path',
+    );
+  });
+
+  it('rejects a sandbox user that is not a system user name.', () => {
+    assertInvalid(echoMachine({ sandbox: { user: 'Root User' } }), 'machines.echo.sandbox.user: must be a system user or group name');
+  });
+
+  it('lists every problem of a document, one per line.', () => {
+    const error = assertInvalid(
+      { listen: '127.0.0.1:65536', tasks: { slice: 'x' }, extra: 1 },
+      'listen: port must be between 0 and 65535',
+      'tasks.slice: must be a slice unit name',
+      '(top level): Unrecognized key: "extra"',
+    );
+    assert.equal(error.message.split('\n').length, 4);
+  });
+});
+
+describe('loadConfig', () => {
+  let directory = '';
+
+  before(async () => {
+    directory = await mkdtemp(join(tmpdir(), 'tessia-config-test-'));
+  });
+
+  after(async () => {
+    await rm(directory, { recursive: true, force: true });
+  });
+
+  it('returns the defaults when no path is given.', async () => {
+    assert.deepEqual(await loadConfig(undefined), validateConfig({}));
+  });
+
+  it('reads and validates a YAML file.', async () => {
+    const path = join(directory, 'good.yaml');
+    await writeFile(
+      path,
+      [
+        'listen: 0.0.0.0:8000',
+        'tasks:',
+        '  slice: custom.slice',
+        'machines:',
+        '  echo:',
+        '    builtin: echo',
+        '    limits:',
+        '      memoryMax: 512M',
+        '  tool:',
+        '    exec: [/usr/bin/tool, --verbose]',
+        '',
+      ].join('\n'),
+    );
+    const config = await loadConfig(path);
+    assert.equal(config.listen, '0.0.0.0:8000');
+    assert.deepEqual(config.tasks, { slice: 'custom.slice', stopWaitSec: 0.5 });
+    assert.equal(config.machines['echo']?.limits.memoryMax, 536870912);
+    assert.deepEqual(config.machines['tool']?.exec, ['/usr/bin/tool', '--verbose']);
+  });
+
+  it('gives the defaults for an empty YAML file.', async () => {
+    const path = join(directory, 'empty.yaml');
+    await writeFile(path, '');
+    assert.deepEqual(await loadConfig(path), validateConfig({}));
+  });
+
+  it('names the file, not "config", when the YAML document is invalid.', async () => {
+    const path = join(directory, 'invalid-values.yaml');
+    await writeFile(path, 'machines:\n  echo:\n    builtin: echo\n    limits:\n      memoryMax: abc\n');
+    await assert.rejects(loadConfig(path), (error: unknown) => {
+      assert.ok(error instanceof ConfigError);
+      assert.ok(error.message.startsWith(`${path} is invalid:\n`), error.message);
+      assert.ok(error.message.includes('  machines.echo.limits.memoryMax: "abc" is not a size'), error.message);
+      return true;
+    });
+  });
+
+  it('reports invalid YAML as a ConfigError naming the file.', async () => {
+    const path = join(directory, 'broken.yaml');
+    await writeFile(path, 'listen: [unclosed\nmachines: {\n');
+    await assert.rejects(loadConfig(path), (error: unknown) => {
+      assert.ok(error instanceof ConfigError);
+      assert.equal(error.name, 'ConfigError');
+      assert.ok(error.message.startsWith(`${path} is not valid YAML: `), error.message);
+      assert.ok(error.cause instanceof Error);
+      return true;
+    });
+  });
+
+  it('reports a missing file as a ConfigError naming the file.', async () => {
+    const path = join(directory, 'does-not-exist.yaml');
+    await assert.rejects(loadConfig(path), (error: unknown) => {
+      assert.ok(error instanceof ConfigError);
+      assert.ok(error.message.startsWith(`cannot read ${path}: `), error.message);
+      assert.match(error.message, /ENOENT/);
+      assert.equal((error.cause as NodeJS.ErrnoException).code, 'ENOENT');
+      return true;
+    });
+  });
+
+  it('reports a directory given as the config file as a ConfigError naming it.', async () => {
+    await assert.rejects(loadConfig(directory), (error: unknown) => {
+      assert.ok(error instanceof ConfigError);
+      assert.ok(error.message.startsWith(`cannot read ${directory}: `), error.message);
+      return true;
+    });
+  });
+
+  it('reports a file without read permission as a ConfigError naming it.', async (context) => {
+    if (process.getuid?.() === 0) {
+      context.skip('root can read files without read permission');
+      return;
+    }
+    const path = join(directory, 'unreadable.yaml');
+    await writeFile(path, 'listen: 127.0.0.1:1\n');
+    await chmod(path, 0o000);
+    await assert.rejects(loadConfig(path), (error: unknown) => {
+      assert.ok(error instanceof ConfigError);
+      assert.ok(error.message.startsWith(`cannot read ${path}: `), error.message);
+      assert.match(error.message, /EACCES/);
+      return true;
+    });
+  });
+});
