@@ -134,14 +134,16 @@ export async function bootPrivateSystemd(options: { timeoutMs?: number; log?: (l
 
 async function shutdown(systemd: PrivateSystemd, unshare: ChildProcess, exited: Promise<void>, log: (line: string) => void) {
   if (unshare.exitCode !== null || unshare.signalCode !== null) return;
-  // In a container (container= is set) `systemctl exit` stops every unit and ends PID 1, without the
-  // slow final-kill-and-unmount loop of a real poweroff.
+  // In a container (container= is set) `systemctl exit` stops every unit, then PID 1 becomes
+  // systemd-shutdown, whose final kill-and-unmount loop takes long and has nothing left to do in a
+  // namespace that vanishes with its init: end that part with SIGKILL.
   await systemd.run(['systemctl', 'exit', '--no-block'], { timeoutMs: 5000 });
-  const gone = await Promise.race([exited.then(() => true), sleep(20_000).then(() => false)]);
-  if (!gone) {
-    log('private systemd did not exit in time: killing its namespace');
-    await kill(unshare, systemd.pid, exited);
+  const deadline = Date.now() + 30_000;
+  while (unshare.exitCode === null && unshare.signalCode === null && Date.now() < deadline) {
+    if (commandOf(systemd.pid).startsWith('systemd-shutdow')) break;
+    await sleep(50);
   }
+  if (unshare.exitCode === null && unshare.signalCode === null) await kill(unshare, systemd.pid, exited);
   log('private systemd is off');
 }
 
@@ -156,6 +158,14 @@ async function kill(unshare: ChildProcess, pid: number, exited: Promise<void>): 
   }
   if (unshare.exitCode === null && unshare.signalCode === null) unshare.kill('SIGKILL');
   await Promise.race([exited, sleep(5000)]);
+}
+
+function commandOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return '';
+  }
 }
 
 function childOf(parentPid: number): number {

@@ -25,7 +25,7 @@ export interface RunnerService {
 export const TEST_MACHINES = {
   echo: { builtin: 'echo', description: 'echo for tests', limits: { stopGraceSec: 10 } },
   'echo-short': { builtin: 'echo', limits: { runtimeMaxSec: 2, stopGraceSec: 2 } },
-  'echo-quick-kill': { builtin: 'echo', limits: { stopGraceSec: 1 } },
+  'no-such-program': { exec: ['/nonexistent/tessia-machine'], description: 'a machine whose program is missing' },
 };
 
 export async function startRunnerService(config: Record<string, unknown> = {}): Promise<RunnerService> {

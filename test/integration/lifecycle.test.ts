@@ -160,6 +160,18 @@ describe('a task over its life', () => {
     assert.ok(!(await journalOf(runner, task.taskId)).includes('never'));
   });
 
+  test('a unit that fails to start gives a clear 500 and a task that ended with -3', async () => {
+    const reply = await api.post('/v1/tasks', { machine: 'no-such-program', parameters: {} });
+    assert.equal(reply.status, 500);
+    const taskId = /task ([0-9a-f]{8})/.exec(reply.body.detail)?.[1];
+    assert.ok(taskId, reply.body.detail);
+    assert.match(reply.body.detail, /failed to start/);
+    const task = (await api.get(`/v1/tasks/${taskId}`)).body;
+    assert.equal(task.state, 'exited');
+    assert.equal(task.exitCode, -3);
+    await waitForCollected(runner, `tessia-task-${taskId}.service`);
+  });
+
   test('stopping a task that has already ended changes nothing', async () => {
     const task = await start('echo', ['echo quick']);
     const done = await waitForState(api, task.taskId, ['exited']);

@@ -1,0 +1,54 @@
+/**
+ * `npm start -- [serve flags]`: runs the service against the host's systemd when it is PID 1;
+ * otherwise (as root) boots a private systemd, runs the service inside it as a unit, and follows
+ * its journal until Ctrl-C, which powers the private system off.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { APP_DIR_INSIDE, REPO_DIR, bootPrivateSystemd } from '../test/harness/private-systemd.js';
+
+const args = process.argv.slice(2);
+const flags = args[0] === 'serve' ? args.slice(1) : args;
+const say = (line: string) => process.stderr.write(`[start] ${line}\n`);
+
+if (existsSync('/run/systemd/system')) {
+  const child = spawn(process.execPath, [`${REPO_DIR}/dist/cli/main.js`, 'serve', ...flags], { stdio: 'inherit' });
+  child.on('exit', (code) => process.exit(code ?? 1));
+} else {
+  if (process.getuid?.() !== 0) {
+    say('systemd is not PID 1 here, and booting a private one needs root: run `sudo npm start`.');
+    process.exit(1);
+  }
+  say('systemd is not PID 1 on this machine: booting a private systemd (pid+mount namespace) for the runner.');
+  const booted = await bootPrivateSystemd({ log: say });
+  const { systemd } = booted;
+  const listen = flags.includes('--listen') ? [] : ['--listen', '127.0.0.1:7356'];
+  const started = await systemd.run([
+    'systemd-run', '--unit=tessia-task-runner.service', '--property=Type=exec', '--property=StateDirectory=tessia-task-runner',
+    `--working-directory=${APP_DIR_INSIDE}`, '--', '/usr/bin/node', `${APP_DIR_INSIDE}/dist/cli/main.js`, 'serve', ...listen, ...flags,
+  ]);
+  if (started.code !== 0) {
+    say(`could not start the runner: ${started.stderr}`);
+    await booted.shutdown();
+    process.exit(1);
+  }
+  say(`the runner runs as tessia-task-runner.service in the private systemd (host PID ${systemd.pid}).`);
+  say(`  inspect it: nsenter -t ${systemd.pid} -m -p systemctl list-units 'tessia-*'`);
+  say(`  task logs:  nsenter -t ${systemd.pid} -m -p journalctl TESSIA_TASK_ID=<id>`);
+  say('Ctrl-C stops the runner, its tasks and the private systemd.');
+  const follow = spawn('nsenter', ['-t', String(systemd.pid), '-m', '-p', '--', 'journalctl', '-f', '-o', 'cat', '-u', 'tessia-task-runner.service'], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    say('stopping the private systemd');
+    follow.kill('SIGTERM');
+    await booted.shutdown();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop());
+  process.on('SIGTERM', () => void stop());
+  follow.on('exit', () => void stop());
+}
