@@ -106,7 +106,7 @@ export class TaskService extends EventEmitter<{ changed: [TaskRecord] }> {
       throw new TaskError('START_FAILED', `task ${taskId} failed to start: start job ${jobResult} (${why})`);
     }
     await this.refresh(unit);
-    return this.mustGet(taskId);
+    return this.mustFind(taskId);
   }
 
   get(taskId: string): TaskRecord {
@@ -126,7 +126,7 @@ export class TaskService extends EventEmitter<{ changed: [TaskRecord] }> {
     if (isFinished(task)) return task;
     await this.requestStop(task);
     await this.waitUntilFinished(taskId, this.options.stopWaitMs);
-    return this.mustGet(taskId);
+    return this.mustFind(taskId);
   }
 
   /** Forgets a task; one still running is stopped first and removed once its unit has ended. */
@@ -337,10 +337,6 @@ export class TaskService extends EventEmitter<{ changed: [TaskRecord] }> {
     const found = this.store.find(taskId);
     if (!found) throw new Error(`task ${taskId} vanished from the store`);
     return found.task;
-  }
-
-  private mustGet(taskId: string): TaskRecord {
-    return this.mustFind(taskId);
   }
 
   private assertOpen(): void {
