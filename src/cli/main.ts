@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config/load.js';
 import { createLogger } from '../log.js';
@@ -42,14 +42,12 @@ async function serve(args: string[]): Promise<void> {
     process.stdout.write(USAGE);
     return;
   }
-  const config = await loadConfig(values.config ?? defaultConfigPath());
-  if (values.listen !== undefined) config.listen = values.listen;
+  const config = await loadConfig(values.config ?? defaultConfigPath(), {
+    listen: values.listen,
+    stateDir: values['state-dir'] === undefined ? undefined : resolve(values['state-dir']),
+  });
   const listen = splitHostPort(config.listen);
-  if (!listen.host || !Number.isInteger(listen.port) || listen.port < 0 || listen.port > 65535) {
-    throw new ConfigError(`--listen: "${values.listen}" must be HOST:PORT`);
-  }
   const stateDir =
-    values['state-dir'] ??
     config.stateDir ??
     process.env['STATE_DIRECTORY']?.split(':')[0] ??
     '/var/lib/tessia-task-runner';

@@ -20,8 +20,12 @@ export function validateConfig(document: unknown, source = 'config'): Config {
   throw new ConfigError(`${source} is invalid:\n${problems.join('\n')}`);
 }
 
-export async function loadConfig(path: string | undefined): Promise<Config> {
-  if (path === undefined) return validateConfig({});
+/** Command-line values that take the place of the file's, validated with it. */
+export type ConfigOverrides = Partial<Pick<Config, 'listen' | 'stateDir'>>;
+
+export async function loadConfig(path: string | undefined, overrides: ConfigOverrides = {}): Promise<Config> {
+  const defined = Object.fromEntries(Object.entries(overrides).filter(([, value]) => value !== undefined));
+  if (path === undefined) return validateConfig(defined, 'the command line');
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -34,5 +38,8 @@ export async function loadConfig(path: string | undefined): Promise<Config> {
   } catch (error) {
     throw new ConfigError(`${path} is not valid YAML: ${(error as Error).message}`, { cause: error });
   }
-  return validateConfig(document, path);
+  if (document !== null && document !== undefined && (typeof document !== 'object' || Array.isArray(document))) {
+    throw new ConfigError(`${path} is invalid:\n  (top level): expected a mapping of keys`);
+  }
+  return validateConfig({ ...(document as object | null), ...defined }, path);
 }
