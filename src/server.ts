@@ -9,6 +9,7 @@ import { createApp } from './api/app.js';
 import type { Config } from './config/schema.js';
 import { MachineRegistry } from './machines/registry.js';
 import { SystemdClient } from './systemd/client.js';
+import { TaskLogs } from './tasks/logs.js';
 import { TaskService, UNIT_PREFIX } from './tasks/service.js';
 import { TaskStore } from './tasks/store.js';
 
@@ -52,7 +53,8 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
     );
     releasers.push(() => tasks.close());
     await tasks.resume();
-    const server = createServer(createApp(tasks, log));
+    const logs = new TaskLogs(tasks, { settleMs: config.logs.followSettleSec * 1000 }, log);
+    const server = createServer(createApp(tasks, { logs, heartbeatMs: config.logs.heartbeatSec * 1000 }, log));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(options.listen.port, options.listen.host, () => {

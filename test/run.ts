@@ -16,12 +16,15 @@ function testFiles(directory: string): string[] {
 }
 
 const log = (line: string) => process.stderr.write(`[harness] ${line}\n`);
+// npm test -- [node --test options] [files]: e.g. --test-name-pattern=burst test/integration/logs.test.ts
 const requested = process.argv.slice(2);
-const files = requested.length > 0 ? requested : testFiles(join(REPO_DIR, 'test'));
+const options = requested.filter((arg) => arg.startsWith('--'));
+const named = requested.filter((arg) => !arg.startsWith('--'));
+const files = named.length > 0 ? named : testFiles(join(REPO_DIR, 'test'));
 
 const booted = await bootPrivateSystemd({ log });
 let interrupted = false;
-const child = spawn(process.execPath, ['--import', 'tsx', '--test', ...files], {
+const child = spawn(process.execPath, ['--import', 'tsx', '--test', ...options, ...files], {
   cwd: REPO_DIR,
   stdio: 'inherit',
   env: { ...process.env, TESSIA_TEST_SYSTEMD_PID: String(booted.systemd.pid) },

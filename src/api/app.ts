@@ -1,6 +1,8 @@
+import compression from 'compression';
 import express, { type Express } from 'express';
 import { pinoHttp } from 'pino-http';
 import type { Logger } from 'pino';
+import type { TaskLogs } from '../tasks/logs.js';
 import type { TaskService } from '../tasks/service.js';
 import { HttpError, errorHandler } from './errors.js';
 import { apiSchema } from './schema.js';
@@ -9,11 +11,19 @@ import { tasksRouter } from './tasks-routes.js';
 export const API_VERSION = '1.0.0';
 export const API_MIN_VERSION = '0.0.0';
 
-export function createApp(tasks: TaskService, log: Logger): Express {
+export interface AppOptions {
+  logs: TaskLogs;
+  heartbeatMs: number;
+}
+
+export function createApp(tasks: TaskService, options: AppOptions, log: Logger): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
   app.use(pinoHttp({ logger: log, quietReqLogger: true, autoLogging: { ignore: (request) => request.method === 'GET' } }));
+
+  // JSON answers compressed when worth it; log streams do it themselves (see logs-route).
+  app.use(compression({ filter: (request, response) => !request.path.endsWith('/logs') && compression.filter(request, response) }));
 
   app.get('/', (_request, response) => {
     response.json({
@@ -29,7 +39,7 @@ export function createApp(tasks: TaskService, log: Logger): Express {
   v1.get('/schema', (_request, response) => {
     response.json(apiSchema());
   });
-  v1.use('/tasks', tasksRouter(tasks));
+  v1.use('/tasks', tasksRouter(tasks, options.logs, { heartbeatMs: options.heartbeatMs }));
   app.use('/v1', v1);
 
   app.use((request, _response, next) => {

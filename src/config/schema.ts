@@ -99,6 +99,17 @@ export const ConfigSchema = z.strictObject({
       stopWaitSec: z.number().min(0).max(60).default(0.5),
     })
     .default({ slice: 'tessia-tasks.slice', stopWaitSec: 0.5 }),
+  logs: z
+    .strictObject({
+      /** A heartbeat line on an idle log stream this often. (Default: 10 s) */
+      heartbeatSec: z.number().min(0.1).max(3600).default(10),
+      /**
+       * A followed stream ends once its task has finished and journald has delivered nothing new for
+       * it for this long: journald lags fast writers. (Default: 1 s)
+       */
+      followSettleSec: z.number().min(0.1).max(60).default(1),
+    })
+    .default({ heartbeatSec: 10, followSettleSec: 1 }),
   /** Task types by name. (Default: the built-in echo machine) */
   machines: z
     .record(z.string(), MachineSchema)

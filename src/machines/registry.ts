@@ -58,6 +58,7 @@ export class Machine {
       slice: context.slice,
       execStart: this.argv(),
       logExtraFields: [`TESSIA_TASK_ID=${context.taskId}`, `TESSIA_MACHINE=${this.name}`],
+      environment: { TESSIA_TASK_ID: context.taskId, TESSIA_MACHINE: this.name },
       credentials: { parameters: Buffer.from(JSON.stringify(context.parameters ?? null), 'utf8') },
       syslogIdentifier: `tessia-${this.name}`,
       stopGraceSec: limits.stopGraceSec,

@@ -12,6 +12,8 @@ export interface TaskUnitSpec {
   execStart: string[];
   /** journald fields added to every entry of the unit, as KEY=value. */
   logExtraFields: string[];
+  /** Environment of the task: identifiers only, never parameters. */
+  environment: Record<string, string>;
   /** Credentials readable by the task under $CREDENTIALS_DIRECTORY. */
   credentials: Record<string, Buffer>;
   syslogIdentifier: string;
@@ -43,6 +45,7 @@ export function unitProperties(spec: TaskUnitSpec): Property[] {
     ['RemainAfterExit', new Variant('b', true)],
     ['ExecStart', new Variant('a(sasb)', [[spec.execStart[0], spec.execStart, false]])],
     ['LogExtraFields', new Variant('aay', spec.logExtraFields.map((field) => Buffer.from(field, 'utf8')))],
+    ['Environment', new Variant('as', Object.entries(spec.environment).map(([name, value]) => `${name}=${value}`))],
     ['SetCredential', new Variant('a(say)', Object.entries(spec.credentials))],
     ['SyslogIdentifier', new Variant('s', spec.syslogIdentifier)],
     // systemd 252: an interval of 0 means "use journald's default", not "off"; one burst this

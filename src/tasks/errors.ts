@@ -7,6 +7,8 @@ export const ErrorCodes = {
   INVALID_PARAMETERS: 'the machine rejected the parameters',
   UNKNOWN_MACHINE: 'no machine of that name is configured',
   TASK_NOT_FOUND: 'no task with that id',
+  INVALID_CURSOR: 'the cursor is malformed or not one of this task\'s entries',
+  JOURNAL_UNAVAILABLE: 'the journal could not be read',
   START_FAILED: 'systemd could not start the task unit',
   SYSTEMD_UNAVAILABLE: 'the system bus or systemd did not answer',
   SHUTTING_DOWN: 'the runner is shutting down',

@@ -26,6 +26,13 @@ export const TEST_MACHINES = {
   echo: { builtin: 'echo', description: 'echo for tests', limits: { stopGraceSec: 10 } },
   'echo-short': { builtin: 'echo', limits: { runtimeMaxSec: 2, stopGraceSec: 2 } },
   'no-such-program': { exec: ['/nonexistent/tessia-machine'], description: 'a machine whose program is missing' },
+  seq1000: { exec: ['/usr/bin/seq', '1', '1000'] },
+  burst: { exec: ['/usr/bin/seq', '1', '100000'] },
+  'burst-children': { exec: ['/bin/sh', '-c', 'for i in 1 2 3 4 5 6 7 8 9 10; do seq 1 10000 & done; wait'] },
+  blob: {
+    exec: ['/bin/sh', '-c', 'head -c 200000 /dev/zero | tr "\\0" x; echo; printf "bin\\377\\376ary\\n"; echo after'],
+  },
+  sleeper: { exec: ['/bin/sh', '-c', 'echo first; sleep 60'] },
 };
 
 export async function startRunnerService(config: Record<string, unknown> = {}): Promise<RunnerService> {

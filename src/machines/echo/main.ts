@@ -1,35 +1,30 @@
 #!/usr/bin/env node
 /**
  * The echo machine as a task process. systemd starts it in the task's unit; it reads its script
- * from the `parameters` credential, writes ECHO lines to stdout and LOG lines with a syslog
- * priority prefix (journald turns `<N>` into PRIORITY), and on SIGTERM runs its CLEANUP section.
+ * from the `parameters` credential, writes ECHO and LOG lines as journal entries (LOG with its
+ * level's priority and a TESSIA_LOG_LEVEL field), and on SIGTERM runs its CLEANUP section.
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { createTaskLog, readParameters, type PriorityName } from '../sdk.js';
 import { parseEchoScript, type EchoCommand, type LogLevel } from './language.js';
 
-const PRIORITY: Record<LogLevel, number> = { CRITICAL: 2, ERROR: 3, WARNING: 4, INFO: 6, DEBUG: 7 };
+const PRIORITY: Record<LogLevel, PriorityName> = {
+  CRITICAL: 'crit',
+  ERROR: 'err',
+  WARNING: 'warning',
+  INFO: 'info',
+  DEBUG: 'debug',
+};
 const EXIT_TERMINATED = 128 + 15;
+const MAX_TIMER_MS = 2_147_483_647;
+const log = createTaskLog();
 
 class Returned {
   constructor(readonly value: number) {}
 }
 
-function readParameters(): unknown {
-  const directory = process.env['CREDENTIALS_DIRECTORY'];
-  if (!directory) throw new Error('no CREDENTIALS_DIRECTORY: the echo machine runs as a tessia task unit');
-  return JSON.parse(readFileSync(join(directory, 'parameters'), 'utf8'));
-}
-
-function emit(priority: number, text: string): void {
-  // An explicit prefix on every line, so text that starts with "<3>" is never read as a priority.
-  process.stdout.write(`<${priority}>${text}\n`);
-}
-
 /** Node's timers overflow past 2^31-1 ms (~24.8 days): sleep in pieces. */
 async function sleepLong(totalMs: number, signal?: AbortSignal): Promise<void> {
-  const MAX_TIMER_MS = 2_147_483_647;
   for (let left = totalMs; left > 0; left -= MAX_TIMER_MS) {
     await sleep(Math.min(left, MAX_TIMER_MS), undefined, signal ? { signal } : {});
   }
@@ -40,10 +35,13 @@ async function run(commands: EchoCommand[], signal?: AbortSignal): Promise<void>
     signal?.throwIfAborted();
     switch (command.kind) {
       case 'echo':
-        emit(6, command.text);
+        log.write('info', command.text, { TESSIA_ECHO_LINE: command.line });
         break;
       case 'log':
-        emit(PRIORITY[command.level], `${command.level}: ${command.text}`);
+        log.write(PRIORITY[command.level], command.text, {
+          TESSIA_LOG_LEVEL: command.level,
+          TESSIA_ECHO_LINE: command.line,
+        });
         break;
       case 'sleep':
         await sleepLong(command.seconds * 1000, signal);
@@ -51,7 +49,7 @@ async function run(commands: EchoCommand[], signal?: AbortSignal): Promise<void>
       case 'return':
         throw new Returned(command.value);
       case 'raise':
-        emit(3, `RuntimeError: RAISE at line ${command.line}`);
+        log.write('err', `RuntimeError: RAISE at line ${command.line}`, { TESSIA_ECHO_LINE: command.line });
         // Dying by a signal is how a task reports an exception to systemd (Result=signal → -3);
         // the unit sets LimitCORE=0, so no core file is written.
         process.kill(process.pid, 'SIGABRT');
@@ -69,7 +67,7 @@ async function main(): Promise<number> {
   const script = parseEchoScript(readParameters());
   const stop = new AbortController();
   process.once('SIGTERM', () => stop.abort());
-  emit(6, 'Echo machine started');
+  log.write('info', 'Echo machine started');
   try {
     await run(script.commands, stop.signal);
     return 0;
@@ -77,7 +75,7 @@ async function main(): Promise<number> {
     if (error instanceof Returned) return error.value;
     if (!stop.signal.aborted) throw error;
   }
-  emit(6, 'Stop requested: running the cleanup section');
+  log.write('info', 'Stop requested: running the cleanup section');
   try {
     await run(script.cleanup);
   } catch (error) {
@@ -89,7 +87,7 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (error: unknown) => {
-    emit(3, `echo machine failed: ${error instanceof Error ? error.message : String(error)}`);
+    log.write('err', `echo machine failed: ${error instanceof Error ? error.message : String(error)}`);
     process.kill(process.pid, 'SIGABRT');
   },
 );

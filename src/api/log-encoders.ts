@@ -1,0 +1,52 @@
+/** The three wire formats of a log stream: NDJSON (default), plain text, and server-sent events. */
+import type { JournalEntry } from '../journal/entry.js';
+import type { TaskRecord } from '../tasks/model.js';
+import { endText, endView, entryText, entryView, type EntryViewOptions } from './log-views.js';
+
+export const LOG_FORMATS = ['ndjson', 'text', 'sse'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
+
+export interface LogEncoder {
+  contentType: string;
+  entry(entry: JournalEntry): string;
+  end(task: TaskRecord): string;
+  /** null: the format has no heartbeat (plain text stays plain). */
+  heartbeat(): string | null;
+  error(detail: string): string;
+}
+
+const json = (value: unknown) => JSON.stringify(value);
+
+export function encoderFor(format: LogFormat, view: EntryViewOptions): LogEncoder {
+  switch (format) {
+    case 'ndjson':
+      return {
+        contentType: 'application/x-ndjson; charset=utf-8',
+        entry: (entry) => `${json(entryView(entry, view))}\n`,
+        end: (task) => `${json(endView(task))}\n`,
+        heartbeat: () => `${json({ type: 'heartbeat', time: new Date().toISOString() })}\n`,
+        error: (detail) => `${json({ type: 'error', detail })}\n`,
+      };
+    case 'text':
+      return {
+        contentType: 'text/plain; charset=utf-8',
+        entry: (entry) => `${entryText(entry).replace(/\n/g, '\n    ')}\n`,
+        end: (task) => `${endText(task)}\n`,
+        heartbeat: () => null,
+        error: (detail) => `-- error: ${detail} --\n`,
+      };
+    case 'sse':
+      return {
+        contentType: 'text/event-stream; charset=utf-8',
+        // The cursor is the event id: EventSource sends it back as Last-Event-ID to resume.
+        entry: (entry) => `id: ${entry.cursor}\nevent: entry\ndata: ${json(entryView(entry, view))}\n\n`,
+        end: (task) => `event: end\ndata: ${json(endView(task))}\n\n`,
+        heartbeat: () => `: heartbeat ${new Date().toISOString()}\n\n`,
+        error: (detail) => `event: error\ndata: ${json({ detail })}\n\n`,
+      };
+    default: {
+      const unknown: never = format;
+      throw new Error(`unknown log format ${String(unknown)}`);
+    }
+  }
+}

@@ -1,0 +1,74 @@
+/**
+ * How a journal entry looks to API clients: the usual parts promoted (cursor, timestamp with
+ * microseconds, priority as number and name, message), the rest in `fields` — the entry's own fields,
+ * and `_`-prefixed trusted ones on request. Values are lossless: text as a string, other bytes as
+ * {"base64": …}, a field that occurs several times as an array.
+ */
+import { fieldText, type Field, type JournalEntry } from '../journal/entry.js';
+import type { TaskRecord } from '../tasks/model.js';
+import { isoFromMicros } from '../tasks/time.js';
+
+export const PRIORITY_NAMES = ['emerg', 'alert', 'crit', 'err', 'warning', 'notice', 'info', 'debug'] as const;
+
+export interface EntryViewOptions {
+  /** Include `_` and `__` fields. (Default: false) */
+  trusted: boolean;
+  /** Only these fields in `fields` (trusted ones too when named). (Default: all) */
+  only?: ReadonlySet<string>;
+}
+
+const PROMOTED = new Set(['MESSAGE', 'PRIORITY']);
+
+export function entryView(entry: JournalEntry, options: EntryViewOptions) {
+  const priority = priorityOf(entry);
+  const fields: Record<string, Field> = {};
+  for (const [name, value] of Object.entries(entry.fields)) {
+    if (PROMOTED.has(name)) continue;
+    if (options.only ? !options.only.has(name) : !options.trusted && name.startsWith('_')) continue;
+    fields[name] = value;
+  }
+  const message = entry.fields['MESSAGE'];
+  const view: Record<string, unknown> = {
+    type: 'entry',
+    cursor: entry.cursor,
+    timestamp: entry.realtime > 0n ? isoFromMicros(entry.realtime) : null,
+    priority,
+    priorityName: PRIORITY_NAMES[priority] ?? 'info',
+    message: fieldText(message) ?? '',
+    source: entry.fields['_PID'] === '1' && entry.fields['TESSIA_TASK_ID'] === undefined ? 'systemd' : 'task',
+    fields,
+  };
+  // A message that is not text keeps its exact bytes too.
+  if (message !== undefined && typeof message !== 'string') view['messageRaw'] = message;
+  return view;
+}
+
+export function endView(task: TaskRecord) {
+  return {
+    type: 'end',
+    taskId: task.taskId,
+    state: task.state,
+    exitCode: task.exitCode,
+    result: task.result,
+    finishedAt: task.finishedAt,
+    detail: task.detail,
+  };
+}
+
+/** A line like journalctl's short-iso-precise: `2026-01-02T03:04:05.123456Z tessia-echo[42]: text`. */
+export function entryText(entry: JournalEntry): string {
+  const identifier = fieldText(entry.fields['SYSLOG_IDENTIFIER']) ?? fieldText(entry.fields['_COMM']) ?? 'unknown';
+  const pid = fieldText(entry.fields['SYSLOG_PID']) ?? fieldText(entry.fields['_PID']);
+  const time = entry.realtime > 0n ? isoFromMicros(entry.realtime) : '-';
+  return `${time} ${identifier}${pid ? `[${pid}]` : ''}: ${fieldText(entry.fields['MESSAGE']) ?? ''}`;
+}
+
+export function endText(task: TaskRecord): string {
+  const code = task.exitCode === null ? '' : `, exit code ${task.exitCode}`;
+  return `-- task ${task.taskId} ${task.state}${code}${task.result ? ` (${task.result})` : ''} --`;
+}
+
+function priorityOf(entry: JournalEntry): number {
+  const value = Number(fieldText(entry.fields['PRIORITY']));
+  return Number.isInteger(value) && value >= 0 && value <= 7 ? value : 6;
+}

@@ -1,0 +1,140 @@
+import { once } from 'node:events';
+import compression from 'compression';
+import { Router, type Request, type Response } from 'express';
+import { z } from 'zod';
+import { TaskError } from '../tasks/errors.js';
+import type { LogEvent, LogRequest, TaskLogs } from '../tasks/logs.js';
+import { CURSOR_PATTERN } from '../journal/query.js';
+import { LOG_FORMATS, encoderFor, type LogEncoder, type LogFormat } from './log-encoders.js';
+import { PRIORITY_NAMES } from './log-views.js';
+import { parseRequest } from './validation.js';
+
+const PRIORITY_ALIASES: Record<string, number> = {
+  ...Object.fromEntries(PRIORITY_NAMES.map((name, level) => [name, level])),
+  emergency: 0,
+  critical: 2,
+  error: 3,
+  warn: 4,
+};
+
+const boolean = z.enum(['true', 'false', '1', '0']).transform((value) => value === 'true' || value === '1');
+const cursor = z.string().regex(CURSOR_PATTERN, 'must be a journal cursor from an earlier entry');
+
+export const LogQuery = z
+  .strictObject({
+    follow: boolean.default(false),
+    after: cursor.optional(),
+    tail: z.coerce.number().int().min(0).max(1_000_000).optional(),
+    since: z.iso.datetime({ offset: true }).optional(),
+    until: z.iso.datetime({ offset: true }).optional(),
+    priority: z
+      .string()
+      .transform((value, context) => {
+        const level = /^[0-7]$/.test(value) ? Number(value) : PRIORITY_ALIASES[value.toLowerCase()];
+        if (level === undefined) {
+          context.addIssue({ code: 'custom', message: `must be 0-7 or one of ${PRIORITY_NAMES.join(', ')}` });
+          return z.NEVER;
+        }
+        return level;
+      })
+      .optional(),
+    fields: z
+      .string()
+      .transform((value) => value.split(',').filter((name) => name !== ''))
+      .pipe(z.array(z.string().regex(/^[A-Za-z0-9_]{1,64}$/, 'field names are [A-Z0-9_]')).max(64))
+      .optional(),
+    trusted: boolean.default(false),
+    format: z.enum(LOG_FORMATS).optional(),
+  })
+  .superRefine((query, context) => {
+    if (query.after !== undefined && query.tail !== undefined) {
+      context.addIssue({ code: 'custom', message: '"after" and "tail" cannot be used together' });
+    }
+    if (query.follow && query.until !== undefined) {
+      context.addIssue({ code: 'custom', message: '"follow" and "until" cannot be used together' });
+    }
+    if (query.since && query.until && Date.parse(query.since) > Date.parse(query.until)) {
+      context.addIssue({ code: 'custom', message: '"since" is after "until"' });
+    }
+  });
+
+export interface LogRouteOptions {
+  heartbeatMs: number;
+}
+
+export function logsRouter(logs: TaskLogs, options: LogRouteOptions): Router {
+  const router = Router({ mergeParams: true });
+  // Streams are compressed when the client accepts it, from the first byte, and flushed per batch.
+  router.use(compression({ threshold: 0, filter: () => true }));
+  router.get('/', async (request: Request<{ taskId: string }>, response: Response) => {
+    const query = parseRequest(LogQuery, request.query, 'query');
+    const lastEventId = request.get('last-event-id');
+    if (lastEventId !== undefined && query.after === undefined) {
+      query.after = parseRequest(cursor, lastEventId, 'Last-Event-ID');
+    }
+    // EventSource asks for text/event-stream; everything else gets NDJSON unless it names a format.
+    const format: LogFormat = query.format ?? (request.get('accept')?.includes('text/event-stream') ? 'sse' : 'ndjson');
+    const logRequest: LogRequest = { taskId: request.params.taskId, follow: query.follow };
+    if (query.after !== undefined) logRequest.afterCursor = query.after;
+    if (query.tail !== undefined) logRequest.tail = query.tail;
+    if (query.since !== undefined) logRequest.since = new Date(query.since);
+    if (query.until !== undefined) logRequest.until = new Date(query.until);
+    if (query.priority !== undefined) logRequest.maxPriority = query.priority;
+
+    const aborted = new AbortController();
+    response.once('close', () => aborted.abort());
+    const events = await logs.open(logRequest, aborted.signal);
+    const view = query.fields ? { trusted: query.trusted, only: new Set(query.fields.map((f) => f.toUpperCase())) } : { trusted: query.trusted };
+    const encoder = encoderFor(format, view);
+    response.status(200);
+    response.set({
+      'Content-Type': encoder.contentType,
+      'Cache-Control': 'no-store',
+      // nginx and friends: do not buffer a stream.
+      'X-Accel-Buffering': 'no',
+    });
+    response.flushHeaders();
+    await stream(response, events, encoder, options.heartbeatMs, aborted.signal, request);
+  });
+  return router;
+}
+
+async function stream(
+  response: Response,
+  events: AsyncIterable<LogEvent>,
+  encoder: LogEncoder,
+  heartbeatMs: number,
+  signal: AbortSignal,
+  request: Request,
+): Promise<void> {
+  const flushable = response as Response & { flush?: () => void };
+  let lastWrite = Date.now();
+  const write = async (chunk: string) => {
+    lastWrite = Date.now();
+    const more = response.write(chunk);
+    flushable.flush?.();
+    // Backpressure: stop reading the journal until the client has taken what we sent.
+    if (!more && !signal.aborted) await once(response, 'drain', { signal }).catch(() => undefined);
+  };
+  const heartbeat = encoder.heartbeat() === null ? undefined : setInterval(() => {
+    if (Date.now() - lastWrite < heartbeatMs) return;
+    const beat = encoder.heartbeat();
+    if (beat !== null && !signal.aborted) void write(beat);
+  }, Math.max(100, Math.floor(heartbeatMs / 2)));
+  try {
+    for await (const event of events) {
+      if (signal.aborted) break;
+      if (event.type === 'entries') await write(event.entries.map((entry) => encoder.entry(entry)).join(''));
+      else await write(encoder.end(event.task));
+    }
+  } catch (error) {
+    if (!signal.aborted) {
+      request.log.error({ err: error }, 'log stream failed');
+      const detail = error instanceof TaskError ? error.message : 'reading the journal failed';
+      response.write(encoder.error(detail));
+    }
+  } finally {
+    if (heartbeat) clearInterval(heartbeat);
+    response.end();
+  }
+}

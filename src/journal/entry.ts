@@ -1,0 +1,75 @@
+/**
+ * One journal entry as journalctl's JSON output has it, made lossless and typed: a field value
+ * that is UTF-8 text is a string; one that is not (journalctl gives an array of byte values) is
+ * `{ base64 }`; a field that occurs several times in the entry is an array of those.
+ */
+
+export type FieldValue = string | { base64: string };
+export type Field = FieldValue | FieldValue[];
+
+export interface JournalEntry {
+  cursor: string;
+  /** µs since the epoch. */
+  realtime: bigint;
+  /** µs since boot. */
+  monotonic: bigint;
+  /** Every other field, by name (trusted `_` ones included). */
+  fields: Record<string, Field>;
+}
+
+const ADDRESS_FIELDS = new Set(['__CURSOR', '__REALTIME_TIMESTAMP', '__MONOTONIC_TIMESTAMP']);
+
+/** null when the line is not a journal entry (it is then skipped). */
+export function parseJournalLine(line: string): JournalEntry | null {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(line);
+  } catch {
+    return null;
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return null;
+  const record = raw as Record<string, unknown>;
+  const cursor = record['__CURSOR'];
+  if (typeof cursor !== 'string') return null;
+  const fields: Record<string, Field> = {};
+  for (const [name, value] of Object.entries(record)) {
+    if (ADDRESS_FIELDS.has(name)) continue;
+    const field = toField(value);
+    if (field !== undefined) fields[name] = field;
+  }
+  return {
+    cursor,
+    realtime: toMicros(record['__REALTIME_TIMESTAMP']),
+    monotonic: toMicros(record['__MONOTONIC_TIMESTAMP']),
+    fields,
+  };
+}
+
+/** A field's single value as text (the first of several; bytes decoded leniently). */
+export function fieldText(field: Field | undefined): string | undefined {
+  if (field === undefined) return undefined;
+  const value = Array.isArray(field) ? field[0] : field;
+  if (value === undefined) return undefined;
+  return typeof value === 'string' ? value : Buffer.from(value.base64, 'base64').toString('utf8');
+}
+
+function toField(value: unknown): Field | undefined {
+  if (typeof value === 'string') return value;
+  if (isByteArray(value)) return { base64: Buffer.from(value).toString('base64') };
+  if (Array.isArray(value)) {
+    // Several values of one field: each a string or a byte array.
+    const values = value.map(toField).filter((item): item is FieldValue => item !== undefined && !Array.isArray(item));
+    return values;
+  }
+  // null: a value journalctl would not print (over its size limit without --all); nothing to keep.
+  return undefined;
+}
+
+function isByteArray(value: unknown): value is number[] {
+  return Array.isArray(value) && value.length > 0 && value.every((item) => typeof item === 'number');
+}
+
+function toMicros(value: unknown): bigint {
+  if (typeof value === 'string' && /^\d+$/.test(value)) return BigInt(value);
+  return 0n;
+}

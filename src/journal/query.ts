@@ -1,0 +1,75 @@
+/**
+ * What to read from the journal, and the journalctl argument list for it. The argv is built only
+ * from validated values: field names from our own code, cursors and numbers checked here.
+ */
+
+/** FIELD=value; values come from the runner's own ids, never from a request. */
+export type JournalMatch = readonly [field: string, value: string];
+
+export interface JournalQuery {
+  /** Entries matching any of these groups; within a group, every match. */
+  matches: readonly (readonly JournalMatch[])[];
+  /** Start right after this entry. */
+  afterCursor?: string;
+  /** Start at this entry (inclusive). */
+  atCursor?: string;
+  /** Only the last N entries (then new ones, when following). */
+  tail?: number;
+  since?: Date;
+  until?: Date;
+  /** 0 (emerg) … 7 (debug): entries at this priority or more urgent. */
+  maxPriority?: number;
+  follow?: boolean;
+}
+
+export const CURSOR_PATTERN =
+  /^s=[0-9a-f]{32};i=[0-9a-f]{1,16};b=[0-9a-f]{32};m=[0-9a-f]{1,16};t=[0-9a-f]{1,16};x=[0-9a-f]{1,16}$/;
+const FIELD_NAME = /^[A-Z0-9_]{1,64}$/;
+const MATCH_VALUE = /^[A-Za-z0-9_.@:-]{1,255}$/;
+
+export class InvalidJournalQuery extends Error {}
+
+export function isCursor(value: string): boolean {
+  return CURSOR_PATTERN.test(value);
+}
+
+export function journalctlArgs(query: JournalQuery): string[] {
+  const args = ['--output=json', '--all', '--no-pager', '--quiet'];
+  if (query.follow) args.push('--follow');
+  for (const [name, cursor] of [['--after-cursor', query.afterCursor], ['--cursor', query.atCursor]] as const) {
+    if (cursor === undefined) continue;
+    if (!isCursor(cursor)) throw new InvalidJournalQuery('malformed cursor');
+    args.push(`${name}=${cursor}`);
+  }
+  if (query.tail !== undefined) {
+    if (!Number.isSafeInteger(query.tail) || query.tail < 0) throw new InvalidJournalQuery('tail must be a count');
+    args.push(`--lines=${query.tail}`);
+  } else if (query.follow) {
+    args.push('--lines=all');
+  }
+  if (query.since) args.push(`--since=${epoch(query.since)}`);
+  if (query.until) args.push(`--until=${epoch(query.until)}`);
+  if (query.maxPriority !== undefined) {
+    if (!Number.isInteger(query.maxPriority) || query.maxPriority < 0 || query.maxPriority > 7) {
+      throw new InvalidJournalQuery('priority must be 0…7');
+    }
+    args.push(`--priority=0..${query.maxPriority}`);
+  }
+  if (query.matches.length === 0) throw new InvalidJournalQuery('a query needs matches');
+  args.push('--');
+  query.matches.forEach((group, index) => {
+    if (index > 0) args.push('+');
+    for (const [field, value] of group) {
+      if (!FIELD_NAME.test(field) || !MATCH_VALUE.test(value)) throw new InvalidJournalQuery(`bad match ${field}`);
+      args.push(`${field}=${value}`);
+    }
+  });
+  return args;
+}
+
+/** systemd.time(7) "@seconds.fraction", exact to the microsecond a Date can hold. */
+function epoch(date: Date): string {
+  const ms = date.getTime();
+  if (!Number.isFinite(ms)) throw new InvalidJournalQuery('invalid date');
+  return `@${Math.floor(ms / 1000)}.${String(((ms % 1000) + 1000) % 1000).padStart(3, '0')}`;
+}

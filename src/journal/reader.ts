@@ -1,0 +1,113 @@
+/**
+ * The only code that runs journalctl: one child per read, its JSON lines parsed into entries and
+ * handed out in batches (one per chunk of output), with backpressure — while the consumer does not
+ * ask for more, the pipe fills and journalctl waits. The child ends when the consumer stops or the
+ * signal aborts; no child outlives its reader.
+ */
+import { spawn } from 'node:child_process';
+import { parseJournalLine, type JournalEntry } from './entry.js';
+import { journalctlArgs, type JournalQuery } from './query.js';
+
+export interface ReaderOptions {
+  signal?: AbortSignal;
+  /** (Default: journalctl from $PATH) */
+  journalctl?: string;
+  /** A line longer than this is replaced by a placeholder entry. (Default: 16 MiB) */
+  maxLineBytes?: number;
+  /** Called for lines that are not journal entries. */
+  onSkippedLine?: (why: string) => void;
+}
+
+export class JournalctlError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number | null,
+    readonly stderr: string,
+  ) {
+    super(message);
+    this.name = 'JournalctlError';
+  }
+}
+
+let running = 0;
+/** journalctl children alive now (for metrics and leak tests). */
+export function runningReaders(): number {
+  return running;
+}
+
+const CURSOR_AT_START = /^\{"__CURSOR":"([^"]+)"/;
+
+export async function* readJournal(query: JournalQuery, options: ReaderOptions = {}): AsyncGenerator<JournalEntry[]> {
+  const maxLine = options.maxLineBytes ?? 16 * 1024 * 1024;
+  const child = spawn(options.journalctl ?? 'journalctl', journalctlArgs(query), {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, SYSTEMD_COLORS: '0', SYSTEMD_PAGER: '', LC_ALL: 'C.UTF-8' },
+  });
+  running += 1;
+  const closed = new Promise<number | null>((resolve) => {
+    child.once('close', (code) => {
+      running -= 1;
+      resolve(code);
+    });
+    child.once('error', () => resolve(null));
+  });
+  let stderr = '';
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (chunk: string) => {
+    if (stderr.length < 4096) stderr += chunk;
+  });
+  const onAbort = () => child.kill('SIGTERM');
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  if (options.signal?.aborted) onAbort();
+  let spawnError: Error | undefined;
+  child.once('error', (error) => (spawnError = error));
+
+  try {
+    let partial = '';
+    let skipping = false;
+    for await (const chunk of child.stdout.setEncoding('utf8') as AsyncIterable<string>) {
+      const batch: JournalEntry[] = [];
+      let start = 0;
+      for (let end = chunk.indexOf('\n'); end !== -1; end = chunk.indexOf('\n', start)) {
+        const line = partial + chunk.slice(start, end);
+        partial = '';
+        start = end + 1;
+        if (skipping) {
+          skipping = false;
+          continue;
+        }
+        const entry = parseJournalLine(line);
+        if (entry) batch.push(entry);
+        else options.onSkippedLine?.('not a journal entry');
+      }
+      if (!skipping) partial += chunk.slice(start);
+      if (partial.length > maxLine) {
+        // A huge entry (a native-protocol blob): keep its place in the stream, not its content.
+        const cursor = CURSOR_AT_START.exec(partial)?.[1];
+        if (cursor) batch.push(placeholder(cursor, partial.length));
+        options.onSkippedLine?.(`an entry over ${maxLine} bytes`);
+        partial = '';
+        skipping = true;
+      }
+      if (batch.length > 0) yield batch;
+    }
+    const code = await closed;
+    if (spawnError) throw new JournalctlError(`cannot run journalctl: ${spawnError.message}`, null, '');
+    if (code !== 0 && !options.signal?.aborted) {
+      throw new JournalctlError(`journalctl failed (exit ${code}): ${stderr.trim()}`, code, stderr);
+    }
+  } finally {
+    options.signal?.removeEventListener('abort', onAbort);
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    await closed;
+  }
+}
+
+function placeholder(cursor: string, bytes: number): JournalEntry {
+  return {
+    cursor,
+    realtime: 0n,
+    monotonic: 0n,
+    fields: { MESSAGE: `[an entry of more than ${bytes} bytes, left out]`, TESSIA_TRUNCATED: '1' },
+  };
+}

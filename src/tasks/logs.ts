@@ -1,0 +1,181 @@
+/**
+ * A task's journal as a sequence of events: batches of entries, then an end carrying the task's
+ * state. Following keeps reading new entries until the task has finished and journald has had
+ * nothing more to say about it for a settle period (journald lags fast writers, so the end of the
+ * unit alone is not the end of its output), then drains what is left after the last cursor.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from 'pino';
+import type { JournalEntry } from '../journal/entry.js';
+import { fieldText } from '../journal/entry.js';
+import { isCursor, type JournalQuery } from '../journal/query.js';
+import { JournalctlError, readJournal } from '../journal/reader.js';
+import { TaskError } from './errors.js';
+import { isFinished, type TaskRecord } from './model.js';
+import type { TaskService } from './service.js';
+
+export interface LogRequest {
+  taskId: string;
+  follow: boolean;
+  afterCursor?: string;
+  tail?: number;
+  since?: Date;
+  until?: Date;
+  maxPriority?: number;
+}
+
+const LONG_FINISHED_MS = 30_000;
+
+export type LogEvent = { type: 'entries'; entries: JournalEntry[] } | { type: 'end'; task: TaskRecord };
+
+export interface TaskLogOptions {
+  /** Quiet time after a followed task has finished before its stream ends. (Default: 1 s) */
+  settleMs: number;
+  journalctl?: string;
+}
+
+export class TaskLogs {
+  constructor(
+    private readonly tasks: TaskService,
+    private readonly options: TaskLogOptions,
+    private readonly log: Logger,
+  ) {}
+
+  /**
+   * Checks everything that can be refused (unknown task, a cursor that is not this task's) before
+   * any entry is read, so the caller can still answer with an error status.
+   */
+  async open(request: LogRequest, signal: AbortSignal): Promise<AsyncIterable<LogEvent>> {
+    const task = this.tasks.get(request.taskId);
+    const query = this.query(task, request);
+    if (request.afterCursor !== undefined) await this.assertCursorOfTask(task, query, request.afterCursor, signal);
+    // Long finished: everything journald will ever have of it is there already.
+    const settledLongAgo = isFinished(task) && Date.now() - Date.parse(task.finishedAt) > LONG_FINISHED_MS;
+    if (!request.follow || settledLongAgo) return this.once(task, { ...query, follow: false }, signal);
+    return this.follow(task, query, signal);
+  }
+
+  private query(task: TaskRecord, request: LogRequest): JournalQuery {
+    // The task's own entries (LogExtraFields), and systemd's lines about its unit.
+    const query: JournalQuery = {
+      matches: [[['TESSIA_TASK_ID', task.taskId]], [['UNIT', task.unit], ['_PID', '1']]],
+      follow: request.follow,
+    };
+    if (request.afterCursor !== undefined) query.afterCursor = request.afterCursor;
+    if (request.tail !== undefined) query.tail = request.tail;
+    if (request.since !== undefined) query.since = request.since;
+    if (request.until !== undefined) query.until = request.until;
+    if (request.maxPriority !== undefined) query.maxPriority = request.maxPriority;
+    return query;
+  }
+
+  private async assertCursorOfTask(task: TaskRecord, query: JournalQuery, cursor: string, signal: AbortSignal) {
+    if (!isCursor(cursor)) throw new TaskError('INVALID_CURSOR', 'malformed cursor');
+    const probe = new AbortController();
+    const stop = () => probe.abort();
+    signal.addEventListener('abort', stop, { once: true });
+    try {
+      const reader = readJournal({ matches: query.matches, atCursor: cursor }, this.readerOptions(probe.signal));
+      const first = await reader.next();
+      probe.abort();
+      await reader.return(undefined);
+      const entry = first.done ? undefined : first.value[0];
+      if (entry?.cursor !== cursor || !this.ofThisRun(task, entry)) {
+        throw new TaskError('INVALID_CURSOR', `cursor is not one of task ${task.taskId}'s entries`);
+      }
+    } catch (error) {
+      if (error instanceof JournalctlError) {
+        throw new TaskError('INVALID_CURSOR', `cursor not found in the journal`, { cause: error });
+      }
+      throw error;
+    } finally {
+      signal.removeEventListener('abort', stop);
+    }
+  }
+
+  private async *once(task: TaskRecord, query: JournalQuery, signal: AbortSignal): AsyncGenerator<LogEvent> {
+    for await (const batch of readJournal(query, this.readerOptions(signal))) {
+      const entries = batch.filter((entry) => this.ofThisRun(task, entry));
+      if (entries.length > 0) yield { type: 'entries', entries };
+    }
+    yield { type: 'end', task: this.tasks.get(task.taskId) };
+  }
+
+  private async *follow(task: TaskRecord, query: JournalQuery, signal: AbortSignal): AsyncGenerator<LogEvent> {
+    let lastCursor = query.afterCursor;
+    const finished = this.whenFinished(task.taskId, signal);
+    const readerStop = new AbortController();
+    const stopReader = () => readerStop.abort();
+    signal.addEventListener('abort', stopReader, { once: true });
+    const reader = readJournal(query, this.readerOptions(readerStop.signal));
+    try {
+      let next = reader.next();
+      let taskDone = false;
+      for (;;) {
+        const settle = new AbortController();
+        const waits: Promise<'batch' | 'finished' | 'settled'>[] = [next.then(() => 'batch' as const)];
+        if (taskDone) waits.push(sleep(this.options.settleMs, 'settled' as const, { signal: settle.signal }).catch(() => 'batch' as const));
+        else waits.push(finished.then(() => 'finished' as const));
+        const what = await Promise.race(waits);
+        settle.abort();
+        if (what === 'finished') {
+          taskDone = true;
+          continue;
+        }
+        if (what === 'settled') break;
+        const result = await next;
+        if (result.done) break;
+        const entries = result.value.filter((entry) => this.ofThisRun(task, entry));
+        lastCursor = result.value.at(-1)?.cursor ?? lastCursor;
+        if (entries.length > 0) yield { type: 'entries', entries };
+        next = reader.next();
+      }
+    } finally {
+      readerStop.abort();
+      await reader.return(undefined);
+      signal.removeEventListener('abort', stopReader);
+    }
+    if (signal.aborted) return;
+    // Whatever journald wrote between the follower's last read and now.
+    const drain: JournalQuery = { matches: query.matches };
+    if (lastCursor !== undefined) drain.afterCursor = lastCursor;
+    else {
+      if (query.since) drain.since = query.since;
+      if (query.tail !== undefined) drain.tail = query.tail;
+    }
+    if (query.maxPriority !== undefined) drain.maxPriority = query.maxPriority;
+    yield* this.once(task, drain, signal);
+  }
+
+  /** Resolves once the task has finished (never rejects; an abort leaves it pending). */
+  private whenFinished(taskId: string, signal: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const onChange = (task: TaskRecord) => {
+        if (task.taskId === taskId && isFinished(task)) done();
+      };
+      const done = () => {
+        this.tasks.off('changed', onChange);
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      this.tasks.on('changed', onChange);
+      signal.addEventListener('abort', done, { once: true });
+      if (isFinished(this.tasks.get(taskId))) done();
+    });
+  }
+
+  /** Entries of an earlier unit that had the same task id (ids are 32 bits) are not this task's. */
+  private ofThisRun(task: TaskRecord, entry: JournalEntry): boolean {
+    if (task.invocationId === null) return true;
+    const invocation = fieldText(entry.fields['_SYSTEMD_INVOCATION_ID']) ?? fieldText(entry.fields['INVOCATION_ID']);
+    return invocation === undefined || invocation === task.invocationId;
+  }
+
+  private readerOptions(signal: AbortSignal) {
+    return {
+      signal,
+      ...(this.options.journalctl ? { journalctl: this.options.journalctl } : {}),
+      onSkippedLine: (why: string) => this.log.warn({ why }, 'skipped a journal line'),
+    };
+  }
+}
