@@ -22,10 +22,10 @@ const PROMOTED = new Set(['MESSAGE', 'PRIORITY']);
 export function entryView(entry: JournalEntry, options: EntryViewOptions) {
   const priority = priorityOf(entry);
   const fields: Record<string, Field> = {};
-  for (const [name, value] of Object.entries(entry.fields)) {
+  for (const name in entry.fields) {
     if (PROMOTED.has(name)) continue;
-    if (options.only ? !options.only.has(name) : !options.trusted && name.startsWith('_')) continue;
-    fields[name] = value;
+    if (options.only ? !options.only.has(name) : !options.trusted && name.charCodeAt(0) === 95 /* _ */) continue;
+    fields[name] = entry.fields[name] as Field;
   }
   const message = entry.fields['MESSAGE'];
   const view: Record<string, unknown> = {
@@ -38,7 +38,7 @@ export function entryView(entry: JournalEntry, options: EntryViewOptions) {
     source: entry.fields['_PID'] === '1' && entry.fields['TESSIA_TASK_ID'] === undefined ? 'systemd' : 'task',
     fields,
   };
-  // A message that is not text keeps its exact bytes too.
+  // A message that is not one plain string (bytes, or several values) keeps its exact value(s) too.
   if (message !== undefined && typeof message !== 'string') view['messageRaw'] = message;
   return view;
 }
@@ -69,6 +69,6 @@ export function endText(task: TaskRecord): string {
 }
 
 function priorityOf(entry: JournalEntry): number {
-  const value = Number(fieldText(entry.fields['PRIORITY']));
-  return Number.isInteger(value) && value >= 0 && value <= 7 ? value : 6;
+  const text = fieldText(entry.fields['PRIORITY']);
+  return text !== undefined && /^[0-7]$/.test(text) ? Number(text) : 6;
 }

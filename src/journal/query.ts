@@ -36,6 +36,9 @@ export function isCursor(value: string): boolean {
 export function journalctlArgs(query: JournalQuery): string[] {
   const args = ['--output=json', '--all', '--no-pager', '--quiet'];
   if (query.follow) args.push('--follow');
+  if (query.afterCursor !== undefined && query.atCursor !== undefined) {
+    throw new InvalidJournalQuery('afterCursor and atCursor exclude each other');
+  }
   for (const [name, cursor] of [['--after-cursor', query.afterCursor], ['--cursor', query.atCursor]] as const) {
     if (cursor === undefined) continue;
     if (!isCursor(cursor)) throw new InvalidJournalQuery('malformed cursor');
@@ -58,6 +61,8 @@ export function journalctlArgs(query: JournalQuery): string[] {
   if (query.matches.length === 0) throw new InvalidJournalQuery('a query needs matches');
   args.push('--');
   query.matches.forEach((group, index) => {
+    // An empty group would match every entry of the journal: other tasks' too.
+    if (group.length === 0) throw new InvalidJournalQuery('a match group needs matches');
     if (index > 0) args.push('+');
     for (const [field, value] of group) {
       if (!FIELD_NAME.test(field) || !MATCH_VALUE.test(value)) throw new InvalidJournalQuery(`bad match ${field}`);
@@ -67,7 +72,7 @@ export function journalctlArgs(query: JournalQuery): string[] {
   return args;
 }
 
-/** systemd.time(7) "@seconds.fraction", exact to the microsecond a Date can hold. */
+/** systemd.time(7) "@seconds.fraction", to the millisecond (all a Date holds). */
 function epoch(date: Date): string {
   const ms = date.getTime();
   if (!Number.isFinite(ms)) throw new InvalidJournalQuery('invalid date');
