@@ -14,6 +14,12 @@ export function apiSchema() {
       description: 'one task',
       methods: { GET: 'the task', DELETE: 'forget the task (a running one is stopped first)' },
     },
+    '/tasks/{taskId}/logs': {
+      description: "the task's journal entries, streamed (chunked NDJSON; text and SSE on request)",
+      methods: {
+        GET: 'query: follow, after (cursor), tail, since, until, priority, fields, trusted, format=ndjson|text|sse',
+      },
+    },
     '/tasks/{taskId}/stop': {
       description: 'stop a task',
       methods: { POST: 'first call: SIGTERM, cleanup, SIGKILL after the grace period; second call: SIGKILL now' },
