@@ -9,12 +9,16 @@ import { createApp } from './api/app.js';
 import type { Config } from './config/schema.js';
 import { MachineRegistry } from './machines/registry.js';
 import { SystemdClient } from './systemd/client.js';
+import { createNotifier } from './systemd/notify.js';
 import { TaskLogs } from './tasks/logs.js';
-import { TaskService, UNIT_PREFIX } from './tasks/service.js';
+import { recoverTasks, type RecoveryReport } from './tasks/recovery.js';
+import { TaskService, UNIT_PREFIX, type FaultPoint } from './tasks/service.js';
 import { TaskStore } from './tasks/store.js';
 
 export interface RunnerOptions {
   config: Config;
+  /** Tests only (TESSIA_FAULT): die at this point of a task start. */
+  faultPoint?: FaultPoint;
   stateDir: string;
   listen: { host: string; port: number };
   log: Logger;
@@ -22,6 +26,7 @@ export interface RunnerOptions {
 
 export interface Runner {
   address: AddressInfo;
+  recovery: RecoveryReport;
   close(): Promise<void>;
 }
 
@@ -43,18 +48,26 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
     releasers.push(() => store.close());
     const systemd = await SystemdClient.connect(UNIT_PREFIX);
     releasers.push(() => systemd.close());
-    systemd.on('disconnect', (error) => log.error({ err: error }, 'lost the system bus connection'));
+    systemd.on('disconnected', (error) => log.error({ err: error }, 'lost the system bus connection: reconnecting'));
+    systemd.on('reconnected', () => log.warn('connected to systemd again: refreshing every task'));
     const tasks = new TaskService(
       store,
       systemd,
       new MachineRegistry(config.machines),
-      { slice: config.tasks.slice, stopWaitMs: config.tasks.stopWaitSec * 1000 },
+      {
+        slice: config.tasks.slice,
+        stopWaitMs: config.tasks.stopWaitSec * 1000,
+        ...(options.faultPoint ? { faultPoint: options.faultPoint } : {}),
+      },
       log,
     );
     releasers.push(() => tasks.close());
-    await tasks.resume();
+    const recovery = await recoverTasks(store, systemd, tasks, log);
     const logs = new TaskLogs(tasks, { settleMs: config.logs.followSettleSec * 1000 }, log);
-    const server = createServer(createApp(tasks, { logs, heartbeatMs: config.logs.heartbeatSec * 1000 }, log));
+    const shuttingDown = new AbortController();
+    const server = createServer(
+      createApp(tasks, { logs, heartbeatMs: config.logs.heartbeatSec * 1000, shuttingDown: shuttingDown.signal }, log),
+    );
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(options.listen.port, options.listen.host, () => {
@@ -63,9 +76,31 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
       });
     });
     releasers.push(() => closeServer(server));
+    // First in the release order: streams end (resumably) and new requests get 503 at once.
+    releasers.push(() => shuttingDown.abort());
     const address = server.address() as AddressInfo;
     log.info({ address: `${address.address}:${address.port}`, stateDir: options.stateDir }, 'listening');
-    return { address, close: release };
+
+    const notifier = createNotifier();
+    const status = () => {
+      const running = store.listActive().length;
+      return `${running} task${running === 1 ? '' : 's'} running; listening on ${address.address}:${address.port}`;
+    };
+    await notifier.send({ READY: '1', STATUS: status() });
+    let statusTimer: NodeJS.Timeout | undefined;
+    tasks.on('changed', () => {
+      statusTimer ??= setTimeout(() => {
+        statusTimer = undefined;
+        notifier.send({ STATUS: status() }).catch((error) => log.warn({ err: error }, 'sd_notify failed'));
+      }, 1000);
+    });
+    const stopWatchdog = notifier.startWatchdog((error) => log.warn({ err: error }, 'watchdog ping failed'));
+    releasers.splice(releasers.length - 1, 0, () => {
+      stopWatchdog();
+      clearTimeout(statusTimer);
+      return notifier.send({ STOPPING: '1', STATUS: 'shutting down; tasks keep running' }).catch(() => {});
+    });
+    return { address, recovery, close: release };
   } catch (error) {
     await release();
     throw error;

@@ -14,6 +14,8 @@ export const API_MIN_VERSION = '0.0.0';
 export interface AppOptions {
   logs: TaskLogs;
   heartbeatMs: number;
+  /** Aborted when the runner shuts down: new requests get 503, log streams end resumably. */
+  shuttingDown: AbortSignal;
 }
 
 export function createApp(tasks: TaskService, options: AppOptions, log: Logger): Express {
@@ -24,6 +26,12 @@ export function createApp(tasks: TaskService, options: AppOptions, log: Logger):
 
   // JSON answers compressed when worth it; log streams do it themselves (see logs-route).
   app.use(compression({ filter: (request, response) => !request.path.endsWith('/logs') && compression.filter(request, response) }));
+
+  app.use((_request, response, next) => {
+    if (!options.shuttingDown.aborted) return next();
+    response.set('Connection', 'close');
+    next(new HttpError(503, 'SHUTTING_DOWN', 'the runner is shutting down; tasks keep running, try again shortly'));
+  });
 
   app.get('/', (_request, response) => {
     response.json({
@@ -39,7 +47,7 @@ export function createApp(tasks: TaskService, options: AppOptions, log: Logger):
   v1.get('/schema', (_request, response) => {
     response.json(apiSchema());
   });
-  v1.use('/tasks', tasksRouter(tasks, options.logs, { heartbeatMs: options.heartbeatMs }));
+  v1.use('/tasks', tasksRouter(tasks, options.logs, { heartbeatMs: options.heartbeatMs, shuttingDown: options.shuttingDown }));
   app.use('/v1', v1);
 
   app.use((request, _response, next) => {

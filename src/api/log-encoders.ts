@@ -13,7 +13,11 @@ export interface LogEncoder {
   /** null: the format has no heartbeat (plain text stays plain). */
   heartbeat(): string | null;
   error(detail: string): string;
+  /** The runner is going away: how to resume (after the last cursor sent). */
+  shutdown(after: string | undefined): string;
 }
+
+const SHUTDOWN_DETAIL = 'the runner is shutting down; the task keeps running: resume with after=<cursor>';
 
 const json = (value: unknown) => JSON.stringify(value);
 
@@ -26,6 +30,7 @@ export function encoderFor(format: LogFormat, view: EntryViewOptions): LogEncode
         end: (task) => `${json(endView(task))}\n`,
         heartbeat: () => `${json({ type: 'heartbeat', time: new Date().toISOString() })}\n`,
         error: (detail) => `${json({ type: 'error', detail })}\n`,
+        shutdown: (after) => `${json({ type: 'shutdown', detail: SHUTDOWN_DETAIL, after: after ?? null })}\n`,
       };
     case 'text':
       return {
@@ -34,6 +39,7 @@ export function encoderFor(format: LogFormat, view: EntryViewOptions): LogEncode
         end: (task) => `${endText(task)}\n`,
         heartbeat: () => null,
         error: (detail) => `-- error: ${detail} --\n`,
+        shutdown: (after) => `-- the runner is shutting down; resume with after=${after ?? ''} --\n`,
       };
     case 'sse':
       return {
@@ -43,6 +49,8 @@ export function encoderFor(format: LogFormat, view: EntryViewOptions): LogEncode
         end: (task) => `event: end\ndata: ${json(endView(task))}\n\n`,
         heartbeat: () => `: heartbeat ${new Date().toISOString()}\n\n`,
         error: (detail) => `event: error\ndata: ${json({ detail })}\n\n`,
+        // EventSource reconnects by itself, sending the last id (cursor) as Last-Event-ID.
+        shutdown: (after) => `retry: 2000\nevent: shutdown\ndata: ${json({ detail: SHUTDOWN_DETAIL, after: after ?? null })}\n\n`,
       };
     default: {
       const unknown: never = format;

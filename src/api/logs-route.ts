@@ -60,6 +60,7 @@ export const LogQuery = z
 
 export interface LogRouteOptions {
   heartbeatMs: number;
+  shuttingDown: AbortSignal;
 }
 
 export function logsRouter(logs: TaskLogs, options: LogRouteOptions): Router {
@@ -82,8 +83,12 @@ export function logsRouter(logs: TaskLogs, options: LogRouteOptions): Router {
     if (query.until !== undefined) logRequest.until = new Date(query.until);
     if (query.priority !== undefined) logRequest.maxPriority = query.priority;
 
+    // Ends the journal reading when the client goes away or the runner shuts down.
     const aborted = new AbortController();
     response.once('close', () => aborted.abort());
+    const onShutdown = () => aborted.abort();
+    options.shuttingDown.addEventListener('abort', onShutdown, { once: true });
+    response.once('close', () => options.shuttingDown.removeEventListener('abort', onShutdown));
     const events = await logs.open(logRequest, aborted.signal);
     const view = query.fields ? { trusted: query.trusted, only: new Set(query.fields.map((f) => f.toUpperCase())) } : { trusted: query.trusted };
     const encoder = encoderFor(format, view);
@@ -95,7 +100,7 @@ export function logsRouter(logs: TaskLogs, options: LogRouteOptions): Router {
       'X-Accel-Buffering': 'no',
     });
     response.flushHeaders();
-    await stream(response, events, encoder, options.heartbeatMs, aborted.signal, request);
+    await stream(response, events, encoder, options, aborted.signal, request);
   });
   return router;
 }
@@ -104,12 +109,14 @@ async function stream(
   response: Response,
   events: AsyncIterable<LogEvent>,
   encoder: LogEncoder,
-  heartbeatMs: number,
+  options: LogRouteOptions,
   signal: AbortSignal,
   request: Request,
 ): Promise<void> {
+  const { heartbeatMs, shuttingDown } = options;
   const flushable = response as Response & { flush?: () => void };
   let lastWrite = Date.now();
+  let lastCursor: string | undefined;
   const write = async (chunk: string) => {
     lastWrite = Date.now();
     const more = response.write(chunk);
@@ -125,11 +132,16 @@ async function stream(
   try {
     for await (const event of events) {
       if (signal.aborted) break;
-      if (event.type === 'entries') await write(event.entries.map((entry) => encoder.entry(entry)).join(''));
-      else await write(encoder.end(event.task));
+      if (event.type === 'entries') {
+        lastCursor = event.entries.at(-1)?.cursor ?? lastCursor;
+        await write(event.entries.map((entry) => encoder.entry(entry)).join(''));
+      } else await write(encoder.end(event.task));
     }
+    if (shuttingDown.aborted && !response.writableEnded) response.write(encoder.shutdown(lastCursor));
   } catch (error) {
-    if (!signal.aborted) {
+    if (shuttingDown.aborted && !response.destroyed) {
+      response.write(encoder.shutdown(lastCursor));
+    } else if (!signal.aborted) {
       request.log.error({ err: error }, 'log stream failed');
       const detail = error instanceof TaskError ? error.message : 'reading the journal failed';
       response.write(encoder.error(detail));

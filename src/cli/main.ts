@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config/load.js';
 import { createLogger } from '../log.js';
 import { startRunner } from '../server.js';
+import { FAULT_POINTS } from '../tasks/service.js';
 
 const USAGE = `Usage: tessia-task-runner serve [--config FILE] [--listen HOST:PORT] [--state-dir DIR]
 
@@ -52,7 +53,10 @@ async function serve(args: string[]): Promise<void> {
     process.env['STATE_DIRECTORY']?.split(':')[0] ??
     '/var/lib/tessia-task-runner';
   const log = createLogger(config.log.level);
-  const runner = await startRunner({ config, stateDir, listen, log });
+  const fault = process.env['TESSIA_FAULT'];
+  const faultPoint = FAULT_POINTS.find((point) => point === fault);
+  if (fault !== undefined && faultPoint === undefined) throw new ConfigError(`TESSIA_FAULT: unknown fault point "${fault}"`);
+  const runner = await startRunner({ config, stateDir, listen, log, ...(faultPoint ? { faultPoint } : {}) });
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) {

@@ -23,6 +23,11 @@ export interface BusSignal {
   body: unknown[];
 }
 
+/** D-Bus error name given to calls that failed because the connection went away. */
+export const DISCONNECTED = 'org.freedesktop.DBus.Error.Disconnected';
+/** (Default: 25 s, as libdbus and sd-bus) */
+const CALL_TIMEOUT_MS = 25_000;
+
 export class BusCallError extends Error {
   constructor(
     readonly dbusName: string | undefined,
@@ -34,6 +39,9 @@ export class BusCallError extends Error {
 }
 
 export class SystemBus extends EventEmitter<{ signal: [BusSignal]; disconnect: [Error] }> {
+  private readonly pending = new Set<(error: Error) => void>();
+  private ended = false;
+
   private constructor(private readonly bus: MessageBus) {
     super();
     bus.on('message', (message) => {
@@ -45,7 +53,11 @@ export class SystemBus extends EventEmitter<{ signal: [BusSignal]; disconnect: [
         body: message.body as unknown[],
       });
     });
-    (bus as unknown as EventEmitter).on('error', (error: Error) => this.emit('disconnect', error));
+    const lost = (error: Error) => this.lost(error);
+    (bus as unknown as EventEmitter).on('error', lost);
+    // dbus-next does not report the end of the stream on the bus object, only on its connection.
+    const connection = (bus as unknown as { _connection?: EventEmitter })._connection;
+    connection?.on('end', () => lost(new Error('the system bus closed the connection')));
   }
 
   /** Connects to `$DBUS_SYSTEM_BUS_ADDRESS` (default unix:path=/run/dbus/system_bus_socket). */
@@ -63,6 +75,7 @@ export class SystemBus extends EventEmitter<{ signal: [BusSignal]; disconnect: [
   }
 
   async call(call: MethodCall): Promise<unknown[]> {
+    if (this.ended) throw new BusCallError(DISCONNECTED, 'not connected to the system bus');
     const message = new Message({
       destination: call.destination,
       path: call.path,
@@ -71,12 +84,19 @@ export class SystemBus extends EventEmitter<{ signal: [BusSignal]; disconnect: [
       signature: call.signature ?? '',
       body: call.body ?? [],
     });
+    let fail: (error: Error) => void = () => {};
+    const failed = new Promise<never>((_, reject) => (fail = reject));
+    this.pending.add(fail);
+    const timer = setTimeout(() => fail(new BusCallError('org.freedesktop.DBus.Error.NoReply', `${call.member}: no reply`)), CALL_TIMEOUT_MS);
     try {
-      const reply = await this.bus.call(message);
+      const reply = await Promise.race([this.bus.call(message), failed]);
       return (reply?.body as unknown[] | undefined) ?? [];
     } catch (error) {
       if (error instanceof DBusError) throw new BusCallError(error.type, error.text ?? String(error.type));
       throw error;
+    } finally {
+      clearTimeout(timer);
+      this.pending.delete(fail);
     }
   }
 
@@ -92,6 +112,20 @@ export class SystemBus extends EventEmitter<{ signal: [BusSignal]; disconnect: [
   }
 
   close(): void {
+    this.ended = true;
     this.bus.disconnect();
+  }
+
+  private lost(error: Error): void {
+    if (this.ended) return;
+    this.ended = true;
+    for (const fail of this.pending) fail(new BusCallError(DISCONNECTED, `the system bus went away: ${error.message}`));
+    this.pending.clear();
+    this.emit('disconnect', error);
+    try {
+      this.bus.disconnect();
+    } catch {
+      // already gone
+    }
   }
 }

@@ -3,8 +3,10 @@
  * collect it, read its state, list ours, and report changes as they happen (never by polling).
  */
 import { EventEmitter } from 'node:events';
-import { BusCallError, SystemBus, type BusSignal, type Variant } from './bus.js';
+import { BusCallError, DISCONNECTED, SystemBus, type BusSignal, type Variant } from './bus.js';
 import { unitObjectPath } from './unit-path.js';
+
+export { DISCONNECTED };
 import { unitProperties, type TaskUnitSpec } from './unit-spec.js';
 
 const SYSTEMD = 'org.freedesktop.systemd1';
@@ -28,6 +30,9 @@ export interface UnitSnapshot {
   activeEnterTimestamp: bigint;
   inactiveEnterTimestamp: bigint;
   execMainExitTimestamp: bigint;
+  description: string;
+  /** The unit's Environment= entries (NAME=value). */
+  environment: string[];
 }
 
 export interface UnitChange {
@@ -54,32 +59,88 @@ export class SystemdError extends Error {
   }
 }
 
-type JobWaiter = (result: string) => void;
+interface JobWaiter {
+  resolve: (result: string) => void;
+  reject: (error: Error) => void;
+}
 
-export class SystemdClient extends EventEmitter<{ unitChanged: [UnitChange]; disconnect: [Error] }> {
+export interface SystemdClientEvents {
+  unitChanged: [UnitChange];
+  /** The bus connection is gone; calls fail until `reconnected`. */
+  disconnected: [Error];
+  /** Connected and subscribed again (after a lost bus, or systemd re-executing): state may have moved. */
+  reconnected: [];
+}
+
+const RECONNECT_DELAYS_MS = [200, 500, 1000, 2000, 5000];
+
+export class SystemdClient extends EventEmitter<SystemdClientEvents> {
   private readonly jobWaiters = new Map<string, JobWaiter>();
   private readonly pathToUnit = new Map<string, string>();
+  private bus: SystemBus | null = null;
+  private closed = false;
+  /** Times the connection was made again (for metrics). */
+  reconnects = 0;
 
-  private constructor(
-    private readonly bus: SystemBus,
-    private readonly unitPrefix: string,
-  ) {
+  private constructor(private readonly unitPrefix: string) {
     super();
-    bus.on('signal', (signal) => this.onSignal(signal));
-    bus.on('disconnect', (error) => this.emit('disconnect', error));
   }
 
   /** Subscribes before anything is started, so no JobRemoved or state change can be missed. */
   static async connect(unitPrefix: string): Promise<SystemdClient> {
-    const bus = await SystemBus.connect();
-    const client = new SystemdClient(bus, unitPrefix);
+    const client = new SystemdClient(unitPrefix);
+    await client.attach(await SystemBus.connect());
+    return client;
+  }
+
+  get connected(): boolean {
+    return this.bus !== null;
+  }
+
+  private async attach(bus: SystemBus): Promise<void> {
+    bus.on('signal', (signal) => this.onSignal(signal));
+    bus.once('disconnect', (error) => this.onDisconnect(bus, error));
     const signalFrom = `type='signal',sender='${SYSTEMD}'`;
     await bus.addMatch(`${signalFrom},interface='${MANAGER}',member='JobRemoved'`);
     await bus.addMatch(
       `${signalFrom},interface='${PROPERTIES}',member='PropertiesChanged',path_namespace='/org/freedesktop/systemd1/unit'`,
     );
-    await client.manager('Subscribe');
-    return client;
+    // systemd going away and coming back (daemon-reexec) drops our subscription with it.
+    await bus.addMatch(
+      `type='signal',sender='org.freedesktop.DBus',interface='org.freedesktop.DBus',member='NameOwnerChanged',arg0='${SYSTEMD}'`,
+    );
+    this.bus = bus;
+    await this.manager('Subscribe');
+  }
+
+  private onDisconnect(bus: SystemBus, error: Error): void {
+    if (this.bus !== bus && this.bus !== null) return;
+    this.bus = null;
+    for (const [unit, waiter] of this.jobWaiters) {
+      waiter.reject(new SystemdError(`lost the system bus while starting ${unit}`, DISCONNECTED));
+    }
+    this.jobWaiters.clear();
+    if (this.closed) return;
+    this.emit('disconnected', error);
+    void this.reconnect();
+  }
+
+  private async reconnect(): Promise<void> {
+    for (let attempt = 0; !this.closed; attempt++) {
+      await new Promise((resolve) => setTimeout(resolve, RECONNECT_DELAYS_MS[Math.min(attempt, RECONNECT_DELAYS_MS.length - 1)]));
+      if (this.closed) return;
+      let bus: SystemBus | undefined;
+      try {
+        bus = await SystemBus.connect();
+        await this.attach(bus);
+        this.reconnects += 1;
+        this.emit('reconnected');
+        return;
+      } catch {
+        this.bus = null;
+        bus?.close();
+      }
+    }
   }
 
   /** Watches a unit's changes; call before starting it. */
@@ -95,6 +156,7 @@ export class SystemdClient extends EventEmitter<{ unitChanged: [UnitChange]; dis
   async startTransientUnit(spec: TaskUnitSpec): Promise<string> {
     if (!spec.unitName.startsWith(this.unitPrefix)) throw new SystemdError(`not a task unit: ${spec.unitName}`);
     const done = this.waitForJob(spec.unitName);
+    done.catch(() => {});
     try {
       await this.manager('StartTransientUnit', 'ssa(sv)a(sa(sv))', [spec.unitName, 'fail', unitProperties(spec), []]);
     } catch (error) {
@@ -147,6 +209,8 @@ export class SystemdClient extends EventEmitter<{ unitChanged: [UnitChange]; dis
       activeEnterTimestamp: BigInt((unit['ActiveEnterTimestamp'] as bigint | undefined) ?? 0n),
       inactiveEnterTimestamp: BigInt((unit['InactiveEnterTimestamp'] as bigint | undefined) ?? 0n),
       execMainExitTimestamp: BigInt((service['ExecMainExitTimestamp'] as bigint | undefined) ?? 0n),
+      description: String(unit['Description'] ?? ''),
+      environment: Array.isArray(service['Environment']) ? (service['Environment'] as unknown[]).map(String) : [],
     };
   }
 
@@ -161,11 +225,13 @@ export class SystemdClient extends EventEmitter<{ unitChanged: [UnitChange]; dis
   }
 
   close(): void {
-    this.bus.close();
+    this.closed = true;
+    this.bus?.close();
+    this.bus = null;
   }
 
   private waitForJob(unitName: string): Promise<string> {
-    return new Promise((resolve) => this.jobWaiters.set(unitName, resolve));
+    return new Promise((resolve, reject) => this.jobWaiters.set(unitName, { resolve, reject }));
   }
 
   private onSignal(signal: BusSignal): void {
@@ -174,8 +240,13 @@ export class SystemdClient extends EventEmitter<{ unitChanged: [UnitChange]; dis
       const waiter = this.jobWaiters.get(unitName);
       if (waiter) {
         this.jobWaiters.delete(unitName);
-        waiter(result);
+        waiter.resolve(result);
       }
+      return;
+    }
+    if (signal.member === 'NameOwnerChanged') {
+      const [, , newOwner] = signal.body as [string, string, string];
+      if (newOwner) void this.resubscribe();
       return;
     }
     if (signal.interface === PROPERTIES && signal.member === 'PropertiesChanged') {
@@ -183,6 +254,17 @@ export class SystemdClient extends EventEmitter<{ unitChanged: [UnitChange]; dis
       if (unitName === undefined) return;
       const [, changed] = signal.body as [string, Record<string, Variant>];
       this.emit('unitChanged', { unitName, changed: unwrap(changed) });
+    }
+  }
+
+  /** systemd has a new bus name (it re-executed): subscribe again and let everyone re-read state. */
+  private async resubscribe(): Promise<void> {
+    try {
+      await this.manager('Subscribe');
+      this.reconnects += 1;
+      this.emit('reconnected');
+    } catch {
+      // The bus itself is going away; the reconnect loop takes over.
     }
   }
 
@@ -196,8 +278,10 @@ export class SystemdClient extends EventEmitter<{ unitChanged: [UnitChange]; dis
   }
 
   private async call(path: string, iface: string, member: string, signature: string, body: unknown[]) {
+    const bus = this.bus;
+    if (bus === null) throw new SystemdError(`${member}: not connected to the system bus`, DISCONNECTED);
     try {
-      return await this.bus.call({ destination: SYSTEMD, path, interface: iface, member, signature, body });
+      return await bus.call({ destination: SYSTEMD, path, interface: iface, member, signature, body });
     } catch (error) {
       if (error instanceof BusCallError) {
         throw new SystemdError(`${member}: ${error.message}`, error.dbusName, { cause: error });

@@ -98,6 +98,8 @@ export class TaskLogs {
       const entries = batch.filter((entry) => this.ofThisRun(task, entry));
       if (entries.length > 0) yield { type: 'entries', entries };
     }
+    // Cut short (client gone, runner shutting down): no end line, the client resumes by cursor.
+    if (signal.aborted) return;
     yield { type: 'end', task: this.tasks.get(task.taskId) };
   }
 

@@ -7,7 +7,7 @@ import { EventEmitter, once } from 'node:events';
 import type { Logger } from 'pino';
 import type { Machine, MachineRegistry } from '../machines/registry.js';
 import { InvalidParametersError } from '../machines/registry.js';
-import { SystemdError, type SystemdClient, type UnitSnapshot } from '../systemd/client.js';
+import { DISCONNECTED, SystemdError, type SystemdClient, type UnitSnapshot } from '../systemd/client.js';
 import { TaskError } from './errors.js';
 import { ExitCode, TaskState, isFinished, type TaskRecord } from './model.js';
 import { mapUnitStatus, type MappedStatus, type UnitStatus } from './state-mapping.js';
@@ -22,7 +22,12 @@ export interface TaskServiceOptions {
   slice: string;
   /** How long a stop request waits for the task to end before answering. */
   stopWaitMs: number;
+  /** Tests only: die by SIGKILL at this point of a start, to prove recovery. */
+  faultPoint?: FaultPoint;
 }
+
+export const FAULT_POINTS = ['after-record', 'after-start'] as const;
+export type FaultPoint = (typeof FAULT_POINTS)[number];
 
 export interface NewTask {
   machine: string;
@@ -57,13 +62,36 @@ export class TaskService extends EventEmitter<{ changed: [TaskRecord] }> {
       this.rememberSignalled(unitName, changed);
       this.scheduleRefresh(unitName);
     });
+    // Changes while the bus was gone were never signalled: read every active task again.
+    systemd.on('reconnected', () => void this.refreshActive());
   }
 
-  /** Re-attaches to the units of tasks that were active when the runner last stopped. */
-  async resume(): Promise<void> {
-    const active = this.store.listActive();
-    for (const task of active) this.systemd.watch(task.unit);
-    await Promise.all(active.map((task) => this.refresh(task.unit)));
+  /** Follows an active task's unit again (after a restart of the runner or of the bus). */
+  async reattach(task: TaskRecord): Promise<void> {
+    this.systemd.watch(task.unit);
+    await this.refresh(task.unit);
+  }
+
+  async refreshActive(): Promise<void> {
+    await Promise.all(this.store.listActive().map((task) => this.reattach(task)));
+  }
+
+  /**
+   * Records a unit of ours that has no task (the store was lost or replaced): it is taken in as a
+   * task, so it can be seen, stopped and collected like any other.
+   */
+  async adopt(snapshot: UnitSnapshot, taskId: string): Promise<TaskRecord> {
+    const machine = snapshot.environment.find((entry) => entry.startsWith('TESSIA_MACHINE='))?.slice(15) ?? 'unknown';
+    const started = snapshot.activeEnterTimestamp > 0n ? isoFromMicros(snapshot.activeEnterTimestamp) : nowIso();
+    this.store.insert({ taskId, machine, unit: snapshot.unitName, createdAt: started });
+    this.store.update(taskId, { detail: 'adopted at start-up: systemd had the unit, the store had no record of it' });
+    await this.reattach(this.mustFind(taskId));
+    return this.mustFind(taskId);
+  }
+
+  /** A task whose result is recorded but whose unit systemd still keeps (the runner died between). */
+  async collectFinished(task: TaskRecord): Promise<void> {
+    await this.collect(task.taskId, task.unit);
   }
 
   async create(request: NewTask): Promise<TaskRecord> {
@@ -77,7 +105,9 @@ export class TaskService extends EventEmitter<{ changed: [TaskRecord] }> {
     }
     const taskId = this.newTaskId();
     const unit = unitNameOf(taskId);
+    // Durable before the unit exists: a crash from here on leaves a record recovery can settle.
     this.store.insert({ taskId, machine: machine.name, unit, createdAt: nowIso() });
+    this.fault('after-record');
     this.systemd.watch(unit);
     const spec = machine.unitSpec({
       taskId,
@@ -90,6 +120,10 @@ export class TaskService extends EventEmitter<{ changed: [TaskRecord] }> {
     try {
       jobResult = await this.systemd.startTransientUnit(spec);
     } catch (error) {
+      if (error instanceof SystemdError && error.dbusName === DISCONNECTED) {
+        // Whether systemd started it is unknown: the record stays "created" until the bus is back.
+        throw new TaskError('SYSTEMD_UNAVAILABLE', `task ${taskId}: ${error.message}; its state is settled once systemd answers again`, { cause: error });
+      }
       this.finish(taskId, { state: TaskState.exited, exitCode: ExitCode.exception, detail: `start failed: ${messageOf(error)}` });
       this.systemd.unwatch(unit);
       throw new TaskError('START_FAILED', `task ${taskId} could not be started: ${messageOf(error)}`, { cause: error });
@@ -105,6 +139,7 @@ export class TaskService extends EventEmitter<{ changed: [TaskRecord] }> {
       await this.collect(taskId, unit);
       throw new TaskError('START_FAILED', `task ${taskId} failed to start: start job ${jobResult} (${why})`);
     }
+    this.fault('after-start');
     await this.refresh(unit);
     return this.mustFind(taskId);
   }
@@ -152,9 +187,9 @@ export class TaskService extends EventEmitter<{ changed: [TaskRecord] }> {
 
   private async requestStop(task: TaskRecord): Promise<void> {
     try {
-      if (!task.stopRequested) {
+      if (!(task.stopRequested && task.state === TaskState.stopping)) {
         // Intent first: the end that follows is a cancel (-1) even if the runner dies right here.
-        this.store.update(task.taskId, { stopRequested: true });
+        if (!task.stopRequested) this.store.update(task.taskId, { stopRequested: true });
         await this.systemd.stopUnit(task.unit);
         this.log.info({ taskId: task.taskId }, 'stop requested: SIGTERM, then SIGKILL after the grace period');
       } else {
@@ -320,6 +355,12 @@ export class TaskService extends EventEmitter<{ changed: [TaskRecord] }> {
     this.lastSignalled.set(unit, known);
   }
 
+  private fault(point: FaultPoint): void {
+    if (this.options.faultPoint !== point) return;
+    this.log.fatal({ point }, 'fault injection: dying by SIGKILL');
+    process.kill(process.pid, 'SIGKILL');
+  }
+
   private machine(name: string): Machine {
     const machine = this.machines.get(name);
     if (!machine) throw new TaskError('UNKNOWN_MACHINE', `unknown machine ${JSON.stringify(name)}`);
@@ -348,7 +389,7 @@ export function unitNameOf(taskId: string): string {
   return `${UNIT_PREFIX}${taskId}.service`;
 }
 
-function taskIdOf(unit: string): string | null {
+export function taskIdOf(unit: string): string | null {
   const match = /^tessia-task-([0-9a-f]{8})\.service$/.exec(unit);
   return match?.[1] ?? null;
 }

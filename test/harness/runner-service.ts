@@ -15,8 +15,12 @@ export interface RunnerService {
   /** The state directory, inside the private system. */
   stateDir: string;
   systemd: PrivateSystemd;
+  /** (Re)starts the runner's unit; `env` adds environment variables (TESSIA_FAULT=…). */
+  start(env?: Record<string, string>): Promise<void>;
   stop(): Promise<void>;
   restart(): Promise<void>;
+  /** SIGKILL to the runner's processes, as a crash would. */
+  kill(): Promise<void>;
   /** The runner's own journal, for failure messages. */
   journal(): Promise<string>;
 }
@@ -44,30 +48,39 @@ export async function startRunnerService(config: Record<string, unknown> = {}): 
   const configPath = `${dirInside}/config.yaml`;
   writeFileSync(`${systemd.root}${configPath}`, stringify({ machines: TEST_MACHINES, ...config }));
   const unit = `${name}.service`;
-  const started = await systemd.run([
-    'systemd-run',
-    `--unit=${unit}`,
-    '--property=Type=exec',
-    '--property=KillMode=mixed',
-    `--working-directory=${APP_DIR_INSIDE}`,
-    '--setenv=NODE_ENV=test',
-    '--',
-    '/usr/bin/node',
-    `${APP_DIR_INSIDE}/dist/cli/main.js`,
-    'serve',
-    '--config',
-    configPath,
-    '--listen',
-    `127.0.0.1:${port}`,
-    '--state-dir',
-    `${dirInside}/state`,
-  ]);
-  if (started.code !== 0) throw new Error(`systemd-run failed: ${started.stderr}`);
   const service: RunnerService = {
     baseUrl: `http://127.0.0.1:${port}`,
     unit,
     stateDir: `${dirInside}/state`,
     systemd,
+    start: async (env = {}) => {
+      // A transient unit that failed (a crash) stays loaded until reset; an inactive one is gone.
+      await systemd.systemctl('reset-failed', unit);
+      const started = await systemd.run([
+        'systemd-run',
+        `--unit=${unit}`,
+        // As the package's unit: ready once recovery is done and the listener is up.
+        '--property=Type=notify',
+        '--property=NotifyAccess=all',
+        '--property=KillMode=mixed',
+        '--property=TimeoutStopSec=20s',
+        `--working-directory=${APP_DIR_INSIDE}`,
+        '--setenv=NODE_ENV=test',
+        ...Object.entries(env).map(([key, value]) => `--setenv=${key}=${value}`),
+        '--',
+        '/usr/bin/node',
+        `${APP_DIR_INSIDE}/dist/cli/main.js`,
+        'serve',
+        '--config',
+        configPath,
+        '--listen',
+        `127.0.0.1:${port}`,
+        '--state-dir',
+        `${dirInside}/state`,
+      ]);
+      if (started.code !== 0) throw new Error(`systemd-run failed: ${started.stderr}\n${await service.journal()}`);
+      await waitUntilAnswering(service);
+    },
     stop: async () => {
       await systemd.systemctl('stop', unit);
     },
@@ -75,9 +88,18 @@ export async function startRunnerService(config: Record<string, unknown> = {}): 
       await systemd.systemctl('restart', unit);
       await waitUntilAnswering(service);
     },
+    kill: async () => {
+      await systemd.systemctl('kill', '--signal=SIGKILL', unit);
+      for (let i = 0; i < 200; i++) {
+        const state = (await systemd.show(unit, ['ActiveState']))['ActiveState'];
+        if (state !== 'active' && state !== 'deactivating') return;
+        await sleep(50);
+      }
+      throw new Error(`${unit} did not die`);
+    },
     journal: async () => (await systemd.run(['journalctl', '--no-pager', '-o', 'cat', '-u', unit])).stdout,
   };
-  await waitUntilAnswering(service);
+  await service.start();
   return service;
 }
 
