@@ -43,7 +43,8 @@ export interface ActiveTask extends TaskBase {
   exitCode: null;
   result: null;
   finishedAt: null;
-  detail: null;
+  /** How the task came to be, when that is unusual (adopted at start-up). */
+  detail: string | null;
 }
 
 export interface FinishedTask extends TaskBase {

@@ -146,7 +146,7 @@ function fromRow(row: TaskRow): TaskRecord {
     case TaskState.created:
     case TaskState.running:
     case TaskState.stopping:
-      return { ...base, state: row.state, exitCode: null, result: null, finishedAt: null, detail: null };
+      return { ...base, state: row.state, exitCode: null, result: null, finishedAt: null, detail: row.detail };
     case TaskState.exited:
     case TaskState.lost:
       return {

@@ -16,7 +16,7 @@ export interface RunnerService {
   stateDir: string;
   systemd: PrivateSystemd;
   /** (Re)starts the runner's unit; `env` adds environment variables (TESSIA_FAULT=…). */
-  start(env?: Record<string, string>): Promise<void>;
+  start(env?: Record<string, string>, properties?: string[]): Promise<void>;
   stop(): Promise<void>;
   restart(): Promise<void>;
   /** SIGKILL to the runner's processes, as a crash would. */
@@ -37,6 +37,10 @@ export const TEST_MACHINES = {
     exec: ['/bin/sh', '-c', 'head -c 200000 /dev/zero | tr "\\0" x; echo; printf "bin\\377\\376ary\\n"; echo after'],
   },
   sleeper: { exec: ['/bin/sh', '-c', 'echo first; sleep 60'] },
+  // Runs until the test creates /run/tessia-test/release (tests control the timing), then exits 3.
+  'until-released': {
+    exec: ['/bin/sh', '-c', 'echo waiting; while [ ! -e /run/tessia-test/release ]; do sleep 0.1; done; echo released; exit 3'],
+  },
 };
 
 export async function startRunnerService(config: Record<string, unknown> = {}): Promise<RunnerService> {
@@ -53,7 +57,7 @@ export async function startRunnerService(config: Record<string, unknown> = {}): 
     unit,
     stateDir: `${dirInside}/state`,
     systemd,
-    start: async (env = {}) => {
+    start: async (env = {}, properties = []) => {
       // A transient unit that failed (a crash) stays loaded until reset; an inactive one is gone.
       await systemd.systemctl('reset-failed', unit);
       const started = await systemd.run([
@@ -67,6 +71,7 @@ export async function startRunnerService(config: Record<string, unknown> = {}): 
         `--working-directory=${APP_DIR_INSIDE}`,
         '--setenv=NODE_ENV=test',
         ...Object.entries(env).map(([key, value]) => `--setenv=${key}=${value}`),
+        ...properties.map((property) => `--property=${property}`),
         '--',
         '/usr/bin/node',
         `${APP_DIR_INSIDE}/dist/cli/main.js`,
