@@ -216,6 +216,22 @@ describe('recovery', () => {
     assert.match(await runner.journal(), /lost the system bus connection/);
   });
 
+  test('a follow stream carries on when journald restarts', async () => {
+    const task = await start('echo', [...Array.from({ length: 10 }, (_, i) => [`echo tick ${i}`, 'sleep 0.3']).flat(), 'echo done']);
+    const lines: any[] = [];
+    const stream = followLines(logsUrl(task.taskId, 'follow=true'), (line) => lines.push(JSON.parse(line)));
+    await eventually('the first ticks', async () => lines.filter((line) => /^tick/.test(line.message ?? '')).length, (n) => n >= 2);
+    const restarted = await runner.systemd.systemctl('restart', 'systemd-journald.service');
+    assert.equal(restarted.code, 0, restarted.stderr);
+    await stream.done;
+    const messages = lines.filter((line) => line.type === 'entry' && line.source === 'task').map((line) => line.message);
+    assert.deepEqual(
+      messages.filter((message: string) => /^tick|^done/.test(message)),
+      [...Array.from({ length: 10 }, (_, i) => `tick ${i}`), 'done'],
+    );
+    assert.equal(lines.at(-1).type, 'end');
+  });
+
   test('after systemd re-executes, the runner still sees its tasks change', async () => {
     const task = await start('echo', ['echo across a reexec', 'sleep 120']);
     const reexec = await runner.systemd.systemctl('daemon-reexec');
