@@ -109,9 +109,15 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
 
 function closeServer(server: Server): Promise<void> {
   return new Promise((resolve) => {
-    server.close(() => resolve());
+    // Connections turn idle as their streams end (with a resume point): close each as it does.
+    const idle = setInterval(() => server.closeIdleConnections(), 25);
+    // Slow clients do not hold shutdown: whatever is still open after 2 s is cut.
+    const force = setTimeout(() => server.closeAllConnections(), 2000);
+    server.close(() => {
+      clearInterval(idle);
+      clearTimeout(force);
+      resolve();
+    });
     server.closeIdleConnections();
-    // Streams and slow clients do not hold shutdown: they can resume where they were.
-    setTimeout(() => server.closeAllConnections(), 2000).unref();
   });
 }

@@ -91,7 +91,7 @@ describe('recovery', () => {
     await waitForCollected(runner, task.unit);
   });
 
-  test('SIGTERM ends log streams with a resume point, quickly, and the stream resumes without gap or duplicate', async () => {
+  test('SIGTERM ends log streams with a resume point, quickly, and the stream resumes without gap or duplicate', async (t) => {
     const task = await start('echo', [
       ...Array.from({ length: 12 }, (_, i) => [`echo line ${i}`, 'sleep 0.4']).flat(),
       'echo last',
@@ -103,7 +103,8 @@ describe('recovery', () => {
     await runner.stop();
     const stoppedIn = Date.now() - began;
     await stream.done;
-    assert.ok(stoppedIn < 5000, `the runner took ${stoppedIn} ms to stop`);
+    t.diagnostic(`the runner stopped in ${stoppedIn} ms`);
+    assert.ok(stoppedIn < 1500, `the runner took ${stoppedIn} ms to stop`);
     const last = first.at(-1);
     assert.equal(last.type, 'shutdown');
     const entries = first.filter((line) => line.type === 'entry');
