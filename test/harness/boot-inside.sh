@@ -1,26 +1,44 @@
 #!/bin/sh
-# PID 1 of a new pid+mount namespace (unshare --pid --mount --fork): make the namespace private,
-# give systemd a /run, /tmp and state of its own, mask every unit that would touch the machine,
-# then exec systemd. Usage: boot-inside.sh APP_DIR [JOURNALD_DROPIN_DIR]
+# PID 1 of a new pid+mount namespace (unshare --pid --mount --fork --mount-proc): gives systemd a
+# root of its own — an overlay whose lower layer is the machine's / and whose upper layer is a tmpfs —
+# so nothing it or the tests write (units, /etc, /var, packages installed with dpkg) reaches the
+# machine; masks every unit that would touch the machine; then execs systemd.
+# Usage: boot-inside.sh APP_DIR [JOURNALD_DROPIN_DIR]
 set -eu
 app_dir=$1
 dropins=${2:-}
 
 mount --make-rprivate /
-mount -t tmpfs -o mode=0755 tessia-run /run
-# The machine's /tmp and /var stay untouched: these are ours alone (tasks' state and dynamic
-# users' directories land here).
-for dir in /tmp /var/tmp; do mount -t tmpfs -o mode=1777 tessia-tmp "$dir"; done
-for dir in /var/lib /var/cache /var/log; do mount -t tmpfs -o mode=0755 tessia-var "$dir"; done
-# The host's enablement links and generators (fstab, getty, …) are not part of this system.
-mount -t tmpfs -o mode=0755 tessia-etc /etc/systemd/system
+# Scratch space of our own (this hides the machine's /tmp from this namespace only).
+mount -t tmpfs -o mode=0755 tessia-scratch /tmp
+mkdir -p /tmp/upper /tmp/work /tmp/root
+mount -t overlay tessia-root -o lowerdir=/,upperdir=/tmp/upper,workdir=/tmp/work /tmp/root
+new=/tmp/root
+mount --rbind /dev "$new/dev"
+mount --rbind /sys "$new/sys"
+mount --rbind /proc "$new/proc"
+mount -t tmpfs -o mode=0755 tessia-run "$new/run"
+for dir in /tmp /var/tmp; do mount -t tmpfs -o mode=1777 tessia-tmp "$new$dir"; done
+# The app where any user (a task's dynamic one too) can read it, whatever the clone's parents allow.
+mkdir -p "$new/run/tessia-app"
+mount --bind "$app_dir" "$new/run/tessia-app"
+mount -o remount,bind,ro "$new/run/tessia-app"
+# Package builds and other hand-overs between the tests and this system.
+mkdir -p "$new/run/tessia-test"
+if [ -n "$dropins" ] && [ -d "$dropins" ]; then cp -r "$dropins" "$new/run/tessia-journald-dropins"; fi
+
+cd "$new"
+mkdir -p .tessia-old-root
+pivot_root . .tessia-old-root
+cd /
+umount -l /.tessia-old-root
+rmdir /.tessia-old-root 2>/dev/null || true
+
+# The machine's enablement links and generators (fstab, getty, …) are not part of this system.
+rm -rf /etc/systemd/system/*.wants /etc/systemd/system/*.requires
 for dir in /usr/lib/systemd/system-generators /lib/systemd/system-generators /etc/systemd/system-generators; do
   if [ -d "$dir" ]; then mount -t tmpfs -o mode=0755,ro tessia-none "$dir"; fi
 done
-# The app where any user (a task's dynamic one too) can read it, whatever the clone's parents allow.
-mkdir -p /run/tessia-app
-mount --bind "$app_dir" /run/tessia-app
-mount -o remount,bind,ro /run/tessia-app
 
 mkdir -p /run/systemd/system /run/systemd/journald.conf.d
 for unit in \
@@ -56,8 +74,8 @@ cat > /run/systemd/journald.conf.d/10-tessia-test.conf <<'CONF'
 Storage=volatile
 CONF
 # Rate limits exactly as the package ships them.
-if [ -n "$dropins" ] && [ -d "$dropins" ]; then
-  for file in "$dropins"/*.conf; do [ -e "$file" ] && cp "$file" /run/systemd/journald.conf.d/; done
+if [ -d /run/tessia-journald-dropins ]; then
+  for file in /run/tessia-journald-dropins/*.conf; do [ -e "$file" ] && cp "$file" /run/systemd/journald.conf.d/; done
 fi
 
 # Without a shared / systemd's credentials (and other per-unit mounts) never reach the units.
