@@ -34,6 +34,10 @@ cd /
 umount -l /.tessia-old-root
 rmdir /.tessia-old-root 2>/dev/null || true
 
+# A container image's policy-rc.d forbids starting services from package scripts; this system has a
+# real init, so package scripts may start services, as on a host.
+rm -f /usr/sbin/policy-rc.d
+
 # The machine's enablement links and generators (fstab, getty, …) are not part of this system.
 rm -rf /etc/systemd/system/*.wants /etc/systemd/system/*.requires
 for dir in /usr/lib/systemd/system-generators /lib/systemd/system-generators /etc/systemd/system-generators; do
@@ -41,6 +45,9 @@ for dir in /usr/lib/systemd/system-generators /lib/systemd/system-generators /et
 done
 
 mkdir -p /run/systemd/system /run/systemd/journald.conf.d
+# What tmpfiles.d (masked here) does on a host: the journal readable by the systemd-journal group.
+mkdir -p /run/log/journal
+chgrp systemd-journal /run/log/journal && chmod 2755 /run/log/journal
 for unit in \
   systemd-tmpfiles-setup.service systemd-tmpfiles-setup-dev.service systemd-tmpfiles-clean.service \
   systemd-tmpfiles-clean.timer systemd-sysusers.service systemd-sysctl.service systemd-remount-fs.service \
