@@ -13,7 +13,8 @@ import { client, eventually } from '../harness/http.js';
 
 const VERSION = JSON.parse(execFileSync('node', ['-p', `JSON.stringify(require('${REPO_DIR}/package.json').version)`], { encoding: 'utf8' }));
 const OUT = join(REPO_DIR, 'packaging/out');
-const DEB = join(OUT, `tessia-task-runner_${VERSION}_amd64.deb`);
+const ARCH = execFileSync('dpkg', ['--print-architecture'], { encoding: 'utf8' }).trim();
+const DEB = join(OUT, `tessia-task-runner_${VERSION}_${ARCH}.deb`);
 const API = 'http://127.0.0.1:7356';
 
 /** The package of this checkout: built unless it is there already and newer than every source. */

@@ -1,0 +1,19 @@
+#!/bin/sh
+# npm run package:rpm — builds packaging/out/tessia-task-runner-<version>-1.<arch>.rpm with rpmbuild.
+# On a Debian machine rpmbuild cannot see the build dependencies (they are Debian packages), so
+# they are not checked (--nodeps); on an RPM distribution drop that flag.
+set -eu
+repo=$(cd "$(dirname "$0")/.." && pwd)
+version=$(node -p "require('$repo/package.json').version")
+out="$repo/packaging/out"
+top="$out/rpmbuild"
+rm -rf "$top"
+mkdir -p "$top/SOURCES" "$top/SPECS"
+cd "$repo"
+git ls-files -z --cached --others --exclude-standard \
+  | tar --null --files-from=- --ignore-failed-read --transform "s,^,tessia-task-runner-$version/," -czf "$top/SOURCES/tessia-task-runner-$version.tar.gz" 2>/dev/null
+cp packaging/rpm/tessia-task-runner.spec "$top/SPECS/"
+rpmbuild --nodeps --define "_topdir $top" --define "version_from_package $version" -bb "$top/SPECS/tessia-task-runner.spec"
+find "$top/RPMS" -name '*.rpm' -exec mv {} "$out/" \;
+rm -rf "$top"
+ls "$out"/*.rpm
