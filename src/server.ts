@@ -2,10 +2,11 @@
  * Composes the runner: config → store → systemd client → task service → HTTP listener, and takes
  * it down in reverse order. Shutting down never stops a task.
  */
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { createApp } from './api/app.js';
+import { assertSafeListener, createListener, loadAuth } from './listener.js';
 import type { Config } from './config/schema.js';
 import { MachineRegistry } from './machines/registry.js';
 import { SystemdClient } from './systemd/client.js';
@@ -57,6 +58,8 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
       {
         slice: config.tasks.slice,
         stopWaitMs: config.tasks.stopWaitSec * 1000,
+        maxActiveTasks: config.limits.maxActiveTasks,
+        maxParameterBytes: config.limits.maxParameterBytes,
         ...(options.faultPoint ? { faultPoint: options.faultPoint } : {}),
       },
       log,
@@ -65,9 +68,20 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
     const recovery = await recoverTasks(store, systemd, tasks, log);
     const logs = new TaskLogs(tasks, { settleMs: config.logs.followSettleSec * 1000 }, log);
     const shuttingDown = new AbortController();
-    const server = createServer(
-      createApp(tasks, { logs, heartbeatMs: config.logs.heartbeatSec * 1000, shuttingDown: shuttingDown.signal }, log),
+    const auth = await loadAuth(config);
+    assertSafeListener(options.listen.host, config, auth, log);
+    const app = createApp(
+      tasks,
+      {
+        logs,
+        auth,
+        limits: config.limits,
+        heartbeatMs: config.logs.heartbeatSec * 1000,
+        shuttingDown: shuttingDown.signal,
+      },
+      log,
     );
+    const server = await createListener(config, auth, app);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(options.listen.port, options.listen.host, () => {

@@ -4,6 +4,7 @@ import { pinoHttp } from 'pino-http';
 import type { Logger } from 'pino';
 import type { TaskLogs } from '../tasks/logs.js';
 import type { TaskService } from '../tasks/service.js';
+import { authenticate, authorize, type AuthOptions } from './auth.js';
 import { HttpError, errorHandler } from './errors.js';
 import { apiSchema } from './schema.js';
 import { tasksRouter } from './tasks-routes.js';
@@ -13,6 +14,8 @@ export const API_MIN_VERSION = '0.0.0';
 
 export interface AppOptions {
   logs: TaskLogs;
+  auth: AuthOptions;
+  limits: { maxBodyBytes: number; maxJsonDepth: number };
   heartbeatMs: number;
   /** Aborted when the runner shuts down: new requests get 503, log streams end resumably. */
   shuttingDown: AbortSignal;
@@ -41,13 +44,19 @@ export function createApp(tasks: TaskService, options: AppOptions, log: Logger):
   });
 
   const v1 = express.Router();
+  v1.use(authenticate(options.auth), authorize);
   v1.get('/', (_request, response) => {
     response.json({ success: true });
   });
   v1.get('/schema', (_request, response) => {
     response.json(apiSchema());
   });
-  v1.use('/tasks', tasksRouter(tasks, options.logs, { heartbeatMs: options.heartbeatMs, shuttingDown: options.shuttingDown }));
+  v1.use('/tasks', tasksRouter(tasks, options.logs, {
+      heartbeatMs: options.heartbeatMs,
+      shuttingDown: options.shuttingDown,
+      maxBodyBytes: options.limits.maxBodyBytes,
+      maxJsonDepth: options.limits.maxJsonDepth,
+    }));
   app.use('/v1', v1);
 
   app.use((request, _response, next) => {

@@ -10,6 +10,8 @@ export const STATUS_OF: Record<ErrorCode, number> = {
   INVALID_CURSOR: 400,
   JOURNAL_UNAVAILABLE: 503,
   START_FAILED: 500,
+  TOO_MANY_TASKS: 429,
+  PARAMETERS_TOO_LARGE: 413,
   SYSTEMD_UNAVAILABLE: 503,
   SHUTTING_DOWN: 503,
 };
@@ -68,5 +70,7 @@ export const errorHandler: ErrorRequestHandler = (error, request, response, _nex
     response.destroy();
     return;
   }
+  // Busy or briefly unavailable: tell clients when to come back.
+  if (status === 429 || status === 503) response.set('Retry-After', '5');
   response.status(status).json({ detail, code });
 };

@@ -77,9 +77,55 @@ const listenAddress = z.string().superRefine((value, context) => {
 
 const MACHINE_NAME = /^[a-z][a-z0-9_-]{0,31}$/;
 
+const scope = z.enum(['read', 'write']);
+
+export const TokenSchema = z.strictObject({
+  /** Who holds it: logged with every request it makes. */
+  name: z.string().regex(/^[A-Za-z0-9_.@-]{1,64}$/, 'token names are [A-Za-z0-9_.@-], up to 64'),
+  /** SHA-256 of the token, hex: the token itself is never stored. (`printf %s TOKEN | sha256sum`) */
+  sha256: z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 hex digits (sha256 of the token)'),
+  /** read: list, query, logs; write: also start, stop, delete. */
+  scope,
+});
+
 export const ConfigSchema = z.strictObject({
   /** HOST:PORT of the HTTP listener. (Default: 127.0.0.1:7356) */
   listen: listenAddress.default('127.0.0.1:7356'),
+  /**
+   * Serve HTTPS. With `clientCa`, clients must show a certificate signed by it (mutual TLS, as the
+   * tessia-mesh control node deploys the runner); their identity is the certificate's subject.
+   */
+  tls: z
+    .strictObject({
+      cert: absolutePath,
+      key: absolutePath,
+      clientCa: absolutePath.optional(),
+      /** What a client with a valid certificate may do. (Default: write) */
+      clientScope: scope.default('write'),
+    })
+    .optional(),
+  auth: z
+    .strictObject({
+      /** Bearer tokens (Authorization: Bearer …), by their SHA-256. (Default: none) */
+      tokens: z.array(TokenSchema).max(10_000).default([]),
+      /** A YAML file with more tokens (a list of the same shape), e.g. kept apart with mode 0640. */
+      tokenFile: absolutePath.optional(),
+    })
+    .default({ tokens: [] }),
+  /** Listen off loopback without TLS or tokens. Everyone who reaches the port may start tasks. (Default: false) */
+  insecure: z.boolean().default(false),
+  limits: z
+    .strictObject({
+      /** Largest request body. (Default: 1 MiB) */
+      maxBodyBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
+      /** Largest `parameters`, as JSON (systemd caps credentials at 1 MiB). (Default: 256 KiB) */
+      maxParameterBytes: z.number().int().min(16).max(1024 * 1024).default(256 * 1024),
+      /** Deepest nesting of a request body. (Default: 64) */
+      maxJsonDepth: z.number().int().min(2).max(10_000).default(64),
+      /** Tasks created/running/stopping at once; more → 429 with Retry-After. (Default: 1000) */
+      maxActiveTasks: z.number().int().min(1).max(100_000).default(1000),
+    })
+    .default({ maxBodyBytes: 1024 * 1024, maxParameterBytes: 256 * 1024, maxJsonDepth: 64, maxActiveTasks: 1000 }),
   /** Where the task store lives. (Default: $STATE_DIRECTORY, else /var/lib/tessia-task-runner) */
   stateDir: absolutePath.optional(),
   log: z

@@ -10,6 +10,8 @@ export const ErrorCodes = {
   INVALID_CURSOR: 'the cursor is malformed or not one of this task\'s entries',
   JOURNAL_UNAVAILABLE: 'the journal could not be read',
   START_FAILED: 'systemd could not start the task unit',
+  TOO_MANY_TASKS: 'too many tasks are active',
+  PARAMETERS_TOO_LARGE: 'the parameters are too large',
   SYSTEMD_UNAVAILABLE: 'the system bus or systemd did not answer',
   SHUTTING_DOWN: 'the runner is shutting down',
 } as const;

@@ -22,6 +22,10 @@ export interface TaskServiceOptions {
   slice: string;
   /** How long a stop request waits for the task to end before answering. */
   stopWaitMs: number;
+  /** Tasks created/running/stopping at once; one more is refused (TOO_MANY_TASKS). */
+  maxActiveTasks: number;
+  /** Largest `parameters` as JSON; they travel as a systemd credential. */
+  maxParameterBytes: number;
   /** Tests only: die by SIGKILL at this point of a start, to prove recovery. */
   faultPoint?: FaultPoint;
 }
@@ -97,6 +101,13 @@ export class TaskService extends EventEmitter<{ changed: [TaskRecord] }> {
   async create(request: NewTask): Promise<TaskRecord> {
     this.assertOpen();
     const machine = this.machine(request.machine);
+    const size = Buffer.byteLength(JSON.stringify(request.parameters ?? null));
+    if (size > this.options.maxParameterBytes) {
+      throw new TaskError('PARAMETERS_TOO_LARGE', `parameters are ${size} bytes as JSON, more than the ${this.options.maxParameterBytes} allowed`);
+    }
+    if (this.store.countActive() >= this.options.maxActiveTasks) {
+      throw new TaskError('TOO_MANY_TASKS', `${this.options.maxActiveTasks} tasks are active already; try again when some have ended`);
+    }
     try {
       machine.validate(request.parameters);
     } catch (error) {

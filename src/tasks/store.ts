@@ -82,6 +82,9 @@ export class TaskStore {
       active: this.db.prepare<[], TaskRow>(
         `SELECT * FROM tasks WHERE state IN ('created', 'running', 'stopping') ORDER BY seq`,
       ),
+      countActive: this.db.prepare<[], { count: number }>(
+        `SELECT COUNT(*) AS count FROM tasks WHERE state IN ('created', 'running', 'stopping')`,
+      ),
       forget: this.db.prepare('UPDATE tasks SET forgotten = 1 WHERE task_id = ?'),
       remove: this.db.prepare('DELETE FROM tasks WHERE task_id = ?'),
     };
@@ -109,6 +112,10 @@ export class TaskStore {
 
   listActive(): TaskRecord[] {
     return this.statements.active.all().map(fromRow);
+  }
+
+  countActive(): number {
+    return this.statements.countActive.get()?.count ?? 0;
   }
 
   update(taskId: string, patch: TaskPatch): void {

@@ -37,13 +37,56 @@ export const TEST_MACHINES = {
     exec: ['/bin/sh', '-c', 'head -c 200000 /dev/zero | tr "\\0" x; echo; printf "bin\\377\\376ary\\n"; echo after'],
   },
   sleeper: { exec: ['/bin/sh', '-c', 'echo first; sleep 60'] },
+  // Reports what its sandbox lets it do, one "check:result" line each.
+  probe: {
+    exec: [
+      '/bin/sh',
+      '-c',
+      [
+        'echo "uid:$(id -u)"',
+        'touch /etc/tessia-probe 2>/dev/null && echo etc:writable || echo etc:denied',
+        'touch /usr/tessia-probe 2>/dev/null && echo usr:writable || echo usr:denied',
+        'touch /run/tessia-probe 2>/dev/null && echo run:writable || echo run:denied',
+        'touch "$PWD/own-file" && echo workdir:writable || echo workdir:denied',
+        'echo "workdir-path:$PWD"',
+        'touch /tmp/probe-$TESSIA_TASK_ID && echo tmp:writable || echo tmp:denied',
+        'echo "tmp-entries:$(ls -A /tmp | tr \"\\n\" \" \")"',
+        'echo "nonewprivs:$(grep NoNewPrivs /proc/self/status | tr -dc 0-9)"',
+        'echo "capeff:$(grep CapEff /proc/self/status | cut -f2)"',
+        'echo "secret-$TESSIA_TASK_ID" > "$PWD/secret"',
+        'echo written',
+        'sleep 60',
+      ].join('; '),
+    ],
+  },
+  // Tries to read the path given as its parameters (a JSON string).
+  'read-path': {
+    exec: ['/bin/sh', '-c', 'p=$(tr -d \'"\' < "$CREDENTIALS_DIRECTORY/parameters"); cat "$p" >/dev/null 2>&1 && echo read:allowed || echo read:denied'],
+  },
+  hog: {
+    // Bounded: 512 MiB at most, so a limit that does not hold fails the test, not the machine.
+    exec: ['/usr/bin/node', '-e', 'const kept = []; for (let i = 0; i < 512; i++) kept.push(Buffer.alloc(1 << 20, 1)); console.log("survived");'],
+    limits: { memoryMax: '64M' },
+  },
   // Runs until the test creates /run/tessia-test/release (tests control the timing), then exits 3.
   'until-released': {
     exec: ['/bin/sh', '-c', 'echo waiting; while [ ! -e /run/tessia-test/release ]; do sleep 0.1; done; echo released; exit 3'],
   },
 };
 
-export async function startRunnerService(config: Record<string, unknown> = {}): Promise<RunnerService> {
+export interface RunnerServiceOptions {
+  /** Host of --listen. (Default: 127.0.0.1) */
+  listenHost?: string;
+  /** Leave the unit to fail instead of waiting for the API (for tests of refused configs). */
+  expectFailure?: boolean;
+  /** Use https:// in baseUrl. */
+  tls?: boolean;
+}
+
+export async function startRunnerService(
+  config: Record<string, unknown> = {},
+  options: RunnerServiceOptions = {},
+): Promise<RunnerService> {
   const systemd = PrivateSystemd.fromEnvironment();
   const name = `tessia-test-runner-${randomBytes(4).toString('hex')}`;
   const port = await freePort();
@@ -53,7 +96,7 @@ export async function startRunnerService(config: Record<string, unknown> = {}): 
   writeFileSync(`${systemd.root}${configPath}`, stringify({ machines: TEST_MACHINES, ...config }));
   const unit = `${name}.service`;
   const service: RunnerService = {
-    baseUrl: `http://127.0.0.1:${port}`,
+    baseUrl: `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}`,
     unit,
     stateDir: `${dirInside}/state`,
     systemd,
@@ -79,19 +122,20 @@ export async function startRunnerService(config: Record<string, unknown> = {}): 
         '--config',
         configPath,
         '--listen',
-        `127.0.0.1:${port}`,
+        `${options.listenHost ?? '127.0.0.1'}:${port}`,
         '--state-dir',
         `${dirInside}/state`,
       ]);
+      if (options.expectFailure) return;
       if (started.code !== 0) throw new Error(`systemd-run failed: ${started.stderr}\n${await service.journal()}`);
-      await waitUntilAnswering(service);
+      if (!options.tls) await waitUntilAnswering(service);
     },
     stop: async () => {
       await systemd.systemctl('stop', unit);
     },
     restart: async () => {
       await systemd.systemctl('restart', unit);
-      await waitUntilAnswering(service);
+      if (!options.tls) await waitUntilAnswering(service);
     },
     kill: async () => {
       await systemd.systemctl('kill', '--signal=SIGKILL', unit);
@@ -108,11 +152,20 @@ export async function startRunnerService(config: Record<string, unknown> = {}): 
   return service;
 }
 
+/** Where a test may put files the runner reads (TLS material, token files), inside the private system. */
+export function fileForRunner(name: string, content: string | Buffer): string {
+  const systemd = PrivateSystemd.fromEnvironment();
+  const path = `/run/tessia-test/files/${randomBytes(4).toString('hex')}-${name}`;
+  mkdirSync(`${systemd.root}/run/tessia-test/files`, { recursive: true });
+  writeFileSync(`${systemd.root}${path}`, content);
+  return path;
+}
+
 async function waitUntilAnswering(service: RunnerService): Promise<void> {
   const deadline = Date.now() + 20_000;
   for (;;) {
     try {
-      const response = await fetch(`${service.baseUrl}/v1/`);
+      const response = await fetch(`${service.baseUrl}/`);
       if (response.ok) return;
     } catch {
       // not listening yet

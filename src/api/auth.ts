@@ -1,0 +1,75 @@
+/**
+ * Who is calling, and may they: a client certificate checked by TLS (mutual TLS), or a bearer token
+ * compared by its SHA-256 in constant time, each with a scope — read (list, query, logs) or write
+ * (also start, stop, delete). Without any configured, every local caller may do everything (the
+ * listener is then on loopback, or the config says `insecure: true`).
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { TLSSocket } from 'node:tls';
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import { HttpError } from './errors.js';
+
+export type Scope = 'read' | 'write';
+
+export interface Identity {
+  /** certificate:<subject CN>, token:<name>, or anonymous. */
+  name: string;
+  scope: Scope;
+}
+
+export interface AuthOptions {
+  tokens: { name: string; sha256: string; scope: Scope }[];
+  /** Mutual TLS is on: a verified client certificate authenticates with this scope. */
+  clientCertificates?: { scope: Scope };
+}
+
+declare module 'express-serve-static-core' {
+  interface Request {
+    identity?: Identity;
+  }
+}
+
+export function authenticate(options: AuthOptions): RequestHandler {
+  const tokens = options.tokens.map((token) => ({ ...token, digest: Buffer.from(token.sha256, 'hex') }));
+  const required = tokens.length > 0 || options.clientCertificates !== undefined;
+  return (request: Request, response: Response, next: NextFunction) => {
+    const socket = request.socket as TLSSocket;
+    if (options.clientCertificates && socket.encrypted && socket.authorized) {
+      const subject = socket.getPeerCertificate()?.subject;
+      const cn = Array.isArray(subject?.CN) ? subject.CN[0] : subject?.CN;
+      request.identity = { name: `certificate:${cn ?? 'unnamed'}`, scope: options.clientCertificates.scope };
+      return next();
+    }
+    const header = request.get('authorization');
+    if (header !== undefined) {
+      const match = /^Bearer ([\x21-\x7e]{1,512})$/.exec(header);
+      if (!match?.[1]) return next(unauthorized(response, 'malformed Authorization header (expected: Bearer <token>)'));
+      const digest = createHash('sha256').update(match[1]).digest();
+      // Compare with every token, so the time taken tells nothing about which one came close.
+      let found: (typeof tokens)[number] | undefined;
+      for (const token of tokens) if (timingSafeEqual(token.digest, digest)) found ??= token;
+      if (!found) return next(unauthorized(response, 'unknown token'));
+      request.identity = { name: `token:${found.name}`, scope: found.scope };
+      return next();
+    }
+    if (required) return next(unauthorized(response, 'authentication required: a client certificate or a bearer token'));
+    request.identity = { name: 'anonymous', scope: 'write' };
+    next();
+  };
+}
+
+/** Reads need `read`; everything that changes something needs `write`. */
+export const authorize: RequestHandler = (request, _response, next) => {
+  const needed: Scope = request.method === 'GET' || request.method === 'HEAD' ? 'read' : 'write';
+  const identity = request.identity;
+  if (!identity) return next(new HttpError(401, 'UNAUTHENTICATED', 'authentication required'));
+  if (needed === 'write' && identity.scope !== 'write') {
+    return next(new HttpError(403, 'FORBIDDEN', `${identity.name} may only read (scope "read")`));
+  }
+  next();
+};
+
+function unauthorized(response: Response, detail: string): HttpError {
+  response.set('WWW-Authenticate', 'Bearer realm="tessia-task-runner"');
+  return new HttpError(401, 'UNAUTHENTICATED', detail);
+}

@@ -1,0 +1,23 @@
+import type { RequestHandler } from 'express';
+import { HttpError } from './errors.js';
+
+/** Refuses bodies nested deeper than `maxDepth` (checked without recursion). */
+export function limitJsonDepth(maxDepth: number): RequestHandler {
+  return (request, _response, next) => {
+    if (depthOver(request.body, maxDepth)) {
+      return next(new HttpError(400, 'TOO_DEEP', `the request body nests deeper than ${maxDepth} levels`));
+    }
+    next();
+  };
+}
+
+function depthOver(root: unknown, maxDepth: number): boolean {
+  const stack: [unknown, number][] = [[root, 1]];
+  while (stack.length > 0) {
+    const [value, depth] = stack.pop() as [unknown, number];
+    if (typeof value !== 'object' || value === null) continue;
+    if (depth > maxDepth) return true;
+    for (const child of Array.isArray(value) ? value : Object.values(value)) stack.push([child, depth + 1]);
+  }
+  return false;
+}

@@ -1,0 +1,175 @@
+/** Authentication, authorization, audit and the refusal of open listeners, against real sockets. */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
+import { after, describe, test } from 'node:test';
+import { eventually } from '../harness/http.js';
+import { fileForRunner, startRunnerService, type RunnerService } from '../harness/runner-service.js';
+import { cleanUp, unitsOfTasks, waitForState } from '../harness/tasks.js';
+import { client } from '../harness/http.js';
+import { testPki, type Pem } from '../harness/tls.js';
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+const WRITE_TOKEN = 'write-token-0123456789abcdef';
+const READ_TOKEN = 'read-token-0123456789abcdef';
+
+function withToken(baseUrl: string, token?: string, raw?: string) {
+  return async (method: string, path: string, body?: unknown) => {
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    if (raw !== undefined) headers['authorization'] = raw;
+    else if (token) headers['authorization'] = `Bearer ${token}`;
+    const init: RequestInit = { method, headers };
+    if (body !== undefined) init.body = JSON.stringify(body);
+    const response = await fetch(baseUrl + path, init);
+    const text = await response.text();
+    let parsed: any = text;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      // text
+    }
+    return { status: response.status, body: parsed, headers: response.headers };
+  };
+}
+
+describe('bearer tokens', () => {
+  let runner: RunnerService;
+  const started = new Set<string>();
+  after(async () => {
+    if (!runner) return;
+    await cleanUp(runner, { post: (path: string) => withToken(runner.baseUrl, WRITE_TOKEN)('POST', path), get: (path: string) => withToken(runner.baseUrl, WRITE_TOKEN)('GET', path) } as any, started);
+    await runner.stop();
+  });
+
+  test('without a token every /v1 request is 401, with a read token reads work and changes are 403', async () => {
+    const tokenFile = fileForRunner('tokens.yaml', `- name: viewer\n  sha256: ${sha256(READ_TOKEN)}\n  scope: read\n`);
+    runner = await startRunnerService({
+      auth: { tokens: [{ name: 'mesh-control', sha256: sha256(WRITE_TOKEN), scope: 'write' }], tokenFile },
+    });
+    const anonymous = withToken(runner.baseUrl);
+    for (const [method, path] of [['GET', '/v1/tasks'], ['POST', '/v1/tasks'], ['GET', '/v1/tasks/deadbeef/logs'], ['DELETE', '/v1/tasks/deadbeef']] as const) {
+      const reply = await anonymous(method, path, method === 'POST' ? { machine: 'echo', parameters: [] } : undefined);
+      assert.equal(reply.status, 401, `${method} ${path}`);
+      assert.equal(typeof reply.body.detail, 'string');
+      assert.match(reply.headers.get('www-authenticate') ?? '', /^Bearer/);
+    }
+    assert.equal((await anonymous('GET', '/')).status, 200, 'discovery stays open');
+    assert.equal((await withToken(runner.baseUrl, 'wrong-token')('GET', '/v1/tasks')).status, 401);
+    assert.equal((await withToken(runner.baseUrl, undefined, 'Basic dXNlcjpwYXNz')('GET', '/v1/tasks')).status, 401);
+
+    const viewer = withToken(runner.baseUrl, READ_TOKEN);
+    assert.equal((await viewer('GET', '/v1/tasks')).status, 200);
+    const refused = await viewer('POST', '/v1/tasks', { machine: 'echo', parameters: ['echo no'] });
+    assert.equal(refused.status, 403);
+    assert.match(refused.body.detail, /token:viewer may only read/);
+    assert.deepEqual((await viewer('GET', '/v1/tasks')).body, []);
+    assert.deepEqual(await unitsOfTasks(runner), []);
+  });
+
+  test('a write token starts, stops and deletes; each change is audited with identity, task, machine and source, never the parameters', async () => {
+    const writer = withToken(runner.baseUrl, WRITE_TOKEN);
+    const marker = `secret-parameter-${Date.now()}`;
+    const created = await writer('POST', '/v1/tasks', { machine: 'echo', parameters: [`echo ${marker}`, 'sleep 60'] });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const taskId = created.body.taskId;
+    started.add(taskId);
+    const viewer = withToken(runner.baseUrl, READ_TOKEN);
+    assert.equal((await viewer('POST', `/v1/tasks/${taskId}/stop`)).status, 403);
+    assert.equal((await viewer('DELETE', `/v1/tasks/${taskId}`)).status, 403);
+    assert.equal((await writer('POST', `/v1/tasks/${taskId}/stop`)).status, 200);
+    const api = { get: (path: string) => writer('GET', path) } as any;
+    await waitForState(api, taskId, ['exited']);
+    assert.equal((await writer('DELETE', `/v1/tasks/${taskId}`)).status, 200);
+    started.delete(taskId);
+    const journal = await eventually('the audit entries', () => runner.journal(), (text) => text.includes('"audit":"task.delete"'));
+    const audits = journal
+      .split('\n')
+      .filter((line) => line.includes('"audit":'))
+      .map((line) => JSON.parse(line));
+    assert.deepEqual(audits.map((entry) => entry.audit), ['task.start', 'task.stop', 'task.delete']);
+    for (const entry of audits) {
+      assert.equal(entry.identity, 'token:mesh-control');
+      assert.equal(entry.taskId, taskId);
+      assert.equal(entry.machine, 'echo');
+      assert.equal(entry.source, '127.0.0.1');
+    }
+    assert.ok(!journal.includes(marker), 'the parameters are not in the runner log');
+    const store = readFileSync(`${runner.systemd.root}${runner.stateDir}/tasks.sqlite3`);
+    let wal = Buffer.alloc(0);
+    try {
+      wal = readFileSync(`${runner.systemd.root}${runner.stateDir}/tasks.sqlite3-wal`);
+    } catch {
+      // no WAL file at the moment
+    }
+    assert.ok(!store.includes(marker) && !wal.includes(marker), 'the parameters are not in the store');
+  });
+});
+
+describe('mutual TLS', () => {
+  const pki = testPki();
+  let runner: RunnerService;
+  after(async () => {
+    await runner?.stop();
+  });
+
+  function call(method: string, path: string, identity?: Pem, body?: unknown): Promise<{ status: number; body: any }> {
+    return new Promise((resolve, reject) => {
+      const url = new URL(runner.baseUrl + path);
+      const req = httpsRequest(
+        { host: url.hostname, port: url.port, path: url.pathname, method, ca: pki.ca.cert, ...(identity ? { cert: identity.cert, key: identity.key } : {}), headers: { 'content-type': 'application/json' } },
+        (res) => {
+          let text = '';
+          res.on('data', (chunk) => (text += chunk));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : undefined }));
+        },
+      );
+      req.on('error', reject);
+      req.end(body === undefined ? undefined : JSON.stringify(body));
+    });
+  }
+
+  test('a client with a certificate of the CA is served and audited by its subject; others cannot even connect', async () => {
+    runner = await startRunnerService(
+      {
+        tls: {
+          cert: fileForRunner('server.crt', pki.server.cert),
+          key: fileForRunner('server.key', pki.server.key),
+          clientCa: fileForRunner('ca.crt', pki.ca.cert),
+        },
+      },
+      { tls: true },
+    );
+    const listed = await call('GET', '/v1/tasks', pki.client);
+    assert.equal(listed.status, 200);
+    const created = await call('POST', '/v1/tasks', pki.client, { machine: 'echo', parameters: ['echo over mTLS'] });
+    assert.equal(created.status, 201);
+    await eventually('the task ending', async () => (await call('GET', `/v1/tasks/${created.body.taskId}`, pki.client)).body.state, (state) => state === 'exited');
+    await eventually('the unit collected', async () => (await runner.systemd.show(created.body.unit, ['LoadState']))['LoadState'], (s) => s === 'not-found');
+    const journal = await eventually('the audit entry', () => runner.journal(), (text) => text.includes('"audit":"task.start"'));
+    assert.match(journal, /"identity":"certificate:mesh-control"/);
+    await assert.rejects(call('GET', '/v1/tasks'), 'no client certificate: the handshake fails');
+    await assert.rejects(call('GET', '/v1/tasks', pki.foreignClient), 'a certificate of another CA: the handshake fails');
+    await assert.rejects(fetch(runner.baseUrl.replace('https:', 'http:') + '/v1/'), 'plain HTTP is not served');
+  });
+});
+
+describe('listening off loopback', () => {
+  test('is refused without TLS or tokens, with a message naming the fix', async () => {
+    const runner = await startRunnerService({}, { listenHost: '0.0.0.0', expectFailure: true });
+    const journal = await eventually('the refusal', () => runner.journal(), (text) => text.includes('refusing to listen'));
+    assert.match(journal, /refusing to listen on 0\.0\.0\.0, off loopback, without TLS or tokens.*insecure: true/);
+    assert.notEqual((await runner.systemd.show(runner.unit, ['ActiveState']))['ActiveState'], 'active');
+    await runner.systemd.systemctl('reset-failed', runner.unit);
+  });
+
+  test('is allowed with tokens, and with insecure: true only with a warning', async () => {
+    const guarded = await startRunnerService({ auth: { tokens: [{ name: 'a', sha256: sha256('x'), scope: 'read' }] } }, { listenHost: '0.0.0.0' });
+    assert.equal((await fetch(`${guarded.baseUrl}/`)).status, 200);
+    await guarded.stop();
+    const open = await startRunnerService({ insecure: true }, { listenHost: '0.0.0.0' });
+    assert.equal((await client(open.baseUrl).get('/v1/')).status, 200);
+    assert.match(await open.journal(), /INSECURE: listening off loopback without TLS or tokens/);
+    await open.stop();
+  });
+});
