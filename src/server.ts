@@ -2,11 +2,12 @@
  * Composes the runner: config → store → systemd client → task service → HTTP listener, and takes
  * it down in reverse order. Shutting down never stops a task.
  */
+import { chmod, chown, readFile, rm } from 'node:fs/promises';
 import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { createApp } from './api/app.js';
-import { assertSafeListener, createListener, loadAuth } from './listener.js';
+import { ConfigError } from './config/load.js';
+import { activationFds, assertSafeListener, createListener, createUnixListener, loadAuth } from './listener.js';
 import type { Config } from './config/schema.js';
 import { MachineRegistry } from './machines/registry.js';
 import { SystemdClient } from './systemd/client.js';
@@ -26,7 +27,8 @@ export interface RunnerOptions {
 }
 
 export interface Runner {
-  address: AddressInfo;
+  /** Where it listens, for humans. */
+  address: string;
   recovery: RecoveryReport;
   close(): Promise<void>;
 }
@@ -81,24 +83,32 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
       },
       log,
     );
-    const server = await createListener(config, auth, app);
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(options.listen.port, options.listen.host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    releasers.push(() => closeServer(server));
+    const servers: Server[] = [];
+    const activated = activationFds();
+    if (activated.length > 0) {
+      // Socket activation: systemd owns the listening sockets; `listen` and `unixSocket` are not used.
+      for (const fd of activated) servers.push(await listenOn(await createListener(config, auth, app), { fd }));
+      log.info({ fds: activated }, 'using the sockets systemd passed (socket activation)');
+    } else {
+      servers.push(await listenOn(await createListener(config, auth, app), { port: options.listen.port, host: options.listen.host }));
+      if (config.unixSocket) servers.push(await listenOnUnixSocket(createUnixListener(app), config.unixSocket));
+    }
+    const server = servers[0] as Server;
+    for (const each of servers) releasers.push(() => closeServer(each));
     // First in the release order: streams end (resumably) and new requests get 503 at once.
     releasers.push(() => shuttingDown.abort());
-    const address = server.address() as AddressInfo;
-    log.info({ address: `${address.address}:${address.port}`, stateDir: options.stateDir }, 'listening');
+    const where = servers
+      .map((each) => {
+        const bound = each.address();
+        return typeof bound === 'string' ? bound : bound ? `${bound.address}:${bound.port}` : 'a passed socket';
+      })
+      .join(', ');
+    log.info({ address: where, stateDir: options.stateDir }, 'listening');
 
     const notifier = createNotifier();
     const status = () => {
       const running = store.listActive().length;
-      return `${running} task${running === 1 ? '' : 's'} running; listening on ${address.address}:${address.port}`;
+      return `${running} task${running === 1 ? '' : 's'} running; listening on ${where}`;
     };
     await notifier.send({ READY: '1', STATUS: status() });
     let statusTimer: NodeJS.Timeout | undefined;
@@ -114,11 +124,40 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
       clearTimeout(statusTimer);
       return notifier.send({ STOPPING: '1', STATUS: 'shutting down; tasks keep running' }).catch(() => {});
     });
-    return { address, recovery, close: release };
+    return { address: where, recovery, close: release };
   } catch (error) {
     await release();
     throw error;
   }
+}
+
+function listenOn(server: Server, where: { port: number; host: string } | { fd: number }): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(where, () => {
+      server.off('error', reject);
+      resolve(server);
+    });
+  });
+}
+
+async function listenOnUnixSocket(server: Server, socket: NonNullable<Config['unixSocket']>): Promise<Server> {
+  await rm(socket.path, { force: true });
+  await listenOn(server, { path: socket.path } as unknown as { fd: number });
+  await chmod(socket.path, Number.parseInt(socket.mode, 8));
+  if (socket.group) {
+    const gid = await groupId(socket.group);
+    await chown(socket.path, process.getuid?.() ?? 0, gid);
+  }
+  return server;
+}
+
+async function groupId(name: string): Promise<number> {
+  const groups = await readFile('/etc/group', 'utf8');
+  const line = groups.split('\n').find((entry) => entry.startsWith(`${name}:`));
+  const gid = Number(line?.split(':')[2]);
+  if (!Number.isInteger(gid)) throw new ConfigError(`unixSocket.group: no group "${name}"`);
+  return gid;
 }
 
 function closeServer(server: Server): Promise<void> {

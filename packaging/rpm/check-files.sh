@@ -12,6 +12,7 @@ for path in \
   /usr/lib/tessia-task-runner/package.json \
   /usr/lib/systemd/system/tessia-task-runner.service \
   /usr/lib/systemd/system/tessia-tasks.slice \
+  /usr/lib/systemd/system/tessia-task-runner.socket \
   /usr/lib/systemd/journald.conf.d/60-tessia-task-runner.conf \
   /usr/lib/sysusers.d/tessia-task-runner.conf \
   /usr/lib/tmpfiles.d/tessia-task-runner.conf \

@@ -112,6 +112,20 @@ export const ConfigSchema = z.strictObject({
       tokenFile: absolutePath.optional(),
     })
     .default({ tokens: [] }),
+  /**
+   * Also listen on a Unix socket, plain HTTP; its file mode and group decide who may connect (with
+   * auth configured, callers must still authenticate). Under socket activation (a .socket unit),
+   * the sockets systemd passes are used instead of `listen` and this. (Default: none)
+   */
+  unixSocket: z
+    .strictObject({
+      path: absolutePath,
+      /** Octal file mode. (Default: 0660) */
+      mode: z.string().regex(/^0?[0-7]{3}$/, 'an octal mode like 0660').default('0660'),
+      /** Group of the socket file. (Default: the runner's group) */
+      group: systemName.optional(),
+    })
+    .optional(),
   /** Listen off loopback without TLS or tokens. Everyone who reaches the port may start tasks. (Default: false) */
   insecure: z.boolean().default(false),
   limits: z

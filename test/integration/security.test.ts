@@ -1,10 +1,12 @@
 /** Authentication, authorization, audit and the refusal of open listeners, against real sockets. */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { after, describe, test } from 'node:test';
 import { eventually } from '../harness/http.js';
+import { APP_DIR_INSIDE, PrivateSystemd } from '../harness/private-systemd.js';
 import { fileForRunner, startRunnerService, type RunnerService } from '../harness/runner-service.js';
 import { cleanUp, unitsOfTasks, waitForState } from '../harness/tasks.js';
 import { client } from '../harness/http.js';
@@ -171,5 +173,56 @@ describe('listening off loopback', () => {
     assert.equal((await client(open.baseUrl).get('/v1/')).status, 200);
     assert.match(await open.journal(), /INSECURE: listening off loopback without TLS or tokens/);
     await open.stop();
+  });
+});
+
+describe('Unix socket and socket activation', () => {
+  function overSocket(socketPath: string, path: string): Promise<{ status: number; body: any }> {
+    return new Promise((resolve, reject) => {
+      const req = httpRequest({ socketPath, path }, (res) => {
+        let text = '';
+        res.on('data', (chunk) => (text += chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  }
+
+  test('the runner also listens on a Unix socket with the configured file mode', async () => {
+    const path = `/run/tessia-test/api-${Date.now()}.sock`;
+    const runner = await startRunnerService({ unixSocket: { path, mode: '0600' } });
+    try {
+      const stat = statSync(`${runner.systemd.root}${path}`);
+      assert.ok(stat.isSocket());
+      assert.equal(stat.mode & 0o777, 0o600);
+      const reply = await overSocket(`${runner.systemd.root}${path}`, '/v1/');
+      assert.equal(reply.status, 200);
+      assert.deepEqual(reply.body, { success: true });
+    } finally {
+      await runner.stop();
+    }
+  });
+
+  test('under socket activation it serves on the socket systemd passes, started by the first connection', async () => {
+    const systemd = PrivateSystemd.fromEnvironment();
+    const name = `tessia-test-activated-${Date.now()}`;
+    const path = `/run/tessia-test/${name}.sock`;
+    const started = await systemd.run([
+      'systemd-run', `--unit=${name}`, `--socket-property=ListenStream=${path}`, '--property=Type=notify', '--property=NotifyAccess=all',
+      `--working-directory=${APP_DIR_INSIDE}`, '--', '/usr/bin/node', `${APP_DIR_INSIDE}/dist/cli/main.js`, 'serve',
+      '--listen', '127.0.0.1:1', '--state-dir', `/run/tessia-test/${name}/state`,
+    ]);
+    assert.equal(started.code, 0, started.stderr);
+    try {
+      assert.notEqual((await systemd.show(`${name}.service`, ['ActiveState']))['ActiveState'], 'active', 'not started before a connection');
+      const reply = await overSocket(`${systemd.root}${path}`, '/v1/');
+      assert.equal(reply.status, 200);
+      assert.equal((await systemd.show(`${name}.service`, ['ActiveState']))['ActiveState'], 'active');
+      const journal = (await systemd.run(['journalctl', '--no-pager', '-o', 'cat', '-u', `${name}.service`])).stdout;
+      assert.match(journal, /using the sockets systemd passed \(socket activation\)/);
+    } finally {
+      await systemd.systemctl('stop', `${name}.socket`, `${name}.service`);
+    }
   });
 });

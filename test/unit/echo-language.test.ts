@@ -267,7 +267,7 @@ describe('parseEchoScript syntax errors', () => {
       name: 'USE with an unknown mode',
       lines: ['USE PRIVATE lpar01'],
       line: 1,
-      problem: 'USE mode should be "shared" or "exclusive" (private found)',
+      problem: 'USE mode should be "shared" or "exclusive"',
     },
     {
       name: 'USE inside the CLEANUP section',
@@ -281,9 +281,9 @@ describe('parseEchoScript syntax errors', () => {
       line: 2,
       problem: 'USE is not allowed in cleanup section',
     },
-    { name: 'an unknown command', lines: ['PRINT hello'], line: 1, problem: 'Invalid command PRINT' },
-    { name: 'an unknown lowercase command', lines: ['wait 5'], line: 1, problem: 'Invalid command wait' },
-    { name: 'an unknown command in CLEANUP', lines: ['CLEANUP', 'EXIT'], line: 2, problem: 'Invalid command EXIT' },
+    { name: 'an unknown command', lines: ['PRINT hello'], line: 1, problem: 'Invalid command (expected one of ECHO, SLEEP, LOG, USE, RETURN, RAISE, CLEANUP)' },
+    { name: 'an unknown lowercase command', lines: ['wait 5'], line: 1, problem: 'Invalid command (expected one of ECHO, SLEEP, LOG, USE, RETURN, RAISE, CLEANUP)' },
+    { name: 'an unknown command in CLEANUP', lines: ['CLEANUP', 'EXIT'], line: 2, problem: 'Invalid command (expected one of ECHO, SLEEP, LOG, USE, RETURN, RAISE, CLEANUP)' },
   ];
   for (const { name, lines, line, problem } of errors) {
     it(`rejects ${name} with "${problem}" at line ${line}.`, () => {
@@ -300,7 +300,7 @@ describe('parseEchoScript syntax errors', () => {
   });
 
   it('reports the first error when a script has several.', () => {
-    assertSyntaxError(['ECHO ok', 'BOGUS', 'SLEEP x'], 2, 'Invalid command BOGUS');
+    assertSyntaxError(['ECHO ok', 'BOGUS', 'SLEEP x'], 2, 'Invalid command (expected one of ECHO, SLEEP, LOG, USE, RETURN, RAISE, CLEANUP)');
   });
 
   const badItems: Array<{ name: string; item: unknown; type: string }> = [

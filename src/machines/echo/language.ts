@@ -30,6 +30,7 @@ export class EchoSyntaxError extends Error {
   }
 }
 
+const KEYWORDS = ['ECHO', 'SLEEP', 'LOG', 'USE', 'RETURN', 'RAISE', 'CLEANUP'] as const;
 const DECIMAL = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
 const INTEGER = /^[+-]?\d+$/;
 
@@ -65,7 +66,7 @@ export function parseEchoScript(parameters: unknown): EchoScript {
         if (args.length < 2) throw new EchoSyntaxError(line, `USE expects 2 arguments (${args.length} provided)`);
         const mode = (args[0] ?? '').toLowerCase();
         if (mode !== 'shared' && mode !== 'exclusive') {
-          throw new EchoSyntaxError(line, `USE mode should be "shared" or "exclusive" (${mode} found)`);
+          throw new EchoSyntaxError(line, 'USE mode should be "shared" or "exclusive"');
         }
         script.resources[mode].push(...args.slice(1));
         return;
@@ -105,7 +106,8 @@ export function parseEchoScript(parameters: unknown): EchoScript {
         return;
       }
       default:
-        throw new EchoSyntaxError(line, `Invalid command ${keyword}`);
+        // The problem and the line, not the text: parameters never reach messages or logs.
+        throw new EchoSyntaxError(line, `Invalid command (expected one of ${KEYWORDS.join(', ')})`);
     }
   });
   return script;
