@@ -1,37 +1,14 @@
 /** Every state path of a task, checked through the API and from systemd's side. */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import { client, eventually } from '../harness/http.js';
-import { startRunnerService, type RunnerService } from '../harness/runner-service.js';
-import {
-  cleanUp,
-  journalOf,
-  startTask,
-  waitForCollected,
-  waitForJournalLine,
-  waitForState,
-  type Api,
-} from '../harness/tasks.js';
+import { describe, test } from 'node:test';
+import { eventually } from '../harness/http.js';
+import { runnerSuite } from '../harness/suite.js';
+import { journalOf, waitForCollected, waitForJournalLine, waitForState } from '../harness/tasks.js';
 
 describe('a task over its life', () => {
-  let runner: RunnerService;
-  let api: Api;
-  const started = new Set<string>();
-
-  before(async () => {
-    runner = await startRunnerService();
-    api = client(runner.baseUrl);
-  });
-  after(async () => {
-    await cleanUp(runner, api, started);
-    await runner?.stop();
-  });
-
-  async function start(machine: string, parameters: unknown) {
-    const task = await startTask(api, machine, parameters);
-    started.add(task.taskId);
-    return task;
-  }
+  const suite = runnerSuite();
+  const { started } = suite;
+  const start = (machine: string, parameters: unknown) => suite.start(machine, parameters);
 
   test('a started task is a running transient unit in the tasks slice, sandboxed as configured', async () => {
     const task = await start('echo', ['echo started', 'sleep 30']);
@@ -39,7 +16,7 @@ describe('a task over its life', () => {
     assert.match(task.taskId, /^[0-9a-f]{8}$/);
     assert.equal(task.unit, `tessia-task-${task.taskId}.service`);
     assert.match(task.invocationId, /^[0-9a-f]{32}$/);
-    const unit = await runner.systemd.show(task.unit, [
+    const unit = await suite.runner.systemd.show(task.unit, [
       'ActiveState', 'SubState', 'Slice', 'Type', 'RemainAfterExit', 'DynamicUser', 'PrivateTmp', 'NoNewPrivileges',
       'ProtectSystem', 'ProtectHome', 'KillMode', 'TimeoutStopUSec', 'InvocationID', 'LimitCORE', 'TasksMax',
       'WorkingDirectory', 'StateDirectory', 'LogRateLimitBurst', 'Transient', 'ExecStart', 'Environment',
@@ -66,30 +43,30 @@ describe('a task over its life', () => {
     // Parameters travel as a credential only.
     assert.doesNotMatch(unit['ExecStart'] ?? '', /echo started/);
     assert.doesNotMatch(unit['Environment'] ?? '', /echo started/);
-    await waitForJournalLine(runner, task.taskId, 'started');
-    const user = await runner.systemd.run(['ps', '-o', 'user=', '-p', (await runner.systemd.show(task.unit, ['MainPID']))['MainPID'] ?? '0']);
+    await waitForJournalLine(suite.runner, task.taskId, 'started');
+    const user = await suite.runner.systemd.run(['ps', '-o', 'user=', '-p', (await suite.runner.systemd.show(task.unit, ['MainPID']))['MainPID'] ?? '0']);
     assert.notEqual(user.stdout.trim(), 'root');
   });
 
   test('a task that finishes reports exit code 0 with its times, and its unit is collected', async () => {
     const task = await start('echo', ['echo one', 'log warning two', 'echo three']);
-    const done = await waitForState(api, task.taskId, ['exited']);
+    const done = await waitForState(suite.api, task.taskId, ['exited']);
     assert.equal(done.exitCode, 0);
     assert.equal(done.result, 'success');
     assert.equal(done.machine, 'echo');
     assert.ok(Date.parse(done.createdAt) <= Date.parse(done.startedAt));
     assert.ok(Date.parse(done.startedAt) <= Date.parse(done.finishedAt));
-    await waitForCollected(runner, task.unit);
-    await waitForJournalLine(runner, task.taskId, 'three');
-    const lines = await journalOf(runner, task.taskId);
+    await waitForCollected(suite.runner, task.unit);
+    await waitForJournalLine(suite.runner, task.taskId, 'three');
+    const lines = await journalOf(suite.runner, task.taskId);
     assert.deepEqual(lines.filter((line) => ['one', 'two', 'three'].includes(line)), ['one', 'two', 'three']);
   });
 
   test('LOG lines reach the journal with the priority of their level', async () => {
     const task = await start('echo', ['log error broken', 'log debug details', 'echo plain']);
-    await waitForState(api, task.taskId, ['exited']);
-    await waitForJournalLine(runner, task.taskId, 'plain');
-    const json = await runner.systemd.run(['journalctl', '--no-pager', '-o', 'json', `TESSIA_TASK_ID=${task.taskId}`]);
+    await waitForState(suite.api, task.taskId, ['exited']);
+    await waitForJournalLine(suite.runner, task.taskId, 'plain');
+    const json = await suite.runner.systemd.run(['journalctl', '--no-pager', '-o', 'json', `TESSIA_TASK_ID=${task.taskId}`]);
     const priorities = new Map<string, string>();
     for (const line of json.stdout.split('\n').filter(Boolean)) {
       const entry = JSON.parse(line) as { MESSAGE?: string; PRIORITY?: string };
@@ -102,80 +79,80 @@ describe('a task over its life', () => {
 
   test('RETURN n ends the task with exit code n', async () => {
     const task = await start('echo', 'echo before\nRETURN 7\necho never');
-    const done = await waitForState(api, task.taskId, ['exited']);
+    const done = await waitForState(suite.api, task.taskId, ['exited']);
     assert.equal(done.exitCode, 7);
     assert.equal(done.result, 'exit-code');
-    await waitForCollected(runner, task.unit);
-    assert.ok(!(await journalOf(runner, task.taskId)).includes('never'));
+    await waitForCollected(suite.runner, task.unit);
+    assert.ok(!(await journalOf(suite.runner, task.taskId)).includes('never'));
   });
 
   test('RAISE ends the task with exit code -3 (exception)', async () => {
     const task = await start('echo', ['echo before', 'raise']);
-    const done = await waitForState(api, task.taskId, ['exited']);
+    const done = await waitForState(suite.api, task.taskId, ['exited']);
     assert.equal(done.exitCode, -3);
     assert.equal(done.result, 'signal');
-    await waitForCollected(runner, task.unit);
+    await waitForCollected(suite.runner, task.unit);
   });
 
   test('a task past its runtime limit ends with exit code -2 (timeout)', async () => {
     const task = await start('echo-short', ['echo long', 'sleep 60']);
-    const done = await waitForState(api, task.taskId, ['exited']);
+    const done = await waitForState(suite.api, task.taskId, ['exited']);
     assert.equal(done.exitCode, -2);
     assert.equal(done.result, 'timeout');
-    await waitForCollected(runner, task.unit);
+    await waitForCollected(suite.runner, task.unit);
   });
 
   test('stop runs the CLEANUP section, ends with -1 and leaves no process', async () => {
     const task = await start('echo', ['echo working', 'sleep 60', 'cleanup', 'echo cleaning up', 'sleep 0.5', 'echo cleaned']);
-    const cgroup = (await runner.systemd.show(task.unit, ['ControlGroup']))['ControlGroup'];
+    const cgroup = (await suite.runner.systemd.show(task.unit, ['ControlGroup']))['ControlGroup'];
     const procs = `for root in /sys/fs/cgroup/unified /sys/fs/cgroup; do [ -f "$root${cgroup}/cgroup.procs" ] && cat "$root${cgroup}/cgroup.procs" && exit; done; echo gone`;
-    const before = await runner.systemd.run(['sh', '-c', procs]);
+    const before = await suite.runner.systemd.run(['sh', '-c', procs]);
     assert.match(before.stdout.trim(), /^\d+/, 'the running task has processes in its cgroup');
-    await waitForJournalLine(runner, task.taskId, 'working');
-    const stopped = await api.post(`/v1/tasks/${task.taskId}/stop`);
+    await waitForJournalLine(suite.runner, task.taskId, 'working');
+    const stopped = await suite.api.post(`/v1/tasks/${task.taskId}/stop`);
     assert.equal(stopped.status, 200);
     assert.ok(['stopping', 'exited'].includes(stopped.body.state), stopped.body.state);
     assert.equal(stopped.body.stopRequested, true);
-    const done = await waitForState(api, task.taskId, ['exited']);
+    const done = await waitForState(suite.api, task.taskId, ['exited']);
     assert.equal(done.exitCode, -1);
-    await waitForJournalLine(runner, task.taskId, 'cleaned');
-    await waitForCollected(runner, task.unit);
-    const afterwards = await runner.systemd.run(['sh', '-c', procs]);
+    await waitForJournalLine(suite.runner, task.taskId, 'cleaned');
+    await waitForCollected(suite.runner, task.unit);
+    const afterwards = await suite.runner.systemd.run(['sh', '-c', procs]);
     assert.match(afterwards.stdout.trim(), /^(gone)?$/, 'no process is left in the cgroup');
   });
 
   test('a second stop kills a task whose cleanup is still running, at once', async () => {
     const task = await start('echo', ['echo working', 'sleep 60', 'cleanup', 'echo cleanup begins', 'sleep 60', 'echo never']);
-    await waitForJournalLine(runner, task.taskId, 'working');
-    const first = await api.post(`/v1/tasks/${task.taskId}/stop`);
+    await waitForJournalLine(suite.runner, task.taskId, 'working');
+    const first = await suite.api.post(`/v1/tasks/${task.taskId}/stop`);
     assert.equal(first.body.state, 'stopping');
-    await waitForJournalLine(runner, task.taskId, 'cleanup begins');
+    await waitForJournalLine(suite.runner, task.taskId, 'cleanup begins');
     const began = Date.now();
-    await api.post(`/v1/tasks/${task.taskId}/stop`);
-    const done = await waitForState(api, task.taskId, ['exited']);
+    await suite.api.post(`/v1/tasks/${task.taskId}/stop`);
+    const done = await waitForState(suite.api, task.taskId, ['exited']);
     // The grace period is 10 s: ending well before it means SIGKILL came from the second stop.
     assert.ok(Date.now() - began < 5000, `took ${Date.now() - began} ms`);
     assert.equal(done.exitCode, -1);
-    await waitForCollected(runner, task.unit);
-    assert.ok(!(await journalOf(runner, task.taskId)).includes('never'));
+    await waitForCollected(suite.runner, task.unit);
+    assert.ok(!(await journalOf(suite.runner, task.taskId)).includes('never'));
   });
 
   test('a unit that fails to start gives a clear 500 and a task that ended with -3', async () => {
-    const reply = await api.post('/v1/tasks', { machine: 'no-such-program', parameters: {} });
+    const reply = await suite.api.post('/v1/tasks', { machine: 'no-such-program', parameters: {} });
     assert.equal(reply.status, 500);
     const taskId = /task ([0-9a-f]{8})/.exec(reply.body.detail)?.[1];
     assert.ok(taskId, reply.body.detail);
     assert.match(reply.body.detail, /failed to start/);
-    const task = (await api.get(`/v1/tasks/${taskId}`)).body;
+    const task = (await suite.api.get(`/v1/tasks/${taskId}`)).body;
     assert.equal(task.state, 'exited');
     assert.equal(task.exitCode, -3);
-    await waitForCollected(runner, `tessia-task-${taskId}.service`);
+    await waitForCollected(suite.runner, `tessia-task-${taskId}.service`);
   });
 
   test('stopping a task that has already ended changes nothing', async () => {
     const task = await start('echo', ['echo quick']);
-    const done = await waitForState(api, task.taskId, ['exited']);
-    const stopped = await api.post(`/v1/tasks/${task.taskId}/stop`);
+    const done = await waitForState(suite.api, task.taskId, ['exited']);
+    const stopped = await suite.api.post(`/v1/tasks/${task.taskId}/stop`);
     assert.equal(stopped.status, 200);
     assert.equal(stopped.body.exitCode, 0);
     assert.equal(stopped.body.finishedAt, done.finishedAt);
@@ -183,14 +160,14 @@ describe('a task over its life', () => {
 
   test('DELETE of a running task stops it, forgets it, and collects its unit', async () => {
     const task = await start('echo', ['echo working', 'sleep 60']);
-    const deleted = await api.delete(`/v1/tasks/${task.taskId}`);
+    const deleted = await suite.api.delete(`/v1/tasks/${task.taskId}`);
     assert.equal(deleted.status, 200);
     assert.deepEqual(deleted.body, { success: true });
-    assert.equal((await api.get(`/v1/tasks/${task.taskId}`)).status, 404);
-    assert.ok(!(await api.get('/v1/tasks')).body.some((item: { taskId: string }) => item.taskId === task.taskId));
-    await waitForCollected(runner, task.unit);
+    assert.equal((await suite.api.get(`/v1/tasks/${task.taskId}`)).status, 404);
+    assert.ok(!(await suite.api.get('/v1/tasks')).body.some((item: { taskId: string }) => item.taskId === task.taskId));
+    await waitForCollected(suite.runner, task.unit);
     started.delete(task.taskId);
-    assert.equal((await api.delete(`/v1/tasks/${task.taskId}`)).status, 404);
+    assert.equal((await suite.api.delete(`/v1/tasks/${task.taskId}`)).status, 404);
   });
 
   test('two tasks run side by side, each in its own unit', async () => {
@@ -198,32 +175,32 @@ describe('a task over its life', () => {
     assert.ok(a && b);
     assert.notEqual(a.taskId, b.taskId);
     for (const task of [a, b]) {
-      assert.equal((await runner.systemd.show(task.unit, ['SubState']))['SubState'], 'running');
+      assert.equal((await suite.runner.systemd.show(task.unit, ['SubState']))['SubState'], 'running');
     }
-    const full = (await api.get('/v1/tasks?view=full')).body as { taskId: string; state: string; machine: string }[];
+    const full = (await suite.api.get('/v1/tasks?view=full')).body as { taskId: string; state: string; machine: string }[];
     for (const task of [a, b]) {
       assert.equal(full.find((item) => item.taskId === task.taskId)?.state, 'running');
     }
   });
 
-  test('the history survives a restart of the runner', async () => {
+  test('the history survives a restart of the suite.runner', async () => {
     const task = await start('echo', ['echo kept']);
-    await waitForState(api, task.taskId, ['exited']);
-    await runner.restart();
-    const after = await api.get(`/v1/tasks/${task.taskId}`);
+    await waitForState(suite.api, task.taskId, ['exited']);
+    await suite.runner.restart();
+    const after = await suite.api.get(`/v1/tasks/${task.taskId}`);
     assert.equal(after.status, 200);
     assert.equal(after.body.exitCode, 0);
   });
 
   test('the task shows in systemctl status and journalctl by its id', async () => {
     const task = await start('echo', ['echo visible to admins', 'sleep 30']);
-    await waitForJournalLine(runner, task.taskId, 'visible to admins');
-    const status = await runner.systemd.systemctl('status', task.unit);
+    await waitForJournalLine(suite.runner, task.taskId, 'visible to admins');
+    const status = await suite.runner.systemd.systemctl('status', task.unit);
     assert.match(status.stdout, new RegExp(`tessia task ${task.taskId} \\(echo\\)`));
     assert.match(status.stdout, /active \(running\)/);
     const byUnit = await eventually(
       'systemd lines about the unit',
-      async () => (await runner.systemd.run(['journalctl', '--no-pager', '-o', 'cat', '-u', task.unit])).stdout,
+      async () => (await suite.runner.systemd.run(['journalctl', '--no-pager', '-o', 'cat', '-u', task.unit])).stdout,
       (text) => text.includes('visible to admins') && /Started/.test(text),
     );
     assert.match(byUnit, /Started/);

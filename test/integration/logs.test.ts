@@ -2,43 +2,28 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
-import { after, before, describe, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { describe, test } from 'node:test';
 import { REPO_DIR } from '../harness/private-systemd.js';
-import { client, eventually } from '../harness/http.js';
-import { startRunnerService, type RunnerService } from '../harness/runner-service.js';
+import { eventually } from '../harness/http.js';
+import type { RunnerService } from '../harness/runner-service.js';
+import { runnerSuite } from '../harness/suite.js';
 import { followLines, ndjson, readAll } from '../harness/streams.js';
-import { cleanUp, startTask, waitForJournalLine, waitForState, type Api } from '../harness/tasks.js';
+import { waitForJournalLine, waitForState } from '../harness/tasks.js';
 
 const NATIVE_JOURNAL = existsSync(`${REPO_DIR}/node_modules/systemd-journald/build/Release/journal_send.node`);
 
 describe('task logs', () => {
-  let runner: RunnerService;
-  let api: Api;
-  const started = new Set<string>();
-
-  before(async () => {
-    runner = await startRunnerService({ logs: { heartbeatSec: 0.3, followSettleSec: 1 } });
-    api = client(runner.baseUrl);
-  });
-  after(async () => {
-    await cleanUp(runner, api, started);
-    await runner?.stop();
-  });
-
-  async function start(machine: string, parameters: unknown) {
-    const task = await startTask(api, machine, parameters);
-    started.add(task.taskId);
-    return task;
-  }
-  const logsUrl = (taskId: string, query = '') => `${runner.baseUrl}/v1/tasks/${taskId}/logs${query ? `?${query}` : ''}`;
+  const suite = runnerSuite({ logs: { heartbeatSec: 0.3, followSettleSec: 1 } });
+  const { started } = suite;
+  const start = (machine: string, parameters: unknown) => suite.start(machine, parameters);
+  const logsUrl = (taskId: string, query = '') => `${suite.runner.baseUrl}/v1/tasks/${taskId}/logs${query ? `?${query}` : ''}`;
   const taskEntries = (lines: any[]) => lines.filter((line) => line.type === 'entry' && line.source === 'task');
 
   /** A finished task whose whole output journald has written. */
   async function finishedTask(machine: string, parameters: unknown, lastLine: string) {
     const task = await start(machine, parameters);
-    await waitForState(api, task.taskId, ['exited']);
-    await waitForJournalLine(runner, task.taskId, lastLine, 30_000);
+    await waitForState(suite.api, task.taskId, ['exited']);
+    await waitForJournalLine(suite.runner, task.taskId, lastLine, 30_000);
     return task;
   }
 
@@ -253,10 +238,10 @@ describe('task logs', () => {
     const lines: string[] = [];
     const stream = followLines(logsUrl(task.taskId, 'follow=true'), (line) => lines.push(line));
     await eventually('the first entry', async () => lines.length, (count) => count > 0);
-    assert.ok((await journalReaders(runner)).length >= 1, 'a reader runs while the client listens');
+    assert.ok((await journalReaders(suite.runner)).length >= 1, 'a reader runs while the client listens');
     stream.abort();
     await stream.done;
-    await eventually('no journalctl left', () => journalReaders(runner), (readers) => readers.length === 0, 5000);
+    await eventually('no journalctl left', () => journalReaders(suite.runner), (readers) => readers.length === 0, 5000);
   });
 
   test('a client that stops reading pauses the journal reader (backpressure)', async () => {
@@ -266,7 +251,7 @@ describe('task logs', () => {
     try {
       const blocked = await eventually(
         'journalctl blocked writing to its pipe',
-        () => journalReaders(runner),
+        () => journalReaders(suite.runner),
         (readers) => readers.some((reader) => /pipe_write|sock_alloc_send/.test(reader.wchan)),
         15_000,
       );
@@ -274,7 +259,7 @@ describe('task logs', () => {
     } finally {
       req.destroy();
     }
-    await eventually('no journalctl left', () => journalReaders(runner), (readers) => readers.length === 0, 5000);
+    await eventually('no journalctl left', () => journalReaders(suite.runner), (readers) => readers.length === 0, 5000);
   });
 
   test('bad query values are refused with 400 and a detail', async () => {
@@ -301,18 +286,18 @@ describe('task logs', () => {
       ['--after-cursor=x', /unknown key/],
     ];
     for (const [query, detail] of bad) {
-      const reply = await api.get(`/v1/tasks/${task.taskId}/logs?${query}`);
+      const reply = await suite.api.get(`/v1/tasks/${task.taskId}/logs?${query}`);
       assert.equal(reply.status, 400, `${query}: ${JSON.stringify(reply.body)}`);
       assert.match(reply.body.detail, detail, query);
     }
     const lastEventId = await readAll(logsUrl(task.taskId), { 'last-event-id': 'nonsense' });
     assert.equal(lastEventId.status, 400);
-    assert.deepEqual(await journalReaders(runner), []);
+    assert.deepEqual(await journalReaders(suite.runner), []);
   });
 
   test('the logs of an unknown task are 404', async () => {
     for (const id of ['deadbeef', 'no-such-task']) {
-      const reply = await api.get(`/v1/tasks/${id}/logs?follow=true`);
+      const reply = await suite.api.get(`/v1/tasks/${id}/logs?follow=true`);
       assert.equal(reply.status, 404);
       assert.equal(typeof reply.body.detail, 'string');
     }
@@ -330,6 +315,5 @@ async function journalReaders(runner: RunnerService): Promise<{ pid: string; wch
     const wchan = await runner.systemd.run(['cat', `/proc/${pid}/wchan`]);
     readers.push({ pid, wchan: wchan.stdout });
   }
-  await sleep(0);
   return readers;
 }

@@ -1,64 +1,52 @@
 /** The runner dies, restarts, loses its bus: no task and no result is lost, no unit is left behind. */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { rmSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { APP_DIR_INSIDE } from '../harness/private-systemd.js';
-import { client, eventually } from '../harness/http.js';
-import { startRunnerService, type RunnerService } from '../harness/runner-service.js';
+import { eventually } from '../harness/http.js';
+import { runnerSuite } from '../harness/suite.js';
 import { followLines, ndjson, readAll } from '../harness/streams.js';
-import { cleanUp, startTask, unitsOfTasks, waitForCollected, waitForJournalLine, waitForState, type Api } from '../harness/tasks.js';
+import { unitsOfTasks, waitForCollected, waitForJournalLine, waitForState } from '../harness/tasks.js';
 
 describe('recovery', () => {
-  let runner: RunnerService;
-  let api: Api;
-  const started = new Set<string>();
-
-  before(async () => {
-    runner = await startRunnerService({ logs: { heartbeatSec: 0.5, followSettleSec: 1 } });
-    api = client(runner.baseUrl);
-  });
-  after(async () => {
-    await runner.start().catch(() => {});
-    await cleanUp(runner, api, started);
-    await runner?.stop();
-  });
-
-  async function start(machine: string, parameters: unknown) {
-    const task = await startTask(api, machine, parameters);
-    started.add(task.taskId);
-    return task;
-  }
-  const logsUrl = (taskId: string, query = '') => `${runner.baseUrl}/v1/tasks/${taskId}/logs${query ? `?${query}` : ''}`;
+  // A test may leave the suite.runner stopped: bring it back before the suite's clean-up.
+  const suite = runnerSuite(
+    { logs: { heartbeatSec: 0.5, followSettleSec: 1 } },
+    { beforeCleanUp: (self) => self.runner.start().catch(() => {}) },
+  );
+  const { started } = suite;
+  const start = (machine: string, parameters: unknown) => suite.start(machine, parameters);
+  const logsUrl = (taskId: string, query = '') => `${suite.runner.baseUrl}/v1/tasks/${taskId}/logs${query ? `?${query}` : ''}`;
 
   test('after a SIGKILL with 50 tasks running, every task is known again with its real state and exit code', async () => {
-    const release = `${runner.systemd.root}/run/tessia-test/release`;
+    const release = `${suite.runner.systemd.root}/run/tessia-test/release`;
     rmSync(release, { force: true });
     const short = await Promise.all(Array.from({ length: 20 }, () => start('until-released', null)));
     const long = await Promise.all(Array.from({ length: 30 }, (_, i) => start('echo', [`echo long ${i}`, 'sleep 120'])));
-    await waitForJournalLine(runner, long[0]!.taskId, 'long 0');
+    await waitForJournalLine(suite.runner, long[0]!.taskId, 'long 0');
     const before = ndjson((await readAll(logsUrl(long[0]!.taskId))).body).filter((line) => line.type === 'entry');
     assert.ok(before.length >= 2);
 
-    await runner.kill();
-    // The short ones end while the runner is down; systemd keeps their result (RemainAfterExit).
+    await suite.runner.kill();
+    // The short ones end while the suite.runner is down; systemd keeps their result (RemainAfterExit).
     writeFileSync(release, '');
     await eventually('the short tasks ending', async () => {
-      const states = await Promise.all(short.map((task) => runner.systemd.show(task.unit, ['ActiveState', 'SubState', 'LoadState'])));
+      const states = await Promise.all(short.map((task) => suite.runner.systemd.show(task.unit, ['ActiveState', 'SubState', 'LoadState'])));
       return states.map((state) => `${state['LoadState']}/${state['ActiveState']}/${state['SubState']}`);
     }, (states) => states.every((state) => state === 'loaded/failed/failed'), 20_000);
-    await runner.start();
+    await suite.runner.start();
     rmSync(release, { force: true });
 
     for (const task of short) {
-      const now = (await api.get(`/v1/tasks/${task.taskId}`)).body;
+      const now = (await suite.api.get(`/v1/tasks/${task.taskId}`)).body;
       assert.equal(now.state, 'exited', task.taskId);
       assert.equal(now.exitCode, 3);
       assert.equal(now.result, 'exit-code');
-      await waitForCollected(runner, task.unit);
+      await waitForCollected(suite.runner, task.unit);
     }
     for (const task of long) {
-      const now = (await api.get(`/v1/tasks/${task.taskId}`)).body;
+      const now = (await suite.api.get(`/v1/tasks/${task.taskId}`)).body;
       assert.equal(now.state, 'running', task.taskId);
       assert.equal(now.invocationId, task.invocationId);
     }
@@ -70,25 +58,25 @@ describe('recovery', () => {
       all.slice(1).map((entry) => entry.cursor),
     );
     // The re-attached tasks are followed as before: they stop and are collected.
-    await Promise.all(long.map((task) => api.post(`/v1/tasks/${task.taskId}/stop`)));
+    await Promise.all(long.map((task) => suite.api.post(`/v1/tasks/${task.taskId}/stop`)));
     for (const task of long) {
-      const done = await waitForState(api, task.taskId, ['exited']);
+      const done = await waitForState(suite.api, task.taskId, ['exited']);
       assert.equal(done.exitCode, -1);
-      await waitForCollected(runner, task.unit);
+      await waitForCollected(suite.runner, task.unit);
     }
-    assert.deepEqual(await unitsOfTasks(runner), []);
+    assert.deepEqual(await unitsOfTasks(suite.runner), []);
   });
 
-  test('systemctl restart of the runner leaves its tasks alone and knows them afterwards', async () => {
+  test('systemctl restart of the suite.runner leaves its tasks alone and knows them afterwards', async () => {
     const task = await start('echo', ['echo running through a restart', 'sleep 120']);
-    const before = await runner.systemd.show(task.unit, ['MainPID', 'InvocationID', 'ActiveState']);
-    await runner.restart();
-    const afterRestart = await runner.systemd.show(task.unit, ['MainPID', 'InvocationID', 'ActiveState']);
+    const before = await suite.runner.systemd.show(task.unit, ['MainPID', 'InvocationID', 'ActiveState']);
+    await suite.runner.restart();
+    const afterRestart = await suite.runner.systemd.show(task.unit, ['MainPID', 'InvocationID', 'ActiveState']);
     assert.deepEqual(afterRestart, before);
-    assert.equal((await api.get(`/v1/tasks/${task.taskId}`)).body.state, 'running');
-    await api.post(`/v1/tasks/${task.taskId}/stop`);
-    assert.equal((await waitForState(api, task.taskId, ['exited'])).exitCode, -1);
-    await waitForCollected(runner, task.unit);
+    assert.equal((await suite.api.get(`/v1/tasks/${task.taskId}`)).body.state, 'running');
+    await suite.api.post(`/v1/tasks/${task.taskId}/stop`);
+    assert.equal((await waitForState(suite.api, task.taskId, ['exited'])).exitCode, -1);
+    await waitForCollected(suite.runner, task.unit);
   });
 
   test('SIGTERM ends log streams with a resume point, quickly, and the stream resumes without gap or duplicate', async (t) => {
@@ -100,18 +88,18 @@ describe('recovery', () => {
     const stream = followLines(logsUrl(task.taskId, 'follow=true'), (line) => first.push(JSON.parse(line)));
     await eventually('a few lines', async () => first.filter((line) => /^line/.test(line.message ?? '')).length, (n) => n >= 3);
     const began = Date.now();
-    await runner.stop();
+    await suite.runner.stop();
     const stoppedIn = Date.now() - began;
     await stream.done;
-    t.diagnostic(`the runner stopped in ${stoppedIn} ms`);
-    assert.ok(stoppedIn < 1500, `the runner took ${stoppedIn} ms to stop`);
+    t.diagnostic(`the suite.runner stopped in ${stoppedIn} ms`);
+    assert.ok(stoppedIn < 1500, `the suite.runner took ${stoppedIn} ms to stop`);
     const last = first.at(-1);
     assert.equal(last.type, 'shutdown');
     const entries = first.filter((line) => line.type === 'entry');
     assert.equal(last.after, entries.at(-1).cursor);
-    assert.equal((await runner.systemd.show(task.unit, ['SubState']))['SubState'], 'running', 'the task runs on');
+    assert.equal((await suite.runner.systemd.show(task.unit, ['SubState']))['SubState'], 'running', 'the task runs on');
 
-    await runner.start();
+    await suite.runner.start();
     const rest = ndjson((await readAll(logsUrl(task.taskId, `follow=true&after=${encodeURIComponent(last.after)}`))).body);
     assert.equal(rest.at(-1).type, 'end');
     assert.equal(rest.at(-1).exitCode, 0);
@@ -124,97 +112,97 @@ describe('recovery', () => {
   });
 
   test('a crash after the record is written but before the unit starts leaves the task lost, not running', async () => {
-    await runner.stop();
-    await runner.start({ TESSIA_FAULT: 'after-record' });
-    const reply = await api.post('/v1/tasks', { machine: 'echo', parameters: ['echo never'] }).catch((error: Error) => error);
-    assert.ok(reply instanceof Error, 'the runner died instead of answering');
-    await eventually('the runner dead', async () => (await runner.systemd.show(runner.unit, ['ActiveState']))['ActiveState'], (s) => s !== 'active');
-    await runner.start();
-    const tasks = (await api.get('/v1/tasks?view=full')).body as any[];
+    await suite.runner.stop();
+    await suite.runner.start({ TESSIA_FAULT: 'after-record' });
+    const reply = await suite.api.post('/v1/tasks', { machine: 'echo', parameters: ['echo never'] }).catch((error: Error) => error);
+    assert.ok(reply instanceof Error, 'the suite.runner died instead of answering');
+    await eventually('the suite.runner dead', async () => (await suite.runner.systemd.show(suite.runner.unit, ['ActiveState']))['ActiveState'], (s) => s !== 'active');
+    await suite.runner.start();
+    const tasks = (await suite.api.get('/v1/tasks?view=full')).body as any[];
     const lost = tasks.filter((task) => task.state === 'lost');
     assert.equal(lost.length, 1);
     assert.equal(lost[0].exitCode, -99);
     assert.match(lost[0].detail, /unit is gone/);
-    assert.equal((await runner.systemd.show(lost[0].unit, ['LoadState']))['LoadState'], 'not-found');
+    assert.equal((await suite.runner.systemd.show(lost[0].unit, ['LoadState']))['LoadState'], 'not-found');
   });
 
   test('a crash after the unit started but before its state was recorded finds the task running', async () => {
-    await runner.stop();
-    await runner.start({ TESSIA_FAULT: 'after-start' });
-    const before = new Set(((await api.get('/v1/tasks')).body as any[]).map((task) => task.taskId));
-    await api.post('/v1/tasks', { machine: 'echo', parameters: ['echo survived', 'sleep 120'] }).catch(() => undefined);
-    await eventually('the runner dead', async () => (await runner.systemd.show(runner.unit, ['ActiveState']))['ActiveState'], (s) => s !== 'active');
-    await runner.start();
-    const task = ((await api.get('/v1/tasks?view=full')).body as any[]).find((item) => !before.has(item.taskId));
+    await suite.runner.stop();
+    await suite.runner.start({ TESSIA_FAULT: 'after-start' });
+    const before = new Set(((await suite.api.get('/v1/tasks')).body as any[]).map((task) => task.taskId));
+    await suite.api.post('/v1/tasks', { machine: 'echo', parameters: ['echo survived', 'sleep 120'] }).catch(() => undefined);
+    await eventually('the suite.runner dead', async () => (await suite.runner.systemd.show(suite.runner.unit, ['ActiveState']))['ActiveState'], (s) => s !== 'active');
+    await suite.runner.start();
+    const task = ((await suite.api.get('/v1/tasks?view=full')).body as any[]).find((item) => !before.has(item.taskId));
     assert.ok(task);
     started.add(task.taskId);
     assert.equal(task.state, 'running');
     assert.match(task.invocationId, /^[0-9a-f]{32}$/);
-    await api.post(`/v1/tasks/${task.taskId}/stop`);
-    assert.equal((await waitForState(api, task.taskId, ['exited'])).exitCode, -1);
+    await suite.api.post(`/v1/tasks/${task.taskId}/stop`);
+    assert.equal((await waitForState(suite.api, task.taskId, ['exited'])).exitCode, -1);
   });
 
   test('a task unit the store has no record of is adopted, and can be stopped and collected', async () => {
     const task = await start('echo', ['echo orphan', 'sleep 120']);
-    await runner.stop();
+    await suite.runner.stop();
     // Inside the private system: SQLite resolves /proc/PID/root to the host's / otherwise.
-    const script = `const db = require('${APP_DIR_INSIDE}/node_modules/better-sqlite3')('${runner.stateDir}/tasks.sqlite3');
+    const script = `const db = require('${APP_DIR_INSIDE}/node_modules/better-sqlite3')('${suite.runner.stateDir}/tasks.sqlite3');
       console.log(db.prepare('DELETE FROM tasks WHERE task_id = ?').run('${task.taskId}').changes);`;
-    const deleted = await runner.systemd.run(['/usr/bin/node', '-e', script]);
+    const deleted = await suite.runner.systemd.run(['/usr/bin/node', '-e', script]);
     assert.equal(deleted.stdout.trim(), '1', deleted.stderr);
-    await runner.start();
-    const adopted = (await api.get(`/v1/tasks/${task.taskId}`)).body;
+    await suite.runner.start();
+    const adopted = (await suite.api.get(`/v1/tasks/${task.taskId}`)).body;
     assert.equal(adopted.state, 'running');
     assert.equal(adopted.machine, 'echo');
     assert.equal(adopted.invocationId, task.invocationId);
     assert.match(adopted.detail, /adopted/);
-    await api.post(`/v1/tasks/${task.taskId}/stop`);
-    assert.equal((await waitForState(api, task.taskId, ['exited'])).exitCode, -1);
-    await waitForCollected(runner, task.unit);
+    await suite.api.post(`/v1/tasks/${task.taskId}/stop`);
+    assert.equal((await waitForState(suite.api, task.taskId, ['exited'])).exitCode, -1);
+    await waitForCollected(suite.runner, task.unit);
   });
 
-  test('the runner is ready only after recovery and reports its running tasks in its status', async () => {
+  test('the suite.runner is ready only after recovery and reports its running tasks in its status', async () => {
     const task = await start('echo', ['sleep 120']);
-    const running = ((await api.get('/v1/tasks')).body as any[]).filter((item) => item.state === 'running').length;
+    const running = ((await suite.api.get('/v1/tasks')).body as any[]).filter((item) => item.state === 'running').length;
     assert.ok(running >= 1);
     await eventually(
       'the status text',
-      async () => (await runner.systemd.show(runner.unit, ['StatusText']))['StatusText'] ?? '',
+      async () => (await suite.runner.systemd.show(suite.runner.unit, ['StatusText']))['StatusText'] ?? '',
       (text) => new RegExp(`^${running} tasks? running; listening on 127\\.0\\.0\\.1:\\d+$`).test(text),
     );
-    await api.post(`/v1/tasks/${task.taskId}/stop`);
-    await waitForState(api, task.taskId, ['exited']);
+    await suite.api.post(`/v1/tasks/${task.taskId}/stop`);
+    await waitForState(suite.api, task.taskId, ['exited']);
     await eventually(
       'the status text after the stop',
-      async () => (await runner.systemd.show(runner.unit, ['StatusText']))['StatusText'] ?? '',
+      async () => (await suite.runner.systemd.show(suite.runner.unit, ['StatusText']))['StatusText'] ?? '',
       (text) => text.startsWith(`${running - 1} task`),
     );
   });
 
-  test('with WatchdogSec set, the runner keeps pinging and is not killed', async () => {
-    await runner.stop();
-    await runner.start({}, ['WatchdogSec=2s']);
-    const first = (await runner.systemd.show(runner.unit, ['WatchdogTimestampMonotonic']))['WatchdogTimestampMonotonic'];
+  test('with WatchdogSec set, the suite.runner keeps pinging and is not killed', async () => {
+    await suite.runner.stop();
+    await suite.runner.start({}, ['WatchdogSec=2s']);
+    const first = (await suite.runner.systemd.show(suite.runner.unit, ['WatchdogTimestampMonotonic']))['WatchdogTimestampMonotonic'];
     await sleep(5000);
-    const later = await runner.systemd.show(runner.unit, ['WatchdogTimestampMonotonic', 'ActiveState', 'ExecMainPID']);
+    const later = await suite.runner.systemd.show(suite.runner.unit, ['WatchdogTimestampMonotonic', 'ActiveState', 'ExecMainPID']);
     assert.equal(later['ActiveState'], 'active');
     assert.notEqual(later['WatchdogTimestampMonotonic'], first, 'the watchdog timestamp moves');
     assert.notEqual(later['WatchdogTimestampMonotonic'], '0');
-    await runner.stop();
-    await runner.start();
+    await suite.runner.stop();
+    await suite.runner.start();
   });
 
-  test('when the system bus restarts, the runner reconnects and catches up on what happened meanwhile', async () => {
+  test('when the system bus restarts, the suite.runner reconnects and catches up on what happened meanwhile', async () => {
     const task = await start('echo', ['echo across the bus restart', 'sleep 3', 'return 5']);
-    const restarted = await runner.systemd.systemctl('restart', 'dbus.service');
+    const restarted = await suite.runner.systemd.systemctl('restart', 'dbus.service');
     assert.equal(restarted.code, 0, restarted.stderr);
-    const done = await waitForState(api, task.taskId, ['exited'], 30_000);
+    const done = await waitForState(suite.api, task.taskId, ['exited'], 30_000);
     assert.equal(done.exitCode, 5);
-    await waitForCollected(runner, task.unit);
-    const next = await eventually('a start after the reconnect', () => api.post('/v1/tasks', { machine: 'echo', parameters: ['echo again'] }), (reply) => reply.status === 201);
+    await waitForCollected(suite.runner, task.unit);
+    const next = await eventually('a start after the reconnect', () => suite.api.post('/v1/tasks', { machine: 'echo', parameters: ['echo again'] }), (reply) => reply.status === 201);
     started.add(next.body.taskId);
-    assert.equal((await waitForState(api, next.body.taskId, ['exited'])).exitCode, 0);
-    assert.match(await runner.journal(), /lost the system bus connection/);
+    assert.equal((await waitForState(suite.api, next.body.taskId, ['exited'])).exitCode, 0);
+    assert.match(await suite.runner.journal(), /lost the system bus connection/);
   });
 
   test('a follow stream carries on when journald restarts', async () => {
@@ -222,7 +210,7 @@ describe('recovery', () => {
     const lines: any[] = [];
     const stream = followLines(logsUrl(task.taskId, 'follow=true'), (line) => lines.push(JSON.parse(line)));
     await eventually('the first ticks', async () => lines.filter((line) => /^tick/.test(line.message ?? '')).length, (n) => n >= 2);
-    const restarted = await runner.systemd.systemctl('restart', 'systemd-journald.service');
+    const restarted = await suite.runner.systemd.systemctl('restart', 'systemd-journald.service');
     assert.equal(restarted.code, 0, restarted.stderr);
     await stream.done;
     const messages = lines.filter((line) => line.type === 'entry' && line.source === 'task').map((line) => line.message);
@@ -233,14 +221,14 @@ describe('recovery', () => {
     assert.equal(lines.at(-1).type, 'end');
   });
 
-  test('after systemd re-executes, the runner still sees its tasks change', async () => {
+  test('after systemd re-executes, the suite.runner still sees its tasks change', async () => {
     const task = await start('echo', ['echo across a reexec', 'sleep 120']);
-    const reexec = await runner.systemd.systemctl('daemon-reexec');
+    const reexec = await suite.runner.systemd.systemctl('daemon-reexec');
     assert.equal(reexec.code, 0, reexec.stderr);
     await sleep(500);
-    const stopped = await eventually('a stop after the reexec', () => api.post(`/v1/tasks/${task.taskId}/stop`), (reply) => reply.status === 200);
+    const stopped = await eventually('a stop after the reexec', () => suite.api.post(`/v1/tasks/${task.taskId}/stop`), (reply) => reply.status === 200);
     assert.equal(stopped.status, 200);
-    assert.equal((await waitForState(api, task.taskId, ['exited'])).exitCode, -1);
-    await waitForCollected(runner, task.unit);
+    assert.equal((await waitForState(suite.api, task.taskId, ['exited'])).exitCode, -1);
+    await waitForCollected(suite.runner, task.unit);
   });
 });

@@ -1,35 +1,20 @@
 /** What a task may do in its unit, proven from inside the task. */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import { client } from '../harness/http.js';
-import { startRunnerService, type RunnerService } from '../harness/runner-service.js';
-import { cleanUp, journalOf, startTask, waitForCollected, waitForJournalLine, waitForState, type Api } from '../harness/tasks.js';
+import { describe, test } from 'node:test';
+import { runnerSuite } from '../harness/suite.js';
+import { journalOf, waitForCollected, waitForJournalLine, waitForState } from '../harness/tasks.js';
 
 describe('the task sandbox', () => {
-  let runner: RunnerService;
-  let api: Api;
-  const started = new Set<string>();
-  before(async () => {
-    runner = await startRunnerService();
-    api = client(runner.baseUrl);
-  });
-  after(async () => {
-    await cleanUp(runner, api, started);
-    await runner?.stop();
-  });
-  async function start(machine: string, parameters: unknown) {
-    const task = await startTask(api, machine, parameters);
-    started.add(task.taskId);
-    return task;
-  }
+  const suite = runnerSuite();
+  const start = (machine: string, parameters: unknown) => suite.start(machine, parameters);
   const report = async (taskId: string) =>
-    Object.fromEntries((await journalOf(runner, taskId)).filter((line) => line.includes(':')).map((line) => [line.slice(0, line.indexOf(':')), line.slice(line.indexOf(':') + 1)]));
+    Object.fromEntries((await journalOf(suite.runner, taskId)).filter((line) => line.includes(':')).map((line) => [line.slice(0, line.indexOf(':')), line.slice(line.indexOf(':') + 1)]));
 
   test('a task runs as a non-root user, writes only its own directory and private /tmp, with no new privileges', async () => {
     const other = await start('probe', null);
-    await waitForJournalLine(runner, other.taskId, 'written');
+    await waitForJournalLine(suite.runner, other.taskId, 'written');
     const task = await start('probe', null);
-    await waitForJournalLine(runner, task.taskId, 'written');
+    await waitForJournalLine(suite.runner, task.taskId, 'written');
     const seen = await report(task.taskId);
     assert.notEqual(seen['uid'], '0');
     assert.notEqual(seen['uid'], (await report(other.taskId))['uid'], 'each task its own dynamic user');
@@ -46,28 +31,28 @@ describe('the task sandbox', () => {
 
   test("a task cannot read another task's files or credentials", async () => {
     const victim = await start('probe', null);
-    await waitForJournalLine(runner, victim.taskId, 'written');
+    await waitForJournalLine(suite.runner, victim.taskId, 'written');
     for (const path of [
       `/var/lib/tessia-tasks/${victim.taskId}/secret`,
       `/var/lib/private/tessia-tasks/${victim.taskId}/secret`,
       `/run/credentials/${victim.unit}/parameters`,
     ]) {
       const thief = await start('read-path', path);
-      await waitForState(api, thief.taskId, ['exited']);
-      await waitForJournalLine(runner, thief.taskId, 'read:denied');
-      assert.ok(!(await journalOf(runner, thief.taskId)).includes('read:allowed'), path);
+      await waitForState(suite.api, thief.taskId, ['exited']);
+      await waitForJournalLine(suite.runner, thief.taskId, 'read:denied');
+      assert.ok(!(await journalOf(suite.runner, thief.taskId)).includes('read:allowed'), path);
     }
     // The victim itself can read what it wrote: the denial above is the sandbox, not a missing file.
-    const exists = await runner.systemd.run(['cat', `/var/lib/private/tessia-tasks/${victim.taskId}/secret`]);
+    const exists = await suite.runner.systemd.run(['cat', `/var/lib/private/tessia-tasks/${victim.taskId}/secret`]);
     assert.equal(exists.stdout.trim(), `secret-${victim.taskId}`);
   });
 
   test('a task over its memory limit is killed and ends with -3, its result reported', async () => {
     const task = await start('hog', null);
-    const done = await waitForState(api, task.taskId, ['exited'], 60_000);
+    const done = await waitForState(suite.api, task.taskId, ['exited'], 60_000);
     assert.equal(done.exitCode, -3);
     assert.ok(['oom-kill', 'signal'].includes(done.result), done.result);
     assert.match(done.detail, /out-of-memory|signal 9/);
-    await waitForCollected(runner, task.unit);
+    await waitForCollected(suite.runner, task.unit);
   });
 });
