@@ -65,6 +65,8 @@ const COLUMNS: Record<keyof TaskPatch, string> = {
 export class TaskStore {
   private readonly db: Database.Database;
   private readonly statements;
+  /** One prepared UPDATE per set of columns, made on first use. */
+  private readonly updates = new Map<string, Database.Statement>();
 
   constructor(stateDir: string) {
     mkdirSync(stateDir, { recursive: true, mode: 0o750 });
@@ -122,8 +124,13 @@ export class TaskStore {
     const entries = Object.entries(patch) as [keyof TaskPatch, unknown][];
     if (entries.length === 0) return;
     const assignments = entries.map(([key]) => `${COLUMNS[key]} = @${key}`).join(', ');
+    let statement = this.updates.get(assignments);
+    if (!statement) {
+      statement = this.db.prepare(`UPDATE tasks SET ${assignments} WHERE task_id = @taskId`);
+      this.updates.set(assignments, statement);
+    }
     const values = Object.fromEntries(entries.map(([key, value]) => [key, typeof value === 'boolean' ? Number(value) : value]));
-    this.db.prepare(`UPDATE tasks SET ${assignments} WHERE task_id = @taskId`).run({ ...values, taskId });
+    statement.run({ ...values, taskId });
   }
 
   forget(taskId: string): void {
