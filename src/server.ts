@@ -11,6 +11,8 @@ import { activationFds, assertSafeListener, createListener, createUnixListener, 
 import type { Config } from './config/schema.js';
 import { MachineRegistry } from './machines/registry.js';
 import { SystemdClient } from './systemd/client.js';
+import { runningReaders } from './journal/reader.js';
+import { RunnerMetrics } from './metrics.js';
 import { createNotifier } from './systemd/notify.js';
 import { TaskLogs } from './tasks/logs.js';
 import { recoverTasks, type RecoveryReport } from './tasks/recovery.js';
@@ -29,6 +31,11 @@ export interface RunnerOptions {
 export interface Runner {
   /** Where it listens, for humans. */
   address: string;
+  /**
+   * Applies a new config (SIGHUP, `systemctl reload`): machines added or changed apply to new tasks;
+   * running tasks are untouched. Settings read only at start are reported as needing a restart.
+   */
+  reload(config: Config): string[];
   recovery: RecoveryReport;
   close(): Promise<void>;
 }
@@ -53,6 +60,11 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
     releasers.push(() => systemd.close());
     systemd.on('disconnected', (error) => log.error({ err: error }, 'lost the system bus connection: reconnecting'));
     systemd.on('reconnected', () => log.warn('connected to systemd again: refreshing every task'));
+    const metrics = new RunnerMetrics({
+      tasksByState: () => store.countByState(),
+      journalReaders: () => runningReaders(),
+      dbusReconnects: () => systemd.reconnects,
+    });
     const tasks = new TaskService(
       store,
       systemd,
@@ -62,6 +74,14 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
         stopWaitMs: config.tasks.stopWaitSec * 1000,
         maxActiveTasks: config.limits.maxActiveTasks,
         maxParameterBytes: config.limits.maxParameterBytes,
+        observer: {
+          started: (seconds) => {
+            metrics.starts.inc();
+            metrics.startSeconds.observe(seconds);
+          },
+          startFailed: () => metrics.startFailures.inc(),
+          stopRequested: () => metrics.stops.inc(),
+        },
         ...(options.faultPoint ? { faultPoint: options.faultPoint } : {}),
       },
       log,
@@ -80,6 +100,14 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
         limits: config.limits,
         heartbeatMs: config.logs.heartbeatSec * 1000,
         shuttingDown: shuttingDown.signal,
+        onStream: (delta) => metrics.logStreams.inc(delta),
+        health: {
+          metrics: metrics.registry,
+          readiness: () => {
+            const checks = { dbus: systemd.connected, store: store.writable(), recovery: true };
+            return { ready: Object.values(checks).every(Boolean), checks };
+          },
+        },
       },
       log,
     );
@@ -124,7 +152,16 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
       clearTimeout(statusTimer);
       return notifier.send({ STOPPING: '1', STATUS: 'shutting down; tasks keep running' }).catch(() => {});
     });
-    return { address: where, recovery, close: release };
+    const reload = (next: Config): string[] => {
+      tasks.replaceMachines(new MachineRegistry(next.machines));
+      const startOnly = (['listen', 'tls', 'auth', 'insecure', 'unixSocket', 'limits', 'tasks', 'logs', 'log', 'stateDir'] as const).filter(
+        (key) => JSON.stringify(next[key]) !== JSON.stringify(config[key]),
+      );
+      log.info({ machines: Object.keys(next.machines), needsRestart: startOnly }, 'config reloaded: machines apply to new tasks');
+      if (startOnly.length > 0) log.warn({ keys: startOnly }, 'these settings take effect at the next restart');
+      return startOnly;
+    };
+    return { address: where, recovery, reload, close: release };
   } catch (error) {
     await release();
     throw error;

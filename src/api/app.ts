@@ -2,6 +2,7 @@ import compression from 'compression';
 import express, { type Express } from 'express';
 import { pinoHttp } from 'pino-http';
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import type { TaskLogs } from '../tasks/logs.js';
 import type { TaskService } from '../tasks/service.js';
 import { authenticate, authorize, type AuthOptions } from './auth.js';
@@ -12,13 +13,21 @@ import { tasksRouter } from './tasks-routes.js';
 export const API_VERSION = '1.0.0';
 export const API_MIN_VERSION = '0.0.0';
 
+export interface Health {
+  /** Ready to serve: D-Bus connected, store writable, recovery done; else what is missing. */
+  readiness(): { ready: boolean; checks: Record<string, boolean> };
+  metrics: Registry;
+}
+
 export interface AppOptions {
+  health: Health;
   logs: TaskLogs;
   auth: AuthOptions;
   limits: { maxBodyBytes: number; maxJsonDepth: number };
   heartbeatMs: number;
   /** Aborted when the runner shuts down: new requests get 503, log streams end resumably. */
   shuttingDown: AbortSignal;
+  onStream?: (delta: 1 | -1) => void;
 }
 
 export function createApp(tasks: TaskService, options: AppOptions, log: Logger): Express {
@@ -34,6 +43,18 @@ export function createApp(tasks: TaskService, options: AppOptions, log: Logger):
     if (!options.shuttingDown.aborted) return next();
     response.set('Connection', 'close');
     next(new HttpError(503, 'SHUTTING_DOWN', 'the runner is shutting down; tasks keep running, try again shortly'));
+  });
+
+  // Liveness and readiness: open, like GET /, for probes.
+  app.get('/healthz', (_request, response) => {
+    response.json({ status: 'ok' });
+  });
+  app.get('/readyz', (_request, response) => {
+    const { ready, checks } = options.health.readiness();
+    response.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', checks });
+  });
+  app.get('/metrics', authenticate(options.auth), authorize, async (_request, response) => {
+    response.type(options.health.metrics.contentType).send(await options.health.metrics.metrics());
   });
 
   app.get('/', (_request, response) => {
@@ -56,6 +77,7 @@ export function createApp(tasks: TaskService, options: AppOptions, log: Logger):
       shuttingDown: options.shuttingDown,
       maxBodyBytes: options.limits.maxBodyBytes,
       maxJsonDepth: options.limits.maxJsonDepth,
+      ...(options.onStream ? { onStream: options.onStream } : {}),
     }));
   app.use('/v1', v1);
 

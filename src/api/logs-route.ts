@@ -61,6 +61,8 @@ export const LogQuery = z
 export interface LogRouteOptions {
   heartbeatMs: number;
   shuttingDown: AbortSignal;
+  /** +1 when a stream starts, -1 when it ends (metrics). */
+  onStream?: (delta: 1 | -1) => void;
 }
 
 export function logsRouter(logs: TaskLogs, options: LogRouteOptions): Router {
@@ -100,7 +102,12 @@ export function logsRouter(logs: TaskLogs, options: LogRouteOptions): Router {
       'X-Accel-Buffering': 'no',
     });
     response.flushHeaders();
-    await stream(response, events, encoder, options, aborted.signal, request);
+    options.onStream?.(1);
+    try {
+      await stream(response, events, encoder, options, aborted.signal, request);
+    } finally {
+      options.onStream?.(-1);
+    }
   });
   return router;
 }

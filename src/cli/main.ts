@@ -43,10 +43,12 @@ async function serve(args: string[]): Promise<void> {
     process.stdout.write(USAGE);
     return;
   }
-  const config = await loadConfig(values.config ?? defaultConfigPath(), {
+  const configPath = values.config ?? defaultConfigPath();
+  const overrides = {
     listen: values.listen,
     stateDir: values['state-dir'] === undefined ? undefined : resolve(values['state-dir']),
-  });
+  };
+  const config = await loadConfig(configPath, overrides);
   const listen = splitHostPort(config.listen);
   const stateDir =
     config.stateDir ??
@@ -68,6 +70,13 @@ async function serve(args: string[]): Promise<void> {
     void runner.close().then(() => process.exit(0));
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
+  // systemctl reload: re-read the config; an invalid one is refused and the running one kept.
+  process.on('SIGHUP', () => {
+    loadConfig(configPath, overrides).then(
+      (next) => runner.reload(next),
+      (error: unknown) => log.error({ err: error }, `config reload refused, the running config is kept: ${(error as Error).message}`),
+    );
+  });
   process.on('SIGINT', () => shutdown('SIGINT'));
 }
 

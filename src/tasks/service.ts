@@ -3,6 +3,7 @@
  * forget, collect. systemd is the truth for units that exist; the store for units that are gone.
  */
 import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import { EventEmitter, once } from 'node:events';
 import type { Logger } from 'pino';
 import type { Machine, MachineRegistry } from '../machines/registry.js';
@@ -26,8 +27,16 @@ export interface TaskServiceOptions {
   maxActiveTasks: number;
   /** Largest `parameters` as JSON; they travel as a systemd credential. */
   maxParameterBytes: number;
+  /** Told about starts (with the D-Bus round trip), failed starts and stop requests, for metrics. */
+  observer?: TaskObserver;
   /** Tests only: die by SIGKILL at this point of a start, to prove recovery. */
   faultPoint?: FaultPoint;
+}
+
+export interface TaskObserver {
+  started(seconds: number): void;
+  startFailed(): void;
+  stopRequested(): void;
 }
 
 export const FAULT_POINTS = ['after-record', 'after-start'] as const;
@@ -128,9 +137,11 @@ export class TaskService extends EventEmitter<{ changed: [TaskRecord] }> {
       parameters: request.parameters,
     });
     let jobResult: string;
+    const began = performance.now();
     try {
       jobResult = await this.systemd.startTransientUnit(spec);
     } catch (error) {
+      this.options.observer?.startFailed();
       if (error instanceof SystemdError && error.dbusName === DISCONNECTED) {
         // Whether systemd started it is unknown: the record stays "created" until the bus is back.
         throw new TaskError('SYSTEMD_UNAVAILABLE', `task ${taskId}: ${error.message}; its state is settled once systemd answers again`, { cause: error });
@@ -140,6 +151,7 @@ export class TaskService extends EventEmitter<{ changed: [TaskRecord] }> {
       throw new TaskError('START_FAILED', `task ${taskId} could not be started: ${messageOf(error)}`, { cause: error });
     }
     if (jobResult !== 'done') {
+      this.options.observer?.startFailed();
       const snapshot = await this.systemd.getUnit(unit).catch(() => null);
       const why = snapshot ? `${snapshot.result}, status ${snapshot.execMainStatus}` : 'unit gone';
       this.finish(taskId, {
@@ -150,6 +162,7 @@ export class TaskService extends EventEmitter<{ changed: [TaskRecord] }> {
       await this.collect(taskId, unit);
       throw new TaskError('START_FAILED', `task ${taskId} failed to start: start job ${jobResult} (${why})`);
     }
+    this.options.observer?.started((performance.now() - began) / 1000);
     this.fault('after-start');
     await this.refresh(unit);
     return this.mustFind(taskId);
@@ -201,6 +214,7 @@ export class TaskService extends EventEmitter<{ changed: [TaskRecord] }> {
       if (!(task.stopRequested && task.state === TaskState.stopping)) {
         // Intent first: the end that follows is a cancel (-1) even if the runner dies right here.
         if (!task.stopRequested) this.store.update(task.taskId, { stopRequested: true });
+        this.options.observer?.stopRequested();
         await this.systemd.stopUnit(task.unit);
         this.log.info({ taskId: task.taskId }, 'stop requested: SIGTERM, then SIGKILL after the grace period');
       } else {

@@ -87,6 +87,9 @@ export class TaskStore {
       countActive: this.db.prepare<[], { count: number }>(
         `SELECT COUNT(*) AS count FROM tasks WHERE state IN ('created', 'running', 'stopping')`,
       ),
+      byState: this.db.prepare<[], { state: string; count: number }>(
+        'SELECT state, COUNT(*) AS count FROM tasks WHERE forgotten = 0 GROUP BY state',
+      ),
       forget: this.db.prepare('UPDATE tasks SET forgotten = 1 WHERE task_id = ?'),
       remove: this.db.prepare('DELETE FROM tasks WHERE task_id = ?'),
     };
@@ -114,6 +117,20 @@ export class TaskStore {
 
   listActive(): TaskRecord[] {
     return this.statements.active.all().map(fromRow);
+  }
+
+  countByState(): Record<string, number> {
+    return Object.fromEntries(this.statements.byState.all().map((row) => [row.state, row.count]));
+  }
+
+  /** The store can take a write (for readiness): an immediate transaction, rolled back. */
+  writable(): boolean {
+    try {
+      this.db.exec('BEGIN IMMEDIATE; ROLLBACK');
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   countActive(): number {

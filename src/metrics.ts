@@ -1,0 +1,60 @@
+/**
+ * Prometheus metrics (prom-client), in one registry of the runner's own: task counts by state at
+ * scrape time, starts/stops/failures, the D-Bus start round trip, log streams, journal readers and
+ * D-Bus reconnects.
+ */
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+export interface MetricSources {
+  tasksByState(): Record<string, number>;
+  journalReaders(): number;
+  dbusReconnects(): number;
+}
+
+export class RunnerMetrics {
+  readonly registry = new Registry();
+  readonly starts = new Counter({ name: 'tessia_task_starts_total', help: 'Tasks started', registers: [this.registry] });
+  readonly startFailures = new Counter({
+    name: 'tessia_task_start_failures_total',
+    help: 'Task starts that systemd refused or that failed to start',
+    registers: [this.registry],
+  });
+  readonly stops = new Counter({ name: 'tessia_task_stops_total', help: 'Stop requests', registers: [this.registry] });
+  readonly startSeconds = new Histogram({
+    name: 'tessia_task_start_duration_seconds',
+    help: 'StartTransientUnit until systemd finished the start job (the D-Bus round trip)',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  });
+  readonly logStreams = new Gauge({ name: 'tessia_log_streams_active', help: 'Log streams being served', registers: [this.registry] });
+
+  constructor(sources: MetricSources) {
+    this.registry.setDefaultLabels({ service: 'tessia-task-runner' });
+    new Gauge({
+      name: 'tessia_tasks',
+      help: 'Tasks in the store, by state',
+      labelNames: ['state'],
+      registers: [this.registry],
+      collect() {
+        const counts = sources.tasksByState();
+        for (const state of ['created', 'running', 'stopping', 'exited', 'lost']) this.set({ state }, counts[state] ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'tessia_journal_readers',
+      help: 'journalctl processes running',
+      registers: [this.registry],
+      collect() {
+        this.set(sources.journalReaders());
+      },
+    });
+    new Gauge({
+      name: 'tessia_dbus_reconnects',
+      help: 'Times the runner connected to systemd again (lost bus, systemd re-executed)',
+      registers: [this.registry],
+      collect() {
+        this.set(sources.dbusReconnects());
+      },
+    });
+  }
+}

@@ -1,0 +1,91 @@
+/** Health, metrics and config reload, against the running service in the private systemd. */
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { describe, test } from 'node:test';
+import parsePrometheusTextFormat from 'parse-prometheus-text-format';
+import { stringify } from 'yaml';
+import { eventually } from '../harness/http.js';
+import { TEST_MACHINES } from '../harness/runner-service.js';
+import { followLines } from '../harness/streams.js';
+import { runnerSuite } from '../harness/suite.js';
+import { waitForJournalLine, waitForState } from '../harness/tasks.js';
+
+describe('operability', () => {
+  const suite = runnerSuite();
+
+  async function metrics() {
+    const response = await fetch(`${suite.runner.baseUrl}/metrics`);
+    assert.equal(response.status, 200);
+    assert.match(response.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
+    const families = parsePrometheusTextFormat(await response.text());
+    const value = (name: string, labels: Record<string, string> = {}) => {
+      const family = families.find((each) => each.name === name);
+      assert.ok(family, `${name} is exported`);
+      const sample = family.metrics.find((each) => Object.entries(labels).every(([key, v]) => each.labels?.[key] === v));
+      return Number(sample?.value ?? sample?.count ?? sample?.buckets?.['+Inf']);
+    };
+    return { families, value };
+  }
+
+  test('/healthz answers while the process lives; /readyz tells whether D-Bus and the store are usable', async () => {
+    assert.deepEqual(await (await fetch(`${suite.runner.baseUrl}/healthz`)).json(), { status: 'ok' });
+    const ready = await fetch(`${suite.runner.baseUrl}/readyz`);
+    assert.equal(ready.status, 200);
+    assert.deepEqual(await ready.json(), { status: 'ready', checks: { dbus: true, store: true, recovery: true } });
+    await suite.runner.systemd.systemctl('stop', 'dbus.socket', 'dbus.service');
+    try {
+      const notReady = await eventually('not ready without the bus', () => fetch(`${suite.runner.baseUrl}/readyz`), (r) => r.status === 503);
+      const body = (await notReady.json()) as { checks: Record<string, boolean> };
+      assert.equal(body.checks.dbus, false);
+      assert.equal(body.checks.store, true);
+      assert.equal((await fetch(`${suite.runner.baseUrl}/healthz`)).status, 200, 'alive all the same');
+    } finally {
+      await suite.runner.systemd.systemctl('start', 'dbus.socket', 'dbus.service');
+    }
+    await eventually('ready again', async () => (await fetch(`${suite.runner.baseUrl}/readyz`)).status, (status) => status === 200, 30_000);
+  });
+
+  test('/metrics is valid Prometheus text with task counts, starts, stops, start latency and streams', async () => {
+    const before = await metrics();
+    const startsBefore = before.value('tessia_task_starts_total');
+    const task = await suite.start('echo', ['echo metrics', 'sleep 60']);
+    const lines: string[] = [];
+    const stream = followLines(`${suite.runner.baseUrl}/v1/tasks/${task.taskId}/logs?follow=true`, (line) => lines.push(line));
+    await eventually('the stream running', async () => lines.length, (n) => n > 0);
+    const during = await metrics();
+    assert.equal(during.value('tessia_task_starts_total'), startsBefore + 1);
+    assert.ok(during.value('tessia_tasks', { state: 'running' }) >= 1);
+    assert.ok(during.value('tessia_log_streams_active') >= 1);
+    assert.ok(during.value('tessia_journal_readers') >= 1);
+    assert.ok(during.value('tessia_task_start_duration_seconds') >= 1, 'the histogram counted the start');
+    assert.equal(during.families.find((f) => f.name === 'tessia_task_start_duration_seconds')?.type, 'HISTOGRAM');
+    await suite.api.post(`/v1/tasks/${task.taskId}/stop`);
+    await stream.done;
+    await waitForState(suite.api, task.taskId, ['exited']);
+    const after = await metrics();
+    assert.equal(after.value('tessia_task_stops_total'), during.value('tessia_task_stops_total') + 1);
+    assert.equal(after.value('tessia_log_streams_active'), 0);
+    assert.ok(Number.isFinite(after.value('tessia_dbus_reconnects')));
+  });
+
+  test('a reload (SIGHUP) adds machines for new tasks, leaves running tasks alone, and refuses a bad config', async () => {
+    const running = await suite.start('echo', ['echo before the reload', 'sleep 60']);
+    assert.equal((await suite.api.post('/v1/tasks', { machine: 'late', parameters: [] })).status, 400);
+    const configPath = `${suite.runner.systemd.root}/run/tessia-test/${suite.runner.unit.replace('.service', '')}/config.yaml`;
+    writeFileSync(configPath, stringify({ machines: { ...TEST_MACHINES, late: { builtin: 'echo' } } }));
+    await suite.runner.systemd.systemctl('kill', '--signal=SIGHUP', '--kill-whom=main', suite.runner.unit);
+    const late = await eventually('the new machine', () => suite.api.post('/v1/tasks', { machine: 'late', parameters: ['echo late'] }), (r) => r.status === 201);
+    suite.started.add(late.body.taskId);
+    await waitForJournalLine(suite.runner, late.body.taskId, 'late');
+    assert.equal((await suite.api.get(`/v1/tasks/${running.taskId}`)).body.state, 'running');
+
+    writeFileSync(configPath, 'machines:\n  late:\n    builtin: nope\n');
+    await suite.runner.systemd.systemctl('kill', '--signal=SIGHUP', '--kill-whom=main', suite.runner.unit);
+    await eventually('the refusal logged', () => suite.runner.journal(), (text) => text.includes('config reload refused'));
+    assert.match(await suite.runner.journal(), /machines\.late\.builtin/);
+    const still = await suite.api.post('/v1/tasks', { machine: 'late', parameters: ['echo still'] });
+    assert.equal(still.status, 201, 'the running config is kept');
+    suite.started.add(still.body.taskId);
+    assert.equal((await suite.runner.systemd.show(suite.runner.unit, ['ActiveState']))['ActiveState'], 'active');
+  });
+});
