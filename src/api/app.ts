@@ -7,6 +7,7 @@ import type { TaskLogs } from '../tasks/logs.js';
 import type { TaskService } from '../tasks/service.js';
 import { authenticate, authorize, type AuthOptions } from './auth.js';
 import { HttpError, errorHandler } from './errors.js';
+import { openApiDocument } from './openapi.js';
 import { apiSchema } from './schema.js';
 import { tasksRouter } from './tasks-routes.js';
 
@@ -71,6 +72,9 @@ export function createApp(tasks: TaskService, options: AppOptions, log: Logger):
   });
   v1.get('/schema', (_request, response) => {
     response.json(apiSchema());
+  });
+  v1.get('/openapi.json', (_request, response) => {
+    response.json(openApiDocument(API_VERSION));
   });
   v1.use('/tasks', tasksRouter(tasks, options.logs, {
       heartbeatMs: options.heartbeatMs,

@@ -3,6 +3,7 @@ export function apiSchema() {
   return {
     '/': { description: 'api root', methods: { GET: 'returns {"success": true}' } },
     '/schema': { description: 'this document', methods: { GET: 'API paths and what they do' } },
+    '/openapi.json': { description: 'the OpenAPI 3.1 description of the API', methods: { GET: 'the document' } },
     '/tasks': {
       description: 'tasks',
       methods: {

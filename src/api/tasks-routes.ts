@@ -12,7 +12,7 @@ export const NewTaskBody = z.strictObject({
   parameters: z.unknown().refine((value) => value !== undefined, 'required'),
 });
 
-const ListQuery = z.strictObject({
+export const ListQuery = z.strictObject({
   /** brief: the tessia v1 items {taskId, state}; full: every field. */
   view: z.enum(['brief', 'full']).default('brief'),
 });

@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
+import { Validator } from '@seriousme/openapi-schema-validator';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { stringify } from 'yaml';
 import { eventually } from '../harness/http.js';
@@ -66,6 +67,20 @@ describe('operability', () => {
     assert.equal(after.value('tessia_task_stops_total'), during.value('tessia_task_stops_total') + 1);
     assert.equal(after.value('tessia_log_streams_active'), 0);
     assert.ok(Number.isFinite(after.value('tessia_dbus_reconnects')));
+  });
+
+  test('/v1/openapi.json is a valid OpenAPI 3.1 document of every endpoint, from the validating schemas', async () => {
+    const document = (await suite.api.get('/v1/openapi.json')).body;
+    const result = await new Validator().validate(document);
+    assert.deepEqual(result, { valid: true });
+    assert.equal(document.openapi, '3.1.0');
+    const schemaPaths = Object.keys((await suite.api.get('/v1/schema')).body).filter((path) => path.startsWith('/tasks'));
+    for (const path of schemaPaths) assert.ok(`/v1${path}` in document.paths, `${path} is described`);
+    const logParameters = document.paths['/v1/tasks/{taskId}/logs'].get.parameters.map((p: { name: string }) => p.name);
+    assert.deepEqual(logParameters.sort(), ['after', 'fields', 'follow', 'format', 'priority', 'since', 'tail', 'taskId', 'trusted', 'until']);
+    const body = document.paths['/v1/tasks'].post.requestBody.content['application/json'].schema;
+    assert.deepEqual(body.required?.sort(), ['machine', 'parameters']);
+    assert.equal(body.additionalProperties, false, 'the same strictness as the validation');
   });
 
   test('a reload (SIGHUP) adds machines for new tasks, leaves running tasks alone, and refuses a bad config', async () => {
