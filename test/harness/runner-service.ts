@@ -21,8 +21,10 @@ export interface RunnerService {
   restart(): Promise<void>;
   /** SIGKILL to the runner's processes, as a crash would. */
   kill(): Promise<void>;
-  /** The runner's own journal, for failure messages. */
+  /** The runner's own journal (messages), for failure messages. */
   journal(): Promise<string>;
+  /** The runner's own journal entries with their fields. */
+  journalEntries(): Promise<Record<string, string>[]>;
 }
 
 /** A config with short grace periods, so the tests' stops do not wait a minute. */
@@ -147,6 +149,11 @@ export async function startRunnerService(
       throw new Error(`${unit} did not die`);
     },
     journal: async () => (await systemd.run(['journalctl', '--no-pager', '-o', 'cat', '-u', unit])).stdout,
+    journalEntries: async () =>
+      (await systemd.run(['journalctl', '--no-pager', '-o', 'json', '-u', unit])).stdout
+        .split('\n')
+        .filter((line) => line !== '')
+        .map((line) => JSON.parse(line) as Record<string, string>),
   };
   await service.start();
   return service;

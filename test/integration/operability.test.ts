@@ -83,6 +83,22 @@ describe('operability', () => {
     assert.equal(body.additionalProperties, false, 'the same strictness as the validation');
   });
 
+  test("the runner's own log is native journald entries: its lines about a task found by TESSIA_TASK_ID", async () => {
+    const task = await suite.start('echo', ['echo logged']);
+    await waitForState(suite.api, task.taskId, ['exited']);
+    const byTask = await eventually(
+      "the runner's lines about the task",
+      async () => (await suite.runner.systemd.run(['journalctl', '--no-pager', '-o', 'json', '-u', suite.runner.unit, `TESSIA_TASK_ID=${task.taskId}`])).stdout,
+      (text) => text.includes('task exited'),
+    );
+    const entries = byTask.split('\n').filter(Boolean).map((line) => JSON.parse(line) as Record<string, string>);
+    const exited = entries.find((entry) => entry['MESSAGE'] === 'task exited');
+    assert.ok(exited, byTask);
+    assert.equal(exited['PRIORITY'], '6');
+    assert.equal(exited['SYSLOG_IDENTIFIER'], 'tessia-task-runner');
+    assert.equal(exited['_TRANSPORT'], 'journal');
+  });
+
   test('a reload (SIGHUP) adds machines for new tasks, leaves running tasks alone, and refuses a bad config', async () => {
     const running = await suite.start('echo', ['echo before the reload', 'sleep 60']);
     assert.equal((await suite.api.post('/v1/tasks', { machine: 'late', parameters: [] })).status, 400);

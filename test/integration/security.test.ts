@@ -84,19 +84,18 @@ describe('bearer tokens', () => {
     await waitForState(api, taskId, ['exited']);
     assert.equal((await writer('DELETE', `/v1/tasks/${taskId}`)).status, 200);
     started.delete(taskId);
-    const journal = await eventually('the audit entries', () => runner.journal(), (text) => text.includes('"audit":"task.delete"'));
-    const audits = journal
-      .split('\n')
-      .filter((line) => line.includes('"audit":'))
-      .map((line) => JSON.parse(line));
-    assert.deepEqual(audits.map((entry) => entry.audit), ['task.start', 'task.stop', 'task.delete']);
+    // Audit entries are journald entries with fields of their own.
+    const entries = await eventually('the audit entries', () => runner.journalEntries(), (all) => all.some((e) => e['TESSIA_AUDIT'] === 'task.delete'));
+    const audits = entries.filter((entry) => entry['TESSIA_AUDIT'] !== undefined);
+    assert.deepEqual(audits.map((entry) => entry['TESSIA_AUDIT']), ['task.start', 'task.stop', 'task.delete']);
     for (const entry of audits) {
-      assert.equal(entry.identity, 'token:mesh-control');
-      assert.equal(entry.taskId, taskId);
-      assert.equal(entry.machine, 'echo');
-      assert.equal(entry.source, '127.0.0.1');
+      assert.equal(entry['TESSIA_IDENTITY'], 'token:mesh-control');
+      assert.equal(entry['TESSIA_TASK_ID'], taskId);
+      assert.equal(entry['TESSIA_MACHINE'], 'echo');
+      assert.equal(entry['TESSIA_SOURCE'], '127.0.0.1');
+      assert.equal(entry['PRIORITY'], '6');
     }
-    assert.ok(!journal.includes(marker), 'the parameters are not in the runner log');
+    assert.ok(!JSON.stringify(entries).includes(marker), 'the parameters are not in the runner log');
     const store = readFileSync(`${runner.systemd.root}${runner.stateDir}/tasks.sqlite3`);
     let wal = Buffer.alloc(0);
     try {
@@ -148,8 +147,8 @@ describe('mutual TLS', () => {
     assert.equal(created.status, 201);
     await eventually('the task ending', async () => (await call('GET', `/v1/tasks/${created.body.taskId}`, pki.client)).body.state, (state) => state === 'exited');
     await eventually('the unit collected', async () => (await runner.systemd.show(created.body.unit, ['LoadState']))['LoadState'], (s) => s === 'not-found');
-    const journal = await eventually('the audit entry', () => runner.journal(), (text) => text.includes('"audit":"task.start"'));
-    assert.match(journal, /"identity":"certificate:mesh-control"/);
+    const entries = await eventually('the audit entry', () => runner.journalEntries(), (all) => all.some((e) => e['TESSIA_AUDIT'] === 'task.start'));
+    assert.equal(entries.find((e) => e['TESSIA_AUDIT'] === 'task.start')?.['TESSIA_IDENTITY'], 'certificate:mesh-control');
     await assert.rejects(call('GET', '/v1/tasks'), 'no client certificate: the handshake fails');
     await assert.rejects(call('GET', '/v1/tasks', pki.foreignClient), 'a certificate of another CA: the handshake fails');
     await assert.rejects(fetch(runner.baseUrl.replace('https:', 'http:') + '/v1/'), 'plain HTTP is not served');
