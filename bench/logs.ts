@@ -47,7 +47,7 @@ export async function benchLogs(runner: RunnerService, systemd: PrivateSystemd, 
   for (let round = 0; round < 3; round++) {
     let began = performance.now();
     const result = await systemd.run(
-      ['journalctl', '--output=json', '--all', '--no-pager', '--', `TESSIA_TASK_ID=${burst.taskId}`, '+', `UNIT=${burst.unit}`, '_PID=1'],
+      ['journalctl', '--output=json', '--all', '--no-pager', '--', `TESSIA_TASK_ID=${burst.taskId}`, `_SYSTEMD_UNIT=${burst.unit}`, '+', `UNIT=${burst.unit}`, '_PID=1'],
       { timeoutMs: 120_000 },
     );
     raw.push(performance.now() - began);

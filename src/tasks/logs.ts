@@ -56,9 +56,13 @@ export class TaskLogs {
   }
 
   private query(task: TaskRecord, request: LogRequest): JournalQuery {
-    // The task's own entries (LogExtraFields), and systemd's lines about its unit.
+    // The task's own entries (LogExtraFields, from its unit's processes: the runner's own lines about
+    // the task carry TESSIA_TASK_ID too), and systemd's lines about its unit.
     const query: JournalQuery = {
-      matches: [[['TESSIA_TASK_ID', task.taskId]], [['UNIT', task.unit], ['_PID', '1']]],
+      matches: [
+        [['TESSIA_TASK_ID', task.taskId], ['_SYSTEMD_UNIT', task.unit]],
+        [['UNIT', task.unit], ['_PID', '1']],
+      ],
       follow: request.follow,
     };
     if (request.afterCursor !== undefined) query.afterCursor = request.afterCursor;
