@@ -6,8 +6,10 @@ import { ConfigError, loadConfig } from '../config/load.js';
 import { createLogger } from '../log.js';
 import { startRunner } from '../server.js';
 import { FAULT_POINTS } from '../tasks/service.js';
+import { taskCommand } from './task-commands.js';
 
 const USAGE = `Usage: tessia-task-runner serve [--config FILE] [--listen HOST:PORT] [--state-dir DIR]
+       tessia-task-runner task <command> …   (tessia-task-runner task --help)
 
   --config FILE      YAML config (default: $CONFIGURATION_DIRECTORY/config.yaml,
                      else /etc/tessia-task-runner/config.yaml when present, else built-in defaults)
@@ -85,6 +87,9 @@ async function main(argv: string[]): Promise<void> {
   switch (command) {
     case 'serve':
       return serve(rest);
+    case 'task':
+      process.exitCode = await taskCommand(rest);
+      return;
     case undefined:
     case '-h':
     case '--help':
