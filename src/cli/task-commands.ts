@@ -29,6 +29,14 @@ Exit codes: 0 done (logs -f: the task succeeded), 1 the task failed (logs -f) or
 2 usage, 3 no such task, 4 not allowed (401/403), 5 the runner is unreachable or unavailable.
 `;
 
+/** `task <command> --help`: the command's own line, then the connection options. */
+function commandUsage(command: string): string | undefined {
+  const line = TASK_USAGE.split('\n').find((each) => each.startsWith(`  ${command} `));
+  if (!line) return undefined;
+  const connection = TASK_USAGE.slice(TASK_USAGE.indexOf('Connection'));
+  return `Usage: tessia-task-runner task ${line.trim().replace(/\s{2,}/, '\n  ')}\n\n${connection}`;
+}
+
 const OPTIONS = {
   url: { type: 'string' },
   token: { type: 'string' },
@@ -63,7 +71,7 @@ export async function taskCommand(args: string[]): Promise<number> {
   const { values, positionals } = parsed;
   const [command, subject] = positionals;
   if (values.help || command === undefined || command === 'help') {
-    process.stdout.write(TASK_USAGE);
+    process.stdout.write((command && commandUsage(command)) || TASK_USAGE);
     return command === undefined && !values.help ? EXIT.usage : EXIT.ok;
   }
   const settings: ClientSettings = {

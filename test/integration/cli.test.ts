@@ -54,7 +54,12 @@ describe('tessia-task-runner task', () => {
     const help = cli(suite.runner.baseUrl, '--help');
     assert.equal(help.code, 0);
     for (const command of ['start', 'list', 'show', 'stop', 'delete', 'logs']) assert.match(help.stdout, new RegExp(`^  ${command} `, 'm'));
-    assert.equal(cli(suite.runner.baseUrl, 'logs', '--help').code, 0);
+    for (const command of ['start', 'list', 'show', 'stop', 'delete', 'logs']) {
+      const own = cli(suite.runner.baseUrl, command, '--help');
+      assert.equal(own.code, 0);
+      assert.match(own.stdout, new RegExp(`^Usage: tessia-task-runner task ${command} `));
+      assert.match(own.stdout, /--token TOKEN/);
+    }
   });
 });
 
