@@ -1,6 +1,6 @@
 /** The `task` command line against the running service: output, colours and exit codes. */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -8,13 +8,16 @@ import { REPO_DIR } from '../harness/private-systemd.js';
 import { runnerSuite } from '../harness/suite.js';
 import { waitForCollected, waitForState } from '../harness/tasks.js';
 
-function cli(url: string, ...args: string[]) {
-  const run = spawnSync(process.execPath, [join(REPO_DIR, 'dist/cli/main.js'), 'task', ...args, '--url', url], {
-    encoding: 'utf8',
-    timeout: 60_000,
-    env: { ...process.env, NO_COLOR: '' },
+/** Runs the CLI without blocking this process (a blocked event loop breaks the test client's keep-alive). */
+function cli(url: string, ...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [join(REPO_DIR, 'dist/cli/main.js'), 'task', ...args, '--url', url],
+      { encoding: 'utf8', timeout: 60_000, env: { ...process.env, NO_COLOR: '' } },
+      (error, stdout, stderr) => resolve({ code: error ? (typeof error.code === 'number' ? error.code : null) : 0, stdout, stderr }),
+    );
   });
-  return { code: run.status, stdout: run.stdout, stderr: run.stderr };
 }
 
 describe('tessia-task-runner task', () => {
@@ -22,40 +25,40 @@ describe('tessia-task-runner task', () => {
 
   test('start, logs -f (in colour, returning with the task), list, show, stop, delete — with exit codes', async () => {
     const url = suite.runner.baseUrl;
-    const started = cli(url, 'start', 'echo', '--parameters', JSON.stringify(['echo from the cli', 'log warning careful', 'sleep 1', 'return 3']));
+    const started = await cli(url, 'start', 'echo', '--parameters', JSON.stringify(['echo from the cli', 'log warning careful', 'sleep 1', 'return 3']));
     assert.equal(started.code, 0, started.stderr);
     const taskId = started.stdout.trim();
     assert.match(taskId, /^[0-9a-f]{8}$/);
-    const followed = cli(url, 'logs', taskId, '-f', '--color');
+    const followed = await cli(url, 'logs', taskId, '-f', '--color');
     assert.equal(followed.code, 1, 'the task failed (exit code 3): logs -f says so');
     assert.match(followed.stdout, /tessia-echo: from the cli/);
     assert.match(followed.stdout, /\x1b\[33m.*careful\x1b\[0m/, 'a warning in yellow');
     assert.match(followed.stderr, new RegExp(`-- task ${taskId} exited, exit code 3 --`));
 
-    const ok = cli(url, 'start', 'echo', '--parameters', '["echo fine"]');
-    assert.equal(cli(url, 'logs', ok.stdout.trim(), '-f').code, 0, 'the task succeeded');
-    assert.match(cli(url, 'list').stdout, new RegExp(`${taskId}\\texited`));
-    assert.equal(JSON.parse(cli(url, 'show', taskId).stdout).exitCode, 3);
+    const ok = await cli(url, 'start', 'echo', '--parameters', '["echo fine"]');
+    assert.equal((await cli(url, 'logs', ok.stdout.trim(), '-f')).code, 0, 'the task succeeded');
+    assert.match((await cli(url, 'list')).stdout, new RegExp(`${taskId}\\texited`));
+    assert.equal(JSON.parse((await cli(url, 'show', taskId)).stdout).exitCode, 3);
 
-    const long = cli(url, 'start', 'echo', '--parameters', '["sleep 60"]').stdout.trim();
+    const long = (await cli(url, 'start', 'echo', '--parameters', '["sleep 60"]')).stdout.trim();
     suite.started.add(long);
-    assert.match(cli(url, 'stop', long).stdout, /stopping|exited/);
+    assert.match((await cli(url, 'stop', long)).stdout, /stopping|exited/);
     await waitForState(suite.api, long, ['exited']);
-    for (const id of [taskId, ok.stdout.trim(), long]) assert.equal(cli(url, 'delete', id).code, 0);
+    for (const id of [taskId, ok.stdout.trim(), long]) assert.equal((await cli(url, 'delete', id)).code, 0);
     await waitForCollected(suite.runner, `tessia-task-${long}.service`);
-    assert.equal(cli(url, 'show', taskId).code, 3, 'no such task');
-    assert.equal(cli(url, 'start', 'no-such-machine').code, 1);
-    assert.equal(cli(url, 'start').code, 2, 'usage');
-    assert.equal(cli(url, 'start', 'echo', '--parameters', '{not json').code, 2);
-    assert.equal(cli('http://127.0.0.1:1', 'list').code, 5, 'unreachable');
+    assert.equal((await cli(url, 'show', taskId)).code, 3, 'no such task');
+    assert.equal((await cli(url, 'start', 'no-such-machine')).code, 1);
+    assert.equal((await cli(url, 'start')).code, 2, 'usage');
+    assert.equal((await cli(url, 'start', 'echo', '--parameters', '{not json')).code, 2);
+    assert.equal((await cli('http://127.0.0.1:1', 'list')).code, 5, 'unreachable');
   });
 
-  test('--help for the commands, exit 0', () => {
-    const help = cli(suite.runner.baseUrl, '--help');
+  test('--help for the commands, exit 0', async () => {
+    const help = await cli(suite.runner.baseUrl, '--help');
     assert.equal(help.code, 0);
     for (const command of ['start', 'list', 'show', 'stop', 'delete', 'logs']) assert.match(help.stdout, new RegExp(`^  ${command} `, 'm'));
     for (const command of ['start', 'list', 'show', 'stop', 'delete', 'logs']) {
-      const own = cli(suite.runner.baseUrl, command, '--help');
+      const own = await cli(suite.runner.baseUrl, command, '--help');
       assert.equal(own.code, 0);
       assert.match(own.stdout, new RegExp(`^Usage: tessia-task-runner task ${command} `));
       assert.match(own.stdout, /--token TOKEN/);
@@ -67,9 +70,9 @@ describe('tessia-task-runner task with tokens', () => {
   const token = 'cli-token-0123456789';
   const suite = runnerSuite({ auth: { tokens: [{ name: 'cli', sha256: createHash('sha256').update(token).digest('hex'), scope: 'write' }] } });
 
-  test('without the token it exits 4; with it, it works', () => {
-    assert.equal(cli(suite.runner.baseUrl, 'list').code, 4);
-    const listed = cli(suite.runner.baseUrl, 'list', '--token', token);
+  test('without the token it exits 4; with it, it works', async () => {
+    assert.equal((await cli(suite.runner.baseUrl, 'list')).code, 4);
+    const listed = await cli(suite.runner.baseUrl, 'list', '--token', token);
     assert.equal(listed.code, 0, listed.stderr);
   });
 });
