@@ -4,6 +4,7 @@
  *    trip of the same unit shape made by the bench itself over the same bus, interleaved;
  *  - sustained starts per second with 16 concurrent clients.
  */
+import { writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { validateConfig } from '../src/config/load.js';
@@ -42,6 +43,9 @@ export async function benchStarts(
   const bare = await SystemdClient.connect('tessia-bench-');
   const machine = new MachineRegistry(validateConfig({ machines: START_BENCH_MACHINES }).machines).get('bench-sleep');
   if (!machine) throw new Error('no bench machine');
+  // The bare baseline's stdin: one parameters file, as the runner hands each task (it writes one per start).
+  const parametersFile = '/run/tessia-bench-parameters.json';
+  writeFileSync(`${systemd.root}${parametersFile}`, 'null', { mode: 0o600 });
   const apiMs: number[] = [];
   const bareMs: number[] = [];
   const bareUnits: string[] = [];
@@ -52,7 +56,7 @@ export async function benchStarts(
       apiMs.push(performance.now() - began);
       if (reply.status !== 201) throw new Error(`start failed: ${reply.status} ${JSON.stringify(reply.body)}`);
       const id = `${process.pid.toString(16)}-${i}`;
-      const spec = machine.unitSpec({ taskId: id, unitName: `tessia-bench-${id}.service`, machineName: 'bench-sleep', slice: 'tessia-bench.slice', parameters: null });
+      const spec = machine.unitSpec({ taskId: id, unitName: `tessia-bench-${id}.service`, machineName: 'bench-sleep', slice: 'tessia-bench.slice', parametersFile });
       began = performance.now();
       const result = await bare.startTransientUnit(spec);
       bareMs.push(performance.now() - began);

@@ -4,6 +4,7 @@
  */
 import { chmod, chown, readFile, rm } from 'node:fs/promises';
 import type { Server } from 'node:http';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { createApp } from './api/app.js';
 import { ConfigError } from './config/load.js';
@@ -15,6 +16,7 @@ import { runningReaders } from './journal/reader.js';
 import { RunnerMetrics } from './metrics.js';
 import { createNotifier } from './systemd/notify.js';
 import { TaskLogs } from './tasks/logs.js';
+import { ParameterHandoff } from './tasks/parameter-handoff.js';
 import { recoverTasks, type RecoveryReport } from './tasks/recovery.js';
 import { TaskService, UNIT_PREFIX, type FaultPoint } from './tasks/service.js';
 import { TaskStore } from './tasks/store.js';
@@ -24,6 +26,8 @@ export interface RunnerOptions {
   /** Tests only (TESSIA_FAULT): die at this point of a task start. */
   faultPoint?: FaultPoint;
   stateDir: string;
+  /** Files that live only while the runner runs (a tmpfs: RuntimeDirectory=). */
+  runtimeDir: string;
   listen: { host: string; port: number };
   log: Logger;
 }
@@ -65,6 +69,8 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
       journalReaders: () => runningReaders(),
       dbusReconnects: () => systemd.reconnects,
     });
+    const handoff = new ParameterHandoff(join(options.runtimeDir, 'parameters'));
+    await handoff.open();
     const tasks = new TaskService(
       store,
       systemd,
@@ -74,6 +80,7 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
         stopWaitMs: config.tasks.stopWaitSec * 1000,
         maxActiveTasks: config.limits.maxActiveTasks,
         maxParameterBytes: config.limits.maxParameterBytes,
+        handoff,
         observer: {
           started: (seconds) => {
             metrics.starts.inc();

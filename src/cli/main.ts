@@ -56,11 +56,12 @@ async function serve(args: string[]): Promise<void> {
     config.stateDir ??
     process.env['STATE_DIRECTORY']?.split(':')[0] ??
     '/var/lib/tessia-task-runner';
+  const runtimeDir = process.env['RUNTIME_DIRECTORY']?.split(':')[0] ?? join(stateDir, 'run');
   const log = createLogger(config.log.level);
   const fault = process.env['TESSIA_FAULT'];
   const faultPoint = FAULT_POINTS.find((point) => point === fault);
   if (fault !== undefined && faultPoint === undefined) throw new ConfigError(`TESSIA_FAULT: unknown fault point "${fault}"`);
-  const runner = await startRunner({ config, stateDir, listen, log, ...(faultPoint ? { faultPoint } : {}) });
+  const runner = await startRunner({ config, stateDir, runtimeDir, listen, log, ...(faultPoint ? { faultPoint } : {}) });
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) {

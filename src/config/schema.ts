@@ -52,7 +52,7 @@ export const MachineSchema = z
     description: z.string().max(1000).default(''),
     /** A machine built into the runner. */
     builtin: z.enum(['echo']).optional(),
-    /** Or the argv of an executable; it reads its parameters from $CREDENTIALS_DIRECTORY/parameters. */
+    /** Or the argv of an executable; it reads its parameters (JSON) from its standard input, a regular file. */
     exec: z.array(z.string().min(1)).min(1).max(256).optional(),
     limits: MachineLimitsSchema.default(MachineLimitsSchema.parse({})),
     sandbox: MachineSandboxSchema.default(MachineSandboxSchema.parse({})),
@@ -132,7 +132,7 @@ export const ConfigSchema = z.strictObject({
     .strictObject({
       /** Largest request body. (Default: 1 MiB) */
       maxBodyBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
-      /** Largest `parameters`, as JSON (systemd caps credentials at 1 MiB). (Default: 256 KiB) */
+      /** Largest `parameters`, as JSON. (Default: 256 KiB) */
       maxParameterBytes: z.number().int().min(16).max(1024 * 1024).default(256 * 1024),
       /** Deepest nesting of a request body. (Default: 64) */
       maxJsonDepth: z.number().int().min(2).max(10_000).default(64),

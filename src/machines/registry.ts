@@ -27,7 +27,8 @@ export interface TaskUnitContext {
   unitName: string;
   machineName: string;
   slice: string;
-  parameters: unknown;
+  /** The file holding the task's parameters (see ParameterHandoff): its standard input. */
+  parametersFile: string;
 }
 
 export class Machine {
@@ -59,7 +60,7 @@ export class Machine {
       execStart: this.argv(),
       logExtraFields: [`TESSIA_TASK_ID=${context.taskId}`, `TESSIA_MACHINE=${this.name}`],
       environment: { TESSIA_TASK_ID: context.taskId, TESSIA_MACHINE: this.name },
-      credentials: { parameters: Buffer.from(JSON.stringify(context.parameters ?? null), 'utf8') },
+      standardInputFile: context.parametersFile,
       syslogIdentifier: `tessia-${this.name}`,
       stopGraceSec: limits.stopGraceSec,
       runtimeMaxSec: limits.runtimeMaxSec,

@@ -9,9 +9,8 @@
  *   const log = createTaskLog();
  *   log.warning('disk almost full', { DISK: '/dev/sda' });
  */
-import { readFileSync } from 'node:fs';
+import { fstatSync, readSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
 
 export type Fields = Record<string, string | number>;
 
@@ -24,11 +23,23 @@ export interface TaskLog {
   write(priority: PriorityName, message: string, fields?: Fields): void;
 }
 
-/** The request's `parameters`, from the task's systemd credential. */
+/**
+ * The request's `parameters`: JSON on the task's standard input, a regular file. Read at offset 0
+ * (pread), so it can be read again, by this process or its children, whoever read stdin before.
+ */
 export function readParameters(): unknown {
-  const directory = process.env['CREDENTIALS_DIRECTORY'];
-  if (!directory) throw new Error('no $CREDENTIALS_DIRECTORY: machines run as tessia task units');
-  return JSON.parse(readFileSync(join(directory, 'parameters'), 'utf8'));
+  const STDIN = 0;
+  const stat = fstatSync(STDIN);
+  if (!stat.isFile()) throw new Error('stdin is not the parameters file: machines run as tessia task units');
+  const size = stat.size;
+  const buffer = Buffer.alloc(size);
+  let read = 0;
+  while (read < size) {
+    const count = readSync(STDIN, buffer, read, size - read, read);
+    if (count === 0) break;
+    read += count;
+  }
+  return JSON.parse(buffer.subarray(0, read).toString('utf8'));
 }
 
 type NativeJournal = Record<PriorityName, (message: string, fields?: Record<string, string>) => void>;

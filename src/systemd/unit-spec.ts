@@ -14,8 +14,8 @@ export interface TaskUnitSpec {
   logExtraFields: string[];
   /** Environment of the task: identifiers only, never parameters. */
   environment: Record<string, string>;
-  /** Credentials readable by the task under $CREDENTIALS_DIRECTORY. */
-  credentials: Record<string, Buffer>;
+  /** Opened by systemd (as root, before the sandbox) as the task's stdin; stdout and stderr go to the journal. */
+  standardInputFile: string;
   syslogIdentifier: string;
   stopGraceSec: number;
   runtimeMaxSec: number | null;
@@ -46,7 +46,9 @@ export function unitProperties(spec: TaskUnitSpec): Property[] {
     ['ExecStart', new Variant('a(sasb)', [[spec.execStart[0], spec.execStart, false]])],
     ['LogExtraFields', new Variant('aay', spec.logExtraFields.map((field) => Buffer.from(field, 'utf8')))],
     ['Environment', new Variant('as', Object.entries(spec.environment).map(([name, value]) => `${name}=${value}`))],
-    ['SetCredential', new Variant('a(say)', Object.entries(spec.credentials))],
+    ['StandardInputFile', new Variant('s', spec.standardInputFile)],
+    ['StandardOutput', new Variant('s', 'journal')],
+    ['StandardError', new Variant('s', 'journal')],
     ['SyslogIdentifier', new Variant('s', spec.syslogIdentifier)],
     // systemd 252: an interval of 0 means "use journald's default", not "off"; one burst this
     // large per second is, in effect, no per-unit limit.

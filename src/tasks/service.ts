@@ -12,6 +12,7 @@ import { DISCONNECTED, SystemdError, type SystemdClient, type UnitSnapshot } fro
 import { TaskError } from './errors.js';
 import { ExitCode, TaskState, isFinished, type TaskRecord } from './model.js';
 import { mapUnitStatus, type MappedStatus, type UnitStatus } from './state-mapping.js';
+import type { ParameterHandoff } from './parameter-handoff.js';
 import type { TaskPatch, TaskStore } from './store.js';
 import { isoFromMicros, nowIso } from './time.js';
 
@@ -25,8 +26,10 @@ export interface TaskServiceOptions {
   stopWaitMs: number;
   /** Tasks created/running/stopping at once; one more is refused (TOO_MANY_TASKS). */
   maxActiveTasks: number;
-  /** Largest `parameters` as JSON; they travel as a systemd credential. */
+  /** Largest `parameters` as JSON. */
   maxParameterBytes: number;
+  /** Hands each task its parameters as its stdin. */
+  handoff: ParameterHandoff;
   /** Told about starts (with the D-Bus round trip), failed starts and stop requests, for metrics. */
   observer?: TaskObserver;
   /** Tests only: die by SIGKILL at this point of a start, to prove recovery. */
@@ -129,17 +132,17 @@ export class TaskService extends EventEmitter<{ changed: [TaskRecord] }> {
     this.store.insert({ taskId, machine: machine.name, unit, createdAt: nowIso() });
     this.fault('after-record');
     this.systemd.watch(unit);
-    const spec = machine.unitSpec({
-      taskId,
-      unitName: unit,
-      machineName: machine.name,
-      slice: this.options.slice,
-      parameters: request.parameters,
-    });
     let jobResult: string;
     const began = performance.now();
     try {
-      jobResult = await this.systemd.startTransientUnit(spec);
+      const spec = machine.unitSpec({
+        taskId,
+        unitName: unit,
+        machineName: machine.name,
+        slice: this.options.slice,
+        parametersFile: await this.options.handoff.prepare(taskId, request.parameters),
+      });
+      jobResult = await this.systemd.startTransientUnit(spec).finally(() => this.options.handoff.release(taskId));
     } catch (error) {
       this.options.observer?.startFailed();
       if (error instanceof SystemdError && error.dbusName === DISCONNECTED) {

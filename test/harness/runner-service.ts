@@ -61,9 +61,9 @@ export const TEST_MACHINES = {
       ].join('; '),
     ],
   },
-  // Tries to read the path given as its parameters (a JSON string).
+  // Tries to read the path given as its parameters (a JSON string, on its stdin).
   'read-path': {
-    exec: ['/bin/sh', '-c', 'p=$(tr -d \'"\' < "$CREDENTIALS_DIRECTORY/parameters"); cat "$p" >/dev/null 2>&1 && echo read:allowed || echo read:denied'],
+    exec: ['/bin/sh', '-c', 'p=$(tr -d \'"\'); cat "$p" >/dev/null 2>&1 && echo read:allowed || echo read:denied'],
   },
   hog: {
     // Bounded: 512 MiB at most, so a limit that does not hold fails the test, not the machine.

@@ -20,6 +20,7 @@ describe('a task over its life', () => {
       'ActiveState', 'SubState', 'Slice', 'Type', 'RemainAfterExit', 'DynamicUser', 'PrivateTmp', 'NoNewPrivileges',
       'ProtectSystem', 'ProtectHome', 'KillMode', 'TimeoutStopUSec', 'InvocationID', 'LimitCORE', 'TasksMax',
       'WorkingDirectory', 'StateDirectory', 'LogRateLimitBurst', 'Transient', 'ExecStart', 'Environment',
+      'StandardInput', 'StandardOutput', 'StandardError',
     ]);
     assert.equal(unit['ActiveState'], 'active');
     assert.equal(unit['SubState'], 'running');
@@ -40,9 +41,16 @@ describe('a task over its life', () => {
     assert.equal(unit['WorkingDirectory'], `/var/lib/tessia-tasks/${task.taskId}`);
     assert.equal(unit['LogRateLimitBurst'], '4000000000');
     assert.equal(unit['InvocationID'], task.invocationId);
-    // Parameters travel as a credential only.
-    assert.doesNotMatch(unit['ExecStart'] ?? '', /echo started/);
-    assert.doesNotMatch(unit['Environment'] ?? '', /echo started/);
+    // Parameters reach the task only through its stdin: in no property of the unit (any local user
+    // can read those over D-Bus), and the file systemd opened is already gone.
+    assert.equal(unit['StandardInput'], 'file');
+    assert.equal(unit['StandardOutput'], 'journal');
+    assert.equal(unit['StandardError'], 'journal');
+    const everything = await suite.runner.systemd.systemctl('show', '--all', task.unit);
+    assert.match(everything.stdout, /ExecStart=/);
+    assert.doesNotMatch(everything.stdout, /echo started/);
+    const handoff = await suite.runner.systemd.run(['ls', '-A', `${suite.runner.stateDir}/run/parameters`]);
+    assert.deepEqual([handoff.code, handoff.stdout], [0, '']);
     await waitForJournalLine(suite.runner, task.taskId, 'started');
     const user = await suite.runner.systemd.run(['ps', '-o', 'user=', '-p', (await suite.runner.systemd.show(task.unit, ['MainPID']))['MainPID'] ?? '0']);
     assert.notEqual(user.stdout.trim(), 'root');

@@ -29,22 +29,25 @@ describe('the task sandbox', () => {
     assert.equal(seen['capeff'], '0000000000000000');
   });
 
-  test("a task cannot read another task's files or credentials", async () => {
-    const victim = await start('probe', null);
+  test("a task cannot read another task's files or parameters", async () => {
+    const victim = await start('probe', `secret-parameters-${process.pid}`);
     await waitForJournalLine(suite.runner, victim.taskId, 'written');
+    const victimPid = (await suite.runner.systemd.show(victim.unit, ['MainPID']))['MainPID'];
     for (const path of [
       `/var/lib/tessia-tasks/${victim.taskId}/secret`,
       `/var/lib/private/tessia-tasks/${victim.taskId}/secret`,
-      `/run/credentials/${victim.unit}/parameters`,
+      `/proc/${victimPid}/fd/0`,
     ]) {
       const thief = await start('read-path', path);
       await waitForState(suite.api, thief.taskId, ['exited']);
       await waitForJournalLine(suite.runner, thief.taskId, 'read:denied');
       assert.ok(!(await journalOf(suite.runner, thief.taskId)).includes('read:allowed'), path);
     }
-    // The victim itself can read what it wrote: the denial above is the sandbox, not a missing file.
-    const exists = await suite.runner.systemd.run(['cat', `/var/lib/private/tessia-tasks/${victim.taskId}/secret`]);
-    assert.equal(exists.stdout.trim(), `secret-${victim.taskId}`);
+    // Those paths hold what they should: the denials above are the sandbox, not missing files.
+    const secret = await suite.runner.systemd.run(['cat', `/var/lib/private/tessia-tasks/${victim.taskId}/secret`]);
+    assert.equal(secret.stdout.trim(), `secret-${victim.taskId}`);
+    const parameters = await suite.runner.systemd.run(['cat', `/proc/${victimPid}/fd/0`]);
+    assert.equal(parameters.stdout, JSON.stringify(`secret-parameters-${process.pid}`));
   });
 
   test('a task over its memory limit is killed and ends with -3, its result reported', async () => {

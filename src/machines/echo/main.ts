@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * The echo machine as a task process. systemd starts it in the task's unit; it reads its script
- * from the `parameters` credential, writes ECHO and LOG lines as journal entries (LOG with its
+ * from its standard input, writes ECHO and LOG lines as journal entries (LOG with its
  * level's priority and a TESSIA_LOG_LEVEL field), and on SIGTERM runs its CLEANUP section.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
