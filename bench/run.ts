@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { REPO_DIR, bootPrivateSystemd } from '../test/harness/private-systemd.js';
 import { startRunnerService, TEST_MACHINES } from '../test/harness/runner-service.js';
 import { LOG_BENCH_MACHINES, benchLogs } from './logs.js';
+import { SCALE_BENCH_MACHINES, benchScale } from './scale.js';
 import { START_BENCH_MACHINES, benchStarts } from './starts.js';
 
 const say = (line: string) => process.stderr.write(`[bench] ${line}\n`);
@@ -16,13 +17,16 @@ const booted = await bootPrivateSystemd({ log: say });
 process.env['TESSIA_TEST_SYSTEMD_PID'] = String(booted.systemd.pid);
 process.once('SIGINT', () => void booted.shutdown().then(() => process.exit(130)));
 try {
-  const runner = await startRunnerService({ machines: { ...TEST_MACHINES, ...LOG_BENCH_MACHINES, ...START_BENCH_MACHINES }, log: { level: 'warn' }, limits: { maxActiveTasks: 100000 } });
+  const runner = await startRunnerService({ machines: { ...TEST_MACHINES, ...LOG_BENCH_MACHINES, ...START_BENCH_MACHINES, ...SCALE_BENCH_MACHINES }, log: { level: 'warn' }, limits: { maxActiveTasks: 100000 } });
   const machine = { cpus: cpus().length, cpu: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version };
   say(`machine: ${JSON.stringify(machine)}`);
-  const only = process.env['TESSIA_BENCH'];
-  const starts = !only || only === 'starts' ? await benchStarts(runner, booted.systemd, say, Number(process.env['TESSIA_BENCH_SAMPLES'] ?? 500)) : undefined;
-  const logs = !only || only === 'logs' ? await benchLogs(runner, booted.systemd, say) : undefined;
-  const results = { date: new Date().toISOString(), machine, starts, logs };
+  // TESSIA_BENCH=starts,scale,logs (default: all) picks benchmarks.
+  const chosen = (process.env['TESSIA_BENCH'] ?? 'starts,scale,logs').split(',');
+  const samples = Number(process.env['TESSIA_BENCH_SAMPLES'] ?? 500);
+  const starts = chosen.includes('starts') ? await benchStarts(runner, booted.systemd, say, samples) : undefined;
+  const scale = chosen.includes('scale') ? await benchScale(runner, booted.systemd, say) : undefined;
+  const logs = chosen.includes('logs') ? await benchLogs(runner, booted.systemd, say) : undefined;
+  const results = { date: new Date().toISOString(), machine, starts, scale, logs };
   writeFileSync(join(REPO_DIR, 'bench/results.json'), `${JSON.stringify(results, null, 2)}\n`);
   console.log(JSON.stringify(results, null, 2));
   await runner.stop();

@@ -2,34 +2,125 @@
  * Start benchmarks (issue: performance), against the private systemd, baseline in the same run:
  *  - latency of POST /v1/tasks until the unit runs, vs a bare StartTransientUnit + JobRemoved round
  *    trip of the same unit shape made by the bench itself over the same bus, interleaved;
- *  - sustained starts per second with 16 concurrent clients.
+ *  - sustained starts per second with 16 concurrent clients, vs 16 concurrent bare starts;
+ *  - the CPU each process spent per start, to say where the time goes.
  */
 import { writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { validateConfig } from '../src/config/load.js';
-import { MachineRegistry } from '../src/machines/registry.js';
+import { MachineRegistry, type Machine } from '../src/machines/registry.js';
 import { SystemdClient } from '../src/systemd/client.js';
+import { unitProperties } from '../src/systemd/unit-spec.js';
 import type { PrivateSystemd } from '../test/harness/private-systemd.js';
 import { client } from '../test/harness/http.js';
 import type { RunnerService } from '../test/harness/runner-service.js';
+import { cpuDuring, watchedProcesses } from './processes.js';
+import { percentile, round } from './stats.js';
 
 export const START_BENCH_MACHINES = {
   // A light task (no Node start-up per task), in the same unit shape as every task.
   'bench-sleep': { exec: ['/bin/sleep', '0.3'] },
 };
 
-const percentile = (values: number[], p: number) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
-};
+const CLIENTS = 16;
+/** What a unit keeps when the bench takes its sandbox away: how it runs and logs, nothing else. */
+const UNSANDBOXED = new Set(['Description', 'Slice', 'Type', 'RemainAfterExit', 'ExecStart', 'LogExtraFields', 'Environment', 'SyslogIdentifier', 'StandardInputFile', 'StandardOutput', 'StandardError']);
+const SUSTAINED_MS = 5000;
+
+export interface SustainedResult {
+  clients: number;
+  seconds: number;
+  starts: number;
+  perSecond: number;
+  failures: number;
+  /** CPU milliseconds per start, by process. */
+  cpuMsPerStart: Record<string, number>;
+}
 
 export interface StartBenchResult {
   samples: number;
   api: { p50Ms: number; p99Ms: number };
   bare: { p50Ms: number; p99Ms: number };
   p50Ratio: number;
-  sustained: { clients: number; seconds: number; starts: number; perSecond: number; failures: number };
+  sustained: SustainedResult;
+  sustainedBare: SustainedResult;
+  sustainedRatio: number;
+  /** The same bare starts without the sandbox properties: what systemd does here without them. */
+  sustainedBareUnsandboxed: SustainedResult;
+}
+
+/** Starts units the way the runner does, without the runner: the baseline. */
+class BareStarter {
+  private count = 0;
+  readonly units: string[] = [];
+
+  private constructor(
+    private readonly bus: SystemdClient,
+    private readonly machine: Machine,
+    private readonly parametersFile: string,
+  ) {}
+
+  static async connect(systemd: PrivateSystemd): Promise<BareStarter> {
+    process.env['DBUS_SYSTEM_BUS_ADDRESS'] = systemd.busAddress;
+    const bus = await SystemdClient.connect('tessia-bench-');
+    const machine = new MachineRegistry(validateConfig({ machines: START_BENCH_MACHINES }).machines).get('bench-sleep');
+    if (!machine) throw new Error('no bench machine');
+    // The stdin of every bare unit: one parameters file (the runner writes and deletes one per start).
+    const parametersFile = '/run/tessia-bench-parameters.json';
+    writeFileSync(`${systemd.root}${parametersFile}`, 'null', { mode: 0o600 });
+    return new BareStarter(bus, machine, parametersFile);
+  }
+
+  /** `sandboxed: false`: the same unit without any of the sandbox properties, to show what they cost. */
+  async start(sandboxed = true): Promise<void> {
+    const id = `${process.pid.toString(16)}-${this.count++}`;
+    const spec = this.machine.unitSpec({
+      taskId: id,
+      unitName: `tessia-bench-${id}.service`,
+      machineName: 'bench-sleep',
+      slice: 'tessia-bench.slice',
+      parametersFile: this.parametersFile,
+    });
+    const properties = unitProperties(spec).filter(([name]) => sandboxed || UNSANDBOXED.has(name));
+    const result = await this.bus.startWithProperties(spec.unitName, properties);
+    if (result !== 'done') throw new Error(`bare start: ${result}`);
+    this.units.push(spec.unitName);
+  }
+
+  /** The bare units end by themselves (active/exited): collect them, as the runner does its own. */
+  async collectAll(): Promise<void> {
+    await sleep(500);
+    for (const unit of this.units.splice(0)) await this.bus.collectUnit(unit).catch(() => {});
+  }
+
+  close(): void {
+    this.bus.close();
+  }
+}
+
+async function sustained(
+  systemd: PrivateSystemd,
+  processes: Record<string, number>,
+  startOne: () => Promise<boolean>,
+): Promise<SustainedResult> {
+  let starts = 0;
+  let failures = 0;
+  const began = performance.now();
+  const until = began + SUSTAINED_MS;
+  const { cpuSeconds } = await cpuDuring(systemd, processes, () =>
+    Promise.all(
+      Array.from({ length: CLIENTS }, async () => {
+        while (performance.now() < until) {
+          if (await startOne()) starts += 1;
+          else failures += 1;
+        }
+      }),
+    ),
+  );
+  const seconds = (performance.now() - began) / 1000;
+  const cpuMsPerStart = Object.fromEntries(Object.entries(cpuSeconds).map(([name, used]) => [name, round((used * 1000) / Math.max(1, starts), 2)]));
+  return { clients: CLIENTS, seconds: round(seconds, 2), starts, perSecond: round(starts / seconds), failures, cpuMsPerStart };
 }
 
 export async function benchStarts(
@@ -39,62 +130,50 @@ export async function benchStarts(
   samples = 500,
 ): Promise<StartBenchResult> {
   const api = client(runner.baseUrl);
-  process.env['DBUS_SYSTEM_BUS_ADDRESS'] = systemd.busAddress;
-  const bare = await SystemdClient.connect('tessia-bench-');
-  const machine = new MachineRegistry(validateConfig({ machines: START_BENCH_MACHINES }).machines).get('bench-sleep');
-  if (!machine) throw new Error('no bench machine');
-  // The bare baseline's stdin: one parameters file, as the runner hands each task (it writes one per start).
-  const parametersFile = '/run/tessia-bench-parameters.json';
-  writeFileSync(`${systemd.root}${parametersFile}`, 'null', { mode: 0o600 });
+  const bare = await BareStarter.connect(systemd);
+  const processes = await watchedProcesses(systemd, runner.unit);
+  const startByApi = async () => (await api.post('/v1/tasks', { machine: 'bench-sleep', parameters: null })).status === 201;
   const apiMs: number[] = [];
   const bareMs: number[] = [];
-  const bareUnits: string[] = [];
   try {
     for (let i = 0; i < samples; i++) {
       let began = performance.now();
       const reply = await api.post('/v1/tasks', { machine: 'bench-sleep', parameters: null });
       apiMs.push(performance.now() - began);
       if (reply.status !== 201) throw new Error(`start failed: ${reply.status} ${JSON.stringify(reply.body)}`);
-      const id = `${process.pid.toString(16)}-${i}`;
-      const spec = machine.unitSpec({ taskId: id, unitName: `tessia-bench-${id}.service`, machineName: 'bench-sleep', slice: 'tessia-bench.slice', parametersFile });
       began = performance.now();
-      const result = await bare.startTransientUnit(spec);
+      await bare.start();
       bareMs.push(performance.now() - began);
-      if (result !== 'done') throw new Error(`bare start: ${result}`);
-      bareUnits.push(spec.unitName);
+      // Collected as it goes, as the runner collects its tasks: neither side piles up units.
+      if (bare.units.length >= 50) await bare.collectAll();
     }
+    await bare.collectAll();
     const api50 = percentile(apiMs, 50);
     const bare50 = percentile(bareMs, 50);
     log(`start latency over ${samples}: API p50 ${api50.toFixed(1)} ms p99 ${percentile(apiMs, 99).toFixed(1)} ms; bare D-Bus p50 ${bare50.toFixed(1)} ms p99 ${percentile(bareMs, 99).toFixed(1)} ms`);
 
-    // Sustained: 16 clients for 5 s.
-    const CLIENTS = 16;
-    const until = performance.now() + 5000;
-    let starts = 0;
-    let failures = 0;
-    const began = performance.now();
-    await Promise.all(
-      Array.from({ length: CLIENTS }, async () => {
-        while (performance.now() < until) {
-          const reply = await api.post('/v1/tasks', { machine: 'bench-sleep', parameters: null });
-          if (reply.status === 201) starts += 1;
-          else failures += 1;
-        }
-      }),
-    );
-    const seconds = (performance.now() - began) / 1000;
-    log(`sustained: ${CLIENTS} clients, ${starts} starts in ${seconds.toFixed(1)} s = ${(starts / seconds).toFixed(0)}/s, ${failures} failures`);
+    await sleep(1000);
+    const viaApi = await sustained(systemd, processes, startByApi);
+    log(`sustained API: ${CLIENTS} clients, ${viaApi.starts} starts in ${viaApi.seconds} s = ${viaApi.perSecond}/s, ${viaApi.failures} failures; CPU ms per start ${JSON.stringify(viaApi.cpuMsPerStart)}`);
+    await sleep(1000);
+    const viaBus = await sustained(systemd, processes, () => bare.start().then(() => true, () => false));
+    log(`sustained bare: ${CLIENTS} concurrent StartTransientUnit, ${viaBus.starts} starts in ${viaBus.seconds} s = ${viaBus.perSecond}/s, ${viaBus.failures} failures; CPU ms per start ${JSON.stringify(viaBus.cpuMsPerStart)}`);
+    await bare.collectAll();
+    await sleep(1000);
+    const unsandboxed = await sustained(systemd, processes, () => bare.start(false).then(() => true, () => false));
+    log(`sustained bare, no sandbox: ${unsandboxed.starts} starts in ${unsandboxed.seconds} s = ${unsandboxed.perSecond}/s, ${unsandboxed.failures} failures; CPU ms per start ${JSON.stringify(unsandboxed.cpuMsPerStart)}`);
     return {
       samples,
-      api: { p50Ms: api50, p99Ms: percentile(apiMs, 99) },
-      bare: { p50Ms: bare50, p99Ms: percentile(bareMs, 99) },
-      p50Ratio: api50 / bare50,
-      sustained: { clients: CLIENTS, seconds, starts, perSecond: starts / seconds, failures },
+      api: { p50Ms: round(api50), p99Ms: round(percentile(apiMs, 99)) },
+      bare: { p50Ms: round(bare50), p99Ms: round(percentile(bareMs, 99)) },
+      p50Ratio: round(api50 / bare50, 2),
+      sustained: viaApi,
+      sustainedBare: viaBus,
+      sustainedRatio: round(viaApi.perSecond / viaBus.perSecond, 2),
+      sustainedBareUnsandboxed: unsandboxed,
     };
   } finally {
-    // The bench's own units end by themselves (active/exited): collect them.
-    await sleep(500);
-    for (const unit of bareUnits) await bare.collectUnit(unit).catch(() => {});
+    await bare.collectAll();
     bare.close();
   }
 }

@@ -142,7 +142,7 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
 
     const notifier = createNotifier();
     const status = () => {
-      const running = store.listActive().length;
+      const running = store.countActive();
       return `${running} task${running === 1 ? '' : 's'} running; listening on ${where}`;
     };
     await notifier.send({ READY: '1', STATUS: status() });

@@ -31,13 +31,13 @@ export interface TaskUnitSpec {
   readWritePaths: string[];
 }
 
-type Property = [string, Variant];
+export type UnitProperty = [string, Variant];
 
 const MICROSECONDS = 1_000_000n;
 const seconds = (value: number) => BigInt(Math.round(value * 1_000_000));
 
-export function unitProperties(spec: TaskUnitSpec): Property[] {
-  const properties: Property[] = [
+export function unitProperties(spec: TaskUnitSpec): UnitProperty[] {
+  const properties: UnitProperty[] = [
     ['Description', new Variant('s', spec.description)],
     ['Slice', new Variant('s', spec.slice)],
     ['Type', new Variant('s', 'exec')],

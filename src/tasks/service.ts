@@ -63,6 +63,7 @@ export class TaskService extends EventEmitter<{ changed: [TaskRecord] }> {
   private readonly lastSignalled = new Map<string, Partial<UnitStatus>>();
   private readonly refreshing = new Map<string, Promise<void>>();
   private readonly dirty = new Set<string>();
+  private readonly refreshPending = new Set<string>();
   private closed = false;
 
   constructor(
@@ -140,7 +141,7 @@ export class TaskService extends EventEmitter<{ changed: [TaskRecord] }> {
         unitName: unit,
         machineName: machine.name,
         slice: this.options.slice,
-        parametersFile: await this.options.handoff.prepare(taskId, request.parameters),
+        parametersFile: this.options.handoff.prepare(taskId, request.parameters),
       });
       jobResult = await this.systemd.startTransientUnit(spec).finally(() => this.options.handoff.release(taskId));
     } catch (error) {
@@ -250,12 +251,21 @@ export class TaskService extends EventEmitter<{ changed: [TaskRecord] }> {
     }
   }
 
+  /**
+   * A unit's change comes as a burst of signals (its Unit and Service interfaces, several
+   * properties each): they are taken in together, then read once.
+   */
   private scheduleRefresh(unit: string): void {
     if (this.refreshing.has(unit)) {
       this.dirty.add(unit);
       return;
     }
-    void this.refresh(unit);
+    if (this.refreshPending.has(unit)) return;
+    this.refreshPending.add(unit);
+    setImmediate(() => {
+      this.refreshPending.delete(unit);
+      void this.refresh(unit);
+    });
   }
 
   /** Reads the unit from systemd and moves its task to the state that follows. One at a time per unit. */
@@ -293,7 +303,7 @@ export class TaskService extends EventEmitter<{ changed: [TaskRecord] }> {
       this.apply(task, current);
     }
     const after = this.store.find(taskId);
-    if (after && isFinished(after.task)) await this.collect(taskId, unit);
+    if (after && isFinished(after.task)) await this.collect(taskId, unit, current);
   }
 
   private apply(task: TaskRecord, snapshot: UnitSnapshot): void {
@@ -362,9 +372,10 @@ export class TaskService extends EventEmitter<{ changed: [TaskRecord] }> {
   }
 
   /** The result is recorded: let systemd garbage-collect the unit, and drop a forgotten task's row. */
-  private async collect(taskId: string, unit: string): Promise<void> {
+  /** `known`: the unit as just read, when there is one (saves reading it again). */
+  private async collect(taskId: string, unit: string, known?: UnitSnapshot | null): Promise<void> {
     try {
-      await this.systemd.collectUnit(unit);
+      await this.systemd.collectUnit(unit, known ?? undefined);
     } catch (error) {
       this.log.warn({ taskId, err: error }, 'could not collect a finished task unit');
     }

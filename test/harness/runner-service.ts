@@ -83,6 +83,8 @@ export interface RunnerServiceOptions {
   expectFailure?: boolean;
   /** Use https:// in baseUrl. */
   tls?: boolean;
+  /** Flags for node itself (the benchmarks' --cpu-prof). */
+  nodeFlags?: string[];
 }
 
 export async function startRunnerService(
@@ -119,6 +121,7 @@ export async function startRunnerService(
         ...properties.map((property) => `--property=${property}`),
         '--',
         '/usr/bin/node',
+        ...(options.nodeFlags ?? []),
         `${APP_DIR_INSIDE}/dist/cli/main.js`,
         'serve',
         '--config',

@@ -1,0 +1,72 @@
+/**
+ * CPU time and memory of processes inside the private system, read from its /proc (reachable from
+ * outside through /proc/PID/root), to say where the time of a benchmark phase went.
+ */
+import { readFileSync } from 'node:fs';
+import type { PrivateSystemd } from '../test/harness/private-systemd.js';
+
+const CLOCK_TICKS = 100;
+
+/** user + system CPU seconds of a process (PID as seen inside the private system). */
+export function cpuSeconds(systemd: PrivateSystemd, pid: number): number {
+  const stat = readFileSync(`${systemd.root}/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may hold spaces), from field 3 on: utime is 14, stime 15.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
+
+/** Resident memory now and at its peak, in bytes. */
+export function memory(systemd: PrivateSystemd, pid: number): { rssBytes: number; peakRssBytes: number } {
+  const status = readFileSync(`${systemd.root}/proc/${pid}/status`, 'utf8');
+  const kib = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024;
+  return { rssBytes: kib('VmRSS'), peakRssBytes: kib('VmHWM') };
+}
+
+export async function mainPid(systemd: PrivateSystemd, unit: string): Promise<number> {
+  const pid = Number((await systemd.show(unit, ['MainPID']))['MainPID']);
+  if (!(pid > 0)) throw new Error(`${unit} has no main process`);
+  return pid;
+}
+
+/** The processes whose CPU a start costs: systemd (PID 1), the bus, journald and the runner. */
+export async function watchedProcesses(systemd: PrivateSystemd, runnerUnit: string): Promise<Record<string, number>> {
+  return {
+    systemd: 1,
+    'dbus-daemon': await mainPid(systemd, 'dbus.service'),
+    journald: await mainPid(systemd, 'systemd-journald.service'),
+    runner: await mainPid(systemd, runnerUnit),
+  };
+}
+
+/** Busy and idle CPU seconds of the whole machine (all cores), from /proc/stat. */
+export function machineCpu(): { busy: number; idle: number } {
+  const fields = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/).slice(1).map(Number);
+  const idle = (fields[3] ?? 0) + (fields[4] ?? 0);
+  const total = fields.slice(0, 8).reduce((sum, value) => sum + value, 0);
+  return { busy: (total - idle) / CLOCK_TICKS, idle: idle / CLOCK_TICKS };
+}
+
+/**
+ * CPU seconds each watched process (and this bench process) used while `phase` ran; "other" is
+ * the rest of the machine's busy time: the tasks' processes, including the sandbox set-up systemd
+ * does in each new process before exec.
+ */
+export async function cpuDuring<T>(
+  systemd: PrivateSystemd,
+  processes: Record<string, number>,
+  phase: () => Promise<T>,
+): Promise<{ result: T; cpuSeconds: Record<string, number> }> {
+  const before = Object.fromEntries(Object.entries(processes).map(([name, pid]) => [name, cpuSeconds(systemd, pid)]));
+  const benchBefore = process.cpuUsage();
+  const machineBefore = machineCpu();
+  const result = await phase();
+  const machineAfter = machineCpu();
+  const bench = process.cpuUsage(benchBefore);
+  const used: Record<string, number> = {};
+  for (const [name, pid] of Object.entries(processes)) used[name] = cpuSeconds(systemd, pid) - (before[name] ?? 0);
+  used['bench (clients)'] = (bench.user + bench.system) / 1e6;
+  const busy = machineAfter.busy - machineBefore.busy;
+  used['other'] = Math.max(0, busy - Object.values(used).reduce((sum, value) => sum + value, 0));
+  used['idle'] = machineAfter.idle - machineBefore.idle;
+  return { result, cpuSeconds: used };
+}
