@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { REPO_DIR, bootPrivateSystemd } from '../test/harness/private-systemd.js';
 import { startRunnerService, TEST_MACHINES } from '../test/harness/runner-service.js';
 import { LOG_BENCH_MACHINES, benchLogs } from './logs.js';
+import { profileStarts } from './profile.js';
 import { SCALE_BENCH_MACHINES, benchScale } from './scale.js';
 import { START_BENCH_MACHINES, benchStarts } from './starts.js';
 
@@ -17,19 +18,30 @@ const booted = await bootPrivateSystemd({ log: say });
 process.env['TESSIA_TEST_SYSTEMD_PID'] = String(booted.systemd.pid);
 process.once('SIGINT', () => void booted.shutdown().then(() => process.exit(130)));
 try {
-  const runner = await startRunnerService({ machines: { ...TEST_MACHINES, ...LOG_BENCH_MACHINES, ...START_BENCH_MACHINES, ...SCALE_BENCH_MACHINES }, log: { level: 'warn' }, limits: { maxActiveTasks: 100000 } });
+  const config = {
+    machines: { ...TEST_MACHINES, ...LOG_BENCH_MACHINES, ...START_BENCH_MACHINES, ...SCALE_BENCH_MACHINES },
+    log: { level: 'warn' },
+    limits: { maxActiveTasks: 100000 },
+  };
+  // TESSIA_BENCH_NODE_FLAGS: node flags for the runner under test (default: what the packaged unit
+  // sets in NODE_OPTIONS).
+  const nodeFlags = (process.env['TESSIA_BENCH_NODE_FLAGS'] ?? '--max-semi-space-size=2').split(' ').filter(Boolean);
+  const runner = await startRunnerService(config, { nodeFlags });
   const machine = { cpus: cpus().length, cpu: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version };
   say(`machine: ${JSON.stringify(machine)}`);
-  // TESSIA_BENCH=starts,scale,logs (default: all) picks benchmarks.
-  const chosen = (process.env['TESSIA_BENCH'] ?? 'starts,scale,logs').split(',');
+  // TESSIA_BENCH=starts,scale,logs,profile (default: all) picks benchmarks.
+  const chosen = (process.env['TESSIA_BENCH'] ?? 'starts,scale,logs,profile').split(',');
   const samples = Number(process.env['TESSIA_BENCH_SAMPLES'] ?? 500);
   const starts = chosen.includes('starts') ? await benchStarts(runner, booted.systemd, say, samples) : undefined;
-  const scale = chosen.includes('scale') ? await benchScale(runner, booted.systemd, say) : undefined;
+  // TESSIA_BENCH_RECORDS: the store size of the last scale stage (default 10 000).
+  const records = Number(process.env['TESSIA_BENCH_RECORDS'] ?? 10_000);
+  const scale = chosen.includes('scale') ? await benchScale(runner, booted.systemd, say, [10, 100, 1000], records) : undefined;
   const logs = chosen.includes('logs') ? await benchLogs(runner, booted.systemd, say) : undefined;
-  const results = { date: new Date().toISOString(), machine, starts, scale, logs };
+  await runner.stop();
+  const profile = chosen.includes('profile') ? await profileStarts(config, booted.systemd, 'bench-sleep', say) : undefined;
+  const results = { date: new Date().toISOString(), machine, starts, scale, logs, profile };
   writeFileSync(join(REPO_DIR, 'bench/results.json'), `${JSON.stringify(results, null, 2)}\n`);
   console.log(JSON.stringify(results, null, 2));
-  await runner.stop();
 } finally {
   await booted.shutdown();
 }

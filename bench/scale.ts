@@ -41,6 +41,7 @@ export interface ScaleStage {
 }
 
 export interface ScaleBenchResult {
+  runnerRssBeforeMiB: number;
   fill: { tasks: number; seconds: number; perSecond: number };
   stages: ScaleStage[];
 }
@@ -58,6 +59,8 @@ export async function benchScale(
   const api = client(runner.baseUrl);
   mkdirSync(`${systemd.root}${GATE_DIR}`, { recursive: true });
   const processes = await watchedProcesses(systemd, runner.unit);
+  const idle = memory(systemd, await mainPid(systemd, runner.unit));
+  log(`runner RSS before the stages: ${round(idle.rssBytes / 2 ** 20)} MiB (peak so far ${round(idle.peakRssBytes / 2 ** 20)})`);
   const stages: ScaleStage[] = [];
   let fill = { tasks: 0, seconds: 0, perSecond: 0 };
   for (const size of sizes) {
@@ -74,7 +77,7 @@ export async function benchScale(
     );
     stages.push(stage);
   }
-  return { fill, stages };
+  return { runnerRssBeforeMiB: round(idle.rssBytes / 2 ** 20), fill, stages };
 }
 
 async function runStage(

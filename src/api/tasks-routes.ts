@@ -5,7 +5,7 @@ import type { TaskLogs } from '../tasks/logs.js';
 import { logsRouter, type LogRouteOptions } from './logs-route.js';
 import { limitJsonDepth } from './body-limits.js';
 import { parseRequest } from './validation.js';
-import { briefView, fullView } from './views.js';
+import { fullView } from './views.js';
 
 export const NewTaskBody = z.strictObject({
   machine: z.string().min(1).max(64),
@@ -44,8 +44,7 @@ export function tasksRouter(tasks: TaskService, logs: TaskLogs, options: TasksRo
 
   router.get('/', (request, response) => {
     const query = parseRequest(ListQuery, request.query, 'query');
-    const view = query.view === 'full' ? fullView : briefView;
-    response.json(tasks.list().map(view));
+    response.json(query.view === 'full' ? tasks.list().map(fullView) : tasks.listBrief());
   });
 
   router.get('/:taskId', (request, response) => {

@@ -1,10 +1,5 @@
 import type { TaskRecord } from '../tasks/model.js';
 
-/** The tessia v1 shape. */
-export function briefView(task: TaskRecord) {
-  return { taskId: task.taskId, state: task.state };
-}
-
 /** The tessia v1 keys first, then everything systemd and the store know. */
 export function fullView(task: TaskRecord) {
   return {

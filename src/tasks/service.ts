@@ -13,7 +13,7 @@ import { TaskError } from './errors.js';
 import { ExitCode, TaskState, isFinished, type TaskRecord } from './model.js';
 import { mapUnitStatus, type MappedStatus, type UnitStatus } from './state-mapping.js';
 import type { ParameterHandoff } from './parameter-handoff.js';
-import type { TaskPatch, TaskStore } from './store.js';
+import type { TaskBrief, TaskPatch, TaskStore } from './store.js';
 import { isoFromMicros, nowIso } from './time.js';
 
 export const UNIT_PREFIX = 'tessia-task-';
@@ -180,6 +180,10 @@ export class TaskService extends EventEmitter<{ changed: [TaskRecord] }> {
 
   list(): TaskRecord[] {
     return this.store.list();
+  }
+
+  listBrief(): TaskBrief[] {
+    return this.store.listBrief();
   }
 
   /** First stop: SIGTERM and the machine's grace period. A second one: SIGKILL to every process now. */

@@ -1,0 +1,85 @@
+/**
+ * Where the runner's time goes on its busiest path (task starts): a second runner with
+ * `node --cpu-prof` takes sustained starts from 16 clients; its profile is summed by function
+ * (self time) and by module.
+ */
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import type { PrivateSystemd } from '../test/harness/private-systemd.js';
+import { client } from '../test/harness/http.js';
+import { startRunnerService } from '../test/harness/runner-service.js';
+import { round } from './stats.js';
+
+interface CpuProfile {
+  nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[];
+  samples: number[];
+  timeDeltas: number[];
+}
+
+export interface ProfileResult {
+  starts: number;
+  /** Milliseconds of the profile not idle, per start. */
+  busyMsPerStart: number;
+  topFunctions: { name: string; ms: number }[];
+  byModule: { module: string; ms: number }[];
+}
+
+export async function profileStarts(
+  config: Record<string, unknown>,
+  systemd: PrivateSystemd,
+  machine: string,
+  log: (line: string) => void,
+): Promise<ProfileResult> {
+  const dir = `/run/tessia-bench/profile-${process.pid}`;
+  mkdirSync(`${systemd.root}${dir}`, { recursive: true });
+  const runner = await startRunnerService(config, { nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${dir}`] });
+  const api = client(runner.baseUrl);
+  let starts = 0;
+  const until = performance.now() + 5000;
+  await Promise.all(
+    Array.from({ length: 16 }, async () => {
+      while (performance.now() < until) {
+        if ((await api.post('/v1/tasks', { machine, parameters: null })).status === 201) starts += 1;
+      }
+    }),
+  );
+  // The tasks end and are collected, as part of what a start costs.
+  await new Promise((resolve) => setTimeout(resolve, 2000));
+  await runner.stop(); // the profile is written when node exits
+  const file = readdirSync(`${systemd.root}${dir}`).find((name) => name.endsWith('.cpuprofile'));
+  if (!file) throw new Error('no CPU profile written');
+  const profile = JSON.parse(readFileSync(`${systemd.root}${dir}/${file}`, 'utf8')) as CpuProfile;
+  const result = summarize(profile, starts);
+  log(`profile of ${starts} starts: ${result.busyMsPerStart} ms busy per start; top: ${result.topFunctions.slice(0, 8).map((f) => `${f.name} ${f.ms}`).join(', ')}`);
+  log(`by module: ${result.byModule.slice(0, 8).map((m) => `${m.module} ${m.ms}`).join(', ')}`);
+  return result;
+}
+
+function summarize(profile: CpuProfile, starts: number): ProfileResult {
+  const selfMicros = new Map<number, number>();
+  profile.samples.forEach((id, i) => selfMicros.set(id, (selfMicros.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)));
+  const byFunction = new Map<string, number>();
+  const byModule = new Map<string, number>();
+  let busy = 0;
+  for (const node of profile.nodes) {
+    const micros = selfMicros.get(node.id) ?? 0;
+    const { functionName, url, lineNumber } = node.callFrame;
+    if (functionName === '(idle)') continue;
+    busy += micros;
+    const module = url === '' ? '(native, gc)' : url.replace(/.*node_modules\/(@[^/]+\/[^/]+|[^/]+)\/.*/, '$1').replace(/.*\/dist\//, 'runner: ');
+    const name = `${functionName || '(anonymous)'} ${url.replace(/.*node_modules\//, '').replace(/.*\/dist\//, '')}${url ? `:${lineNumber + 1}` : ''}`;
+    byFunction.set(name, (byFunction.get(name) ?? 0) + micros);
+    byModule.set(module, (byModule.get(module) ?? 0) + micros);
+  }
+  const top = <K extends string>(map: Map<string, number>, key: K) =>
+    [...map.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 20)
+      .map(([name, micros]) => ({ [key]: name, ms: round(micros / 1000) }) as Record<K, string> & { ms: number });
+  return {
+    starts,
+    busyMsPerStart: round(busy / 1000 / Math.max(1, starts), 2),
+    topFunctions: top(byFunction, 'name'),
+    byModule: top(byModule, 'module'),
+  };
+}
