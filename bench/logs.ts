@@ -7,7 +7,7 @@
 import { spawn } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { PrivateSystemd } from '../test/harness/private-systemd.js';
+import type { PrivateSystemd } from '../src/embedded/private-systemd.js';
 import { client } from '../test/harness/http.js';
 import type { RunnerService } from '../test/harness/runner-service.js';
 import { followLines, readAll } from '../test/harness/streams.js';

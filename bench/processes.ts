@@ -3,7 +3,7 @@
  * outside through /proc/PID/root), to say where the time of a benchmark phase went.
  */
 import { readFileSync } from 'node:fs';
-import type { PrivateSystemd } from '../test/harness/private-systemd.js';
+import type { PrivateSystemd } from '../src/embedded/private-systemd.js';
 
 const CLOCK_TICKS = 100;
 

@@ -5,7 +5,7 @@
  */
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import type { PrivateSystemd } from '../test/harness/private-systemd.js';
+import type { PrivateSystemd } from '../src/embedded/private-systemd.js';
 import { client } from '../test/harness/http.js';
 import { startRunnerService } from '../test/harness/runner-service.js';
 import { round } from './stats.js';

@@ -6,7 +6,7 @@
 import { writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { REPO_DIR, bootPrivateSystemd } from '../test/harness/private-systemd.js';
+import { REPO_DIR, bootPrivateSystemd } from '../src/embedded/private-systemd.js';
 import { startRunnerService, TEST_MACHINES } from '../test/harness/runner-service.js';
 import { LOG_BENCH_MACHINES, benchLogs } from './logs.js';
 import { profileStarts } from './profile.js';

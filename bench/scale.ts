@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { closeSync, constants, mkdirSync, openSync, rmSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { PrivateSystemd } from '../test/harness/private-systemd.js';
+import type { PrivateSystemd } from '../src/embedded/private-systemd.js';
 import { client } from '../test/harness/http.js';
 import type { RunnerService } from '../test/harness/runner-service.js';
 import { cpuDuring, mainPid, memory, watchedProcesses } from './processes.js';

@@ -12,7 +12,7 @@ import { validateConfig } from '../src/config/load.js';
 import { MachineRegistry, type Machine } from '../src/machines/registry.js';
 import { SystemdClient } from '../src/systemd/client.js';
 import { unitProperties } from '../src/systemd/unit-spec.js';
-import type { PrivateSystemd } from '../test/harness/private-systemd.js';
+import type { PrivateSystemd } from '../src/embedded/private-systemd.js';
 import { client } from '../test/harness/http.js';
 import type { RunnerService } from '../test/harness/runner-service.js';
 import { cpuDuring, watchedProcesses } from './processes.js';
@@ -63,7 +63,7 @@ class BareStarter {
 
   static async connect(systemd: PrivateSystemd): Promise<BareStarter> {
     process.env['DBUS_SYSTEM_BUS_ADDRESS'] = systemd.busAddress;
-    const bus = await SystemdClient.connect('tessia-bench-');
+    const bus = await SystemdClient.connect((unit) => unit.startsWith('tessia-bench-'));
     const machine = new MachineRegistry(validateConfig({ machines: START_BENCH_MACHINES }).machines).get('bench-sleep');
     if (!machine) throw new Error('no bench machine');
     // The stdin of every bare unit: one parameters file (the runner writes and deletes one per start).

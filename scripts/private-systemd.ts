@@ -2,7 +2,7 @@
  * For development: boots the private systemd the tests use and keeps it up until Ctrl-C (or
  * SIGTERM), printing how to reach it. `npm run systemd`
  */
-import { bootPrivateSystemd } from '../test/harness/private-systemd.js';
+import { bootPrivateSystemd } from '../src/embedded/private-systemd.js';
 
 const say = (line: string) => process.stderr.write(`[systemd] ${line}\n`);
 const booted = await bootPrivateSystemd({ log: say });

@@ -1,15 +1,19 @@
 /**
  * `npm start -- [serve flags]`: runs the service against the host's systemd when it is PID 1;
- * otherwise (as root) boots a private systemd, runs the service inside it as a unit, and follows
- * its journal until Ctrl-C, which powers the private system off.
+ * otherwise (as root) boots a private systemd, runs the service inside it as a unit, and shows its
+ * log until Ctrl-C, which powers the private system off.
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { APP_DIR_INSIDE, REPO_DIR, bootPrivateSystemd } from '../test/harness/private-systemd.js';
+import { createInterface } from 'node:readline';
+import { REPO_DIR, bootPrivateSystemd } from '../src/embedded/private-systemd.js';
+import { runnerLogLine } from '../src/embedded/runner-log.js';
+import { startRunnerUnit } from '../src/embedded/runner-unit.js';
 
 const args = process.argv.slice(2);
 const flags = args[0] === 'serve' ? args.slice(1) : args;
 const say = (line: string) => process.stderr.write(`[start] ${line}\n`);
+const UNIT = 'tessia-task-runner.service';
 
 if (existsSync('/run/systemd/system')) {
   const child = spawn(process.execPath, [`${REPO_DIR}/dist/cli/main.js`, 'serve', ...flags], { stdio: 'inherit' });
@@ -23,22 +27,25 @@ if (existsSync('/run/systemd/system')) {
   const booted = await bootPrivateSystemd({ log: say });
   const { systemd } = booted;
   const listen = flags.includes('--listen') ? [] : ['--listen', '127.0.0.1:7356'];
-  const started = await systemd.run([
-    'systemd-run', '--unit=tessia-task-runner.service', '--property=Type=exec', '--property=StateDirectory=tessia-task-runner',
-    `--working-directory=${APP_DIR_INSIDE}`, '--', '/usr/bin/node', `${APP_DIR_INSIDE}/dist/cli/main.js`, 'serve', ...listen, ...flags,
-  ]);
+  // Its log from the start, as people read it (the JSON stays in the journal: journalctl -o json).
+  const follow = spawn('nsenter', ['-t', String(systemd.pid), '-m', '-p', '--', 'journalctl', '-f', '-n', 'all', '-o', 'json', '-u', UNIT], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  createInterface({ input: follow.stdout }).on('line', (line) => {
+    const text = runnerLogLine(line);
+    if (text !== null) process.stdout.write(`${text}\n`);
+  });
+  const started = await startRunnerUnit(systemd, { unit: UNIT, properties: ['StateDirectory=tessia-task-runner'], serveArgs: [...listen, ...flags] });
   if (started.code !== 0) {
     say(`could not start the runner: ${started.stderr}`);
+    follow.kill('SIGTERM');
     await booted.shutdown();
     process.exit(1);
   }
-  say(`the runner runs as tessia-task-runner.service in the private systemd (host PID ${systemd.pid}).`);
+  say(`the runner runs as ${UNIT} in the private systemd (host PID ${systemd.pid}).`);
   say(`  inspect it: nsenter -t ${systemd.pid} -m -p systemctl list-units 'tessia-*'`);
   say(`  task logs:  nsenter -t ${systemd.pid} -m -p journalctl TESSIA_TASK_ID=<id>`);
   say('Ctrl-C stops the runner, its tasks and the private systemd.');
-  const follow = spawn('nsenter', ['-t', String(systemd.pid), '-m', '-p', '--', 'journalctl', '-f', '-o', 'cat', '-u', 'tessia-task-runner.service'], {
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
   let stopping = false;
   const stop = async () => {
     if (stopping) return;

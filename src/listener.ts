@@ -12,6 +12,7 @@ import { parse } from 'yaml';
 import { z } from 'zod';
 import type { AuthOptions } from './api/auth.js';
 import { ConfigError } from './config/load.js';
+import { describeIssues, messageOf } from './errors.js';
 import { TokenSchema, type Config } from './config/schema.js';
 
 export function isLoopback(host: string): boolean {
@@ -27,12 +28,11 @@ export async function loadAuth(config: Config): Promise<AuthOptions> {
     try {
       document = parse(await readFile(config.auth.tokenFile, 'utf8'));
     } catch (error) {
-      throw new ConfigError(`auth.tokenFile: cannot read ${config.auth.tokenFile}: ${(error as Error).message}`);
+      throw new ConfigError(`auth.tokenFile: cannot read ${config.auth.tokenFile}: ${messageOf(error)}`);
     }
     const parsed = z.array(TokenSchema).max(10_000).safeParse(document ?? []);
     if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      throw new ConfigError(`auth.tokenFile ${config.auth.tokenFile}: ${issue?.path.join('.')}: ${issue?.message}`);
+      throw new ConfigError(`auth.tokenFile ${config.auth.tokenFile}: ${describeIssues(parsed.error, '(top level)').join('; ')}`);
     }
     tokens.push(...parsed.data);
   }
@@ -75,7 +75,7 @@ export async function createListener(config: Config, auth: AuthOptions, handler:
       try {
         return await readFile(path);
       } catch (error) {
-        throw new ConfigError(`tls.${key}: cannot read ${path}: ${(error as Error).message}`);
+        throw new ConfigError(`tls.${key}: cannot read ${path}: ${messageOf(error)}`);
       }
     };
     const clientCa = config.tls.clientCa;

@@ -1,24 +1,26 @@
 /**
- * The runner's own log, with pino: under systemd, native journald entries (PRIORITY from the
- * level; the task id, request id, caller identity and audit action as fields of their own, so
- * `journalctl -u tessia-task-runner TESSIA_TASK_ID=…` finds the runner's lines about a task);
- * pretty lines on a terminal; JSON lines anywhere else.
+ * The runner's own log, with pino. Under systemd: native journald entries (PRIORITY from the level;
+ * the task id, request id, caller identity and audit action as fields of their own, so
+ * `journalctl -u tessia-task-runner TESSIA_TASK_ID=…` finds the runner's lines about a task), or,
+ * without the native transport, one `<N>`-prefixed line per entry with those fields as KEY=value
+ * text (`journalctl -u tessia-task-runner --grep TESSIA_TASK_ID=…`). On a terminal: pretty lines.
+ * Anywhere else, or with TESSIA_LOG_FORMAT=json: pino's JSON lines.
  */
 import { statSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { pino, type DestinationStream, type Logger } from 'pino';
+import { journalFieldName, openNativeJournal, type JournalFields, type NativeJournal } from './journal/native.js';
+import { PRIORITIES, type Priority } from './journal/priority.js';
 
-type NativeJournal = Record<'crit' | 'err' | 'warning' | 'info' | 'debug', (message: string, fields?: Record<string, string>) => void>;
-
-const PRIORITY_OF_LEVEL: [number, keyof NativeJournal][] = [
-  [60, 'crit'],
-  [50, 'err'],
-  [40, 'warning'],
-  [30, 'info'],
-  [0, 'debug'],
+/** pino's numeric levels (fatal 60 … debug 20, trace 10) as journal priorities. */
+const PRIORITY_OF_LEVEL: [minimumLevel: number, Priority][] = [
+  [60, PRIORITIES.crit],
+  [50, PRIORITIES.err],
+  [40, PRIORITIES.warning],
+  [30, PRIORITIES.info],
+  [0, PRIORITIES.debug],
 ];
 
-/** pino keys with a journald field name of their own; other keys become UPPER_CASE fields. */
+/** pino keys with a journald field name of their own; other keys become TESSIA_<KEY> fields. */
 const FIELD_NAMES: Record<string, string> = {
   taskId: 'TESSIA_TASK_ID',
   reqId: 'TESSIA_REQUEST_ID',
@@ -29,48 +31,68 @@ const FIELD_NAMES: Record<string, string> = {
   unit: 'TESSIA_UNIT',
 };
 const LEFT_OUT = new Set(['level', 'time', 'msg', 'pid', 'hostname', 'service']);
+const IDENTIFIER = 'tessia-task-runner';
 
-export function createLogger(level: string): Logger {
-  const journal = journalIfConnected();
-  if (journal) return pino({ level, base: { service: 'tessia-task-runner' } }, journalDestination(journal));
-  if (process.stdout.isTTY) {
-    return pino({ level, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:standard' } } });
+export type LogOutput = 'journal' | 'journal-text' | 'pretty' | 'json';
+
+export function createLogger(level: string): { log: Logger; output: LogOutput } {
+  if (process.env['TESSIA_LOG_FORMAT'] !== 'json' && stdoutIsJournal()) {
+    const native = openNativeJournal();
+    const output = native ? 'journal' : 'journal-text';
+    return { log: pino({ level, base: { service: IDENTIFIER } }, journalDestination(native)), output };
   }
-  return pino({ level, base: { service: 'tessia-task-runner' } });
+  if (process.stdout.isTTY && process.env['TESSIA_LOG_FORMAT'] !== 'json') {
+    const options = { colorize: true, translateTime: 'SYS:standard' };
+    return { log: pino({ level, transport: { target: 'pino-pretty', options } }), output: 'pretty' };
+  }
+  return { log: pino({ level, base: { service: IDENTIFIER } }), output: 'json' };
 }
 
-/** systemd sets JOURNAL_STREAM to the device:inode of the journal stream our stdout/stderr is. */
-function journalIfConnected(): NativeJournal | null {
+/** systemd sets JOURNAL_STREAM to the device:inode of the journal stream our stdout is. */
+function stdoutIsJournal(): boolean {
   const stream = process.env['JOURNAL_STREAM'];
-  if (!stream || process.env['TESSIA_LOG_FORMAT'] === 'json') return null;
+  if (!stream) return false;
   try {
     const stdout = statSync('/dev/stdout');
-    if (`${stdout.dev}:${stdout.ino}` !== stream) return null;
-    return createRequire(import.meta.url)('systemd-journald') as NativeJournal;
+    return `${stdout.dev}:${stdout.ino}` === stream;
   } catch {
-    return null;
+    return false;
   }
 }
 
-function journalDestination(journal: NativeJournal): DestinationStream {
+/** pino's JSON line as a journal entry: to the native journal, or as a `<N>` line to stdout. */
+function journalDestination(native: NativeJournal | null): DestinationStream {
   return {
     write(line: string) {
-      let record: Record<string, unknown>;
-      try {
-        record = JSON.parse(line) as Record<string, unknown>;
-      } catch {
-        journal.info(line.trimEnd());
-        return;
-      }
-      const fields: Record<string, string> = { SYSLOG_IDENTIFIER: 'tessia-task-runner' };
-      for (const [key, value] of Object.entries(record)) {
-        if (LEFT_OUT.has(key) || value === undefined || value === null) continue;
-        const name = FIELD_NAMES[key] ?? `TESSIA_${key.replace(/[^A-Za-z0-9]/g, '_').toUpperCase()}`;
-        fields[name] = typeof value === 'string' ? value : JSON.stringify(value);
-      }
-      const level = Number(record['level'] ?? 30);
-      const priority = PRIORITY_OF_LEVEL.find(([threshold]) => level >= threshold)?.[1] ?? 'info';
-      journal[priority](String(record['msg'] ?? ''), fields);
+      const fields = journalFields(line);
+      if (native) native.send(fields);
+      else process.stdout.write(textLine(fields));
     },
   };
+}
+
+export function journalFields(line: string): JournalFields {
+  let record: Record<string, unknown>;
+  try {
+    record = JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    return { MESSAGE: line.trimEnd(), PRIORITY: String(PRIORITIES.info), SYSLOG_IDENTIFIER: IDENTIFIER };
+  }
+  const level = Number(record['level'] ?? 30);
+  const priority = PRIORITY_OF_LEVEL.find(([minimum]) => level >= minimum)?.[1] ?? PRIORITIES.info;
+  const fields: JournalFields = { MESSAGE: String(record['msg'] ?? ''), PRIORITY: String(priority), SYSLOG_IDENTIFIER: IDENTIFIER };
+  for (const [key, value] of Object.entries(record)) {
+    if (LEFT_OUT.has(key) || value === undefined || value === null) continue;
+    const name = FIELD_NAMES[key] ?? `TESSIA_${journalFieldName(key)}`;
+    fields[name] = typeof value === 'string' ? value : JSON.stringify(value);
+  }
+  return fields;
+}
+
+/** `<6>message KEY=value …` on one line: journald keeps the priority, grep finds the fields. */
+export function textLine(fields: JournalFields): string {
+  const { MESSAGE, PRIORITY, SYSLOG_IDENTIFIER: _identifier, ...rest } = fields;
+  const pairs = Object.entries(rest).map(([name, value]) => `${name}=${/[\s"]/.test(value) ? JSON.stringify(value) : value}`);
+  const text = [MESSAGE ?? '', ...pairs].join(' ').replace(/\n/g, '\\n');
+  return `<${PRIORITY ?? PRIORITIES.info}>${text}\n`;
 }

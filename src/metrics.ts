@@ -4,6 +4,7 @@
  * D-Bus reconnects.
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { TASK_STATES } from './tasks/model.js';
 
 export interface MetricSources {
   tasksByState(): Record<string, number>;
@@ -37,7 +38,7 @@ export class RunnerMetrics {
       registers: [this.registry],
       collect() {
         const counts = sources.tasksByState();
-        for (const state of ['created', 'running', 'stopping', 'exited', 'lost']) this.set({ state }, counts[state] ?? 0);
+        for (const state of TASK_STATES) this.set({ state }, counts[state] ?? 0);
       },
     });
     new Gauge({

@@ -17,14 +17,19 @@ import { RunnerMetrics } from './metrics.js';
 import { createNotifier } from './systemd/notify.js';
 import { TaskLogs } from './tasks/logs.js';
 import { ParameterHandoff } from './tasks/parameter-handoff.js';
-import { recoverTasks, type RecoveryReport } from './tasks/recovery.js';
-import { TaskService, UNIT_PREFIX, type FaultPoint } from './tasks/service.js';
+import { recoverTasks } from './tasks/recovery.js';
+import { TaskService, type StartHooks } from './tasks/service.js';
 import { TaskStore } from './tasks/store.js';
+import { UnitTracker } from './tasks/tracking.js';
+import { TaskTransitions } from './tasks/transitions.js';
+import { isTaskUnit } from './tasks/unit-names.js';
+
+export type { StartHooks };
 
 export interface RunnerOptions {
   config: Config;
-  /** Tests only (TESSIA_FAULT): die at this point of a task start. */
-  faultPoint?: FaultPoint;
+  /** Tests only: called at each durable step of a task start. */
+  hooks?: StartHooks;
   stateDir: string;
   /** Files that live only while the runner runs (a tmpfs: RuntimeDirectory=). */
   runtimeDir: string;
@@ -33,14 +38,11 @@ export interface RunnerOptions {
 }
 
 export interface Runner {
-  /** Where it listens, for humans. */
-  address: string;
   /**
    * Applies a new config (SIGHUP, `systemctl reload`): machines added or changed apply to new tasks;
    * running tasks are untouched. Settings read only at start are reported as needing a restart.
    */
   reload(config: Config): string[];
-  recovery: RecoveryReport;
   close(): Promise<void>;
 }
 
@@ -60,7 +62,7 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
   try {
     const store = new TaskStore(options.stateDir);
     releasers.push(() => store.close());
-    const systemd = await SystemdClient.connect(UNIT_PREFIX);
+    const systemd = await SystemdClient.connect(isTaskUnit);
     releasers.push(() => systemd.close());
     systemd.on('disconnected', (error) => log.error({ err: error }, 'lost the system bus connection: reconnecting'));
     systemd.on('reconnected', () => log.warn('connected to systemd again: refreshing every task'));
@@ -71,9 +73,15 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
     });
     const handoff = new ParameterHandoff(join(options.runtimeDir, 'parameters'));
     await handoff.open();
+    const transitions = new TaskTransitions(store, log);
+    releasers.push(() => transitions.close());
+    const tracker = new UnitTracker(store, systemd, transitions, log);
+    releasers.push(() => tracker.close());
     const tasks = new TaskService(
       store,
       systemd,
+      tracker,
+      transitions,
       new MachineRegistry(config.machines),
       {
         slice: config.tasks.slice,
@@ -89,12 +97,12 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
           startFailed: () => metrics.startFailures.inc(),
           stopRequested: () => metrics.stops.inc(),
         },
-        ...(options.faultPoint ? { faultPoint: options.faultPoint } : {}),
+        ...(options.hooks ? { hooks: options.hooks } : {}),
       },
       log,
     );
     releasers.push(() => tasks.close());
-    const recovery = await recoverTasks(store, systemd, tasks, log);
+    await recoverTasks(store, systemd, tracker, log);
     const logs = new TaskLogs(tasks, { settleMs: config.logs.followSettleSec * 1000 }, log);
     const shuttingDown = new AbortController();
     const auth = await loadAuth(config);
@@ -111,7 +119,8 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
         health: {
           metrics: metrics.registry,
           readiness: () => {
-            const checks = { dbus: systemd.connected, store: store.writable(), recovery: true };
+            // Recovery is done before the listener exists: no request sees a runner that has not recovered.
+            const checks = { dbus: systemd.connected, store: store.writable() };
             return { ready: Object.values(checks).every(Boolean), checks };
           },
         },
@@ -147,7 +156,7 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
     };
     await notifier.send({ READY: '1', STATUS: status() });
     let statusTimer: NodeJS.Timeout | undefined;
-    tasks.on('changed', () => {
+    transitions.on('changed', () => {
       statusTimer ??= setTimeout(() => {
         statusTimer = undefined;
         notifier.send({ STATUS: status() }).catch((error) => log.warn({ err: error }, 'sd_notify failed'));
@@ -168,7 +177,7 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
       if (startOnly.length > 0) log.warn({ keys: startOnly }, 'these settings take effect at the next restart');
       return startOnly;
     };
-    return { address: where, recovery, reload, close: release };
+    return { reload, close: release };
   } catch (error) {
     await release();
     throw error;

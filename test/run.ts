@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { REPO_DIR, bootPrivateSystemd } from './harness/private-systemd.js';
+import { REPO_DIR, bootPrivateSystemd } from '../src/embedded/private-systemd.js';
 
 function testFiles(directory: string): string[] {
   return readdirSync(directory, { recursive: true, encoding: 'utf8' })

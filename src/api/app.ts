@@ -15,7 +15,7 @@ export const API_VERSION = '1.0.0';
 export const API_MIN_VERSION = '0.0.0';
 
 export interface Health {
-  /** Ready to serve: D-Bus connected, store writable, recovery done; else what is missing. */
+  /** Ready to serve: D-Bus connected and the store writable (recovery is done before anyone can ask); else what is missing. */
   readiness(): { ready: boolean; checks: Record<string, boolean> };
   metrics: Registry;
 }
@@ -43,7 +43,7 @@ export function createApp(tasks: TaskService, options: AppOptions, log: Logger):
   app.use((_request, response, next) => {
     if (!options.shuttingDown.aborted) return next();
     response.set('Connection', 'close');
-    next(new HttpError(503, 'SHUTTING_DOWN', 'the runner is shutting down; tasks keep running, try again shortly'));
+    next(new HttpError('SHUTTING_DOWN', 'the runner is shutting down; tasks keep running, try again shortly'));
   });
 
   // Liveness and readiness: open, like GET /, for probes.
@@ -86,7 +86,7 @@ export function createApp(tasks: TaskService, options: AppOptions, log: Logger):
   app.use('/v1', v1);
 
   app.use((request, _response, next) => {
-    next(new HttpError(404, 'NOT_FOUND', `no such endpoint: ${request.method} ${request.path}`));
+    next(new HttpError('NOT_FOUND', `no such endpoint: ${request.method} ${request.path}`));
   });
   app.use(errorHandler);
   return app;

@@ -42,7 +42,8 @@ export function authenticate(options: AuthOptions): RequestHandler {
     }
     const header = request.get('authorization');
     if (header !== undefined) {
-      const match = /^Bearer ([\x21-\x7e]{1,512})$/.exec(header);
+      // The scheme is case-insensitive (RFC 9110, 11.1).
+      const match = /^Bearer ([\x21-\x7e]{1,512})$/i.exec(header);
       if (!match?.[1]) return next(unauthorized(response, 'malformed Authorization header (expected: Bearer <token>)'));
       const digest = createHash('sha256').update(match[1]).digest();
       // Compare with every token, so the time taken tells nothing about which one came close.
@@ -62,14 +63,14 @@ export function authenticate(options: AuthOptions): RequestHandler {
 export const authorize: RequestHandler = (request, _response, next) => {
   const needed: Scope = request.method === 'GET' || request.method === 'HEAD' ? 'read' : 'write';
   const identity = request.identity;
-  if (!identity) return next(new HttpError(401, 'UNAUTHENTICATED', 'authentication required'));
+  if (!identity) return next(new HttpError('UNAUTHENTICATED', 'authentication required'));
   if (needed === 'write' && identity.scope !== 'write') {
-    return next(new HttpError(403, 'FORBIDDEN', `${identity.name} may only read (scope "read")`));
+    return next(new HttpError('FORBIDDEN', `${identity.name} may only read (scope "read")`));
   }
   next();
 };
 
 function unauthorized(response: Response, detail: string): HttpError {
   response.set('WWW-Authenticate', 'Bearer realm="tessia-task-runner"');
-  return new HttpError(401, 'UNAUTHENTICATED', detail);
+  return new HttpError('UNAUTHENTICATED', detail);
 }

@@ -5,7 +5,7 @@ import { HttpError } from './errors.js';
 export function limitJsonDepth(maxDepth: number): RequestHandler {
   return (request, _response, next) => {
     if (depthOver(request.body, maxDepth)) {
-      return next(new HttpError(400, 'TOO_DEEP', `the request body nests deeper than ${maxDepth} levels`));
+      return next(new HttpError('TOO_DEEP', `the request body nests deeper than ${maxDepth} levels`));
     }
     next();
   };

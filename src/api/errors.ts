@@ -1,28 +1,19 @@
 import type { ErrorRequestHandler } from 'express';
-import { TaskError, type ErrorCode } from '../tasks/errors.js';
+import { ERROR_CODES, statusOf, type ErrorCode } from '../error-codes.js';
+import { TaskError } from '../tasks/errors.js';
 
-/** Domain error codes → HTTP status, in one table. */
-export const STATUS_OF: Record<ErrorCode, number> = {
-  INVALID_REQUEST: 400,
-  INVALID_PARAMETERS: 400,
-  UNKNOWN_MACHINE: 400,
-  TASK_NOT_FOUND: 404,
-  INVALID_CURSOR: 400,
-  JOURNAL_UNAVAILABLE: 503,
-  START_FAILED: 500,
-  TOO_MANY_TASKS: 429,
-  PARAMETERS_TOO_LARGE: 413,
-  SYSTEMD_UNAVAILABLE: 503,
-  SHUTTING_DOWN: 503,
-};
-
+/** An error of the HTTP layer itself (authentication, body parsing, routing): a code of the catalog. */
 export class HttpError extends Error {
   constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
+    readonly code: ErrorCode,
+    message: string = ERROR_CODES[code].summary,
   ) {
     super(message);
+    this.name = 'HttpError';
+  }
+
+  get status(): number {
+    return statusOf(this.code);
   }
 }
 
@@ -34,37 +25,27 @@ interface BodyParserError {
   message: string;
 }
 
-const BODY_ERRORS: Record<string, [number, string, string]> = {
-  'entity.parse.failed': [400, 'INVALID_JSON', 'the request body is not valid JSON'],
-  'entity.too.large': [413, 'BODY_TOO_LARGE', 'the request body is too large'],
-  'encoding.unsupported': [415, 'UNSUPPORTED_ENCODING', 'unsupported content encoding'],
-  'charset.unsupported': [415, 'UNSUPPORTED_CHARSET', 'unsupported charset'],
-  'request.aborted': [400, 'REQUEST_ABORTED', 'the request was aborted'],
+const BODY_ERRORS: Record<string, ErrorCode> = {
+  'entity.parse.failed': 'INVALID_JSON',
+  'entity.too.large': 'BODY_TOO_LARGE',
+  'encoding.unsupported': 'UNSUPPORTED_ENCODING',
+  'charset.unsupported': 'UNSUPPORTED_CHARSET',
+  'request.aborted': 'REQUEST_ABORTED',
 };
+
+function codeAndDetail(error: unknown): [ErrorCode, string] {
+  if (error instanceof TaskError || error instanceof HttpError) return [error.code, error.message];
+  const bodyError = error as BodyParserError;
+  const known = bodyError.type === undefined ? undefined : BODY_ERRORS[bodyError.type];
+  if (known) return [known, ERROR_CODES[known].summary];
+  if (bodyError.expose && bodyError.status && bodyError.status < 500) return ['BAD_REQUEST', bodyError.message];
+  return ['INTERNAL', 'internal error'];
+}
 
 /** Every error becomes `{"detail": …, "code": …}`; internal ones are logged, not shown. */
 export const errorHandler: ErrorRequestHandler = (error, request, response, _next) => {
-  let status = 500;
-  let code = 'INTERNAL';
-  let detail = 'internal error';
-  if (error instanceof TaskError) {
-    status = STATUS_OF[error.code];
-    code = error.code;
-    detail = error.message;
-  } else if (error instanceof HttpError) {
-    status = error.status;
-    code = error.code;
-    detail = error.message;
-  } else {
-    const bodyError = error as BodyParserError;
-    const known = bodyError.type ? BODY_ERRORS[bodyError.type] : undefined;
-    if (known) [status, code, detail] = known;
-    else if (bodyError.expose && bodyError.status && bodyError.status < 500) {
-      status = bodyError.status;
-      code = 'BAD_REQUEST';
-      detail = bodyError.message;
-    }
-  }
+  const [code, detail] = codeAndDetail(error);
+  const status = statusOf(code);
   if (status >= 500) request.log.error({ err: error }, 'request failed');
   if (response.headersSent) {
     response.destroy();

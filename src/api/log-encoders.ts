@@ -1,5 +1,5 @@
 /** The three wire formats of a log stream: NDJSON (default), plain text, and server-sent events. */
-import type { JournalEntry } from '../journal/entry.js';
+import type { LogEntry } from '../tasks/logs.js';
 import type { TaskRecord } from '../tasks/model.js';
 import { endText, endView, entryText, entryView, type EntryViewOptions } from './log-views.js';
 
@@ -8,7 +8,7 @@ export type LogFormat = (typeof LOG_FORMATS)[number];
 
 export interface LogEncoder {
   contentType: string;
-  entry(entry: JournalEntry): string;
+  entry(entry: LogEntry): string;
   end(task: TaskRecord): string;
   /** null: the format has no heartbeat (plain text stays plain). */
   heartbeat(): string | null;

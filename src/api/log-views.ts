@@ -4,11 +4,9 @@
  * and `_`-prefixed trusted ones on request. Values are lossless: text as a string, other bytes as
  * {"base64": …}, a field that occurs several times as an array.
  */
-import { fieldText, type Field, type JournalEntry } from '../journal/entry.js';
+import { fieldText, priorityName, type LogEntry, type LogField } from '../tasks/logs.js';
 import type { TaskRecord } from '../tasks/model.js';
 import { isoFromMicros } from '../tasks/time.js';
-
-export const PRIORITY_NAMES = ['emerg', 'alert', 'crit', 'err', 'warning', 'notice', 'info', 'debug'] as const;
 
 export interface EntryViewOptions {
   /** Include `_` and `__` fields. (Default: false) */
@@ -19,13 +17,13 @@ export interface EntryViewOptions {
 
 const PROMOTED = new Set(['MESSAGE', 'PRIORITY']);
 
-export function entryView(entry: JournalEntry, options: EntryViewOptions) {
+export function entryView(entry: LogEntry, options: EntryViewOptions) {
   const priority = priorityOf(entry);
-  const fields: Record<string, Field> = {};
+  const fields: Record<string, LogField> = {};
   for (const name in entry.fields) {
     if (PROMOTED.has(name)) continue;
     if (options.only ? !options.only.has(name) : !options.trusted && name.charCodeAt(0) === 95 /* _ */) continue;
-    fields[name] = entry.fields[name] as Field;
+    fields[name] = entry.fields[name] as LogField;
   }
   const message = entry.fields['MESSAGE'];
   const view: Record<string, unknown> = {
@@ -33,7 +31,7 @@ export function entryView(entry: JournalEntry, options: EntryViewOptions) {
     cursor: entry.cursor,
     timestamp: entry.realtime > 0n ? isoFromMicros(entry.realtime) : null,
     priority,
-    priorityName: PRIORITY_NAMES[priority] ?? 'info',
+    priorityName: priorityName(priority),
     message: fieldText(message) ?? '',
     source: entry.fields['_PID'] === '1' && entry.fields['TESSIA_TASK_ID'] === undefined ? 'systemd' : 'task',
     fields,
@@ -56,7 +54,7 @@ export function endView(task: TaskRecord) {
 }
 
 /** A line like journalctl's short-iso-precise: `2026-01-02T03:04:05.123456Z tessia-echo[42]: text`. */
-export function entryText(entry: JournalEntry): string {
+export function entryText(entry: LogEntry): string {
   const identifier = fieldText(entry.fields['SYSLOG_IDENTIFIER']) ?? fieldText(entry.fields['_COMM']) ?? 'unknown';
   const pid = fieldText(entry.fields['SYSLOG_PID']) ?? fieldText(entry.fields['_PID']);
   const time = entry.realtime > 0n ? isoFromMicros(entry.realtime) : '-';
@@ -68,7 +66,7 @@ export function endText(task: TaskRecord): string {
   return `-- task ${task.taskId} ${task.state}${code}${task.result ? ` (${task.result})` : ''} --`;
 }
 
-function priorityOf(entry: JournalEntry): number {
+function priorityOf(entry: LogEntry): number {
   const text = fieldText(entry.fields['PRIORITY']);
   return text !== undefined && /^[0-7]$/.test(text) ? Number(text) : 6;
 }

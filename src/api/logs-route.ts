@@ -3,19 +3,9 @@ import compression from 'compression';
 import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
 import { TaskError } from '../tasks/errors.js';
-import type { LogEvent, LogRequest, TaskLogs } from '../tasks/logs.js';
-import { CURSOR_PATTERN } from '../journal/query.js';
+import { CURSOR_PATTERN, PRIORITY_NAMES, parsePriority, type LogEvent, type LogRequest, type TaskLogs } from '../tasks/logs.js';
 import { LOG_FORMATS, encoderFor, type LogEncoder, type LogFormat } from './log-encoders.js';
-import { PRIORITY_NAMES } from './log-views.js';
 import { parseRequest } from './validation.js';
-
-const PRIORITY_ALIASES: Record<string, number> = {
-  ...Object.fromEntries(PRIORITY_NAMES.map((name, level) => [name, level])),
-  emergency: 0,
-  critical: 2,
-  error: 3,
-  warn: 4,
-};
 
 const boolean = z.enum(['true', 'false', '1', '0']).transform((value) => value === 'true' || value === '1');
 const cursor = z.string().regex(CURSOR_PATTERN, 'must be a journal cursor from an earlier entry');
@@ -30,7 +20,7 @@ export const LogQuery = z
     priority: z
       .string()
       .transform((value, context) => {
-        const level = /^[0-7]$/.test(value) ? Number(value) : PRIORITY_ALIASES[value.toLowerCase()];
+        const level = parsePriority(value);
         if (level === undefined) {
           context.addIssue({ code: 'custom', message: `must be 0-7 or one of ${PRIORITY_NAMES.join(', ')}` });
           return z.NEVER;

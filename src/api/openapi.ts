@@ -4,10 +4,12 @@
  */
 import { z } from 'zod';
 import { createDocument } from 'zod-openapi';
+import { ERROR_CODES, type ErrorCode } from '../error-codes.js';
+import { TASK_STATES, type TaskState as TaskStateName } from '../tasks/model.js';
 import { LogQuery } from './logs-route.js';
 import { ListQuery, NewTaskBody } from './tasks-routes.js';
 
-const TaskState = z.enum(['created', 'running', 'stopping', 'exited', 'lost']).meta({ id: 'TaskState' });
+const TaskState = z.enum(TASK_STATES as [TaskStateName, ...TaskStateName[]]).meta({ id: 'TaskState' });
 
 const BriefTask = z.object({ taskId: z.string(), state: TaskState }).meta({ id: 'BriefTask' });
 
@@ -28,7 +30,9 @@ const Task = z
   })
   .meta({ id: 'Task' });
 
-const ErrorBody = z.object({ detail: z.string(), code: z.string() }).meta({ id: 'Error' });
+const ErrorBody = z
+  .object({ detail: z.string(), code: z.enum(Object.keys(ERROR_CODES) as [ErrorCode, ...ErrorCode[]]) })
+  .meta({ id: 'Error', description: 'codes: docs/errors.md' });
 
 const FieldValue = z.union([z.string(), z.object({ base64: z.string() })]);
 const LogLine = z

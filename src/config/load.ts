@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { parse } from 'yaml';
+import { describeIssues, messageOf } from '../errors.js';
 import { ConfigSchema, type Config } from './schema.js';
 
 export class ConfigError extends Error {
@@ -13,10 +14,7 @@ export class ConfigError extends Error {
 export function validateConfig(document: unknown, source = 'config'): Config {
   const parsed = ConfigSchema.safeParse(document ?? {});
   if (parsed.success) return parsed.data;
-  const problems = parsed.error.issues.map((issue) => {
-    const key = issue.path.length > 0 ? issue.path.join('.') : '(top level)';
-    return `  ${key}: ${issue.message}`;
-  });
+  const problems = describeIssues(parsed.error, '(top level)').map((problem) => `  ${problem}`);
   throw new ConfigError(`${source} is invalid:\n${problems.join('\n')}`);
 }
 
@@ -30,13 +28,13 @@ export async function loadConfig(path: string | undefined, overrides: ConfigOver
   try {
     text = await readFile(path, 'utf8');
   } catch (error) {
-    throw new ConfigError(`cannot read ${path}: ${(error as Error).message}`, { cause: error });
+    throw new ConfigError(`cannot read ${path}: ${messageOf(error)}`, { cause: error });
   }
   let document: unknown;
   try {
     document = parse(text);
   } catch (error) {
-    throw new ConfigError(`${path} is not valid YAML: ${(error as Error).message}`, { cause: error });
+    throw new ConfigError(`${path} is not valid YAML: ${messageOf(error)}`, { cause: error });
   }
   if (document !== null && document !== undefined && (typeof document !== 'object' || Array.isArray(document))) {
     throw new ConfigError(`${path} is invalid:\n  (top level): expected a mapping of keys`);

@@ -37,15 +37,21 @@ export const MachineLimitsSchema = z.strictObject({
   tasksMax: z.number().int().positive().nullable().default(512),
 });
 
-export const MachineSandboxSchema = z.strictObject({
+export const MachineSandboxSchema = z
+  .strictObject({
   /** Run as this existing user instead of a dynamic one. (Default: DynamicUser) */
   user: systemName.nullable().default(null),
+  /** With `user`: its group. (Default: the user's own group) */
   group: systemName.nullable().default(null),
   /** No network but loopback. (Default: false) */
   privateNetwork: z.boolean().default(false),
   /** Paths the task may write besides its own state directory and private /tmp. (Default: none) */
   readWritePaths: z.array(absolutePath).max(64).default([]),
-});
+})
+  .refine((sandbox) => sandbox.group === null || sandbox.user !== null, {
+    path: ['group'],
+    message: 'needs "user" (a dynamic user has a dynamic group)',
+  });
 
 export const MachineSchema = z
   .strictObject({

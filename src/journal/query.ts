@@ -22,8 +22,12 @@ export interface JournalQuery {
   follow?: boolean;
 }
 
-export const CURSOR_PATTERN =
-  /^s=[0-9a-f]{32};i=[0-9a-f]{1,16};b=[0-9a-f]{32};m=[0-9a-f]{1,16};t=[0-9a-f]{1,16};x=[0-9a-f]{1,16}$/;
+/**
+ * What a cursor may contain. Cursors are opaque (sd_journal_get_cursor(3)): only journald parses
+ * them, so this checks characters and length, not their layout; a cursor journald cannot seek to is
+ * journalctl's error.
+ */
+export const CURSOR_PATTERN = /^[A-Za-z0-9=;]{1,512}$/;
 const FIELD_NAME = /^[A-Z0-9_]{1,64}$/;
 const MATCH_VALUE = /^[A-Za-z0-9_.@:-]{1,255}$/;
 

@@ -44,12 +44,21 @@ export async function* readJournal(query: JournalQuery, options: ReaderOptions =
     env: { ...process.env, SYSTEMD_COLORS: '0', SYSTEMD_PAGER: '', LC_ALL: 'C.UTF-8' },
   });
   running += 1;
+  let counted = true;
+  // A child that could not be spawned reports 'error' (and its 'close' comes later): counted once.
+  const uncount = () => {
+    if (counted) running -= 1;
+    counted = false;
+  };
   const closed = new Promise<number | null>((resolve) => {
     child.once('close', (code) => {
-      running -= 1;
+      uncount();
       resolve(code);
     });
-    child.once('error', () => resolve(null));
+    child.once('error', () => {
+      uncount();
+      resolve(null);
+    });
   });
   let stderr = '';
   child.stderr.setEncoding('utf8');
@@ -91,6 +100,8 @@ export async function* readJournal(query: JournalQuery, options: ReaderOptions =
       }
       if (batch.length > 0) yield batch;
     }
+    // journalctl ends every entry with a newline: text after the last one is an entry cut short.
+    if (partial !== '' && !skipping) options.onSkippedLine?.('an unterminated last line');
     const code = await closed;
     if (spawnError) throw new JournalctlError(`cannot run journalctl: ${spawnError.message}`, null, '');
     if (code !== 0 && !options.signal?.aborted) {

@@ -1,26 +1,28 @@
 /**
  * Helpers for machines written in JavaScript: read the task's parameters, and write journal
- * entries with a priority and fields of their own. With the optional native binding
- * (systemd-journald) entries go over journald's native protocol, fields and all; without it, to
- * stdout with a `<N>` priority prefix (fields are then left out). One transport for everything a
- * machine writes, so journald keeps its order.
+ * entries with a priority and fields of their own. With the optional `unix-dgram` addon entries go
+ * over journald's native protocol, fields and all; without it, to stdout with a `<N>` priority
+ * prefix (fields are then left out). One transport for everything a machine writes, so journald
+ * keeps its order.
  *
  *   import { readParameters, createTaskLog } from 'tessia-task-runner/sdk';
  *   const log = createTaskLog();
  *   log.warning('disk almost full', { DISK: '/dev/sda' });
+ *   await log.flush(); // before process.exit()
  */
 import { fstatSync, readSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { journalFieldName, openNativeJournal } from '../journal/native.js';
+import { PRIORITIES, type PriorityName } from '../journal/priority.js';
 
+export { PRIORITIES, type PriorityName };
 export type Fields = Record<string, string | number>;
-
-export const PRIORITIES = { emerg: 0, alert: 1, crit: 2, err: 3, warning: 4, notice: 5, info: 6, debug: 7 } as const;
-export type PriorityName = keyof typeof PRIORITIES;
 
 export interface TaskLog {
   /** The transport in use: "journal" (native protocol) or "stdout". */
   readonly transport: 'journal' | 'stdout';
   write(priority: PriorityName, message: string, fields?: Fields): void;
+  /** Resolves once everything written has left the process. */
+  flush(): Promise<void>;
 }
 
 /**
@@ -42,26 +44,17 @@ export function readParameters(): unknown {
   return JSON.parse(buffer.subarray(0, read).toString('utf8'));
 }
 
-type NativeJournal = Record<PriorityName, (message: string, fields?: Record<string, string>) => void>;
-
-function loadNative(): NativeJournal | null {
-  try {
-    return createRequire(import.meta.url)('systemd-journald') as NativeJournal;
-  } catch {
-    return null;
-  }
-}
-
 export function createTaskLog(identifier = defaultIdentifier()): TaskLog {
-  const native = process.env['TESSIA_LOG_TRANSPORT'] === 'stdout' ? null : loadNative();
+  const native = openNativeJournal();
   if (native) {
     return {
       transport: 'journal',
       write(priority, message, fields = {}) {
-        const values: Record<string, string> = { SYSLOG_IDENTIFIER: identifier };
-        for (const [name, value] of Object.entries(fields)) values[name] = String(value);
-        native[priority](message, values);
+        const entry: Record<string, string> = {};
+        for (const [name, value] of Object.entries(fields)) entry[journalFieldName(name)] = String(value);
+        native.send({ ...entry, MESSAGE: message, PRIORITY: String(PRIORITIES[priority]), SYSLOG_IDENTIFIER: identifier });
       },
+      flush: () => native.flush(),
     };
   }
   return {
@@ -71,6 +64,7 @@ export function createTaskLog(identifier = defaultIdentifier()): TaskLog {
       const prefix = `<${PRIORITIES[priority]}>`;
       process.stdout.write(`${prefix}${message.split('\n').join(`\n${prefix}`)}\n`);
     },
+    flush: () => new Promise((resolve) => process.stdout.write('', () => resolve())),
   };
 }
 

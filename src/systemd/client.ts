@@ -6,8 +6,11 @@ import { EventEmitter } from 'node:events';
 import { BusCallError, DISCONNECTED, SystemBus, type BusSignal, type Variant } from './bus.js';
 import { unitObjectPath } from './unit-path.js';
 
-export { DISCONNECTED };
 import { unitProperties, type TaskUnitSpec, type UnitProperty } from './unit-spec.js';
+
+export { DISCONNECTED };
+/** D-Bus error name of calls about a unit systemd does not have loaded. */
+export const NO_SUCH_UNIT = 'org.freedesktop.systemd1.NoSuchUnit';
 
 const SYSTEMD = 'org.freedesktop.systemd1';
 const MANAGER_PATH = '/org/freedesktop/systemd1';
@@ -25,14 +28,10 @@ export interface UnitSnapshot {
   result: string;
   execMainCode: number;
   execMainStatus: number;
-  mainPid: number;
   invocationId: string;
   activeEnterTimestamp: bigint;
   inactiveEnterTimestamp: bigint;
   execMainExitTimestamp: bigint;
-  description: string;
-  /** The unit's Environment= entries (NAME=value). */
-  environment: string[];
 }
 
 export interface UnitChange {
@@ -82,13 +81,14 @@ export class SystemdClient extends EventEmitter<SystemdClientEvents> {
   /** Times the connection was made again (for metrics). */
   reconnects = 0;
 
-  private constructor(private readonly unitPrefix: string) {
+  /** `mayStart`: the only units this client starts (the runner's task units). */
+  private constructor(private readonly mayStart: (unitName: string) => boolean) {
     super();
   }
 
   /** Subscribes before anything is started, so no JobRemoved or state change can be missed. */
-  static async connect(unitPrefix: string): Promise<SystemdClient> {
-    const client = new SystemdClient(unitPrefix);
+  static async connect(mayStart: (unitName: string) => boolean): Promise<SystemdClient> {
+    const client = new SystemdClient(mayStart);
     await client.attach(await SystemBus.connect());
     return client;
   }
@@ -159,7 +159,7 @@ export class SystemdClient extends EventEmitter<SystemdClientEvents> {
 
   /** StartTransientUnit until its job is done; the result of the job ("done", "failed", …). */
   async startWithProperties(unitName: string, properties: UnitProperty[]): Promise<string> {
-    if (!unitName.startsWith(this.unitPrefix)) throw new SystemdError(`not a task unit: ${unitName}`);
+    if (!this.mayStart(unitName)) throw new SystemdError(`not a task unit: ${unitName}`);
     const done = this.waitForJob(unitName);
     done.catch(() => {});
     try {
@@ -197,7 +197,7 @@ export class SystemdClient extends EventEmitter<SystemdClientEvents> {
     try {
       [path] = (await this.manager('GetUnit', 's', [unitName])) as [string];
     } catch (error) {
-      if (error instanceof SystemdError && error.dbusName === 'org.freedesktop.systemd1.NoSuchUnit') return null;
+      if (error instanceof SystemdError && error.dbusName === NO_SUCH_UNIT) return null;
       throw error;
     }
     const [unit, service] = await Promise.all([this.getSome(path, UNIT, UNIT_PROPERTIES), this.getSome(path, SERVICE, SERVICE_PROPERTIES)]);
@@ -209,14 +209,18 @@ export class SystemdClient extends EventEmitter<SystemdClientEvents> {
       result: String(service['Result'] ?? ''),
       execMainCode: Number(service['ExecMainCode'] ?? 0),
       execMainStatus: Number(service['ExecMainStatus'] ?? 0),
-      mainPid: Number(service['MainPID'] ?? 0),
       invocationId: invocationIdOf(unit['InvocationID']),
       activeEnterTimestamp: BigInt((unit['ActiveEnterTimestamp'] as bigint | undefined) ?? 0n),
       inactiveEnterTimestamp: BigInt((unit['InactiveEnterTimestamp'] as bigint | undefined) ?? 0n),
       execMainExitTimestamp: BigInt((service['ExecMainExitTimestamp'] as bigint | undefined) ?? 0n),
-      description: String(unit['Description'] ?? ''),
-      environment: Array.isArray(service['Environment']) ? (service['Environment'] as unknown[]).map(String) : [],
     };
+  }
+
+  /** The unit's Environment= entries (NAME=value); empty when the unit is gone. */
+  async getEnvironment(unitName: string): Promise<string[]> {
+    const [path] = (await this.manager('GetUnit', 's', [unitName])) as [string];
+    const { Environment: environment } = await this.getSome(path, SERVICE, ['Environment']);
+    return Array.isArray(environment) ? environment.map(String) : [];
   }
 
   async listUnits(patterns: string[]): Promise<ListedUnit[]> {
@@ -305,8 +309,8 @@ export class SystemdClient extends EventEmitter<SystemdClientEvents> {
   }
 }
 
-const UNIT_PROPERTIES = ['LoadState', 'ActiveState', 'SubState', 'InvocationID', 'ActiveEnterTimestamp', 'InactiveEnterTimestamp', 'Description'] as const;
-const SERVICE_PROPERTIES = ['Result', 'ExecMainCode', 'ExecMainStatus', 'MainPID', 'ExecMainExitTimestamp', 'Environment'] as const;
+const UNIT_PROPERTIES = ['LoadState', 'ActiveState', 'SubState', 'InvocationID', 'ActiveEnterTimestamp', 'InactiveEnterTimestamp'] as const;
+const SERVICE_PROPERTIES = ['Result', 'ExecMainCode', 'ExecMainStatus', 'ExecMainExitTimestamp'] as const;
 
 function unwrap(properties: Record<string, Variant>): Record<string, unknown> {
   const values: Record<string, unknown> = {};

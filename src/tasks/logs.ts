@@ -6,13 +6,18 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import type { JournalEntry } from '../journal/entry.js';
-import { fieldText } from '../journal/entry.js';
+import { fieldText, type JournalEntry } from '../journal/entry.js';
 import { isCursor, type JournalQuery } from '../journal/query.js';
 import { JournalctlError, readJournal } from '../journal/reader.js';
 import { TaskError } from './errors.js';
 import { isFinished, type TaskRecord } from './model.js';
 import type { TaskService } from './service.js';
+
+/** What the API sees of the journal: entries (lossless fields), read through here only. */
+export type { JournalEntry as LogEntry, Field as LogField } from '../journal/entry.js';
+export { fieldText } from '../journal/entry.js';
+export { CURSOR_PATTERN } from '../journal/query.js';
+export { PRIORITY_NAMES, parsePriority, priorityName } from '../journal/priority.js';
 
 export interface LogRequest {
   taskId: string;
@@ -42,13 +47,13 @@ export class TaskLogs {
   ) {}
 
   /**
-   * Checks everything that can be refused (unknown task, a cursor that is not this task's) before
+   * Checks everything that can be refused (unknown task, a cursor the journal cannot seek to) before
    * any entry is read, so the caller can still answer with an error status.
    */
   async open(request: LogRequest, signal: AbortSignal): Promise<AsyncIterable<LogEvent>> {
     const task = this.tasks.get(request.taskId);
     const query = this.query(task, request);
-    if (request.afterCursor !== undefined) await this.assertCursorOfTask(task, query, request.afterCursor, signal);
+    if (request.afterCursor !== undefined) await this.assertSeekable(query, request.afterCursor, signal);
     // Long finished: everything journald will ever have of it is there already.
     const settledLongAgo = isFinished(task) && Date.now() - Date.parse(task.finishedAt) > LONG_FINISHED_MS;
     if (!request.follow || settledLongAgo) return this.once(task, { ...query, follow: false }, signal);
@@ -73,24 +78,21 @@ export class TaskLogs {
     return query;
   }
 
-  private async assertCursorOfTask(task: TaskRecord, query: JournalQuery, cursor: string, signal: AbortSignal) {
-    if (!isCursor(cursor)) throw new TaskError('INVALID_CURSOR', 'malformed cursor');
+  /**
+   * A cursor is opaque: the journal itself says whether it can seek to it. It need not be one of this
+   * task's entries, nor still in the journal: reading resumes at the task's first entry after that
+   * position (journald seeks to the nearest entry when the cursor's own was rotated away).
+   */
+  private async assertSeekable(query: JournalQuery, cursor: string, signal: AbortSignal): Promise<void> {
+    if (!isCursor(cursor)) throw new TaskError('INVALID_CURSOR', 'after: malformed cursor');
     const probe = new AbortController();
     const stop = () => probe.abort();
     signal.addEventListener('abort', stop, { once: true });
+    const reader = readJournal({ matches: query.matches, atCursor: cursor }, this.readerOptions(probe.signal));
     try {
-      const reader = readJournal({ matches: query.matches, atCursor: cursor }, this.readerOptions(probe.signal));
-      const first = await reader.next();
-      probe.abort();
-      await reader.return(undefined);
-      const entry = first.done ? undefined : first.value[0];
-      if (entry?.cursor !== cursor || !this.ofThisRun(task, entry)) {
-        throw new TaskError('INVALID_CURSOR', `cursor is not one of task ${task.taskId}'s entries`);
-      }
+      for await (const _batch of reader) break;
     } catch (error) {
-      if (error instanceof JournalctlError) {
-        throw new TaskError('INVALID_CURSOR', `cursor not found in the journal`, { cause: error });
-      }
+      if (error instanceof JournalctlError) throw new TaskError('INVALID_CURSOR', 'after: the journal cannot seek to that cursor', { cause: error });
       throw error;
     } finally {
       signal.removeEventListener('abort', stop);
@@ -109,7 +111,7 @@ export class TaskLogs {
 
   private async *follow(task: TaskRecord, query: JournalQuery, signal: AbortSignal): AsyncGenerator<LogEvent> {
     let lastCursor = query.afterCursor;
-    const finished = this.whenFinished(task.taskId, signal);
+    const finished = this.tasks.whenFinished(task.taskId, signal);
     const readerStop = new AbortController();
     const stopReader = () => readerStop.abort();
     signal.addEventListener('abort', stopReader, { once: true });
@@ -151,23 +153,6 @@ export class TaskLogs {
     }
     if (query.maxPriority !== undefined) drain.maxPriority = query.maxPriority;
     yield* this.once(task, drain, signal);
-  }
-
-  /** Resolves once the task has finished (never rejects; an abort leaves it pending). */
-  private whenFinished(taskId: string, signal: AbortSignal): Promise<void> {
-    return new Promise((resolve) => {
-      const onChange = (task: TaskRecord) => {
-        if (task.taskId === taskId && isFinished(task)) done();
-      };
-      const done = () => {
-        this.tasks.off('changed', onChange);
-        signal.removeEventListener('abort', done);
-        resolve();
-      };
-      this.tasks.on('changed', onChange);
-      signal.addEventListener('abort', done, { once: true });
-      if (isFinished(this.tasks.get(taskId))) done();
-    });
   }
 
   /** Entries of an earlier unit that had the same task id (ids are 32 bits) are not this task's. */

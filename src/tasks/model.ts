@@ -16,6 +16,22 @@ export const TaskState = {
   lost: 'lost',
 } as const;
 export type TaskState = (typeof TaskState)[keyof typeof TaskState];
+export type ActiveState = typeof TaskState.created | typeof TaskState.running | typeof TaskState.stopping;
+export type FinishedState = typeof TaskState.exited | typeof TaskState.lost;
+
+/** Every state, in the order of a task's life; the store, metrics and the API schema use these lists. */
+export const TASK_STATES: readonly TaskState[] = Object.values(TaskState);
+export const ACTIVE_STATES: readonly ActiveState[] = [TaskState.created, TaskState.running, TaskState.stopping];
+export const FINISHED_STATES: readonly FinishedState[] = [TaskState.exited, TaskState.lost];
+
+/** The moves a task may make; anything else is ignored (and logged) by the transition function. */
+export const LEGAL_NEXT: Record<TaskState, readonly TaskState[]> = {
+  created: [TaskState.running, TaskState.stopping, TaskState.exited, TaskState.lost],
+  running: [TaskState.stopping, TaskState.exited, TaskState.lost],
+  stopping: [TaskState.exited, TaskState.lost],
+  exited: [],
+  lost: [],
+};
 
 /** tessia exit codes; any other value is the machine's own exit status. */
 export const ExitCode = {
@@ -39,7 +55,7 @@ interface TaskBase {
 }
 
 export interface ActiveTask extends TaskBase {
-  state: typeof TaskState.created | typeof TaskState.running | typeof TaskState.stopping;
+  state: ActiveState;
   exitCode: null;
   result: null;
   finishedAt: null;
@@ -48,7 +64,7 @@ export interface ActiveTask extends TaskBase {
 }
 
 export interface FinishedTask extends TaskBase {
-  state: typeof TaskState.exited | typeof TaskState.lost;
+  state: FinishedState;
   exitCode: number;
   /** systemd's Result of the unit ("success", "exit-code", "timeout", …), null when unknown. */
   result: string | null;
@@ -60,5 +76,9 @@ export interface FinishedTask extends TaskBase {
 export type TaskRecord = ActiveTask | FinishedTask;
 
 export function isFinished(task: TaskRecord): task is FinishedTask {
-  return task.state === TaskState.exited || task.state === TaskState.lost;
+  return isFinishedState(task.state);
+}
+
+export function isFinishedState(state: TaskState): state is FinishedState {
+  return (FINISHED_STATES as readonly TaskState[]).includes(state);
 }

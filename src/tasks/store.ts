@@ -5,7 +5,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { TaskState, type TaskRecord } from './model.js';
+import { ACTIVE_STATES, TASK_STATES, TaskState, type TaskRecord } from './model.js';
 
 interface TaskRow {
   task_id: string;
@@ -23,13 +23,16 @@ interface TaskRow {
   forgotten: number;
 }
 
+const sqlList = (values: readonly string[]) => values.map((value) => `'${value}'`).join(', ');
+const ACTIVE = sqlList(ACTIVE_STATES);
+
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS tasks (
   seq INTEGER PRIMARY KEY AUTOINCREMENT,
   task_id TEXT NOT NULL UNIQUE,
   machine TEXT NOT NULL,
   unit TEXT NOT NULL,
-  state TEXT NOT NULL CHECK (state IN ('created', 'running', 'stopping', 'exited', 'lost')),
+  state TEXT NOT NULL CHECK (state IN (${sqlList(TASK_STATES)})),
   exit_code INTEGER,
   result TEXT,
   detail TEXT,
@@ -41,7 +44,7 @@ CREATE TABLE IF NOT EXISTS tasks (
   -- DELETE of a running task: hidden at once, removed once its unit has ended and been collected.
   forgotten INTEGER NOT NULL DEFAULT 0
 );
-CREATE INDEX IF NOT EXISTS tasks_active ON tasks (state) WHERE state IN ('created', 'running', 'stopping');
+CREATE INDEX IF NOT EXISTS tasks_active ON tasks (state) WHERE state IN (${ACTIVE});
 `;
 
 export type TaskPatch = Partial<
@@ -83,10 +86,10 @@ export class TaskStore {
       list: this.db.prepare<[], TaskRow>('SELECT * FROM tasks WHERE forgotten = 0 ORDER BY seq'),
       briefList: this.db.prepare<[], TaskBrief>('SELECT task_id AS taskId, state FROM tasks WHERE forgotten = 0 ORDER BY seq'),
       active: this.db.prepare<[], TaskRow>(
-        `SELECT * FROM tasks WHERE state IN ('created', 'running', 'stopping') ORDER BY seq`,
+        `SELECT * FROM tasks WHERE state IN (${ACTIVE}) ORDER BY seq`,
       ),
       countActive: this.db.prepare<[], { count: number }>(
-        `SELECT COUNT(*) AS count FROM tasks WHERE state IN ('created', 'running', 'stopping')`,
+        `SELECT COUNT(*) AS count FROM tasks WHERE state IN (${ACTIVE})`,
       ),
       byState: this.db.prepare<[], { state: string; count: number }>(
         'SELECT state, COUNT(*) AS count FROM tasks WHERE forgotten = 0 GROUP BY state',

@@ -7,7 +7,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { stringify } from 'yaml';
-import { APP_DIR_INSIDE, PrivateSystemd } from './private-systemd.js';
+import { APP_DIR_INSIDE, PrivateSystemd } from '../../src/embedded/private-systemd.js';
+import { startRunnerUnit } from '../../src/embedded/runner-unit.js';
 
 export interface RunnerService {
   baseUrl: string;
@@ -15,7 +16,7 @@ export interface RunnerService {
   /** The state directory, inside the private system. */
   stateDir: string;
   systemd: PrivateSystemd;
-  /** (Re)starts the runner's unit; `env` adds environment variables (TESSIA_FAULT=…). */
+  /** (Re)starts the runner's unit; `env` adds environment variables (TESSIA_FAULT=… runs test/harness/serve-with-faults.ts). */
   start(env?: Record<string, string>, properties?: string[]): Promise<void>;
   stop(): Promise<void>;
   restart(): Promise<void>;
@@ -107,30 +108,15 @@ export async function startRunnerService(
     start: async (env = {}, properties = []) => {
       // A transient unit that failed (a crash) stays loaded until reset; an inactive one is gone.
       await systemd.systemctl('reset-failed', unit);
-      const started = await systemd.run([
-        'systemd-run',
-        `--unit=${unit}`,
-        // As the package's unit: ready once recovery is done and the listener is up.
-        '--property=Type=notify',
-        '--property=NotifyAccess=all',
-        '--property=KillMode=mixed',
-        '--property=TimeoutStopSec=20s',
-        `--working-directory=${APP_DIR_INSIDE}`,
-        '--setenv=NODE_ENV=test',
-        ...Object.entries(env).map(([key, value]) => `--setenv=${key}=${value}`),
-        ...properties.map((property) => `--property=${property}`),
-        '--',
-        '/usr/bin/node',
-        ...(options.nodeFlags ?? []),
-        `${APP_DIR_INSIDE}/dist/cli/main.js`,
-        'serve',
-        '--config',
-        configPath,
-        '--listen',
-        `${options.listenHost ?? '127.0.0.1'}:${port}`,
-        '--state-dir',
-        `${dirInside}/state`,
-      ]);
+      const started = await startRunnerUnit(systemd, {
+        unit,
+        env: { NODE_ENV: 'test', ...env },
+        properties,
+        ...(options.nodeFlags ? { nodeFlags: options.nodeFlags } : {}),
+        // A crash at a chosen step of a start needs the test-only entry point.
+        ...(env['TESSIA_FAULT'] ? { entry: ['--import', 'tsx', `${APP_DIR_INSIDE}/test/harness/serve-with-faults.ts`] } : {}),
+        serveArgs: ['--config', configPath, '--listen', `${options.listenHost ?? '127.0.0.1'}:${port}`, '--state-dir', `${dirInside}/state`],
+      });
       if (options.expectFailure) return;
       if (started.code !== 0) throw new Error(`systemd-run failed: ${started.stderr}\n${await service.journal()}`);
       if (!options.tls) await waitUntilAnswering(service);

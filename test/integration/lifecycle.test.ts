@@ -91,7 +91,11 @@ describe('a task over its life', () => {
     assert.equal(done.exitCode, 7);
     assert.equal(done.result, 'exit-code');
     await waitForCollected(suite.runner, task.unit);
-    assert.ok(!(await journalOf(suite.runner, task.taskId)).includes('never'));
+    // "never" missing means something only once the journal has the task's output: wait for the line before it.
+    await waitForJournalLine(suite.runner, task.taskId, 'before');
+    const output = await journalOf(suite.runner, task.taskId);
+    assert.deepEqual(output.filter((line) => ['before', 'never'].includes(line)), ['before'], 'the line before RETURN, once, and nothing after it');
+    assert.ok(!output.includes('never'));
   });
 
   test('RAISE ends the task with exit code -3 (exception)', async () => {
@@ -124,6 +128,12 @@ describe('a task over its life', () => {
     const done = await waitForState(suite.api, task.taskId, ['exited']);
     assert.equal(done.exitCode, -1);
     await waitForJournalLine(suite.runner, task.taskId, 'cleaned');
+    const output = await journalOf(suite.runner, task.taskId);
+    assert.deepEqual(
+      output.filter((line) => ['working', 'cleaning up', 'cleaned'].includes(line)),
+      ['working', 'cleaning up', 'cleaned'],
+      'the work, then the whole CLEANUP section, each line once',
+    );
     await waitForCollected(suite.runner, task.unit);
     const afterwards = await suite.runner.systemd.run(['sh', '-c', procs]);
     assert.match(afterwards.stdout.trim(), /^(gone)?$/, 'no process is left in the cgroup');
@@ -191,13 +201,18 @@ describe('a task over its life', () => {
     }
   });
 
-  test('the history survives a restart of the suite.runner', async () => {
+  test('the history survives a restart of the runner', async () => {
     const task = await start('echo', ['echo kept']);
     await waitForState(suite.api, task.taskId, ['exited']);
+    await waitForCollected(suite.runner, task.unit);
+    const before = (await suite.api.get(`/v1/tasks/${task.taskId}`)).body;
+    const pidBefore = (await suite.runner.systemd.show(suite.runner.unit, ['MainPID']))['MainPID'];
     await suite.runner.restart();
+    assert.notEqual((await suite.runner.systemd.show(suite.runner.unit, ['MainPID']))['MainPID'], pidBefore, 'the runner did restart');
     const after = await suite.api.get(`/v1/tasks/${task.taskId}`);
     assert.equal(after.status, 200);
     assert.equal(after.body.exitCode, 0);
+    assert.deepEqual(after.body, before, 'the same record, every field');
   });
 
   test('the task shows in systemctl status and journalctl by its id', async () => {
@@ -212,5 +227,11 @@ describe('a task over its life', () => {
       (text) => text.includes('visible to admins') && /Started/.test(text),
     );
     assert.match(byUnit, /Started/);
+    // The wait saw both texts somewhere; that they are this task's lines, each once, it did not check.
+    const lines = byUnit.split('\n');
+    const started = lines.filter((line) => line.startsWith('Started '));
+    assert.equal(started.length, 1, byUnit);
+    assert.match(started[0] ?? '', new RegExp(`^Started (${task.unit} - )?tessia task ${task.taskId} \\(echo\\)\\.$`), 'systemd names the task by its unit and description');
+    assert.deepEqual(lines.filter((line) => line.includes('visible to admins')), ['visible to admins'], "the task's own output, once");
   });
 });

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { describe, test } from 'node:test';
-import { REPO_DIR } from '../harness/private-systemd.js';
+import { REPO_DIR } from '../../src/embedded/private-systemd.js';
 import { eventually } from '../harness/http.js';
 import type { RunnerService } from '../harness/runner-service.js';
 import { runnerSuite } from '../harness/suite.js';
@@ -118,12 +118,16 @@ describe('task logs', () => {
     // journald 252 kept 167 029 of these 388 940 digits (measured).
     const task = await start('burst-children', null);
     const reply = await readAll(logsUrl(task.taskId, 'follow=true'));
-    const own = taskEntries(ndjson(reply.body));
+    const lines = ndjson(reply.body);
+    const own = taskEntries(lines);
+    assert.ok(own.length > 0, 'the task wrote entries');
     assert.deepEqual(own.filter((entry) => !/^\d+$/.test(entry.message)), []);
     assert.equal(new Set(own.map((entry) => entry.cursor)).size, own.length, 'no entry twice');
     let digits = 0;
     for (let n = 1; n <= 10_000; n++) digits += String(n).length;
     assert.equal(own.reduce((sum, entry) => sum + entry.message.length, 0), 10 * digits);
+    assert.equal(lines.at(-1).type, 'end', 'the follow stream ends with the task');
+    assert.equal(lines.at(-1).exitCode, 0);
   });
 
   test('gzip is used when the client accepts it and carries the same entries', async () => {
@@ -133,36 +137,48 @@ describe('task logs', () => {
     assert.equal(plain.headers['content-encoding'], undefined);
     assert.equal(zipped.headers['content-encoding'], 'gzip');
     assert.equal(zipped.headers['transfer-encoding'], 'chunked');
-    assert.deepEqual(ndjson(zipped.body).filter((l) => l.type === 'entry'), ndjson(plain.body).filter((l) => l.type === 'entry'));
+    const plainEntries = ndjson(plain.body).filter((l) => l.type === 'entry');
+    assert.equal(taskEntries(plainEntries).length, 1000, 'the plain stream has every entry of the task');
+    assert.deepEqual(ndjson(zipped.body).filter((l) => l.type === 'entry'), plainEntries);
   });
 
   test('a gzip follow stream delivers each entry while the task still runs', async () => {
     const task = await start('sleeper', null);
+    // The task's line, as the text format writes it: time, identifier[pid], message.
+    const first = /^\d{4}-\d\d-\d\dT\S+Z tessia-sleeper\[\d+\]: first$/;
     const lines: string[] = [];
     const { done, abort } = followLines(logsUrl(task.taskId, 'follow=true&format=text'), (line) => lines.push(line), {});
     await eventually('the first line', async () => lines.join('\n'), (text) => text.includes(': first'));
     abort();
     await done;
+    assert.equal(lines.filter((line) => first.test(line)).length, 1, `the task's line, whole and once:\n${lines.join('\n')}`);
     // With gzip: read raw compressed bytes as they come and inflate them incrementally.
     const { createGunzip } = await import('node:zlib');
-    const text = await new Promise<string>((resolve, reject) => {
+    const { encoding, text } = await new Promise<{ encoding: string | undefined; text: string }>((resolve, reject) => {
       const req = httpRequest(logsUrl(task.taskId, 'follow=true&format=text'), { headers: { 'accept-encoding': 'gzip' } }, (res) => {
-        assert.equal(res.headers['content-encoding'], 'gzip');
         const gunzip = createGunzip();
         let out = '';
         gunzip.on('data', (chunk: Buffer) => {
           out += chunk.toString();
-          if (out.includes(': first')) {
+          if (out.includes(': first\n')) {
             req.destroy();
-            resolve(out);
+            resolve({ encoding: res.headers['content-encoding'], text: out });
           }
         });
+        gunzip.on('error', reject);
         res.pipe(gunzip);
       });
       req.on('error', (error) => ((error as NodeJS.ErrnoException).code === 'ECONNRESET' ? undefined : reject(error)));
       req.end();
       setTimeout(() => reject(new Error('no flushed gzip data within 10 s')), 10_000).unref();
     });
+    assert.equal(encoding, 'gzip');
+    // The wait above saw ": first"; what it did not check: the line is whole and there once, and it
+    // came while the task still ran — a flushed live stream, not one that ended with the task.
+    const received = text.split('\n').slice(0, -1);
+    assert.equal(received.filter((line) => first.test(line)).length, 1, text);
+    assert.deepEqual(received.filter((line) => line.startsWith('-- ')), [], 'no end or error line: the stream is live');
+    assert.equal((await suite.api.get(`/v1/tasks/${task.taskId}`)).body.state, 'running', 'the task still runs');
     assert.match(text, /tessia-sleeper\[\d+\]: first|: first/);
   });
 
@@ -171,7 +187,8 @@ describe('task logs', () => {
     const reply = await readAll(logsUrl(task.taskId, 'format=text'));
     assert.match(String(reply.headers['content-type']), /^text\/plain/);
     const lines = reply.body.trimEnd().split('\n');
-    assert.ok(lines.some((line) => /^\d{4}-\d\d-\d\dT\S+Z tessia-echo\[\d+\]: hello text$/.test(line)), reply.body);
+    const hello = lines.filter((line) => /^\d{4}-\d\d-\d\dT\S+Z tessia-echo\[\d+\]: hello text$/.test(line));
+    assert.equal(hello.length, 1, `the task's line, once:\n${reply.body}`);
     assert.equal(lines.at(-1), `-- task ${task.taskId} exited, exit code 2 (exit-code) --`);
   });
 
@@ -183,10 +200,12 @@ describe('task logs', () => {
     const entries = events.filter((block) => block.includes('event: entry'));
     const ids = entries.map((block) => /^id: (.+)$/m.exec(block)?.[1]);
     const data = entries.map((block) => JSON.parse(/^data: (.+)$/m.exec(block)?.[1] ?? 'null'));
+    assert.equal(taskEntries(data).length, 1000, 'every entry of the task is an event');
     assert.deepEqual(ids, data.map((entry) => entry.cursor));
     assert.match(events.at(-1) ?? '', /^event: end\ndata: \{"type":"end"/);
     const resumed = await readAll(logsUrl(task.taskId), { accept: 'text/event-stream', 'last-event-id': ids[500] ?? '' });
     const resumedIds = resumed.body.split('\n\n').map((block) => /^id: (.+)$/m.exec(block)?.[1]).filter(Boolean);
+    assert.ok(resumedIds.length >= 500, `${resumedIds.length} events after #500`);
     assert.deepEqual(resumedIds, ids.slice(501));
   });
 
@@ -208,6 +227,7 @@ describe('task logs', () => {
     );
     const d = all.find((entry) => entry.message === 'd');
     const since = ndjson((await readAll(logsUrl(task.taskId, `since=${d.timestamp}`))).body).filter((l) => l.type === 'entry');
+    assert.deepEqual(taskEntries(since).map((entry) => entry.message), ['d', 'e'], 'the task entries from d on');
     assert.ok(since.every((entry) => entry.timestamp >= d.timestamp));
     assert.ok(!since.some((entry) => entry.message === 'a'));
     assert.ok(since.some((entry) => entry.message === 'e'));
@@ -215,8 +235,12 @@ describe('task logs', () => {
     assert.ok(taskEntries(until).some((entry) => entry.message === 'a'));
     assert.ok(!taskEntries(until).some((entry) => entry.message === 'e'));
     const projected = taskEntries(ndjson((await readAll(logsUrl(task.taskId, 'fields=SYSLOG_IDENTIFIER,_PID'))).body));
+    const own = taskEntries(all).map((entry) => entry.message);
+    assert.deepEqual(own.filter((message) => ['a', 'b', 'c', 'd', 'e'].includes(message)), ['a', 'b', 'c', 'd', 'e'], 'every line of the task, the debug one too');
+    assert.deepEqual(projected.map((entry) => entry.message), own, 'the same entries, with the chosen fields');
     for (const entry of projected) assert.deepEqual(Object.keys(entry.fields).sort(), ['SYSLOG_IDENTIFIER', '_PID']);
     const trusted = taskEntries(ndjson((await readAll(logsUrl(task.taskId, 'trusted=true'))).body));
+    assert.deepEqual(trusted.map((entry) => entry.message), own, 'the same entries, with the trusted fields');
     assert.ok(trusted.every((entry) => /^\d+$/.test(entry.fields._PID) && entry.fields._SYSTEMD_UNIT === task.unit));
   });
 

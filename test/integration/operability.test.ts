@@ -75,6 +75,7 @@ describe('operability', () => {
     assert.deepEqual(result, { valid: true });
     assert.equal(document.openapi, '3.1.0');
     const schemaPaths = Object.keys((await suite.api.get('/v1/schema')).body).filter((path) => path.startsWith('/tasks'));
+    assert.deepEqual([...schemaPaths].sort(), ['/tasks', '/tasks/{taskId}', '/tasks/{taskId}/logs', '/tasks/{taskId}/stop'], 'the task endpoints of /v1/schema');
     for (const path of schemaPaths) assert.ok(`/v1${path}` in document.paths, `${path} is described`);
     const logParameters = document.paths['/v1/tasks/{taskId}/logs'].get.parameters.map((p: { name: string }) => p.name);
     assert.deepEqual(logParameters.sort(), ['after', 'fields', 'follow', 'format', 'priority', 'since', 'tail', 'taskId', 'trusted', 'until']);
@@ -92,6 +93,8 @@ describe('operability', () => {
       (text) => text.includes('task exited'),
     );
     const entries = byTask.split('\n').filter(Boolean).map((line) => JSON.parse(line) as Record<string, string>);
+    // The wait found the text; that it is one entry of its own, not repeated, is checked here.
+    assert.equal(entries.filter((entry) => entry['MESSAGE'] === 'task exited').length, 1, byTask);
     const exited = entries.find((entry) => entry['MESSAGE'] === 'task exited');
     assert.ok(exited, byTask);
     assert.equal(exited['PRIORITY'], '6');

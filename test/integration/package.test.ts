@@ -2,28 +2,53 @@
  * The .deb end to end, in the private systemd (its root is an overlay: nothing installed here
  * reaches the machine): install, the service comes up as its own user, a task runs, the service
  * restarts and is upgraded without touching the task, then remove and purge leave nothing running.
+ * The package is built fresh from this checkout by the suite itself, never taken from an earlier build.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, rmSync } from 'node:fs';
+import { execFile, execFileSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { PrivateSystemd, REPO_DIR } from '../harness/private-systemd.js';
+import { promisify } from 'node:util';
+import { PrivateSystemd, REPO_DIR } from '../../src/embedded/private-systemd.js';
 import { client, eventually } from '../harness/http.js';
+import { skipUnlessInstalled } from '../harness/requirements.js';
 
-const VERSION = JSON.parse(execFileSync('node', ['-p', `JSON.stringify(require('${REPO_DIR}/package.json').version)`], { encoding: 'utf8' }));
+const execFileAsync = promisify(execFile);
+const VERSION = (JSON.parse(readFileSync(join(REPO_DIR, 'package.json'), 'utf8')) as { version: string }).version;
+/** Where scripts/package-deb.sh puts the package. */
 const OUT = join(REPO_DIR, 'packaging/out');
-const ARCH = execFileSync('dpkg', ['--print-architecture'], { encoding: 'utf8' }).trim();
-const DEB = join(OUT, `tessia-task-runner_${VERSION}_${ARCH}.deb`);
 const API = 'http://127.0.0.1:7356';
 
-/** The package of this checkout: built unless it is there already and newer than every source. */
-function buildDeb(): void {
-  if (existsSync(DEB) && process.env['TESSIA_REBUILD_DEB'] !== '1') return;
-  execFileSync('sh', [join(REPO_DIR, 'scripts/package-deb.sh')], { stdio: 'ignore', timeout: 15 * 60_000 });
+const SKIP = skipUnlessInstalled(
+  ['dh', 'dpkg-buildpackage', 'dpkg-deb', 'fakeroot'],
+  'the Debian package suite needs debhelper, dpkg-dev, fakeroot: apt-get install debhelper dpkg-dev fakeroot lintian (.ci/run does)',
+);
+
+const debsIn = (directory: string) => (existsSync(directory) ? readdirSync(directory).filter((name) => /^tessia-task-runner_.*\.deb$/.test(name)) : []);
+
+/**
+ * Builds the package of this checkout with `npm run package:deb`'s script, after removing every .deb
+ * an earlier build left in its output, and returns the one file this build made.
+ */
+async function buildFreshDeb(): Promise<string> {
+  for (const name of debsIn(OUT)) rmSync(join(OUT, name));
+  const began = Date.now();
+  try {
+    await execFileAsync('sh', [join(REPO_DIR, 'scripts/package-deb.sh')], { cwd: REPO_DIR, timeout: 15 * 60_000, maxBuffer: 256 * 1024 * 1024 });
+  } catch (error) {
+    const failed = error as { stdout?: string; stderr?: string };
+    throw new Error(`scripts/package-deb.sh failed: ${String(error)}\n${`${failed.stdout ?? ''}${failed.stderr ?? ''}`.slice(-6000)}`);
+  }
+  const arch = execFileSync('dpkg', ['--print-architecture'], { encoding: 'utf8' }).trim();
+  const built = debsIn(OUT);
+  assert.deepEqual(built, [`tessia-task-runner_${VERSION}_${arch}.deb`], 'the build made exactly the package of this version');
+  const deb = join(OUT, built[0] ?? '');
+  assert.ok(statSync(deb).mtimeMs >= began - 1000, `${deb} was written by this build`);
+  return deb;
 }
 
-describe('the Debian package', { timeout: 30 * 60_000 }, () => {
+describe('the Debian package', { timeout: 30 * 60_000, skip: SKIP }, () => {
   const systemd = PrivateSystemd.fromEnvironment();
   const inside = '/run/tessia-test/package';
   const run = async (...argv: string[]) => {
@@ -33,14 +58,15 @@ describe('the Debian package', { timeout: 30 * 60_000 }, () => {
   };
   const api = client(API);
 
-  before(() => {
-    buildDeb();
+  before(async () => {
+    const deb = await buildFreshDeb();
+    // A directory of the suite's own inside the private system, holding exactly the file just built.
+    rmSync(`${systemd.root}${inside}`, { recursive: true, force: true });
     mkdirSync(`${systemd.root}${inside}`, { recursive: true });
-    copyFileSync(DEB, `${systemd.root}${inside}/current.deb`);
+    copyFileSync(deb, `${systemd.root}${inside}/current.deb`);
     // The "newer version": the same package, repacked with a higher version.
     const unpacked = `${systemd.root}${inside}/unpacked`;
-    rmSync(unpacked, { recursive: true, force: true });
-    execFileSync('dpkg-deb', ['-R', DEB, unpacked]);
+    execFileSync('dpkg-deb', ['-R', `${systemd.root}${inside}/current.deb`, unpacked]);
     execFileSync('sed', ['-i', `s/^Version: .*/Version: ${VERSION}+upgrade1/`, `${unpacked}/DEBIAN/control`]);
     execFileSync('dpkg-deb', ['-b', unpacked, `${systemd.root}${inside}/newer.deb`], { stdio: 'ignore' });
   });
@@ -49,11 +75,25 @@ describe('the Debian package', { timeout: 30 * 60_000 }, () => {
     await systemd.run(['dpkg', '--purge', 'tessia-task-runner'], { timeoutMs: 120_000 });
   });
 
-  let taskId = '';
-  let taskPid = '';
+  // Shared set-up, made by whichever test needs it first, so that every test also runs alone
+  // (--test-name-pattern): the package installed once, and one task running under it.
+  let installing: Promise<void> | undefined;
+  const installed = () => (installing ??= run('dpkg', '-i', `${inside}/current.deb`).then(() => undefined));
+  let starting: Promise<{ taskId: string; pid: string; reply: { status: number; body: any } }> | undefined;
+  const runningTask = () =>
+    (starting ??= (async () => {
+      await installed();
+      const reply = await api.post('/v1/tasks', { machine: 'echo', parameters: ['echo from the package', 'sleep 600'] });
+      assert.equal(reply.status, 201, JSON.stringify(reply.body));
+      const taskId = reply.body.taskId as string;
+      const pid = (await systemd.show(`tessia-task-${taskId}.service`, ['MainPID']))['MainPID'] ?? '';
+      assert.match(pid, /^[1-9]\d*$/, 'the task has a main process');
+      return { taskId, pid, reply };
+    })());
 
   test('installs with dpkg and the service comes up by itself, as its own user', async () => {
-    await run('dpkg', '-i', `${inside}/current.deb`);
+    await installed();
+    assert.equal(await run('dpkg-query', '-W', '-f=${Version}', 'tessia-task-runner'), VERSION, 'the package just built is the one installed');
     assert.equal((await systemd.systemctl('is-active', 'tessia-task-runner.service')).stdout.trim(), 'active');
     assert.equal((await systemd.systemctl('is-enabled', 'tessia-task-runner.service')).stdout.trim(), 'enabled');
     const service = await systemd.show('tessia-task-runner.service', ['User', 'MainPID', 'Type', 'StatusText']);
@@ -67,42 +107,49 @@ describe('the Debian package', { timeout: 30 * 60_000 }, () => {
   });
 
   test('starts a task through the API, as an unprivileged service allowed by polkit', async () => {
-    const reply = await api.post('/v1/tasks', { machine: 'echo', parameters: ['echo from the package', 'sleep 600'] });
+    const { taskId, reply } = await runningTask();
     assert.equal(reply.status, 201, JSON.stringify(reply.body));
     assert.equal(reply.body.state, 'running');
-    taskId = reply.body.taskId;
-    taskPid = (await systemd.show(`tessia-task-${taskId}.service`, ['MainPID']))['MainPID'] ?? '';
-    assert.match(taskPid, /^[1-9]\d*$/);
     const logs = await eventually(
       'the task output through the API (the runner reads the journal as its user)',
       async () => (await api.get(`/v1/tasks/${taskId}/logs?format=text`)).body as string,
       (text) => text.includes('from the package'),
     );
+    // The wait saw the text somewhere; the task's own line, with its identifier and pid, once.
+    const own = logs.split('\n').filter((line) => / tessia-echo\[\d+\]: from the package$/.test(line));
+    assert.equal(own.length, 1, logs);
     assert.match(logs, /tessia-echo\[\d+\]: from the package/);
   });
 
   test('systemctl restart of the service leaves the task running and known', async () => {
+    const { taskId, pid } = await runningTask();
+    const before = (await systemd.show('tessia-task-runner.service', ['MainPID']))['MainPID'];
     await run('systemctl', 'restart', 'tessia-task-runner.service');
-    assert.equal((await systemd.show(`tessia-task-${taskId}.service`, ['MainPID']))['MainPID'], taskPid);
+    assert.notEqual((await systemd.show('tessia-task-runner.service', ['MainPID']))['MainPID'], before, 'the service was restarted');
+    assert.equal((await systemd.show(`tessia-task-${taskId}.service`, ['MainPID']))['MainPID'], pid);
     assert.equal((await api.get(`/v1/tasks/${taskId}`)).body.state, 'running');
   });
 
   test('an upgrade restarts the service, and the task runs on and stays known', async () => {
+    const { taskId, pid } = await runningTask();
     const before = (await systemd.show('tessia-task-runner.service', ['MainPID']))['MainPID'];
     await run('dpkg', '-i', `${inside}/newer.deb`);
     assert.match(await run('dpkg-query', '-W', '-f=${Version}', 'tessia-task-runner'), /\+upgrade1$/);
     const service = await systemd.show('tessia-task-runner.service', ['MainPID', 'ActiveState']);
     assert.equal(service['ActiveState'], 'active');
     assert.notEqual(service['MainPID'], before, 'the service was restarted');
-    assert.equal((await systemd.show(`tessia-task-${taskId}.service`, ['MainPID']))['MainPID'], taskPid);
+    assert.equal((await systemd.show(`tessia-task-${taskId}.service`, ['MainPID']))['MainPID'], pid);
     assert.equal((await api.get(`/v1/tasks/${taskId}`)).body.state, 'running');
   });
 
   test('remove stops the service and every task; purge removes the state; nothing of ours is left running', async () => {
+    const { taskId } = await runningTask();
+    assert.equal((await systemd.show(`tessia-task-${taskId}.service`, ['ActiveState']))['ActiveState'], 'active', 'a task runs before the remove');
     await run('dpkg', '--remove', 'tessia-task-runner');
     assert.notEqual((await systemd.systemctl('is-active', 'tessia-task-runner.service')).stdout.trim(), 'active');
     const tasks = await systemd.systemctl('list-units', '--all', '--plain', '--no-legend', 'tessia-task-*');
     assert.equal(tasks.stdout.trim(), '');
+    assert.equal((await systemd.show(`tessia-task-${taskId}.service`, ['LoadState']))['LoadState'], 'not-found', 'the task unit is gone');
     assert.equal((await systemd.run(['pgrep', '-u', 'tessia-task-runner'])).stdout.trim(), '');
     assert.ok(existsSync(`${systemd.root}/var/lib/tessia-task-runner/tasks.sqlite3`), 'remove keeps the history');
     await run('dpkg', '--purge', 'tessia-task-runner');
@@ -112,4 +159,3 @@ describe('the Debian package', { timeout: 30 * 60_000 }, () => {
     await assert.rejects(fetch(`${API}/v1/`));
   });
 });
-

@@ -3,14 +3,14 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { rmSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { APP_DIR_INSIDE } from '../harness/private-systemd.js';
+import { APP_DIR_INSIDE } from '../../src/embedded/private-systemd.js';
 import { eventually } from '../harness/http.js';
 import { runnerSuite } from '../harness/suite.js';
 import { followLines, ndjson, readAll } from '../harness/streams.js';
 import { unitsOfTasks, waitForCollected, waitForJournalLine, waitForState } from '../harness/tasks.js';
 
 describe('recovery', () => {
-  // A test may leave the suite.runner stopped: bring it back before the suite's clean-up.
+  // A test may leave the runner stopped: bring it back before the suite's clean-up.
   const suite = runnerSuite(
     { logs: { heartbeatSec: 0.5, followSettleSec: 1 } },
     { beforeCleanUp: (self) => self.runner.start().catch(() => {}) },
@@ -29,7 +29,7 @@ describe('recovery', () => {
     assert.ok(before.length >= 2);
 
     await suite.runner.kill();
-    // The short ones end while the suite.runner is down; systemd keeps their result (RemainAfterExit).
+    // The short ones end while the runner is down; systemd keeps their result (RemainAfterExit).
     writeFileSync(release, '');
     await eventually('the short tasks ending', async () => {
       const states = await Promise.all(short.map((task) => suite.runner.systemd.show(task.unit, ['ActiveState', 'SubState', 'LoadState'])));
@@ -67,7 +67,7 @@ describe('recovery', () => {
     assert.deepEqual(await unitsOfTasks(suite.runner), []);
   });
 
-  test('systemctl restart of the suite.runner leaves its tasks alone and knows them afterwards', async () => {
+  test('systemctl restart of the runner leaves its tasks alone and knows them afterwards', async () => {
     const task = await start('echo', ['echo running through a restart', 'sleep 120']);
     const before = await suite.runner.systemd.show(task.unit, ['MainPID', 'InvocationID', 'ActiveState']);
     await suite.runner.restart();
@@ -91,8 +91,8 @@ describe('recovery', () => {
     await suite.runner.stop();
     const stoppedIn = Date.now() - began;
     await stream.done;
-    t.diagnostic(`the suite.runner stopped in ${stoppedIn} ms`);
-    assert.ok(stoppedIn < 1500, `the suite.runner took ${stoppedIn} ms to stop`);
+    t.diagnostic(`the runner stopped in ${stoppedIn} ms`);
+    assert.ok(stoppedIn < 1500, `the runner took ${stoppedIn} ms to stop`);
     const last = first.at(-1);
     assert.equal(last.type, 'shutdown');
     const entries = first.filter((line) => line.type === 'entry');
@@ -115,8 +115,8 @@ describe('recovery', () => {
     await suite.runner.stop();
     await suite.runner.start({ TESSIA_FAULT: 'after-record' });
     const reply = await suite.api.post('/v1/tasks', { machine: 'echo', parameters: ['echo never'] }).catch((error: Error) => error);
-    assert.ok(reply instanceof Error, 'the suite.runner died instead of answering');
-    await eventually('the suite.runner dead', async () => (await suite.runner.systemd.show(suite.runner.unit, ['ActiveState']))['ActiveState'], (s) => s !== 'active');
+    assert.ok(reply instanceof Error, 'the runner died instead of answering');
+    await eventually('the runner dead', async () => (await suite.runner.systemd.show(suite.runner.unit, ['ActiveState']))['ActiveState'], (s) => s !== 'active');
     await suite.runner.start();
     const tasks = (await suite.api.get('/v1/tasks?view=full')).body as any[];
     const lost = tasks.filter((task) => task.state === 'lost');
@@ -131,7 +131,7 @@ describe('recovery', () => {
     await suite.runner.start({ TESSIA_FAULT: 'after-start' });
     const before = new Set(((await suite.api.get('/v1/tasks')).body as any[]).map((task) => task.taskId));
     await suite.api.post('/v1/tasks', { machine: 'echo', parameters: ['echo survived', 'sleep 120'] }).catch(() => undefined);
-    await eventually('the suite.runner dead', async () => (await suite.runner.systemd.show(suite.runner.unit, ['ActiveState']))['ActiveState'], (s) => s !== 'active');
+    await eventually('the runner dead', async () => (await suite.runner.systemd.show(suite.runner.unit, ['ActiveState']))['ActiveState'], (s) => s !== 'active');
     await suite.runner.start();
     const task = ((await suite.api.get('/v1/tasks?view=full')).body as any[]).find((item) => !before.has(item.taskId));
     assert.ok(task);
@@ -161,7 +161,7 @@ describe('recovery', () => {
     await waitForCollected(suite.runner, task.unit);
   });
 
-  test('the suite.runner is ready only after recovery and reports its running tasks in its status', async () => {
+  test('the runner is ready only after recovery and reports its running tasks in its status', async () => {
     const task = await start('echo', ['sleep 120']);
     const running = ((await suite.api.get('/v1/tasks')).body as any[]).filter((item) => item.state === 'running').length;
     assert.ok(running >= 1);
@@ -179,7 +179,7 @@ describe('recovery', () => {
     );
   });
 
-  test('with WatchdogSec set, the suite.runner keeps pinging and is not killed', async () => {
+  test('with WatchdogSec set, the runner keeps pinging and is not killed', async () => {
     await suite.runner.stop();
     await suite.runner.start({}, ['WatchdogSec=2s']);
     const first = (await suite.runner.systemd.show(suite.runner.unit, ['WatchdogTimestampMonotonic']))['WatchdogTimestampMonotonic'];
@@ -192,7 +192,7 @@ describe('recovery', () => {
     await suite.runner.start();
   });
 
-  test('when the system bus restarts, the suite.runner reconnects and catches up on what happened meanwhile', async () => {
+  test('when the system bus restarts, the runner reconnects and catches up on what happened meanwhile', async () => {
     const task = await start('echo', ['echo across the bus restart', 'sleep 3', 'return 5']);
     const restarted = await suite.runner.systemd.systemctl('restart', 'dbus.service');
     assert.equal(restarted.code, 0, restarted.stderr);
@@ -221,13 +221,17 @@ describe('recovery', () => {
     assert.equal(lines.at(-1).type, 'end');
   });
 
-  test('after systemd re-executes, the suite.runner still sees its tasks change', async () => {
+  test('after systemd re-executes, the runner still sees its tasks change', async () => {
     const task = await start('echo', ['echo across a reexec', 'sleep 120']);
     const reexec = await suite.runner.systemd.systemctl('daemon-reexec');
     assert.equal(reexec.code, 0, reexec.stderr);
     await sleep(500);
     const stopped = await eventually('a stop after the reexec', () => suite.api.post(`/v1/tasks/${task.taskId}/stop`), (reply) => reply.status === 200);
     assert.equal(stopped.status, 200);
+    // The wait made sure of the 200; that the stop was recorded and acted on, it did not.
+    assert.equal(stopped.body.taskId, task.taskId);
+    assert.equal(stopped.body.stopRequested, true);
+    assert.ok(['stopping', 'exited'].includes(stopped.body.state), stopped.body.state);
     assert.equal((await waitForState(suite.api, task.taskId, ['exited'])).exitCode, -1);
     await waitForCollected(suite.runner, task.unit);
   });

@@ -41,6 +41,8 @@ describe('the task sandbox', () => {
       const thief = await start('read-path', path);
       await waitForState(suite.api, thief.taskId, ['exited']);
       await waitForJournalLine(suite.runner, thief.taskId, 'read:denied');
+      const verdicts = (await journalOf(suite.runner, thief.taskId)).filter((line) => line.startsWith('read:'));
+      assert.deepEqual(verdicts, ['read:denied'], `${path}: one verdict, a denial`);
       assert.ok(!(await journalOf(suite.runner, thief.taskId)).includes('read:allowed'), path);
     }
     // Those paths hold what they should: the denials above are the sandbox, not missing files.

@@ -4,9 +4,9 @@ import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { after, describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import { eventually } from '../harness/http.js';
-import { APP_DIR_INSIDE, PrivateSystemd } from '../harness/private-systemd.js';
+import { APP_DIR_INSIDE, PrivateSystemd } from '../../src/embedded/private-systemd.js';
 import { fileForRunner, startRunnerService, type RunnerService } from '../harness/runner-service.js';
 import { cleanUp, unitsOfTasks, waitForState } from '../harness/tasks.js';
 import { client } from '../harness/http.js';
@@ -38,6 +38,13 @@ function withToken(baseUrl: string, token?: string, raw?: string) {
 describe('bearer tokens', () => {
   let runner: RunnerService;
   const started = new Set<string>();
+  // One runner with a write token in the config and a read token in a token file, for every test.
+  before(async () => {
+    const tokenFile = fileForRunner('tokens.yaml', `- name: viewer\n  sha256: ${sha256(READ_TOKEN)}\n  scope: read\n`);
+    runner = await startRunnerService({
+      auth: { tokens: [{ name: 'mesh-control', sha256: sha256(WRITE_TOKEN), scope: 'write' }], tokenFile },
+    });
+  });
   after(async () => {
     if (!runner) return;
     await cleanUp(runner, { post: (path: string) => withToken(runner.baseUrl, WRITE_TOKEN)('POST', path), get: (path: string) => withToken(runner.baseUrl, WRITE_TOKEN)('GET', path) } as any, started);
@@ -45,10 +52,6 @@ describe('bearer tokens', () => {
   });
 
   test('without a token every /v1 request is 401, with a read token reads work and changes are 403', async () => {
-    const tokenFile = fileForRunner('tokens.yaml', `- name: viewer\n  sha256: ${sha256(READ_TOKEN)}\n  scope: read\n`);
-    runner = await startRunnerService({
-      auth: { tokens: [{ name: 'mesh-control', sha256: sha256(WRITE_TOKEN), scope: 'write' }], tokenFile },
-    });
     const anonymous = withToken(runner.baseUrl);
     for (const [method, path] of [['GET', '/v1/tasks'], ['POST', '/v1/tasks'], ['GET', '/v1/tasks/deadbeef/logs'], ['DELETE', '/v1/tasks/deadbeef']] as const) {
       const reply = await anonymous(method, path, method === 'POST' ? { machine: 'echo', parameters: [] } : undefined);

@@ -29,6 +29,21 @@ describe('the tessia v1 API', () => {
     await runner?.stop();
   });
 
+  /**
+   * The original tests list exactly the tasks they made (each got a fresh app): forget every task
+   * the store holds, so a test needs nothing from an earlier one and also runs alone.
+   */
+  async function forgetAllTasks() {
+    for (const { taskId } of (await api.get('/v1/tasks')).body as { taskId: string }[]) {
+      await api.post(`/v1/tasks/${taskId}/stop`);
+      await waitForState(api, taskId, ['exited', 'lost']);
+      assert.equal((await api.delete(`/v1/tasks/${taskId}`)).status, 200);
+      await waitForCollected(runner, `tessia-task-${taskId}.service`);
+      if (started.includes(taskId)) started.splice(started.indexOf(taskId), 1);
+    }
+    assert.deepEqual((await api.get('/v1/tasks')).body, [], 'no task left from an earlier test');
+  }
+
   async function create() {
     const reply = await api.post('/v1/tasks', ECHO_MACHINE);
     if (reply.body?.taskId) started.push(reply.body.taskId);
@@ -66,13 +81,15 @@ describe('the tessia v1 API', () => {
     assert.equal(status.status, 200);
     assert.equal(status.body.taskId, created.body.taskId);
     assert.ok(status.body.state);
+    assert.equal(status.body.state, 'running', 'a start answers once the unit runs');
     assert.equal(stopped.status, 200);
     assert.equal(stopped.body.taskId, created.body.taskId);
+    assert.equal(stopped.body.stopRequested, true);
+    assert.ok(['stopping', 'exited'].includes(stopped.body.state), stopped.body.state);
   });
 
   test('two tasks run in parallel and are listed in creation order', async () => {
-    await waitForState(api, started[0] ?? '', ['exited']);
-    await api.delete(`/v1/tasks/${started[0]}`);
+    await forgetAllTasks();
     const task1 = (await create()).body;
     const task2 = (await create()).body;
     const listed = (await api.get('/v1/tasks/')).body;
@@ -90,6 +107,7 @@ describe('the tessia v1 API', () => {
   });
 
   test('a removed running task disappears from the list', async () => {
+    await forgetAllTasks();
     const task1 = (await create()).body;
     const task2 = (await create()).body;
     const running = (await api.get('/v1/tasks/')).body;

@@ -136,15 +136,15 @@ describe('validateConfig memoryMax sizes', () => {
 
 describe('validateConfig errors', () => {
   it('names an unknown top-level key as (top level).', () => {
-    assertInvalid({ bogus: 1 }, '(top level): Unrecognized key: "bogus"');
+    assertInvalid({ bogus: 1 }, '(top level): unknown key(s) "bogus"');
   });
 
   it('names the machine for an unknown key inside a machine.', () => {
-    assertInvalid(echoMachine({ bogus: true }), 'machines.echo: Unrecognized key: "bogus"');
+    assertInvalid(echoMachine({ bogus: true }), 'machines.echo: unknown key(s) "bogus"');
   });
 
   it('names the section for an unknown key inside limits.', () => {
-    assertInvalid(echoMachine({ limits: { memory: '1G' } }), 'machines.echo.limits: Unrecognized key: "memory"');
+    assertInvalid(echoMachine({ limits: { memory: '1G' } }), 'machines.echo.limits: unknown key(s) "memory"');
   });
 
   it('rejects a machine with both builtin and exec.', () => {
@@ -231,7 +231,7 @@ describe('validateConfig errors', () => {
       { listen: '127.0.0.1:65536', tasks: { slice: 'x' }, extra: 1 },
       'listen: port must be between 0 and 65535',
       'tasks.slice: must be a slice unit name',
-      '(top level): Unrecognized key: "extra"',
+      '(top level): unknown key(s) "extra"',
     );
     assert.equal(error.message.split('\n').length, 4);
   });

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { PRIORITY_NAMES, endText, endView, entryText, entryView } from '../../src/api/log-views.js';
+import { endText, endView, entryText, entryView } from '../../src/api/log-views.js';
+import { PRIORITY_NAMES } from '../../src/journal/priority.js';
 import type { Field, JournalEntry } from '../../src/journal/entry.js';
 import { ExitCode, TaskState, type ActiveTask, type FinishedTask } from '../../src/tasks/model.js';
 

@@ -1,0 +1,83 @@
+/**
+ * `tessia-task-runner serve`: load the config, start the runner, and answer the signals systemd
+ * sends (SIGTERM: shut down without touching a task; SIGHUP: reload the config).
+ */
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../config/load.js';
+import { createLogger } from '../log.js';
+import { startRunner, type StartHooks } from '../server.js';
+import { messageOf } from '../errors.js';
+
+export const SERVE_USAGE = `Usage: tessia-task-runner serve [--config FILE] [--listen HOST:PORT] [--state-dir DIR]
+
+  --config FILE      YAML config (default: $CONFIGURATION_DIRECTORY/config.yaml,
+                     else /etc/tessia-task-runner/config.yaml when present, else built-in defaults)
+  --listen HOST:PORT where the HTTP API listens (default: the config's listen, 127.0.0.1:7356)
+  --state-dir DIR    where the task store lives (default: the config's stateDir, $STATE_DIRECTORY,
+                     else /var/lib/tessia-task-runner)
+`;
+
+function defaultConfigPath(): string | undefined {
+  const directory = process.env['CONFIGURATION_DIRECTORY']?.split(':')[0];
+  const candidates = [directory && join(directory, 'config.yaml'), '/etc/tessia-task-runner/config.yaml'];
+  return candidates.find((path): path is string => Boolean(path) && existsSync(path as string));
+}
+
+export function splitHostPort(value: string): { host: string; port: number } {
+  const at = value.lastIndexOf(':');
+  const host = value.slice(0, at).replace(/^\[(.*)\]$/, '$1');
+  return { host, port: Number(value.slice(at + 1)) };
+}
+
+/** `hooks`: for tests only (test/harness/serve-with-faults.ts); the shipped entry point passes none. */
+export async function serve(args: string[], hooks: StartHooks = {}): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      config: { type: 'string' },
+      listen: { type: 'string' },
+      'state-dir': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(SERVE_USAGE);
+    return;
+  }
+  const configPath = values.config ?? defaultConfigPath();
+  const overrides = {
+    ...(values.listen === undefined ? {} : { listen: values.listen }),
+    ...(values['state-dir'] === undefined ? {} : { stateDir: resolve(values['state-dir']) }),
+  };
+  const config = await loadConfig(configPath, overrides);
+  const listen = splitHostPort(config.listen);
+  const stateDir = config.stateDir ?? process.env['STATE_DIRECTORY']?.split(':')[0] ?? '/var/lib/tessia-task-runner';
+  const runtimeDir = process.env['RUNTIME_DIRECTORY']?.split(':')[0] ?? join(stateDir, 'run');
+  const { log, output } = createLogger(config.log.level);
+  if (output === 'journal-text') {
+    log.info('the native journal transport (unix-dgram) is not installed: fields are written as KEY=value text');
+  }
+  const runner = await startRunner({ config, stateDir, runtimeDir, listen, log, hooks });
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) {
+      log.warn('second signal: exiting now');
+      process.exit(1);
+    }
+    stopping = true;
+    log.info({ signal }, 'shutting down (tasks keep running)');
+    void runner.close().then(() => process.exit(0));
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  // systemctl reload: re-read the config; an invalid one is refused and the running one kept.
+  process.on('SIGHUP', () => {
+    loadConfig(configPath, overrides).then(
+      (next) => runner.reload(next),
+      (error: unknown) => log.error({ err: error }, `config reload refused, the running config is kept: ${messageOf(error)}`),
+    );
+  });
+}

@@ -1,0 +1,38 @@
+/**
+ * Every error code a client can receive, with its HTTP status and what it means: the one catalog of
+ * the wire vocabulary (docs/errors.md documents each; a test keeps the two in step). The task layer
+ * throws TaskError with one of these codes; the API maps any code to its status here, nowhere else.
+ */
+export const ERROR_CODES = {
+  // The request
+  INVALID_REQUEST: { status: 400, summary: 'the request does not match the schema' },
+  INVALID_JSON: { status: 400, summary: 'the request body is not valid JSON' },
+  TOO_DEEP: { status: 400, summary: 'the request body nests deeper than limits.maxJsonDepth' },
+  REQUEST_ABORTED: { status: 400, summary: 'the client aborted the request body' },
+  BAD_REQUEST: { status: 400, summary: 'the request is malformed' },
+  BODY_TOO_LARGE: { status: 413, summary: 'the request body is larger than limits.maxBodyBytes' },
+  UNSUPPORTED_ENCODING: { status: 415, summary: 'the request body has a content encoding the runner does not accept' },
+  UNSUPPORTED_CHARSET: { status: 415, summary: 'the request body has a charset the runner does not accept' },
+  NOT_FOUND: { status: 404, summary: 'no such endpoint' },
+  // Who calls
+  UNAUTHENTICATED: { status: 401, summary: 'no valid credentials (client certificate or bearer token)' },
+  FORBIDDEN: { status: 403, summary: "the caller's scope does not allow it" },
+  // Tasks
+  INVALID_PARAMETERS: { status: 400, summary: 'the machine rejected the parameters' },
+  UNKNOWN_MACHINE: { status: 400, summary: 'no machine of that name is configured' },
+  PARAMETERS_TOO_LARGE: { status: 413, summary: 'the parameters are larger than limits.maxParameterBytes' },
+  TASK_NOT_FOUND: { status: 404, summary: 'no task with that id' },
+  INVALID_CURSOR: { status: 400, summary: 'the journal cannot seek to that cursor' },
+  TOO_MANY_TASKS: { status: 429, summary: 'limits.maxActiveTasks tasks are active; retry after Retry-After' },
+  START_FAILED: { status: 500, summary: 'systemd could not start the task unit' },
+  // The runner and its surroundings
+  SYSTEMD_UNAVAILABLE: { status: 503, summary: 'the system bus or systemd did not answer' },
+  SHUTTING_DOWN: { status: 503, summary: 'the runner is shutting down (tasks keep running); retry after Retry-After' },
+  INTERNAL: { status: 500, summary: 'an error in the runner (logged)' },
+} as const satisfies Record<string, { status: number; summary: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export function statusOf(code: ErrorCode): number {
+  return ERROR_CODES[code].status;
+}

@@ -1,0 +1,194 @@
+/**
+ * Unit tracking: follows each task's unit through systemd's signals, moves the task to the state
+ * that follows (systemd is the truth while the unit exists), and lets systemd collect the unit once
+ * its result is recorded. One record per followed unit; none is kept once the unit is collected.
+ */
+import type { Logger } from 'pino';
+import type { SystemdClient, UnitChange, UnitSnapshot } from '../systemd/client.js';
+import { ExitCode, TaskState, isFinished, type TaskRecord } from './model.js';
+import { mapUnitStatus, type MappedStatus, type UnitStatus } from './state-mapping.js';
+import type { TaskPatch, TaskStore } from './store.js';
+import { isoFromMicros } from './time.js';
+import type { TaskTransitions } from './transitions.js';
+import { taskIdOf } from './unit-names.js';
+
+interface TrackedUnit {
+  /** What the unit's PropertiesChanged signals said last: the result of a unit collected before it could be read. */
+  signalled: Partial<UnitStatus>;
+  /** The read under way; a change signalled meanwhile sets `again`, and the unit is read once more. */
+  refreshing: Promise<void> | null;
+  again: boolean;
+  /** A read is scheduled for the end of this burst of signals. */
+  scheduled: boolean;
+}
+
+export class UnitTracker {
+  private readonly units = new Map<string, TrackedUnit>();
+  private closed = false;
+  private readonly onUnitChanged = (change: UnitChange) => this.signalled(change);
+  // Changes while the bus was gone were never signalled: read every active task again.
+  private readonly onReconnected = () => void this.refreshActive();
+
+  constructor(
+    private readonly store: TaskStore,
+    private readonly systemd: SystemdClient,
+    private readonly transitions: TaskTransitions,
+    private readonly log: Logger,
+  ) {
+    systemd.on('unitChanged', this.onUnitChanged);
+    systemd.on('reconnected', this.onReconnected);
+  }
+
+  /** Follows a unit's signals from now on: call before starting it. */
+  track(unit: string): void {
+    if (this.units.has(unit)) return;
+    this.units.set(unit, { signalled: {}, refreshing: null, again: false, scheduled: false });
+    this.systemd.watch(unit);
+  }
+
+  untrack(unit: string): void {
+    this.units.delete(unit);
+    this.systemd.unwatch(unit);
+  }
+
+  /** Follows an active task's unit again (after a restart of the runner or of the bus). */
+  async reattach(task: TaskRecord): Promise<void> {
+    this.track(task.unit);
+    await this.refresh(task.unit);
+  }
+
+  async refreshActive(): Promise<void> {
+    await Promise.all(this.store.listActive().map((task) => this.reattach(task)));
+  }
+
+  /**
+   * Reads the unit from systemd and moves its task to the state that follows; one read at a time
+   * per unit, and one more if a change came during it.
+   */
+  refresh(unit: string): Promise<void> {
+    this.track(unit);
+    const tracked = this.units.get(unit) as TrackedUnit;
+    if (tracked.refreshing) {
+      tracked.again = true;
+      return tracked.refreshing;
+    }
+    const work = (async () => {
+      do {
+        tracked.again = false;
+        try {
+          await this.refreshOnce(unit, tracked);
+        } catch (error) {
+          this.log.warn({ unit, err: error }, 'could not read the state of a task unit');
+        }
+      } while (tracked.again && !this.closed && this.units.get(unit) === tracked);
+    })().finally(() => (tracked.refreshing = null));
+    tracked.refreshing = work;
+    return work;
+  }
+
+  /** The result is recorded: let systemd garbage-collect the unit, and drop a forgotten task's row. */
+  async collect(taskId: string, unit: string, known?: UnitSnapshot | null): Promise<void> {
+    try {
+      await this.systemd.collectUnit(unit, known ?? undefined);
+    } catch (error) {
+      this.log.warn({ taskId, err: error }, 'could not collect a finished task unit');
+    }
+    this.untrack(unit);
+    if (this.store.find(taskId)?.forgotten) this.store.remove(taskId);
+  }
+
+  close(): void {
+    this.closed = true;
+    this.systemd.off('unitChanged', this.onUnitChanged);
+    this.systemd.off('reconnected', this.onReconnected);
+    this.units.clear();
+  }
+
+  /**
+   * A unit's change comes as a burst of signals (its Unit and Service interfaces, several
+   * properties each): they are taken in together, then the unit is read once.
+   */
+  private signalled({ unitName, changed }: UnitChange): void {
+    const tracked = this.units.get(unitName);
+    if (!tracked) return;
+    rememberSignalled(tracked.signalled, changed);
+    if (tracked.refreshing) {
+      tracked.again = true;
+      return;
+    }
+    if (tracked.scheduled) return;
+    tracked.scheduled = true;
+    setImmediate(() => {
+      tracked.scheduled = false;
+      if (this.units.get(unitName) === tracked) void this.refresh(unitName);
+    });
+  }
+
+  private async refreshOnce(unit: string, tracked: TrackedUnit): Promise<void> {
+    const taskId = taskIdOf(unit);
+    const found = taskId === null ? undefined : this.store.find(taskId);
+    if (!found || taskId === null || isFinished(found.task)) return;
+    const { task } = found;
+    const snapshot = await this.systemd.getUnit(unit);
+    const current = snapshot && snapshot.loadState === 'loaded' && belongsTo(snapshot, task) ? snapshot : null;
+    if (current === null) this.applyGone(task, tracked.signalled);
+    else this.apply(task, current);
+    const after = this.store.find(taskId);
+    if (after && isFinished(after.task)) await this.collect(taskId, unit, current);
+  }
+
+  private apply(task: TaskRecord, snapshot: UnitSnapshot): void {
+    const mapped = mapUnitStatus(snapshot, task.stopRequested);
+    const patch: TaskPatch = {};
+    if (task.invocationId === null && snapshot.invocationId) patch.invocationId = snapshot.invocationId;
+    if (task.startedAt === null && snapshot.activeEnterTimestamp > 0n) {
+      patch.startedAt = isoFromMicros(snapshot.activeEnterTimestamp);
+    }
+    if (mapped.state === TaskState.exited) {
+      const end = snapshot.execMainExitTimestamp || snapshot.inactiveEnterTimestamp;
+      this.transitions.move(task, { ...patch, ...finishedPatch(mapped), result: snapshot.result || null }, end);
+    } else {
+      this.transitions.move(task, { ...patch, state: mapped.state });
+    }
+  }
+
+  /** The unit is not loaded any more: trust what its last signals said, else the task is lost. */
+  private applyGone(task: TaskRecord, signalled: Partial<UnitStatus>): void {
+    if (signalled.activeState !== undefined) {
+      const mapped = mapUnitStatus(
+        { activeState: '', subState: '', result: '', execMainCode: 0, execMainStatus: 0, ...signalled },
+        task.stopRequested,
+      );
+      if (mapped.state === TaskState.exited) {
+        this.transitions.move(task, { ...finishedPatch(mapped), result: signalled.result || null });
+        return;
+      }
+    }
+    if (task.stopRequested) {
+      this.transitions.move(task, { state: TaskState.exited, exitCode: ExitCode.canceled, detail: 'stopped on request' });
+      return;
+    }
+    this.transitions.move(task, {
+      state: TaskState.lost,
+      exitCode: ExitCode.undetermined,
+      detail: 'the unit is gone and systemd kept no result',
+    });
+  }
+}
+
+function finishedPatch(mapped: Extract<MappedStatus, { state: 'exited' }>): TaskPatch {
+  return { state: TaskState.exited, exitCode: mapped.exitCode, detail: mapped.detail };
+}
+
+function rememberSignalled(known: Partial<UnitStatus>, changed: Record<string, unknown>): void {
+  if (typeof changed['ActiveState'] === 'string') known.activeState = changed['ActiveState'];
+  if (typeof changed['SubState'] === 'string') known.subState = changed['SubState'];
+  if (typeof changed['Result'] === 'string') known.result = changed['Result'];
+  if (typeof changed['ExecMainCode'] === 'number') known.execMainCode = changed['ExecMainCode'];
+  if (typeof changed['ExecMainStatus'] === 'number') known.execMainStatus = changed['ExecMainStatus'];
+}
+
+/** A unit of the same name from another run (after a restart of systemd, say) is not this task's. */
+function belongsTo(snapshot: UnitSnapshot, task: TaskRecord): boolean {
+  return task.invocationId === null || snapshot.invocationId === '' || snapshot.invocationId === task.invocationId;
+}

@@ -1,0 +1,81 @@
+/**
+ * The only place a task changes state: checks that the move is legal, writes it, and tells whoever
+ * waits. Lifecycle (requests) and unit tracking (systemd's signals) both move tasks through here.
+ */
+import { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
+import { LEGAL_NEXT, isFinished, isFinishedState, type FinishedTask, type TaskRecord } from './model.js';
+import type { TaskPatch, TaskStore } from './store.js';
+import { isoFromMicros, nowIso } from './time.js';
+
+export class TaskTransitions extends EventEmitter<{ changed: [TaskRecord] }> {
+  /** Waiters of whenFinished, by task: one lookup per change, however many streams follow a task. */
+  private readonly finishWaiters = new Map<string, Set<(task: FinishedTask) => void>>();
+
+  constructor(
+    private readonly store: TaskStore,
+    private readonly log: Logger,
+  ) {
+    super();
+    this.setMaxListeners(0);
+  }
+
+  /**
+   * Applies `patch` if the move from the task's current state is legal. `endMicros`: when the task
+   * ended, by systemd's clock (µs since the epoch), for a patch that finishes it.
+   */
+  move(task: TaskRecord, patch: TaskPatch, endMicros = 0n): void {
+    const next = patch.state ?? task.state;
+    if (next !== task.state && !LEGAL_NEXT[task.state].includes(next)) {
+      this.log.warn({ taskId: task.taskId, from: task.state, to: next }, 'ignored an illegal state change');
+      return;
+    }
+    const write: TaskPatch = { ...patch };
+    if (isFinishedState(next) && write.finishedAt === undefined) {
+      write.finishedAt = endMicros > 0n ? isoFromMicros(endMicros) : nowIso();
+    }
+    this.store.update(task.taskId, write);
+    const updated = this.store.find(task.taskId)?.task;
+    if (!updated) return;
+    if (updated.state !== task.state) {
+      this.log.info({ taskId: task.taskId, state: updated.state, exitCode: updated.exitCode }, `task ${updated.state}`);
+    }
+    this.emit('changed', updated);
+    if (isFinished(updated)) this.settle(updated);
+  }
+
+  /**
+   * Resolves with the task once it has finished, or with undefined when `signal` aborts first (or
+   * the task is unknown). Never rejects. The waiter is registered before the current state is read,
+   * so a change in between cannot be missed.
+   */
+  whenFinished(taskId: string, signal: AbortSignal): Promise<FinishedTask | undefined> {
+    return new Promise((resolve) => {
+      const waiters = this.finishWaiters.get(taskId) ?? new Set();
+      this.finishWaiters.set(taskId, waiters);
+      const done = (task: FinishedTask | undefined) => {
+        waiters.delete(onFinished);
+        if (waiters.size === 0 && this.finishWaiters.get(taskId) === waiters) this.finishWaiters.delete(taskId);
+        signal.removeEventListener('abort', onAbort);
+        resolve(task);
+      };
+      const onFinished = (task: FinishedTask) => done(task);
+      const onAbort = () => done(undefined);
+      waiters.add(onFinished);
+      signal.addEventListener('abort', onAbort, { once: true });
+      const current = this.store.find(taskId)?.task;
+      if (signal.aborted || !current) done(undefined);
+      else if (isFinished(current)) done(current);
+    });
+  }
+
+  close(): void {
+    this.removeAllListeners();
+  }
+
+  private settle(task: FinishedTask): void {
+    const waiters = this.finishWaiters.get(task.taskId);
+    if (!waiters) return;
+    for (const resolve of [...waiters]) resolve(task);
+  }
+}

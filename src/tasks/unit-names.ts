@@ -1,0 +1,23 @@
+/**
+ * Task ids and the names of their units, in one place. The unit namespace of tasks is exactly
+ * `tessia-task-<8 hex>.service`: the runner's own `tessia-task-runner.service` (and anything else
+ * starting with the prefix) is not a task unit.
+ */
+export const TASK_ID_PATTERN = /^[0-9a-f]{8}$/;
+const TASK_UNIT_PATTERN = /^tessia-task-([0-9a-f]{8})\.service$/;
+/** For systemd's ListUnitsByPatterns (fnmatch): task units only. */
+export const TASK_UNIT_GLOB = 'tessia-task-[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f].service';
+
+export function unitNameOf(taskId: string): string {
+  if (!TASK_ID_PATTERN.test(taskId)) throw new Error(`not a task id: ${JSON.stringify(taskId)}`);
+  return `tessia-task-${taskId}.service`;
+}
+
+/** The task id of a task unit; null for any other unit. */
+export function taskIdOf(unit: string): string | null {
+  return TASK_UNIT_PATTERN.exec(unit)?.[1] ?? null;
+}
+
+export function isTaskUnit(unit: string): boolean {
+  return TASK_UNIT_PATTERN.test(unit);
+}

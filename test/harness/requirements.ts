@@ -1,0 +1,41 @@
+/**
+ * Whether a suite that needs tools beyond the test run's own may run on this machine, decided in
+ * one place. Such a suite is never silently passed: without its tools it is skipped with a message
+ * that says what to install, and with TESSIA_REQUIRE_ALL_SUITES=1 (a CI that installed everything)
+ * a missing tool fails the run instead of skipping.
+ *
+ *   describe('the Debian package', { skip: skipUnlessInstalled(['dh', 'dpkg-buildpackage'], 'the … suite needs …') }, …)
+ */
+import { accessSync, constants } from 'node:fs';
+import { delimiter, join } from 'node:path';
+
+/** Set to 1 and no suite may be skipped for a missing tool. */
+export const REQUIRE_ALL_SUITES = 'TESSIA_REQUIRE_ALL_SUITES';
+
+/** The commands of `commands` that are not executables on $PATH. */
+export function missingCommands(commands: readonly string[], path = process.env['PATH'] ?? ''): string[] {
+  const directories = path.split(delimiter).filter((directory) => directory !== '');
+  return commands.filter((command) => !directories.some((directory) => isExecutable(join(directory, command))));
+}
+
+/**
+ * `false` when every command is installed (the suite runs), else `reason` for `describe`'s `skip`;
+ * throws an Error carrying `reason` instead when TESSIA_REQUIRE_ALL_SUITES=1.
+ */
+export function skipUnlessInstalled(commands: readonly string[], reason: string, env: NodeJS.ProcessEnv = process.env): string | false {
+  const missing = missingCommands(commands, env['PATH'] ?? '');
+  if (missing.length === 0) return false;
+  if (env[REQUIRE_ALL_SUITES] === '1') {
+    throw new Error(`${reason} — not found on PATH: ${missing.join(', ')}; ${REQUIRE_ALL_SUITES}=1 forbids skipping the suite`);
+  }
+  return reason;
+}
+
+function isExecutable(file: string): boolean {
+  try {
+    accessSync(file, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,373 @@
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, afterEach, before, describe, it } from 'node:test';
+import type { JournalEntry } from '../../src/journal/entry.js';
+import { journalctlArgs, type JournalQuery } from '../../src/journal/query.js';
+import { JournalctlError, readJournal, runningReaders } from '../../src/journal/reader.js';
+
+const FIXTURE = fileURLToPath(new URL('../fixtures/fake-journalctl.mjs', import.meta.url));
+const QUERY: JournalQuery = { matches: [[['TESSIA_TASK_ID', 'abcd1234']]] };
+/** Every test ends long before this; a hang fails instead of blocking the run. */
+const LIMIT = { timeout: 5_000 };
+
+type Step = { stdout: string } | { stderr: string } | { waitForSignal: true };
+
+interface Scenario {
+  steps?: Step[];
+  exitCode?: number;
+  /** Stay alive after the steps until killed, as journalctl --follow does. */
+  block?: boolean;
+}
+
+interface Record {
+  pid: number;
+  argv: string[];
+  env: { SYSTEMD_COLORS: string | null; SYSTEMD_PAGER: string | null; LC_ALL: string | null };
+}
+
+interface FakeJournalctl {
+  /** The program to give readJournal as `journalctl`. */
+  path: string;
+  /** What the fake saw when it started: its pid, argv and environment. */
+  record(): Record;
+  /** Lets a fake waiting at a `waitForSignal` step go on. */
+  proceed(): void;
+}
+
+let directory: string;
+let cases = 0;
+const fakes: FakeJournalctl[] = [];
+
+const shellQuote = (text: string) => `'${text.replaceAll("'", `'\\''`)}'`;
+
+/** A program that runs the fixture with this scenario (and exec's it, so its pid is the fixture's). */
+function fakeJournalctl(scenario: Scenario): FakeJournalctl {
+  const caseDirectory = join(directory, `case-${++cases}`);
+  mkdirSync(caseDirectory);
+  const scenarioFile = join(caseDirectory, 'scenario.json');
+  const recordFile = join(caseDirectory, 'record.json');
+  writeFileSync(scenarioFile, JSON.stringify({ ...scenario, recordFile }));
+  const path = join(caseDirectory, 'journalctl');
+  writeFileSync(
+    path,
+    [
+      '#!/bin/sh',
+      `FAKE_JOURNALCTL_SCENARIO=${shellQuote(scenarioFile)}`,
+      'export FAKE_JOURNALCTL_SCENARIO',
+      `exec ${shellQuote(process.execPath)} ${shellQuote(FIXTURE)} "$@"`,
+      '',
+    ].join('\n'),
+    { mode: 0o755 },
+  );
+  const record = () => JSON.parse(readFileSync(recordFile, 'utf8')) as Record;
+  const fake = { path, record, proceed: () => process.kill(record().pid, 'SIGUSR2') };
+  fakes.push(fake);
+  return fake;
+}
+
+const SEQNUM_ID = '0123456789abcdef0123456789abcdef';
+const BOOT_ID = 'fedcba9876543210fedcba9876543210';
+
+/** A journalctl --output=json line; `n` makes the cursor (and timestamps) distinct. */
+function entryLine(n: number, extra: { [field: string]: unknown } = {}): string {
+  const hex = n.toString(16);
+  return JSON.stringify({
+    __CURSOR: `s=${SEQNUM_ID};i=${hex};b=${BOOT_ID};m=${hex};t=62b1c2d3e4f5${hex};x=9f8e${hex}`,
+    __REALTIME_TIMESTAMP: String(1767323045000000 + n),
+    __MONOTONIC_TIMESTAMP: String(1000 + n),
+    PRIORITY: '6',
+    TESSIA_TASK_ID: 'abcd1234',
+    MESSAGE: `line ${n}`,
+    ...extra,
+  });
+}
+
+const cursorOf = (n: number) => (JSON.parse(entryLine(n)) as { __CURSOR: string }).__CURSOR;
+const messages = (entries: JournalEntry[]) => entries.map((entry) => entry.fields['MESSAGE']);
+
+async function collect(reader: AsyncIterable<JournalEntry[]>): Promise<JournalEntry[][]> {
+  const batches: JournalEntry[][] = [];
+  for await (const batch of reader) batches.push(batch);
+  return batches;
+}
+
+/** The next batch; fails if the reader ended instead. */
+async function nextBatch(reader: AsyncGenerator<JournalEntry[]>): Promise<JournalEntry[]> {
+  const next = await reader.next();
+  assert.equal(next.done, false, 'expected another batch, the reader ended');
+  return next.value as JournalEntry[];
+}
+
+function assertGone(pid: number): void {
+  assert.throws(() => process.kill(pid, 0), { code: 'ESRCH' }, `process ${pid} is still alive`);
+}
+
+function assertNoReaderLeft(): void {
+  assert.equal(runningReaders(), 0, 'a journalctl child outlived its reader');
+}
+
+before(() => {
+  directory = mkdtempSync(join(tmpdir(), 'tessia-journal-reader-test-'));
+});
+
+after(() => {
+  // A failed test may leave a blocked fake behind: end it, so the run does not hang.
+  for (const fake of fakes) {
+    try {
+      const { pid } = fake.record();
+      // Only if that pid is still the fixture (not a process that got the number since).
+      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(FIXTURE)) process.kill(pid, 'SIGKILL');
+    } catch {
+      // Never started, or already gone.
+    }
+  }
+  rmSync(directory, { recursive: true, force: true });
+});
+
+describe('readJournal output', () => {
+  afterEach(assertNoReaderLeft);
+
+  it('yields the entries of each chunk of journalctl output as one batch.', LIMIT, async () => {
+    const fake = fakeJournalctl({
+      steps: [
+        { stdout: `${entryLine(1)}\n${entryLine(2)}\n` },
+        { waitForSignal: true },
+        { stdout: `${entryLine(3)}\n` },
+      ],
+    });
+    const reader = readJournal(QUERY, { journalctl: fake.path });
+    const first = await nextBatch(reader);
+    assert.equal(first.length, 2);
+    assert.deepEqual(messages(first), ['line 1', 'line 2']);
+    fake.proceed();
+    const second = await nextBatch(reader);
+    assert.equal(second.length, 1);
+    assert.deepEqual(messages(second), ['line 3']);
+    assert.equal((await reader.next()).done, true);
+  });
+
+  it('parses a line into an entry with its cursor, bigint timestamps and fields.', LIMIT, async () => {
+    const fake = fakeJournalctl({ steps: [{ stdout: `${entryLine(7, { CODE_LINE: '12' })}\n` }] });
+    const entries = (await collect(readJournal(QUERY, { journalctl: fake.path }))).flat();
+    assert.equal(entries.length, 1);
+    assert.deepEqual(entries[0], {
+      cursor: cursorOf(7),
+      realtime: 1767323045000007n,
+      monotonic: 1007n,
+      fields: { PRIORITY: '6', TESSIA_TASK_ID: 'abcd1234', MESSAGE: 'line 7', CODE_LINE: '12' },
+    });
+  });
+
+  it('runs the program with the argument list of the query, without colours or a pager.', LIMIT, async () => {
+    const fake = fakeJournalctl({ steps: [] });
+    const query: JournalQuery = { ...QUERY, afterCursor: cursorOf(1), tail: 5, maxPriority: 4 };
+    const batches = await collect(readJournal(query, { journalctl: fake.path }));
+    assert.equal(batches.length, 0);
+    const record = fake.record();
+    assert.deepEqual(record.argv, journalctlArgs(query));
+    assert.ok(record.argv.includes('--output=json'));
+    assert.deepEqual(record.env, { SYSTEMD_COLORS: '0', SYSTEMD_PAGER: '', LC_ALL: 'C.UTF-8' });
+  });
+
+  it('keeps a partial last line of one chunk and completes it with the next chunk.', LIMIT, async () => {
+    const split = entryLine(2, { MESSAGE: 'split across two chunks' });
+    const half = Math.floor(split.length / 2);
+    const fake = fakeJournalctl({
+      steps: [
+        { stdout: `${entryLine(1)}\n${split.slice(0, half)}` },
+        { waitForSignal: true },
+        { stdout: `${split.slice(half)}\n${entryLine(3)}\n` },
+      ],
+    });
+    const skipped: string[] = [];
+    const reader = readJournal(QUERY, { journalctl: fake.path, onSkippedLine: (why) => skipped.push(why) });
+    const first = await nextBatch(reader);
+    assert.equal(first.length, 1);
+    assert.deepEqual(messages(first), ['line 1']);
+    fake.proceed();
+    const second = await nextBatch(reader);
+    assert.equal(second.length, 2);
+    assert.equal(second[0]?.cursor, cursorOf(2));
+    assert.deepEqual(messages(second), ['split across two chunks', 'line 3']);
+    assert.equal((await reader.next()).done, true);
+    assert.deepEqual(skipped, []);
+  });
+
+  it('yields nothing for an unterminated last line when journalctl ends, only the entries before it.', LIMIT, async () => {
+    const fake = fakeJournalctl({ steps: [{ stdout: `${entryLine(1)}\n${entryLine(2).slice(0, 40)}` }] });
+    const entries = (await collect(readJournal(QUERY, { journalctl: fake.path }))).flat();
+    assert.equal(entries.length, 1);
+    assert.deepEqual(messages(entries), ['line 1']);
+  });
+
+  it('skips a line that is not JSON and reports it through onSkippedLine.', LIMIT, async () => {
+    const fake = fakeJournalctl({
+      steps: [{ stdout: `${entryLine(1)}\nHint: You are not seeing messages from other users.\n${entryLine(2)}\n` }],
+    });
+    const skipped: string[] = [];
+    const reader = readJournal(QUERY, { journalctl: fake.path, onSkippedLine: (why) => skipped.push(why) });
+    const entries = (await collect(reader)).flat();
+    assert.equal(entries.length, 2);
+    assert.deepEqual(messages(entries), ['line 1', 'line 2']);
+    assert.deepEqual(skipped, ['not a journal entry']);
+  });
+
+  it('skips a JSON line without a cursor and reports it through onSkippedLine.', LIMIT, async () => {
+    const fake = fakeJournalctl({ steps: [{ stdout: `{"MESSAGE":"no cursor"}\n${entryLine(1)}\n` }] });
+    const skipped: string[] = [];
+    const reader = readJournal(QUERY, { journalctl: fake.path, onSkippedLine: (why) => skipped.push(why) });
+    const entries = (await collect(reader)).flat();
+    assert.equal(entries.length, 1);
+    assert.deepEqual(messages(entries), ['line 1']);
+    assert.equal(skipped.length, 1);
+  });
+
+  it('replaces a line over maxLineBytes by a placeholder entry with its cursor, and goes on after it.', LIMIT, async () => {
+    // 300 kB: more than one pipe read, so the reader sees the line's start without its end.
+    const huge = entryLine(2, { MESSAGE: 'x'.repeat(300_000) });
+    const fake = fakeJournalctl({
+      steps: [{ stdout: `${entryLine(1)}\n` }, { stdout: `${huge}\n` }, { stdout: `${entryLine(3)}\n` }],
+    });
+    const skipped: string[] = [];
+    const onSkippedLine = (why: string) => void skipped.push(why);
+    const reader = readJournal(QUERY, { journalctl: fake.path, maxLineBytes: 1024, onSkippedLine });
+    const entries = (await collect(reader)).flat();
+    assert.equal(entries.length, 3);
+    assert.deepEqual(
+      entries.map((entry) => entry.cursor),
+      [cursorOf(1), cursorOf(2), cursorOf(3)],
+    );
+    const placeholder = entries[1];
+    assert.ok(placeholder);
+    assert.equal(placeholder.fields['TESSIA_TRUNCATED'], '1');
+    assert.match(String(placeholder.fields['MESSAGE']), /left out/);
+    assert.ok(!String(placeholder.fields['MESSAGE']).includes('xxxx'), 'the placeholder carries none of the content');
+    assert.deepEqual(messages([entries[0]!, entries[2]!]), ['line 1', 'line 3']);
+    assert.equal(skipped.length, 1);
+    assert.match(skipped[0] ?? '', /over 1024 bytes/);
+  });
+
+  it('reports a huge line without a cursor and yields no placeholder for it.', LIMIT, async () => {
+    const fake = fakeJournalctl({
+      steps: [{ stdout: `${entryLine(1)}\n` }, { stdout: `${'y'.repeat(300_000)}\n` }, { stdout: `${entryLine(3)}\n` }],
+    });
+    const skipped: string[] = [];
+    const onSkippedLine = (why: string) => void skipped.push(why);
+    const reader = readJournal(QUERY, { journalctl: fake.path, maxLineBytes: 1024, onSkippedLine });
+    const entries = (await collect(reader)).flat();
+    assert.equal(entries.length, 2);
+    assert.deepEqual(messages(entries), ['line 1', 'line 3']);
+    assert.equal(skipped.length, 1);
+    assert.match(skipped[0] ?? '', /over 1024 bytes/);
+  });
+});
+
+describe('readJournal failures', () => {
+  afterEach(assertNoReaderLeft);
+
+  it('throws a JournalctlError with the exit status and stderr when journalctl fails.', LIMIT, async () => {
+    const fake = fakeJournalctl({ steps: [{ stderr: 'Failed to seek to cursor: Invalid argument\n' }], exitCode: 1 });
+    await assert.rejects(collect(readJournal(QUERY, { journalctl: fake.path })), (error: unknown) => {
+      assert.ok(error instanceof JournalctlError, `expected a JournalctlError, got ${String(error)}`);
+      assert.equal(error.exitCode, 1);
+      assert.equal(error.stderr, 'Failed to seek to cursor: Invalid argument\n');
+      assert.match(error.message, /exit 1/);
+      assert.match(error.message, /Failed to seek to cursor: Invalid argument/);
+      return true;
+    });
+  });
+
+  it('yields the entries read before journalctl failed, then throws.', LIMIT, async () => {
+    const fake = fakeJournalctl({
+      steps: [{ stdout: `${entryLine(1)}\n` }, { stderr: 'journal file corrupted\n' }],
+      exitCode: 2,
+    });
+    const reader = readJournal(QUERY, { journalctl: fake.path });
+    const first = await nextBatch(reader);
+    assert.equal(first.length, 1);
+    await assert.rejects(reader.next(), (error: unknown) => error instanceof JournalctlError && error.exitCode === 2);
+  });
+
+  it('does not fail when journalctl succeeds with something on stderr.', LIMIT, async () => {
+    const fake = fakeJournalctl({
+      steps: [{ stderr: 'No journal files were found.\n' }, { stdout: `${entryLine(1)}\n` }],
+    });
+    const entries = (await collect(readJournal(QUERY, { journalctl: fake.path }))).flat();
+    assert.equal(entries.length, 1);
+  });
+});
+
+describe('readJournal cancellation', () => {
+  afterEach(assertNoReaderLeft);
+
+  it('kills a following journalctl when the signal aborts, and then ends without an error.', LIMIT, async () => {
+    const fake = fakeJournalctl({ steps: [{ stdout: `${entryLine(1)}\n` }], block: true });
+    const controller = new AbortController();
+    const reader = readJournal({ ...QUERY, follow: true }, { journalctl: fake.path, signal: controller.signal });
+    const first = await nextBatch(reader);
+    assert.equal(first.length, 1);
+    assert.equal(runningReaders(), 1);
+    const { pid } = fake.record();
+    controller.abort();
+    assert.equal((await reader.next()).done, true);
+    assertGone(pid);
+    assert.equal(runningReaders(), 0);
+  });
+
+  it('yields nothing and fails nothing for a signal aborted before the start.', LIMIT, async () => {
+    const fake = fakeJournalctl({ steps: [{ stdout: `${entryLine(1)}\n` }], block: true });
+    const reader = readJournal({ ...QUERY, follow: true }, { journalctl: fake.path, signal: AbortSignal.abort() });
+    const batches = await collect(reader);
+    assert.equal(batches.length, 0);
+    assert.equal(runningReaders(), 0);
+  });
+
+  it('leaves no journalctl behind when the consumer breaks out of for-await.', LIMIT, async () => {
+    const fake = fakeJournalctl({ steps: [{ stdout: `${entryLine(1)}\n${entryLine(2)}\n` }], block: true });
+    let pid: number | undefined;
+    let seen = 0;
+    for await (const batch of readJournal({ ...QUERY, follow: true }, { journalctl: fake.path })) {
+      seen += batch.length;
+      pid = fake.record().pid;
+      break;
+    }
+    assert.equal(seen, 2);
+    assert.ok(pid !== undefined);
+    assertGone(pid);
+    assert.equal(runningReaders(), 0);
+  });
+
+  it('leaves no journalctl behind when the consumer stops while it is blocked on a full pipe.', LIMIT, async () => {
+    // About 1.5 MB in one write: far more than a pipe holds, so the fake is still writing when the consumer stops.
+    const lines = Array.from({ length: 10_000 }, (_, n) => `${entryLine(n + 1)}\n`).join('');
+    const fake = fakeJournalctl({ steps: [{ stdout: lines }] });
+    const reader = readJournal(QUERY, { journalctl: fake.path });
+    const first = await nextBatch(reader);
+    assert.ok(first.length > 0 && first.length < 10_000, `expected part of the output, got ${first.length} entries`);
+    const { pid } = fake.record();
+    assert.equal((await reader.return(undefined)).done, true);
+    assertGone(pid);
+    assert.equal(runningReaders(), 0);
+  });
+});
+
+describe('readJournal without a program to run', () => {
+  it('throws a JournalctlError without an exit status when journalctl cannot be run.', LIMIT, async () => {
+    const missing = join(directory, 'no-such-journalctl');
+    await assert.rejects(collect(readJournal(QUERY, { journalctl: missing })), (error: unknown) => {
+      assert.ok(error instanceof JournalctlError, `expected a JournalctlError, got ${String(error)}`);
+      assert.equal(error.exitCode, null);
+      assert.match(error.message, /cannot run journalctl/);
+      return true;
+    });
+  });
+
+  it('counts no running reader once a reader that could not start has thrown.', LIMIT, async () => {
+    const reader = readJournal(QUERY, { journalctl: join(directory, 'no-such-journalctl') });
+    await assert.rejects(collect(reader), JournalctlError);
+    assert.equal(runningReaders(), 0);
+  });
+});
