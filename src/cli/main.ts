@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { ConfigError } from '../config/load.js';
+import { messageOf } from '../errors.js';
 import { SERVE_USAGE, serve } from './serve.js';
 import { taskCommand } from './task-commands.js';
 
@@ -27,7 +28,7 @@ async function main(argv: string[]): Promise<void> {
 
 main(process.argv.slice(2)).catch((error: unknown) => {
   if (error instanceof ConfigError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-    process.stderr.write(`tessia-task-runner: ${(error as Error).message}\n`);
+    process.stderr.write(`tessia-task-runner: ${messageOf(error)}\n`);
     process.exit(2);
   }
   process.stderr.write(`tessia-task-runner: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);

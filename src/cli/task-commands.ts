@@ -4,9 +4,13 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { ApiError, call, open, type ClientSettings } from './client.js';
+import { ApiError, MAX_RETRY_WAIT_SECONDS, UnavailableError, call, jsonLines, openStream, type ClientSettings } from './client.js';
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, notFound: 3, denied: 4, unavailable: 5 } as const;
+
+const DEFAULT_TIMEOUT_SECONDS = 30;
+/** The longest delay a timer takes (2^31 - 1 ms); a longer one would fire at once. */
+const MAX_TIMEOUT_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
 
 export const TASK_USAGE = `Usage: tessia-task-runner task <command> [options]
 
@@ -19,11 +23,17 @@ Commands:
   logs <id> [-f] [--after CURSOR] [--tail N] [--priority P] [--json] [--color|--no-color]
                                                                   print its journal; -f follows until it ends
 
-Connection (also $TESSIA_RUNNER_URL, $TESSIA_RUNNER_TOKEN):
+Connection (also $TESSIA_RUNNER_URL, $TESSIA_RUNNER_TOKEN, $TESSIA_RUNNER_TIMEOUT):
   --url URL           (default http://127.0.0.1:7356)
   --token TOKEN | --token-file FILE
   --cacert FILE --cert FILE --key FILE     HTTPS and mutual TLS
   --socket PATH       a Unix socket
+  --timeout SECONDS   give up when connecting, retries and the answer take longer (default ${DEFAULT_TIMEOUT_SECONDS});
+                      logs: until the stream starts, and without -f while it stalls that long
+
+Busy (429) or unavailable (503) with Retry-After: list, show and logs are sent again after the wait
+asked (at most ${MAX_RETRY_WAIT_SECONDS} s each, within --timeout); start, stop and delete only when the runner says
+it did nothing (TOO_MANY_TASKS, SHUTTING_DOWN), never when it may have (SYSTEMD_UNAVAILABLE).
 
 Exit codes: 0 done (logs -f: the task succeeded), 1 the task failed (logs -f) or another error,
 2 usage, 3 no such task, 4 not allowed (401/403), 5 the runner is unreachable or unavailable.
@@ -45,6 +55,7 @@ const OPTIONS = {
   cert: { type: 'string' },
   key: { type: 'string' },
   socket: { type: 'string' },
+  timeout: { type: 'string' },
   parameters: { type: 'string' },
   'parameters-file': { type: 'string' },
   full: { type: 'boolean' },
@@ -74,8 +85,14 @@ export async function taskCommand(args: string[]): Promise<number> {
     process.stdout.write((command && commandUsage(command)) || TASK_USAGE);
     return command === undefined && !values.help ? EXIT.usage : EXIT.ok;
   }
+  const timeoutSeconds = parseTimeout(values.timeout, process.env['TESSIA_RUNNER_TIMEOUT']);
+  if (timeoutSeconds instanceof UsageError) {
+    process.stderr.write(`${timeoutSeconds.message}\n${TASK_USAGE}`);
+    return EXIT.usage;
+  }
   const settings: ClientSettings = {
     url: values.url ?? process.env['TESSIA_RUNNER_URL'] ?? 'http://127.0.0.1:7356',
+    timeoutSeconds,
   };
   const token = values.token ?? (values['token-file'] ? readFileSync(values['token-file'], 'utf8').trim() : process.env['TESSIA_RUNNER_TOKEN']);
   if (token) settings.token = token;
@@ -88,8 +105,7 @@ export async function taskCommand(args: string[]): Promise<number> {
     switch (command) {
       case 'start': {
         const machine = need('a machine');
-        const text = values['parameters-file'] ? readFileSync(values['parameters-file'], 'utf8') : values.parameters;
-        const parameters = text === undefined ? null : JSON.parse(text);
+        const parameters = parametersOf(values);
         const task = await call<{ taskId: string; state: string }>(settings, 'POST', '/v1/tasks', { machine: decodeURIComponent(machine), parameters });
         process.stdout.write(values.json ? `${JSON.stringify(task)}\n` : `${task.taskId}\n`);
         return EXIT.ok;
@@ -121,16 +137,13 @@ export async function taskCommand(args: string[]): Promise<number> {
       process.stderr.write(`${error.message}\n${TASK_USAGE}`);
       return EXIT.usage;
     }
-    if (error instanceof SyntaxError) {
-      process.stderr.write(`--parameters: not JSON: ${error.message}\n`);
-      return EXIT.usage;
+    if (error instanceof UnavailableError) {
+      process.stderr.write(`tessia-task-runner: ${error.message}\n`);
+      return EXIT.unavailable;
     }
     if (error instanceof ApiError) {
       process.stderr.write(`tessia-task-runner: ${error.status}: ${error.message}\n`);
-      if (error.status === 404) return EXIT.notFound;
-      if (error.status === 401 || error.status === 403) return EXIT.denied;
-      if (error.status === 503 || error.status === 429) return EXIT.unavailable;
-      return EXIT.failed;
+      return exitCodeOf(error.status);
     }
     process.stderr.write(`tessia-task-runner: cannot reach ${settings.socket ?? settings.url}: ${(error as Error).message}\n`);
     return EXIT.unavailable;
@@ -139,39 +152,69 @@ export async function taskCommand(args: string[]): Promise<number> {
 
 class UsageError extends Error {}
 
+function exitCodeOf(status: number): number {
+  if (status === 404) return EXIT.notFound;
+  if (status === 401 || status === 403) return EXIT.denied;
+  // 502 and 504 come from a proxy in front of the runner: unavailable too.
+  if (status === 429 || status === 502 || status === 503 || status === 504) return EXIT.unavailable;
+  return EXIT.failed;
+}
+
+/** --timeout, else $TESSIA_RUNNER_TIMEOUT, else the default: seconds, more than 0. */
+function parseTimeout(option: string | undefined, environment: string | undefined): number | UsageError {
+  const [name, text] = option !== undefined ? ['--timeout', option] : ['$TESSIA_RUNNER_TIMEOUT', environment];
+  if (text === undefined || text === '') return DEFAULT_TIMEOUT_SECONDS;
+  const seconds = Number(text);
+  if (!/^\s*[\d.]+\s*$/.test(text) || !(seconds > 0 && seconds <= MAX_TIMEOUT_SECONDS)) {
+    return new UsageError(`${name}: "${text}" is not a number of seconds above 0 and at most ${MAX_TIMEOUT_SECONDS}`);
+  }
+  return seconds;
+}
+
+/** The parameters of `start`: JSON from --parameters or --parameters-file; a bad one is a usage error. */
+function parametersOf(values: { parameters?: string; 'parameters-file'?: string }): unknown {
+  const file = values['parameters-file'];
+  const [name, text] = file ? [`--parameters-file ${file}`, readParametersFile(file)] : ['--parameters', values.parameters];
+  if (text === undefined) return null;
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new UsageError(`${name}: not JSON: ${(error as Error).message}`);
+  }
+}
+
+function readParametersFile(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new UsageError(`--parameters-file: ${(error as Error).message}`);
+  }
+}
+
 async function logs(settings: ClientSettings, id: string, values: Record<string, unknown>): Promise<number> {
   const query = new URLSearchParams();
   if (values['follow']) query.set('follow', 'true');
   for (const key of ['after', 'tail', 'priority'] as const) if (typeof values[key] === 'string') query.set(key, values[key] as string);
-  const response = await open(settings, 'GET', `/v1/tasks/${id}/logs?${query}`);
-  if ((response.statusCode ?? 0) >= 400) {
-    let text = '';
-    for await (const chunk of response) text += chunk;
-    throw new ApiError(response.statusCode ?? 0, (JSON.parse(text) as { detail: string }).detail);
-  }
+  const path = `/v1/tasks/${id}/logs${query.size > 0 ? `?${query}` : ''}`;
+  const response = await openStream(settings, path);
   const color = Boolean(values['color']) || (process.stdout.isTTY && !values['no-color'] && !process.env['NO_COLOR']);
-  let partial = '';
   let end: { exitCode: number | null; state: string } | undefined;
-  response.setEncoding('utf8');
-  for await (const chunk of response) {
-    partial += chunk;
-    let at: number;
-    while ((at = partial.indexOf('\n')) !== -1) {
-      const line = JSON.parse(partial.slice(0, at)) as Record<string, any>;
-      partial = partial.slice(at + 1);
-      if (values['json']) {
-        if (line['type'] !== 'heartbeat') process.stdout.write(`${JSON.stringify(line)}\n`);
-      } else if (line['type'] === 'entry') {
-        const text = `${line['timestamp']} ${line['fields']?.['SYSLOG_IDENTIFIER'] ?? line['source']}: ${line['message']}`;
-        const paint = color ? COLORS[line['priority'] as number] : undefined;
-        process.stdout.write(paint ? `${paint}${text}\x1b[0m\n` : `${text}\n`);
-      } else if (line['type'] === 'end') {
-        process.stderr.write(`-- task ${line['taskId']} ${line['state']}, exit code ${line['exitCode']} --\n`);
-      } else if (line['type'] === 'shutdown') {
-        process.stderr.write(`-- the runner is restarting: resume with --after '${line['after']}' --\n`);
-      }
-      if (line['type'] === 'end') end = { exitCode: line['exitCode'], state: line['state'] };
+  // A followed stream may rightly be quiet for hours; a dump must keep coming.
+  const stallSeconds = values['follow'] ? undefined : settings.timeoutSeconds;
+  for await (const parsed of jsonLines(settings, path, response, stallSeconds)) {
+    const line = parsed as Record<string, any>;
+    if (values['json']) {
+      if (line['type'] !== 'heartbeat') process.stdout.write(`${JSON.stringify(line)}\n`);
+    } else if (line['type'] === 'entry') {
+      const text = `${line['timestamp']} ${line['fields']?.['SYSLOG_IDENTIFIER'] ?? line['source']}: ${line['message']}`;
+      const paint = color ? COLORS[line['priority'] as number] : undefined;
+      process.stdout.write(paint ? `${paint}${text}\x1b[0m\n` : `${text}\n`);
+    } else if (line['type'] === 'end') {
+      process.stderr.write(`-- task ${line['taskId']} ${line['state']}, exit code ${line['exitCode']} --\n`);
+    } else if (line['type'] === 'shutdown') {
+      process.stderr.write(`-- the runner is restarting: resume with --after '${line['after']}' --\n`);
     }
+    if (line['type'] === 'end') end = { exitCode: line['exitCode'], state: line['state'] };
   }
   if (!values['follow']) return EXIT.ok;
   return end && end.exitCode === 0 ? EXIT.ok : EXIT.failed;

@@ -1,0 +1,82 @@
+/**
+ * A stand-in for the runner (or a proxy in front of it) on a local port, for testing the `task`
+ * commands without systemd: every request is recorded, then answered by the test's script.
+ */
+import { execFile } from 'node:child_process';
+import { createServer, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { REPO_DIR } from '../../src/embedded/private-systemd.js';
+
+export interface SeenRequest {
+  method: string;
+  path: string;
+  body: string;
+}
+
+/** Answers the request numbered `index` (0 for the first one). */
+export type Script = (seen: SeenRequest, response: ServerResponse, index: number) => void;
+
+export interface FakeRunner {
+  url: string;
+  requests: SeenRequest[];
+  close(): Promise<void>;
+}
+
+export async function fakeRunner(script: Script): Promise<FakeRunner> {
+  const requests: SeenRequest[] = [];
+  const server = createServer((request, response) => {
+    let body = '';
+    request.setEncoding('utf8');
+    request.on('data', (chunk: string) => (body += chunk));
+    request.on('end', () => {
+      const seen = { method: request.method ?? '', path: request.url ?? '', body };
+      requests.push(seen);
+      script(seen, response, requests.length - 1);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    requests,
+    close: () =>
+      new Promise((resolve) => {
+        // Answers the script holds back on purpose would keep the server open.
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+export function json(response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  response.writeHead(status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(body));
+}
+
+export interface CliRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  elapsedMs: number;
+}
+
+/** Runs `tessia-task-runner task …` (the build in dist/) without blocking this process, which serves it. */
+export function runTaskCli(args: string[], env: Record<string, string> = {}): Promise<CliRun> {
+  const began = performance.now();
+  const inherited = { ...process.env };
+  for (const name of ['TESSIA_RUNNER_URL', 'TESSIA_RUNNER_TOKEN', 'TESSIA_RUNNER_TIMEOUT']) delete inherited[name];
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [join(REPO_DIR, 'dist/cli/main.js'), 'task', ...args],
+      { encoding: 'utf8', timeout: 40_000, env: { ...inherited, NO_COLOR: '1', ...env } },
+      (error, stdout, stderr) =>
+        resolve({
+          code: error ? (typeof error.code === 'number' ? error.code : null) : 0,
+          stdout,
+          stderr,
+          elapsedMs: performance.now() - began,
+        }),
+    );
+  });
+}
