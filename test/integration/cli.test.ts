@@ -4,7 +4,7 @@ import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { REPO_DIR } from '../harness/private-systemd.js';
+import { REPO_DIR } from '../../src/embedded/private-systemd.js';
 import { runnerSuite } from '../harness/suite.js';
 import { waitForCollected, waitForState } from '../harness/tasks.js';
 

@@ -32,7 +32,7 @@ describe('operability', () => {
     assert.deepEqual(await (await fetch(`${suite.runner.baseUrl}/healthz`)).json(), { status: 'ok' });
     const ready = await fetch(`${suite.runner.baseUrl}/readyz`);
     assert.equal(ready.status, 200);
-    assert.deepEqual(await ready.json(), { status: 'ready', checks: { dbus: true, store: true, recovery: true } });
+    assert.deepEqual(await ready.json(), { status: 'ready', checks: { dbus: true, store: true } });
     await suite.runner.systemd.systemctl('stop', 'dbus.socket', 'dbus.service');
     try {
       const notReady = await eventually('not ready without the bus', () => fetch(`${suite.runner.baseUrl}/readyz`), (r) => r.status === 503);
@@ -121,5 +121,33 @@ describe('operability', () => {
     assert.equal(still.status, 201, 'the running config is kept');
     suite.started.add(still.body.taskId);
     assert.equal((await suite.runner.systemd.show(suite.runner.unit, ['ActiveState']))['ActiveState'], 'active');
+  });
+});
+
+describe('the runner without the native journal transport', () => {
+  const suite = runnerSuite();
+
+  test('keeps priorities, and writes its fields as KEY=value text that journalctl --grep finds, audit included', async () => {
+    await suite.runner.stop();
+    await suite.runner.start({ TESSIA_LOG_TRANSPORT: 'stdout' });
+    const task = await suite.start('echo', ['echo logged']);
+    await waitForState(suite.api, task.taskId, ['exited']);
+    const journal = (args: string[]) => suite.runner.systemd.run(['journalctl', '--no-pager', '-o', 'json', '-u', suite.runner.unit, ...args]);
+    const grepped = await eventually(
+      "the runner's lines about the task, by text",
+      async () => (await journal(['--grep', `TESSIA_TASK_ID=${task.taskId}`])).stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line)),
+      (entries: Record<string, string>[]) => entries.some((entry) => entry['MESSAGE']?.startsWith('task exited')),
+    );
+    const exited = grepped.filter((entry: Record<string, string>) => entry['MESSAGE']?.startsWith('task exited '));
+    assert.equal(exited.length, 1, JSON.stringify(grepped));
+    assert.equal(exited[0]['PRIORITY'], '6');
+    assert.equal(exited[0]['_TRANSPORT'], 'stdout');
+    assert.equal(exited[0]['TESSIA_TASK_ID'], undefined, 'no journal field of its own without the native transport');
+    const audit = grepped.filter((entry: Record<string, string>) => /TESSIA_AUDIT=task\.start/.test(entry['MESSAGE'] ?? ''));
+    assert.equal(audit.length, 1, 'the audit line of the start');
+    assert.match(audit[0]['MESSAGE'], /TESSIA_IDENTITY=anonymous/);
+    assert.doesNotMatch(audit[0]['MESSAGE'], /logged/, 'never the parameters');
+    const said = (await journal(['--grep', 'native journal transport'])).stdout;
+    assert.match(said, /native journal transport is off .*: fields are written as KEY=value text/);
   });
 });

@@ -5,16 +5,13 @@
  * level's priority and a TESSIA_LOG_LEVEL field), and on SIGTERM runs its CLEANUP section.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createTaskLog, readParameters, type PriorityName } from '../sdk.js';
+import { messageOf } from '../../errors.js';
+import { parsePriority, priorityName } from '../../journal/priority.js';
+import { createTaskLog, readParameters } from '../sdk.js';
 import { parseEchoScript, type EchoCommand, type LogLevel } from './language.js';
 
-const PRIORITY: Record<LogLevel, PriorityName> = {
-  CRITICAL: 'crit',
-  ERROR: 'err',
-  WARNING: 'warning',
-  INFO: 'info',
-  DEBUG: 'debug',
-};
+/** CRITICAL, ERROR, WARNING, INFO, DEBUG are names of journal priorities too. */
+const priorityOfLevel = (level: LogLevel) => priorityName(parsePriority(level) ?? 6);
 const EXIT_TERMINATED = 128 + 15;
 const MAX_TIMER_MS = 2_147_483_647;
 const log = createTaskLog();
@@ -38,7 +35,7 @@ async function run(commands: EchoCommand[], signal?: AbortSignal): Promise<void>
         log.write('info', command.text, { TESSIA_ECHO_LINE: command.line });
         break;
       case 'log':
-        log.write(PRIORITY[command.level], command.text, {
+        log.write(priorityOfLevel(command.level), command.text, {
           TESSIA_LOG_LEVEL: command.level,
           TESSIA_ECHO_LINE: command.line,
         });
@@ -50,6 +47,7 @@ async function run(commands: EchoCommand[], signal?: AbortSignal): Promise<void>
         throw new Returned(command.value);
       case 'raise':
         log.write('err', `RuntimeError: RAISE at line ${command.line}`, { TESSIA_ECHO_LINE: command.line });
+        await log.flush();
         // Dying by a signal is how a task reports an exception to systemd (Result=signal → -3);
         // the unit sets LimitCORE=0, so no core file is written.
         process.kill(process.pid, 'SIGABRT');
@@ -85,9 +83,13 @@ async function main(): Promise<number> {
 }
 
 main().then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    log.write('err', `echo machine failed: ${error instanceof Error ? error.message : String(error)}`);
+  async (code) => {
+    await log.flush();
+    process.exit(code);
+  },
+  async (error: unknown) => {
+    log.write('err', `echo machine failed: ${messageOf(error)}`);
+    await log.flush();
     process.kill(process.pid, 'SIGABRT');
   },
 );
