@@ -88,7 +88,7 @@ export class TaskService {
     // Durable before the unit exists: a crash from here on leaves a record recovery can settle.
     this.store.insert({ taskId, machine: machine.name, unit, createdAt: nowIso() });
     this.options.hooks?.afterRecord?.();
-    this.tracker.track(unit);
+    this.tracker.track(unit, true);
     const began = performance.now();
     const jobResult = await this.startUnit(taskId, unit, machine, request.parameters);
     if (jobResult !== 'done') {
@@ -101,6 +101,7 @@ export class TaskService {
     }
     this.options.observer?.started((performance.now() - began) / 1000);
     this.options.hooks?.afterStart?.();
+    this.tracker.started(unit);
     await this.tracker.refresh(unit);
     return this.mustFind(taskId);
   }

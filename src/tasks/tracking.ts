@@ -20,6 +20,8 @@ interface TrackedUnit {
   again: boolean;
   /** A read is scheduled for the end of this burst of signals. */
   scheduled: boolean;
+  /** Its start job is under way: the lifecycle settles the task, then asks for a read (started()). */
+  starting: boolean;
 }
 
 export class UnitTracker {
@@ -39,11 +41,17 @@ export class UnitTracker {
     systemd.on('reconnected', this.onReconnected);
   }
 
-  /** Follows a unit's signals from now on: call before starting it. */
-  track(unit: string): void {
+  /** Follows a unit's signals from now on: call before starting it (`starting`: see started()). */
+  track(unit: string, starting = false): void {
     if (this.units.has(unit)) return;
-    this.units.set(unit, { signalled: {}, refreshing: null, again: false, scheduled: false });
+    this.units.set(unit, { signalled: {}, refreshing: null, again: false, scheduled: false, starting });
     this.systemd.watch(unit);
+  }
+
+  /** The start job is done and its result handled: the unit's changes move its task from now on. */
+  started(unit: string): void {
+    const tracked = this.units.get(unit);
+    if (tracked) tracked.starting = false;
   }
 
   untrack(unit: string): void {
@@ -68,6 +76,7 @@ export class UnitTracker {
   refresh(unit: string): Promise<void> {
     this.track(unit);
     const tracked = this.units.get(unit) as TrackedUnit;
+    if (tracked.starting) return Promise.resolve();
     if (tracked.refreshing) {
       tracked.again = true;
       return tracked.refreshing;
@@ -112,6 +121,7 @@ export class UnitTracker {
     const tracked = this.units.get(unitName);
     if (!tracked) return;
     rememberSignalled(tracked.signalled, changed);
+    if (tracked.starting) return;
     if (tracked.refreshing) {
       tracked.again = true;
       return;

@@ -24,7 +24,10 @@ export class TaskTransitions extends EventEmitter<{ changed: [TaskRecord] }> {
    * Applies `patch` if the move from the task's current state is legal. `endMicros`: when the task
    * ended, by systemd's clock (µs since the epoch), for a patch that finishes it.
    */
-  move(task: TaskRecord, patch: TaskPatch, endMicros = 0n): void {
+  move(stale: TaskRecord, patch: TaskPatch, endMicros = 0n): void {
+    // The caller's record may be older than an await: decide on the store's, where a finished task is final.
+    const task = this.store.find(stale.taskId)?.task;
+    if (!task || isFinished(task)) return;
     const next = patch.state ?? task.state;
     if (next !== task.state && !LEGAL_NEXT[task.state].includes(next)) {
       this.log.warn({ taskId: task.taskId, from: task.state, to: next }, 'ignored an illegal state change');
