@@ -41,7 +41,10 @@ export function createApp(tasks: TaskService, options: AppOptions, log: Logger):
   app.use(compression({ filter: (request, response) => !request.path.endsWith('/logs') && compression.filter(request, response) }));
 
   app.use((_request, response, next) => {
-    if (!options.shuttingDown.aborted) return next();
+    if (!options.shuttingDown.aborted) {
+      next();
+      return;
+    }
     response.set('Connection', 'close');
     next(new HttpError('SHUTTING_DOWN', 'the runner is shutting down; tasks keep running, try again shortly'));
   });

@@ -5,6 +5,7 @@
  * listener is then on loopback, or the config says `insecure: true`).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
+import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { HttpError } from './errors.js';
@@ -33,39 +34,58 @@ export function authenticate(options: AuthOptions): RequestHandler {
   const tokens = options.tokens.map((token) => ({ ...token, digest: Buffer.from(token.sha256, 'hex') }));
   const required = tokens.length > 0 || options.clientCertificates !== undefined;
   return (request: Request, response: Response, next: NextFunction) => {
-    const socket = request.socket as TLSSocket;
-    if (options.clientCertificates && socket.encrypted && socket.authorized) {
-      const subject = socket.getPeerCertificate()?.subject;
-      const cn = Array.isArray(subject?.CN) ? subject.CN[0] : subject?.CN;
+    const socket = request.socket;
+    if (options.clientCertificates && isTls(socket) && socket.authorized) {
+      const subject = socket.getPeerCertificate().subject;
+      const cn = Array.isArray(subject.CN) ? subject.CN[0] : subject.CN;
       request.identity = { name: `certificate:${cn ?? 'unnamed'}`, scope: options.clientCertificates.scope };
-      return next();
+      next();
+      return;
     }
     const header = request.get('authorization');
     if (header !== undefined) {
       // The scheme is case-insensitive (RFC 9110, 11.1).
       const match = /^Bearer ([\x21-\x7e]{1,512})$/i.exec(header);
-      if (!match?.[1]) return next(unauthorized(response, 'malformed Authorization header (expected: Bearer <token>)'));
+      if (!match?.[1]) {
+        next(unauthorized(response, 'malformed Authorization header (expected: Bearer <token>)'));
+        return;
+      }
       const digest = createHash('sha256').update(match[1]).digest();
       // Compare with every token, so the time taken tells nothing about which one came close.
       let found: (typeof tokens)[number] | undefined;
       for (const token of tokens) if (timingSafeEqual(token.digest, digest)) found ??= token;
-      if (!found) return next(unauthorized(response, 'unknown token'));
+      if (!found) {
+        next(unauthorized(response, 'unknown token'));
+        return;
+      }
       request.identity = { name: `token:${found.name}`, scope: found.scope };
-      return next();
+      next();
+      return;
     }
-    if (required) return next(unauthorized(response, 'authentication required: a client certificate or a bearer token'));
+    if (required) {
+      next(unauthorized(response, 'authentication required: a client certificate or a bearer token'));
+      return;
+    }
     request.identity = { name: 'anonymous', scope: 'write' };
     next();
   };
+}
+
+function isTls(socket: Socket): socket is TLSSocket {
+  return 'encrypted' in socket && socket.encrypted === true;
 }
 
 /** Reads need `read`; everything that changes something needs `write`. */
 export const authorize: RequestHandler = (request, _response, next) => {
   const needed: Scope = request.method === 'GET' || request.method === 'HEAD' ? 'read' : 'write';
   const identity = request.identity;
-  if (!identity) return next(new HttpError('UNAUTHENTICATED', 'authentication required'));
+  if (!identity) {
+    next(new HttpError('UNAUTHENTICATED', 'authentication required'));
+    return;
+  }
   if (needed === 'write' && identity.scope !== 'write') {
-    return next(new HttpError('FORBIDDEN', `${identity.name} may only read (scope "read")`));
+    next(new HttpError('FORBIDDEN', `${identity.name} may only read (scope "read")`));
+    return;
   }
   next();
 };

@@ -5,7 +5,8 @@ import { HttpError } from './errors.js';
 export function limitJsonDepth(maxDepth: number): RequestHandler {
   return (request, _response, next) => {
     if (depthOver(request.body, maxDepth)) {
-      return next(new HttpError('TOO_DEEP', `the request body nests deeper than ${maxDepth} levels`));
+      next(new HttpError('TOO_DEEP', `the request body nests deeper than ${maxDepth} levels`));
+      return;
     }
     next();
   };
@@ -13,8 +14,8 @@ export function limitJsonDepth(maxDepth: number): RequestHandler {
 
 function depthOver(root: unknown, maxDepth: number): boolean {
   const stack: [unknown, number][] = [[root, 1]];
-  while (stack.length > 0) {
-    const [value, depth] = stack.pop() as [unknown, number];
+  for (let top = stack.pop(); top !== undefined; top = stack.pop()) {
+    const [value, depth] = top;
     if (typeof value !== 'object' || value === null) continue;
     if (depth > maxDepth) return true;
     for (const child of Array.isArray(value) ? value : Object.values(value)) stack.push([child, depth + 1]);

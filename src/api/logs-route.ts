@@ -111,7 +111,8 @@ async function stream(
   request: Request,
 ): Promise<void> {
   const { heartbeatMs, shuttingDown } = options;
-  const flushable = response as Response & { flush?: () => void };
+  // compression() adds flush() where it compresses; a response it left alone has none.
+  const flushable: { flush?: () => void } = response;
   let lastWrite = Date.now();
   let lastCursor: string | undefined;
   const write = async (chunk: string) => {

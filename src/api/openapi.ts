@@ -63,6 +63,11 @@ const LogLine = z
   ])
   .meta({ id: 'LogLine', description: 'One line of an NDJSON log stream' });
 
+/** What the API answers, as its clients (the CLI) read it. */
+export type TaskView = z.infer<typeof Task>;
+export type BriefTaskView = z.infer<typeof BriefTask>;
+export type LogLineView = z.infer<typeof LogLine>;
+
 const json = (schema: z.ZodType, description: string) => ({ description, content: { 'application/json': { schema } } });
 const errors = {
   '400': json(ErrorBody, 'the request does not match the schema'),

@@ -90,7 +90,7 @@ function notTheRunner(target: Target, status: number, what: string, text: string
 interface Attempt {
   response: IncomingMessage;
   /** Ends the deadline's hold on the exchange; until then, running out of time destroys it. */
-  disarm(): void;
+  disarm: () => void;
 }
 
 function createRequest(settings: ClientSettings, url: URL, options: RequestOptions, onResponse: (response: IncomingMessage) => void): ClientRequest {
@@ -135,7 +135,7 @@ function send(target: Target, deadline: Deadline): Promise<Attempt> {
 async function readText(response: IncomingMessage): Promise<string> {
   let text = '';
   response.setEncoding('utf8');
-  for await (const chunk of response) text += chunk;
+  for await (const chunk of response as AsyncIterable<string>) text += chunk;
   return text;
 }
 
@@ -253,7 +253,7 @@ export async function* jsonLines(settings: ClientSettings, path: string, respons
   let partial = '';
   response.setEncoding('utf8');
   try {
-    for await (const chunk of response) {
+    for await (const chunk of response as AsyncIterable<string>) {
       watchdog?.refresh();
       partial += chunk;
       let at: number;

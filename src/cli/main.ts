@@ -4,7 +4,7 @@ import { messageOf } from '../errors.js';
 import { SERVE_USAGE, serve } from './serve.js';
 import { taskCommand } from './task-commands.js';
 
-const USAGE = `${SERVE_USAGE.replace('\n\n', '\n       tessia-task-runner task <command> …   (tessia-task-runner task --help)\n\n')}`;
+const USAGE = SERVE_USAGE.replace('\n\n', '\n       tessia-task-runner task <command> …   (tessia-task-runner task --help)\n\n');
 
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;

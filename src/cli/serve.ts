@@ -21,8 +21,8 @@ export const SERVE_USAGE = `Usage: tessia-task-runner serve [--config FILE] [--l
 
 function defaultConfigPath(): string | undefined {
   const directory = process.env['CONFIGURATION_DIRECTORY']?.split(':')[0];
-  const candidates = [directory && join(directory, 'config.yaml'), '/etc/tessia-task-runner/config.yaml'];
-  return candidates.find((path): path is string => Boolean(path) && existsSync(path as string));
+  const candidates = [directory === undefined ? undefined : join(directory, 'config.yaml'), '/etc/tessia-task-runner/config.yaml'];
+  return candidates.find((path): path is string => path !== undefined && existsSync(path));
 }
 
 export function splitHostPort(value: string): { host: string; port: number } {

@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import type { BriefTaskView, LogLineView, TaskView } from '../api/openapi.js';
 import { ApiError, MAX_RETRY_WAIT_SECONDS, UnavailableError, call, jsonLines, openStream, type ClientSettings } from './client.js';
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, notFound: 3, denied: 4, unavailable: 5 } as const;
@@ -82,7 +83,7 @@ export async function taskCommand(args: string[]): Promise<number> {
   const { values, positionals } = parsed;
   const [command, subject] = positionals;
   if (values.help || command === undefined || command === 'help') {
-    process.stdout.write((command && commandUsage(command)) || TASK_USAGE);
+    process.stdout.write((command === undefined ? undefined : commandUsage(command)) ?? TASK_USAGE);
     return command === undefined && !values.help ? EXIT.usage : EXIT.ok;
   }
   const timeoutSeconds = parseTimeout(values.timeout, process.env['TESSIA_RUNNER_TIMEOUT']);
@@ -111,9 +112,9 @@ export async function taskCommand(args: string[]): Promise<number> {
         return EXIT.ok;
       }
       case 'list': {
-        const tasks = await call<Record<string, unknown>[]>(settings, 'GET', `/v1/tasks${values.full ? '?view=full' : ''}`);
+        const tasks = await call<(BriefTaskView & Partial<TaskView>)[]>(settings, 'GET', `/v1/tasks${values.full ? '?view=full' : ''}`);
         if (values.json) process.stdout.write(`${JSON.stringify(tasks)}\n`);
-        else for (const task of tasks) process.stdout.write(`${task['taskId']}\t${task['state']}${values.full ? `\t${task['machine']}\t${task['exitCode'] ?? ''}` : ''}\n`);
+        else for (const task of tasks) process.stdout.write(`${task.taskId}\t${task.state}${values.full ? `\t${task.machine ?? ''}\t${task.exitCode ?? ''}` : ''}\n`);
         return EXIT.ok;
       }
       case 'show':
@@ -194,28 +195,32 @@ function readParametersFile(path: string): string {
 async function logs(settings: ClientSettings, id: string, values: Record<string, unknown>): Promise<number> {
   const query = new URLSearchParams();
   if (values['follow']) query.set('follow', 'true');
-  for (const key of ['after', 'tail', 'priority'] as const) if (typeof values[key] === 'string') query.set(key, values[key] as string);
-  const path = `/v1/tasks/${id}/logs${query.size > 0 ? `?${query}` : ''}`;
+  for (const key of ['after', 'tail', 'priority'] as const) {
+    const value = values[key];
+    if (typeof value === 'string') query.set(key, value);
+  }
+  const path = `/v1/tasks/${id}/logs${query.size > 0 ? `?${query.toString()}` : ''}`;
   const response = await openStream(settings, path);
   const color = Boolean(values['color']) || (process.stdout.isTTY && !values['no-color'] && !process.env['NO_COLOR']);
   let end: { exitCode: number | null; state: string } | undefined;
   // A followed stream may rightly be quiet for hours; a dump must keep coming.
   const stallSeconds = values['follow'] ? undefined : settings.timeoutSeconds;
   for await (const parsed of jsonLines(settings, path, response, stallSeconds)) {
-    const line = parsed as Record<string, any>;
+    const line = parsed as LogLineView;
     if (values['json']) {
-      if (line['type'] !== 'heartbeat') process.stdout.write(`${JSON.stringify(line)}\n`);
-    } else if (line['type'] === 'entry') {
-      const text = `${line['timestamp']} ${line['fields']?.['SYSLOG_IDENTIFIER'] ?? line['source']}: ${line['message']}`;
-      const paint = color ? COLORS[line['priority'] as number] : undefined;
+      if (line.type !== 'heartbeat') process.stdout.write(`${JSON.stringify(line)}\n`);
+    } else if (line.type === 'entry') {
+      const identifier = line.fields['SYSLOG_IDENTIFIER'];
+      const text = `${line.timestamp ?? ''} ${typeof identifier === 'string' ? identifier : line.source}: ${line.message}`;
+      const paint = color ? COLORS[line.priority] : undefined;
       process.stdout.write(paint ? `${paint}${text}\x1b[0m\n` : `${text}\n`);
-    } else if (line['type'] === 'end') {
-      process.stderr.write(`-- task ${line['taskId']} ${line['state']}, exit code ${line['exitCode']} --\n`);
-    } else if (line['type'] === 'shutdown') {
-      process.stderr.write(`-- the runner is restarting: resume with --after '${line['after']}' --\n`);
+    } else if (line.type === 'end') {
+      process.stderr.write(`-- task ${line.taskId} ${line.state}, exit code ${line.exitCode ?? 'none'} --\n`);
+      end = { exitCode: line.exitCode, state: line.state };
+    } else if (line.type === 'shutdown') {
+      process.stderr.write(`-- the runner is restarting: resume with --after '${line.after ?? ''}' --\n`);
     }
-    if (line['type'] === 'end') end = { exitCode: line['exitCode'], state: line['state'] };
   }
   if (!values['follow']) return EXIT.ok;
-  return end && end.exitCode === 0 ? EXIT.ok : EXIT.failed;
+  return end?.exitCode === 0 ? EXIT.ok : EXIT.failed;
 }

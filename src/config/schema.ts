@@ -50,7 +50,7 @@ export const MachineSandboxSchema = z
 })
   .refine((sandbox) => sandbox.group === null || sandbox.user !== null, {
     path: ['group'],
-    message: 'needs "user" (a dynamic user has a dynamic group)',
+    error: 'needs "user" (a dynamic user has a dynamic group)',
   });
 
 export const MachineSchema = z

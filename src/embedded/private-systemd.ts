@@ -95,8 +95,8 @@ export async function bootPrivateSystemd(options: { timeoutMs?: number; log?: (l
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let output = '';
-  unshare.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  unshare.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  unshare.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  unshare.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const exited = new Promise<void>((done) => unshare.once('exit', () => done()));
 
   const deadline = Date.now() + (options.timeoutMs ?? 60_000);
@@ -133,17 +133,17 @@ export async function bootPrivateSystemd(options: { timeoutMs?: number; log?: (l
 }
 
 async function shutdown(systemd: PrivateSystemd, unshare: ChildProcess, exited: Promise<void>, log: (line: string) => void) {
-  if (unshare.exitCode !== null || unshare.signalCode !== null) return;
+  if (!running(unshare)) return;
   // In a container (container= is set) `systemctl exit` stops every unit, then PID 1 becomes
   // systemd-shutdown, whose final kill-and-unmount loop takes long and has nothing left to do in a
   // namespace that vanishes with its init: end that part with SIGKILL.
   await systemd.run(['systemctl', 'exit', '--no-block'], { timeoutMs: 5000 });
   const deadline = Date.now() + 30_000;
-  while (unshare.exitCode === null && unshare.signalCode === null && Date.now() < deadline) {
+  while (running(unshare) && Date.now() < deadline) {
     if (commandOf(systemd.pid).startsWith('systemd-shutdow')) break;
     await sleep(50);
   }
-  if (unshare.exitCode === null && unshare.signalCode === null) await kill(unshare, systemd.pid, exited);
+  if (running(unshare)) await kill(unshare, systemd.pid, exited);
   log('private systemd is off');
 }
 
@@ -156,8 +156,13 @@ async function kill(unshare: ChildProcess, pid: number, exited: Promise<void>): 
       // already gone
     }
   }
-  if (unshare.exitCode === null && unshare.signalCode === null) unshare.kill('SIGKILL');
+  if (running(unshare)) unshare.kill('SIGKILL');
   await Promise.race([exited, sleep(5000)]);
+}
+
+/** A function, not an inline test: the state changes across the awaits between two checks. */
+function running(child: ChildProcess): boolean {
+  return child.exitCode === null && child.signalCode === null;
 }
 
 function commandOf(pid: number): string {

@@ -34,11 +34,13 @@ export function parseJournalLine(line: string): JournalEntry | null {
   // Reuse the parsed object as the field map: entries come by the hundred thousand.
   const realtime = toMicros(record['__REALTIME_TIMESTAMP']);
   const monotonic = toMicros(record['__MONOTONIC_TIMESTAMP']);
+  // eslint-disable-next-line @typescript-eslint/no-dynamic-delete -- the parsed object is the field map (see above)
   for (const name of ADDRESS_FIELDS) delete record[name];
   for (const name in record) {
     const value = record[name];
     if (typeof value === 'string') continue;
     const field = toField(value);
+    // eslint-disable-next-line @typescript-eslint/no-dynamic-delete -- the same
     if (field === undefined) delete record[name];
     else record[name] = field;
   }

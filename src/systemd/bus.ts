@@ -53,10 +53,10 @@ export class SystemBus extends EventEmitter<{ signal: [BusSignal]; disconnect: [
     bus.on('message', (message) => {
       if (message.type !== MessageType.SIGNAL) return;
       this.emit('signal', {
-        path: message.path ?? '',
-        interface: message.interface ?? '',
-        member: message.member ?? '',
-        body: message.body as unknown[],
+        path: message.path,
+        interface: message.interface,
+        member: message.member,
+        body: message.body,
       });
     });
     const lost = (error: Error) => this.lost(error);
@@ -126,9 +126,10 @@ export class SystemBus extends EventEmitter<{ signal: [BusSignal]; disconnect: [
     const timer = setTimeout(() => fail(new BusCallError('org.freedesktop.DBus.Error.NoReply', `${call.member}: no reply`)), CALL_TIMEOUT_MS);
     try {
       const reply = await Promise.race([this.bus.call(message), failed]);
-      return (reply?.body as unknown[] | undefined) ?? [];
+      return reply?.body ?? [];
     } catch (error) {
-      if (error instanceof DBusError) throw new BusCallError(error.type, error.text ?? String(error.type));
+      // An error reply without a body has an empty text.
+      if (error instanceof DBusError) throw new BusCallError(error.type, error.text === '' ? error.type : error.text);
       throw error;
     } finally {
       clearTimeout(timer);

@@ -126,7 +126,7 @@ export class SystemdClient extends EventEmitter<SystemdClientEvents> {
   }
 
   private async reconnect(): Promise<void> {
-    for (let attempt = 0; !this.closed; attempt++) {
+    for (let attempt = 0; ; attempt++) {
       await new Promise((resolve) => setTimeout(resolve, RECONNECT_DELAYS_MS[Math.min(attempt, RECONNECT_DELAYS_MS.length - 1)]));
       if (this.closed) return;
       let bus: SystemBus | undefined;
@@ -203,16 +203,16 @@ export class SystemdClient extends EventEmitter<SystemdClientEvents> {
     const [unit, service] = await Promise.all([this.getSome(path, UNIT, UNIT_PROPERTIES), this.getSome(path, SERVICE, SERVICE_PROPERTIES)]);
     return {
       unitName,
-      loadState: String(unit['LoadState'] ?? ''),
-      activeState: String(unit['ActiveState'] ?? ''),
-      subState: String(unit['SubState'] ?? ''),
-      result: String(service['Result'] ?? ''),
+      loadState: textOf(unit['LoadState']),
+      activeState: textOf(unit['ActiveState']),
+      subState: textOf(unit['SubState']),
+      result: textOf(service['Result']),
       execMainCode: Number(service['ExecMainCode'] ?? 0),
       execMainStatus: Number(service['ExecMainStatus'] ?? 0),
       invocationId: invocationIdOf(unit['InvocationID']),
-      activeEnterTimestamp: BigInt((unit['ActiveEnterTimestamp'] as bigint | undefined) ?? 0n),
-      inactiveEnterTimestamp: BigInt((unit['InactiveEnterTimestamp'] as bigint | undefined) ?? 0n),
-      execMainExitTimestamp: BigInt((service['ExecMainExitTimestamp'] as bigint | undefined) ?? 0n),
+      activeEnterTimestamp: microsOf(unit['ActiveEnterTimestamp']),
+      inactiveEnterTimestamp: microsOf(unit['InactiveEnterTimestamp']),
+      execMainExitTimestamp: microsOf(service['ExecMainExitTimestamp']),
     };
   }
 
@@ -284,7 +284,7 @@ export class SystemdClient extends EventEmitter<SystemdClientEvents> {
    */
   private async getSome(path: string, iface: string, names: readonly string[]): Promise<Record<string, unknown>> {
     const values = await Promise.all(
-      names.map(async (name) => ((await this.call(path, PROPERTIES, 'Get', 'ss', [iface, name])) as [Variant])[0].value as unknown),
+      names.map(async (name) => ((await this.call(path, PROPERTIES, 'Get', 'ss', [iface, name])) as [Variant])[0].value),
     );
     return Object.fromEntries(names.map((name, i) => [name, values[i]]));
   }
@@ -321,4 +321,13 @@ function unwrap(properties: Record<string, Variant>): Record<string, unknown> {
 function invocationIdOf(value: unknown): string {
   if (value instanceof Uint8Array || Array.isArray(value)) return Buffer.from(value as Uint8Array).toString('hex');
   return '';
+}
+
+/** D-Bus 's' properties arrive as strings and 't' ones as bigints; anything else (absent) is empty. */
+function textOf(value: unknown): string {
+  return typeof value === 'string' ? value : '';
+}
+
+function microsOf(value: unknown): bigint {
+  return typeof value === 'bigint' ? value : 0n;
 }

@@ -4,6 +4,9 @@
  * the message comes from a child process. Does nothing outside a Type=notify unit.
  */
 import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+
+const execFileAsync = promisify(execFile);
 
 export interface Notifier {
   readonly enabled: boolean;
@@ -14,12 +17,11 @@ export interface Notifier {
 
 export function createNotifier(environment: NodeJS.ProcessEnv = process.env): Notifier {
   const enabled = Boolean(environment['NOTIFY_SOCKET']);
-  const send = (state: Record<string, string>) =>
-    new Promise<void>((resolve, reject) => {
-      if (!enabled) return resolve();
-      const assignments = Object.entries(state).map(([name, value]) => `${name}=${value.replace(/\n/g, ' ')}`);
-      execFile('systemd-notify', assignments, { timeout: 10_000 }, (error) => (error ? reject(error) : resolve()));
-    });
+  const send = async (state: Record<string, string>) => {
+    if (!enabled) return;
+    const assignments = Object.entries(state).map(([name, value]) => `${name}=${value.replace(/\n/g, ' ')}`);
+    await execFileAsync('systemd-notify', assignments, { timeout: 10_000 });
+  };
   return {
     enabled,
     send,
@@ -29,7 +31,7 @@ export function createNotifier(environment: NodeJS.ProcessEnv = process.env): No
       if (!enabled || !Number.isFinite(usec) || usec <= 0 || (pid !== undefined && Number(pid) !== process.pid)) {
         return () => {};
       }
-      const timer = setInterval(() => send({ WATCHDOG: '1' }).catch(onError), Math.max(100, usec / 2000));
+      const timer = setInterval(() => void send({ WATCHDOG: '1' }).catch(onError), Math.max(100, usec / 2000));
       timer.unref();
       return () => clearInterval(timer);
     },

@@ -14,7 +14,8 @@ describe('requests the runner refuses', () => {
     api = client(runner.baseUrl);
   });
   after(async () => {
-    await runner?.stop();
+    // Undefined when before() failed.
+    await (runner as RunnerService | undefined)?.stop();
   });
 
   async function assertNothingChanged(): Promise<void> {

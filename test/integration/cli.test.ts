@@ -32,6 +32,7 @@ describe('tessia-task-runner task', () => {
     const followed = await cli(url, 'logs', taskId, '-f', '--color');
     assert.equal(followed.code, 1, 'the task failed (exit code 3): logs -f says so');
     assert.match(followed.stdout, /tessia-echo: from the cli/);
+    // eslint-disable-next-line no-control-regex -- the colour codes are what is checked
     assert.match(followed.stdout, /\x1b\[33m.*careful\x1b\[0m/, 'a warning in yellow');
     assert.match(followed.stderr, new RegExp(`-- task ${taskId} exited, exit code 3 --`));
 

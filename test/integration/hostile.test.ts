@@ -33,7 +33,8 @@ describe('hostile input', { timeout: 15 * 60_000 }, () => {
     runner = await startRunnerService({ limits: { maxActiveTasks: 5, maxParameterBytes: 4096, maxJsonDepth: 32 } });
   });
   after(async () => {
-    await runner?.stop();
+    // Undefined when before() failed.
+    await (runner as RunnerService | undefined)?.stop();
   });
 
   test('10 000 generated hostile requests: no 5xx, nothing created, the service up and consistent', async () => {
@@ -96,7 +97,7 @@ describe('hostile input', { timeout: 15 * 60_000 }, () => {
       }
       const init: RequestInit = { method, headers };
       if (body !== undefined) init.body = body;
-      const response = await fetch(runner.baseUrl + path, init).catch((error: Error) => error);
+      const response = await fetch(runner.baseUrl + path, init).catch((error: unknown) => (error instanceof Error ? error : new Error(String(error))));
       sent += 1;
       const status = response instanceof Error ? -1 : response.status;
       if (!(response instanceof Error)) await response.arrayBuffer();

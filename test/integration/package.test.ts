@@ -38,7 +38,9 @@ async function buildFreshDeb(): Promise<string> {
     await execFileAsync('sh', [join(REPO_DIR, 'scripts/package-deb.sh')], { cwd: REPO_DIR, timeout: 15 * 60_000, maxBuffer: 256 * 1024 * 1024 });
   } catch (error) {
     const failed = error as { stdout?: string; stderr?: string };
-    throw new Error(`scripts/package-deb.sh failed: ${String(error)}\n${`${failed.stdout ?? ''}${failed.stderr ?? ''}`.slice(-6000)}`);
+    throw new Error(`scripts/package-deb.sh failed: ${String(error)}\n${`${failed.stdout ?? ''}${failed.stderr ?? ''}`.slice(-6000)}`, {
+      cause: error,
+    });
   }
   const arch = execFileSync('dpkg', ['--print-architecture'], { encoding: 'utf8' }).trim();
   const built = debsIn(OUT);

@@ -86,7 +86,7 @@ describe('recovery', () => {
     ]);
     const first: any[] = [];
     const stream = followLines(logsUrl(task.taskId, 'follow=true'), (line) => first.push(JSON.parse(line)));
-    await eventually('a few lines', async () => first.filter((line) => /^line/.test(line.message ?? '')).length, (n) => n >= 3);
+    await eventually('a few lines', async () => first.filter((line) => (line.message ?? '').startsWith("line")).length, (n) => n >= 3);
     const began = Date.now();
     await suite.runner.stop();
     const stoppedIn = Date.now() - began;
@@ -114,7 +114,7 @@ describe('recovery', () => {
   test('a crash after the record is written but before the unit starts leaves the task lost, not running', async () => {
     await suite.runner.stop();
     await suite.runner.start({ TESSIA_FAULT: 'after-record' });
-    const reply = await suite.api.post('/v1/tasks', { machine: 'echo', parameters: ['echo never'] }).catch((error: Error) => error);
+    const reply = await suite.api.post('/v1/tasks', { machine: 'echo', parameters: ['echo never'] }).catch((error: unknown) => error);
     assert.ok(reply instanceof Error, 'the runner died instead of answering');
     await eventually('the runner dead', async () => (await suite.runner.systemd.show(suite.runner.unit, ['ActiveState']))['ActiveState'], (s) => s !== 'active');
     await suite.runner.start();
@@ -209,7 +209,7 @@ describe('recovery', () => {
     const task = await start('echo', [...Array.from({ length: 10 }, (_, i) => [`echo tick ${i}`, 'sleep 0.3']).flat(), 'echo done']);
     const lines: any[] = [];
     const stream = followLines(logsUrl(task.taskId, 'follow=true'), (line) => lines.push(JSON.parse(line)));
-    await eventually('the first ticks', async () => lines.filter((line) => /^tick/.test(line.message ?? '')).length, (n) => n >= 2);
+    await eventually('the first ticks', async () => lines.filter((line) => (line.message ?? '').startsWith("tick")).length, (n) => n >= 2);
     const restarted = await suite.runner.systemd.systemctl('restart', 'systemd-journald.service');
     assert.equal(restarted.code, 0, restarted.stderr);
     await stream.done;

@@ -26,7 +26,8 @@ describe('the tessia v1 API', () => {
   });
   after(async () => {
     await cleanUp(runner, api, started);
-    await runner?.stop();
+    // Undefined when before() failed.
+    await (runner as RunnerService | undefined)?.stop();
   });
 
   /**

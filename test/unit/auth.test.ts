@@ -211,6 +211,7 @@ describe('authorize', () => {
     const authenticated = run(authenticate({ tokens: TOKENS }), { method: 'POST', authorization });
     assert.equal(authenticated.error, undefined);
     const identity = authenticated.request.identity;
+    assert.ok(identity);
     assertHttpError(run(authorize, { method: 'POST', identity }).error, 403, 'FORBIDDEN');
     assert.equal(run(authorize, { method: 'GET', identity }).error, undefined);
   });

@@ -99,7 +99,7 @@ describe('validateConfig defaults', () => {
 });
 
 describe('validateConfig memoryMax sizes', () => {
-  const sizes: Array<{ input: string | number | null; bytes: number | null }> = [
+  const sizes: { input: string | number | null; bytes: number | null }[] = [
     { input: '512M', bytes: 536870912 },
     { input: 1024, bytes: 1024 },
     { input: '1024', bytes: 1024 },

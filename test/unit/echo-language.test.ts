@@ -35,7 +35,7 @@ describe('parseEchoScript keywords', () => {
     assert.deepEqual(script.commands, [{ kind: 'echo', line: 1, text: 'hello big world' }]);
   });
 
-  const sleeps: Array<{ argument: string; seconds: number }> = [
+  const sleeps: { argument: string; seconds: number }[] = [
     { argument: '0', seconds: 0 },
     { argument: '5', seconds: 5 },
     { argument: '0.25', seconds: 0.25 },
@@ -81,7 +81,7 @@ describe('parseEchoScript keywords', () => {
     assert.deepEqual(script.cleanup, []);
   });
 
-  const returns: Array<{ argument: string; value: number }> = [
+  const returns: { argument: string; value: number }[] = [
     { argument: '0', value: 0 },
     { argument: '7', value: 7 },
     { argument: '255', value: 255 },
@@ -218,7 +218,7 @@ describe('parseEchoScript lexical rules', () => {
 });
 
 describe('parseEchoScript syntax errors', () => {
-  const errors: Array<{ name: string; lines: string[]; line: number; problem: string }> = [
+  const errors: { name: string; lines: string[]; line: number; problem: string }[] = [
     { name: 'ECHO without an argument', lines: ['ECHO'], line: 1, problem: 'ECHO expects an argument to output' },
     {
       name: 'ECHO whose only argument is a comment',
@@ -303,7 +303,7 @@ describe('parseEchoScript syntax errors', () => {
     assertSyntaxError(['ECHO ok', 'BOGUS', 'SLEEP x'], 2, 'Invalid command (expected one of ECHO, SLEEP, LOG, USE, RETURN, RAISE, CLEANUP)');
   });
 
-  const badItems: Array<{ name: string; item: unknown; type: string }> = [
+  const badItems: { name: string; item: unknown; type: string }[] = [
     { name: 'a number', item: 42, type: 'number' },
     { name: 'null', item: null, type: 'null' },
     { name: 'a boolean', item: true, type: 'boolean' },
@@ -322,7 +322,7 @@ describe('parseEchoScript syntax errors', () => {
     assertSyntaxError(['BOGUS', 7], 2, 'expected a string, got number');
   });
 
-  const badParameters: Array<{ name: string; parameters: unknown }> = [
+  const badParameters: { name: string; parameters: unknown }[] = [
     { name: 'a number', parameters: 42 },
     { name: 'an object', parameters: { lines: ['ECHO hi'] } },
     { name: 'null', parameters: null },

@@ -22,7 +22,7 @@ interface Scenario {
   block?: boolean;
 }
 
-interface Record {
+interface Recorded {
   pid: number;
   argv: string[];
   env: { SYSTEMD_COLORS: string | null; SYSTEMD_PAGER: string | null; LC_ALL: string | null };
@@ -32,7 +32,7 @@ interface FakeJournalctl {
   /** The program to give readJournal as `journalctl`. */
   path: string;
   /** What the fake saw when it started: its pid, argv and environment. */
-  record(): Record;
+  record(): Recorded;
   /** Lets a fake waiting at a `waitForSignal` step go on. */
   proceed(): void;
 }
@@ -62,7 +62,7 @@ function fakeJournalctl(scenario: Scenario): FakeJournalctl {
     ].join('\n'),
     { mode: 0o755 },
   );
-  const record = () => JSON.parse(readFileSync(recordFile, 'utf8')) as Record;
+  const record = () => JSON.parse(readFileSync(recordFile, 'utf8')) as Recorded;
   const fake = { path, record, proceed: () => process.kill(record().pid, 'SIGUSR2') };
   fakes.push(fake);
   return fake;
@@ -72,7 +72,7 @@ const SEQNUM_ID = '0123456789abcdef0123456789abcdef';
 const BOOT_ID = 'fedcba9876543210fedcba9876543210';
 
 /** A journalctl --output=json line; `n` makes the cursor (and timestamps) distinct. */
-function entryLine(n: number, extra: { [field: string]: unknown } = {}): string {
+function entryLine(n: number, extra: Record<string, unknown> = {}): string {
   const hex = n.toString(16);
   return JSON.stringify({
     __CURSOR: `s=${SEQNUM_ID};i=${hex};b=${BOOT_ID};m=${hex};t=62b1c2d3e4f5${hex};x=9f8e${hex}`,
@@ -98,7 +98,7 @@ async function collect(reader: AsyncIterable<JournalEntry[]>): Promise<JournalEn
 async function nextBatch(reader: AsyncGenerator<JournalEntry[]>): Promise<JournalEntry[]> {
   const next = await reader.next();
   assert.equal(next.done, false, 'expected another batch, the reader ended');
-  return next.value as JournalEntry[];
+  return next.value;
 }
 
 function assertGone(pid: number): void {
@@ -243,8 +243,10 @@ describe('readJournal output', () => {
     const placeholder = entries[1];
     assert.ok(placeholder);
     assert.equal(placeholder.fields['TESSIA_TRUNCATED'], '1');
-    assert.match(String(placeholder.fields['MESSAGE']), /left out/);
-    assert.ok(!String(placeholder.fields['MESSAGE']).includes('xxxx'), 'the placeholder carries none of the content');
+    const message = placeholder.fields['MESSAGE'];
+    assert.equal(typeof message, 'string');
+    assert.match(message as string, /left out/);
+    assert.ok(!(message as string).includes('xxxx'), 'the placeholder carries none of the content');
     assert.deepEqual(messages([entries[0]!, entries[2]!]), ['line 1', 'line 3']);
     assert.equal(skipped.length, 1);
     assert.match(skipped[0] ?? '', /over 1024 bytes/);

@@ -218,7 +218,7 @@ const rows: Row[] = [
 ];
 
 // After a stop request every end is a cancel, whatever systemd's result.
-const stopResults: Array<{ result: string; execMainCode: number; execMainStatus: number }> = [
+const stopResults: { result: string; execMainCode: number; execMainStatus: number }[] = [
   { result: 'success', execMainCode: CLD_EXITED, execMainStatus: 0 },
   { result: 'exit-code', execMainCode: CLD_EXITED, execMainStatus: 143 },
   { result: 'timeout', execMainCode: CLD_KILLED, execMainStatus: 9 },

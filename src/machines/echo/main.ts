@@ -16,8 +16,11 @@ const EXIT_TERMINATED = 128 + 15;
 const MAX_TIMER_MS = 2_147_483_647;
 const log = createTaskLog();
 
-class Returned {
-  constructor(readonly value: number) {}
+/** RETURN n unwinds the script like an exception; it is not one. */
+class Returned extends Error {
+  constructor(readonly value: number) {
+    super(`RETURN ${value}`);
+  }
 }
 
 /** Node's timers overflow past 2^31-1 ms (~24.8 days): sleep in pieces. */
