@@ -8,10 +8,10 @@ import { spawn } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { PrivateSystemd } from '../src/embedded/private-systemd.js';
-import { client } from '../test/harness/http.js';
-import type { RunnerService } from '../test/harness/runner-service.js';
-import { followLines, readAll } from '../test/harness/streams.js';
-import { startTask, waitForJournalLine, waitForState } from '../test/harness/tasks.js';
+import { client } from '../src/embedded/api-client.js';
+import type { RunnerService } from '../src/embedded/runner-service.js';
+import { followLines, readAll } from '../src/embedded/api-streams.js';
+import { startTask, waitForJournalLine, waitForState } from '../src/embedded/runner-tasks.js';
 
 export const LOG_BENCH_MACHINES = {
   'bench-burst': { exec: ['/usr/bin/seq', '1', '100000'] },

@@ -6,8 +6,8 @@
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import type { PrivateSystemd } from '../src/embedded/private-systemd.js';
-import { client } from '../test/harness/http.js';
-import { startRunnerService } from '../test/harness/runner-service.js';
+import { client } from '../src/embedded/api-client.js';
+import { startRunnerService } from '../src/embedded/runner-service.js';
 import { round } from './stats.js';
 
 interface CpuProfile {

@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { REPO_DIR, bootPrivateSystemd } from '../src/embedded/private-systemd.js';
-import { startRunnerService, TEST_MACHINES } from '../test/harness/runner-service.js';
+import { startRunnerService } from '../src/embedded/runner-service.js';
 import { LOG_BENCH_MACHINES, benchLogs } from './logs.js';
 import { profileStarts } from './profile.js';
 import { SCALE_BENCH_MACHINES, benchScale } from './scale.js';
@@ -19,7 +19,7 @@ process.env['TESSIA_TEST_SYSTEMD_PID'] = String(booted.systemd.pid);
 process.once('SIGINT', () => void booted.shutdown().then(() => process.exit(130)));
 try {
   const config = {
-    machines: { ...TEST_MACHINES, ...LOG_BENCH_MACHINES, ...START_BENCH_MACHINES, ...SCALE_BENCH_MACHINES },
+    machines: { ...LOG_BENCH_MACHINES, ...START_BENCH_MACHINES, ...SCALE_BENCH_MACHINES },
     log: { level: 'warn' },
     limits: { maxActiveTasks: 100000 },
   };

@@ -9,8 +9,8 @@ import { closeSync, constants, mkdirSync, openSync, rmSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { PrivateSystemd } from '../src/embedded/private-systemd.js';
-import { client } from '../test/harness/http.js';
-import type { RunnerService } from '../test/harness/runner-service.js';
+import { client } from '../src/embedded/api-client.js';
+import type { RunnerService } from '../src/embedded/runner-service.js';
 import { cpuDuring, mainPid, memory, watchedProcesses } from './processes.js';
 import { inParallel, percentile, round } from './stats.js';
 

@@ -13,8 +13,8 @@ import { MachineRegistry, type Machine } from '../src/machines/registry.js';
 import { SystemdClient } from '../src/systemd/client.js';
 import { unitProperties } from '../src/systemd/unit-spec.js';
 import type { PrivateSystemd } from '../src/embedded/private-systemd.js';
-import { client } from '../test/harness/http.js';
-import type { RunnerService } from '../test/harness/runner-service.js';
+import { client } from '../src/embedded/api-client.js';
+import type { RunnerService } from '../src/embedded/runner-service.js';
 import { cpuDuring, watchedProcesses } from './processes.js';
 import { percentile, round } from './stats.js';
 

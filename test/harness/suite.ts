@@ -3,9 +3,10 @@
  * task the suite started stopped and collected at the end (a suite leaves no unit behind).
  */
 import { after, before } from 'node:test';
-import { client } from './http.js';
-import { startRunnerService, type RunnerService, type RunnerServiceOptions } from './runner-service.js';
-import { cleanUp, startTask, type Api } from './tasks.js';
+import { client, type Api } from '../../src/embedded/api-client.js';
+import type { RunnerService, RunnerServiceOptions } from '../../src/embedded/runner-service.js';
+import { cleanUp, startTask } from '../../src/embedded/runner-tasks.js';
+import { startTestRunner } from './test-runner.js';
 
 export interface RunnerSuite {
   runner: RunnerService;
@@ -29,7 +30,7 @@ export function runnerSuite(
     },
   } as RunnerSuite;
   before(async () => {
-    suite.runner = await startRunnerService(config, options);
+    suite.runner = await startTestRunner(config, options);
     suite.api = client(suite.runner.baseUrl);
   });
   after(async () => {

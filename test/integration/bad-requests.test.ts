@@ -1,16 +1,17 @@
 /** Bad input gets a clear 4xx {detail} and changes nothing: no record, no unit. */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { client } from '../harness/http.js';
-import { startRunnerService, type RunnerService } from '../harness/runner-service.js';
-import { unitsOfTasks, type Api } from '../harness/tasks.js';
+import { client, type Api } from '../../src/embedded/api-client.js';
+import type { RunnerService } from '../../src/embedded/runner-service.js';
+import { startTestRunner } from '../harness/test-runner.js';
+import { unitsOfTasks } from '../../src/embedded/runner-tasks.js';
 
 describe('requests the runner refuses', () => {
   let runner: RunnerService;
   let api: Api;
 
   before(async () => {
-    runner = await startRunnerService();
+    runner = await startTestRunner();
     api = client(runner.baseUrl);
   });
   after(async () => {

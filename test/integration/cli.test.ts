@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { REPO_DIR } from '../../src/embedded/private-systemd.js';
 import { runnerSuite } from '../harness/suite.js';
-import { waitForCollected, waitForState } from '../harness/tasks.js';
+import { waitForCollected, waitForState } from '../../src/embedded/runner-tasks.js';
 
 /** Runs the CLI without blocking this process (a blocked event loop breaks the test client's keep-alive). */
 function cli(url: string, ...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {

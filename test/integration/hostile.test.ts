@@ -7,9 +7,10 @@
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { client } from '../harness/http.js';
-import { startRunnerService, type RunnerService } from '../harness/runner-service.js';
-import { unitsOfTasks } from '../harness/tasks.js';
+import { client } from '../../src/embedded/api-client.js';
+import type { RunnerService } from '../../src/embedded/runner-service.js';
+import { startTestRunner } from '../harness/test-runner.js';
+import { unitsOfTasks } from '../../src/embedded/runner-tasks.js';
 
 /** A small deterministic generator, so a failure can be replayed. */
 function random(seed: number) {
@@ -30,7 +31,7 @@ const INJECTIONS = [
 describe('hostile input', { timeout: 15 * 60_000 }, () => {
   let runner: RunnerService;
   before(async () => {
-    runner = await startRunnerService({ limits: { maxActiveTasks: 5, maxParameterBytes: 4096, maxJsonDepth: 32 } });
+    runner = await startTestRunner({ limits: { maxActiveTasks: 5, maxParameterBytes: 4096, maxJsonDepth: 32 } });
   });
   after(async () => {
     // Undefined when before() failed.

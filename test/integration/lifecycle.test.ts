@@ -1,9 +1,9 @@
 /** Every state path of a task, checked through the API and from systemd's side. */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { eventually } from '../harness/http.js';
+import { eventually } from '../../src/embedded/eventually.js';
 import { runnerSuite } from '../harness/suite.js';
-import { journalOf, waitForCollected, waitForJournalLine, waitForState } from '../harness/tasks.js';
+import { journalOf, waitForCollected, waitForJournalLine, waitForState } from '../../src/embedded/runner-tasks.js';
 
 describe('a task over its life', () => {
   const suite = runnerSuite();

@@ -4,11 +4,11 @@ import { existsSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { describe, test } from 'node:test';
 import { REPO_DIR } from '../../src/embedded/private-systemd.js';
-import { eventually } from '../harness/http.js';
-import type { RunnerService } from '../harness/runner-service.js';
+import { eventually } from '../../src/embedded/eventually.js';
+import type { RunnerService } from '../../src/embedded/runner-service.js';
 import { runnerSuite } from '../harness/suite.js';
-import { followLines, ndjson, readAll } from '../harness/streams.js';
-import { waitForJournalLine, waitForState } from '../harness/tasks.js';
+import { followLines, ndjson, readAll } from '../../src/embedded/api-streams.js';
+import { waitForJournalLine, waitForState } from '../../src/embedded/runner-tasks.js';
 
 const NATIVE_JOURNAL = existsSync(`${REPO_DIR}/node_modules/unix-dgram/build/Release/unix_dgram.node`);
 

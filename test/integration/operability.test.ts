@@ -5,11 +5,11 @@ import { describe, test } from 'node:test';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { stringify } from 'yaml';
-import { eventually } from '../harness/http.js';
-import { TEST_MACHINES } from '../harness/runner-service.js';
-import { followLines } from '../harness/streams.js';
+import { eventually } from '../../src/embedded/eventually.js';
+import { TEST_MACHINES } from '../harness/test-runner.js';
+import { followLines } from '../../src/embedded/api-streams.js';
 import { runnerSuite } from '../harness/suite.js';
-import { waitForJournalLine, waitForState } from '../harness/tasks.js';
+import { waitForJournalLine, waitForState } from '../../src/embedded/runner-tasks.js';
 
 describe('operability', () => {
   const suite = runnerSuite();

@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { PrivateSystemd, REPO_DIR } from '../../src/embedded/private-systemd.js';
-import { client, eventually } from '../harness/http.js';
+import { client } from '../../src/embedded/api-client.js';
+import { eventually } from '../../src/embedded/eventually.js';
 import { skipUnlessInstalled } from '../harness/requirements.js';
 
 const execFileAsync = promisify(execFile);

@@ -4,10 +4,11 @@ import { describe, test } from 'node:test';
 import { rmSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { APP_DIR_INSIDE } from '../../src/embedded/private-systemd.js';
-import { eventually } from '../harness/http.js';
+import { eventually } from '../../src/embedded/eventually.js';
 import { runnerSuite } from '../harness/suite.js';
-import { followLines, ndjson, readAll } from '../harness/streams.js';
-import { unitsOfTasks, waitForCollected, waitForJournalLine, waitForState } from '../harness/tasks.js';
+import { startWithFault } from '../harness/test-runner.js';
+import { followLines, ndjson, readAll } from '../../src/embedded/api-streams.js';
+import { unitsOfTasks, waitForCollected, waitForJournalLine, waitForState } from '../../src/embedded/runner-tasks.js';
 
 describe('recovery', () => {
   // A test may leave the runner stopped: bring it back before the suite's clean-up.
@@ -113,7 +114,7 @@ describe('recovery', () => {
 
   test('a crash after the record is written but before the unit starts leaves the task lost, not running', async () => {
     await suite.runner.stop();
-    await suite.runner.start({ TESSIA_FAULT: 'after-record' });
+    await startWithFault(suite.runner, 'after-record');
     const reply = await suite.api.post('/v1/tasks', { machine: 'echo', parameters: ['echo never'] }).catch((error: unknown) => error);
     assert.ok(reply instanceof Error, 'the runner died instead of answering');
     await eventually('the runner dead', async () => (await suite.runner.systemd.show(suite.runner.unit, ['ActiveState']))['ActiveState'], (s) => s !== 'active');
@@ -128,7 +129,7 @@ describe('recovery', () => {
 
   test('a crash after the unit started but before its state was recorded finds the task running', async () => {
     await suite.runner.stop();
-    await suite.runner.start({ TESSIA_FAULT: 'after-start' });
+    await startWithFault(suite.runner, 'after-start');
     const before = new Set(((await suite.api.get('/v1/tasks')).body as any[]).map((task) => task.taskId));
     await suite.api.post('/v1/tasks', { machine: 'echo', parameters: ['echo survived', 'sleep 120'] }).catch(() => undefined);
     await eventually('the runner dead', async () => (await suite.runner.systemd.show(suite.runner.unit, ['ActiveState']))['ActiveState'], (s) => s !== 'active');

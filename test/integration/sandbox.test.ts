@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { runnerSuite } from '../harness/suite.js';
-import { journalOf, waitForCollected, waitForJournalLine, waitForState } from '../harness/tasks.js';
+import { journalOf, waitForCollected, waitForJournalLine, waitForState } from '../../src/embedded/runner-tasks.js';
 
 describe('the task sandbox', () => {
   const suite = runnerSuite();

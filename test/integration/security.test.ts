@@ -5,11 +5,12 @@ import { readFileSync, statSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { after, before, describe, test } from 'node:test';
-import { eventually } from '../harness/http.js';
+import { eventually } from '../../src/embedded/eventually.js';
 import { APP_DIR_INSIDE, PrivateSystemd } from '../../src/embedded/private-systemd.js';
-import { fileForRunner, startRunnerService, type RunnerService } from '../harness/runner-service.js';
-import { cleanUp, unitsOfTasks, waitForState } from '../harness/tasks.js';
-import { client } from '../harness/http.js';
+import type { RunnerService } from '../../src/embedded/runner-service.js';
+import { fileForRunner, startTestRunner } from '../harness/test-runner.js';
+import { cleanUp, unitsOfTasks, waitForState } from '../../src/embedded/runner-tasks.js';
+import { client } from '../../src/embedded/api-client.js';
 import { testPki, type Pem } from '../harness/tls.js';
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
@@ -41,7 +42,7 @@ describe('bearer tokens', () => {
   // One runner with a write token in the config and a read token in a token file, for every test.
   before(async () => {
     const tokenFile = fileForRunner('tokens.yaml', `- name: viewer\n  sha256: ${sha256(READ_TOKEN)}\n  scope: read\n`);
-    runner = await startRunnerService({
+    runner = await startTestRunner({
       auth: { tokens: [{ name: 'mesh-control', sha256: sha256(WRITE_TOKEN), scope: 'write' }], tokenFile },
     });
   });
@@ -134,7 +135,7 @@ describe('mutual TLS', () => {
   }
 
   test('a client with a certificate of the CA is served and audited by its subject; others cannot even connect', async () => {
-    runner = await startRunnerService(
+    runner = await startTestRunner(
       {
         tls: {
           cert: fileForRunner('server.crt', pki.server.cert),
@@ -160,7 +161,7 @@ describe('mutual TLS', () => {
 
 describe('listening off loopback', () => {
   test('is refused without TLS or tokens, with a message naming the fix', async () => {
-    const runner = await startRunnerService({}, { listenHost: '0.0.0.0', expectFailure: true });
+    const runner = await startTestRunner({}, { listenHost: '0.0.0.0', expectFailure: true });
     const journal = await eventually('the refusal', () => runner.journal(), (text) => text.includes('refusing to listen'));
     assert.match(journal, /refusing to listen on 0\.0\.0\.0, off loopback, without TLS or tokens.*insecure: true/);
     assert.notEqual((await runner.systemd.show(runner.unit, ['ActiveState']))['ActiveState'], 'active');
@@ -168,10 +169,10 @@ describe('listening off loopback', () => {
   });
 
   test('is allowed with tokens, and with insecure: true only with a warning', async () => {
-    const guarded = await startRunnerService({ auth: { tokens: [{ name: 'a', sha256: sha256('x'), scope: 'read' }] } }, { listenHost: '0.0.0.0' });
+    const guarded = await startTestRunner({ auth: { tokens: [{ name: 'a', sha256: sha256('x'), scope: 'read' }] } }, { listenHost: '0.0.0.0' });
     assert.equal((await fetch(`${guarded.baseUrl}/`)).status, 200);
     await guarded.stop();
-    const open = await startRunnerService({ insecure: true }, { listenHost: '0.0.0.0' });
+    const open = await startTestRunner({ insecure: true }, { listenHost: '0.0.0.0' });
     assert.equal((await client(open.baseUrl).get('/v1/')).status, 200);
     assert.match(await open.journal(), /INSECURE: listening off loopback without TLS or tokens/);
     await open.stop();
@@ -193,7 +194,7 @@ describe('Unix socket and socket activation', () => {
 
   test('the runner also listens on a Unix socket with the configured file mode', async () => {
     const path = `/run/tessia-test/api-${Date.now()}.sock`;
-    const runner = await startRunnerService({ unixSocket: { path, mode: '0600' } });
+    const runner = await startTestRunner({ unixSocket: { path, mode: '0600' } });
     try {
       const stat = statSync(`${runner.systemd.root}${path}`);
       assert.ok(stat.isSocket());

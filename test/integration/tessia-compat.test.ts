@@ -1,9 +1,10 @@
 /** The original tessia-mesh task runner's API tests (src/task_runner/tests/test_api.py), against systemd. */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { client } from '../harness/http.js';
-import { startRunnerService, type RunnerService } from '../harness/runner-service.js';
-import { cleanUp, waitForCollected, waitForState } from '../harness/tasks.js';
+import { client } from '../../src/embedded/api-client.js';
+import type { RunnerService } from '../../src/embedded/runner-service.js';
+import { startTestRunner } from '../harness/test-runner.js';
+import { cleanUp, waitForCollected, waitForState } from '../../src/embedded/runner-tasks.js';
 
 const ECHO_MACHINE = {
   machine: 'echo',
@@ -21,7 +22,7 @@ describe('the tessia v1 API', () => {
 
   before(async () => {
     // A fresh runner with an empty store, as the original tests get from a fresh app.
-    runner = await startRunnerService();
+    runner = await startTestRunner();
     api = client(runner.baseUrl);
   });
   after(async () => {

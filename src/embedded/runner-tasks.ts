@@ -1,7 +1,10 @@
-import { client, eventually } from './http.js';
+/**
+ * Tasks of a runner in the private systemd, from outside: start one, wait for a state, a journal line
+ * or the unit's collection, stop and collect what is left. Seen through the API and from systemd's side.
+ */
+import type { Api } from './api-client.js';
+import { eventually } from './eventually.js';
 import type { RunnerService } from './runner-service.js';
-
-export type Api = ReturnType<typeof client>;
 
 export async function startTask(api: Api, machine: string, parameters: unknown) {
   const reply = await api.post('/v1/tasks', { machine, parameters });

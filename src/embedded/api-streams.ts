@@ -1,3 +1,4 @@
+/** The runner's long answers (logs) read whole, or line by line as they arrive (followers). */
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { gunzipSync } from 'node:zlib';
 

@@ -1,3 +1,4 @@
+/** The runner's API as the tests and the benchmarks call it (JSON in; JSON, or the text when it is not, out). */
 export interface Reply<T = any> {
   status: number;
   body: T;
@@ -31,18 +32,4 @@ export function client(baseUrl: string) {
   };
 }
 
-export async function eventually<T>(
-  what: string,
-  probe: () => Promise<T>,
-  accept: (value: T) => boolean,
-  timeoutMs = 20_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: T;
-  for (;;) {
-    last = await probe();
-    if (accept(last)) return last;
-    if (Date.now() > deadline) throw new Error(`${what}: still ${JSON.stringify(last)} after ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
+export type Api = ReturnType<typeof client>;

@@ -1,14 +1,14 @@
 /**
- * The runner under test, started inside the private systemd as a service of its own (as a package
- * would run it), with its own config, state directory and port.
+ * A runner started inside the private systemd as a service of its own (as a package would run it),
+ * with its own config, state directory and port: the tests' runner under test, the benchmarks' runner.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { stringify } from 'yaml';
-import { APP_DIR_INSIDE, PrivateSystemd } from '../../src/embedded/private-systemd.js';
-import { startRunnerUnit } from '../../src/embedded/runner-unit.js';
+import { PrivateSystemd } from './private-systemd.js';
+import { startRunnerUnit } from './runner-unit.js';
 
 export interface RunnerService {
   baseUrl: string;
@@ -16,8 +16,8 @@ export interface RunnerService {
   /** The state directory, inside the private system. */
   stateDir: string;
   systemd: PrivateSystemd;
-  /** (Re)starts the runner's unit; `env` adds environment variables (TESSIA_FAULT=… runs test/harness/serve-with-faults.ts). */
-  start(env?: Record<string, string>, properties?: string[]): Promise<void>;
+  /** (Re)starts the runner's unit; `env` adds variables, `entry` (node arguments) replaces the shipped entry point. */
+  start(env?: Record<string, string>, properties?: string[], entry?: string[]): Promise<void>;
   stop(): Promise<void>;
   restart(): Promise<void>;
   /** SIGKILL to the runner's processes, as a crash would. */
@@ -27,55 +27,6 @@ export interface RunnerService {
   /** The runner's own journal entries with their fields. */
   journalEntries(): Promise<Record<string, string>[]>;
 }
-
-/** A config with short grace periods, so the tests' stops do not wait a minute. */
-export const TEST_MACHINES = {
-  echo: { builtin: 'echo', description: 'echo for tests', limits: { stopGraceSec: 10 } },
-  'echo-short': { builtin: 'echo', limits: { runtimeMaxSec: 2, stopGraceSec: 2 } },
-  'no-such-program': { exec: ['/nonexistent/tessia-machine'], description: 'a machine whose program is missing' },
-  seq1000: { exec: ['/usr/bin/seq', '1', '1000'] },
-  burst: { exec: ['/usr/bin/seq', '1', '100000'] },
-  'burst-children': { exec: ['/bin/sh', '-c', 'for i in 1 2 3 4 5 6 7 8 9 10; do seq 1 10000 & done; wait'] },
-  blob: {
-    exec: ['/bin/sh', '-c', 'head -c 200000 /dev/zero | tr "\\0" x; echo; printf "bin\\377\\376ary\\n"; echo after'],
-  },
-  sleeper: { exec: ['/bin/sh', '-c', 'echo first; sleep 60'] },
-  // Reports what its sandbox lets it do, one "check:result" line each.
-  probe: {
-    exec: [
-      '/bin/sh',
-      '-c',
-      [
-        'echo "uid:$(id -u)"',
-        'touch /etc/tessia-probe 2>/dev/null && echo etc:writable || echo etc:denied',
-        'touch /usr/tessia-probe 2>/dev/null && echo usr:writable || echo usr:denied',
-        'touch /run/tessia-probe 2>/dev/null && echo run:writable || echo run:denied',
-        'touch "$PWD/own-file" && echo workdir:writable || echo workdir:denied',
-        'echo "workdir-path:$PWD"',
-        'touch /tmp/probe-$TESSIA_TASK_ID && echo tmp:writable || echo tmp:denied',
-        'echo "tmp-entries:$(ls -A /tmp | tr \"\\n\" \" \")"',
-        'echo "nonewprivs:$(grep NoNewPrivs /proc/self/status | tr -dc 0-9)"',
-        'echo "capeff:$(grep CapEff /proc/self/status | cut -f2)"',
-        'echo "secret-$TESSIA_TASK_ID" > "$PWD/secret"',
-        'echo written',
-        'sleep 60',
-      ].join('; '),
-    ],
-  },
-  // Tries to read the path given as its parameters (a JSON string, on its stdin).
-  'read-path': {
-    exec: ['/bin/sh', '-c', 'p=$(tr -d \'"\'); cat "$p" >/dev/null 2>&1 && echo read:allowed || echo read:denied'],
-  },
-  hog: {
-    // Bounded: 512 MiB at most, so a limit that does not hold fails the test, not the machine.
-    exec: ['/usr/bin/node', '-e', 'const kept = []; for (let i = 0; i < 512; i++) kept.push(Buffer.alloc(1 << 20, 1)); console.log("survived");'],
-    limits: { memoryMax: '64M' },
-  },
-  // Runs until the test creates /run/tessia-test/release (tests control the timing), then exits 3.
-  'until-released': {
-    exec: ['/bin/sh', '-c', 'echo waiting; while [ ! -e /run/tessia-test/release ]; do sleep 0.1; done; echo released; exit 3'],
-  },
-};
 
 export interface RunnerServiceOptions {
   /** Host of --listen. (Default: 127.0.0.1) */
@@ -98,14 +49,14 @@ export async function startRunnerService(
   const dirInside = `/run/tessia-test/${name}`;
   mkdirSync(`${systemd.root}${dirInside}`, { recursive: true });
   const configPath = `${dirInside}/config.yaml`;
-  writeFileSync(`${systemd.root}${configPath}`, stringify({ machines: TEST_MACHINES, ...config }));
+  writeFileSync(`${systemd.root}${configPath}`, stringify(config));
   const unit = `${name}.service`;
   const service: RunnerService = {
     baseUrl: `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}`,
     unit,
     stateDir: `${dirInside}/state`,
     systemd,
-    start: async (env = {}, properties = []) => {
+    start: async (env = {}, properties = [], entry) => {
       // A transient unit that failed (a crash) stays loaded until reset; an inactive one is gone.
       await systemd.systemctl('reset-failed', unit);
       const started = await startRunnerUnit(systemd, {
@@ -113,8 +64,7 @@ export async function startRunnerService(
         env: { NODE_ENV: 'test', ...env },
         properties,
         ...(options.nodeFlags ? { nodeFlags: options.nodeFlags } : {}),
-        // A crash at a chosen step of a start needs the test-only entry point.
-        ...(env['TESSIA_FAULT'] ? { entry: ['--import', 'tsx', `${APP_DIR_INSIDE}/test/harness/serve-with-faults.ts`] } : {}),
+        ...(entry ? { entry } : {}),
         serveArgs: ['--config', configPath, '--listen', `${options.listenHost ?? '127.0.0.1'}:${port}`, '--state-dir', `${dirInside}/state`],
       });
       if (options.expectFailure) return;
@@ -146,15 +96,6 @@ export async function startRunnerService(
   };
   await service.start();
   return service;
-}
-
-/** Where a test may put files the runner reads (TLS material, token files), inside the private system. */
-export function fileForRunner(name: string, content: string | Buffer): string {
-  const systemd = PrivateSystemd.fromEnvironment();
-  const path = `/run/tessia-test/files/${randomBytes(4).toString('hex')}-${name}`;
-  mkdirSync(`${systemd.root}/run/tessia-test/files`, { recursive: true });
-  writeFileSync(`${systemd.root}${path}`, content);
-  return path;
 }
 
 async function waitUntilAnswering(service: RunnerService): Promise<void> {

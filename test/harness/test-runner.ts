@@ -1,0 +1,84 @@
+/**
+ * The runner as the tests run it: with the tests' machines, a crash at a chosen step of a start
+ * (serve-with-faults.ts), and files for it to read.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { APP_DIR_INSIDE, PrivateSystemd } from '../../src/embedded/private-systemd.js';
+import {
+  startRunnerService,
+  type RunnerService,
+  type RunnerServiceOptions,
+} from '../../src/embedded/runner-service.js';
+
+/** The machines the tests use; short grace periods, so the tests' stops do not wait a minute. */
+export const TEST_MACHINES = {
+  echo: { builtin: 'echo', description: 'echo for tests', limits: { stopGraceSec: 10 } },
+  'echo-short': { builtin: 'echo', limits: { runtimeMaxSec: 2, stopGraceSec: 2 } },
+  'no-such-program': { exec: ['/nonexistent/tessia-machine'], description: 'a machine whose program is missing' },
+  seq1000: { exec: ['/usr/bin/seq', '1', '1000'] },
+  burst: { exec: ['/usr/bin/seq', '1', '100000'] },
+  'burst-children': { exec: ['/bin/sh', '-c', 'for i in 1 2 3 4 5 6 7 8 9 10; do seq 1 10000 & done; wait'] },
+  blob: {
+    exec: ['/bin/sh', '-c', 'head -c 200000 /dev/zero | tr "\\0" x; echo; printf "bin\\377\\376ary\\n"; echo after'],
+  },
+  sleeper: { exec: ['/bin/sh', '-c', 'echo first; sleep 60'] },
+  // Reports what its sandbox lets it do, one "check:result" line each.
+  probe: {
+    exec: [
+      '/bin/sh',
+      '-c',
+      [
+        'echo "uid:$(id -u)"',
+        'touch /etc/tessia-probe 2>/dev/null && echo etc:writable || echo etc:denied',
+        'touch /usr/tessia-probe 2>/dev/null && echo usr:writable || echo usr:denied',
+        'touch /run/tessia-probe 2>/dev/null && echo run:writable || echo run:denied',
+        'touch "$PWD/own-file" && echo workdir:writable || echo workdir:denied',
+        'echo "workdir-path:$PWD"',
+        'touch /tmp/probe-$TESSIA_TASK_ID && echo tmp:writable || echo tmp:denied',
+        'echo "tmp-entries:$(ls -A /tmp | tr \"\\n\" \" \")"',
+        'echo "nonewprivs:$(grep NoNewPrivs /proc/self/status | tr -dc 0-9)"',
+        'echo "capeff:$(grep CapEff /proc/self/status | cut -f2)"',
+        'echo "secret-$TESSIA_TASK_ID" > "$PWD/secret"',
+        'echo written',
+        'sleep 60',
+      ].join('; '),
+    ],
+  },
+  // Tries to read the path given as its parameters (a JSON string, on its stdin).
+  'read-path': {
+    exec: ['/bin/sh', '-c', 'p=$(tr -d \'"\'); cat "$p" >/dev/null 2>&1 && echo read:allowed || echo read:denied'],
+  },
+  hog: {
+    // Bounded: 512 MiB at most, so a limit that does not hold fails the test, not the machine.
+    exec: ['/usr/bin/node', '-e', 'const kept = []; for (let i = 0; i < 512; i++) kept.push(Buffer.alloc(1 << 20, 1)); console.log("survived");'],
+    limits: { memoryMax: '64M' },
+  },
+  // Runs until the test creates /run/tessia-test/release (tests control the timing), then exits 3.
+  'until-released': {
+    exec: ['/bin/sh', '-c', 'echo waiting; while [ ! -e /run/tessia-test/release ]; do sleep 0.1; done; echo released; exit 3'],
+  },
+};
+
+/** A runner with the tests' machines; `config.machines` replaces them. */
+export function startTestRunner(
+  config: Record<string, unknown> = {},
+  options: RunnerServiceOptions = {},
+): Promise<RunnerService> {
+  return startRunnerService({ machines: TEST_MACHINES, ...config }, options);
+}
+
+/** (Re)starts the runner so that it dies by SIGKILL at this step of the next task start. */
+export function startWithFault(runner: RunnerService, fault: 'after-record' | 'after-start'): Promise<void> {
+  const entry = ['--import', 'tsx', `${APP_DIR_INSIDE}/test/harness/serve-with-faults.ts`];
+  return runner.start({ TESSIA_FAULT: fault }, [], entry);
+}
+
+/** Where a test may put files the runner reads (TLS material, token files), inside the private system. */
+export function fileForRunner(name: string, content: string | Buffer): string {
+  const systemd = PrivateSystemd.fromEnvironment();
+  const path = `/run/tessia-test/files/${randomBytes(4).toString('hex')}-${name}`;
+  mkdirSync(`${systemd.root}/run/tessia-test/files`, { recursive: true });
+  writeFileSync(`${systemd.root}${path}`, content);
+  return path;
+}
