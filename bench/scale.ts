@@ -46,8 +46,14 @@ export interface ScaleBenchResult {
   stages: ScaleStage[];
 }
 
-type Brief = { taskId: string; state: string };
-type Full = Brief & { exitCode: number | null; machine: string };
+interface Brief {
+  taskId: string;
+  state: string;
+}
+interface Full extends Brief {
+  exitCode: number | null;
+  machine: string;
+}
 
 export async function benchScale(
   runner: RunnerService,

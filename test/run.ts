@@ -23,7 +23,8 @@ const named = requested.filter((arg) => !arg.startsWith('--'));
 const files = named.length > 0 ? named : testFiles(join(REPO_DIR, 'test'));
 
 const booted = await bootPrivateSystemd({ log });
-let interrupted = false;
+// An object: the signal handler changes it between two awaits, which narrowing cannot see.
+const run = { interrupted: false };
 const child = spawn(process.execPath, ['--import', 'tsx', '--test', ...options, ...files], {
   cwd: REPO_DIR,
   stdio: 'inherit',
@@ -31,7 +32,7 @@ const child = spawn(process.execPath, ['--import', 'tsx', '--test', ...options, 
 });
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   process.on(signal, () => {
-    interrupted = true;
+    run.interrupted = true;
     log(`${signal}: stopping the tests and the private systemd`);
     child.kill('SIGTERM');
   });
@@ -39,7 +40,7 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
 const code = await new Promise<number>((resolve) => child.once('exit', (exitCode, signal) => resolve(exitCode ?? (signal ? 1 : 0))));
 
 let leftovers = '';
-if (!interrupted) {
+if (!run.interrupted) {
   const units = await booted.systemd.systemctl('list-units', '--all', '--plain', '--no-legend', 'tessia-task-*', 'tessia-test-*');
   leftovers = units.stdout.trim();
   if (leftovers) log(`units the tests left behind:\n${leftovers}`);

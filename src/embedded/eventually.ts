@@ -1,7 +1,7 @@
 /** Polls `probe` until `accept` holds: for state that systemd, journald or the runner reach in their own time. */
 export async function eventually<T>(
   what: string,
-  probe: () => Promise<T>,
+  probe: () => T | Promise<T>,
   accept: (value: T) => boolean,
   timeoutMs = 20_000,
 ): Promise<T> {

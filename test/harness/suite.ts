@@ -34,7 +34,8 @@ export function runnerSuite(
     suite.api = client(suite.runner.baseUrl);
   });
   after(async () => {
-    if (!suite.runner) return;
+    // Undefined when before() failed.
+    if ((suite.runner as RunnerService | undefined) === undefined) return;
     await options.beforeCleanUp?.(suite);
     await cleanUp(suite.runner, suite.api, suite.started);
     await suite.runner.stop();

@@ -36,7 +36,7 @@ export const TEST_MACHINES = {
         'touch "$PWD/own-file" && echo workdir:writable || echo workdir:denied',
         'echo "workdir-path:$PWD"',
         'touch /tmp/probe-$TESSIA_TASK_ID && echo tmp:writable || echo tmp:denied',
-        'echo "tmp-entries:$(ls -A /tmp | tr \"\\n\" \" \")"',
+        'echo "tmp-entries:$(ls -A /tmp | tr "\\n" " ")"',
         'echo "nonewprivs:$(grep NoNewPrivs /proc/self/status | tr -dc 0-9)"',
         'echo "capeff:$(grep CapEff /proc/self/status | cut -f2)"',
         'echo "secret-$TESSIA_TASK_ID" > "$PWD/secret"',

@@ -48,7 +48,7 @@ describe('task logs', () => {
       assert.equal(own[1].fields.TESSIA_ECHO_LINE, '2');
     }
     const systemd = lines.filter((line) => line.source === 'systemd').map((line) => line.message);
-    assert.ok(systemd.some((message: string) => /^Started tessia-task-/.test(message)), systemd.join('\n'));
+    assert.ok(systemd.some((message: string) => message.startsWith("Started tessia-task-")), systemd.join('\n'));
     assert.deepEqual(lines.at(-1), {
       type: 'end',
       taskId: task.taskId,
@@ -124,7 +124,7 @@ describe('task logs', () => {
     assert.equal(new Set(own.map((entry) => entry.cursor)).size, own.length, 'no entry twice');
     let digits = 0;
     for (let n = 1; n <= 10_000; n++) digits += String(n).length;
-    assert.equal(own.reduce((sum, entry) => sum + entry.message.length, 0), 10 * digits);
+    assert.equal(own.reduce((sum: number, entry: { message: string }) => sum + entry.message.length, 0), 10 * digits);
     assert.equal(lines.at(-1).type, 'end', 'the follow stream ends with the task');
     assert.equal(lines.at(-1).exitCode, 0);
   });
@@ -147,7 +147,7 @@ describe('task logs', () => {
     const first = /^\d{4}-\d\d-\d\dT\S+Z tessia-sleeper\[\d+\]: first$/;
     const lines: string[] = [];
     const { done, abort } = followLines(logsUrl(task.taskId, 'follow=true&format=text'), (line) => lines.push(line), {});
-    await eventually('the first line', async () => lines.join('\n'), (text) => text.includes(': first'));
+    await eventually('the first line', () => lines.join('\n'), (text) => text.includes(': first'));
     abort();
     await done;
     assert.equal(lines.filter((line) => first.test(line)).length, 1, `the task's line, whole and once:\n${lines.join('\n')}`);
@@ -248,7 +248,7 @@ describe('task logs', () => {
     const reply = await readAll(logsUrl(task.taskId));
     const lines = ndjson(reply.body); // every line parses
     const own = taskEntries(lines);
-    const xs = own.filter((entry) => /^x+$/.test(entry.message)).reduce((sum, entry) => sum + entry.message.length, 0);
+    const xs = own.filter((entry) => /^x+$/.test(entry.message)).reduce((sum: number, entry: { message: string }) => sum + entry.message.length, 0);
     assert.equal(xs, 200_000);
     const binary = own.find((entry) => entry.messageRaw !== undefined);
     assert.ok(binary, 'the non-UTF-8 line keeps its bytes');
@@ -260,7 +260,7 @@ describe('task logs', () => {
     const task = await start('sleeper', null);
     const lines: string[] = [];
     const stream = followLines(logsUrl(task.taskId, 'follow=true'), (line) => lines.push(line));
-    await eventually('the first entry', async () => lines.length, (count) => count > 0);
+    await eventually('the first entry', () => lines.length, (count) => count > 0);
     assert.ok((await journalReaders(suite.runner)).length >= 1, 'a reader runs while the client listens');
     stream.abort();
     await stream.done;

@@ -52,7 +52,7 @@ describe('operability', () => {
     const task = await suite.start('echo', ['echo metrics', 'sleep 60']);
     const lines: string[] = [];
     const stream = followLines(`${suite.runner.baseUrl}/v1/tasks/${task.taskId}/logs?follow=true`, (line) => lines.push(line));
-    await eventually('the stream running', async () => lines.length, (n) => n > 0);
+    await eventually('the stream running', () => lines.length, (n) => n > 0);
     const during = await metrics();
     assert.equal(during.value('tessia_task_starts_total'), startsBefore + 1);
     assert.ok(during.value('tessia_tasks', { state: 'running' }) >= 1);
@@ -140,13 +140,13 @@ describe('the runner without the native journal transport', () => {
     );
     const exited = grepped.filter((entry: Record<string, string>) => entry['MESSAGE']?.startsWith('task exited '));
     assert.equal(exited.length, 1, JSON.stringify(grepped));
-    assert.equal(exited[0]['PRIORITY'], '6');
-    assert.equal(exited[0]['_TRANSPORT'], 'stdout');
-    assert.equal(exited[0]['TESSIA_TASK_ID'], undefined, 'no journal field of its own without the native transport');
-    const audit = grepped.filter((entry: Record<string, string>) => /TESSIA_AUDIT=task\.start/.test(entry['MESSAGE'] ?? ''));
+    assert.equal(exited[0].PRIORITY, '6');
+    assert.equal(exited[0]._TRANSPORT, 'stdout');
+    assert.equal(exited[0].TESSIA_TASK_ID, undefined, 'no journal field of its own without the native transport');
+    const audit = grepped.filter((entry: Record<string, string>) => (entry['MESSAGE'] ?? '').includes('TESSIA_AUDIT=task.start'));
     assert.equal(audit.length, 1, 'the audit line of the start');
-    assert.match(audit[0]['MESSAGE'], /TESSIA_IDENTITY=anonymous/);
-    assert.doesNotMatch(audit[0]['MESSAGE'], /logged/, 'never the parameters');
+    assert.match(audit[0].MESSAGE, /TESSIA_IDENTITY=anonymous/);
+    assert.doesNotMatch(audit[0].MESSAGE, /logged/, 'never the parameters');
     const said = (await journal(['--grep', 'native journal transport'])).stdout;
     assert.match(said, /native journal transport is off .*: fields are written as KEY=value text/);
   });

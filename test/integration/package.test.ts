@@ -22,7 +22,7 @@ const OUT = join(REPO_DIR, 'packaging/out');
 const API = 'http://127.0.0.1:7356';
 
 const SKIP = skipUnlessInstalled(
-  ['dh', 'dpkg-buildpackage', 'dpkg-deb', 'fakeroot'],
+  ['dh', 'dpkg-buildpackage', 'dpkg-deb', 'fakeroot', 'lintian'],
   'the Debian package suite needs debhelper, dpkg-dev, fakeroot: apt-get install debhelper dpkg-dev fakeroot lintian (.ci/run does)',
 );
 
@@ -61,8 +61,9 @@ describe('the Debian package', { timeout: 30 * 60_000, skip: SKIP }, () => {
   };
   const api = client(API);
 
+  let deb = '';
   before(async () => {
-    const deb = await buildFreshDeb();
+    deb = await buildFreshDeb();
     // A directory of the suite's own inside the private system, holding exactly the file just built.
     rmSync(`${systemd.root}${inside}`, { recursive: true, force: true });
     mkdirSync(`${systemd.root}${inside}`, { recursive: true });
@@ -93,6 +94,13 @@ describe('the Debian package', { timeout: 30 * 60_000, skip: SKIP }, () => {
       assert.match(pid, /^[1-9]\d*$/, 'the task has a main process');
       return { taskId, pid, reply };
     })());
+
+  test('lintian finds no error in the package just built', async () => {
+    const result = await execFileAsync('lintian', ['--fail-on', 'error', '--no-tag-display-limit', deb], { maxBuffer: 64 * 1024 * 1024 }).catch(
+      (error: unknown) => error as { stdout: string; stderr: string; code: number },
+    );
+    assert.ok(!('code' in result) || result.code === 0, `lintian:\n${result.stdout}${result.stderr}`);
+  });
 
   test('installs with dpkg and the service comes up by itself, as its own user', async () => {
     await installed();

@@ -87,7 +87,7 @@ describe('recovery', () => {
     ]);
     const first: any[] = [];
     const stream = followLines(logsUrl(task.taskId, 'follow=true'), (line) => first.push(JSON.parse(line)));
-    await eventually('a few lines', async () => first.filter((line) => (line.message ?? '').startsWith("line")).length, (n) => n >= 3);
+    await eventually('a few lines', () => first.filter((line) => (line.message ?? '').startsWith("line")).length, (n) => n >= 3);
     const began = Date.now();
     await suite.runner.stop();
     const stoppedIn = Date.now() - began;
@@ -210,7 +210,7 @@ describe('recovery', () => {
     const task = await start('echo', [...Array.from({ length: 10 }, (_, i) => [`echo tick ${i}`, 'sleep 0.3']).flat(), 'echo done']);
     const lines: any[] = [];
     const stream = followLines(logsUrl(task.taskId, 'follow=true'), (line) => lines.push(JSON.parse(line)));
-    await eventually('the first ticks', async () => lines.filter((line) => (line.message ?? '').startsWith("tick")).length, (n) => n >= 2);
+    await eventually('the first ticks', () => lines.filter((line) => (line.message ?? '').startsWith("tick")).length, (n) => n >= 2);
     const restarted = await suite.runner.systemd.systemctl('restart', 'systemd-journald.service');
     assert.equal(restarted.code, 0, restarted.stderr);
     await stream.done;

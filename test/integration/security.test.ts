@@ -47,7 +47,8 @@ describe('bearer tokens', () => {
     });
   });
   after(async () => {
-    if (!runner) return;
+    // Undefined when before() failed.
+    if ((runner as RunnerService | undefined) === undefined) return;
     await cleanUp(runner, { post: (path: string) => withToken(runner.baseUrl, WRITE_TOKEN)('POST', path), get: (path: string) => withToken(runner.baseUrl, WRITE_TOKEN)('GET', path) } as any, started);
     await runner.stop();
   });
@@ -115,7 +116,7 @@ describe('mutual TLS', () => {
   const pki = testPki();
   let runner: RunnerService;
   after(async () => {
-    await runner?.stop();
+    await (runner as RunnerService | undefined)?.stop();
   });
 
   function call(method: string, path: string, identity?: Pem, body?: unknown): Promise<{ status: number; body: any }> {
@@ -125,7 +126,7 @@ describe('mutual TLS', () => {
         { host: url.hostname, port: url.port, path: url.pathname, method, ca: pki.ca.cert, ...(identity ? { cert: identity.cert, key: identity.key } : {}), headers: { 'content-type': 'application/json' } },
         (res) => {
           let text = '';
-          res.on('data', (chunk) => (text += chunk));
+          res.on('data', (chunk: Buffer) => (text += chunk.toString()));
           res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : undefined }));
         },
       );
@@ -184,7 +185,7 @@ describe('Unix socket and socket activation', () => {
     return new Promise((resolve, reject) => {
       const req = httpRequest({ socketPath, path }, (res) => {
         let text = '';
-        res.on('data', (chunk) => (text += chunk));
+        res.on('data', (chunk: Buffer) => (text += chunk.toString()));
         res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }));
       });
       req.on('error', reject);
