@@ -137,7 +137,6 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
       servers.push(await listenOn(await createListener(config, auth, app), { port: options.listen.port, host: options.listen.host }));
       if (config.unixSocket) servers.push(await listenOnUnixSocket(createUnixListener(app), config.unixSocket));
     }
-    const server = servers[0] as Server;
     for (const each of servers) releasers.push(() => closeServer(each));
     // First in the release order: streams end (resumably) and new requests get 503 at once.
     releasers.push(() => shuttingDown.abort());

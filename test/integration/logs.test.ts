@@ -14,7 +14,6 @@ const NATIVE_JOURNAL = existsSync(`${REPO_DIR}/node_modules/unix-dgram/build/Rel
 
 describe('task logs', () => {
   const suite = runnerSuite({ logs: { heartbeatSec: 0.3, followSettleSec: 1 } });
-  const { started } = suite;
   const start = (machine: string, parameters: unknown) => suite.start(machine, parameters);
   const logsUrl = (taskId: string, query = '') => `${suite.runner.baseUrl}/v1/tasks/${taskId}/logs${query ? `?${query}` : ''}`;
   const taskEntries = (lines: any[]) => lines.filter((line) => line.type === 'entry' && line.source === 'task');
