@@ -15,7 +15,7 @@ import { ConfigError } from './config/load.js';
 import { describeIssues, messageOf } from './errors.js';
 import { TokenSchema, type Config } from './config/schema.js';
 
-export function isLoopback(host: string): boolean {
+function isLoopback(host: string): boolean {
   if (host === 'localhost') return true;
   if (isIP(host) === 4) return host.startsWith('127.');
   return host === '::1';

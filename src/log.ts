@@ -71,7 +71,7 @@ function journalDestination(native: NativeJournal | null): DestinationStream {
   };
 }
 
-export function journalFields(line: string): JournalFields {
+function journalFields(line: string): JournalFields {
   let record: Record<string, unknown>;
   try {
     record = JSON.parse(line) as Record<string, unknown>;
@@ -90,7 +90,7 @@ export function journalFields(line: string): JournalFields {
 }
 
 /** `<6>message KEY=value …` on one line: journald keeps the priority, grep finds the fields. */
-export function textLine(fields: JournalFields): string {
+function textLine(fields: JournalFields): string {
   const { MESSAGE, PRIORITY, SYSLOG_IDENTIFIER: _identifier, ...rest } = fields;
   const pairs = Object.entries(rest).map(([name, value]) => `${name}=${/[\s"]/.test(value) ? JSON.stringify(value) : value}`);
   const text = [MESSAGE ?? '', ...pairs].join(' ').replace(/\n/g, '\\n');

@@ -11,8 +11,8 @@ import { openApiDocument } from './openapi.js';
 import { apiSchema } from './schema.js';
 import { tasksRouter } from './tasks-routes.js';
 
-export const API_VERSION = '1.0.0';
-export const API_MIN_VERSION = '0.0.0';
+const API_VERSION = '1.0.0';
+const API_MIN_VERSION = '0.0.0';
 
 export interface Health {
   /** Ready to serve: D-Bus connected and the store writable (recovery is done before anyone can ask); else what is missing. */

@@ -11,10 +11,6 @@ export class HttpError extends Error {
     super(message);
     this.name = 'HttpError';
   }
-
-  get status(): number {
-    return statusOf(this.code);
-  }
 }
 
 /** Errors from body parsing (http-errors from body-parser) carry `type` and `status`. */

@@ -62,7 +62,7 @@ interface Target {
 }
 
 /** The request's URL for messages, with the socket it goes through when there is one. */
-export function describeTarget(settings: ClientSettings, path: string): string {
+function describeTarget(settings: ClientSettings, path: string): string {
   const url = new URL(path, settings.url);
   url.username = '';
   url.password = '';

@@ -25,7 +25,7 @@ function defaultConfigPath(): string | undefined {
   return candidates.find((path): path is string => path !== undefined && existsSync(path));
 }
 
-export function splitHostPort(value: string): { host: string; port: number } {
+function splitHostPort(value: string): { host: string; port: number } {
   const at = value.lastIndexOf(':');
   const host = value.slice(0, at).replace(/^\[(.*)\]$/, '$1');
   return { host, port: Number(value.slice(at + 1)) };

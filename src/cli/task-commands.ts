@@ -7,13 +7,13 @@ import { parseArgs } from 'node:util';
 import type { BriefTaskView, LogLineView, TaskView } from '../api/openapi.js';
 import { ApiError, MAX_RETRY_WAIT_SECONDS, UnavailableError, call, jsonLines, openStream, type ClientSettings } from './client.js';
 
-export const EXIT = { ok: 0, failed: 1, usage: 2, notFound: 3, denied: 4, unavailable: 5 } as const;
+const EXIT = { ok: 0, failed: 1, usage: 2, notFound: 3, denied: 4, unavailable: 5 } as const;
 
 const DEFAULT_TIMEOUT_SECONDS = 30;
 /** The longest delay a timer takes (2^31 - 1 ms); a longer one would fire at once. */
 const MAX_TIMEOUT_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
 
-export const TASK_USAGE = `Usage: tessia-task-runner task <command> [options]
+const TASK_USAGE = `Usage: tessia-task-runner task <command> [options]
 
 Commands:
   start <machine> [--parameters JSON | --parameters-file FILE]   start a task, print its id

@@ -19,7 +19,7 @@ export interface RunnerUnitOptions {
   entry?: string[];
 }
 
-export const SHIPPED_ENTRY = [`${APP_DIR_INSIDE}/dist/cli/main.js`];
+const SHIPPED_ENTRY = [`${APP_DIR_INSIDE}/dist/cli/main.js`];
 
 export function startRunnerUnit(systemd: PrivateSystemd, options: RunnerUnitOptions): Promise<RunResult> {
   return systemd.run([

@@ -9,7 +9,7 @@
  */
 import { createRequire } from 'node:module';
 
-export const JOURNAL_SOCKET = '/run/systemd/journal/socket';
+const JOURNAL_SOCKET = '/run/systemd/journal/socket';
 /** Where to look for the identifier and priority of an entry too large to send. */
 const HEAD_BYTES = 64 * 1024;
 const CONGESTION = 1;
@@ -40,7 +40,7 @@ export function journalFieldName(name: string): string {
 }
 
 /** `NAME=value\n`, or for values with a newline `NAME\n<64-bit little-endian length><value>\n`. */
-export function serializeEntry(fields: JournalFields): Buffer {
+function serializeEntry(fields: JournalFields): Buffer {
   const parts: Buffer[] = [];
   for (const [name, value] of Object.entries(fields)) {
     if (!value.includes('\n')) {

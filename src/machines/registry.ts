@@ -37,10 +37,6 @@ export class Machine {
     readonly config: MachineConfig,
   ) {}
 
-  get description(): string {
-    return this.config.description;
-  }
-
   validate(parameters: unknown): void {
     if (this.config.builtin === undefined) return;
     try {
@@ -90,9 +86,5 @@ export class MachineRegistry {
 
   get(name: string): Machine | undefined {
     return this.machines.get(name);
-  }
-
-  list(): Machine[] {
-    return [...this.machines.values()];
   }
 }

@@ -3,6 +3,7 @@
  * collect it, read its state, list ours, and report changes as they happen (never by polling).
  */
 import { EventEmitter } from 'node:events';
+import { messageOf } from '../errors.js';
 import { BusCallError, DISCONNECTED, SystemBus, type BusSignal, type Variant } from './bus.js';
 import { unitObjectPath } from './unit-path.js';
 
@@ -302,9 +303,7 @@ export class SystemdClient extends EventEmitter<SystemdClientEvents> {
       if (error instanceof BusCallError) {
         throw new SystemdError(`${member}: ${error.message}`, error.dbusName, { cause: error });
       }
-      throw new SystemdError(`${member}: ${error instanceof Error ? error.message : String(error)}`, undefined, {
-        cause: error,
-      });
+      throw new SystemdError(`${member}: ${messageOf(error)}`, undefined, { cause: error });
     }
   }
 }

@@ -170,7 +170,9 @@ export class TaskService {
     } catch (error) {
       this.options.observer?.startFailed();
       if (error instanceof SystemdError && error.dbusName === DISCONNECTED) {
-        // Whether systemd started it is unknown: the record stays "created" until the bus is back.
+        // Whether systemd started it is unknown: the record stays "created" until the bus is back,
+        // when tracking reads it (the lifecycle no longer waits for this start job).
+        this.tracker.started(unit);
         throw new TaskError('SYSTEMD_UNAVAILABLE', `task ${taskId}: ${error.message}; its state is settled once systemd answers again`, { cause: error });
       }
       this.transitions.move(this.mustFind(taskId), { state: TaskState.exited, exitCode: ExitCode.exception, detail: `start failed: ${messageOf(error)}` });

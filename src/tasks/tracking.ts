@@ -1,7 +1,8 @@
 /**
  * Unit tracking: follows each task's unit through systemd's signals, moves the task to the state
  * that follows (systemd is the truth while the unit exists), and lets systemd collect the unit once
- * its result is recorded. One record per followed unit; none is kept once the unit is collected.
+ * its result is recorded. One record per followed unit, and only for an active task: none is kept
+ * once the unit is collected, or once its task is finished or gone from the store.
  */
 import type { Logger } from 'pino';
 import type { SystemdClient, UnitChange, UnitSnapshot } from '../systemd/client.js';
@@ -41,11 +42,17 @@ export class UnitTracker {
     systemd.on('reconnected', this.onReconnected);
   }
 
-  /** Follows a unit's signals from now on: call before starting it (`starting`: see started()). */
-  track(unit: string, starting = false): void {
-    if (this.units.has(unit)) return;
+  /**
+   * Follows a unit's signals from now on: call before starting it (`starting`: see started()).
+   * Only the unit of an active task is followed; returns whether this one is.
+   */
+  track(unit: string, starting = false): boolean {
+    if (this.units.has(unit)) return true;
+    // A finished task's unit has nothing more to tell (it is collected); an unknown one is not ours.
+    if (this.closed || !this.isActive(unit)) return false;
     this.units.set(unit, { signalled: {}, refreshing: null, again: false, scheduled: false, starting });
     this.systemd.watch(unit);
+    return true;
   }
 
   /** The start job is done and its result handled: the unit's changes move its task from now on. */
@@ -61,8 +68,7 @@ export class UnitTracker {
 
   /** Follows an active task's unit again (after a restart of the runner or of the bus). */
   async reattach(task: TaskRecord): Promise<void> {
-    this.track(task.unit);
-    await this.refresh(task.unit);
+    if (this.track(task.unit)) await this.refresh(task.unit);
   }
 
   async refreshActive(): Promise<void> {
@@ -70,27 +76,32 @@ export class UnitTracker {
   }
 
   /**
-   * Reads the unit from systemd and moves its task to the state that follows; one read at a time
-   * per unit, and one more if a change came during it.
+   * Reads a followed unit from systemd and moves its task to the state that follows; one read at a
+   * time per unit, and one more if a change came during it. A unit not followed (collected, or its
+   * task finished or unknown) is not read, nor followed again: reattach() is for active tasks.
    */
   refresh(unit: string): Promise<void> {
-    this.track(unit);
-    const tracked = this.units.get(unit) as TrackedUnit;
-    if (tracked.starting) return Promise.resolve();
+    const tracked = this.units.get(unit);
+    if (!tracked || tracked.starting) return Promise.resolve();
     if (tracked.refreshing) {
       tracked.again = true;
       return tracked.refreshing;
     }
     const work = (async () => {
-      do {
-        tracked.again = false;
-        try {
-          await this.refreshOnce(unit, tracked);
-        } catch (error) {
-          this.log.warn({ unit, err: error }, 'could not read the state of a task unit');
-        }
-      } while (tracked.again && !this.closed && this.units.get(unit) === tracked);
-    })().finally(() => (tracked.refreshing = null));
+      try {
+        do {
+          tracked.again = false;
+          try {
+            await this.refreshOnce(unit, tracked);
+          } catch (error) {
+            this.log.warn({ unit, err: error }, 'could not read the state of a task unit');
+          }
+        } while (tracked.again && this.units.get(unit) === tracked);
+      } finally {
+        // In the same step as the last look at `again`: a refresh asked for after it starts a read of its own.
+        tracked.refreshing = null;
+      }
+    })();
     tracked.refreshing = work;
     return work;
   }
@@ -110,6 +121,7 @@ export class UnitTracker {
     this.closed = true;
     this.systemd.off('unitChanged', this.onUnitChanged);
     this.systemd.off('reconnected', this.onReconnected);
+    for (const unit of this.units.keys()) this.systemd.unwatch(unit);
     this.units.clear();
   }
 
@@ -137,9 +149,20 @@ export class UnitTracker {
   private async refreshOnce(unit: string, tracked: TrackedUnit): Promise<void> {
     const taskId = taskIdOf(unit);
     const found = taskId === null ? undefined : this.store.find(taskId);
-    if (!found || taskId === null || isFinished(found.task)) return;
+    if (taskId === null || !found) {
+      // Deleted from the store: nothing to record, and a unit we know nothing of is not ours to collect.
+      this.untrack(unit);
+      return;
+    }
+    if (isFinished(found.task)) {
+      // Its result is recorded already: the unit has nothing more to tell.
+      await this.collect(taskId, unit);
+      return;
+    }
     const { task } = found;
     const snapshot = await this.systemd.getUnit(unit);
+    // Collected meanwhile, or the tracker closed: what was read moves nothing any more.
+    if (this.units.get(unit) !== tracked) return;
     const current = snapshot && snapshot.loadState === 'loaded' && belongsTo(snapshot, task) ? snapshot : null;
     if (current === null) this.applyGone(task, tracked.signalled);
     else this.apply(task, current);
@@ -160,6 +183,12 @@ export class UnitTracker {
     } else {
       this.transitions.move(task, { ...patch, state: mapped.state });
     }
+  }
+
+  private isActive(unit: string): boolean {
+    const taskId = taskIdOf(unit);
+    const task = taskId === null ? undefined : this.store.find(taskId)?.task;
+    return task !== undefined && !isFinished(task);
   }
 
   /** The unit is not loaded any more: trust what its last signals said, else the task is lost. */

@@ -35,7 +35,7 @@ const DECIMAL = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
 const INTEGER = /^[+-]?\d+$/;
 
 /** `parameters` is a list of lines or one multi-line string. */
-export function toLines(parameters: unknown): string[] {
+function toLines(parameters: unknown): string[] {
   if (typeof parameters === 'string') return parameters.split(/\r?\n/);
   if (Array.isArray(parameters)) {
     return parameters.map((line, index) => {
