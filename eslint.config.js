@@ -23,6 +23,8 @@ export default tseslint.config(
       '@typescript-eslint/no-confusing-void-expression': ['error', { ignoreArrowShorthand: true, ignoreVoidReturningFunctions: true }],
       // node:test runs what test() and describe() return itself.
       '@typescript-eslint/no-floating-promises': ['error', { allowForKnownSafeCalls: [nodeTest] }],
+      // `text || fallback` is how an empty string (what systemd says for "none") is told apart.
+      '@typescript-eslint/prefer-nullish-coalescing': ['error', { ignorePrimitives: { string: true } }],
       // strictTypeChecked forbids `!`; this stylistic rule would ask for it.
       '@typescript-eslint/non-nullable-type-assertion-style': 'off',
       '@typescript-eslint/no-empty-function': ['error', { allow: ['arrowFunctions'] }],
@@ -44,7 +46,8 @@ export default tseslint.config(
       '@typescript-eslint/no-unsafe-call': 'off',
       '@typescript-eslint/no-non-null-assertion': 'off',
       '@typescript-eslint/no-explicit-any': 'off',
-      // Stand-ins for Node's request/response objects and trimmed copies of fixtures.
+      // Stand-ins: async fakes of async interfaces, Node's request/response objects, trimmed fixtures.
+      '@typescript-eslint/require-await': 'off',
       '@typescript-eslint/no-unsafe-class-instance-assignment': 'off',
       '@typescript-eslint/no-dynamic-delete': 'off',
     },

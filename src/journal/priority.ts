@@ -12,7 +12,7 @@ export const PRIORITIES = Object.fromEntries(PRIORITY_NAMES.map((name, level) =>
 >;
 
 /** journald's default for an entry without PRIORITY. */
-const DEFAULT_PRIORITY: Priority = PRIORITIES.info;
+export const DEFAULT_PRIORITY: Priority = PRIORITIES.info;
 
 const ALIASES: Record<string, Priority> = {
   ...PRIORITIES,

@@ -96,6 +96,7 @@ export class UnitTracker {
           } catch (error) {
             this.log.warn({ unit, err: error }, 'could not read the state of a task unit');
           }
+        // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- refresh() sets it during the await
         } while (tracked.again && this.units.get(unit) === tracked);
       } finally {
         // In the same step as the last look at `again`: a refresh asked for after it starts a read of its own.
@@ -163,7 +164,7 @@ export class UnitTracker {
     const snapshot = await this.systemd.getUnit(unit);
     // Collected meanwhile, or the tracker closed: what was read moves nothing any more.
     if (this.units.get(unit) !== tracked) return;
-    const current = snapshot && snapshot.loadState === 'loaded' && belongsTo(snapshot, task) ? snapshot : null;
+    const current = snapshot?.loadState === 'loaded' && belongsTo(snapshot, task) ? snapshot : null;
     if (current === null) this.applyGone(task, tracked.signalled);
     else this.apply(task, current);
     const after = this.store.find(taskId);

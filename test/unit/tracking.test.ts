@@ -230,7 +230,7 @@ describe('UnitTracker refresh', () => {
       systemd.hold = null;
       const late = (async () => {
         await held.promise;
-        for (let i = 0; i < ticks; i++) await null;
+        for (let i = 0; i < ticks; i++) await Promise.resolve();
         await tracker.refresh(unit);
       })();
       held.open();
@@ -369,7 +369,7 @@ describe('UnitTracker collect', () => {
     await tracker.collect(taskId, unit, known);
     assert.equal(systemd.collected.length, 1);
     assert.equal(systemd.collected[0]?.unit, unit);
-    assert.equal(systemd.collected[0]?.known, known);
+    assert.equal(systemd.collected[0].known, known);
     assert.equal(systemd.watched.size, 0);
     assert.equal(taskOf(taskId).state, TaskState.exited, 'a task that was not deleted stays in the history');
   });
@@ -438,7 +438,7 @@ describe('UnitTracker and the lifecycle', () => {
     const [task, ...others] = store.list();
     assert.equal(others.length, 0);
     assert.equal(task?.state, TaskState.exited);
-    assert.equal(task?.exitCode, ExitCode.exception);
+    assert.equal(task.exitCode, ExitCode.exception);
     assert.equal(systemd.collected.length, 1);
     assert.equal(systemd.watched.size, 0);
   });

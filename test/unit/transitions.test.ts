@@ -170,7 +170,7 @@ describe('TaskTransitions.whenFinished', () => {
     transitions.move(taskOf(taskId), { state: TaskState.exited, exitCode: 4, detail: 'exited with status 4' });
     const finished = await waiting;
     assert.equal(finished?.state, TaskState.exited);
-    assert.equal(finished?.exitCode, 4);
+    assert.equal(finished.exitCode, 4);
   });
 
   it('resolves at once for a task that has finished already.', async () => {
