@@ -33,19 +33,32 @@ const FIELD_NAMES: Record<string, string> = {
 const LEFT_OUT = new Set(['level', 'time', 'msg', 'pid', 'hostname', 'service']);
 const IDENTIFIER = 'tessia-task-runner';
 
+/**
+ * Credentials never reach a log line: pino-http logs the request's headers (and the response's),
+ * and the journal is readable by the systemd-journal and adm groups and every log shipper. Redacted
+ * by the root logger, so every child (each request's logger included) and every output honours it.
+ */
+export const REDACTED_PATHS = [
+  'req.headers.authorization',
+  'req.headers["proxy-authorization"]',
+  'req.headers.cookie',
+  'res.headers["set-cookie"]',
+];
+const redact = { paths: REDACTED_PATHS, censor: '[redacted]' };
+
 export type LogOutput = 'journal' | 'journal-text' | 'pretty' | 'json';
 
 export function createLogger(level: string): { log: Logger; output: LogOutput } {
   if (process.env['TESSIA_LOG_FORMAT'] !== 'json' && stdoutIsJournal()) {
     const native = openNativeJournal();
     const output = native ? 'journal' : 'journal-text';
-    return { log: pino({ level, base: { service: IDENTIFIER } }, journalDestination(native)), output };
+    return { log: pino({ level, redact, base: { service: IDENTIFIER } }, journalDestination(native)), output };
   }
   if (process.stdout.isTTY && process.env['TESSIA_LOG_FORMAT'] !== 'json') {
     const options = { colorize: true, translateTime: 'SYS:standard' };
-    return { log: pino({ level, transport: { target: 'pino-pretty', options } }), output: 'pretty' };
+    return { log: pino({ level, redact, transport: { target: 'pino-pretty', options } }), output: 'pretty' };
   }
-  return { log: pino({ level, base: { service: IDENTIFIER } }), output: 'json' };
+  return { log: pino({ level, redact, base: { service: IDENTIFIER } }), output: 'json' };
 }
 
 /** systemd sets JOURNAL_STREAM to the device:inode of the journal stream our stdout is. */
