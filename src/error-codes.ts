@@ -13,16 +13,20 @@ export const ERROR_CODES = {
   BODY_TOO_LARGE: { status: 413, summary: 'the request body is larger than limits.maxBodyBytes' },
   UNSUPPORTED_ENCODING: { status: 415, summary: 'the request body has a content encoding the runner does not accept' },
   UNSUPPORTED_CHARSET: { status: 415, summary: 'the request body has a charset the runner does not accept' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, summary: 'a request with a body must send it as Content-Type: application/json' },
   NOT_FOUND: { status: 404, summary: 'no such endpoint' },
   // Who calls
   UNAUTHENTICATED: { status: 401, summary: 'no valid credentials (client certificate or bearer token)' },
   FORBIDDEN: { status: 403, summary: "the caller's scope does not allow it" },
+  HOST_NOT_ALLOWED: { status: 421, summary: "the Host header is not one of the runner's names (allowedHosts)" },
+  ORIGIN_NOT_ALLOWED: { status: 403, summary: 'the Origin header is not one of allowedOrigins: browsers may not call' },
   // Tasks
   INVALID_PARAMETERS: { status: 400, summary: 'the machine rejected the parameters' },
   UNKNOWN_MACHINE: { status: 400, summary: 'no machine of that name is configured' },
   PARAMETERS_TOO_LARGE: { status: 413, summary: 'the parameters are larger than limits.maxParameterBytes' },
   TASK_NOT_FOUND: { status: 404, summary: 'no task with that id' },
   INVALID_CURSOR: { status: 400, summary: 'the journal cannot seek to that cursor' },
+  TOO_MANY_LOG_STREAMS: { status: 429, summary: 'limits.maxLogStreams log streams are open; retry after Retry-After' },
   TOO_MANY_TASKS: { status: 429, summary: 'limits.maxActiveTasks tasks are active; retry after Retry-After' },
   START_FAILED: { status: 500, summary: 'systemd could not start the task unit' },
   // The runner and its surroundings

@@ -7,6 +7,7 @@ import type { Server } from 'node:http';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { createApp } from './api/app.js';
+import { requestPolicy } from './api/request-policy.js';
 import { ConfigError } from './config/load.js';
 import { activationFds, assertSafeListener, createListener, createUnixListener, loadAuth } from './listener.js';
 import type { Config } from './config/schema.js';
@@ -107,11 +108,13 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
     const shuttingDown = new AbortController();
     const auth = await loadAuth(config);
     assertSafeListener(options.listen.host, config, auth, log);
+    const policy = requestPolicy([options.listen.host], config.allowedHosts, config.allowedOrigins);
     const app = createApp(
       tasks,
       {
         logs,
-        auth,
+        auth: () => auth,
+        policy: () => policy,
         limits: config.limits,
         heartbeatMs: config.logs.heartbeatSec * 1000,
         shuttingDown: shuttingDown.signal,

@@ -8,6 +8,7 @@ import type { TaskService } from '../tasks/service.js';
 import { authenticate, authorize, type AuthOptions } from './auth.js';
 import { HttpError, errorHandler } from './errors.js';
 import { openApiDocument } from './openapi.js';
+import { checkHost, checkOrigin, jsonBodiesOnly, type PolicySource } from './request-policy.js';
 import { apiSchema } from './schema.js';
 import { tasksRouter } from './tasks-routes.js';
 
@@ -23,8 +24,11 @@ export interface Health {
 export interface AppOptions {
   health: Health;
   logs: TaskLogs;
-  auth: AuthOptions;
-  limits: { maxBodyBytes: number; maxJsonDepth: number };
+  /** Read at each request: a reload replaces the tokens. */
+  auth: () => AuthOptions;
+  /** The runner's names and the origins that may call (read at each request, like auth). */
+  policy: PolicySource;
+  limits: { maxBodyBytes: number; maxJsonDepth: number; maxLogStreams: number };
   heartbeatMs: number;
   /** Aborted when the runner shuts down: new requests get 503, log streams end resumably. */
   shuttingDown: AbortSignal;
@@ -36,6 +40,8 @@ export function createApp(tasks: TaskService, options: AppOptions, log: Logger):
   app.disable('x-powered-by');
   app.set('etag', false);
   app.use(pinoHttp({ logger: log, quietReqLogger: true, autoLogging: { ignore: (request) => request.method === 'GET' } }));
+  // Browsers: refused before anything else reads the request (request-policy.ts).
+  app.use(checkHost(options.policy), checkOrigin(options.policy));
 
   // JSON answers compressed when worth it; log streams do it themselves (see logs-route).
   app.use(compression({ filter: (request, response) => !request.path.endsWith('/logs') && compression.filter(request, response) }));
@@ -48,6 +54,7 @@ export function createApp(tasks: TaskService, options: AppOptions, log: Logger):
     response.set('Connection', 'close');
     next(new HttpError('SHUTTING_DOWN', 'the runner is shutting down; tasks keep running, try again shortly'));
   });
+  app.use(jsonBodiesOnly);
 
   // Liveness and readiness: open, like GET /, for probes.
   app.get('/healthz', (_request, response) => {
@@ -84,6 +91,7 @@ export function createApp(tasks: TaskService, options: AppOptions, log: Logger):
       shuttingDown: options.shuttingDown,
       maxBodyBytes: options.limits.maxBodyBytes,
       maxJsonDepth: options.limits.maxJsonDepth,
+      maxLogStreams: options.limits.maxLogStreams,
       ...(options.onStream ? { onStream: options.onStream } : {}),
     }));
   app.use('/v1', v1);

@@ -30,10 +30,21 @@ declare module 'express-serve-static-core' {
   }
 }
 
-export function authenticate(options: AuthOptions): RequestHandler {
-  const tokens = options.tokens.map((token) => ({ ...token, digest: Buffer.from(token.sha256, 'hex') }));
-  const required = tokens.length > 0 || options.clientCertificates !== undefined;
+type PreparedTokens = (AuthOptions['tokens'][number] & { digest: Buffer })[];
+
+/** `source`: the options, or a function that returns the current ones (a reload replaces them). */
+export function authenticate(source: AuthOptions | (() => AuthOptions)): RequestHandler {
+  const current = typeof source === 'function' ? source : () => source;
+  // The digests as buffers, made again only when the options are replaced.
+  const prepared = new WeakMap<AuthOptions, PreparedTokens>();
   return (request: Request, response: Response, next: NextFunction) => {
+    const options = current();
+    let tokens = prepared.get(options);
+    if (!tokens) {
+      tokens = options.tokens.map((token) => ({ ...token, digest: Buffer.from(token.sha256, 'hex') }));
+      prepared.set(options, tokens);
+    }
+    const required = tokens.length > 0 || options.clientCertificates !== undefined;
     const socket = request.socket;
     if (options.clientCertificates && isTls(socket) && socket.authorized) {
       const subject = socket.getPeerCertificate().subject;
@@ -52,7 +63,7 @@ export function authenticate(options: AuthOptions): RequestHandler {
       }
       const digest = createHash('sha256').update(match[1]).digest();
       // Compare with every token, so the time taken tells nothing about which one came close.
-      let found: (typeof tokens)[number] | undefined;
+      let found: PreparedTokens[number] | undefined;
       for (const token of tokens) if (timingSafeEqual(token.digest, digest)) found ??= token;
       if (!found) {
         next(unauthorized(response, 'unknown token'));

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { TaskError } from '../tasks/errors.js';
 import { CURSOR_PATTERN, PRIORITY_NAMES, parsePriority, type LogEvent, type LogRequest, type TaskLogs } from '../tasks/logs.js';
 import { LOG_FORMATS, encoderFor, type LogEncoder, type LogFormat } from './log-encoders.js';
+import { HttpError } from './errors.js';
 import { parseRequest } from './validation.js';
 
 const boolean = z.enum(['true', 'false', '1', '0']).transform((value) => value === 'true' || value === '1');
@@ -50,6 +51,8 @@ export const LogQuery = z
 
 export interface LogRouteOptions {
   heartbeatMs: number;
+  /** Streams open at once, all clients together; one more is refused (TOO_MANY_LOG_STREAMS). */
+  maxLogStreams: number;
   shuttingDown: AbortSignal;
   /** +1 when a stream starts, -1 when it ends (metrics). */
   onStream?: (delta: 1 | -1) => void;
@@ -60,8 +63,22 @@ export function logsRouter(logs: TaskLogs, options: LogRouteOptions): Router {
   // Streams are compressed when the client accepts it, from the first byte, and flushed per batch.
   // Level 1: journal JSON compresses well even so, and the stream keeps up with journalctl.
   router.use(compression({ threshold: 0, level: 1, filter: () => true }));
+  // Each stream is a journalctl child of the runner's: at most maxLogStreams of them at once.
+  let open = 0;
   router.get('/', async (request: Request<{ taskId: string }>, response: Response) => {
     const query = parseRequest(LogQuery, request.query, 'query');
+    if (open >= options.maxLogStreams) {
+      throw new HttpError('TOO_MANY_LOG_STREAMS', `${options.maxLogStreams} log streams are open already (limits.maxLogStreams); try again when one has ended`);
+    }
+    open += 1;
+    try {
+      await serveLogs(request, response, query);
+    } finally {
+      open -= 1;
+    }
+  });
+
+  async function serveLogs(request: Request<{ taskId: string }>, response: Response, query: z.infer<typeof LogQuery>): Promise<void> {
     const lastEventId = request.get('last-event-id');
     if (lastEventId !== undefined && query.after === undefined) {
       query.after = parseRequest(cursor, lastEventId, 'Last-Event-ID');
@@ -98,7 +115,7 @@ export function logsRouter(logs: TaskLogs, options: LogRouteOptions): Router {
     } finally {
       options.onStream?.(-1);
     }
-  });
+  }
   return router;
 }
 

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { isAbsolute } from 'node:path';
 import { z } from 'zod';
 
@@ -83,6 +84,24 @@ const listenAddress = z.string().superRefine((value, context) => {
 
 const MACHINE_NAME = /^[a-z][a-z0-9_-]{0,31}$/;
 
+/** A DNS name or an IP address (IPv6 with or without brackets), as a Host header names the runner. */
+const DNS_NAME = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}))*\.?$/;
+const hostName = z
+  .string()
+  .max(253)
+  .refine((value) => DNS_NAME.test(value) || isIP(value.replace(/^\[(.*)\]$/, '$1')) !== 0, 'must be a host name or an IP address (no port)');
+
+/** scheme://host[:port] of a web page, as browsers send it in Origin. */
+const webOrigin = z.string().refine((value) => {
+  try {
+    const url = new URL(value);
+    const bare = url.username === '' && url.password === '' && url.pathname === '/' && url.search === '' && url.hash === '';
+    return (url.protocol === 'http:' || url.protocol === 'https:') && bare && !value.endsWith('/');
+  } catch {
+    return false;
+  }
+}, 'must be an origin: http(s)://host[:port], without a path');
+
 const scope = z.enum(['read', 'write']);
 
 export const TokenSchema = z.strictObject({
@@ -132,8 +151,24 @@ export const ConfigSchema = z.strictObject({
       group: systemName.optional(),
     })
     .optional(),
-  /** Listen off loopback without TLS or tokens. Everyone who reaches the port may start tasks. (Default: false) */
+  /**
+   * Listen off loopback without a guard: only client certificates (`tls.clientCa`) or tokens over TLS
+   * count as one. Without, everyone who reaches the port may start tasks, or sniff the tokens. (Default: false)
+   */
   insecure: z.boolean().default(false),
+  /**
+   * More names clients reach the runner by: a request whose Host header names none is refused with
+   * 421 (DNS rebinding). Always accepted: the listen address, the address the client connected to,
+   * `localhost`, 127.0.0.1, ::1 and the host's own name (hostname). Ports are not compared; the Unix
+   * socket is not checked. The mesh reaches a runner by the names in its certificate: list them.
+   * (Default: none besides those)
+   */
+  allowedHosts: z.array(hostName).max(256).default([]),
+  /**
+   * Web origins (`https://host[:port]`) whose pages may call the API from a browser (they get CORS
+   * headers); a request carrying any other Origin header is refused with 403. (Default: none)
+   */
+  allowedOrigins: z.array(webOrigin).max(256).default([]),
   limits: z
     .strictObject({
       /** Largest request body. (Default: 1 MiB) */
@@ -144,8 +179,13 @@ export const ConfigSchema = z.strictObject({
       maxJsonDepth: z.number().int().min(2).max(10_000).default(64),
       /** Tasks created/running/stopping at once; more → 429 with Retry-After. (Default: 1000) */
       maxActiveTasks: z.number().int().min(1).max(100_000).default(1000),
+      /**
+       * Log streams open at once, all clients together (each is a journalctl process of the runner's
+       * own); one more is refused with 429 and Retry-After. (Default: 256)
+       */
+      maxLogStreams: z.number().int().min(1).max(10_000).default(256),
     })
-    .default({ maxBodyBytes: 1024 * 1024, maxParameterBytes: 256 * 1024, maxJsonDepth: 64, maxActiveTasks: 1000 }),
+    .default({ maxBodyBytes: 1024 * 1024, maxParameterBytes: 256 * 1024, maxJsonDepth: 64, maxActiveTasks: 1000, maxLogStreams: 256 }),
   /** Where the task store lives. (Default: $STATE_DIRECTORY, else /var/lib/tessia-task-runner) */
   stateDir: absolutePath.optional(),
   log: z

@@ -7,10 +7,12 @@ export interface Reply<T = any> {
 
 /** A small JSON client for the runner's API. */
 export function client(baseUrl: string) {
-  const request = async <T = any>(method: string, path: string, body?: unknown, raw?: string): Promise<Reply<T>> => {
+  const request = async <T = any>(method: string, path: string, body?: unknown, raw?: string, contentType = 'application/json'): Promise<Reply<T>> => {
     const init: RequestInit = { method };
-    if (raw !== undefined) init.body = raw;
-    else if (body !== undefined) {
+    if (raw !== undefined) {
+      init.body = raw;
+      init.headers = { 'content-type': contentType };
+    } else if (body !== undefined) {
       init.body = JSON.stringify(body);
       init.headers = { 'content-type': 'application/json' };
     }
@@ -27,7 +29,8 @@ export function client(baseUrl: string) {
   return {
     get: <T = any>(path: string) => request<T>('GET', path),
     post: <T = any>(path: string, body?: unknown) => request<T>('POST', path, body),
-    postRaw: <T = any>(path: string, raw: string) => request<T>('POST', path, undefined, raw),
+    /** A body as it is, sent as JSON unless `contentType` says otherwise. */
+    postRaw: <T = any>(path: string, raw: string, contentType?: string) => request<T>('POST', path, undefined, raw, contentType),
     delete: <T = any>(path: string) => request<T>('DELETE', path),
   };
 }

@@ -12,7 +12,7 @@ import { DISCONNECTED, NO_SUCH_UNIT, SystemdError, type SystemdClient } from '..
 import { TaskError } from './errors.js';
 import { ExitCode, TaskState, isFinished, type FinishedTask, type TaskRecord } from './model.js';
 import type { ParameterHandoff } from './parameter-handoff.js';
-import type { TaskBrief, TaskStore } from './store.js';
+import type { TaskPage, TaskStore, TaskView } from './store.js';
 import { nowIso } from './time.js';
 import type { UnitTracker } from './tracking.js';
 import type { TaskTransitions } from './transitions.js';
@@ -112,12 +112,9 @@ export class TaskService {
     return task;
   }
 
-  list(): TaskRecord[] {
-    return this.store.list();
-  }
-
-  listBrief(): TaskBrief[] {
-    return this.store.listBrief();
+  /** A page of the tasks, in creation order (see TaskStore.page). */
+  page<View extends TaskView>(view: View, query: { after?: number; limit: number }): TaskPage<View> {
+    return this.store.page(view, query);
   }
 
   /** Resolves with the task once it has finished; undefined when `signal` aborts first. */

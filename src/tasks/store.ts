@@ -70,6 +70,8 @@ export class TaskStore {
   private readonly statements;
   /** One prepared UPDATE per set of columns, made on first use. */
   private readonly updates = new Map<string, Database.Statement>();
+  /** One prepared page query per view and set of conditions, made on first use. */
+  private readonly pages = new Map<string, Database.Statement>();
 
   constructor(stateDir: string) {
     mkdirSync(stateDir, { recursive: true, mode: 0o750 });
@@ -124,6 +126,34 @@ export class TaskStore {
     return this.statements.briefList.all();
   }
 
+  /**
+   * One page of the tasks the API can see, in creation order: those after `after` (the cursor of the
+   * last task of the page before), at most `limit`; `next` is this page's cursor when more follow.
+   * The cursor is the row's sequence number, so deleting tasks between two pages skips nothing.
+   * Filters (a state, a machine…) become more conditions of the same WHERE.
+   */
+  page<View extends TaskView>(view: View, query: { after?: number; limit: number }): TaskPage<View> {
+    const conditions = ['forgotten = 0'];
+    const values: Record<string, number> = { limit: query.limit + 1 };
+    if (query.after !== undefined) {
+      conditions.push('seq > @after');
+      values['after'] = query.after;
+    }
+    const columns = view === 'brief' ? 'seq, task_id AS taskId, state' : '*';
+    const sql = `SELECT ${columns} FROM tasks WHERE ${conditions.join(' AND ')} ORDER BY seq LIMIT @limit`;
+    let statement = this.pages.get(sql);
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      this.pages.set(sql, statement);
+    }
+    const rows = statement.all(values) as (TaskRow & TaskBrief & { seq: number })[];
+    const more = rows.length > query.limit;
+    const kept = more ? rows.slice(0, query.limit) : rows;
+    const tasks = kept.map((row) => (view === 'brief' ? { taskId: row.taskId, state: row.state } : fromRow(row)));
+    const last = kept.at(-1);
+    return { tasks: tasks as TaskPage<View>['tasks'], ...(more && last ? { next: last.seq } : {}) };
+  }
+
   listActive(): TaskRecord[] {
     return this.statements.active.all().map(fromRow);
   }
@@ -175,6 +205,15 @@ export class TaskStore {
 export interface TaskBrief {
   taskId: string;
   state: TaskState;
+}
+
+/** brief: ids and states only (the tessia v1 list); full: every field. */
+export type TaskView = 'brief' | 'full';
+
+export interface TaskPage<View extends TaskView> {
+  tasks: View extends 'brief' ? TaskBrief[] : TaskRecord[];
+  /** The cursor of the next page (`after`), when there is one. */
+  next?: number;
 }
 
 function fromRow(row: TaskRow): TaskRecord {

@@ -134,6 +134,34 @@ describe('validateConfig memoryMax sizes', () => {
   }
 });
 
+describe('validateConfig: the runner\'s names, browser origins, log streams', () => {
+  it('allows no other names, no origins and 256 log streams by default.', () => {
+    const config = validateConfig({});
+    assert.deepEqual(config.allowedHosts, []);
+    assert.deepEqual(config.allowedOrigins, []);
+    assert.equal(config.limits.maxLogStreams, 256);
+    assert.equal(validateConfig({ limits: { maxActiveTasks: 5 } }).limits.maxLogStreams, 256);
+  });
+
+  it('takes host names and IP addresses, and origins without a path.', () => {
+    const config = validateConfig({
+      allowedHosts: ['runner1.mesh.example', 'runner1', '10.0.0.5', '[fd00::5]', 'fd00::6', 'runner.example.'],
+      allowedOrigins: ['https://console.mesh.example', 'http://localhost:8080'],
+    });
+    assert.equal(config.allowedHosts.length, 6);
+    assert.equal(config.allowedOrigins.length, 2);
+  });
+
+  it('refuses a host with a port or a scheme, and an origin with a path or another scheme.', () => {
+    assertInvalid({ allowedHosts: ['runner.example:7356'] }, 'allowedHosts.0: must be a host name or an IP address (no port)');
+    assertInvalid({ allowedHosts: ['http://runner.example'] }, 'allowedHosts.0: must be a host name or an IP address (no port)');
+    assertInvalid({ allowedOrigins: ['https://console.example/app'] }, 'allowedOrigins.0: must be an origin: http(s)://host[:port], without a path');
+    assertInvalid({ allowedOrigins: ['console.example'] }, 'allowedOrigins.0: must be an origin: http(s)://host[:port], without a path');
+    assertInvalid({ allowedOrigins: ['null'] }, 'allowedOrigins.0: must be an origin: http(s)://host[:port], without a path');
+    assertInvalid({ limits: { maxLogStreams: 0 } }, 'limits.maxLogStreams: Too small: expected number to be >=1');
+  });
+});
+
 describe('validateConfig errors', () => {
   it('names an unknown top-level key as (top level).', () => {
     assertInvalid({ bogus: 1 }, '(top level): unknown key(s) "bogus"');

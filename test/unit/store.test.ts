@@ -264,3 +264,40 @@ describe('TaskStore forget and remove', () => {
     assert.equal(getTask('aaaaaaaa').state, TaskState.created);
   });
 });
+
+describe('TaskStore pages', () => {
+  const ids = (tasks: { taskId: string }[]) => tasks.map((task) => task.taskId);
+
+  it('gives every task in creation order, a page at a time, with the cursor of the next page while more follow.', () => {
+    const all = ['cccccccc', 'aaaaaaaa', 'eeeeeeee', 'bbbbbbbb', 'dddddddd'];
+    for (const taskId of all) insertTask(taskId);
+    const first = store.page('brief', { limit: 2 });
+    assert.deepEqual(first.tasks, [
+      { taskId: 'cccccccc', state: TaskState.created },
+      { taskId: 'aaaaaaaa', state: TaskState.created },
+    ]);
+    assert.equal(typeof first.next, 'number');
+    const second = store.page('brief', { limit: 2, ...(first.next === undefined ? {} : { after: first.next }) });
+    assert.deepEqual(ids(second.tasks), ['eeeeeeee', 'bbbbbbbb']);
+    const third = store.page('brief', { limit: 2, ...(second.next === undefined ? {} : { after: second.next }) });
+    assert.deepEqual(ids(third.tasks), ['dddddddd']);
+    assert.equal(third.next, undefined, 'the last page has no next');
+    assert.equal(store.page('brief', { limit: 5 }).next, undefined, 'a page that holds them all has no next');
+    assert.deepEqual(ids(store.page('brief', { limit: 4 }).tasks), all.slice(0, 4));
+  });
+
+  it('gives every field in the full view, and skips forgotten tasks.', () => {
+    for (const taskId of ['aaaaaaaa', 'bbbbbbbb', 'cccccccc']) insertTask(taskId);
+    store.forget('bbbbbbbb');
+    const page = store.page('full', { limit: 10 });
+    assert.deepEqual(page.tasks, [getTask('aaaaaaaa'), getTask('cccccccc')]);
+  });
+
+  it('loses no task when the last task of a page is deleted before the next page is read.', () => {
+    for (const taskId of ['aaaaaaaa', 'bbbbbbbb', 'cccccccc']) insertTask(taskId);
+    const first = store.page('brief', { limit: 2 });
+    store.remove('bbbbbbbb');
+    assert.ok(first.next !== undefined);
+    assert.deepEqual(ids(store.page('brief', { limit: 2, after: first.next }).tasks), ['cccccccc']);
+  });
+});
