@@ -1,12 +1,15 @@
 /**
- * The HTTP(S) listener and its safety rules: HTTPS with the configured certificate (client
+ * The HTTP(S) listeners and their safety rules: HTTPS with the configured certificate (client
  * certificates checked against the CA for mutual TLS), tokens from the config and the token file,
- * and no listening off loopback without TLS or tokens unless the config says `insecure: true`.
+ * and no listening off loopback without a guard — client certificates, or tokens over TLS — unless
+ * the config says `insecure: true`; the same for the sockets systemd passes (socket activation).
+ * A reload re-reads the tokens and the TLS material and applies them to the running listeners.
  */
 import { readFile } from 'node:fs/promises';
 import { createServer as createHttpServer, type RequestListener, type Server } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
+import { Server as HttpsServer, createServer as createHttpsServer } from 'node:https';
 import { isIP } from 'node:net';
+import { createSecureContext } from 'node:tls';
 import type { Logger } from 'pino';
 import { parse } from 'yaml';
 import { z } from 'zod';
@@ -15,10 +18,11 @@ import { ConfigError } from './config/load.js';
 import { describeIssues, messageOf } from './errors.js';
 import { TokenSchema, type Config } from './config/schema.js';
 
-function isLoopback(host: string): boolean {
-  if (host === 'localhost') return true;
-  if (isIP(host) === 4) return host.startsWith('127.');
-  return host === '::1';
+export function isLoopback(host: string): boolean {
+  const bare = host.replace(/^\[(.*)\]$/, '$1').replace(/^::ffff:(?=\d+\.)/i, '');
+  if (bare === 'localhost') return true;
+  if (isIP(bare) === 4) return bare.startsWith('127.');
+  return bare === '::1';
 }
 
 export async function loadAuth(config: Config): Promise<AuthOptions> {
@@ -47,17 +51,37 @@ export async function loadAuth(config: Config): Promise<AuthOptions> {
   };
 }
 
-/** Refuses an open door: off loopback, someone must check who is calling. */
-export function assertSafeListener(host: string, config: Config, auth: AuthOptions, log: Logger): void {
+/**
+ * Why a listener off loopback would be an open door under this config, or undefined when someone
+ * checks who calls. Only client certificates, or tokens over TLS, count: TLS alone makes every
+ * caller anonymous with write scope, and tokens over plain HTTP cross the network readable.
+ */
+export function unguarded(config: Config, auth: AuthOptions): string | undefined {
+  if (config.tls?.clientCa !== undefined) return undefined;
+  if (auth.tokens.length > 0) return config.tls ? undefined : 'with tokens but without TLS (anyone on the way can read the tokens)';
+  return config.tls ? 'with TLS but without client certificates (tls.clientCa) or tokens (every caller would be anonymous)' : 'without TLS or tokens';
+}
+
+/** Refuses an open door: off loopback, someone must check who is calling. `where` names the listener. */
+export function assertSafeListener(host: string, config: Config, auth: AuthOptions, log: Logger, where = 'listen'): void {
   if (isLoopback(host)) return;
-  const guarded = config.tls !== undefined || auth.tokens.length > 0;
-  if (guarded) return;
+  const problem = unguarded(config, auth);
+  if (problem === undefined) return;
   if (!config.insecure) {
     throw new ConfigError(
-      `listen: refusing to listen on ${host}, off loopback, without TLS or tokens: configure tls and/or auth.tokens, or set "insecure: true" to accept that anyone who reaches the port can run tasks`,
+      `${where}: refusing to listen on ${host}, off loopback, ${problem}: configure tls with tls.clientCa (mutual TLS), or auth.tokens with tls, or set "insecure: true" to accept that anyone who reaches the port can run tasks`,
     );
   }
-  log.warn({ host }, 'INSECURE: listening off loopback without TLS or tokens (insecure: true): anyone who reaches the port can run tasks');
+  log.warn({ host }, `INSECURE: listening off loopback ${problem} (insecure: true): anyone who reaches the port can run tasks`);
+}
+
+/**
+ * The address a listening server is bound to: its IP for TCP, undefined for a Unix socket (which
+ * is local: its file mode guards it). For a socket systemd passed, this is how the runner learns it.
+ */
+export function boundHost(server: Server): string | undefined {
+  const bound = server.address();
+  return bound === null || typeof bound === 'string' ? undefined : bound.address;
 }
 
 /** The sockets systemd passed us (LISTEN_FDS, socket activation), as file descriptors. */
@@ -68,37 +92,59 @@ export function activationFds(environment: NodeJS.ProcessEnv = process.env): num
   return Array.from({ length: count }, (_, index) => 3 + index);
 }
 
-export async function createListener(config: Config, auth: AuthOptions, handler: RequestListener): Promise<Server> {
-  let server: Server;
-  if (config.tls) {
-    const read = async (key: string, path: string) => {
-      try {
-        return await readFile(path);
-      } catch (error) {
-        throw new ConfigError(`tls.${key}: cannot read ${path}: ${messageOf(error)}`);
-      }
-    };
-    const clientCa = config.tls.clientCa;
-    server = createHttpsServer(
-      {
-        cert: await read('cert', config.tls.cert),
-        key: await read('key', config.tls.key),
-        minVersion: 'TLSv1.2',
-        ...(clientCa
-          ? {
-              ca: await read('clientCa', clientCa),
-              requestCert: true,
-              // With tokens as well, a client without a certificate may still show a token.
-              rejectUnauthorized: auth.tokens.length === 0,
-            }
-          : {}),
-      },
-      handler,
-    );
-  } else {
-    server = createHttpServer(handler);
+/** The certificate, key and client CA of `tls`, as files read now (at start, and at each reload). */
+export interface TlsMaterial {
+  cert: Buffer;
+  key: Buffer;
+  ca?: Buffer;
+}
+
+/** Reads the TLS files and checks that they make a context (a key that does not fit is refused here). */
+export async function readTlsMaterial(tls: NonNullable<Config['tls']>): Promise<TlsMaterial> {
+  const read = async (key: string, path: string) => {
+    try {
+      return await readFile(path);
+    } catch (error) {
+      throw new ConfigError(`tls.${key}: cannot read ${path}: ${messageOf(error)}`);
+    }
+  };
+  const material: TlsMaterial = {
+    cert: await read('cert', tls.cert),
+    key: await read('key', tls.key),
+    ...(tls.clientCa ? { ca: await read('clientCa', tls.clientCa) } : {}),
+  };
+  try {
+    createSecureContext({ ...material, minVersion: MIN_TLS_VERSION });
+  } catch (error) {
+    throw new ConfigError(`tls: ${tls.cert}, ${tls.key}${tls.clientCa ? ` and ${tls.clientCa}` : ''} do not make a TLS context: ${messageOf(error)}`);
   }
+  return material;
+}
+
+const MIN_TLS_VERSION = 'TLSv1.2';
+
+export function createListener(tls: TlsMaterial | undefined, auth: AuthOptions, handler: RequestListener): Server {
+  if (!tls) return hardened(createHttpServer(handler));
+  const server = createHttpsServer({ ...tls, minVersion: MIN_TLS_VERSION, ...(tls.ca ? { requestCert: true, rejectUnauthorized: rejectsWithoutCertificate(auth) } : {}) }, handler);
   return hardened(server);
+}
+
+/** With tokens as well, a client without a certificate may still show a token. */
+function rejectsWithoutCertificate(auth: AuthOptions): boolean {
+  return auth.tokens.length === 0;
+}
+
+/**
+ * A reload's TLS material and tokens, applied to a running HTTPS listener: new connections get the
+ * new certificate and CA (setSecureContext); connections already open keep theirs. Whether a client
+ * without a certificate may still connect (to show a token) follows the tokens: node's tls.Server
+ * reads `rejectUnauthorized` from itself for each new connection (lib/_tls_wrap.js).
+ */
+export function applyTls(server: Server, tls: TlsMaterial, auth: AuthOptions): void {
+  if (!(server instanceof HttpsServer)) return;
+  server.setSecureContext({ ...tls, minVersion: MIN_TLS_VERSION });
+  // Not in node's types, but what each new TLSSocket is made with (tlsConnectionListener).
+  if (tls.ca) Object.assign(server, { rejectUnauthorized: rejectsWithoutCertificate(auth) });
 }
 
 /** A Unix-socket listener is plain HTTP: the file's mode and group guard it. */

@@ -2,14 +2,25 @@
  * Composes the runner: config → store → systemd client → task service → HTTP listener, and takes
  * it down in reverse order. Shutting down never stops a task.
  */
+import { once } from 'node:events';
 import { chmod, chown, readFile, rm } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { createApp } from './api/app.js';
-import { requestPolicy } from './api/request-policy.js';
 import { ConfigError } from './config/load.js';
-import { activationFds, assertSafeListener, createListener, createUnixListener, loadAuth } from './listener.js';
+import { requestPolicy } from './api/request-policy.js';
+import { restartOnlyChanges } from './config/reloadable.js';
+import {
+  activationFds,
+  applyTls,
+  assertSafeListener,
+  boundHost,
+  createListener,
+  createUnixListener,
+  loadAuth,
+  readTlsMaterial,
+} from './listener.js';
 import type { Config } from './config/schema.js';
 import { MachineRegistry } from './machines/registry.js';
 import { SystemdClient } from './systemd/client.js';
@@ -40,10 +51,12 @@ export interface RunnerOptions {
 
 export interface Runner {
   /**
-   * Applies a new config (SIGHUP, `systemctl reload`): machines added or changed apply to new tasks;
-   * running tasks are untouched. Settings read only at start are reported as needing a restart.
+   * Applies a new config (SIGHUP, `systemctl reload`): machines added or changed apply to new tasks,
+   * tokens and TLS material to new requests and connections; running tasks are untouched. Rejects
+   * (a ConfigError saying why) and keeps the config in force when a setting that needs a restart
+   * changed, a file cannot be read, or a listener would be left unguarded.
    */
-  reload(config: Config): string[];
+  reload(config: Config): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -106,15 +119,15 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
     await recoverTasks(store, systemd, tracker, log);
     const logs = new TaskLogs(tasks, { settleMs: config.logs.followSettleSec * 1000 }, log);
     const shuttingDown = new AbortController();
-    const auth = await loadAuth(config);
-    assertSafeListener(options.listen.host, config, auth, log);
-    const policy = requestPolicy([options.listen.host], config.allowedHosts, config.allowedOrigins);
+    // What a reload replaces (see reload below); requests read it as they come.
+    let live = { config, auth: await loadAuth(config), policy: requestPolicy([options.listen.host], config.allowedHosts, config.allowedOrigins) };
+    const tls = config.tls ? await readTlsMaterial(config.tls) : undefined;
     const app = createApp(
       tasks,
       {
         logs,
-        auth: () => auth,
-        policy: () => policy,
+        auth: () => live.auth,
+        policy: () => live.policy,
         limits: config.limits,
         heartbeatMs: config.logs.heartbeatSec * 1000,
         shuttingDown: shuttingDown.signal,
@@ -131,16 +144,45 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
       log,
     );
     const servers: Server[] = [];
+    /** The listeners made with TLS: a reload gives them the certificate it read. */
+    const tlsServers: Server[] = [];
+    /** Where TCP listeners are bound: each must stay guarded, also after a reload. */
+    const tcpHosts: string[] = [];
     const activated = activationFds();
     if (activated.length > 0) {
       // Socket activation: systemd owns the listening sockets; `listen` and `unixSocket` are not used.
-      for (const fd of activated) servers.push(await listenOn(await createListener(config, auth, app), { fd }));
+      // Listening on a passed socket is synchronous: its address is known at once, and it is checked
+      // like `listen` before the event loop runs again, so no connection is accepted on an open door.
+      const passed = activated.map((fd) => createListener(tls, live.auth, app).listen({ fd }));
+      for (const server of passed) releasers.push(() => closeServer(server));
+      try {
+        for (const host of passed.map(boundHost)) {
+          if (host === undefined) continue; // a Unix socket: its mode guards it
+          assertSafeListener(host, config, live.auth, log, 'socket activation');
+          tcpHosts.push(host);
+        }
+      } catch (error) {
+        for (const server of passed) server.close();
+        throw error;
+      }
+      await Promise.all(passed.filter((server) => !server.listening).map((server) => once(server, 'listening')));
+      servers.push(...passed);
+      if (tls) tlsServers.push(...passed);
+      live.policy = requestPolicy(tcpHosts, config.allowedHosts, config.allowedOrigins);
       log.info({ fds: activated }, 'using the sockets systemd passed (socket activation)');
     } else {
-      servers.push(await listenOn(await createListener(config, auth, app), { port: options.listen.port, host: options.listen.host }));
-      if (config.unixSocket) servers.push(await listenOnUnixSocket(createUnixListener(app), config.unixSocket));
+      assertSafeListener(options.listen.host, config, live.auth, log);
+      tcpHosts.push(options.listen.host);
+      const server = await listenOn(createListener(tls, live.auth, app), { port: options.listen.port, host: options.listen.host });
+      servers.push(server);
+      releasers.push(() => closeServer(server));
+      if (tls) tlsServers.push(server);
+      if (config.unixSocket) {
+        const unix = await listenOnUnixSocket(createUnixListener(app), config.unixSocket);
+        servers.push(unix);
+        releasers.push(() => closeServer(unix));
+      }
     }
-    for (const each of servers) releasers.push(() => closeServer(each));
     // First in the release order: streams end (resumably) and new requests get 503 at once.
     releasers.push(() => shuttingDown.abort());
     const where = servers
@@ -170,14 +212,23 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
       clearTimeout(statusTimer);
       return notifier.send({ STOPPING: '1', STATUS: 'shutting down; tasks keep running' }).catch(() => {});
     });
-    const reload = (next: Config): string[] => {
-      tasks.replaceMachines(new MachineRegistry(next.machines));
-      const startOnly = (['listen', 'tls', 'auth', 'insecure', 'unixSocket', 'limits', 'tasks', 'logs', 'log', 'stateDir'] as const).filter(
-        (key) => JSON.stringify(next[key]) !== JSON.stringify(config[key]),
-      );
-      log.info({ machines: Object.keys(next.machines), needsRestart: startOnly }, 'config reloaded: machines apply to new tasks');
-      if (startOnly.length > 0) log.warn({ keys: startOnly }, 'these settings take effect at the next restart');
-      return startOnly;
+    const reload = async (next: Config): Promise<string> => {
+      const restartOnly = restartOnlyChanges(live.config, next);
+      if (restartOnly.length > 0) {
+        throw new ConfigError(`${restartOnly.join(', ')} cannot change without a restart (systemctl restart tessia-task-runner); nothing was applied`);
+      }
+      // Everything read and checked before anything is applied: a reload applies all or nothing.
+      const auth = await loadAuth(next);
+      const material = next.tls ? await readTlsMaterial(next.tls) : undefined;
+      for (const host of tcpHosts) assertSafeListener(host, next, auth, log, 'reload');
+      const machines = new MachineRegistry(next.machines);
+      if (material) for (const server of tlsServers) applyTls(server, material, auth);
+      live = { config: next, auth, policy: requestPolicy(tcpHosts, next.allowedHosts, next.allowedOrigins) };
+      tasks.replaceMachines(machines);
+      log.level = next.log.level;
+      const applied = `${auth.tokens.length} token${auth.tokens.length === 1 ? '' : 's'}${material ? ', the TLS certificate, key and CA read again' : ''}, machines ${Object.keys(next.machines).join(', ')} for new tasks`;
+      log.info({ machines: Object.keys(next.machines), tokens: auth.tokens.map((token) => token.name) }, `config reloaded: ${applied}`);
+      return `reloaded: ${applied}`;
     };
     return { reload, close: release };
   } catch (error) {

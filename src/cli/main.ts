@@ -1,10 +1,14 @@
 #!/usr/bin/env node
 import { ConfigError } from '../config/load.js';
 import { messageOf } from '../errors.js';
+import { reloadCommand } from './reload-command.js';
 import { SERVE_USAGE, serve } from './serve.js';
 import { taskCommand } from './task-commands.js';
 
-const USAGE = SERVE_USAGE.replace('\n\n', '\n       tessia-task-runner task <command> …   (tessia-task-runner task --help)\n\n');
+const USAGE = SERVE_USAGE.replace(
+  '\n\n',
+  '\n       tessia-task-runner task <command> …   (tessia-task-runner task --help)\n       tessia-task-runner reload [--control PATH]   (tessia-task-runner reload --help)\n\n',
+);
 
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
@@ -13,6 +17,9 @@ async function main(argv: string[]): Promise<void> {
       return serve(rest);
     case 'task':
       process.exitCode = await taskCommand(rest);
+      return;
+    case 'reload':
+      process.exitCode = await reloadCommand(rest);
       return;
     case undefined:
     case '-h':

@@ -1,14 +1,16 @@
 /**
  * `tessia-task-runner serve`: load the config, start the runner, and answer the signals systemd
- * sends (SIGTERM: shut down without touching a task; SIGHUP: reload the config).
+ * sends (SIGTERM: shut down without touching a task; SIGHUP: reload the config) and the reloads
+ * asked over its control socket (`tessia-task-runner reload`, which `systemctl reload` runs).
  */
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../config/load.js';
+import { ConfigError, loadConfig } from '../config/load.js';
 import { createLogger } from '../log.js';
-import { startRunner, type StartHooks } from '../server.js';
+import { startRunner, type Runner, type StartHooks } from '../server.js';
 import { messageOf } from '../errors.js';
+import { CONTROL_SOCKET_NAME, openControlSocket } from '../control-socket.js';
 
 export const SERVE_USAGE = `Usage: tessia-task-runner serve [--config FILE] [--listen HOST:PORT] [--state-dir DIR]
 
@@ -60,7 +62,32 @@ export async function serve(args: string[], hooks: StartHooks = {}): Promise<voi
   if (output === 'journal-text') {
     log.info('the native journal transport is off (unix-dgram not installed, or TESSIA_LOG_TRANSPORT=stdout): fields are written as KEY=value text');
   }
-  const runner = await startRunner({ config, stateDir, runtimeDir, listen, log, hooks });
+  // A reload re-reads the config file (and the token file and TLS files it names) and applies it
+  // whole, or refuses it whole and keeps the config in force (logged). One at a time, in the order asked.
+  const up: { runner?: Runner } = {};
+  let reloading = Promise.resolve();
+  const reload = (): Promise<string> => {
+    const result = reloading.then(async () => {
+      if (!up.runner) throw new ConfigError('the runner is still starting: reload it once it is up');
+      return up.runner.reload(await loadConfig(configPath, overrides));
+    });
+    reloading = result.then(
+      () => undefined,
+      (error: unknown) => log.error({ err: error }, `config reload refused, the running config is kept: ${messageOf(error)}`),
+    );
+    return result;
+  };
+  // `systemctl reload` runs `tessia-task-runner reload` (ExecReload=), which asks over the control
+  // socket and waits for the answer: systemd then knows whether it worked (see the service unit).
+  // Open before the runner says it is ready, so that a reload right after the start finds it.
+  const closeControl = await openControlSocket(join(runtimeDir, CONTROL_SOCKET_NAME), { reload }).catch((error: unknown) => {
+    log.error({ err: error }, `no control socket in ${runtimeDir}: \`systemctl reload\` will fail (SIGHUP still reloads): ${messageOf(error)}`);
+    return async () => {};
+  });
+  // A bare SIGHUP (kill -HUP) reloads too; its result is only logged.
+  process.on('SIGHUP', () => void reload().catch(() => undefined));
+  const started = await startRunner({ config, stateDir, runtimeDir, listen, log, hooks });
+  up.runner = started;
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) {
@@ -69,15 +96,11 @@ export async function serve(args: string[], hooks: StartHooks = {}): Promise<voi
     }
     stopping = true;
     log.info({ signal }, 'shutting down (tasks keep running)');
-    void runner.close().then(() => process.exit(0));
+    void started
+      .close()
+      .then(closeControl)
+      .then(() => process.exit(0));
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
-  // systemctl reload: re-read the config; an invalid one is refused and the running one kept.
-  process.on('SIGHUP', () => {
-    loadConfig(configPath, overrides).then(
-      (next) => runner.reload(next),
-      (error: unknown) => log.error({ err: error }, `config reload refused, the running config is kept: ${messageOf(error)}`),
-    );
-  });
 }

@@ -15,6 +15,10 @@ export interface RunnerService {
   unit: string;
   /** The state directory, inside the private system. */
   stateDir: string;
+  /** Its RuntimeDirectory (the parameters handoff, the control socket), inside the private system. */
+  runtimeDir: string;
+  /** Its config file, inside the private system (a test rewrites it, then reloads). */
+  configPath: string;
   systemd: PrivateSystemd;
   /** (Re)starts the runner's unit; `env` adds variables, `entry` (node arguments) replaces the shipped entry point. */
   start(env?: Record<string, string>, properties?: string[], entry?: string[]): Promise<void>;
@@ -55,6 +59,8 @@ export async function startRunnerService(
     baseUrl: `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}`,
     unit,
     stateDir: `${dirInside}/state`,
+    runtimeDir: `/run/${name}`,
+    configPath,
     systemd,
     start: async (env = {}, properties = [], entry) => {
       // A transient unit that failed (a crash) stays loaded until reset; an inactive one is gone.

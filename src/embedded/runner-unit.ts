@@ -29,6 +29,11 @@ export function startRunnerUnit(systemd: PrivateSystemd, options: RunnerUnitOpti
     '--property=NotifyAccess=all',
     '--property=KillMode=mixed',
     '--property=TimeoutStopSec=20s',
+    // As the package's unit: a RuntimeDirectory (the parameters handoff, the control socket) and a
+    // reload that waits for the runner's answer.
+    `--property=RuntimeDirectory=${options.unit.replace(/\.service$/, '')}`,
+    '--property=RuntimeDirectoryMode=0700',
+    `--property=ExecReload=/usr/bin/node ${APP_DIR_INSIDE}/dist/cli/main.js reload`,
     `--working-directory=${APP_DIR_INSIDE}`,
     ...Object.entries(options.env ?? {}).map(([key, value]) => `--setenv=${key}=${value}`),
     ...(options.properties ?? []).map((property) => `--property=${property}`),

@@ -34,7 +34,10 @@ export function issue(ca: Pem, cn: string, directory: string, extensions: string
   return { cert: readFileSync(cert, 'utf8'), key: readFileSync(key, 'utf8') };
 }
 
-/** A CA, a server certificate for 127.0.0.1, a client of that CA and a client of a foreign CA. */
+/**
+ * A CA, a server certificate for 127.0.0.1 (and another, to rotate to), a client of that CA, and a
+ * foreign CA with a client of its own.
+ */
 export function testPki() {
   const directory = mkdtempSync(join(tmpdir(), 'tessia-pki-'));
   try {
@@ -43,6 +46,8 @@ export function testPki() {
     return {
       ca,
       server: issue(ca, 'runner', directory, 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n'),
+      rotatedServer: issue(ca, 'runner-rotated', directory, 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n'),
+      foreignCa,
       client: issue(ca, 'mesh-control', directory, 'extendedKeyUsage=clientAuth\n'),
       foreignClient: issue(foreignCa, 'intruder', directory, 'extendedKeyUsage=clientAuth\n'),
     };

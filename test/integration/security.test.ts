@@ -1,16 +1,19 @@
-/** Authentication, authorization, audit and the refusal of open listeners, against real sockets. */
+/** Authentication, authorization, audit, secrets kept out of logs, the refusal of open listeners and reloads, against real sockets. */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createServer as createTcpServer, type AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { after, before, describe, test } from 'node:test';
 import { eventually } from '../../src/embedded/eventually.js';
 import { APP_DIR_INSIDE, PrivateSystemd } from '../../src/embedded/private-systemd.js';
 import type { RunnerService } from '../../src/embedded/runner-service.js';
-import { fileForRunner, startTestRunner } from '../harness/test-runner.js';
+import { stringify } from 'yaml';
+import { TEST_MACHINES, fileForRunner, startTestRunner } from '../harness/test-runner.js';
 import { cleanUp, unitsOfTasks, waitForState } from '../../src/embedded/runner-tasks.js';
-import { client } from '../../src/embedded/api-client.js';
 import { testPki, type Pem } from '../harness/tls.js';
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
@@ -200,23 +203,192 @@ describe('mutual TLS', () => {
   });
 });
 
+/** A request over HTTPS on a connection of its own, with the server certificate it was answered with. */
+function httpsCall(
+  baseUrl: string,
+  path: string,
+  options: { ca: string; token?: string; identity?: Pem; method?: string },
+): Promise<{ status: number; body: any; fingerprint: string }> {
+  return new Promise((resolve, reject) => {
+    const url = new URL(baseUrl + path);
+    const req = httpsRequest(
+      {
+        host: url.hostname,
+        port: url.port,
+        path: `${url.pathname}${url.search}`,
+        method: options.method ?? 'GET',
+        agent: false,
+        ca: options.ca,
+        ...(options.identity ? { cert: options.identity.cert, key: options.identity.key } : {}),
+        headers: options.token ? { authorization: `Bearer ${options.token}` } : {},
+      },
+      (res) => {
+        const fingerprint = (res.socket as TLSSocket).getPeerCertificate().fingerprint256;
+        let text = '';
+        res.on('data', (chunk: Buffer) => (text += chunk.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : undefined, fingerprint }));
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+const fingerprintOf = (pem: string) => new X509Certificate(pem).fingerprint256;
+
 describe('listening off loopback', () => {
-  test('is refused without TLS or tokens, with a message naming the fix', async () => {
-    const runner = await startTestRunner({}, { listenHost: '0.0.0.0', expectFailure: true });
+  const pki = testPki();
+  const serverTls = () => ({ cert: fileForRunner('server.crt', pki.server.cert), key: fileForRunner('server.key', pki.server.key) });
+  const aToken = { name: 'a', sha256: sha256('x'), scope: 'read' };
+
+  async function assertRefused(config: Record<string, unknown>, reason: RegExp): Promise<void> {
+    const runner = await startTestRunner(config, { listenHost: '0.0.0.0', expectFailure: true });
     const journal = await eventually('the refusal', () => runner.journal(), (text) => text.includes('refusing to listen'));
-    assert.match(journal, /refusing to listen on 0\.0\.0\.0, off loopback, without TLS or tokens.*insecure: true/);
+    assert.match(journal, reason);
     assert.notEqual((await runner.systemd.show(runner.unit, ['ActiveState']))['ActiveState'], 'active');
     await runner.systemd.systemctl('reset-failed', runner.unit);
+  }
+
+  test('is refused without TLS or tokens, with a message naming the fix', async () => {
+    await assertRefused({}, /refusing to listen on 0\.0\.0\.0, off loopback, without TLS or tokens.*tls\.clientCa.*insecure: true/);
   });
 
-  test('is allowed with tokens, and with insecure: true only with a warning', async () => {
-    const guarded = await startTestRunner({ auth: { tokens: [{ name: 'a', sha256: sha256('x'), scope: 'read' }] } }, { listenHost: '0.0.0.0' });
-    assert.equal((await fetch(`${guarded.baseUrl}/`)).status, 200);
-    await guarded.stop();
-    const open = await startTestRunner({ insecure: true }, { listenHost: '0.0.0.0' });
-    assert.equal((await client(open.baseUrl).get('/v1/')).status, 200);
-    assert.match(await open.journal(), /INSECURE: listening off loopback without TLS or tokens/);
+  test('is refused with TLS but neither client certificates nor tokens, and with tokens but without TLS', async () => {
+    await assertRefused({ tls: serverTls() }, /refusing to listen on 0\.0\.0\.0, off loopback, with TLS but without client certificates \(tls\.clientCa\) or tokens/);
+    await assertRefused({ auth: { tokens: [aToken] } }, /refusing to listen on 0\.0\.0\.0, off loopback, with tokens but without TLS/);
+  });
+
+  test('is allowed with tokens over TLS, with client certificates, and with insecure: true only with a warning', async () => {
+    const tokens = await startTestRunner({ tls: serverTls(), auth: { tokens: [aToken] } }, { listenHost: '0.0.0.0', tls: true });
+    assert.equal((await httpsCall(tokens.baseUrl, '/v1/', { ca: pki.ca.cert, token: 'x' })).status, 200);
+    await tokens.stop();
+    const certificates = await startTestRunner({ tls: { ...serverTls(), clientCa: fileForRunner('ca.crt', pki.ca.cert) } }, { listenHost: '0.0.0.0', tls: true });
+    assert.equal((await httpsCall(certificates.baseUrl, '/v1/', { ca: pki.ca.cert, identity: pki.client })).status, 200);
+    await certificates.stop();
+    const open = await startTestRunner({ insecure: true, auth: { tokens: [aToken] } }, { listenHost: '0.0.0.0' });
+    assert.equal((await withToken(open.baseUrl, 'x')('GET', '/v1/')).status, 200);
+    assert.match(await open.journal(), /INSECURE: listening off loopback with tokens but without TLS/);
     await open.stop();
+  });
+});
+
+describe('systemctl reload', () => {
+  const pki = testPki();
+  const [tokenA, tokenB, tokenC] = ['reload-token-a-0123456789', 'reload-token-b-0123456789', 'reload-token-c-0123456789'];
+  const entry = (name: string, token: string) => ({ name, sha256: sha256(token), scope: 'write' });
+  let runner: RunnerService;
+  let files: { cert: string; key: string; tokens: string };
+  const inside = (path: string) => `${runner.systemd.root}${path}`;
+  const call = (token: string) => httpsCall(runner.baseUrl, '/v1/tasks', { ca: pki.ca.cert, token });
+  /** The config the runner started with, with `changes` on top. */
+  const writeConfig = (changes: Record<string, unknown> = {}) =>
+    writeFileSync(
+      inside(runner.configPath),
+      stringify({ machines: TEST_MACHINES, tls: { cert: files.cert, key: files.key }, auth: { tokens: [], tokenFile: files.tokens }, ...changes }),
+    );
+  const writeTokens = (tokens: unknown[]) => writeFileSync(inside(files.tokens), stringify(tokens));
+  const reload = () => runner.systemd.systemctl('reload', runner.unit);
+  const mainPid = async () => (await runner.systemd.show(runner.unit, ['MainPID']))['MainPID'];
+
+  // Off loopback with TLS and tokens: guarded only while a token is left.
+  before(async () => {
+    files = {
+      cert: fileForRunner('server.crt', pki.server.cert),
+      key: fileForRunner('server.key', pki.server.key),
+      tokens: fileForRunner('tokens.yaml', stringify([entry('a', tokenA)])),
+    };
+    runner = await startTestRunner({ tls: { cert: files.cert, key: files.key }, auth: { tokens: [], tokenFile: files.tokens } }, { listenHost: '0.0.0.0', tls: true });
+  });
+  after(async () => {
+    await (runner as RunnerService | undefined)?.stop();
+  });
+
+  test('rotates a token: once systemctl reload has returned, the old one is refused and the new one works', async () => {
+    writeTokens([entry('a', tokenA)]);
+    writeConfig();
+    assert.equal((await reload()).code, 0);
+    assert.equal((await call(tokenA)).status, 200);
+    const pid = await mainPid();
+    writeTokens([entry('b', tokenB)]);
+    const reloaded = await reload();
+    assert.equal(reloaded.code, 0, reloaded.stderr);
+    assert.equal((await call(tokenA)).status, 401);
+    assert.equal((await call(tokenB)).status, 200);
+    assert.equal(await mainPid(), pid, 'not restarted');
+    assert.match(await runner.journal(), /config reloaded: 1 token, the TLS certificate, key and CA read again/);
+  });
+
+  test('rotates the certificate: new connections are served with the new one, without a restart', async () => {
+    writeTokens([entry('a', tokenA)]);
+    writeConfig();
+    assert.equal((await reload()).code, 0);
+    writeFileSync(inside(files.cert), pki.server.cert);
+    writeFileSync(inside(files.key), pki.server.key);
+    assert.equal((await reload()).code, 0);
+    assert.equal((await call(tokenA)).fingerprint, fingerprintOf(pki.server.cert));
+    const pid = await mainPid();
+    writeFileSync(inside(files.cert), pki.rotatedServer.cert);
+    writeFileSync(inside(files.key), pki.rotatedServer.key);
+    const reloaded = await reload();
+    assert.equal(reloaded.code, 0, reloaded.stderr);
+    const after = await call(tokenA);
+    assert.equal(after.status, 200);
+    assert.equal(after.fingerprint, fingerprintOf(pki.rotatedServer.cert));
+    assert.equal(await mainPid(), pid, 'not restarted');
+  });
+
+  test('a change it cannot apply fails systemctl reload, is logged, and leaves the whole old config in force', async () => {
+    writeTokens([entry('a', tokenA)]);
+    writeConfig();
+    assert.equal((await reload()).code, 0);
+    const pid = await mainPid();
+    const refusals: [string, () => void, RegExp][] = [
+      ['a restart-only setting (with a new token)', () => writeConfig({ limits: { maxActiveTasks: 7 }, auth: { tokens: [entry('c', tokenC)], tokenFile: files.tokens } }), /limits cannot change without a restart/],
+      ['a token file that is not YAML', () => writeFileSync(inside(files.tokens), '- name: [broken'), /auth\.tokenFile: cannot read/],
+      ['no token left: TLS alone off loopback', () => writeTokens([]), /reload: refusing to listen on 0\.0\.0\.0, off loopback, with TLS but without client certificates/],
+      ['a certificate that cannot be read', () => writeConfig({ tls: { cert: '/nonexistent/server.crt', key: files.key } }), /tls\.cert: cannot read \/nonexistent\/server\.crt/],
+      ['a config that is not valid', () => writeConfig({ limits: { maxLogStreams: 0 } }), /limits\.maxLogStreams: Too small/],
+    ];
+    for (const [what, change, reason] of refusals) {
+      change();
+      const refused = await reload();
+      assert.notEqual(refused.code, 0, `${what}: systemctl reload must fail`);
+      const journal = await eventually(`the refusal of ${what}`, () => runner.journal(), (text) => reason.test(text));
+      assert.match(journal, /config reload refused, the running config is kept/);
+      assert.equal((await call(tokenA)).status, 200, `${what}: the old token still works`);
+      assert.equal((await call(tokenC)).status, 401, `${what}: nothing of the new config applies`);
+      writeTokens([entry('a', tokenA)]);
+      writeConfig();
+    }
+    const refusedEntries = (await runner.journalEntries()).filter((e) => e['MESSAGE']?.startsWith('config reload refused'));
+    assert.ok(refusedEntries.length >= refusals.length);
+    assert.ok(refusedEntries.every((e) => e['PRIORITY'] === '3'), 'logged as errors');
+    assert.equal(await mainPid(), pid, 'not restarted');
+    assert.equal((await runner.systemd.show(runner.unit, ['ActiveState']))['ActiveState'], 'active');
+    assert.equal((await reload()).code, 0, 'the restored config reloads');
+  });
+});
+
+describe('systemctl reload with mutual TLS', () => {
+  const pki = testPki();
+  let runner: RunnerService | undefined;
+  after(async () => {
+    await runner?.stop();
+  });
+
+  test('rotates the client CA: clients of the old CA can no longer connect, clients of the new one can', async () => {
+    const clientCa = fileForRunner('ca.crt', pki.ca.cert);
+    runner = await startTestRunner(
+      { tls: { cert: fileForRunner('server.crt', pki.server.cert), key: fileForRunner('server.key', pki.server.key), clientCa } },
+      { tls: true },
+    );
+    assert.equal((await httpsCall(runner.baseUrl, '/v1/tasks', { ca: pki.ca.cert, identity: pki.client })).status, 200);
+    await assert.rejects(httpsCall(runner.baseUrl, '/v1/tasks', { ca: pki.ca.cert, identity: pki.foreignClient }));
+    writeFileSync(`${runner.systemd.root}${clientCa}`, pki.foreignCa.cert);
+    const reloaded = await runner.systemd.systemctl('reload', runner.unit);
+    assert.equal(reloaded.code, 0, reloaded.stderr);
+    await assert.rejects(httpsCall(runner.baseUrl, '/v1/tasks', { ca: pki.ca.cert, identity: pki.client }), 'the old CA no longer counts');
+    assert.equal((await httpsCall(runner.baseUrl, '/v1/tasks', { ca: pki.ca.cert, identity: pki.foreignClient })).status, 200);
   });
 });
 
@@ -245,6 +417,63 @@ describe('Unix socket and socket activation', () => {
       assert.deepEqual(reply.body, { success: true });
     } finally {
       await runner.stop();
+    }
+  });
+
+  function freePort(): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const server = createTcpServer();
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => {
+        const { port } = server.address() as AddressInfo;
+        server.close(() => resolve(port));
+      });
+    });
+  }
+
+  /** The runner as a socket-activated service of its own, on a TCP socket systemd listens on. */
+  async function activated(name: string, listenStream: string) {
+    const systemd = PrivateSystemd.fromEnvironment();
+    const started = await systemd.run([
+      'systemd-run', `--unit=${name}`, `--socket-property=ListenStream=${listenStream}`, '--property=Type=notify', '--property=NotifyAccess=all',
+      `--working-directory=${APP_DIR_INSIDE}`, '--', '/usr/bin/node', `${APP_DIR_INSIDE}/dist/cli/main.js`, 'serve',
+      '--listen', '127.0.0.1:1', '--state-dir', `/run/tessia-test/${name}/state`,
+    ]);
+    assert.equal(started.code, 0, started.stderr);
+    return {
+      systemd,
+      journal: async () => (await systemd.run(['journalctl', '--no-pager', '-o', 'cat', '-u', `${name}.service`])).stdout,
+      stop: () => systemd.systemctl('stop', `${name}.socket`, `${name}.service`),
+    };
+  }
+
+  test('a TCP socket systemd passes is checked like listen: off loopback without a guard the runner refuses to start', async () => {
+    const name = `tessia-test-activated-open-${Date.now()}`;
+    const port = await freePort();
+    const service = await activated(name, `0.0.0.0:${port}`);
+    try {
+      // The first connection starts the service, which refuses the socket.
+      await fetch(`http://127.0.0.1:${port}/v1/tasks`).catch(() => undefined);
+      const journal = await eventually('the refusal', () => service.journal(), (text) => text.includes('refusing to listen'));
+      assert.match(journal, /socket activation: refusing to listen on 0\.0\.0\.0, off loopback, without TLS or tokens/);
+      assert.notEqual((await service.systemd.show(`${name}.service`, ['ActiveState']))['ActiveState'], 'active');
+      assert.doesNotMatch(journal, /using the sockets systemd passed/);
+    } finally {
+      await service.stop();
+      await service.systemd.systemctl('reset-failed', `${name}.service`, `${name}.socket`);
+    }
+  });
+
+  test('a TCP socket on loopback that systemd passes is served', async () => {
+    const name = `tessia-test-activated-tcp-${Date.now()}`;
+    const port = await freePort();
+    const service = await activated(name, `127.0.0.1:${port}`);
+    try {
+      const reply = await fetch(`http://127.0.0.1:${port}/v1/`);
+      assert.equal(reply.status, 200);
+      assert.match(await service.journal(), /using the sockets systemd passed \(socket activation\)/);
+    } finally {
+      await service.stop();
     }
   });
 
