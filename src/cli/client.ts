@@ -215,6 +215,10 @@ async function exchange(target: Target, deadline: Deadline): Promise<Attempt> {
 
 /** A request whose answer is one JSON document, read within the deadline. */
 export async function call<T>(settings: ClientSettings, method: string, path: string, body?: unknown): Promise<T> {
+  return (await callWithHeaders(settings, method, path, body)).value as T;
+}
+
+async function callWithHeaders(settings: ClientSettings, method: string, path: string, body?: unknown): Promise<{ value: unknown; response: IncomingMessage }> {
   const target = { settings, method, path, body };
   const deadline = new Deadline(settings.timeoutSeconds);
   const { response, disarm } = await exchange(target, deadline);
@@ -226,7 +230,32 @@ export async function call<T>(settings: ClientSettings, method: string, path: st
   }
   const parsed = parseJson(text);
   if (!parsed.ok) throw notTheRunner(target, response.statusCode ?? 0, 'a body', text);
-  return parsed.value as T;
+  return { value: parsed.value, response };
+}
+
+/** The target of `rel="next"` in a Link header (RFC 8288), as a path on the runner. */
+export function nextPageOf(link: string | undefined, settings: ClientSettings): string | undefined {
+  const match = link === undefined ? null : /<([^>]*)>\s*;\s*rel="?next"?/i.exec(link);
+  if (!match?.[1]) return undefined;
+  const url = new URL(match[1], settings.url);
+  // Only pages of the same runner: a Link elsewhere is not followed (the token would go with it).
+  if (url.origin !== new URL(settings.url).origin) return undefined;
+  return `${url.pathname}${url.search}`;
+}
+
+/** Every item of a paged list: GET the path, then each `rel="next"` page the runner links to. */
+export async function callPages<T>(settings: ClientSettings, path: string): Promise<T[]> {
+  const items: T[] = [];
+  const seen = new Set<string>();
+  for (let next: string | undefined = path; next !== undefined && !seen.has(next); ) {
+    seen.add(next);
+    const { value, response } = await callWithHeaders(settings, 'GET', next);
+    if (!Array.isArray(value)) throw notTheRunner({ settings, method: 'GET', path: next }, response.statusCode ?? 0, 'a body', JSON.stringify(value));
+    items.push(...(value as T[]));
+    const link = response.headers.link;
+    next = nextPageOf(Array.isArray(link) ? link.join(', ') : link, settings);
+  }
+  return items;
 }
 
 /** A GET whose answer is a stream: the deadline covers connecting and the response headers only. */

@@ -5,7 +5,8 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { BriefTaskView, LogLineView, TaskView } from '../api/openapi.js';
-import { ApiError, MAX_RETRY_WAIT_SECONDS, UnavailableError, call, jsonLines, openStream, type ClientSettings } from './client.js';
+import { ApiError, MAX_RETRY_WAIT_SECONDS, UnavailableError, call, callPages, jsonLines, openStream, type ClientSettings } from './client.js';
+import { terminalSafe, terminalSafeJson } from './terminal-text.js';
 
 const EXIT = { ok: 0, failed: 1, usage: 2, notFound: 3, denied: 4, unavailable: 5 } as const;
 
@@ -24,9 +25,11 @@ Commands:
   logs <id> [-f] [--after CURSOR] [--tail N] [--priority P] [--json] [--color|--no-color]
                                                                   print its journal; -f follows until it ends
 
-Connection (also $TESSIA_RUNNER_URL, $TESSIA_RUNNER_TOKEN, $TESSIA_RUNNER_TIMEOUT):
+Connection (also $TESSIA_RUNNER_URL, $TESSIA_RUNNER_TIMEOUT):
   --url URL           (default http://127.0.0.1:7356)
-  --token TOKEN | --token-file FILE
+  --token-file FILE   a bearer token, the file's first line (also $TESSIA_RUNNER_TOKEN_FILE), or the
+                      token itself in $TESSIA_RUNNER_TOKEN; never on the command line, where every
+                      local user can read it
   --cacert FILE --cert FILE --key FILE     HTTPS and mutual TLS
   --socket PATH       a Unix socket
   --timeout SECONDS   give up when connecting, retries and the answer take longer (default ${DEFAULT_TIMEOUT_SECONDS});
@@ -95,8 +98,18 @@ export async function taskCommand(args: string[]): Promise<number> {
     url: values.url ?? process.env['TESSIA_RUNNER_URL'] ?? 'http://127.0.0.1:7356',
     timeoutSeconds,
   };
-  const token = values.token ?? (values['token-file'] ? readFileSync(values['token-file'], 'utf8').trim() : process.env['TESSIA_RUNNER_TOKEN']);
-  if (token) settings.token = token;
+  if (values.token !== undefined) {
+    process.stderr.write(
+      '--token is not accepted: a token on the command line is readable by every local user (ps, /proc/PID/cmdline). Put it in a file only you can read and pass --token-file FILE (or $TESSIA_RUNNER_TOKEN_FILE), or in $TESSIA_RUNNER_TOKEN\n',
+    );
+    return EXIT.usage;
+  }
+  const token = tokenOf(values['token-file']);
+  if (token instanceof UsageError) {
+    process.stderr.write(`${token.message}\n`);
+    return EXIT.usage;
+  }
+  if (token !== undefined) settings.token = token;
   for (const key of ['cacert', 'cert', 'key', 'socket'] as const) if (values[key]) settings[key] = values[key];
   const need = (what: string) => {
     if (!subject) throw new UsageError(`${command} needs ${what}`);
@@ -108,21 +121,22 @@ export async function taskCommand(args: string[]): Promise<number> {
         const machine = need('a machine');
         const parameters = parametersOf(values);
         const task = await call<{ taskId: string; state: string }>(settings, 'POST', '/v1/tasks', { machine: decodeURIComponent(machine), parameters });
-        process.stdout.write(values.json ? `${JSON.stringify(task)}\n` : `${task.taskId}\n`);
+        process.stdout.write(values.json ? `${terminalSafeJson(task)}\n` : `${terminalSafe(task.taskId)}\n`);
         return EXIT.ok;
       }
       case 'list': {
-        const tasks = await call<(BriefTaskView & Partial<TaskView>)[]>(settings, 'GET', `/v1/tasks${values.full ? '?view=full' : ''}`);
-        if (values.json) process.stdout.write(`${JSON.stringify(tasks)}\n`);
-        else for (const task of tasks) process.stdout.write(`${task.taskId}\t${task.state}${values.full ? `\t${task.machine ?? ''}\t${task.exitCode ?? ''}` : ''}\n`);
+        // Every page: the runner links to the next one while there is one.
+        const tasks = await callPages<BriefTaskView & Partial<TaskView>>(settings, `/v1/tasks${values.full ? '?view=full' : ''}`);
+        if (values.json) process.stdout.write(`${terminalSafeJson(tasks)}\n`);
+        else for (const task of tasks) process.stdout.write(`${terminalSafe(`${task.taskId}\t${task.state}${values.full ? `\t${task.machine ?? ''}\t${task.exitCode ?? ''}` : ''}`)}\n`);
         return EXIT.ok;
       }
       case 'show':
-        process.stdout.write(`${JSON.stringify(await call(settings, 'GET', `/v1/tasks/${need('a task id')}`), null, 2)}\n`);
+        process.stdout.write(`${terminalSafeJson(await call(settings, 'GET', `/v1/tasks/${need('a task id')}`), 2)}\n`);
         return EXIT.ok;
       case 'stop': {
         const task = await call<{ state: string }>(settings, 'POST', `/v1/tasks/${need('a task id')}/stop`);
-        process.stdout.write(`${task.state}\n`);
+        process.stdout.write(`${terminalSafe(task.state)}\n`);
         return EXIT.ok;
       }
       case 'delete':
@@ -159,6 +173,24 @@ function exitCodeOf(status: number): number {
   // 502 and 504 come from a proxy in front of the runner: unavailable too.
   if (status === 429 || status === 502 || status === 503 || status === 504) return EXIT.unavailable;
   return EXIT.failed;
+}
+
+/**
+ * The bearer token: --token-file, else $TESSIA_RUNNER_TOKEN_FILE (the first line of the file), else
+ * $TESSIA_RUNNER_TOKEN; none when none is set. Errors name the file, never what is in it.
+ */
+function tokenOf(option: string | undefined): string | undefined | UsageError {
+  const environment = process.env['TESSIA_RUNNER_TOKEN_FILE'];
+  const [name, file] = option !== undefined ? ['--token-file', option] : ['$TESSIA_RUNNER_TOKEN_FILE', environment === '' ? undefined : environment];
+  if (file === undefined) return process.env['TESSIA_RUNNER_TOKEN'] || undefined;
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    return new UsageError(`${name}: cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
+  const token = text.split('\n')[0]?.trim() ?? '';
+  return token === '' ? new UsageError(`${name}: ${file} is empty: the token is its first line`) : token;
 }
 
 /** --timeout, else $TESSIA_RUNNER_TIMEOUT, else the default: seconds, more than 0. */
@@ -207,18 +239,20 @@ async function logs(settings: ClientSettings, id: string, values: Record<string,
   const stallSeconds = values['follow'] ? undefined : settings.timeoutSeconds;
   for await (const parsed of jsonLines(settings, path, response, stallSeconds)) {
     const line = parsed as LogLineView;
+    // What a task wrote is cleaned of escape sequences and control characters before it reaches
+    // the terminal (terminal-text.ts); the colours are ours, added after.
     if (values['json']) {
-      if (line.type !== 'heartbeat') process.stdout.write(`${JSON.stringify(line)}\n`);
+      if (line.type !== 'heartbeat') process.stdout.write(`${terminalSafeJson(line)}\n`);
     } else if (line.type === 'entry') {
-      const identifier = line.fields['SYSLOG_IDENTIFIER'];
-      const text = `${line.timestamp ?? ''} ${typeof identifier === 'string' ? identifier : line.source}: ${line.message}`;
+      const identifier = (line.fields as Partial<typeof line.fields> | undefined)?.['SYSLOG_IDENTIFIER'];
+      const text = terminalSafe(`${line.timestamp ?? ''} ${typeof identifier === 'string' ? identifier : line.source}: ${line.message}`);
       const paint = color ? COLORS[line.priority] : undefined;
       process.stdout.write(paint ? `${paint}${text}\x1b[0m\n` : `${text}\n`);
     } else if (line.type === 'end') {
-      process.stderr.write(`-- task ${line.taskId} ${line.state}, exit code ${line.exitCode ?? 'none'} --\n`);
+      process.stderr.write(terminalSafe(`-- task ${line.taskId} ${line.state}, exit code ${line.exitCode ?? 'none'} --`) + '\n');
       end = { exitCode: line.exitCode, state: line.state };
     } else if (line.type === 'shutdown') {
-      process.stderr.write(`-- the runner is restarting: resume with --after '${line.after ?? ''}' --\n`);
+      process.stderr.write(terminalSafe(`-- the runner is restarting: resume with --after '${line.after ?? ''}' --`) + '\n');
     }
   }
   if (!values['follow']) return EXIT.ok;

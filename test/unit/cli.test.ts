@@ -66,6 +66,9 @@ test('serve exits non-zero with a clear message when the system bus is unreachab
   assert.match(run.stderr, /nonexistent\/bus|ENOENT/);
 });
 
+const ndjsonLines = (response: import('node:http').ServerResponse, lines: unknown[]) =>
+  response.writeHead(200, { 'content-type': 'application/x-ndjson' }).end(lines.map((line) => `${JSON.stringify(line)}\n`).join(''));
+
 describe('task commands against a stand-in runner', () => {
   let runner: FakeRunner | undefined;
   afterEach(async () => {
@@ -309,6 +312,92 @@ describe('task commands against a stand-in runner', () => {
       assert.equal(run.code, 5, run.stderr);
       assert.match(run.stderr, /429: 1000 tasks are active already \(not retried: no Retry-After\)/);
     });
+  });
+});
+
+describe('tokens, pages and task text in the terminal, against a stand-in runner', () => {
+  let runner: FakeRunner | undefined;
+  afterEach(async () => {
+    await runner?.close();
+    runner = undefined;
+  });
+  const serve = async (script: Script) => (runner = await fakeRunner(script));
+  const task = (args: string[], env: Record<string, string> = {}) => runTaskCli([...args, '--url', runner!.url], env);
+  const TOKEN = 'tok-0123456789abcdef';
+  const listAnswer: Script = (_seen, response) => json(response, 200, []);
+
+  test('--token on the command line is refused (exit 2) with where to put it instead, and nothing is sent', async () => {
+    await serve(listAnswer);
+    for (const args of [['list', '--token', TOKEN], ['list', `--token=${TOKEN}`]]) {
+      const run = await task(args);
+      assert.equal(run.code, 2, run.stderr);
+      assert.match(run.stderr, /--token is not accepted: a token on the command line is readable by every local user/);
+      assert.match(run.stderr, /--token-file FILE.*\$TESSIA_RUNNER_TOKEN_FILE.*\$TESSIA_RUNNER_TOKEN/);
+    }
+    assert.equal(runner!.requests.length, 0);
+  });
+
+  test('the token comes from --token-file, else $TESSIA_RUNNER_TOKEN_FILE, else $TESSIA_RUNNER_TOKEN', async () => {
+    await serve(listAnswer);
+    const file = join(directory, 'token');
+    writeFileSync(file, `${TOKEN}-file\n`, { mode: 0o600 });
+    const other = join(directory, 'other-token');
+    writeFileSync(other, `${TOKEN}-env-file\nsecond line ignored\n`, { mode: 0o600 });
+    const runs = [
+      await task(['list', '--token-file', file], { TESSIA_RUNNER_TOKEN_FILE: other, TESSIA_RUNNER_TOKEN: TOKEN }),
+      await task(['list'], { TESSIA_RUNNER_TOKEN_FILE: other, TESSIA_RUNNER_TOKEN: TOKEN }),
+      await task(['list'], { TESSIA_RUNNER_TOKEN: TOKEN }),
+      await task(['list']),
+    ];
+    for (const run of runs) assert.equal(run.code, 0, run.stderr);
+    assert.deepEqual(
+      runner!.requests.map((seen) => seen.headers.authorization),
+      [`Bearer ${TOKEN}-file`, `Bearer ${TOKEN}-env-file`, `Bearer ${TOKEN}`, undefined],
+    );
+  });
+
+  test('a token file that cannot be read, or is empty, is a usage error naming the file, nothing sent', async () => {
+    await serve(listAnswer);
+    const missing = await task(['list', '--token-file', join(directory, 'no-such-token')]);
+    assert.equal(missing.code, 2, missing.stderr);
+    assert.match(missing.stderr, /--token-file: cannot read .*no-such-token: ENOENT/);
+    const empty = join(directory, 'empty-token');
+    writeFileSync(empty, '\n');
+    const blank = await task(['list'], { TESSIA_RUNNER_TOKEN_FILE: empty });
+    assert.equal(blank.code, 2, blank.stderr);
+    assert.match(blank.stderr, /\$TESSIA_RUNNER_TOKEN_FILE: .*empty-token is empty/);
+    assert.equal(runner!.requests.length, 0);
+  });
+
+  test('list follows the Link rel="next" pages of the runner, and no link to another origin', async () => {
+    await serve((seen, response) => {
+      const after = new URL(seen.path, 'http://x').searchParams.get('after');
+      if (after === null) json(response, 200, [{ taskId: 'aaaaaaaa', state: 'exited' }], { link: '</v1/tasks?after=1>; rel="next"' });
+      else if (after === '1') json(response, 200, [{ taskId: 'bbbbbbbb', state: 'running' }], { link: '<http://elsewhere.example/v1/tasks?after=2>; rel="next"' });
+      else json(response, 200, [{ taskId: 'cccccccc', state: 'running' }]);
+    });
+    const run = await task(['list'], { TESSIA_RUNNER_TOKEN: TOKEN });
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stdout, 'aaaaaaaa\texited\nbbbbbbbb\trunning\n');
+    assert.deepEqual(runner!.requests.map((seen) => seen.path), ['/v1/tasks', '/v1/tasks?after=1']);
+  });
+
+  test('logs: escape sequences and control characters a task wrote never reach the terminal; the colours are the CLI\'s', async () => {
+    const hostile = 'before\x1b]0;pwned\x07\x1b[2J\x1b[31mred\r\x9b1mover\x1b]52;c;cHduZWQ=\x1b\\after\tend';
+    await serve((_seen, response) =>
+      ndjsonLines(response, [
+        { type: 'entry', timestamp: 't', source: 'task', priority: 4, message: hostile, fields: { SYSLOG_IDENTIFIER: 'evil\x1b[8m' } },
+        { type: 'end', taskId: 'abc', state: 'exited', exitCode: 0 },
+      ]));
+    const plain = await task(['logs', 'abc', '-f']);
+    assert.equal(plain.code, 0, plain.stderr);
+    assert.equal(plain.stdout, 't evil: beforeredoverafter\tend\n');
+    const colored = await task(['logs', 'abc', '-f', '--color']);
+    assert.equal(colored.stdout, '\x1b[33mt evil: beforeredoverafter\tend\x1b[0m\n', 'the warning in yellow, nothing else');
+    const asJson = await task(['logs', 'abc', '--json']);
+    // eslint-disable-next-line no-control-regex -- control characters are what must be absent
+    assert.doesNotMatch(asJson.stdout, /[\x00-\x09\x0b-\x1f\x7f-\x9f]/);
+    assert.equal(JSON.parse(asJson.stdout.split('\n')[0] ?? '').message, hostile, 'the JSON still says what the task wrote');
   });
 });
 

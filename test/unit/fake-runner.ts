@@ -12,6 +12,7 @@ export interface SeenRequest {
   method: string;
   path: string;
   body: string;
+  headers: import('node:http').IncomingHttpHeaders;
 }
 
 /** Answers the request numbered `index` (0 for the first one). */
@@ -30,7 +31,7 @@ export async function fakeRunner(script: Script): Promise<FakeRunner> {
     request.setEncoding('utf8');
     request.on('data', (chunk: string) => (body += chunk));
     request.on('end', () => {
-      const seen = { method: request.method ?? '', path: request.url ?? '', body };
+      const seen = { method: request.method ?? '', path: request.url ?? '', body, headers: request.headers };
       requests.push(seen);
       script(seen, response, requests.length - 1);
     });
@@ -64,7 +65,7 @@ export interface CliRun {
 export function runTaskCli(args: string[], env: Record<string, string> = {}): Promise<CliRun> {
   const began = performance.now();
   const inherited = { ...process.env };
-  for (const name of ['TESSIA_RUNNER_URL', 'TESSIA_RUNNER_TOKEN', 'TESSIA_RUNNER_TIMEOUT']) delete inherited[name];
+  for (const name of ['TESSIA_RUNNER_URL', 'TESSIA_RUNNER_TOKEN', 'TESSIA_RUNNER_TOKEN_FILE', 'TESSIA_RUNNER_TIMEOUT']) delete inherited[name];
   return new Promise((resolve) => {
     execFile(
       process.execPath,
