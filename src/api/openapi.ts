@@ -72,8 +72,10 @@ const json = (schema: z.ZodType, description: string) => ({ description, content
 const errors = {
   '400': json(ErrorBody, 'the request does not match the schema'),
   '401': json(ErrorBody, 'authentication required'),
-  '403': json(ErrorBody, 'the caller’s scope does not allow it'),
+  '403': json(ErrorBody, 'the caller’s scope does not allow it, or a browser’s Origin is not allowed'),
   '404': json(ErrorBody, 'no such task'),
+  '415': json(ErrorBody, 'a body not sent as application/json'),
+  '421': json(ErrorBody, 'the Host header is not one of the runner’s names'),
 };
 const taskId = z.object({ taskId: z.string() });
 
@@ -98,9 +100,15 @@ export function openApiDocument(version: string): object {
     paths: {
       '/v1/tasks': {
         get: {
-          summary: 'List tasks in creation order',
+          summary: 'List tasks in creation order, a page at a time',
           requestParams: { query: ListQuery },
-          responses: { '200': json(z.array(z.union([BriefTask, Task])), 'tasks (brief unless view=full)'), ...errors },
+          responses: {
+            '200': {
+              ...json(z.array(z.union([BriefTask, Task])), 'tasks (brief unless view=full)'),
+              headers: z.object({ Link: z.string().optional().meta({ description: 'the next page, while there is one: <URL>; rel="next"' }) }),
+            },
+            ...errors,
+          },
         },
         post: {
           summary: 'Start a task',
@@ -144,6 +152,7 @@ export function openApiDocument(version: string): object {
               },
             },
             ...errors,
+            '429': json(ErrorBody, 'limits.maxLogStreams streams are open (see Retry-After)'),
           },
         },
       },

@@ -7,7 +7,7 @@ export function apiSchema() {
     '/tasks': {
       description: 'tasks',
       methods: {
-        GET: 'list tasks in creation order as [{taskId, state}]; ?view=full for every field',
+        GET: 'list tasks in creation order as [{taskId, state}]; ?view=full for every field; limit and after for pages (Link rel="next")',
         POST: 'start a task: body {"machine": string, "parameters": any}; 201 with the task',
       },
     },
