@@ -85,9 +85,9 @@ export async function requestReload(path: string, timeoutMs: number): Promise<Co
   socket.write(`${JSON.stringify({ command: 'reload' })}\n`);
   for await (const chunk of socket as AsyncIterable<string>) {
     text += chunk;
-    if (text.length > 64 * 1024) throw new Error('the answer is too long to be the runner\'s');
+    if (text.length > 64 * 1024) throw new Error("the answer is too long to be the runner's");
   }
   const reply = JSON.parse(text) as Partial<ControlAnswer>;
-  if (typeof reply.ok !== 'boolean' || typeof reply.message !== 'string') throw new Error('the answer is not the runner\'s');
+  if (typeof reply.ok !== 'boolean' || typeof reply.message !== 'string') throw new Error("the answer is not the runner's");
   return { ok: reply.ok, message: reply.message };
 }

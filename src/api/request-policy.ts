@@ -26,7 +26,11 @@ export interface RequestPolicy {
 export type PolicySource = () => RequestPolicy;
 
 /** The names every runner answers to, with the listen addresses and the config's `allowedHosts`. */
-export function requestPolicy(listenHosts: readonly string[], allowedHosts: readonly string[], allowedOrigins: readonly string[]): RequestPolicy {
+export function requestPolicy(
+  listenHosts: readonly string[],
+  allowedHosts: readonly string[],
+  allowedOrigins: readonly string[],
+): RequestPolicy {
   const names = ['localhost', '127.0.0.1', '::1', hostname(), ...listenHosts, ...allowedHosts].map(normalizeHost);
   return {
     hosts: new Set(names.filter((name) => name !== '' && name !== '0.0.0.0' && name !== '::')),
@@ -36,7 +40,11 @@ export function requestPolicy(listenHosts: readonly string[], allowedHosts: read
 
 /** `[::1]` → `::1`, `Runner.Example.` → `runner.example`, `::ffff:127.0.0.1` → `127.0.0.1`. */
 export function normalizeHost(name: string): string {
-  const bare = name.trim().toLowerCase().replace(/^\[(.*)\]$/, '$1').replace(/\.$/, '');
+  const bare = name
+    .trim()
+    .toLowerCase()
+    .replace(/^\[(.*)\]$/, '$1')
+    .replace(/\.$/, '');
   return bare.startsWith('::ffff:') && isIP(bare.slice(7)) === 4 ? bare.slice(7) : bare;
 }
 
@@ -111,7 +119,12 @@ export function checkOrigin(policy: PolicySource): RequestHandler {
     }
     const origin = normalizeOrigin(header);
     if (origin === undefined || !policy().origins.has(origin)) {
-      next(new HttpError('ORIGIN_NOT_ALLOWED', `requests from the origin ${quoted(header)} are refused; allowedOrigins in the runner's config lists the ones that may call`));
+      next(
+        new HttpError(
+          'ORIGIN_NOT_ALLOWED',
+          `requests from the origin ${quoted(header)} are refused; allowedOrigins in the runner's config lists the ones that may call`,
+        ),
+      );
       return;
     }
     response.vary('Origin');
@@ -145,7 +158,9 @@ export const jsonBodiesOnly: RequestHandler = (request, _response, next) => {
   const type = request.headers['content-type'];
   if (type === undefined || !JSON_MEDIA_TYPE.test(type.trim())) {
     const said = type === undefined ? 'no Content-Type' : `Content-Type ${quoted(type)}`;
-    next(new HttpError('UNSUPPORTED_MEDIA_TYPE', `a request body must be JSON, sent as Content-Type: application/json (this one has ${said})`));
+    next(
+      new HttpError('UNSUPPORTED_MEDIA_TYPE', `a request body must be JSON, sent as Content-Type: application/json (this one has ${said})`),
+    );
     return;
   }
   next();

@@ -23,7 +23,11 @@ and logged), 5 when it does not answer. \`systemctl reload tessia-task-runner\` 
 export async function reloadCommand(args: string[]): Promise<number> {
   let values;
   try {
-    ({ values } = parseArgs({ args, options: { control: { type: 'string' }, timeout: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, strict: true }));
+    ({ values } = parseArgs({
+      args,
+      options: { control: { type: 'string' }, timeout: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      strict: true,
+    }));
   } catch (error) {
     process.stderr.write(`${messageOf(error)}\n${RELOAD_USAGE}`);
     return 2;

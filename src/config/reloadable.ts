@@ -10,7 +10,15 @@ import { ConfigSchema, type Config } from './schema.js';
  * and client CA (re-read even when the paths stay: rotation in place), who counts as guarded, the
  * runner's names and origins, the log level. Any other key (and any key added later) needs a restart.
  */
-const LIVE_KEYS: ReadonlySet<keyof Config> = new Set<keyof Config>(['machines', 'auth', 'tls', 'insecure', 'allowedHosts', 'allowedOrigins', 'log']);
+const LIVE_KEYS: ReadonlySet<keyof Config> = new Set<keyof Config>([
+  'machines',
+  'auth',
+  'tls',
+  'insecure',
+  'allowedHosts',
+  'allowedOrigins',
+  'log',
+]);
 
 /** The settings that differ between `current` and `next` and cannot change without a restart. */
 export function restartOnlyChanges(current: Config, next: Config): string[] {
@@ -19,6 +27,7 @@ export function restartOnlyChanges(current: Config, next: Config): string[] {
   // HTTP and HTTPS are different servers, and whether clients are asked for a certificate is fixed
   // when the server is made: only the files may change.
   if ((current.tls === undefined) !== (next.tls === undefined)) changed.push(`tls (${next.tls ? 'added' : 'removed'})`);
-  else if ((current.tls?.clientCa === undefined) !== (next.tls?.clientCa === undefined)) changed.push(`tls.clientCa (${next.tls?.clientCa ? 'added' : 'removed'})`);
+  else if ((current.tls?.clientCa === undefined) !== (next.tls?.clientCa === undefined))
+    changed.push(`tls.clientCa (${next.tls?.clientCa ? 'added' : 'removed'})`);
   return changed;
 }

@@ -15,7 +15,11 @@ describe('the cap on log streams', () => {
     const url = `${suite.runner.baseUrl}/v1/tasks/${task.taskId}/logs?follow=true`;
     const counts = [0, 0];
     const streams = counts.map((_, index) => followLines(url, () => (counts[index] = (counts[index] ?? 0) + 1)));
-    await eventually('both streams running', () => counts, (seen) => seen.every((count) => count > 0));
+    await eventually(
+      'both streams running',
+      () => counts,
+      (seen) => seen.every((count) => count > 0),
+    );
     const refused = await suite.api.get(`/v1/tasks/${task.taskId}/logs`);
     assert.equal(refused.status, 429, JSON.stringify(refused.body));
     assert.equal(refused.body.code, 'TOO_MANY_LOG_STREAMS');
@@ -25,7 +29,11 @@ describe('the cap on log streams', () => {
 
     streams[0]?.abort();
     await streams[0]?.done;
-    const again = await eventually('a stream served again', () => suite.api.get(`/v1/tasks/${task.taskId}/logs`), (reply) => reply.status !== 429);
+    const again = await eventually(
+      'a stream served again',
+      () => suite.api.get(`/v1/tasks/${task.taskId}/logs`),
+      (reply) => reply.status !== 429,
+    );
     assert.equal(again.status, 200);
     await suite.api.post(`/v1/tasks/${task.taskId}/stop`);
     assert.equal(await streams[1]?.done, 200, 'the followed stream ends with the task');
@@ -44,18 +52,24 @@ describe('the task list, a page at a time', () => {
       ids.push(task.taskId);
     }
     const brief = await suite.api.get('/v1/tasks');
-    assert.deepEqual(brief.body.map((task: { taskId: string }) => task.taskId), ids);
+    assert.deepEqual(
+      brief.body.map((task: { taskId: string }) => task.taskId),
+      ids,
+    );
     assert.deepEqual(Object.keys(brief.body[0]).sort(), ['state', 'taskId'], 'the tessia v1 shape');
     assert.equal(brief.headers.get('link'), null, 'one page holds them: no next page');
 
     const seen: string[] = [];
     const pages: number[] = [];
-    for (let path: string | undefined = '/v1/tasks?view=full&limit=2'; path !== undefined; ) {
+    for (let path: string | undefined = '/v1/tasks?view=full&limit=2'; path !== undefined;) {
       const page: Reply = await suite.api.get(path);
       assert.equal(page.status, 200);
       assert.ok(Array.isArray(page.body));
       seen.push(...page.body.map((task: { taskId: string; machine: string }) => task.taskId));
-      assert.ok(page.body.every((task: { machine?: string }) => task.machine === 'echo'), 'every field');
+      assert.ok(
+        page.body.every((task: { machine?: string }) => task.machine === 'echo'),
+        'every field',
+      );
       pages.push(page.body.length);
       path = linkNext(page.headers.get('link'));
       if (path !== undefined) assert.match(path, /^\/v1\/tasks\?view=full&limit=2&after=\d+$/, 'the other parameters kept');
@@ -64,7 +78,10 @@ describe('the task list, a page at a time', () => {
     assert.deepEqual(seen, ids);
 
     const briefPage = await suite.api.get('/v1/tasks?limit=3');
-    assert.deepEqual(briefPage.body.map((task: { taskId: string }) => task.taskId), ids.slice(0, 3));
+    assert.deepEqual(
+      briefPage.body.map((task: { taskId: string }) => task.taskId),
+      ids.slice(0, 3),
+    );
     assert.match(briefPage.headers.get('link') ?? '', /^<\/v1\/tasks\?limit=3&after=\d+>; rel="next"$/);
     for (const taskId of ids) await waitForState(suite.api, taskId, ['exited']);
   });

@@ -50,11 +50,17 @@ describe('what guards a listener off loopback', () => {
   it('refuses an unguarded listener off loopback (IPv4, IPv6, a name), not on loopback, and not with insecure: true.', () => {
     const open = validateConfig({ tls: TLS });
     for (const host of ['0.0.0.0', '::', '10.1.2.3', 'runner.example']) {
-      assert.throws(() => assertSafeListener(host, open, NO_TOKENS, silent, 'socket activation'), (error: unknown) => {
-        assert.ok(error instanceof ConfigError);
-        assert.match(error.message, new RegExp(`^socket activation: refusing to listen on ${host.replace(/\./g, '\\.')}, off loopback, with TLS but`));
-        return true;
-      });
+      assert.throws(
+        () => assertSafeListener(host, open, NO_TOKENS, silent, 'socket activation'),
+        (error: unknown) => {
+          assert.ok(error instanceof ConfigError);
+          assert.match(
+            error.message,
+            new RegExp(`^socket activation: refusing to listen on ${host.replace(/\./g, '\\.')}, off loopback, with TLS but`),
+          );
+          return true;
+        },
+      );
     }
     for (const host of ['127.0.0.1', '127.1.2.3', '::1', '[::1]', '::ffff:127.0.0.1', 'localhost']) {
       assert.equal(isLoopback(host), true, host);
@@ -75,7 +81,10 @@ describe('TLS material', () => {
   });
 
   it('refuses a file it cannot read, naming the key and the path.', async () => {
-    await assert.rejects(readTlsMaterial({ cert: join(directory, 'none.crt'), key: join(directory, 'none.key'), clientScope: 'write' }), /tls\.cert: cannot read .*none\.crt/);
+    await assert.rejects(
+      readTlsMaterial({ cert: join(directory, 'none.crt'), key: join(directory, 'none.key'), clientScope: 'write' }),
+      /tls\.cert: cannot read .*none\.crt/,
+    );
   });
 
   describe('applied to a running server', () => {
@@ -87,7 +96,9 @@ describe('TLS material', () => {
       return new Promise((resolve, reject) => {
         const sent = request({ host: '127.0.0.1', port, path: '/', agent: false, ca: pki.ca.cert, ...(identity ?? {}) }, (response) => {
           response.resume();
-          response.on('end', () => resolve({ status: response.statusCode ?? 0, fingerprint: (response.socket as TLSSocket).getPeerCertificate().fingerprint256 }));
+          response.on('end', () =>
+            resolve({ status: response.statusCode ?? 0, fingerprint: (response.socket as TLSSocket).getPeerCertificate().fingerprint256 }),
+          );
         });
         sent.on('error', reject);
         sent.end();
@@ -95,7 +106,12 @@ describe('TLS material', () => {
     }
 
     it('serves new connections with the new certificate, and lets clients without one in once tokens exist.', async () => {
-      const config = { cert: file('s.crt', pki.server.cert), key: file('s.key', pki.server.key), clientCa: file('ca.crt', pki.ca.cert), clientScope: 'write' as const };
+      const config = {
+        cert: file('s.crt', pki.server.cert),
+        key: file('s.key', pki.server.key),
+        clientCa: file('ca.crt', pki.ca.cert),
+        clientScope: 'write' as const,
+      };
       server = createListener(await readTlsMaterial(config), NO_TOKENS, (_request, response) => response.end('ok'));
       server.listen(0, '127.0.0.1');
       await once(server, 'listening');

@@ -41,6 +41,8 @@ describe('what a reload may change', () => {
   it('needs a restart to turn TLS or client certificates on or off.', () => {
     assert.deepEqual(restartOnlyChanges(validateConfig({}), validateConfig({ tls: TLS })), ['tls (added)']);
     assert.deepEqual(restartOnlyChanges(validateConfig({ tls: TLS }), validateConfig({})), ['tls (removed)']);
-    assert.deepEqual(restartOnlyChanges(validateConfig({ tls: TLS }), validateConfig({ tls: { ...TLS, clientCa: '/etc/t/ca.crt' } })), ['tls.clientCa (added)']);
+    assert.deepEqual(restartOnlyChanges(validateConfig({ tls: TLS }), validateConfig({ tls: { ...TLS, clientCa: '/etc/t/ca.crt' } })), [
+      'tls.clientCa (added)',
+    ]);
   });
 });

@@ -16,7 +16,11 @@ const reached: string[] = [];
 before(async () => {
   const policy = requestPolicy(['0.0.0.0'], ['runner.mesh.example', '10.1.2.3'], ['https://console.mesh.example']);
   const app = express();
-  app.use(checkHost(() => policy), checkOrigin(() => policy), jsonBodiesOnly);
+  app.use(
+    checkHost(() => policy),
+    checkOrigin(() => policy),
+    jsonBodiesOnly,
+  );
   app.all('/v1/tasks', (request, response) => {
     reached.push(request.method);
     response.json({ reached: true });
@@ -38,11 +42,16 @@ interface Answer {
 
 function send(method: string, headers: OutgoingHttpHeaders, body?: string): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const sent = httpRequest({ host: '127.0.0.1', port, method, path: '/v1/tasks', headers: { host: `127.0.0.1:${port}`, ...headers } }, (response) => {
-      let text = '';
-      response.on('data', (chunk: Buffer) => (text += chunk.toString()));
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, body: text ? (JSON.parse(text) as Answer['body']) : {}, headers: response.headers }));
-    });
+    const sent = httpRequest(
+      { host: '127.0.0.1', port, method, path: '/v1/tasks', headers: { host: `127.0.0.1:${port}`, ...headers } },
+      (response) => {
+        let text = '';
+        response.on('data', (chunk: Buffer) => (text += chunk.toString()));
+        response.on('end', () =>
+          resolve({ status: response.statusCode ?? 0, body: text ? (JSON.parse(text) as Answer['body']) : {}, headers: response.headers }),
+        );
+      },
+    );
     sent.on('error', reject);
     sent.end(body);
   });
@@ -51,13 +60,31 @@ function send(method: string, headers: OutgoingHttpHeaders, body?: string): Prom
 const JSON_BODY = '{"machine":"echo","parameters":[]}';
 
 describe('the Host check (DNS rebinding)', () => {
-  for (const host of ['127.0.0.1', '127.0.0.1:7356', 'localhost:7356', 'LOCALHOST', 'localhost.', '[::1]:7356', hostname(), 'runner.mesh.example:443', '10.1.2.3']) {
+  for (const host of [
+    '127.0.0.1',
+    '127.0.0.1:7356',
+    'localhost:7356',
+    'LOCALHOST',
+    'localhost.',
+    '[::1]:7356',
+    hostname(),
+    'runner.mesh.example:443',
+    '10.1.2.3',
+  ]) {
     it(`accepts Host: ${host}.`, async () => {
       assert.equal((await send('GET', { host })).status, 200);
     });
   }
 
-  for (const host of ['evil.example', 'evil.example:7356', '127.0.0.1.evil.example', 'runner.mesh.example.evil', '0.0.0.0', '10.1.2.4', 'localhost@evil']) {
+  for (const host of [
+    'evil.example',
+    'evil.example:7356',
+    '127.0.0.1.evil.example',
+    'runner.mesh.example.evil',
+    '0.0.0.0',
+    '10.1.2.4',
+    'localhost@evil',
+  ]) {
     it(`refuses Host: "${host}" with 421 and a detail naming allowedHosts, before the request reaches a route.`, async () => {
       const before = reached.length;
       const answer = await send('POST', { host, 'content-type': 'application/json' }, JSON_BODY);
@@ -83,7 +110,14 @@ describe('the Origin check', () => {
     assert.equal((await send('POST', { 'content-type': 'application/json' }, JSON_BODY)).status, 200);
   });
 
-  for (const origin of ['http://evil.example', 'null', 'https://console.mesh.example.evil', 'http://console.mesh.example', 'http://127.0.0.1:7356', 'garbage']) {
+  for (const origin of [
+    'http://evil.example',
+    'null',
+    'https://console.mesh.example.evil',
+    'http://console.mesh.example',
+    'http://127.0.0.1:7356',
+    'garbage',
+  ]) {
     it(`refuses Origin: ${origin} with 403, before the request reaches a route.`, async () => {
       const before = reached.length;
       const answer = await send('POST', { origin, 'content-type': 'application/json' }, JSON_BODY);
@@ -101,7 +135,11 @@ describe('the Origin check', () => {
     assert.equal(answer.headers['access-control-allow-origin'], 'https://console.mesh.example');
     assert.match(String(answer.headers['vary']), /Origin/);
     const before = reached.length;
-    const preflight = await send('OPTIONS', { origin: 'https://console.mesh.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' });
+    const preflight = await send('OPTIONS', {
+      origin: 'https://console.mesh.example',
+      'access-control-request-method': 'POST',
+      'access-control-request-headers': 'content-type',
+    });
     assert.equal(preflight.status, 204);
     assert.match(String(preflight.headers['access-control-allow-methods']), /POST/);
     assert.match(String(preflight.headers['access-control-allow-headers']), /Content-Type/);
@@ -122,7 +160,15 @@ describe('the Content-Type of a body', () => {
     });
   }
 
-  for (const type of ['text/plain', 'text/plain;charset=UTF-8', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/jsonx', 'application/json; foo=bar', 'application/merge-patch+json']) {
+  for (const type of [
+    'text/plain',
+    'text/plain;charset=UTF-8',
+    'application/x-www-form-urlencoded',
+    'multipart/form-data; boundary=x',
+    'application/jsonx',
+    'application/json; foo=bar',
+    'application/merge-patch+json',
+  ]) {
     it(`refuses a body sent as ${type} with 415, before the request reaches a route.`, async () => {
       const before = reached.length;
       const answer = await send('POST', { 'content-type': type }, JSON_BODY);
