@@ -26,8 +26,20 @@ export function client(baseUrl: string) {
     }
     return { status: response.status, body: parsed as T, headers: response.headers };
   };
+  /** Every item of a paged list (GET /v1/tasks): the path, then each page its Link rel="next" names. */
+  const getAll = async <T = any>(path: string): Promise<T[]> => {
+    const items: T[] = [];
+    for (let next: string | undefined = path; next !== undefined; ) {
+      const page: Reply<T[]> = await request<T[]>('GET', next);
+      if (page.status !== 200) throw new Error(`GET ${next}: ${page.status} ${JSON.stringify(page.body)}`);
+      items.push(...page.body);
+      next = /<([^>]*)>;\s*rel="next"/.exec(page.headers.get('link') ?? '')?.[1];
+    }
+    return items;
+  };
   return {
     get: <T = any>(path: string) => request<T>('GET', path),
+    getAll,
     post: <T = any>(path: string, body?: unknown) => request<T>('POST', path, body),
     /** A body as it is, sent as JSON unless `contentType` says otherwise. */
     postRaw: <T = any>(path: string, raw: string, contentType?: string) => request<T>('POST', path, undefined, raw, contentType),
