@@ -34,7 +34,10 @@ export async function loadAuth(config: Config): Promise<AuthOptions> {
     } catch (error) {
       throw new ConfigError(`auth.tokenFile: cannot read ${config.auth.tokenFile}: ${messageOf(error)}`);
     }
-    const parsed = z.array(TokenSchema).max(10_000).safeParse(document ?? []);
+    const parsed = z
+      .array(TokenSchema)
+      .max(10_000)
+      .safeParse(document ?? []);
     if (!parsed.success) {
       throw new ConfigError(`auth.tokenFile ${config.auth.tokenFile}: ${describeIssues(parsed.error, '(top level)').join('; ')}`);
     }
@@ -59,7 +62,9 @@ export async function loadAuth(config: Config): Promise<AuthOptions> {
 export function unguarded(config: Config, auth: AuthOptions): string | undefined {
   if (config.tls?.clientCa !== undefined) return undefined;
   if (auth.tokens.length > 0) return config.tls ? undefined : 'with tokens but without TLS (anyone on the way can read the tokens)';
-  return config.tls ? 'with TLS but without client certificates (tls.clientCa) or tokens (every caller would be anonymous)' : 'without TLS or tokens';
+  return config.tls
+    ? 'with TLS but without client certificates (tls.clientCa) or tokens (every caller would be anonymous)'
+    : 'without TLS or tokens';
 }
 
 /** Refuses an open door: off loopback, someone must check who is calling. `where` names the listener. */
@@ -116,7 +121,9 @@ export async function readTlsMaterial(tls: NonNullable<Config['tls']>): Promise<
   try {
     createSecureContext({ ...material, minVersion: MIN_TLS_VERSION });
   } catch (error) {
-    throw new ConfigError(`tls: ${tls.cert}, ${tls.key}${tls.clientCa ? ` and ${tls.clientCa}` : ''} do not make a TLS context: ${messageOf(error)}`);
+    throw new ConfigError(
+      `tls: ${tls.cert}, ${tls.key}${tls.clientCa ? ` and ${tls.clientCa}` : ''} do not make a TLS context: ${messageOf(error)}`,
+    );
   }
   return material;
 }
@@ -125,7 +132,10 @@ const MIN_TLS_VERSION = 'TLSv1.2';
 
 export function createListener(tls: TlsMaterial | undefined, auth: AuthOptions, handler: RequestListener): Server {
   if (!tls) return hardened(createHttpServer(handler));
-  const server = createHttpsServer({ ...tls, minVersion: MIN_TLS_VERSION, ...(tls.ca ? { requestCert: true, rejectUnauthorized: rejectsWithoutCertificate(auth) } : {}) }, handler);
+  const server = createHttpsServer(
+    { ...tls, minVersion: MIN_TLS_VERSION, ...(tls.ca ? { requestCert: true, rejectUnauthorized: rejectsWithoutCertificate(auth) } : {}) },
+    handler,
+  );
   return hardened(server);
 }
 

@@ -120,7 +120,11 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
     const logs = new TaskLogs(tasks, { settleMs: config.logs.followSettleSec * 1000 }, log);
     const shuttingDown = new AbortController();
     // What a reload replaces (see reload below); requests read it as they come.
-    let live = { config, auth: await loadAuth(config), policy: requestPolicy([options.listen.host], config.allowedHosts, config.allowedOrigins) };
+    let live = {
+      config,
+      auth: await loadAuth(config),
+      policy: requestPolicy([options.listen.host], config.allowedHosts, config.allowedOrigins),
+    };
     const tls = config.tls ? await readTlsMaterial(config.tls) : undefined;
     const app = createApp(
       tasks,
@@ -215,7 +219,9 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
     const reload = async (next: Config): Promise<string> => {
       const restartOnly = restartOnlyChanges(live.config, next);
       if (restartOnly.length > 0) {
-        throw new ConfigError(`${restartOnly.join(', ')} cannot change without a restart (systemctl restart tessia-task-runner); nothing was applied`);
+        throw new ConfigError(
+          `${restartOnly.join(', ')} cannot change without a restart (systemctl restart tessia-task-runner); nothing was applied`,
+        );
       }
       // Everything read and checked before anything is applied: a reload applies all or nothing.
       const auth = await loadAuth(next);

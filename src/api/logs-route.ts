@@ -68,7 +68,10 @@ export function logsRouter(logs: TaskLogs, options: LogRouteOptions): Router {
   router.get('/', async (request: Request<{ taskId: string }>, response: Response) => {
     const query = parseRequest(LogQuery, request.query, 'query');
     if (open >= options.maxLogStreams) {
-      throw new HttpError('TOO_MANY_LOG_STREAMS', `${options.maxLogStreams} log streams are open already (limits.maxLogStreams); try again when one has ended`);
+      throw new HttpError(
+        'TOO_MANY_LOG_STREAMS',
+        `${options.maxLogStreams} log streams are open already (limits.maxLogStreams); try again when one has ended`,
+      );
     }
     open += 1;
     try {
@@ -99,7 +102,9 @@ export function logsRouter(logs: TaskLogs, options: LogRouteOptions): Router {
     options.shuttingDown.addEventListener('abort', onShutdown, { once: true });
     response.once('close', () => options.shuttingDown.removeEventListener('abort', onShutdown));
     const events = await logs.open(logRequest, aborted.signal);
-    const view = query.fields ? { trusted: query.trusted, only: new Set(query.fields.map((f) => f.toUpperCase())) } : { trusted: query.trusted };
+    const view = query.fields
+      ? { trusted: query.trusted, only: new Set(query.fields.map((f) => f.toUpperCase())) }
+      : { trusted: query.trusted };
     const encoder = encoderFor(format, view);
     response.status(200);
     response.set({
@@ -139,11 +144,17 @@ async function stream(
     // Backpressure: stop reading the journal until the client has taken what we sent.
     if (!more && !signal.aborted) await once(response, 'drain', { signal }).catch(() => undefined);
   };
-  const heartbeat = encoder.heartbeat() === null ? undefined : setInterval(() => {
-    if (Date.now() - lastWrite < heartbeatMs) return;
-    const beat = encoder.heartbeat();
-    if (beat !== null && !signal.aborted) void write(beat);
-  }, Math.max(100, Math.floor(heartbeatMs / 2)));
+  const heartbeat =
+    encoder.heartbeat() === null
+      ? undefined
+      : setInterval(
+          () => {
+            if (Date.now() - lastWrite < heartbeatMs) return;
+            const beat = encoder.heartbeat();
+            if (beat !== null && !signal.aborted) void write(beat);
+          },
+          Math.max(100, Math.floor(heartbeatMs / 2)),
+        );
   try {
     for await (const event of events) {
       if (signal.aborted) break;

@@ -29,7 +29,9 @@ export const ListQuery = z
       .min(1)
       .max(LIST_PAGE.brief.max)
       .optional()
-      .meta({ description: `tasks a page, at most ${LIST_PAGE.brief.max} (brief) or ${LIST_PAGE.full.max} (full); default ${LIST_PAGE.brief.default} or ${LIST_PAGE.full.default}` }),
+      .meta({
+        description: `tasks a page, at most ${LIST_PAGE.brief.max} (brief) or ${LIST_PAGE.full.max} (full); default ${LIST_PAGE.brief.default} or ${LIST_PAGE.full.default}`,
+      }),
     after: z
       .string()
       .regex(/^\d{1,15}$/, 'must be the cursor of an earlier page (from its Link: <…>; rel="next" header)')

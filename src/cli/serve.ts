@@ -60,7 +60,9 @@ export async function serve(args: string[], hooks: StartHooks = {}): Promise<voi
   const runtimeDir = process.env['RUNTIME_DIRECTORY']?.split(':')[0] ?? join(stateDir, 'run');
   const { log, output } = createLogger(config.log.level);
   if (output === 'journal-text') {
-    log.info('the native journal transport is off (unix-dgram not installed, or TESSIA_LOG_TRANSPORT=stdout): fields are written as KEY=value text');
+    log.info(
+      'the native journal transport is off (unix-dgram not installed, or TESSIA_LOG_TRANSPORT=stdout): fields are written as KEY=value text',
+    );
   }
   // A reload re-reads the config file (and the token file and TLS files it names) and applies it
   // whole, or refuses it whole and keeps the config in force (logged). One at a time, in the order asked.
@@ -81,7 +83,10 @@ export async function serve(args: string[], hooks: StartHooks = {}): Promise<voi
   // socket and waits for the answer: systemd then knows whether it worked (see the service unit).
   // Open before the runner says it is ready, so that a reload right after the start finds it.
   const closeControl = await openControlSocket(join(runtimeDir, CONTROL_SOCKET_NAME), { reload }).catch((error: unknown) => {
-    log.error({ err: error }, `no control socket in ${runtimeDir}: \`systemctl reload\` will fail (SIGHUP still reloads): ${messageOf(error)}`);
+    log.error(
+      { err: error },
+      `no control socket in ${runtimeDir}: \`systemctl reload\` will fail (SIGHUP still reloads): ${messageOf(error)}`,
+    );
     return async () => {};
   });
   // A bare SIGHUP (kill -HUP) reloads too; its result is only logged.

@@ -5,7 +5,16 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { BriefTaskView, LogLineView, TaskView } from '../api/openapi.js';
-import { ApiError, MAX_RETRY_WAIT_SECONDS, UnavailableError, call, callPages, jsonLines, openStream, type ClientSettings } from './client.js';
+import {
+  ApiError,
+  MAX_RETRY_WAIT_SECONDS,
+  UnavailableError,
+  call,
+  callPages,
+  jsonLines,
+  openStream,
+  type ClientSettings,
+} from './client.js';
 import { terminalSafe, terminalSafeJson } from './terminal-text.js';
 
 const EXIT = { ok: 0, failed: 1, usage: 2, notFound: 3, denied: 4, unavailable: 5 } as const;
@@ -73,7 +82,15 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-const COLORS: Record<number, string> = { 0: '\x1b[1;31m', 1: '\x1b[1;31m', 2: '\x1b[1;31m', 3: '\x1b[31m', 4: '\x1b[33m', 5: '\x1b[1m', 7: '\x1b[2m' };
+const COLORS: Record<number, string> = {
+  0: '\x1b[1;31m',
+  1: '\x1b[1;31m',
+  2: '\x1b[1;31m',
+  3: '\x1b[31m',
+  4: '\x1b[33m',
+  5: '\x1b[1m',
+  7: '\x1b[2m',
+};
 
 export async function taskCommand(args: string[]): Promise<number> {
   let parsed;
@@ -120,7 +137,10 @@ export async function taskCommand(args: string[]): Promise<number> {
       case 'start': {
         const machine = need('a machine');
         const parameters = parametersOf(values);
-        const task = await call<{ taskId: string; state: string }>(settings, 'POST', '/v1/tasks', { machine: decodeURIComponent(machine), parameters });
+        const task = await call<{ taskId: string; state: string }>(settings, 'POST', '/v1/tasks', {
+          machine: decodeURIComponent(machine),
+          parameters,
+        });
         process.stdout.write(values.json ? `${terminalSafeJson(task)}\n` : `${terminalSafe(task.taskId)}\n`);
         return EXIT.ok;
       }
@@ -128,7 +148,11 @@ export async function taskCommand(args: string[]): Promise<number> {
         // Every page: the runner links to the next one while there is one.
         const tasks = await callPages<BriefTaskView & Partial<TaskView>>(settings, `/v1/tasks${values.full ? '?view=full' : ''}`);
         if (values.json) process.stdout.write(`${terminalSafeJson(tasks)}\n`);
-        else for (const task of tasks) process.stdout.write(`${terminalSafe(`${task.taskId}\t${task.state}${values.full ? `\t${task.machine ?? ''}\t${task.exitCode ?? ''}` : ''}`)}\n`);
+        else
+          for (const task of tasks)
+            process.stdout.write(
+              `${terminalSafe(`${task.taskId}\t${task.state}${values.full ? `\t${task.machine ?? ''}\t${task.exitCode ?? ''}` : ''}`)}\n`,
+            );
         return EXIT.ok;
       }
       case 'show':
@@ -181,7 +205,8 @@ function exitCodeOf(status: number): number {
  */
 function tokenOf(option: string | undefined): string | undefined | UsageError {
   const environment = process.env['TESSIA_RUNNER_TOKEN_FILE'];
-  const [name, file] = option !== undefined ? ['--token-file', option] : ['$TESSIA_RUNNER_TOKEN_FILE', environment === '' ? undefined : environment];
+  const [name, file] =
+    option !== undefined ? ['--token-file', option] : ['$TESSIA_RUNNER_TOKEN_FILE', environment === '' ? undefined : environment];
   if (file === undefined) return process.env['TESSIA_RUNNER_TOKEN'] || undefined;
   let text: string;
   try {

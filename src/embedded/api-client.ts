@@ -7,7 +7,13 @@ export interface Reply<T = any> {
 
 /** A small JSON client for the runner's API. */
 export function client(baseUrl: string) {
-  const request = async <T = any>(method: string, path: string, body?: unknown, raw?: string, contentType = 'application/json'): Promise<Reply<T>> => {
+  const request = async <T = any>(
+    method: string,
+    path: string,
+    body?: unknown,
+    raw?: string,
+    contentType = 'application/json',
+  ): Promise<Reply<T>> => {
     const init: RequestInit = { method };
     if (raw !== undefined) {
       init.body = raw;
@@ -29,7 +35,7 @@ export function client(baseUrl: string) {
   /** Every item of a paged list (GET /v1/tasks): the path, then each page its Link rel="next" names. */
   const getAll = async <T = any>(path: string): Promise<T[]> => {
     const items: T[] = [];
-    for (let next: string | undefined = path; next !== undefined; ) {
+    for (let next: string | undefined = path; next !== undefined;) {
       const page: Reply<T[]> = await request<T[]>('GET', next);
       if (page.status !== 200) throw new Error(`GET ${next}: ${page.status} ${JSON.stringify(page.body)}`);
       items.push(...page.body);

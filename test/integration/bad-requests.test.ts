@@ -34,7 +34,11 @@ describe('requests the runner refuses', () => {
     ['a machine name that is not a string', { machine: ['echo'], parameters: [] }, /machine/],
     ['a machine name shaped like a unit', { machine: '../../etc/passwd', parameters: [] }, /unknown machine/],
     ['an echo syntax error', { machine: 'echo', parameters: ['echo fine', 'sleep forever'] }, /line 2: SLEEP argument must be a number/],
-    ['an unknown echo command', { machine: 'echo', parameters: ['echo fine', '', 'dance'] }, /line 3: Invalid command \(expected one of ECHO/],
+    [
+      'an unknown echo command',
+      { machine: 'echo', parameters: ['echo fine', '', 'dance'] },
+      /line 3: Invalid command \(expected one of ECHO/,
+    ],
     ['a body that is a list', [{ machine: 'echo', parameters: [] }], /expected object/i],
     ['a body that is a string', 'echo', /expected object/i],
   ];
@@ -76,11 +80,7 @@ describe('requests the runner refuses', () => {
 
   for (const id of ['deadbeef', 'some-unspecified-id', '..%2F..%2Fetc', 'DEADBEEF', 'x'.repeat(300)]) {
     test(`the unknown task id "${id.slice(0, 20)}" is 404 for query, stop and delete`, async () => {
-      for (const reply of [
-        await api.get(`/v1/tasks/${id}`),
-        await api.post(`/v1/tasks/${id}/stop`),
-        await api.delete(`/v1/tasks/${id}`),
-      ]) {
+      for (const reply of [await api.get(`/v1/tasks/${id}`), await api.post(`/v1/tasks/${id}/stop`), await api.delete(`/v1/tasks/${id}`)]) {
         assert.equal(reply.status, 404);
         assert.equal(typeof reply.body.detail, 'string');
       }
@@ -111,7 +111,9 @@ describe('requests a browser could make', () => {
       const sent = httpRequest({ ...where, method, path, headers }, (response) => {
         let text = '';
         response.on('data', (chunk: Buffer) => (text += chunk.toString()));
-        response.on('end', () => resolve({ status: response.statusCode ?? 0, body: text ? JSON.parse(text) : undefined, headers: response.headers }));
+        response.on('end', () =>
+          resolve({ status: response.statusCode ?? 0, body: text ? JSON.parse(text) : undefined, headers: response.headers }),
+        );
       });
       sent.on('error', reject);
       sent.end(body);
@@ -146,7 +148,7 @@ describe('requests a browser could make', () => {
     await assertNothingCreated();
   });
 
-  test('a Host that is not one of the runner\'s names is 421 (DNS rebinding), reads and starts alike, and nothing starts', async () => {
+  test("a Host that is not one of the runner's names is 421 (DNS rebinding), reads and starts alike, and nothing starts", async () => {
     for (const host of ['evil.example', `evil.example:${new URL(suite.runner.baseUrl).port}`, '127.0.0.1.nip.io']) {
       const read = await send('GET', '/v1/tasks', { host });
       assert.equal(read.status, 421, host);
@@ -172,7 +174,11 @@ describe('requests a browser could make', () => {
 
   test('an allowed origin starts a task, with CORS headers, after a preflight', async () => {
     const origin = 'https://console.mesh.example';
-    const preflight = await send('OPTIONS', '/v1/tasks', { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' });
+    const preflight = await send('OPTIONS', '/v1/tasks', {
+      origin,
+      'access-control-request-method': 'POST',
+      'access-control-request-headers': 'content-type',
+    });
     assert.equal(preflight.status, 204);
     assert.equal(preflight.headers['access-control-allow-origin'], origin);
     const created = await send('POST', '/v1/tasks', { origin, 'content-type': 'application/json; charset=utf-8' }, NEW_TASK);

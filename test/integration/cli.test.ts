@@ -16,7 +16,11 @@ function cli(url: string, ...args: string[]): Promise<{ code: number | null; std
   return cliWith({}, url, ...args);
 }
 
-function cliWith(env: Record<string, string>, url: string, ...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function cliWith(
+  env: Record<string, string>,
+  url: string,
+  ...args: string[]
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const inherited = { ...process.env };
   for (const name of ['TESSIA_RUNNER_TOKEN', 'TESSIA_RUNNER_TOKEN_FILE']) delete inherited[name];
   return new Promise((resolve) => {
@@ -34,7 +38,13 @@ describe('tessia-task-runner task', () => {
 
   test('start, logs -f (in colour, returning with the task), list, show, stop, delete — with exit codes', async () => {
     const url = suite.runner.baseUrl;
-    const started = await cli(url, 'start', 'echo', '--parameters', JSON.stringify(['echo from the cli', 'log warning careful', 'sleep 1', 'return 3']));
+    const started = await cli(
+      url,
+      'start',
+      'echo',
+      '--parameters',
+      JSON.stringify(['echo from the cli', 'log warning careful', 'sleep 1', 'return 3']),
+    );
     assert.equal(started.code, 0, started.stderr);
     const taskId = started.stdout.trim();
     assert.match(taskId, /^[0-9a-f]{8}$/);
@@ -78,7 +88,9 @@ describe('tessia-task-runner task', () => {
 
 describe('tessia-task-runner task with tokens', () => {
   const token = 'cli-token-0123456789';
-  const suite = runnerSuite({ auth: { tokens: [{ name: 'cli', sha256: createHash('sha256').update(token).digest('hex'), scope: 'write' }] } });
+  const suite = runnerSuite({
+    auth: { tokens: [{ name: 'cli', sha256: createHash('sha256').update(token).digest('hex'), scope: 'write' }] },
+  });
 
   test('without the token it exits 4; with it from the environment or a file, it works; on the command line it is refused', async () => {
     assert.equal((await cli(suite.runner.baseUrl, 'list')).code, 4);
@@ -96,9 +108,19 @@ describe('tessia-task-runner task with tokens', () => {
     assert.ok(!onArgv.stderr.includes(token), 'the refusal does not repeat the token');
   });
 
-  test('logs print what a task wrote without its escape sequences and control characters, in the CLI\'s own colours', async () => {
-    const hostile = ['echo title\x1b]0;pwned\x07 clear\x1b[2J\x1b[H red\x1b[31m bell\x07 end', 'log warning careful\x1b]52;c;cHduZWQ=\x07 done'];
-    const started = await cliWith({ TESSIA_RUNNER_TOKEN: token }, suite.runner.baseUrl, 'start', 'echo', '--parameters', JSON.stringify(hostile));
+  test("logs print what a task wrote without its escape sequences and control characters, in the CLI's own colours", async () => {
+    const hostile = [
+      'echo title\x1b]0;pwned\x07 clear\x1b[2J\x1b[H red\x1b[31m bell\x07 end',
+      'log warning careful\x1b]52;c;cHduZWQ=\x07 done',
+    ];
+    const started = await cliWith(
+      { TESSIA_RUNNER_TOKEN: token },
+      suite.runner.baseUrl,
+      'start',
+      'echo',
+      '--parameters',
+      JSON.stringify(hostile),
+    );
     assert.equal(started.code, 0, started.stderr);
     // The suite's own clean-up has no token: this task ends by itself, and is waited for below.
     const taskId = started.stdout.trim();
@@ -112,7 +134,7 @@ describe('tessia-task-runner task with tokens', () => {
     assert.equal(followed.code, 0, followed.stderr);
     assert.match(followed.stdout, /tessia-echo: title clear red bell end\n/);
     // eslint-disable-next-line no-control-regex -- the CLI's own colour is what is checked
-    assert.match(followed.stdout, /\x1b\[33m.* tessia-echo: careful done\x1b\[0m\n/, 'the warning in the CLI\'s yellow');
+    assert.match(followed.stdout, /\x1b\[33m.* tessia-echo: careful done\x1b\[0m\n/, "the warning in the CLI's yellow");
     // eslint-disable-next-line no-control-regex -- what must not reach the terminal
     const withoutOwnColours = followed.stdout.replace(/\x1b\[(?:33|0|1;31|31|1|2)m/g, '');
     // eslint-disable-next-line no-control-regex -- what must not reach the terminal

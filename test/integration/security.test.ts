@@ -52,13 +52,25 @@ describe('bearer tokens', () => {
   after(async () => {
     // Undefined when before() failed.
     if ((runner as RunnerService | undefined) === undefined) return;
-    await cleanUp(runner, { post: (path: string) => withToken(runner.baseUrl, WRITE_TOKEN)('POST', path), get: (path: string) => withToken(runner.baseUrl, WRITE_TOKEN)('GET', path) } as any, started);
+    await cleanUp(
+      runner,
+      {
+        post: (path: string) => withToken(runner.baseUrl, WRITE_TOKEN)('POST', path),
+        get: (path: string) => withToken(runner.baseUrl, WRITE_TOKEN)('GET', path),
+      } as any,
+      started,
+    );
     await runner.stop();
   });
 
   test('without a token every /v1 request is 401, with a read token reads work and changes are 403', async () => {
     const anonymous = withToken(runner.baseUrl);
-    for (const [method, path] of [['GET', '/v1/tasks'], ['POST', '/v1/tasks'], ['GET', '/v1/tasks/deadbeef/logs'], ['DELETE', '/v1/tasks/deadbeef']] as const) {
+    for (const [method, path] of [
+      ['GET', '/v1/tasks'],
+      ['POST', '/v1/tasks'],
+      ['GET', '/v1/tasks/deadbeef/logs'],
+      ['DELETE', '/v1/tasks/deadbeef'],
+    ] as const) {
       const reply = await anonymous(method, path, method === 'POST' ? { machine: 'echo', parameters: [] } : undefined);
       assert.equal(reply.status, 401, `${method} ${path}`);
       assert.equal(typeof reply.body.detail, 'string');
@@ -93,9 +105,16 @@ describe('bearer tokens', () => {
     assert.equal((await writer('DELETE', `/v1/tasks/${taskId}`)).status, 200);
     started.delete(taskId);
     // Audit entries are journald entries with fields of their own.
-    const entries = await eventually('the audit entries', () => runner.journalEntries(), (all) => all.some((e) => e['TESSIA_AUDIT'] === 'task.delete'));
+    const entries = await eventually(
+      'the audit entries',
+      () => runner.journalEntries(),
+      (all) => all.some((e) => e['TESSIA_AUDIT'] === 'task.delete'),
+    );
     const audits = entries.filter((entry) => entry['TESSIA_AUDIT'] !== undefined);
-    assert.deepEqual(audits.map((entry) => entry['TESSIA_AUDIT']), ['task.start', 'task.stop', 'task.delete']);
+    assert.deepEqual(
+      audits.map((entry) => entry['TESSIA_AUDIT']),
+      ['task.start', 'task.stop', 'task.delete'],
+    );
     for (const entry of audits) {
       assert.equal(entry['TESSIA_IDENTITY'], 'token:mesh-control');
       assert.equal(entry['TESSIA_TASK_ID'], taskId);
@@ -147,10 +166,15 @@ describe('bearer tokens', () => {
     const proxySecret = Buffer.from(`u:${secrets[3]}`).toString('base64');
     for (const secret of [...secrets, proxySecret]) assert.ok(!logged.includes(secret), `"${secret}" is in the journal`);
 
-    const files = ['tasks.sqlite3', 'tasks.sqlite3-wal', 'tasks.sqlite3-shm'].map((name) => `${runner.systemd.root}${runner.stateDir}/${name}`);
+    const files = ['tasks.sqlite3', 'tasks.sqlite3-wal', 'tasks.sqlite3-shm'].map(
+      (name) => `${runner.systemd.root}${runner.stateDir}/${name}`,
+    );
     const contents = files.filter((path) => existsSync(path)).map((path) => readFileSync(path));
     assert.ok(contents.length >= 2, 'the store and its WAL exist');
-    assert.ok(contents.some((content) => content.includes(taskId)), 'the task is in the store: the search reads the right files');
+    assert.ok(
+      contents.some((content) => content.includes(taskId)),
+      'the task is in the store: the search reads the right files',
+    );
     for (const content of contents) for (const secret of secrets) assert.ok(!content.includes(secret), `"${secret}" is in the store`);
   });
 });
@@ -166,7 +190,15 @@ describe('mutual TLS', () => {
     return new Promise((resolve, reject) => {
       const url = new URL(runner.baseUrl + path);
       const req = httpsRequest(
-        { host: url.hostname, port: url.port, path: url.pathname, method, ca: pki.ca.cert, ...(identity ? { cert: identity.cert, key: identity.key } : {}), headers: { 'content-type': 'application/json' } },
+        {
+          host: url.hostname,
+          port: url.port,
+          path: url.pathname,
+          method,
+          ca: pki.ca.cert,
+          ...(identity ? { cert: identity.cert, key: identity.key } : {}),
+          headers: { 'content-type': 'application/json' },
+        },
         (res) => {
           let text = '';
           res.on('data', (chunk: Buffer) => (text += chunk.toString()));
@@ -193,9 +225,21 @@ describe('mutual TLS', () => {
     assert.equal(listed.status, 200);
     const created = await call('POST', '/v1/tasks', pki.client, { machine: 'echo', parameters: ['echo over mTLS'] });
     assert.equal(created.status, 201);
-    await eventually('the task ending', async () => (await call('GET', `/v1/tasks/${created.body.taskId}`, pki.client)).body.state, (state) => state === 'exited');
-    await eventually('the unit collected', async () => (await runner.systemd.show(created.body.unit, ['LoadState']))['LoadState'], (s) => s === 'not-found');
-    const entries = await eventually('the audit entry', () => runner.journalEntries(), (all) => all.some((e) => e['TESSIA_AUDIT'] === 'task.start'));
+    await eventually(
+      'the task ending',
+      async () => (await call('GET', `/v1/tasks/${created.body.taskId}`, pki.client)).body.state,
+      (state) => state === 'exited',
+    );
+    await eventually(
+      'the unit collected',
+      async () => (await runner.systemd.show(created.body.unit, ['LoadState']))['LoadState'],
+      (s) => s === 'not-found',
+    );
+    const entries = await eventually(
+      'the audit entry',
+      () => runner.journalEntries(),
+      (all) => all.some((e) => e['TESSIA_AUDIT'] === 'task.start'),
+    );
     assert.equal(entries.find((e) => e['TESSIA_AUDIT'] === 'task.start')?.['TESSIA_IDENTITY'], 'certificate:mesh-control');
     await assert.rejects(call('GET', '/v1/tasks'), 'no client certificate: the handshake fails');
     await assert.rejects(call('GET', '/v1/tasks', pki.foreignClient), 'a certificate of another CA: the handshake fails');
@@ -243,7 +287,11 @@ describe('listening off loopback', () => {
 
   async function assertRefused(config: Record<string, unknown>, reason: RegExp): Promise<void> {
     const runner = await startTestRunner(config, { listenHost: '0.0.0.0', expectFailure: true });
-    const journal = await eventually('the refusal', () => runner.journal(), (text) => text.includes('refusing to listen'));
+    const journal = await eventually(
+      'the refusal',
+      () => runner.journal(),
+      (text) => text.includes('refusing to listen'),
+    );
     assert.match(journal, reason);
     assert.notEqual((await runner.systemd.show(runner.unit, ['ActiveState']))['ActiveState'], 'active');
     await runner.systemd.systemctl('reset-failed', runner.unit);
@@ -254,7 +302,10 @@ describe('listening off loopback', () => {
   });
 
   test('is refused with TLS but neither client certificates nor tokens, and with tokens but without TLS', async () => {
-    await assertRefused({ tls: serverTls() }, /refusing to listen on 0\.0\.0\.0, off loopback, with TLS but without client certificates \(tls\.clientCa\) or tokens/);
+    await assertRefused(
+      { tls: serverTls() },
+      /refusing to listen on 0\.0\.0\.0, off loopback, with TLS but without client certificates \(tls\.clientCa\) or tokens/,
+    );
     await assertRefused({ auth: { tokens: [aToken] } }, /refusing to listen on 0\.0\.0\.0, off loopback, with tokens but without TLS/);
   });
 
@@ -262,7 +313,10 @@ describe('listening off loopback', () => {
     const tokens = await startTestRunner({ tls: serverTls(), auth: { tokens: [aToken] } }, { listenHost: '0.0.0.0', tls: true });
     assert.equal((await httpsCall(tokens.baseUrl, '/v1/', { ca: pki.ca.cert, token: 'x' })).status, 200);
     await tokens.stop();
-    const certificates = await startTestRunner({ tls: { ...serverTls(), clientCa: fileForRunner('ca.crt', pki.ca.cert) } }, { listenHost: '0.0.0.0', tls: true });
+    const certificates = await startTestRunner(
+      { tls: { ...serverTls(), clientCa: fileForRunner('ca.crt', pki.ca.cert) } },
+      { listenHost: '0.0.0.0', tls: true },
+    );
     assert.equal((await httpsCall(certificates.baseUrl, '/v1/', { ca: pki.ca.cert, identity: pki.client })).status, 200);
     await certificates.stop();
     const open = await startTestRunner({ insecure: true, auth: { tokens: [aToken] } }, { listenHost: '0.0.0.0' });
@@ -284,7 +338,12 @@ describe('systemctl reload', () => {
   const writeConfig = (changes: Record<string, unknown> = {}) =>
     writeFileSync(
       inside(runner.configPath),
-      stringify({ machines: TEST_MACHINES, tls: { cert: files.cert, key: files.key }, auth: { tokens: [], tokenFile: files.tokens }, ...changes }),
+      stringify({
+        machines: TEST_MACHINES,
+        tls: { cert: files.cert, key: files.key },
+        auth: { tokens: [], tokenFile: files.tokens },
+        ...changes,
+      }),
     );
   const writeTokens = (tokens: unknown[]) => writeFileSync(inside(files.tokens), stringify(tokens));
   const reload = () => runner.systemd.systemctl('reload', runner.unit);
@@ -297,7 +356,10 @@ describe('systemctl reload', () => {
       key: fileForRunner('server.key', pki.server.key),
       tokens: fileForRunner('tokens.yaml', stringify([entry('a', tokenA)])),
     };
-    runner = await startTestRunner({ tls: { cert: files.cert, key: files.key }, auth: { tokens: [], tokenFile: files.tokens } }, { listenHost: '0.0.0.0', tls: true });
+    runner = await startTestRunner(
+      { tls: { cert: files.cert, key: files.key }, auth: { tokens: [], tokenFile: files.tokens } },
+      { listenHost: '0.0.0.0', tls: true },
+    );
   });
   after(async () => {
     await (runner as RunnerService | undefined)?.stop();
@@ -343,17 +405,33 @@ describe('systemctl reload', () => {
     assert.equal((await reload()).code, 0);
     const pid = await mainPid();
     const refusals: [string, () => void, RegExp][] = [
-      ['a restart-only setting (with a new token)', () => writeConfig({ limits: { maxActiveTasks: 7 }, auth: { tokens: [entry('c', tokenC)], tokenFile: files.tokens } }), /limits cannot change without a restart/],
+      [
+        'a restart-only setting (with a new token)',
+        () => writeConfig({ limits: { maxActiveTasks: 7 }, auth: { tokens: [entry('c', tokenC)], tokenFile: files.tokens } }),
+        /limits cannot change without a restart/,
+      ],
       ['a token file that is not YAML', () => writeFileSync(inside(files.tokens), '- name: [broken'), /auth\.tokenFile: cannot read/],
-      ['no token left: TLS alone off loopback', () => writeTokens([]), /reload: refusing to listen on 0\.0\.0\.0, off loopback, with TLS but without client certificates/],
-      ['a certificate that cannot be read', () => writeConfig({ tls: { cert: '/nonexistent/server.crt', key: files.key } }), /tls\.cert: cannot read \/nonexistent\/server\.crt/],
+      [
+        'no token left: TLS alone off loopback',
+        () => writeTokens([]),
+        /reload: refusing to listen on 0\.0\.0\.0, off loopback, with TLS but without client certificates/,
+      ],
+      [
+        'a certificate that cannot be read',
+        () => writeConfig({ tls: { cert: '/nonexistent/server.crt', key: files.key } }),
+        /tls\.cert: cannot read \/nonexistent\/server\.crt/,
+      ],
       ['a config that is not valid', () => writeConfig({ limits: { maxLogStreams: 0 } }), /limits\.maxLogStreams: Too small/],
     ];
     for (const [what, change, reason] of refusals) {
       change();
       const refused = await reload();
       assert.notEqual(refused.code, 0, `${what}: systemctl reload must fail`);
-      const journal = await eventually(`the refusal of ${what}`, () => runner.journal(), (text) => reason.test(text));
+      const journal = await eventually(
+        `the refusal of ${what}`,
+        () => runner.journal(),
+        (text) => reason.test(text),
+      );
       assert.match(journal, /config reload refused, the running config is kept/);
       assert.equal((await call(tokenA)).status, 200, `${what}: the old token still works`);
       assert.equal((await call(tokenC)).status, 401, `${what}: nothing of the new config applies`);
@@ -362,7 +440,10 @@ describe('systemctl reload', () => {
     }
     const refusedEntries = (await runner.journalEntries()).filter((e) => e['MESSAGE']?.startsWith('config reload refused'));
     assert.ok(refusedEntries.length >= refusals.length);
-    assert.ok(refusedEntries.every((e) => e['PRIORITY'] === '3'), 'logged as errors');
+    assert.ok(
+      refusedEntries.every((e) => e['PRIORITY'] === '3'),
+      'logged as errors',
+    );
     assert.equal(await mainPid(), pid, 'not restarted');
     assert.equal((await runner.systemd.show(runner.unit, ['ActiveState']))['ActiveState'], 'active');
     assert.equal((await reload()).code, 0, 'the restored config reloads');
@@ -435,9 +516,20 @@ describe('Unix socket and socket activation', () => {
   async function activated(name: string, listenStream: string) {
     const systemd = PrivateSystemd.fromEnvironment();
     const started = await systemd.run([
-      'systemd-run', `--unit=${name}`, `--socket-property=ListenStream=${listenStream}`, '--property=Type=notify', '--property=NotifyAccess=all',
-      `--working-directory=${APP_DIR_INSIDE}`, '--', '/usr/bin/node', `${APP_DIR_INSIDE}/dist/cli/main.js`, 'serve',
-      '--listen', '127.0.0.1:1', '--state-dir', `/run/tessia-test/${name}/state`,
+      'systemd-run',
+      `--unit=${name}`,
+      `--socket-property=ListenStream=${listenStream}`,
+      '--property=Type=notify',
+      '--property=NotifyAccess=all',
+      `--working-directory=${APP_DIR_INSIDE}`,
+      '--',
+      '/usr/bin/node',
+      `${APP_DIR_INSIDE}/dist/cli/main.js`,
+      'serve',
+      '--listen',
+      '127.0.0.1:1',
+      '--state-dir',
+      `/run/tessia-test/${name}/state`,
     ]);
     assert.equal(started.code, 0, started.stderr);
     return {
@@ -454,7 +546,11 @@ describe('Unix socket and socket activation', () => {
     try {
       // The first connection starts the service, which refuses the socket.
       await fetch(`http://127.0.0.1:${port}/v1/tasks`).catch(() => undefined);
-      const journal = await eventually('the refusal', () => service.journal(), (text) => text.includes('refusing to listen'));
+      const journal = await eventually(
+        'the refusal',
+        () => service.journal(),
+        (text) => text.includes('refusing to listen'),
+      );
       assert.match(journal, /socket activation: refusing to listen on 0\.0\.0\.0, off loopback, without TLS or tokens/);
       assert.notEqual((await service.systemd.show(`${name}.service`, ['ActiveState']))['ActiveState'], 'active');
       assert.doesNotMatch(journal, /using the sockets systemd passed/);
@@ -482,9 +578,20 @@ describe('Unix socket and socket activation', () => {
     const name = `tessia-test-activated-${Date.now()}`;
     const path = `/run/tessia-test/${name}.sock`;
     const started = await systemd.run([
-      'systemd-run', `--unit=${name}`, `--socket-property=ListenStream=${path}`, '--property=Type=notify', '--property=NotifyAccess=all',
-      `--working-directory=${APP_DIR_INSIDE}`, '--', '/usr/bin/node', `${APP_DIR_INSIDE}/dist/cli/main.js`, 'serve',
-      '--listen', '127.0.0.1:1', '--state-dir', `/run/tessia-test/${name}/state`,
+      'systemd-run',
+      `--unit=${name}`,
+      `--socket-property=ListenStream=${path}`,
+      '--property=Type=notify',
+      '--property=NotifyAccess=all',
+      `--working-directory=${APP_DIR_INSIDE}`,
+      '--',
+      '/usr/bin/node',
+      `${APP_DIR_INSIDE}/dist/cli/main.js`,
+      'serve',
+      '--listen',
+      '127.0.0.1:1',
+      '--state-dir',
+      `/run/tessia-test/${name}/state`,
     ]);
     assert.equal(started.code, 0, started.stderr);
     try {

@@ -134,7 +134,7 @@ describe('validateConfig memoryMax sizes', () => {
   }
 });
 
-describe('validateConfig: the runner\'s names, browser origins, log streams', () => {
+describe("validateConfig: the runner's names, browser origins, log streams", () => {
   it('allows no other names, no origins and 256 log streams by default.', () => {
     const config = validateConfig({});
     assert.deepEqual(config.allowedHosts, []);
@@ -155,7 +155,10 @@ describe('validateConfig: the runner\'s names, browser origins, log streams', ()
   it('refuses a host with a port or a scheme, and an origin with a path or another scheme.', () => {
     assertInvalid({ allowedHosts: ['runner.example:7356'] }, 'allowedHosts.0: must be a host name or an IP address (no port)');
     assertInvalid({ allowedHosts: ['http://runner.example'] }, 'allowedHosts.0: must be a host name or an IP address (no port)');
-    assertInvalid({ allowedOrigins: ['https://console.example/app'] }, 'allowedOrigins.0: must be an origin: http(s)://host[:port], without a path');
+    assertInvalid(
+      { allowedOrigins: ['https://console.example/app'] },
+      'allowedOrigins.0: must be an origin: http(s)://host[:port], without a path',
+    );
     assertInvalid({ allowedOrigins: ['console.example'] }, 'allowedOrigins.0: must be an origin: http(s)://host[:port], without a path');
     assertInvalid({ allowedOrigins: ['null'] }, 'allowedOrigins.0: must be an origin: http(s)://host[:port], without a path');
     assertInvalid({ limits: { maxLogStreams: 0 } }, 'limits.maxLogStreams: Too small: expected number to be >=1');

@@ -65,7 +65,8 @@ export interface CliRun {
 export function runTaskCli(args: string[], env: Record<string, string> = {}): Promise<CliRun> {
   const began = performance.now();
   const inherited = { ...process.env };
-  for (const name of ['TESSIA_RUNNER_URL', 'TESSIA_RUNNER_TOKEN', 'TESSIA_RUNNER_TOKEN_FILE', 'TESSIA_RUNNER_TIMEOUT']) delete inherited[name];
+  for (const name of ['TESSIA_RUNNER_URL', 'TESSIA_RUNNER_TOKEN', 'TESSIA_RUNNER_TOKEN_FILE', 'TESSIA_RUNNER_TIMEOUT'])
+    delete inherited[name];
   return new Promise((resolve) => {
     execFile(
       process.execPath,

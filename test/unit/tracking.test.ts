@@ -11,13 +11,7 @@ import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { MachineSchema } from '../../src/config/schema.js';
 import { MachineRegistry } from '../../src/machines/registry.js';
-import {
-  DISCONNECTED,
-  SystemdError,
-  type SystemdClient,
-  type SystemdClientEvents,
-  type UnitSnapshot,
-} from '../../src/systemd/client.js';
+import { DISCONNECTED, SystemdError, type SystemdClient, type SystemdClientEvents, type UnitSnapshot } from '../../src/systemd/client.js';
 import type { TaskUnitSpec } from '../../src/systemd/unit-spec.js';
 import { TaskError } from '../../src/tasks/errors.js';
 import { ExitCode, TaskState, type TaskRecord } from '../../src/tasks/model.js';
@@ -272,7 +266,10 @@ describe('UnitTracker stops following a unit whose task is finished or unknown',
     await settled();
     assert.deepEqual(systemd.reads, [], 'read the unit of a finished task');
     assert.equal(systemd.watched.has(unit), false, 'still watches the unit of a finished task');
-    assert.deepEqual(systemd.collected.map((each) => each.unit), [unit]);
+    assert.deepEqual(
+      systemd.collected.map((each) => each.unit),
+      [unit],
+    );
     systemd.signal(unit);
     await settled();
     assert.deepEqual(systemd.reads, []);
