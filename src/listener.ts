@@ -60,14 +60,6 @@ export function assertSafeListener(host: string, config: Config, auth: AuthOptio
   log.warn({ host }, 'INSECURE: listening off loopback without TLS or tokens (insecure: true): anyone who reaches the port can run tasks');
 }
 
-/** The sockets systemd passed us (LISTEN_FDS, socket activation), as file descriptors. */
-export function activationFds(environment: NodeJS.ProcessEnv = process.env): number[] {
-  const count = Number(environment['LISTEN_FDS']);
-  const pid = Number(environment['LISTEN_PID']);
-  if (!Number.isInteger(count) || count <= 0 || pid !== process.pid) return [];
-  return Array.from({ length: count }, (_, index) => 3 + index);
-}
-
 export async function createListener(config: Config, auth: AuthOptions, handler: RequestListener): Promise<Server> {
   let server: Server;
   if (config.tls) {

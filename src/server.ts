@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { createApp } from './api/app.js';
 import { ConfigError } from './config/load.js';
-import { activationFds, assertSafeListener, createListener, createUnixListener, loadAuth } from './listener.js';
+import { assertSafeListener, createListener, createUnixListener, loadAuth } from './listener.js';
+import { activationFds } from './systemd/activation.js';
 import type { Config } from './config/schema.js';
 import { MachineRegistry } from './machines/registry.js';
 import { SystemdClient } from './systemd/client.js';
@@ -16,13 +17,15 @@ import { runningReaders } from './journal/reader.js';
 import { RunnerMetrics } from './metrics.js';
 import { createNotifier } from './systemd/notify.js';
 import { TaskLogs } from './tasks/logs.js';
-import { ParameterHandoff } from './tasks/parameter-handoff.js';
 import { recoverTasks } from './tasks/recovery.js';
 import { TaskService, type StartHooks } from './tasks/service.js';
 import { TaskStore } from './tasks/store.js';
 import { UnitTracker } from './tasks/tracking.js';
 import { TaskTransitions } from './tasks/transitions.js';
 import { isTaskUnit } from './tasks/unit-names.js';
+import { StarterClient } from './starter/client.js';
+import { ParameterHandoff } from './starter/parameter-handoff.js';
+import { TaskUnitStarter } from './starter/task-unit-starter.js';
 
 export type { StartHooks };
 
@@ -71,8 +74,8 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
       journalReaders: () => runningReaders(),
       dbusReconnects: () => systemd.reconnects,
     });
-    const handoff = new ParameterHandoff(join(options.runtimeDir, 'parameters'));
-    await handoff.open();
+    const starter = await taskStarter(config, systemd, options.runtimeDir, log);
+    releasers.push(() => starter.close());
     const transitions = new TaskTransitions(store, log);
     releasers.push(() => transitions.close());
     const tracker = new UnitTracker(store, systemd, transitions, log);
@@ -84,11 +87,10 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
       transitions,
       new MachineRegistry(config.machines),
       {
-        slice: config.tasks.slice,
         stopWaitMs: config.tasks.stopWaitSec * 1000,
         maxActiveTasks: config.limits.maxActiveTasks,
         maxParameterBytes: config.limits.maxParameterBytes,
-        handoff,
+        starter,
         observer: {
           started: (seconds) => {
             metrics.starts.inc();
@@ -169,6 +171,7 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
     });
     const reload = (next: Config): string[] => {
       tasks.replaceMachines(new MachineRegistry(next.machines));
+      if (starter instanceof TaskUnitStarter) starter.replaceSettings(unitSettingsOf(next));
       const startOnly = (['listen', 'tls', 'auth', 'insecure', 'unixSocket', 'limits', 'tasks', 'logs', 'log', 'stateDir'] as const).filter(
         (key) => JSON.stringify(next[key]) !== JSON.stringify(config[key]),
       );
@@ -181,6 +184,34 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
     await release();
     throw error;
   }
+}
+
+const unitSettingsOf = (config: Config) => ({
+  machines: new MachineRegistry(config.machines),
+  slice: config.tasks.slice,
+  maxParameterBytes: config.limits.maxParameterBytes,
+});
+
+/**
+ * Through the privileged starter when the config names its socket (the package does): the runner
+ * then needs no right to start units. Else in this process, which must be allowed to (root).
+ */
+async function taskStarter(
+  config: Config,
+  systemd: SystemdClient,
+  runtimeDir: string,
+  log: Logger,
+): Promise<TaskUnitStarter | StarterClient> {
+  if (config.tasks.starterSocket !== null) {
+    log.info({ socket: config.tasks.starterSocket }, 'task units are started by the privileged starter');
+    return new StarterClient(config.tasks.starterSocket);
+  }
+  if (process.getuid?.() !== 0) {
+    log.warn('tasks.starterSocket is not set and the runner is not root: starting a task needs the right to start any unit');
+  }
+  const handoff = new ParameterHandoff(join(runtimeDir, 'parameters'));
+  await handoff.open();
+  return new TaskUnitStarter(systemd, handoff, unitSettingsOf(config));
 }
 
 function listenOn(server: Server, where: { port: number; host: string } | { fd: number }): Promise<Server> {

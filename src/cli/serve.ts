@@ -2,10 +2,9 @@
  * `tessia-task-runner serve`: load the config, start the runner, and answer the signals systemd
  * sends (SIGTERM: shut down without touching a task; SIGHUP: reload the config).
  */
-import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../config/load.js';
+import { defaultConfigPath, loadConfig } from '../config/load.js';
 import { createLogger } from '../log.js';
 import { startRunner, type StartHooks } from '../server.js';
 import { messageOf } from '../errors.js';
@@ -18,12 +17,6 @@ export const SERVE_USAGE = `Usage: tessia-task-runner serve [--config FILE] [--l
   --state-dir DIR    where the task store lives (default: the config's stateDir, $STATE_DIRECTORY,
                      else /var/lib/tessia-task-runner)
 `;
-
-function defaultConfigPath(): string | undefined {
-  const directory = process.env['CONFIGURATION_DIRECTORY']?.split(':')[0];
-  const candidates = [directory === undefined ? undefined : join(directory, 'config.yaml'), '/etc/tessia-task-runner/config.yaml'];
-  return candidates.find((path): path is string => path !== undefined && existsSync(path));
-}
 
 function splitHostPort(value: string): { host: string; port: number } {
   const at = value.lastIndexOf(':');

@@ -83,13 +83,19 @@ export class SystemdClient extends EventEmitter<SystemdClientEvents> {
   reconnects = 0;
 
   /** `mayStart`: the only units this client starts (the runner's task units). */
-  private constructor(private readonly mayStart: (unitName: string) => boolean) {
+  private constructor(
+    private readonly mayStart: (unitName: string) => boolean,
+    private readonly followUnits: boolean,
+  ) {
     super();
   }
 
-  /** Subscribes before anything is started, so no JobRemoved or state change can be missed. */
-  static async connect(mayStart: (unitName: string) => boolean): Promise<SystemdClient> {
-    const client = new SystemdClient(mayStart);
+  /**
+   * Subscribes before anything is started, so no JobRemoved or state change can be missed.
+   * `followUnits: false` (the privileged starter): start jobs only, no unit's property changes.
+   */
+  static async connect(mayStart: (unitName: string) => boolean, options: { followUnits?: boolean } = {}): Promise<SystemdClient> {
+    const client = new SystemdClient(mayStart, options.followUnits ?? true);
     await client.attach(await SystemBus.connect());
     return client;
   }
@@ -103,9 +109,11 @@ export class SystemdClient extends EventEmitter<SystemdClientEvents> {
     bus.once('disconnect', (error) => this.onDisconnect(bus, error));
     const signalFrom = `type='signal',sender='${SYSTEMD}'`;
     await bus.addMatch(`${signalFrom},interface='${MANAGER}',member='JobRemoved'`);
-    await bus.addMatch(
-      `${signalFrom},interface='${PROPERTIES}',member='PropertiesChanged',path_namespace='/org/freedesktop/systemd1/unit'`,
-    );
+    if (this.followUnits) {
+      await bus.addMatch(
+        `${signalFrom},interface='${PROPERTIES}',member='PropertiesChanged',path_namespace='/org/freedesktop/systemd1/unit'`,
+      );
+    }
     // systemd going away and coming back (daemon-reexec) drops our subscription with it.
     await bus.addMatch(
       `type='signal',sender='org.freedesktop.DBus',interface='org.freedesktop.DBus',member='NameOwnerChanged',arg0='${SYSTEMD}'`,

@@ -11,8 +11,8 @@ import { InvalidParametersError } from '../machines/registry.js';
 import { DISCONNECTED, NO_SUCH_UNIT, SystemdError, type SystemdClient } from '../systemd/client.js';
 import { TaskError } from './errors.js';
 import { ExitCode, TaskState, isFinished, type FinishedTask, type TaskRecord } from './model.js';
-import type { ParameterHandoff } from './parameter-handoff.js';
 import type { TaskBrief, TaskStore } from './store.js';
+import type { TaskStarter } from './task-starter.js';
 import { nowIso } from './time.js';
 import type { UnitTracker } from './tracking.js';
 import type { TaskTransitions } from './transitions.js';
@@ -21,15 +21,14 @@ import { TASK_ID_PATTERN, unitNameOf } from './unit-names.js';
 const SIGKILL = 9;
 
 export interface TaskServiceOptions {
-  slice: string;
   /** How long a stop request waits for the task to end before answering. */
   stopWaitMs: number;
   /** Tasks created/running/stopping at once; one more is refused (TOO_MANY_TASKS). */
   maxActiveTasks: number;
   /** Largest `parameters` as JSON. */
   maxParameterBytes: number;
-  /** Hands each task its parameters as its stdin. */
-  handoff: ParameterHandoff;
+  /** Builds and starts each task's unit (the privileged starter, or the runner itself). */
+  starter: TaskStarter;
   /** Told about starts (with the D-Bus round trip), failed starts and stop requests, for metrics. */
   observer?: TaskObserver;
   hooks?: StartHooks;
@@ -90,7 +89,7 @@ export class TaskService {
     this.options.hooks?.afterRecord?.();
     this.tracker.track(unit, true);
     const began = performance.now();
-    const jobResult = await this.startUnit(taskId, unit, machine, request.parameters);
+    const jobResult = await this.startUnit(taskId, unit, machine.name, request.parameters);
     if (jobResult !== 'done') {
       this.options.observer?.startFailed();
       const snapshot = await this.systemd.getUnit(unit).catch(() => null);
@@ -156,17 +155,9 @@ export class TaskService {
   }
 
   /** StartTransientUnit until systemd's start job is done: the job's result ("done", "failed", …). */
-  private async startUnit(taskId: string, unit: string, machine: Machine, parameters: unknown): Promise<string> {
-    const { handoff } = this.options;
+  private async startUnit(taskId: string, unit: string, machine: string, parameters: unknown): Promise<string> {
     try {
-      const spec = machine.unitSpec({
-        taskId,
-        unitName: unit,
-        machineName: machine.name,
-        slice: this.options.slice,
-        parametersFile: handoff.prepare(taskId, parameters),
-      });
-      return await this.systemd.startTransientUnit(spec).finally(() => handoff.release(taskId));
+      return await this.options.starter.start({ taskId, machine, parameters });
     } catch (error) {
       this.options.observer?.startFailed();
       if (error instanceof SystemdError && error.dbusName === DISCONNECTED) {

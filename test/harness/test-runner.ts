@@ -60,12 +60,15 @@ export const TEST_MACHINES = {
   },
 };
 
-/** A runner with the tests' machines; `config.machines` replaces them. */
+/**
+ * A runner with the tests' machines (`config.machines` replaces them), starting its tasks through
+ * a privileged starter of its own as the package does (`starter: false` for one that starts them itself).
+ */
 export function startTestRunner(
   config: Record<string, unknown> = {},
   options: RunnerServiceOptions = {},
 ): Promise<RunnerService> {
-  return startRunnerService({ machines: TEST_MACHINES, ...config }, options);
+  return startRunnerService({ machines: TEST_MACHINES, ...config }, { starter: true, ...options });
 }
 
 /** (Re)starts the runner so that it dies by SIGKILL at this step of the next task start. */

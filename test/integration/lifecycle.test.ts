@@ -49,7 +49,7 @@ describe('a task over its life', () => {
     const everything = await suite.runner.systemd.systemctl('show', '--all', task.unit);
     assert.match(everything.stdout, /ExecStart=/);
     assert.doesNotMatch(everything.stdout, /echo started/);
-    const handoff = await suite.runner.systemd.run(['ls', '-A', `${suite.runner.stateDir}/run/parameters`]);
+    const handoff = await suite.runner.systemd.run(['ls', '-A', suite.runner.parametersDir]);
     assert.deepEqual([handoff.code, handoff.stdout], [0, '']);
     await waitForJournalLine(suite.runner, task.taskId, 'started');
     const user = await suite.runner.systemd.run(['ps', '-o', 'user=', '-p', (await suite.runner.systemd.show(task.unit, ['MainPID']))['MainPID'] ?? '0']);

@@ -132,6 +132,44 @@ describe('the Debian package', { timeout: 30 * 60_000, skip: SKIP }, () => {
     assert.match(logs, /tessia-echo\[\d+\]: from the package/);
   });
 
+  test('its task units are started by the privileged starter, which runs as root without network', async () => {
+    const { taskId } = await runningTask();
+    const starter = await systemd.show('tessia-task-runner-starter.service', ['ActiveState', 'MainPID', 'PrivateNetwork', 'CapabilityBoundingSet']);
+    assert.equal(starter['ActiveState'], 'active', 'started by its socket on the first task');
+    assert.equal((await run('ps', '-o', 'user=', '-p', starter['MainPID'] ?? '0')).trim(), 'root');
+    assert.equal(starter['PrivateNetwork'], 'yes');
+    assert.equal(starter['CapabilityBoundingSet'], '');
+    const said = await run('journalctl', '--no-pager', '-o', 'cat', '-u', 'tessia-task-runner-starter.service');
+    assert.match(said, new RegExp(`task unit started.*${taskId}|${taskId}.*task unit started`));
+    const socket = await run('stat', '-c', '%U:%G %a', '/run/tessia-task-runner-starter.sock');
+    assert.equal(socket.trim(), 'root:tessia-task-runner 660');
+  });
+
+  test("the runner's user cannot start a unit of its own, nor stop one that is not a task", async () => {
+    await installed();
+    const asRunner = (...argv: string[]) => systemd.run(['setpriv', '--reuid=tessia-task-runner', '--regid=tessia-task-runner', '--init-groups', '--', ...argv]);
+    const evil = await asRunner(
+      'busctl', 'call', 'org.freedesktop.systemd1', '/org/freedesktop/systemd1', 'org.freedesktop.systemd1.Manager',
+      'StartTransientUnit', 'ssa(sv)a(sa(sv))', 'evil.service', 'fail', '2',
+      'ExecStart', 'a(sasb)', '1', '/bin/touch', '2', '/bin/touch', '/root/pwned', 'false',
+      'User', 's', 'root', '0',
+    );
+    assert.notEqual(evil.code, 0, `StartTransientUnit was allowed: ${evil.stdout}`);
+    assert.match(evil.stderr, /Access denied|authentication required|not allowed/i);
+    assert.equal((await systemd.run(['test', '-e', '/root/pwned'])).code, 1, 'no file appeared');
+    assert.equal((await systemd.show('evil.service', ['LoadState']))['LoadState'], 'not-found');
+    const stopDbus = await asRunner('busctl', 'call', 'org.freedesktop.systemd1', '/org/freedesktop/systemd1', 'org.freedesktop.systemd1.Manager', 'StopUnit', 'ss', 'dbus.service', 'replace');
+    assert.notEqual(stopDbus.code, 0, 'StopUnit of a unit that is not a task was allowed');
+    // The same user may still stop a task unit: the runner's stop path.
+    const { taskId } = await (async () => {
+      const reply = await api.post('/v1/tasks', { machine: 'echo', parameters: ['sleep 600'] });
+      assert.equal(reply.status, 201, JSON.stringify(reply.body));
+      return reply.body as { taskId: string };
+    })();
+    const stopTask = await asRunner('busctl', 'call', 'org.freedesktop.systemd1', '/org/freedesktop/systemd1', 'org.freedesktop.systemd1.Manager', 'StopUnit', 'ss', `tessia-task-${taskId}.service`, 'replace');
+    assert.equal(stopTask.code, 0, stopTask.stderr);
+  });
+
   test('systemctl restart of the service leaves the task running and known', async () => {
     const { taskId, pid } = await runningTask();
     const before = (await systemd.show('tessia-task-runner.service', ['MainPID']))['MainPID'];

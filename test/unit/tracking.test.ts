@@ -21,7 +21,8 @@ import {
 import type { TaskUnitSpec } from '../../src/systemd/unit-spec.js';
 import { TaskError } from '../../src/tasks/errors.js';
 import { ExitCode, TaskState, type TaskRecord } from '../../src/tasks/model.js';
-import { ParameterHandoff } from '../../src/tasks/parameter-handoff.js';
+import { ParameterHandoff } from '../../src/starter/parameter-handoff.js';
+import { TaskUnitStarter } from '../../src/starter/task-unit-starter.js';
 import { TaskService } from '../../src/tasks/service.js';
 import { TaskStore } from '../../src/tasks/store.js';
 import { UnitTracker } from '../../src/tasks/tracking.js';
@@ -419,7 +420,8 @@ describe('UnitTracker and the lifecycle', () => {
     const handoff = new ParameterHandoff(join(directory, `parameters-${stores}`));
     await handoff.open();
     const machines = new MachineRegistry({ echo: MachineSchema.parse({ builtin: 'echo' }) });
-    const options = { slice: 'tessia.slice', stopWaitMs: 0, maxActiveTasks: 10, maxParameterBytes: 10_000, handoff };
+    const starter = new TaskUnitStarter(systemd as unknown as SystemdClient, handoff, { machines, slice: 'tessia.slice', maxParameterBytes: 10_000 });
+    const options = { stopWaitMs: 0, maxActiveTasks: 10, maxParameterBytes: 10_000, starter };
     return new TaskService(store, systemd as unknown as SystemdClient, tracker, transitions, machines, options, log);
   }
 
