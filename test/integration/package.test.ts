@@ -13,6 +13,7 @@ import { promisify } from 'node:util';
 import { PrivateSystemd, REPO_DIR } from '../../src/embedded/private-systemd.js';
 import { client } from '../../src/embedded/api-client.js';
 import { eventually } from '../../src/embedded/eventually.js';
+import { TASK_UNIT_GLOB } from '../../src/tasks/unit-names.js';
 import { skipUnlessInstalled } from '../harness/requirements.js';
 
 const execFileAsync = promisify(execFile);
@@ -139,8 +140,9 @@ describe('the Debian package', { timeout: 30 * 60_000, skip: SKIP }, () => {
     assert.equal((await run('ps', '-o', 'user=', '-p', starter['MainPID'] ?? '0')).trim(), 'root');
     assert.equal(starter['PrivateNetwork'], 'yes');
     assert.equal(starter['CapabilityBoundingSet'], '');
-    const said = await run('journalctl', '--no-pager', '-o', 'cat', '-u', 'tessia-task-runner-starter.service');
-    assert.match(said, new RegExp(`task unit started.*${taskId}|${taskId}.*task unit started`));
+    // Verbose: the task id is a field of the entry (or, without the native journal transport, in its text).
+    const said = await run('journalctl', '--no-pager', '-o', 'verbose', '-u', 'tessia-task-runner-starter.service', '--grep', 'task unit started');
+    assert.match(said, new RegExp(`TESSIA_TASK_ID=${taskId}`));
     const socket = await run('stat', '-c', '%U:%G %a', '/run/tessia-task-runner-starter.sock');
     assert.equal(socket.trim(), 'root:tessia-task-runner 660');
   });
@@ -196,8 +198,12 @@ describe('the Debian package', { timeout: 30 * 60_000, skip: SKIP }, () => {
     assert.equal((await systemd.show(`tessia-task-${taskId}.service`, ['ActiveState']))['ActiveState'], 'active', 'a task runs before the remove');
     await run('dpkg', '--remove', 'tessia-task-runner');
     assert.notEqual((await systemd.systemctl('is-active', 'tessia-task-runner.service')).stdout.trim(), 'active');
-    const tasks = await systemd.systemctl('list-units', '--all', '--plain', '--no-legend', 'tessia-task-*');
+    const tasks = await systemd.systemctl('list-units', '--all', '--plain', '--no-legend', TASK_UNIT_GLOB);
     assert.equal(tasks.stdout.trim(), '');
+    for (const unit of ['tessia-task-runner-starter.service', 'tessia-task-runner-starter.socket']) {
+      assert.notEqual((await systemd.systemctl('is-active', unit)).stdout.trim(), 'active', `${unit} is stopped`);
+    }
+    assert.ok(!existsSync(`${systemd.root}/run/tessia-task-runner-starter.sock`), 'the starter socket is gone');
     assert.equal((await systemd.show(`tessia-task-${taskId}.service`, ['LoadState']))['LoadState'], 'not-found', 'the task unit is gone');
     assert.equal((await systemd.run(['pgrep', '-u', 'tessia-task-runner'])).stdout.trim(), '');
     assert.ok(existsSync(`${systemd.root}/var/lib/tessia-task-runner/tasks.sqlite3`), 'remove keeps the history');
