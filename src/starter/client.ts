@@ -3,7 +3,6 @@
  * it is lost, with the requests of concurrent starts in flight on it, answered by id.
  */
 import { createConnection, type Socket } from 'node:net';
-import { createInterface } from 'node:readline';
 import { DISCONNECTED, SystemdError } from '../systemd/client.js';
 import type { TaskStartRequest, TaskStarter } from '../tasks/task-starter.js';
 import { isStartReply } from './protocol.js';
@@ -55,14 +54,20 @@ export class StarterClient implements TaskStarter {
     this.connection ??= new Promise<Socket>((resolve, reject) => {
       const socket = createConnection(this.socketPath);
       this.current = socket;
-      socket.once('connect', () => {
-        socket.off('error', reject);
-        resolve(socket);
-      });
-      socket.once('error', reject);
+      socket.once('connect', () => resolve(socket));
+      // Before the connection: the start is refused (nothing sent). After it: 'close' follows, and
+      // lost() answers what was in flight.
+      socket.on('error', reject);
       socket.on('close', () => this.lost(socket));
-      const lines = createInterface({ input: socket, crlfDelay: Infinity });
-      lines.on('line', (line) => this.answered(line));
+      let buffered = '';
+      socket.setEncoding('utf8');
+      socket.on('data', (chunk: string) => {
+        buffered += chunk;
+        for (let end = buffered.indexOf('\n'); end !== -1; end = buffered.indexOf('\n')) {
+          this.answered(buffered.slice(0, end));
+          buffered = buffered.slice(end + 1);
+        }
+      });
     });
     return this.connection;
   }

@@ -83,7 +83,9 @@ describe('the privileged starter', () => {
   test('the runner says plainly when the starter cannot be reached, and records the task as not started', async () => {
     await suite.runner.systemd.systemctl('stop', suite.runner.starter?.unit ?? '');
     try {
-      const reply = await suite.api.post('/v1/tasks', { machine: 'echo', parameters: ['echo never'] });
+      const reply = await suite.api.post('/v1/tasks', { machine: 'echo', parameters: ['echo never'] }).catch(async (error: unknown) => {
+        throw new Error(`${String(error)}\n${await suite.runner.journal()}`);
+      });
       assert.equal(reply.status, 500, JSON.stringify(reply.body));
       assert.match(reply.body.detail, /privileged starter .* is not reachable/);
       const listed = (await suite.api.get('/v1/tasks?view=full')).body as { taskId: string; state: string; exitCode: number | null }[];
