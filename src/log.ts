@@ -80,7 +80,11 @@ function journalFields(line: string): JournalFields {
   }
   const level = Number(record['level'] ?? 30);
   const priority = PRIORITY_OF_LEVEL.find(([minimum]) => level >= minimum)?.[1] ?? PRIORITIES.info;
-  const fields: JournalFields = { MESSAGE: typeof record['msg'] === 'string' ? record['msg'] : '', PRIORITY: String(priority), SYSLOG_IDENTIFIER: IDENTIFIER };
+  const fields: JournalFields = {
+    MESSAGE: typeof record['msg'] === 'string' ? record['msg'] : '',
+    PRIORITY: String(priority),
+    SYSLOG_IDENTIFIER: IDENTIFIER,
+  };
   for (const [key, value] of Object.entries(record)) {
     if (LEFT_OUT.has(key) || value === undefined || value === null) continue;
     const name = FIELD_NAMES[key] ?? `TESSIA_${journalFieldName(key)}`;

@@ -18,7 +18,11 @@ const Task = z
     taskId: z.string().meta({ description: '8 hex digits' }),
     state: TaskState,
     machine: z.string(),
-    exitCode: z.number().int().nullable().meta({ description: '0 success, -1 canceled, -2 timeout, -3 exception, -99 undetermined, else the machine’s own' }),
+    exitCode: z
+      .number()
+      .int()
+      .nullable()
+      .meta({ description: '0 success, -1 canceled, -2 timeout, -3 exception, -99 undetermined, else the machine’s own' }),
     result: z.string().nullable().meta({ description: "systemd's Result of the unit" }),
     detail: z.string().nullable(),
     createdAt: z.string(),

@@ -91,7 +91,18 @@ export async function bootPrivateSystemd(options: { timeoutMs?: number; log?: (l
   if (!existsSync('/lib/systemd/systemd')) throw new Error('systemd is not installed (/lib/systemd/systemd)');
   const unshare = spawn(
     'unshare',
-    ['--pid', '--mount', '--fork', '--mount-proc', '--kill-child', '--', 'sh', join(HERE, 'boot-inside.sh'), REPO_DIR, join(REPO_DIR, 'units/journald.conf.d')],
+    [
+      '--pid',
+      '--mount',
+      '--fork',
+      '--mount-proc',
+      '--kill-child',
+      '--',
+      'sh',
+      join(HERE, 'boot-inside.sh'),
+      REPO_DIR,
+      join(REPO_DIR, 'units/journald.conf.d'),
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let output = '';

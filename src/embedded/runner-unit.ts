@@ -42,7 +42,10 @@ export function startRunnerUnit(systemd: PrivateSystemd, options: RunnerUnitOpti
 }
 
 /** The privileged starter as the package runs it, listening on `socket` (root's alone) instead of a passed one. */
-export function startStarterUnit(systemd: PrivateSystemd, options: { unit: string; configPath: string; socket: string }): Promise<RunResult> {
+export function startStarterUnit(
+  systemd: PrivateSystemd,
+  options: { unit: string; configPath: string; socket: string },
+): Promise<RunResult> {
   return systemd.run([
     'systemd-run',
     `--unit=${options.unit}`,

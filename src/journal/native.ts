@@ -35,7 +35,10 @@ interface UnixDgramSocket {
  * those starting with `_` are journald's own and refused from clients.
  */
 export function journalFieldName(name: string): string {
-  const cleaned = name.toUpperCase().replace(/[^A-Z0-9_]/g, '_').replace(/^[_0-9]+/, '');
+  const cleaned = name
+    .toUpperCase()
+    .replace(/[^A-Z0-9_]/g, '_')
+    .replace(/^[_0-9]+/, '');
   return cleaned.slice(0, 64) || 'FIELD';
 }
 

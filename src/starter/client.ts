@@ -36,7 +36,10 @@ export class StarterClient implements TaskStarter {
     if (this.closed) throw new StarterError(DISCONNECTED, 'the runner is shutting down');
     // Not reached: nothing was sent, so nothing started.
     const socket = await this.connect().catch((error: unknown) => {
-      throw new StarterError('tessia.Starter.Unreachable', `the privileged starter at ${this.socketPath} is not reachable: ${describe(error)}`);
+      throw new StarterError(
+        'tessia.Starter.Unreachable',
+        `the privileged starter at ${this.socketPath} is not reachable: ${describe(error)}`,
+      );
     });
     const id = this.nextId++;
     const answer = new Promise<string>((resolve, reject) => this.pending.set(id, { resolve, reject }));

@@ -71,7 +71,10 @@ export class TaskService {
     const machine = this.machine(request.machine);
     const size = Buffer.byteLength(JSON.stringify(request.parameters ?? null));
     if (size > this.options.maxParameterBytes) {
-      throw new TaskError('PARAMETERS_TOO_LARGE', `parameters are ${size} bytes as JSON, more than the ${this.options.maxParameterBytes} allowed`);
+      throw new TaskError(
+        'PARAMETERS_TOO_LARGE',
+        `parameters are ${size} bytes as JSON, more than the ${this.options.maxParameterBytes} allowed`,
+      );
     }
     if (this.store.countActive() >= this.options.maxActiveTasks) {
       throw new TaskError('TOO_MANY_TASKS', `${this.options.maxActiveTasks} tasks are active already; try again when some have ended`);
@@ -164,9 +167,15 @@ export class TaskService {
         // Whether systemd started it is unknown: the record stays "created" until the bus is back,
         // when tracking reads it (the lifecycle no longer waits for this start job).
         this.tracker.started(unit);
-        throw new TaskError('SYSTEMD_UNAVAILABLE', `task ${taskId}: ${error.message}; its state is settled once systemd answers again`, { cause: error });
+        throw new TaskError('SYSTEMD_UNAVAILABLE', `task ${taskId}: ${error.message}; its state is settled once systemd answers again`, {
+          cause: error,
+        });
       }
-      this.transitions.move(this.mustFind(taskId), { state: TaskState.exited, exitCode: ExitCode.exception, detail: `start failed: ${messageOf(error)}` });
+      this.transitions.move(this.mustFind(taskId), {
+        state: TaskState.exited,
+        exitCode: ExitCode.exception,
+        detail: `start failed: ${messageOf(error)}`,
+      });
       this.tracker.untrack(unit);
       throw new TaskError('START_FAILED', `task ${taskId} could not be started: ${messageOf(error)}`, { cause: error });
     }

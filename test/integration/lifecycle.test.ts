@@ -17,10 +17,30 @@ describe('a task over its life', () => {
     assert.equal(task.unit, `tessia-task-${task.taskId}.service`);
     assert.match(task.invocationId, /^[0-9a-f]{32}$/);
     const unit = await suite.runner.systemd.show(task.unit, [
-      'ActiveState', 'SubState', 'Slice', 'Type', 'RemainAfterExit', 'DynamicUser', 'PrivateTmp', 'NoNewPrivileges',
-      'ProtectSystem', 'ProtectHome', 'KillMode', 'TimeoutStopUSec', 'InvocationID', 'LimitCORE', 'TasksMax',
-      'WorkingDirectory', 'StateDirectory', 'LogRateLimitBurst', 'Transient', 'ExecStart', 'Environment',
-      'StandardInput', 'StandardOutput', 'StandardError',
+      'ActiveState',
+      'SubState',
+      'Slice',
+      'Type',
+      'RemainAfterExit',
+      'DynamicUser',
+      'PrivateTmp',
+      'NoNewPrivileges',
+      'ProtectSystem',
+      'ProtectHome',
+      'KillMode',
+      'TimeoutStopUSec',
+      'InvocationID',
+      'LimitCORE',
+      'TasksMax',
+      'WorkingDirectory',
+      'StateDirectory',
+      'LogRateLimitBurst',
+      'Transient',
+      'ExecStart',
+      'Environment',
+      'StandardInput',
+      'StandardOutput',
+      'StandardError',
     ]);
     assert.equal(unit['ActiveState'], 'active');
     assert.equal(unit['SubState'], 'running');
@@ -52,7 +72,13 @@ describe('a task over its life', () => {
     const handoff = await suite.runner.systemd.run(['ls', '-A', suite.runner.parametersDir]);
     assert.deepEqual([handoff.code, handoff.stdout], [0, '']);
     await waitForJournalLine(suite.runner, task.taskId, 'started');
-    const user = await suite.runner.systemd.run(['ps', '-o', 'user=', '-p', (await suite.runner.systemd.show(task.unit, ['MainPID']))['MainPID'] ?? '0']);
+    const user = await suite.runner.systemd.run([
+      'ps',
+      '-o',
+      'user=',
+      '-p',
+      (await suite.runner.systemd.show(task.unit, ['MainPID']))['MainPID'] ?? '0',
+    ]);
     assert.notEqual(user.stdout.trim(), 'root');
   });
 
@@ -67,7 +93,10 @@ describe('a task over its life', () => {
     await waitForCollected(suite.runner, task.unit);
     await waitForJournalLine(suite.runner, task.taskId, 'three');
     const lines = await journalOf(suite.runner, task.taskId);
-    assert.deepEqual(lines.filter((line) => ['one', 'two', 'three'].includes(line)), ['one', 'two', 'three']);
+    assert.deepEqual(
+      lines.filter((line) => ['one', 'two', 'three'].includes(line)),
+      ['one', 'two', 'three'],
+    );
   });
 
   test('LOG lines reach the journal with the priority of their level', async () => {
@@ -94,7 +123,11 @@ describe('a task over its life', () => {
     // "never" missing means something only once the journal has the task's output: wait for the line before it.
     await waitForJournalLine(suite.runner, task.taskId, 'before');
     const output = await journalOf(suite.runner, task.taskId);
-    assert.deepEqual(output.filter((line) => ['before', 'never'].includes(line)), ['before'], 'the line before RETURN, once, and nothing after it');
+    assert.deepEqual(
+      output.filter((line) => ['before', 'never'].includes(line)),
+      ['before'],
+      'the line before RETURN, once, and nothing after it',
+    );
     assert.ok(!output.includes('never'));
   });
 
@@ -230,7 +263,15 @@ describe('a task over its life', () => {
     const lines = byUnit.split('\n');
     const started = lines.filter((line) => line.startsWith('Started '));
     assert.equal(started.length, 1, byUnit);
-    assert.match(started[0] ?? '', new RegExp(`^Started (${task.unit} - )?tessia task ${task.taskId} \\(echo\\)\\.$`), 'systemd names the task by its unit and description');
-    assert.deepEqual(lines.filter((line) => line.includes('visible to admins')), ['visible to admins'], "the task's own output, once");
+    assert.match(
+      started[0] ?? '',
+      new RegExp(`^Started (${task.unit} - )?tessia task ${task.taskId} \\(echo\\)\\.$`),
+      'systemd names the task by its unit and description',
+    );
+    assert.deepEqual(
+      lines.filter((line) => line.includes('visible to admins')),
+      ['visible to admins'],
+      "the task's own output, once",
+    );
   });
 });

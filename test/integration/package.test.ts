@@ -27,7 +27,8 @@ const SKIP = skipUnlessInstalled(
   'the Debian package suite needs debhelper, dpkg-dev, fakeroot: apt-get install debhelper dpkg-dev fakeroot lintian (.ci/run does)',
 );
 
-const debsIn = (directory: string) => (existsSync(directory) ? readdirSync(directory).filter((name) => /^tessia-task-runner_.*\.deb$/.test(name)) : []);
+const debsIn = (directory: string) =>
+  existsSync(directory) ? readdirSync(directory).filter((name) => /^tessia-task-runner_.*\.deb$/.test(name)) : [];
 
 /**
  * Builds the package of this checkout with `npm run package:deb`'s script, after removing every .deb
@@ -37,7 +38,11 @@ async function buildFreshDeb(): Promise<string> {
   for (const name of debsIn(OUT)) rmSync(join(OUT, name));
   const began = Date.now();
   try {
-    await execFileAsync('sh', [join(REPO_DIR, 'scripts/package-deb.sh')], { cwd: REPO_DIR, timeout: 15 * 60_000, maxBuffer: 256 * 1024 * 1024 });
+    await execFileAsync('sh', [join(REPO_DIR, 'scripts/package-deb.sh')], {
+      cwd: REPO_DIR,
+      timeout: 15 * 60_000,
+      maxBuffer: 256 * 1024 * 1024,
+    });
   } catch (error) {
     const failed = error as { stdout?: string; stderr?: string };
     throw new Error(`scripts/package-deb.sh failed: ${String(error)}\n${`${failed.stdout ?? ''}${failed.stderr ?? ''}`.slice(-6000)}`, {
@@ -97,15 +102,19 @@ describe('the Debian package', { timeout: 30 * 60_000, skip: SKIP }, () => {
     })());
 
   test('lintian finds no error in the package just built', async () => {
-    const result = await execFileAsync('lintian', ['--fail-on', 'error', '--no-tag-display-limit', deb], { maxBuffer: 64 * 1024 * 1024 }).catch(
-      (error: unknown) => error as { stdout: string; stderr: string; code: number },
-    );
+    const result = await execFileAsync('lintian', ['--fail-on', 'error', '--no-tag-display-limit', deb], {
+      maxBuffer: 64 * 1024 * 1024,
+    }).catch((error: unknown) => error as { stdout: string; stderr: string; code: number });
     assert.ok(!('code' in result) || result.code === 0, `lintian:\n${result.stdout}${result.stderr}`);
   });
 
   test('installs with dpkg and the service comes up by itself, as its own user', async () => {
     await installed();
-    assert.equal(await run('dpkg-query', '-W', '-f=${Version}', 'tessia-task-runner'), VERSION, 'the package just built is the one installed');
+    assert.equal(
+      await run('dpkg-query', '-W', '-f=${Version}', 'tessia-task-runner'),
+      VERSION,
+      'the package just built is the one installed',
+    );
     assert.equal((await systemd.systemctl('is-active', 'tessia-task-runner.service')).stdout.trim(), 'active');
     assert.equal((await systemd.systemctl('is-enabled', 'tessia-task-runner.service')).stdout.trim(), 'enabled');
     const service = await systemd.show('tessia-task-runner.service', ['User', 'MainPID', 'Type', 'StatusText']);
@@ -135,13 +144,27 @@ describe('the Debian package', { timeout: 30 * 60_000, skip: SKIP }, () => {
 
   test('its task units are started by the privileged starter, which runs as root without network', async () => {
     const { taskId } = await runningTask();
-    const starter = await systemd.show('tessia-task-runner-starter.service', ['ActiveState', 'MainPID', 'PrivateNetwork', 'CapabilityBoundingSet']);
+    const starter = await systemd.show('tessia-task-runner-starter.service', [
+      'ActiveState',
+      'MainPID',
+      'PrivateNetwork',
+      'CapabilityBoundingSet',
+    ]);
     assert.equal(starter['ActiveState'], 'active', 'started by its socket on the first task');
     assert.equal((await run('ps', '-o', 'user=', '-p', starter['MainPID'] ?? '0')).trim(), 'root');
     assert.equal(starter['PrivateNetwork'], 'yes');
     assert.equal(starter['CapabilityBoundingSet'], '');
     // Verbose: the task id is a field of the entry (or, without the native journal transport, in its text).
-    const said = await run('journalctl', '--no-pager', '-o', 'verbose', '-u', 'tessia-task-runner-starter.service', '--grep', 'task unit started');
+    const said = await run(
+      'journalctl',
+      '--no-pager',
+      '-o',
+      'verbose',
+      '-u',
+      'tessia-task-runner-starter.service',
+      '--grep',
+      'task unit started',
+    );
     assert.match(said, new RegExp(`TESSIA_TASK_ID=${taskId}`));
     const socket = await run('stat', '-c', '%U:%G %a', '/run/tessia-task-runner-starter.sock');
     assert.equal(socket.trim(), 'root:tessia-task-runner 660');
@@ -149,18 +172,47 @@ describe('the Debian package', { timeout: 30 * 60_000, skip: SKIP }, () => {
 
   test("the runner's user cannot start a unit of its own, nor stop one that is not a task", async () => {
     await installed();
-    const asRunner = (...argv: string[]) => systemd.run(['setpriv', '--reuid=tessia-task-runner', '--regid=tessia-task-runner', '--init-groups', '--', ...argv]);
+    const asRunner = (...argv: string[]) =>
+      systemd.run(['setpriv', '--reuid=tessia-task-runner', '--regid=tessia-task-runner', '--init-groups', '--', ...argv]);
     const evil = await asRunner(
-      'busctl', 'call', 'org.freedesktop.systemd1', '/org/freedesktop/systemd1', 'org.freedesktop.systemd1.Manager',
-      'StartTransientUnit', 'ssa(sv)a(sa(sv))', 'evil.service', 'fail', '2',
-      'ExecStart', 'a(sasb)', '1', '/bin/touch', '2', '/bin/touch', '/root/pwned', 'false',
-      'User', 's', 'root', '0',
+      'busctl',
+      'call',
+      'org.freedesktop.systemd1',
+      '/org/freedesktop/systemd1',
+      'org.freedesktop.systemd1.Manager',
+      'StartTransientUnit',
+      'ssa(sv)a(sa(sv))',
+      'evil.service',
+      'fail',
+      '2',
+      'ExecStart',
+      'a(sasb)',
+      '1',
+      '/bin/touch',
+      '2',
+      '/bin/touch',
+      '/root/pwned',
+      'false',
+      'User',
+      's',
+      'root',
+      '0',
     );
     assert.notEqual(evil.code, 0, `StartTransientUnit was allowed: ${evil.stdout}`);
     assert.match(evil.stderr, /Access denied|authentication required|not allowed/i);
     assert.equal((await systemd.run(['test', '-e', '/root/pwned'])).code, 1, 'no file appeared');
     assert.equal((await systemd.show('evil.service', ['LoadState']))['LoadState'], 'not-found');
-    const stopDbus = await asRunner('busctl', 'call', 'org.freedesktop.systemd1', '/org/freedesktop/systemd1', 'org.freedesktop.systemd1.Manager', 'StopUnit', 'ss', 'dbus.service', 'replace');
+    const stopDbus = await asRunner(
+      'busctl',
+      'call',
+      'org.freedesktop.systemd1',
+      '/org/freedesktop/systemd1',
+      'org.freedesktop.systemd1.Manager',
+      'StopUnit',
+      'ss',
+      'dbus.service',
+      'replace',
+    );
     assert.notEqual(stopDbus.code, 0, 'StopUnit of a unit that is not a task was allowed');
     // The same user may still stop a task unit: the runner's stop path.
     const { taskId } = await (async () => {
@@ -168,7 +220,17 @@ describe('the Debian package', { timeout: 30 * 60_000, skip: SKIP }, () => {
       assert.equal(reply.status, 201, JSON.stringify(reply.body));
       return reply.body as { taskId: string };
     })();
-    const stopTask = await asRunner('busctl', 'call', 'org.freedesktop.systemd1', '/org/freedesktop/systemd1', 'org.freedesktop.systemd1.Manager', 'StopUnit', 'ss', `tessia-task-${taskId}.service`, 'replace');
+    const stopTask = await asRunner(
+      'busctl',
+      'call',
+      'org.freedesktop.systemd1',
+      '/org/freedesktop/systemd1',
+      'org.freedesktop.systemd1.Manager',
+      'StopUnit',
+      'ss',
+      `tessia-task-${taskId}.service`,
+      'replace',
+    );
     assert.equal(stopTask.code, 0, stopTask.stderr);
   });
 
@@ -195,7 +257,11 @@ describe('the Debian package', { timeout: 30 * 60_000, skip: SKIP }, () => {
 
   test('remove stops the service and every task; purge removes the state; nothing of ours is left running', async () => {
     const { taskId } = await runningTask();
-    assert.equal((await systemd.show(`tessia-task-${taskId}.service`, ['ActiveState']))['ActiveState'], 'active', 'a task runs before the remove');
+    assert.equal(
+      (await systemd.show(`tessia-task-${taskId}.service`, ['ActiveState']))['ActiveState'],
+      'active',
+      'a task runs before the remove',
+    );
     await run('dpkg', '--remove', 'tessia-task-runner');
     assert.notEqual((await systemd.systemctl('is-active', 'tessia-task-runner.service')).stdout.trim(), 'active');
     const tasks = await systemd.systemctl('list-units', '--all', '--plain', '--no-legend', TASK_UNIT_GLOB);

@@ -26,7 +26,8 @@ describe('the privileged starter', () => {
     reader.on('line', (line) => answers.push(JSON.parse(line)));
     for (const line of lines) socket.write(`${line}\n`);
     const deadline = Date.now() + 10_000;
-    while (answers.length < expected && !connection.closed && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    while (answers.length < expected && !connection.closed && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 20));
     socket.destroy();
     return { answers, closed: connection.closed };
   }
@@ -59,7 +60,10 @@ describe('the privileged starter', () => {
     assert.equal(byId.get(3), 'tessia.Starter.InvalidRequest', 'a task id that is not 8 hex digits');
     assert.equal(byId.get(4), 'tessia.Starter.InvalidRequest', 'unit properties are no part of a request');
     assert.equal(byId.get(5), 'tessia.Starter.ParametersTooLarge');
-    assert.ok(answers.every((answer) => answer.result === undefined), JSON.stringify(answers));
+    assert.ok(
+      answers.every((answer) => answer.result === undefined),
+      JSON.stringify(answers),
+    );
     assert.equal(await taskUnits(), before, 'no unit was started');
   });
 
@@ -70,7 +74,10 @@ describe('the privileged starter', () => {
   });
 
   test('starts a configured machine for a task id, with its parameters as stdin, and nothing of them in the unit', async () => {
-    const { answers } = await exchange([JSON.stringify({ id: 8, taskId: '0000000d', machine: 'echo', parameters: ['echo through the starter'] })], 1);
+    const { answers } = await exchange(
+      [JSON.stringify({ id: 8, taskId: '0000000d', machine: 'echo', parameters: ['echo through the starter'] })],
+      1,
+    );
     assert.deepEqual(answers, [{ id: 8, result: 'done' }]);
     const unit = 'tessia-task-0000000d.service';
     await waitForJournalLine(suite.runner, '0000000d', 'through the starter');

@@ -11,13 +11,7 @@ import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { MachineSchema } from '../../src/config/schema.js';
 import { MachineRegistry } from '../../src/machines/registry.js';
-import {
-  DISCONNECTED,
-  SystemdError,
-  type SystemdClient,
-  type SystemdClientEvents,
-  type UnitSnapshot,
-} from '../../src/systemd/client.js';
+import { DISCONNECTED, SystemdError, type SystemdClient, type SystemdClientEvents, type UnitSnapshot } from '../../src/systemd/client.js';
 import type { TaskUnitSpec } from '../../src/systemd/unit-spec.js';
 import { TaskError } from '../../src/tasks/errors.js';
 import { ExitCode, TaskState, type TaskRecord } from '../../src/tasks/model.js';
@@ -273,7 +267,10 @@ describe('UnitTracker stops following a unit whose task is finished or unknown',
     await settled();
     assert.deepEqual(systemd.reads, [], 'read the unit of a finished task');
     assert.equal(systemd.watched.has(unit), false, 'still watches the unit of a finished task');
-    assert.deepEqual(systemd.collected.map((each) => each.unit), [unit]);
+    assert.deepEqual(
+      systemd.collected.map((each) => each.unit),
+      [unit],
+    );
     systemd.signal(unit);
     await settled();
     assert.deepEqual(systemd.reads, []);
@@ -420,7 +417,11 @@ describe('UnitTracker and the lifecycle', () => {
     const handoff = new ParameterHandoff(join(directory, `parameters-${stores}`));
     await handoff.open();
     const machines = new MachineRegistry({ echo: MachineSchema.parse({ builtin: 'echo' }) });
-    const starter = new TaskUnitStarter(systemd as unknown as SystemdClient, handoff, { machines, slice: 'tessia.slice', maxParameterBytes: 10_000 });
+    const starter = new TaskUnitStarter(systemd as unknown as SystemdClient, handoff, {
+      machines,
+      slice: 'tessia.slice',
+      maxParameterBytes: 10_000,
+    });
     const options = { stopWaitMs: 0, maxActiveTasks: 10, maxParameterBytes: 10_000, starter };
     return new TaskService(store, systemd as unknown as SystemdClient, tracker, transitions, machines, options, log);
   }
