@@ -8,7 +8,8 @@
  */
 import { statSync } from 'node:fs';
 import { pino, type DestinationStream, type Logger } from 'pino';
-import { journalFieldName, openNativeJournal, type JournalFields, type NativeJournal } from './journal/native.js';
+import { openNativeJournal, type NativeJournal } from './journal/native.js';
+import { journalFieldName, type JournalFields } from './journal/native-entry.js';
 import { PRIORITIES, type Priority } from './journal/priority.js';
 
 /** pino's numeric levels (fatal 60 … debug 20, trace 10) as journal priorities. */
