@@ -36,17 +36,37 @@ const IDENTIFIER = 'tessia-task-runner';
 
 export type LogOutput = 'journal' | 'journal-text' | 'pretty' | 'json';
 
-export function createLogger(level: string): { log: Logger; output: LogOutput } {
+export interface RunnerLog {
+  log: Logger;
+  output: LogOutput;
+  /** Resolves once every line logged so far has left the process, or after a few seconds (call before exiting). */
+  flush(): Promise<void>;
+}
+
+export function createLogger(level: string): RunnerLog {
   if (process.env['TESSIA_LOG_FORMAT'] !== 'json' && stdoutIsJournal()) {
     const native = openNativeJournal();
-    const output = native ? 'journal' : 'journal-text';
-    return { log: pino({ level, base: { service: IDENTIFIER } }, journalDestination(native)), output };
+    const log = pino({ level, base: { service: IDENTIFIER } }, journalDestination(native));
+    if (!native) return { log, output: 'journal-text', flush: () => flushPino(log) };
+    return {
+      log,
+      output: 'journal',
+      flush: async () => {
+        await native.flush();
+      },
+    };
   }
   if (process.stdout.isTTY && process.env['TESSIA_LOG_FORMAT'] !== 'json') {
     const options = { colorize: true, translateTime: 'SYS:standard' };
-    return { log: pino({ level, transport: { target: 'pino-pretty', options } }), output: 'pretty' };
+    const log = pino({ level, transport: { target: 'pino-pretty', options } });
+    return { log, output: 'pretty', flush: () => flushPino(log) };
   }
-  return { log: pino({ level, base: { service: IDENTIFIER } }), output: 'json' };
+  const log = pino({ level, base: { service: IDENTIFIER } });
+  return { log, output: 'json', flush: () => flushPino(log) };
+}
+
+function flushPino(log: Logger): Promise<void> {
+  return new Promise((resolve) => log.flush(() => resolve()));
 }
 
 /** systemd sets JOURNAL_STREAM to the device:inode of the journal stream our stdout is. */
