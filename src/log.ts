@@ -10,7 +10,7 @@ import { statSync } from 'node:fs';
 import { pino, type DestinationStream, type Logger } from 'pino';
 import { openNativeJournal, type NativeJournal } from './journal/native.js';
 import { journalFieldName, type JournalFields } from './journal/native-entry.js';
-import { PRIORITIES, type Priority } from './journal/priority.js';
+import { DEFAULT_PRIORITY, PRIORITIES, type Priority } from './journal/priority.js';
 
 /** pino's numeric levels (fatal 60 … debug 20, trace 10) as journal priorities. */
 const PRIORITY_OF_LEVEL: [minimumLevel: number, Priority][] = [
@@ -97,10 +97,10 @@ export function journalFields(line: string): JournalFields {
   try {
     record = JSON.parse(line) as Record<string, unknown>;
   } catch {
-    return { MESSAGE: line.trimEnd(), PRIORITY: String(PRIORITIES.info), SYSLOG_IDENTIFIER: IDENTIFIER };
+    return { MESSAGE: line.trimEnd(), PRIORITY: String(DEFAULT_PRIORITY), SYSLOG_IDENTIFIER: IDENTIFIER };
   }
   const level = Number(record['level'] ?? 30);
-  const priority = PRIORITY_OF_LEVEL.find(([minimum]) => level >= minimum)?.[1] ?? PRIORITIES.info;
+  const priority = PRIORITY_OF_LEVEL.find(([minimum]) => level >= minimum)?.[1] ?? DEFAULT_PRIORITY;
   const fields: JournalFields = { MESSAGE: String(record['msg'] ?? ''), PRIORITY: String(priority), SYSLOG_IDENTIFIER: IDENTIFIER };
   for (const [key, value] of Object.entries(record)) {
     if (LEFT_OUT.has(key) || value === undefined || value === null) continue;
@@ -115,5 +115,5 @@ export function textLine(fields: JournalFields): string {
   const { MESSAGE, PRIORITY, SYSLOG_IDENTIFIER: _identifier, ...rest } = fields;
   const pairs = Object.entries(rest).map(([name, value]) => `${name}=${/[\s"]/.test(value) ? JSON.stringify(value) : value}`);
   const text = [MESSAGE ?? '', ...pairs].join(' ').replace(/\n/g, '\\n');
-  return `<${PRIORITY ?? PRIORITIES.info}>${text}\n`;
+  return `<${PRIORITY ?? DEFAULT_PRIORITY}>${text}\n`;
 }

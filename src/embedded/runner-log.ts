@@ -3,7 +3,7 @@
  * `15:04:05.123 INFO  task started  task=3f9c2a1b state=running`. The JSON stays in the journal
  * (`journalctl -o json -u tessia-task-runner`).
  */
-import { parsePriority, priorityName } from '../journal/priority.js';
+import { DEFAULT_PRIORITY, parsePriority, priorityName } from '../journal/priority.js';
 
 /** Fields of every entry of ours that say nothing to a reader. */
 const QUIET = /^(_|__|SYSLOG_|SYSLOG_IDENTIFIER$|MESSAGE$|PRIORITY$|CODE_|TESSIA_SERVICE$|INVOCATION_ID$)/;
@@ -18,7 +18,7 @@ export function runnerLogLine(jsonLine: string): string | null {
   }
   const micros = Number(entry['__REALTIME_TIMESTAMP'] ?? 0);
   const time = new Date(micros / 1000).toISOString().slice(11, 23);
-  const priority = parsePriority(String(entry['PRIORITY'] ?? '6')) ?? 6;
+  const priority = parsePriority(String(entry['PRIORITY'] ?? '')) ?? DEFAULT_PRIORITY;
   const level = priorityName(priority).toUpperCase().padEnd(7);
   const extras = Object.entries(entry)
     .filter(([name, value]) => !QUIET.test(name) && typeof value === 'string')
