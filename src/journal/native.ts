@@ -11,9 +11,9 @@
  *
  * The socket is open only while entries wait, and closed in the turn of the event loop after the
  * last one left: an open unix-dgram socket keeps the process alive, and a program that logs and
- * returns must exit. While journald is congested, waiting entries keep the process alive as a
- * pipe to a slow reader would (journald's stdout stream does the same), bounded by what `flush`
- * is given; while journald is unreachable they do not.
+ * returns must exit. While journald is congested, waiting entries keep the process alive, as
+ * output to a slow reader does on journald's stdout stream; `flush(timeoutMs)` bounds how long a
+ * caller waits before exiting anyway. While journald is unreachable they do not hold the process.
  */
 import { connectDatagramSocket, largestDatagram, loadUnixDgram, type DatagramSocket, type UnixDgram } from './datagram-socket.js';
 import { serializeWithin, type JournalFields } from './native-entry.js';
