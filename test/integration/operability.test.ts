@@ -8,6 +8,8 @@ import { stringify } from 'yaml';
 import { eventually } from '../../src/embedded/eventually.js';
 import { TEST_MACHINES } from '../harness/test-runner.js';
 import { followLines } from '../../src/embedded/api-streams.js';
+import { skipUnlessNativeJournal } from '../harness/requirements.js';
+import { runnerFields } from '../harness/runner-fields.js';
 import { runnerSuite } from '../harness/suite.js';
 import { waitForJournalLine, waitForState } from '../../src/embedded/runner-tasks.js';
 
@@ -84,7 +86,8 @@ describe('operability', () => {
     assert.equal(body.additionalProperties, false, 'the same strictness as the validation');
   });
 
-  test("the runner's own log is native journald entries: its lines about a task found by TESSIA_TASK_ID", async () => {
+  // Without unix-dgram the runner writes these fields as text: tested below, with the transport forced off.
+  test("the runner's own log is native journald entries: its lines about a task found by TESSIA_TASK_ID", { skip: skipUnlessNativeJournal("the runner's native journal entries") }, async () => {
     const task = await suite.start('echo', ['echo logged']);
     await waitForState(suite.api, task.taskId, ['exited']);
     const byTask = await eventually(
@@ -121,6 +124,19 @@ describe('operability', () => {
     assert.equal(still.status, 201, 'the running config is kept');
     suite.started.add(still.body.taskId);
     assert.equal((await suite.runner.systemd.show(suite.runner.unit, ['ActiveState']))['ActiveState'], 'active');
+  });
+});
+
+describe('the runner stopping', () => {
+  const suite = runnerSuite();
+
+  test('writes its last line, after shutting down, before it exits', async () => {
+    await suite.runner.restart();
+    const messages = async () => (await suite.runner.journalEntries()).map((entry) => runnerFields(entry)['MESSAGE']);
+    const said = await eventually('the last line of the stopped runner', messages, (all) => all.includes('stopped'));
+    assert.equal(said.filter((message) => message === 'stopped').length, 1, said.join('\n'));
+    assert.equal(said.filter((message) => message === 'shutting down (tasks keep running)').length, 1);
+    assert.ok(said.indexOf('shutting down (tasks keep running)') < said.indexOf('stopped'));
   });
 });
 
