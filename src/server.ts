@@ -17,7 +17,7 @@ import { RunnerMetrics } from './metrics.js';
 import { createNotifier } from './systemd/notify.js';
 import { TaskLogs } from './tasks/logs.js';
 import { ParameterHandoff } from './tasks/parameter-handoff.js';
-import { recoverTasks } from './tasks/recovery.js';
+import { finishDeletes, recoverTasks } from './tasks/recovery.js';
 import { TaskService, type StartHooks } from './tasks/service.js';
 import { TaskStore } from './tasks/store.js';
 import { UnitTracker } from './tasks/tracking.js';
@@ -109,6 +109,12 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
     );
     releasers.push(() => tasks.close());
     await recoverTasks(store, systemd, tracker, log);
+    // A delete the bus outage interrupted is finished once systemd answers again.
+    const onReconnected = () => void finishDeletes(store, systemd, tracker, log);
+    systemd.on('reconnected', onReconnected);
+    releasers.push(() => {
+      systemd.off('reconnected', onReconnected);
+    });
     const logs = new TaskLogs(tasks, { settleMs: config.logs.followSettleSec * 1000 }, log);
     const shuttingDown = new AbortController();
     const auth = await loadAuth(config);

@@ -229,13 +229,21 @@ export class SystemdClient extends EventEmitter<SystemdClientEvents> {
 
   /**
    * Lets systemd garbage-collect a finished unit: an `active (exited)` one is stopped (it has no
-   * process left), a `failed` one is reset.
+   * process left), a `failed` one is reset. Resolves with false when the unit still has processes
+   * (active and not exited, activating, deactivating): it is left alone.
    */
-  async collectUnit(unitName: string, known?: UnitSnapshot): Promise<void> {
+  async collectUnit(unitName: string, known?: UnitSnapshot): Promise<boolean> {
     const snapshot = known ?? (await this.getUnit(unitName));
-    if (snapshot === null) return;
-    if (snapshot.activeState === 'failed') await this.manager('ResetFailedUnit', 's', [unitName]);
-    else if (snapshot.activeState === 'active' && snapshot.subState === 'exited') await this.stopUnit(unitName);
+    if (snapshot === null) return true;
+    try {
+      if (snapshot.activeState === 'failed') await this.manager('ResetFailedUnit', 's', [unitName]);
+      else if (snapshot.activeState === 'active' && snapshot.subState === 'exited') await this.stopUnit(unitName);
+      else return snapshot.activeState === 'inactive';
+    } catch (error) {
+      // Collected meanwhile (another collect, or systemd's own garbage collection).
+      if (!(error instanceof SystemdError && error.dbusName === NO_SUCH_UNIT)) throw error;
+    }
+    return true;
   }
 
   /** The unit's state, or null when systemd no longer has it loaded. */
