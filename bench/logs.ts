@@ -17,7 +17,9 @@ export const LOG_BENCH_MACHINES = {
   'bench-burst': { exec: ['/usr/bin/seq', '1', '100000'] },
   // One line every 20 ms, carrying the time it was written (ns since the epoch).
   'bench-ticker': { exec: ['/bin/sh', '-c', 'i=0; while [ $i -lt 500 ]; do date +%s%N; sleep 0.02; i=$((i+1)); done'] },
-  'bench-steady': { exec: ['/bin/sh', '-c', 'i=1; while [ $i -le 2000 ]; do echo $i; i=$((i+1)); [ $((i % 200)) = 0 ] && sleep 0.2; done'] },
+  'bench-steady': {
+    exec: ['/bin/sh', '-c', 'i=1; while [ $i -le 2000 ]; do echo $i; i=$((i+1)); [ $((i % 200)) = 0 ] && sleep 0.2; done'],
+  },
 };
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? NaN;
@@ -47,7 +49,18 @@ export async function benchLogs(runner: RunnerService, systemd: PrivateSystemd, 
   for (let round = 0; round < 3; round++) {
     let began = performance.now();
     const result = await systemd.run(
-      ['journalctl', '--output=json', '--all', '--no-pager', '--', `TESSIA_TASK_ID=${burst.taskId}`, `_SYSTEMD_UNIT=${burst.unit}`, '+', `UNIT=${burst.unit}`, '_PID=1'],
+      [
+        'journalctl',
+        '--output=json',
+        '--all',
+        '--no-pager',
+        '--',
+        `TESSIA_TASK_ID=${burst.taskId}`,
+        `_SYSTEMD_UNIT=${burst.unit}`,
+        '+',
+        `UNIT=${burst.unit}`,
+        '_PID=1',
+      ],
       { timeoutMs: 120_000 },
     );
     raw.push(performance.now() - began);
@@ -74,7 +87,19 @@ export async function benchLogs(runner: RunnerService, systemd: PrivateSystemd, 
   const rawLatencies: number[] = [];
   const rawFollow = spawn(
     'nsenter',
-    ['-t', String(systemd.pid), '-m', '-p', '--', 'journalctl', '--output=json', '--follow', '--lines=all', '--no-pager', `TESSIA_TASK_ID=${ticker.taskId}`],
+    [
+      '-t',
+      String(systemd.pid),
+      '-m',
+      '-p',
+      '--',
+      'journalctl',
+      '--output=json',
+      '--follow',
+      '--lines=all',
+      '--no-pager',
+      `TESSIA_TASK_ID=${ticker.taskId}`,
+    ],
     { stdio: ['ignore', 'pipe', 'ignore'] },
   );
   let rawPartial = '';

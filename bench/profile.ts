@@ -50,8 +50,18 @@ export async function profileStarts(
   if (!file) throw new Error('no CPU profile written');
   const profile = JSON.parse(readFileSync(`${systemd.root}${dir}/${file}`, 'utf8')) as CpuProfile;
   const result = summarize(profile, starts);
-  log(`profile of ${starts} starts: ${result.busyMsPerStart} ms busy per start; top: ${result.topFunctions.slice(0, 8).map((f) => `${f.name} ${f.ms}`).join(', ')}`);
-  log(`by module: ${result.byModule.slice(0, 8).map((m) => `${m.module} ${m.ms}`).join(', ')}`);
+  log(
+    `profile of ${starts} starts: ${result.busyMsPerStart} ms busy per start; top: ${result.topFunctions
+      .slice(0, 8)
+      .map((f) => `${f.name} ${f.ms}`)
+      .join(', ')}`,
+  );
+  log(
+    `by module: ${result.byModule
+      .slice(0, 8)
+      .map((m) => `${m.module} ${m.ms}`)
+      .join(', ')}`,
+  );
   return result;
 }
 
@@ -66,7 +76,8 @@ function summarize(profile: CpuProfile, starts: number): ProfileResult {
     const { functionName, url, lineNumber } = node.callFrame;
     if (functionName === '(idle)') continue;
     busy += micros;
-    const module = url === '' ? '(native, gc)' : url.replace(/.*node_modules\/(@[^/]+\/[^/]+|[^/]+)\/.*/, '$1').replace(/.*\/dist\//, 'runner: ');
+    const module =
+      url === '' ? '(native, gc)' : url.replace(/.*node_modules\/(@[^/]+\/[^/]+|[^/]+)\/.*/, '$1').replace(/.*\/dist\//, 'runner: ');
     const name = `${functionName || '(anonymous)'} ${url.replace(/.*node_modules\//, '').replace(/.*\/dist\//, '')}${url ? `:${lineNumber + 1}` : ''}`;
     byFunction.set(name, (byFunction.get(name) ?? 0) + micros);
     byModule.set(module, (byModule.get(module) ?? 0) + micros);

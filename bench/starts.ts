@@ -25,7 +25,19 @@ export const START_BENCH_MACHINES = {
 
 const CLIENTS = 16;
 /** What a unit keeps when the bench takes its sandbox away: how it runs and logs, nothing else. */
-const UNSANDBOXED = new Set(['Description', 'Slice', 'Type', 'RemainAfterExit', 'ExecStart', 'LogExtraFields', 'Environment', 'SyslogIdentifier', 'StandardInputFile', 'StandardOutput', 'StandardError']);
+const UNSANDBOXED = new Set([
+  'Description',
+  'Slice',
+  'Type',
+  'RemainAfterExit',
+  'ExecStart',
+  'LogExtraFields',
+  'Environment',
+  'SyslogIdentifier',
+  'StandardInputFile',
+  'StandardOutput',
+  'StandardError',
+]);
 const SUSTAINED_MS = 5000;
 
 export interface SustainedResult {
@@ -119,7 +131,9 @@ async function sustained(
     ),
   );
   const seconds = (performance.now() - began) / 1000;
-  const cpuMsPerStart = Object.fromEntries(Object.entries(cpuSeconds).map(([name, used]) => [name, round((used * 1000) / Math.max(1, starts), 2)]));
+  const cpuMsPerStart = Object.fromEntries(
+    Object.entries(cpuSeconds).map(([name, used]) => [name, round((used * 1000) / Math.max(1, starts), 2)]),
+  );
   return { clients: CLIENTS, seconds: round(seconds, 2), starts, perSecond: round(starts / seconds), failures, cpuMsPerStart };
 }
 
@@ -150,18 +164,36 @@ export async function benchStarts(
     await bare.collectAll();
     const api50 = percentile(apiMs, 50);
     const bare50 = percentile(bareMs, 50);
-    log(`start latency over ${samples}: API p50 ${api50.toFixed(1)} ms p99 ${percentile(apiMs, 99).toFixed(1)} ms; bare D-Bus p50 ${bare50.toFixed(1)} ms p99 ${percentile(bareMs, 99).toFixed(1)} ms`);
+    log(
+      `start latency over ${samples}: API p50 ${api50.toFixed(1)} ms p99 ${percentile(apiMs, 99).toFixed(1)} ms; bare D-Bus p50 ${bare50.toFixed(1)} ms p99 ${percentile(bareMs, 99).toFixed(1)} ms`,
+    );
 
     await sleep(1000);
     const viaApi = await sustained(systemd, processes, startByApi);
-    log(`sustained API: ${CLIENTS} clients, ${viaApi.starts} starts in ${viaApi.seconds} s = ${viaApi.perSecond}/s, ${viaApi.failures} failures; CPU ms per start ${JSON.stringify(viaApi.cpuMsPerStart)}`);
+    log(
+      `sustained API: ${CLIENTS} clients, ${viaApi.starts} starts in ${viaApi.seconds} s = ${viaApi.perSecond}/s, ${viaApi.failures} failures; CPU ms per start ${JSON.stringify(viaApi.cpuMsPerStart)}`,
+    );
     await sleep(1000);
-    const viaBus = await sustained(systemd, processes, () => bare.start().then(() => true, () => false));
-    log(`sustained bare: ${CLIENTS} concurrent StartTransientUnit, ${viaBus.starts} starts in ${viaBus.seconds} s = ${viaBus.perSecond}/s, ${viaBus.failures} failures; CPU ms per start ${JSON.stringify(viaBus.cpuMsPerStart)}`);
+    const viaBus = await sustained(systemd, processes, () =>
+      bare.start().then(
+        () => true,
+        () => false,
+      ),
+    );
+    log(
+      `sustained bare: ${CLIENTS} concurrent StartTransientUnit, ${viaBus.starts} starts in ${viaBus.seconds} s = ${viaBus.perSecond}/s, ${viaBus.failures} failures; CPU ms per start ${JSON.stringify(viaBus.cpuMsPerStart)}`,
+    );
     await bare.collectAll();
     await sleep(1000);
-    const unsandboxed = await sustained(systemd, processes, () => bare.start(false).then(() => true, () => false));
-    log(`sustained bare, no sandbox: ${unsandboxed.starts} starts in ${unsandboxed.seconds} s = ${unsandboxed.perSecond}/s, ${unsandboxed.failures} failures; CPU ms per start ${JSON.stringify(unsandboxed.cpuMsPerStart)}`);
+    const unsandboxed = await sustained(systemd, processes, () =>
+      bare.start(false).then(
+        () => true,
+        () => false,
+      ),
+    );
+    log(
+      `sustained bare, no sandbox: ${unsandboxed.starts} starts in ${unsandboxed.seconds} s = ${unsandboxed.perSecond}/s, ${unsandboxed.failures} failures; CPU ms per start ${JSON.stringify(unsandboxed.cpuMsPerStart)}`,
+    );
     return {
       samples,
       api: { p50Ms: round(api50), p99Ms: round(percentile(apiMs, 99)) },

@@ -28,14 +28,22 @@ if (existsSync('/run/systemd/system')) {
   const { systemd } = booted;
   const listen = flags.includes('--listen') ? [] : ['--listen', '127.0.0.1:7356'];
   // Its log from the start, as people read it (the JSON stays in the journal: journalctl -o json).
-  const follow = spawn('nsenter', ['-t', String(systemd.pid), '-m', '-p', '--', 'journalctl', '-f', '-n', 'all', '-o', 'json', '-u', UNIT], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const follow = spawn(
+    'nsenter',
+    ['-t', String(systemd.pid), '-m', '-p', '--', 'journalctl', '-f', '-n', 'all', '-o', 'json', '-u', UNIT],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   createInterface({ input: follow.stdout }).on('line', (line) => {
     const text = runnerLogLine(line);
     if (text !== null) process.stdout.write(`${text}\n`);
   });
-  const started = await startRunnerUnit(systemd, { unit: UNIT, properties: ['StateDirectory=tessia-task-runner'], serveArgs: [...listen, ...flags] });
+  const started = await startRunnerUnit(systemd, {
+    unit: UNIT,
+    properties: ['StateDirectory=tessia-task-runner'],
+    serveArgs: [...listen, ...flags],
+  });
   if (started.code !== 0) {
     say(`could not start the runner: ${started.stderr}`);
     follow.kill('SIGTERM');

@@ -30,7 +30,10 @@ export async function loadAuth(config: Config): Promise<AuthOptions> {
     } catch (error) {
       throw new ConfigError(`auth.tokenFile: cannot read ${config.auth.tokenFile}: ${messageOf(error)}`);
     }
-    const parsed = z.array(TokenSchema).max(10_000).safeParse(document ?? []);
+    const parsed = z
+      .array(TokenSchema)
+      .max(10_000)
+      .safeParse(document ?? []);
     if (!parsed.success) {
       throw new ConfigError(`auth.tokenFile ${config.auth.tokenFile}: ${describeIssues(parsed.error, '(top level)').join('; ')}`);
     }

@@ -101,7 +101,11 @@ export function journalFields(line: string): JournalFields {
   }
   const level = Number(record['level'] ?? 30);
   const priority = PRIORITY_OF_LEVEL.find(([minimum]) => level >= minimum)?.[1] ?? DEFAULT_PRIORITY;
-  const fields: JournalFields = { MESSAGE: typeof record['msg'] === 'string' ? record['msg'] : '', PRIORITY: String(priority), SYSLOG_IDENTIFIER: IDENTIFIER };
+  const fields: JournalFields = {
+    MESSAGE: typeof record['msg'] === 'string' ? record['msg'] : '',
+    PRIORITY: String(priority),
+    SYSLOG_IDENTIFIER: IDENTIFIER,
+  };
   for (const [key, value] of Object.entries(record)) {
     if (LEFT_OUT.has(key) || value === undefined || value === null) continue;
     const name = FIELD_NAMES[key] ?? `TESSIA_${journalFieldName(key)}`;

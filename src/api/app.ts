@@ -79,13 +79,16 @@ export function createApp(tasks: TaskService, options: AppOptions, log: Logger):
   v1.get('/openapi.json', (_request, response) => {
     response.json(openApiDocument(API_VERSION));
   });
-  v1.use('/tasks', tasksRouter(tasks, options.logs, {
+  v1.use(
+    '/tasks',
+    tasksRouter(tasks, options.logs, {
       heartbeatMs: options.heartbeatMs,
       shuttingDown: options.shuttingDown,
       maxBodyBytes: options.limits.maxBodyBytes,
       maxJsonDepth: options.limits.maxJsonDepth,
       ...(options.onStream ? { onStream: options.onStream } : {}),
-    }));
+    }),
+  );
   app.use('/v1', v1);
 
   app.use((request, _response, next) => {

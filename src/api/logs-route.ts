@@ -82,7 +82,9 @@ export function logsRouter(logs: TaskLogs, options: LogRouteOptions): Router {
     options.shuttingDown.addEventListener('abort', onShutdown, { once: true });
     response.once('close', () => options.shuttingDown.removeEventListener('abort', onShutdown));
     const events = await logs.open(logRequest, aborted.signal);
-    const view = query.fields ? { trusted: query.trusted, only: new Set(query.fields.map((f) => f.toUpperCase())) } : { trusted: query.trusted };
+    const view = query.fields
+      ? { trusted: query.trusted, only: new Set(query.fields.map((f) => f.toUpperCase())) }
+      : { trusted: query.trusted };
     const encoder = encoderFor(format, view);
     response.status(200);
     response.set({
@@ -122,11 +124,17 @@ async function stream(
     // Backpressure: stop reading the journal until the client has taken what we sent.
     if (!more && !signal.aborted) await once(response, 'drain', { signal }).catch(() => undefined);
   };
-  const heartbeat = encoder.heartbeat() === null ? undefined : setInterval(() => {
-    if (Date.now() - lastWrite < heartbeatMs) return;
-    const beat = encoder.heartbeat();
-    if (beat !== null && !signal.aborted) void write(beat);
-  }, Math.max(100, Math.floor(heartbeatMs / 2)));
+  const heartbeat =
+    encoder.heartbeat() === null
+      ? undefined
+      : setInterval(
+          () => {
+            if (Date.now() - lastWrite < heartbeatMs) return;
+            const beat = encoder.heartbeat();
+            if (beat !== null && !signal.aborted) void write(beat);
+          },
+          Math.max(100, Math.floor(heartbeatMs / 2)),
+        );
   try {
     for await (const event of events) {
       if (signal.aborted) break;

@@ -18,7 +18,11 @@ const Task = z
     taskId: z.string().meta({ description: '8 hex digits' }),
     state: TaskState,
     machine: z.string(),
-    exitCode: z.number().int().nullable().meta({ description: '0 success, -1 canceled, -2 timeout, -3 exception, -99 undetermined, else the machine’s own' }),
+    exitCode: z
+      .number()
+      .int()
+      .nullable()
+      .meta({ description: '0 success, -1 canceled, -2 timeout, -3 exception, -99 undetermined, else the machine’s own' }),
     result: z.string().nullable().meta({ description: "systemd's Result of the unit" }),
     detail: z.string().nullable(),
     createdAt: z.string(),
@@ -121,7 +125,10 @@ export function openApiDocument(version: string): object {
           summary: 'Forget a task (a running one is stopped first)',
           requestParams: { path: taskId },
           responses: {
-            '200': json(z.object({ success: z.boolean() }), 'forgotten (a running task: stopped, its record removed once its unit is gone)'),
+            '200': json(
+              z.object({ success: z.boolean() }),
+              'forgotten (a running task: stopped, its record removed once its unit is gone)',
+            ),
             ...errors,
             '503': json(ErrorBody, 'systemd did not answer: the delete is recorded, and finished once it does'),
           },

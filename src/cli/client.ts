@@ -93,14 +93,22 @@ interface Attempt {
   disarm: () => void;
 }
 
-function createRequest(settings: ClientSettings, url: URL, options: RequestOptions, onResponse: (response: IncomingMessage) => void): ClientRequest {
+function createRequest(
+  settings: ClientSettings,
+  url: URL,
+  options: RequestOptions,
+  onResponse: (response: IncomingMessage) => void,
+): ClientRequest {
   if (url.protocol !== 'https:') return httpRequest(options, onResponse);
-  return httpsRequest({
-    ...options,
-    ...(settings.cacert ? { ca: readFileSync(settings.cacert) } : {}),
-    ...(settings.cert ? { cert: readFileSync(settings.cert) } : {}),
-    ...(settings.key ? { key: readFileSync(settings.key) } : {}),
-  }, onResponse);
+  return httpsRequest(
+    {
+      ...options,
+      ...(settings.cacert ? { ca: readFileSync(settings.cacert) } : {}),
+      ...(settings.cert ? { cert: readFileSync(settings.cert) } : {}),
+      ...(settings.key ? { key: readFileSync(settings.key) } : {}),
+    },
+    onResponse,
+  );
 }
 
 /** Sends the request once; the deadline covers connecting and whatever is read before disarm(). */
@@ -168,14 +176,24 @@ export function mayRetry(method: string, status: number, code: string | undefine
 type RetryDecision = { retryInMs: number } | { giveUp: string };
 
 /** Whether and when to send the request again after a failed answer; when not, why (for the message). */
-function decideRetry(target: Target, status: number, code: string | undefined, retryAfter: string | undefined, deadline: Deadline, retries: number): RetryDecision {
+function decideRetry(
+  target: Target,
+  status: number,
+  code: string | undefined,
+  retryAfter: string | undefined,
+  deadline: Deadline,
+  retries: number,
+): RetryDecision {
   if (status !== 429 && status !== 503) return { giveUp: '' };
   if (!mayRetry(target.method, status, code)) return { giveUp: 'not retried: it may have taken effect' };
   const asked = retryAfterSeconds(retryAfter);
   if (asked === undefined) return { giveUp: retries === 0 ? 'not retried: no Retry-After' : gaveUp(retries, deadline) };
   const delay = Math.min(Math.max(asked, MIN_RETRY_WAIT_SECONDS), MAX_RETRY_WAIT_SECONDS) * 1000;
   if (delay < deadline.remainingMs()) return { retryInMs: delay };
-  return { giveUp: retries === 0 ? `not retried: Retry-After ${retryAfter} does not fit in --timeout ${deadline.seconds} s` : gaveUp(retries, deadline) };
+  return {
+    giveUp:
+      retries === 0 ? `not retried: Retry-After ${retryAfter} does not fit in --timeout ${deadline.seconds} s` : gaveUp(retries, deadline),
+  };
 }
 
 function gaveUp(retries: number, deadline: Deadline): string {
@@ -207,7 +225,14 @@ async function exchange(target: Target, deadline: Deadline): Promise<Attempt> {
     }
     const parsed = parseJson(text);
     const code = parsed.ok ? (parsed.value as { code?: unknown } | null)?.code : undefined;
-    const decision = decideRetry(target, status, typeof code === 'string' ? code : undefined, attempt.response.headers['retry-after'], deadline, retries);
+    const decision = decideRetry(
+      target,
+      status,
+      typeof code === 'string' ? code : undefined,
+      attempt.response.headers['retry-after'],
+      deadline,
+      retries,
+    );
     if ('giveUp' in decision) throw errorOf(target, status, text, parsed, decision.giveUp);
     await sleep(decision.retryInMs);
   }
@@ -240,7 +265,12 @@ export async function openStream(settings: ClientSettings, path: string): Promis
  * The NDJSON lines of a stream, parsed; a line that is not JSON means it is not the runner talking.
  * With `stallSeconds`, the stream must bring something at least that often.
  */
-export async function* jsonLines(settings: ClientSettings, path: string, response: IncomingMessage, stallSeconds?: number): AsyncGenerator<Record<string, unknown>> {
+export async function* jsonLines(
+  settings: ClientSettings,
+  path: string,
+  response: IncomingMessage,
+  stallSeconds?: number,
+): AsyncGenerator<Record<string, unknown>> {
   const parse = (line: string) => {
     const parsed = parseJson(line);
     if (!parsed.ok || typeof parsed.value !== 'object' || parsed.value === null) {

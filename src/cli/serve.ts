@@ -58,7 +58,9 @@ export async function serve(args: string[], hooks: StartHooks = {}): Promise<voi
   const runtimeDir = process.env['RUNTIME_DIRECTORY']?.split(':')[0] ?? join(stateDir, 'run');
   const { log, output, flush } = createLogger(config.log.level);
   if (output === 'journal-text') {
-    log.info('the native journal transport is off (unix-dgram not installed, or TESSIA_LOG_TRANSPORT=stdout): fields are written as KEY=value text');
+    log.info(
+      'the native journal transport is off (unix-dgram not installed, or TESSIA_LOG_TRANSPORT=stdout): fields are written as KEY=value text',
+    );
   }
   let runner: Runner;
   try {

@@ -70,7 +70,15 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-const COLORS: Record<number, string> = { 0: '\x1b[1;31m', 1: '\x1b[1;31m', 2: '\x1b[1;31m', 3: '\x1b[31m', 4: '\x1b[33m', 5: '\x1b[1m', 7: '\x1b[2m' };
+const COLORS: Record<number, string> = {
+  0: '\x1b[1;31m',
+  1: '\x1b[1;31m',
+  2: '\x1b[1;31m',
+  3: '\x1b[31m',
+  4: '\x1b[33m',
+  5: '\x1b[1m',
+  7: '\x1b[2m',
+};
 
 export async function taskCommand(args: string[]): Promise<number> {
   let parsed;
@@ -95,7 +103,8 @@ export async function taskCommand(args: string[]): Promise<number> {
     url: values.url ?? process.env['TESSIA_RUNNER_URL'] ?? 'http://127.0.0.1:7356',
     timeoutSeconds,
   };
-  const token = values.token ?? (values['token-file'] ? readFileSync(values['token-file'], 'utf8').trim() : process.env['TESSIA_RUNNER_TOKEN']);
+  const token =
+    values.token ?? (values['token-file'] ? readFileSync(values['token-file'], 'utf8').trim() : process.env['TESSIA_RUNNER_TOKEN']);
   if (token) settings.token = token;
   for (const key of ['cacert', 'cert', 'key', 'socket'] as const) if (values[key]) settings[key] = values[key];
   const need = (what: string) => {
@@ -107,14 +116,19 @@ export async function taskCommand(args: string[]): Promise<number> {
       case 'start': {
         const machine = need('a machine');
         const parameters = parametersOf(values);
-        const task = await call<{ taskId: string; state: string }>(settings, 'POST', '/v1/tasks', { machine: decodeURIComponent(machine), parameters });
+        const task = await call<{ taskId: string; state: string }>(settings, 'POST', '/v1/tasks', {
+          machine: decodeURIComponent(machine),
+          parameters,
+        });
         process.stdout.write(values.json ? `${JSON.stringify(task)}\n` : `${task.taskId}\n`);
         return EXIT.ok;
       }
       case 'list': {
         const tasks = await call<(BriefTaskView & Partial<TaskView>)[]>(settings, 'GET', `/v1/tasks${values.full ? '?view=full' : ''}`);
         if (values.json) process.stdout.write(`${JSON.stringify(tasks)}\n`);
-        else for (const task of tasks) process.stdout.write(`${task.taskId}\t${task.state}${values.full ? `\t${task.machine ?? ''}\t${task.exitCode ?? ''}` : ''}\n`);
+        else
+          for (const task of tasks)
+            process.stdout.write(`${task.taskId}\t${task.state}${values.full ? `\t${task.machine ?? ''}\t${task.exitCode ?? ''}` : ''}\n`);
         return EXIT.ok;
       }
       case 'show':

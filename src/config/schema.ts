@@ -39,15 +39,15 @@ export const MachineLimitsSchema = z.strictObject({
 
 export const MachineSandboxSchema = z
   .strictObject({
-  /** Run as this existing user instead of a dynamic one. (Default: DynamicUser) */
-  user: systemName.nullable().default(null),
-  /** With `user`: its group. (Default: the user's own group) */
-  group: systemName.nullable().default(null),
-  /** No network but loopback. (Default: false) */
-  privateNetwork: z.boolean().default(false),
-  /** Paths the task may write besides its own state directory and private /tmp. (Default: none) */
-  readWritePaths: z.array(absolutePath).max(64).default([]),
-})
+    /** Run as this existing user instead of a dynamic one. (Default: DynamicUser) */
+    user: systemName.nullable().default(null),
+    /** With `user`: its group. (Default: the user's own group) */
+    group: systemName.nullable().default(null),
+    /** No network but loopback. (Default: false) */
+    privateNetwork: z.boolean().default(false),
+    /** Paths the task may write besides its own state directory and private /tmp. (Default: none) */
+    readWritePaths: z.array(absolutePath).max(64).default([]),
+  })
   .refine((sandbox) => sandbox.group === null || sandbox.user !== null, {
     path: ['group'],
     error: 'needs "user" (a dynamic user has a dynamic group)',
@@ -127,7 +127,10 @@ export const ConfigSchema = z.strictObject({
     .strictObject({
       path: absolutePath,
       /** Octal file mode. (Default: 0660) */
-      mode: z.string().regex(/^0?[0-7]{3}$/, 'an octal mode like 0660').default('0660'),
+      mode: z
+        .string()
+        .regex(/^0?[0-7]{3}$/, 'an octal mode like 0660')
+        .default('0660'),
       /** Group of the socket file. (Default: the runner's group) */
       group: systemName.optional(),
     })
@@ -137,9 +140,19 @@ export const ConfigSchema = z.strictObject({
   limits: z
     .strictObject({
       /** Largest request body. (Default: 1 MiB) */
-      maxBodyBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
+      maxBodyBytes: z
+        .number()
+        .int()
+        .min(1024)
+        .max(64 * 1024 * 1024)
+        .default(1024 * 1024),
       /** Largest `parameters`, as JSON. (Default: 256 KiB) */
-      maxParameterBytes: z.number().int().min(16).max(1024 * 1024).default(256 * 1024),
+      maxParameterBytes: z
+        .number()
+        .int()
+        .min(16)
+        .max(1024 * 1024)
+        .default(256 * 1024),
       /** Deepest nesting of a request body. (Default: 64) */
       maxJsonDepth: z.number().int().min(2).max(10_000).default(64),
       /** Tasks created/running/stopping at once; more → 429 with Retry-After. (Default: 1000) */

@@ -39,10 +39,7 @@ export interface RunnerServiceOptions {
   nodeFlags?: string[];
 }
 
-export async function startRunnerService(
-  config: Record<string, unknown> = {},
-  options: RunnerServiceOptions = {},
-): Promise<RunnerService> {
+export async function startRunnerService(config: Record<string, unknown> = {}, options: RunnerServiceOptions = {}): Promise<RunnerService> {
   const systemd = PrivateSystemd.fromEnvironment();
   const name = `tessia-test-runner-${randomBytes(4).toString('hex')}`;
   const port = await freePort();
@@ -65,7 +62,14 @@ export async function startRunnerService(
         properties,
         ...(options.nodeFlags ? { nodeFlags: options.nodeFlags } : {}),
         ...(entry ? { entry } : {}),
-        serveArgs: ['--config', configPath, '--listen', `${options.listenHost ?? '127.0.0.1'}:${port}`, '--state-dir', `${dirInside}/state`],
+        serveArgs: [
+          '--config',
+          configPath,
+          '--listen',
+          `${options.listenHost ?? '127.0.0.1'}:${port}`,
+          '--state-dir',
+          `${dirInside}/state`,
+        ],
       });
       if (options.expectFailure) return;
       if (started.code !== 0) throw new Error(`systemd-run failed: ${started.stderr}\n${await service.journal()}`);

@@ -48,7 +48,12 @@ export async function journalOf(runner: RunnerService, taskId: string): Promise<
 
 /** Entries keep arriving after the unit has exited (journald lags): wait for a line. */
 export function waitForJournalLine(runner: RunnerService, taskId: string, line: string, timeoutMs = 20_000) {
-  return eventually(`"${line}" in the journal of ${taskId}`, () => journalOf(runner, taskId), (lines) => lines.includes(line), timeoutMs);
+  return eventually(
+    `"${line}" in the journal of ${taskId}`,
+    () => journalOf(runner, taskId),
+    (lines) => lines.includes(line),
+    timeoutMs,
+  );
 }
 
 export async function unitsOfTasks(runner: RunnerService): Promise<string[]> {

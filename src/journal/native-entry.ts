@@ -19,7 +19,10 @@ const BINARY_FRAMING = 10;
  * those starting with `_` are journald's own and refused from clients.
  */
 export function journalFieldName(name: string): string {
-  const cleaned = name.toUpperCase().replace(/[^A-Z0-9_]/g, '_').replace(/^[_0-9]+/, '');
+  const cleaned = name
+    .toUpperCase()
+    .replace(/[^A-Z0-9_]/g, '_')
+    .replace(/^[_0-9]+/, '');
   return cleaned.slice(0, 64) || 'FIELD';
 }
 

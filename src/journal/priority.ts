@@ -6,10 +6,7 @@ export const PRIORITY_NAMES = ['emerg', 'alert', 'crit', 'err', 'warning', 'noti
 export type PriorityName = (typeof PRIORITY_NAMES)[number];
 export type Priority = 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7;
 
-export const PRIORITIES = Object.fromEntries(PRIORITY_NAMES.map((name, level) => [name, level])) as Record<
-  PriorityName,
-  Priority
->;
+export const PRIORITIES = Object.fromEntries(PRIORITY_NAMES.map((name, level) => [name, level])) as Record<PriorityName, Priority>;
 
 /** journald's default for an entry without PRIORITY. */
 export const DEFAULT_PRIORITY: Priority = PRIORITIES.info;

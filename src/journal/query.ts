@@ -43,7 +43,10 @@ export function journalctlArgs(query: JournalQuery): string[] {
   if (query.afterCursor !== undefined && query.atCursor !== undefined) {
     throw new InvalidJournalQuery('afterCursor and atCursor exclude each other');
   }
-  for (const [name, cursor] of [['--after-cursor', query.afterCursor], ['--cursor', query.atCursor]] as const) {
+  for (const [name, cursor] of [
+    ['--after-cursor', query.afterCursor],
+    ['--cursor', query.atCursor],
+  ] as const) {
     if (cursor === undefined) continue;
     if (!isCursor(cursor)) throw new InvalidJournalQuery('malformed cursor');
     args.push(`${name}=${cursor}`);

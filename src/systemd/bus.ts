@@ -128,7 +128,10 @@ export class SystemBus extends EventEmitter<{ signal: [BusSignal]; disconnect: [
     const failed = new Promise<never>((_, reject) => (fail = reject));
     this.pending.add(fail);
     this.coalesceWrites();
-    const timer = setTimeout(() => fail(new BusCallError('org.freedesktop.DBus.Error.NoReply', `${call.member}: no reply`)), CALL_TIMEOUT_MS);
+    const timer = setTimeout(
+      () => fail(new BusCallError('org.freedesktop.DBus.Error.NoReply', `${call.member}: no reply`)),
+      CALL_TIMEOUT_MS,
+    );
     try {
       const reply = await Promise.race([this.bus.call(message), failed]);
       return reply?.body ?? [];

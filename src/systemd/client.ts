@@ -122,9 +122,7 @@ export class SystemdClient extends EventEmitter<SystemdClientEvents> {
     bus.once('disconnect', (error) => this.onDisconnect(bus, error));
     // systemd going away and coming back (daemon-reexec) drops our subscription with it; and its
     // owner is the only sender whose signals count. Matched before asking, so no change is missed.
-    await bus.addMatch(
-      `type='signal',sender='${BUS_NAME}',interface='${BUS_NAME}',member='NameOwnerChanged',arg0='${SYSTEMD}'`,
-    );
+    await bus.addMatch(`type='signal',sender='${BUS_NAME}',interface='${BUS_NAME}',member='NameOwnerChanged',arg0='${SYSTEMD}'`);
     await this.learnSystemdOwner(bus);
     const signalFrom = `type='signal',sender='${SYSTEMD}'`;
     await bus.addMatch(`${signalFrom},interface='${MANAGER}',member='JobRemoved'`);

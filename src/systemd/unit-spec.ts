@@ -44,8 +44,20 @@ export function unitProperties(spec: TaskUnitSpec): UnitProperty[] {
     // Keeps the unit (and its Result) after the main process ends, until the runner collects it.
     ['RemainAfterExit', new Variant('b', true)],
     ['ExecStart', new Variant('a(sasb)', [[spec.execStart[0], spec.execStart, false]])],
-    ['LogExtraFields', new Variant('aay', spec.logExtraFields.map((field) => Buffer.from(field, 'utf8')))],
-    ['Environment', new Variant('as', Object.entries(spec.environment).map(([name, value]) => `${name}=${value}`))],
+    [
+      'LogExtraFields',
+      new Variant(
+        'aay',
+        spec.logExtraFields.map((field) => Buffer.from(field, 'utf8')),
+      ),
+    ],
+    [
+      'Environment',
+      new Variant(
+        'as',
+        Object.entries(spec.environment).map(([name, value]) => `${name}=${value}`),
+      ),
+    ],
     ['StandardInputFile', new Variant('s', spec.standardInputFile)],
     ['StandardOutput', new Variant('s', 'journal')],
     ['StandardError', new Variant('s', 'journal')],

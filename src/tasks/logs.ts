@@ -65,8 +65,14 @@ export class TaskLogs {
     // the task carry TESSIA_TASK_ID too), and systemd's lines about its unit.
     const query: JournalQuery = {
       matches: [
-        [['TESSIA_TASK_ID', task.taskId], ['_SYSTEMD_UNIT', task.unit]],
-        [['UNIT', task.unit], ['_PID', '1']],
+        [
+          ['TESSIA_TASK_ID', task.taskId],
+          ['_SYSTEMD_UNIT', task.unit],
+        ],
+        [
+          ['UNIT', task.unit],
+          ['_PID', '1'],
+        ],
       ],
       follow: request.follow,
     };
@@ -92,7 +98,8 @@ export class TaskLogs {
     try {
       for await (const _batch of reader) break;
     } catch (error) {
-      if (error instanceof JournalctlError) throw new TaskError('INVALID_CURSOR', 'after: the journal cannot seek to that cursor', { cause: error });
+      if (error instanceof JournalctlError)
+        throw new TaskError('INVALID_CURSOR', 'after: the journal cannot seek to that cursor', { cause: error });
       throw error;
     } finally {
       signal.removeEventListener('abort', stop);

@@ -76,7 +76,10 @@ export class TaskService {
     const machine = this.machine(request.machine);
     const size = Buffer.byteLength(JSON.stringify(request.parameters ?? null));
     if (size > this.options.maxParameterBytes) {
-      throw new TaskError('PARAMETERS_TOO_LARGE', `parameters are ${size} bytes as JSON, more than the ${this.options.maxParameterBytes} allowed`);
+      throw new TaskError(
+        'PARAMETERS_TOO_LARGE',
+        `parameters are ${size} bytes as JSON, more than the ${this.options.maxParameterBytes} allowed`,
+      );
     }
     if (this.store.countActive() >= this.options.maxActiveTasks) {
       throw new TaskError('TOO_MANY_TASKS', `${this.options.maxActiveTasks} tasks are active already; try again when some have ended`);
@@ -110,7 +113,9 @@ export class TaskService {
     const now = this.mustFind(taskId);
     // A DELETE during the start job may have sent its stop before the unit existed: send it now.
     if (this.store.find(taskId)?.forgotten && !isFinished(now)) {
-      await this.requestStop(now).catch((error: unknown) => this.log.warn({ taskId, err: error }, 'could not stop a task deleted while it started'));
+      await this.requestStop(now).catch((error: unknown) =>
+        this.log.warn({ taskId, err: error }, 'could not stop a task deleted while it started'),
+      );
     }
     return now;
   }
@@ -202,9 +207,15 @@ export class TaskService {
         // Whether systemd started it is unknown: the record stays "created" until the bus is back,
         // when tracking reads it (the lifecycle no longer waits for this start job).
         this.tracker.started(unit);
-        throw new TaskError('SYSTEMD_UNAVAILABLE', `task ${taskId}: ${error.message}; its state is settled once systemd answers again`, { cause: error });
+        throw new TaskError('SYSTEMD_UNAVAILABLE', `task ${taskId}: ${error.message}; its state is settled once systemd answers again`, {
+          cause: error,
+        });
       }
-      this.transitions.move(this.mustFind(taskId), { state: TaskState.exited, exitCode: ExitCode.exception, detail: `start failed: ${messageOf(error)}` });
+      this.transitions.move(this.mustFind(taskId), {
+        state: TaskState.exited,
+        exitCode: ExitCode.exception,
+        detail: `start failed: ${messageOf(error)}`,
+      });
       this.tracker.untrack(unit);
       throw new TaskError('START_FAILED', `task ${taskId} could not be started: ${messageOf(error)}`, { cause: error });
     }

@@ -48,10 +48,7 @@ CREATE INDEX IF NOT EXISTS tasks_active ON tasks (state) WHERE state IN (${ACTIV
 `;
 
 export type TaskPatch = Partial<
-  Pick<
-    TaskRecord,
-    'state' | 'exitCode' | 'result' | 'detail' | 'startedAt' | 'finishedAt' | 'invocationId' | 'stopRequested'
-  >
+  Pick<TaskRecord, 'state' | 'exitCode' | 'result' | 'detail' | 'startedAt' | 'finishedAt' | 'invocationId' | 'stopRequested'>
 >;
 
 const COLUMNS: Record<keyof TaskPatch, string> = {
@@ -85,12 +82,8 @@ export class TaskStore {
       get: this.db.prepare<[string], TaskRow>('SELECT * FROM tasks WHERE task_id = ?'),
       list: this.db.prepare<[], TaskRow>('SELECT * FROM tasks WHERE forgotten = 0 ORDER BY seq'),
       briefList: this.db.prepare<[], TaskBrief>('SELECT task_id AS taskId, state FROM tasks WHERE forgotten = 0 ORDER BY seq'),
-      active: this.db.prepare<[], TaskRow>(
-        `SELECT * FROM tasks WHERE state IN (${ACTIVE}) ORDER BY seq`,
-      ),
-      countActive: this.db.prepare<[], { count: number }>(
-        `SELECT COUNT(*) AS count FROM tasks WHERE state IN (${ACTIVE})`,
-      ),
+      active: this.db.prepare<[], TaskRow>(`SELECT * FROM tasks WHERE state IN (${ACTIVE}) ORDER BY seq`),
+      countActive: this.db.prepare<[], { count: number }>(`SELECT COUNT(*) AS count FROM tasks WHERE state IN (${ACTIVE})`),
       byState: this.db.prepare<[], { state: string; count: number }>(
         'SELECT state, COUNT(*) AS count FROM tasks WHERE forgotten = 0 GROUP BY state',
       ),

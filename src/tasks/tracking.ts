@@ -96,7 +96,7 @@ export class UnitTracker {
           } catch (error) {
             this.log.warn({ unit, err: error }, 'could not read the state of a task unit');
           }
-        // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- refresh() sets it during the await
+          // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- refresh() sets it during the await
         } while (tracked.again && this.units.get(unit) === tracked);
       } finally {
         // In the same step as the last look at `again`: a refresh asked for after it starts a read of its own.

@@ -45,7 +45,11 @@ export function nativeJournalBuilt(): boolean {
 /** Like `skipUnlessInstalled`, for a test of what only the native journal transport does. */
 export function skipUnlessNativeJournal(what: string, env: NodeJS.ProcessEnv = process.env): string | false {
   if (nativeJournalBuilt()) return false;
-  return skipOrFail(`${what} need the native journal binding (unix-dgram): ${NATIVE_JOURNAL_ENABLE}`, 'the unix-dgram addon is not built', env);
+  return skipOrFail(
+    `${what} need the native journal binding (unix-dgram): ${NATIVE_JOURNAL_ENABLE}`,
+    'the unix-dgram addon is not built',
+    env,
+  );
 }
 
 function skipOrFail(reason: string, missing: string, env: NodeJS.ProcessEnv): string {

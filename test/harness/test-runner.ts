@@ -5,11 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { APP_DIR_INSIDE, PrivateSystemd } from '../../src/embedded/private-systemd.js';
-import {
-  startRunnerService,
-  type RunnerService,
-  type RunnerServiceOptions,
-} from '../../src/embedded/runner-service.js';
+import { startRunnerService, type RunnerService, type RunnerServiceOptions } from '../../src/embedded/runner-service.js';
 
 /** The machines the tests use; short grace periods, so the tests' stops do not wait a minute. */
 export const TEST_MACHINES = {
@@ -51,7 +47,11 @@ export const TEST_MACHINES = {
   },
   hog: {
     // Bounded: 512 MiB at most, so a limit that does not hold fails the test, not the machine.
-    exec: ['/usr/bin/node', '-e', 'const kept = []; for (let i = 0; i < 512; i++) kept.push(Buffer.alloc(1 << 20, 1)); console.log("survived");'],
+    exec: [
+      '/usr/bin/node',
+      '-e',
+      'const kept = []; for (let i = 0; i < 512; i++) kept.push(Buffer.alloc(1 << 20, 1)); console.log("survived");',
+    ],
     limits: { memoryMax: '64M' },
   },
   // Runs until the test creates /run/tessia-test/release (tests control the timing), then exits 3.
@@ -61,10 +61,7 @@ export const TEST_MACHINES = {
 };
 
 /** A runner with the tests' machines; `config.machines` replaces them. */
-export function startTestRunner(
-  config: Record<string, unknown> = {},
-  options: RunnerServiceOptions = {},
-): Promise<RunnerService> {
+export function startTestRunner(config: Record<string, unknown> = {}, options: RunnerServiceOptions = {}): Promise<RunnerService> {
   return startRunnerService({ machines: TEST_MACHINES, ...config }, options);
 }
 

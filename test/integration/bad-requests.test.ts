@@ -32,7 +32,11 @@ describe('requests the runner refuses', () => {
     ['a machine name that is not a string', { machine: ['echo'], parameters: [] }, /machine/],
     ['a machine name shaped like a unit', { machine: '../../etc/passwd', parameters: [] }, /unknown machine/],
     ['an echo syntax error', { machine: 'echo', parameters: ['echo fine', 'sleep forever'] }, /line 2: SLEEP argument must be a number/],
-    ['an unknown echo command', { machine: 'echo', parameters: ['echo fine', '', 'dance'] }, /line 3: Invalid command \(expected one of ECHO/],
+    [
+      'an unknown echo command',
+      { machine: 'echo', parameters: ['echo fine', '', 'dance'] },
+      /line 3: Invalid command \(expected one of ECHO/,
+    ],
     ['a body that is a list', [{ machine: 'echo', parameters: [] }], /expected object/i],
     ['a body that is a string', 'echo', /expected object/i],
   ];
@@ -74,11 +78,7 @@ describe('requests the runner refuses', () => {
 
   for (const id of ['deadbeef', 'some-unspecified-id', '..%2F..%2Fetc', 'DEADBEEF', 'x'.repeat(300)]) {
     test(`the unknown task id "${id.slice(0, 20)}" is 404 for query, stop and delete`, async () => {
-      for (const reply of [
-        await api.get(`/v1/tasks/${id}`),
-        await api.post(`/v1/tasks/${id}/stop`),
-        await api.delete(`/v1/tasks/${id}`),
-      ]) {
+      for (const reply of [await api.get(`/v1/tasks/${id}`), await api.post(`/v1/tasks/${id}/stop`), await api.delete(`/v1/tasks/${id}`)]) {
         assert.equal(reply.status, 404);
         assert.equal(typeof reply.body.detail, 'string');
       }

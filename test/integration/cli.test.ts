@@ -25,7 +25,13 @@ describe('tessia-task-runner task', () => {
 
   test('start, logs -f (in colour, returning with the task), list, show, stop, delete — with exit codes', async () => {
     const url = suite.runner.baseUrl;
-    const started = await cli(url, 'start', 'echo', '--parameters', JSON.stringify(['echo from the cli', 'log warning careful', 'sleep 1', 'return 3']));
+    const started = await cli(
+      url,
+      'start',
+      'echo',
+      '--parameters',
+      JSON.stringify(['echo from the cli', 'log warning careful', 'sleep 1', 'return 3']),
+    );
     assert.equal(started.code, 0, started.stderr);
     const taskId = started.stdout.trim();
     assert.match(taskId, /^[0-9a-f]{8}$/);
@@ -69,7 +75,9 @@ describe('tessia-task-runner task', () => {
 
 describe('tessia-task-runner task with tokens', () => {
   const token = 'cli-token-0123456789';
-  const suite = runnerSuite({ auth: { tokens: [{ name: 'cli', sha256: createHash('sha256').update(token).digest('hex'), scope: 'write' }] } });
+  const suite = runnerSuite({
+    auth: { tokens: [{ name: 'cli', sha256: createHash('sha256').update(token).digest('hex'), scope: 'write' }] },
+  });
 
   test('without the token it exits 4; with it, it works', async () => {
     assert.equal((await cli(suite.runner.baseUrl, 'list')).code, 4);

@@ -22,10 +22,29 @@ function random(seed: number) {
 }
 
 const INJECTIONS = [
-  '../../etc/passwd', '..%2F..%2Fetc%2Fshadow', 'tessia-task-deadbeef.service', 'deadbeef.service; rm -rf /',
-  '$(reboot)', '`id`', 'deadbeef\nExecStart=/bin/sh', 'dead%00beef', '%0aExecStart%3d%2fbin%2fsh', 'DEADBEEF', '-1',
-  'a'.repeat(5000), '\u0000\u0001\u001f', 'Ω≈ç√∫', '{{7*7}}', '<script>', 'null', 'undefined', '--after-cursor=x',
-  'init.scope', 'dbus.service', '-.slice', 'tessia-tasks.slice',
+  '../../etc/passwd',
+  '..%2F..%2Fetc%2Fshadow',
+  'tessia-task-deadbeef.service',
+  'deadbeef.service; rm -rf /',
+  '$(reboot)',
+  '`id`',
+  'deadbeef\nExecStart=/bin/sh',
+  'dead%00beef',
+  '%0aExecStart%3d%2fbin%2fsh',
+  'DEADBEEF',
+  '-1',
+  'a'.repeat(5000),
+  '\u0000\u0001\u001f',
+  'Ω≈ç√∫',
+  '{{7*7}}',
+  '<script>',
+  'null',
+  'undefined',
+  '--after-cursor=x',
+  'init.scope',
+  'dbus.service',
+  '-.slice',
+  'tessia-tasks.slice',
 ];
 
 describe('hostile input', { timeout: 15 * 60_000 }, () => {
@@ -67,9 +86,21 @@ describe('hostile input', { timeout: 15 * 60_000 }, () => {
       () => Buffer.from([0xff, 0xfe, 0xfd]).toString('latin1'),
     ];
     const queries = [
-      'follow=maybe', 'tail=-5', 'tail=1e9', 'tail=0x10', 'priority=99', 'priority=%00', 'since=yesterday',
-      'until=2026-02-30T25:61:00Z', 'after=' + encodeURIComponent('s=x;i=y'), 'after=' + encodeURIComponent(pick(INJECTIONS)),
-      'fields=' + encodeURIComponent('A,B;rm'), 'format=%0d%0a', 'follow=true&follow=false', 'tail=1&tail=2', 'x=' + 'y'.repeat(4000),
+      'follow=maybe',
+      'tail=-5',
+      'tail=1e9',
+      'tail=0x10',
+      'priority=99',
+      'priority=%00',
+      'since=yesterday',
+      'until=2026-02-30T25:61:00Z',
+      'after=' + encodeURIComponent('s=x;i=y'),
+      'after=' + encodeURIComponent(pick(INJECTIONS)),
+      'fields=' + encodeURIComponent('A,B;rm'),
+      'format=%0d%0a',
+      'follow=true&follow=false',
+      'tail=1&tail=2',
+      'x=' + 'y'.repeat(4000),
     ];
 
     const statuses = new Map<number, number>();
@@ -83,14 +114,30 @@ describe('hostile input', { timeout: 15 * 60_000 }, () => {
       if (kind < 0.45) {
         method = 'POST';
         body = pick(bodies)();
-        headers['content-type'] = pick(['application/json', 'text/plain', 'application/x-www-form-urlencoded', 'application/json; charset=latin1']);
+        headers['content-type'] = pick([
+          'application/json',
+          'text/plain',
+          'application/x-www-form-urlencoded',
+          'application/json; charset=latin1',
+        ]);
       } else if (kind < 0.75) {
         const id = encodeURIComponent(pick(INJECTIONS));
-        [method, path] = pick([['GET', `/v1/tasks/${id}`], ['POST', `/v1/tasks/${id}/stop`], ['DELETE', `/v1/tasks/${id}`], ['GET', `/v1/tasks/${id}/logs`]]);
+        [method, path] = pick([
+          ['GET', `/v1/tasks/${id}`],
+          ['POST', `/v1/tasks/${id}/stop`],
+          ['DELETE', `/v1/tasks/${id}`],
+          ['GET', `/v1/tasks/${id}/logs`],
+        ]);
       } else if (kind < 0.9) {
         path = `/v1/tasks/deadbeef/logs?${pick(queries)}`;
       } else if (kind < 0.95) {
-        [method, path] = pick([['PUT', '/v1/tasks'], ['PATCH', '/v1/tasks/x'], ['GET', '/v1/../../etc/passwd'], ['GET', `/${'a/'.repeat(500)}`], ['POST', '/v1/tasks?view=full']]);
+        [method, path] = pick([
+          ['PUT', '/v1/tasks'],
+          ['PATCH', '/v1/tasks/x'],
+          ['GET', '/v1/../../etc/passwd'],
+          ['GET', `/${'a/'.repeat(500)}`],
+          ['POST', '/v1/tasks?view=full'],
+        ]);
       } else {
         method = 'POST';
         body = JSON.stringify({ machine: 'echo', parameters: ['x'.repeat(2 * 1024 * 1024)] });
@@ -98,7 +145,9 @@ describe('hostile input', { timeout: 15 * 60_000 }, () => {
       }
       const init: RequestInit = { method, headers };
       if (body !== undefined) init.body = body;
-      const response = await fetch(runner.baseUrl + path, init).catch((error: unknown) => (error instanceof Error ? error : new Error(String(error))));
+      const response = await fetch(runner.baseUrl + path, init).catch((error: unknown) =>
+        error instanceof Error ? error : new Error(String(error)),
+      );
       sent += 1;
       const status = response instanceof Error ? -1 : response.status;
       if (!(response instanceof Error)) await response.arrayBuffer();
@@ -109,7 +158,11 @@ describe('hostile input', { timeout: 15 * 60_000 }, () => {
     const slow = Array.from({ length: 8 }, (_, i) => {
       const socket = connect(Number(new URL(runner.baseUrl).port), '127.0.0.1');
       socket.on('error', () => {});
-      socket.write(i % 2 ? 'POST /v1/tasks HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{"mach' : 'GET /v1/tasks HTTP/1.1\r\nHost: x\r\nX-Slow: ');
+      socket.write(
+        i % 2
+          ? 'POST /v1/tasks HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{"mach'
+          : 'GET /v1/tasks HTTP/1.1\r\nHost: x\r\nX-Slow: ',
+      );
       return socket;
     });
 
@@ -159,7 +212,10 @@ describe('hostile input', { timeout: 15 * 60_000 }, () => {
     const big = await api.post('/v1/tasks', { machine: 'echo', parameters: ['echo ' + 'x'.repeat(5000)] });
     assert.equal(big.status, 413);
     assert.match(big.body.detail, /parameters are \d+ bytes as JSON, more than the 4096 allowed/);
-    const deep = await api.postRaw('/v1/tasks', JSON.stringify({ machine: 'echo', parameters: JSON.parse('['.repeat(40) + ']'.repeat(40)) }));
+    const deep = await api.postRaw(
+      '/v1/tasks',
+      JSON.stringify({ machine: 'echo', parameters: JSON.parse('['.repeat(40) + ']'.repeat(40)) }),
+    );
     assert.equal(deep.status, 400);
     assert.match(deep.body.detail, /nests deeper than 32 levels/);
     assert.deepEqual(await unitsOfTasks(runner), []);

@@ -18,10 +18,30 @@ describe('a task over its life', () => {
     assert.equal(task.unit, `tessia-task-${task.taskId}.service`);
     assert.match(task.invocationId, /^[0-9a-f]{32}$/);
     const unit = await suite.runner.systemd.show(task.unit, [
-      'ActiveState', 'SubState', 'Slice', 'Type', 'RemainAfterExit', 'DynamicUser', 'PrivateTmp', 'NoNewPrivileges',
-      'ProtectSystem', 'ProtectHome', 'KillMode', 'TimeoutStopUSec', 'InvocationID', 'LimitCORE', 'TasksMax',
-      'WorkingDirectory', 'StateDirectory', 'LogRateLimitBurst', 'Transient', 'ExecStart', 'Environment',
-      'StandardInput', 'StandardOutput', 'StandardError',
+      'ActiveState',
+      'SubState',
+      'Slice',
+      'Type',
+      'RemainAfterExit',
+      'DynamicUser',
+      'PrivateTmp',
+      'NoNewPrivileges',
+      'ProtectSystem',
+      'ProtectHome',
+      'KillMode',
+      'TimeoutStopUSec',
+      'InvocationID',
+      'LimitCORE',
+      'TasksMax',
+      'WorkingDirectory',
+      'StateDirectory',
+      'LogRateLimitBurst',
+      'Transient',
+      'ExecStart',
+      'Environment',
+      'StandardInput',
+      'StandardOutput',
+      'StandardError',
     ]);
     assert.equal(unit['ActiveState'], 'active');
     assert.equal(unit['SubState'], 'running');
@@ -53,7 +73,13 @@ describe('a task over its life', () => {
     const handoff = await suite.runner.systemd.run(['ls', '-A', `${suite.runner.stateDir}/run/parameters`]);
     assert.deepEqual([handoff.code, handoff.stdout], [0, '']);
     await waitForJournalLine(suite.runner, task.taskId, 'started');
-    const user = await suite.runner.systemd.run(['ps', '-o', 'user=', '-p', (await suite.runner.systemd.show(task.unit, ['MainPID']))['MainPID'] ?? '0']);
+    const user = await suite.runner.systemd.run([
+      'ps',
+      '-o',
+      'user=',
+      '-p',
+      (await suite.runner.systemd.show(task.unit, ['MainPID']))['MainPID'] ?? '0',
+    ]);
     assert.notEqual(user.stdout.trim(), 'root');
   });
 
@@ -68,7 +94,10 @@ describe('a task over its life', () => {
     await waitForCollected(suite.runner, task.unit);
     await waitForJournalLine(suite.runner, task.taskId, 'three');
     const lines = await journalOf(suite.runner, task.taskId);
-    assert.deepEqual(lines.filter((line) => ['one', 'two', 'three'].includes(line)), ['one', 'two', 'three']);
+    assert.deepEqual(
+      lines.filter((line) => ['one', 'two', 'three'].includes(line)),
+      ['one', 'two', 'three'],
+    );
   });
 
   test('LOG lines reach the journal with the priority of their level', async () => {
@@ -95,7 +124,11 @@ describe('a task over its life', () => {
     // "never" missing means something only once the journal has the task's output: wait for the line before it.
     await waitForJournalLine(suite.runner, task.taskId, 'before');
     const output = await journalOf(suite.runner, task.taskId);
-    assert.deepEqual(output.filter((line) => ['before', 'never'].includes(line)), ['before'], 'the line before RETURN, once, and nothing after it');
+    assert.deepEqual(
+      output.filter((line) => ['before', 'never'].includes(line)),
+      ['before'],
+      'the line before RETURN, once, and nothing after it',
+    );
     assert.ok(!output.includes('never'));
   });
 
@@ -186,7 +219,10 @@ describe('a task over its life', () => {
     assert.ok(!(await suite.api.get('/v1/tasks')).body.some((item: { taskId: string }) => item.taskId === task.taskId));
     // Whenever systemd still has the unit, the store still has the task (hidden), marked as being deleted.
     for (;;) {
-      const [unit, row] = await Promise.all([suite.runner.systemd.show(task.unit, ['LoadState', 'SubState']), storedRow(suite.runner, task.taskId)]);
+      const [unit, row] = await Promise.all([
+        suite.runner.systemd.show(task.unit, ['LoadState', 'SubState']),
+        storedRow(suite.runner, task.taskId),
+      ]);
       if (unit['LoadState'] === 'not-found') break;
       assert.ok(row, `the store lost the task while its unit is ${unit['SubState']}`);
       assert.equal(row['forgotten'], 1);
@@ -194,7 +230,14 @@ describe('a task over its life', () => {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     started.delete(task.taskId);
-    assert.equal(await eventually('the row gone', () => storedRow(suite.runner, task.taskId), (row) => row === null), null);
+    assert.equal(
+      await eventually(
+        'the row gone',
+        () => storedRow(suite.runner, task.taskId),
+        (row) => row === null,
+      ),
+      null,
+    );
     assert.equal((await suite.api.delete(`/v1/tasks/${task.taskId}`)).status, 404);
   });
 
@@ -250,7 +293,15 @@ describe('a task over its life', () => {
     const lines = byUnit.split('\n');
     const started = lines.filter((line) => line.startsWith('Started '));
     assert.equal(started.length, 1, byUnit);
-    assert.match(started[0] ?? '', new RegExp(`^Started (${task.unit} - )?tessia task ${task.taskId} \\(echo\\)\\.$`), 'systemd names the task by its unit and description');
-    assert.deepEqual(lines.filter((line) => line.includes('visible to admins')), ['visible to admins'], "the task's own output, once");
+    assert.match(
+      started[0] ?? '',
+      new RegExp(`^Started (${task.unit} - )?tessia task ${task.taskId} \\(echo\\)\\.$`),
+      'systemd names the task by its unit and description',
+    );
+    assert.deepEqual(
+      lines.filter((line) => line.includes('visible to admins')),
+      ['visible to admins'],
+      "the task's own output, once",
+    );
   });
 });

@@ -9,7 +9,6 @@ import { runnerSuite } from '../harness/suite.js';
 import { followLines, ndjson, readAll } from '../../src/embedded/api-streams.js';
 import { waitForJournalLine, waitForState } from '../../src/embedded/runner-tasks.js';
 
-
 describe('task logs', () => {
   const suite = runnerSuite({ logs: { heartbeatSec: 0.3, followSettleSec: 1 } });
   const start = (machine: string, parameters: unknown) => suite.start(machine, parameters);
@@ -31,9 +30,18 @@ describe('task logs', () => {
     assert.match(String(reply.headers['content-type']), /^application\/x-ndjson/);
     const lines = ndjson(reply.body);
     const own = taskEntries(lines).filter((entry) => ['one', 'two', 'three', 'four'].includes(entry.message));
-    assert.deepEqual(own.map((entry) => entry.message), ['one', 'two', 'three', 'four']);
-    assert.deepEqual(own.map((entry) => entry.priority), [6, 4, 2, 6]);
-    assert.deepEqual(own.map((entry) => entry.priorityName), ['info', 'warning', 'crit', 'info']);
+    assert.deepEqual(
+      own.map((entry) => entry.message),
+      ['one', 'two', 'three', 'four'],
+    );
+    assert.deepEqual(
+      own.map((entry) => entry.priority),
+      [6, 4, 2, 6],
+    );
+    assert.deepEqual(
+      own.map((entry) => entry.priorityName),
+      ['info', 'warning', 'crit', 'info'],
+    );
     for (const entry of own) {
       assert.match(entry.cursor, /^s=[0-9a-f]{32};i=/);
       assert.match(entry.timestamp, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
@@ -42,7 +50,10 @@ describe('task logs', () => {
       assert.ok(!Object.keys(entry.fields).some((name) => name.startsWith('_')), 'no trusted fields unless asked');
     }
     const systemd = lines.filter((line) => line.source === 'systemd').map((line) => line.message);
-    assert.ok(systemd.some((message: string) => message.startsWith("Started tessia-task-")), systemd.join('\n'));
+    assert.ok(
+      systemd.some((message: string) => message.startsWith('Started tessia-task-')),
+      systemd.join('\n'),
+    );
     assert.deepEqual(lines.at(-1), {
       type: 'end',
       taskId: task.taskId,
@@ -55,11 +66,21 @@ describe('task logs', () => {
   });
 
   // Without unix-dgram the SDK writes `<N>text` to stdout: priority and text stay, fields of its own do not.
-  test("a machine's own fields reach the journal through the SDK's native transport", { skip: skipUnlessNativeJournal("a machine's own journal fields") }, async () => {
-    const task = await finishedTask('echo', ['echo one', 'log warning two'], 'two');
-    const own = taskEntries(ndjson((await readAll(logsUrl(task.taskId))).body)).filter((entry) => ['one', 'two'].includes(entry.message));
-    assert.deepEqual(own.map((entry) => [entry.fields.TESSIA_ECHO_LINE, entry.fields.TESSIA_LOG_LEVEL]), [['1', undefined], ['2', 'WARNING']]);
-  });
+  test(
+    "a machine's own fields reach the journal through the SDK's native transport",
+    { skip: skipUnlessNativeJournal("a machine's own journal fields") },
+    async () => {
+      const task = await finishedTask('echo', ['echo one', 'log warning two'], 'two');
+      const own = taskEntries(ndjson((await readAll(logsUrl(task.taskId))).body)).filter((entry) => ['one', 'two'].includes(entry.message));
+      assert.deepEqual(
+        own.map((entry) => [entry.fields.TESSIA_ECHO_LINE, entry.fields.TESSIA_LOG_LEVEL]),
+        [
+          ['1', undefined],
+          ['2', 'WARNING'],
+        ],
+      );
+    },
+  );
 
   test('follow streams entries as they happen and ends by itself with the final state', async () => {
     const task = await start('echo', ['echo before', 'sleep 2', 'echo after', 'return 4']);
@@ -77,7 +98,10 @@ describe('task logs', () => {
     assert.equal(end.type, 'end');
     assert.equal(end.state, 'exited');
     assert.equal(end.exitCode, 4);
-    assert.ok(lines.some((line) => line.type === 'heartbeat'), 'heartbeats while the task sleeps');
+    assert.ok(
+      lines.some((line) => line.type === 'heartbeat'),
+      'heartbeats while the task sleeps',
+    );
     assert.equal(lines.filter((line) => line.type === 'end').length, 1);
   });
 
@@ -107,7 +131,10 @@ describe('task logs', () => {
     const lines = ndjson(reply.body);
     const numbers = taskEntries(lines).map((entry) => entry.message);
     assert.equal(numbers.length, 100_000);
-    assert.ok(numbers.every((value: string, at: number) => value === String(at + 1)), 'in order');
+    assert.ok(
+      numbers.every((value: string, at: number) => value === String(at + 1)),
+      'in order',
+    );
     assert.equal(lines.at(-1).type, 'end');
     assert.equal(lines.at(-1).exitCode, 0);
   });
@@ -121,11 +148,17 @@ describe('task logs', () => {
     const lines = ndjson(reply.body);
     const own = taskEntries(lines);
     assert.ok(own.length > 0, 'the task wrote entries');
-    assert.deepEqual(own.filter((entry) => !/^\d+$/.test(entry.message)), []);
+    assert.deepEqual(
+      own.filter((entry) => !/^\d+$/.test(entry.message)),
+      [],
+    );
     assert.equal(new Set(own.map((entry) => entry.cursor)).size, own.length, 'no entry twice');
     let digits = 0;
     for (let n = 1; n <= 10_000; n++) digits += String(n).length;
-    assert.equal(own.reduce((sum: number, entry: { message: string }) => sum + entry.message.length, 0), 10 * digits);
+    assert.equal(
+      own.reduce((sum: number, entry: { message: string }) => sum + entry.message.length, 0),
+      10 * digits,
+    );
     assert.equal(lines.at(-1).type, 'end', 'the follow stream ends with the task');
     assert.equal(lines.at(-1).exitCode, 0);
   });
@@ -139,7 +172,10 @@ describe('task logs', () => {
     assert.equal(zipped.headers['transfer-encoding'], 'chunked');
     const plainEntries = ndjson(plain.body).filter((l) => l.type === 'entry');
     assert.equal(taskEntries(plainEntries).length, 1000, 'the plain stream has every entry of the task');
-    assert.deepEqual(ndjson(zipped.body).filter((l) => l.type === 'entry'), plainEntries);
+    assert.deepEqual(
+      ndjson(zipped.body).filter((l) => l.type === 'entry'),
+      plainEntries,
+    );
   });
 
   test('a gzip follow stream delivers each entry while the task still runs', async () => {
@@ -148,7 +184,11 @@ describe('task logs', () => {
     const first = /^\d{4}-\d\d-\d\dT\S+Z tessia-sleeper\[\d+\]: first$/;
     const lines: string[] = [];
     const { done, abort } = followLines(logsUrl(task.taskId, 'follow=true&format=text'), (line) => lines.push(line), {});
-    await eventually('the first line', () => lines.join('\n'), (text) => text.includes(': first'));
+    await eventually(
+      'the first line',
+      () => lines.join('\n'),
+      (text) => text.includes(': first'),
+    );
     abort();
     await done;
     assert.equal(lines.filter((line) => first.test(line)).length, 1, `the task's line, whole and once:\n${lines.join('\n')}`);
@@ -177,7 +217,11 @@ describe('task logs', () => {
     // came while the task still ran — a flushed live stream, not one that ended with the task.
     const received = text.split('\n').slice(0, -1);
     assert.equal(received.filter((line) => first.test(line)).length, 1, text);
-    assert.deepEqual(received.filter((line) => line.startsWith('-- ')), [], 'no end or error line: the stream is live');
+    assert.deepEqual(
+      received.filter((line) => line.startsWith('-- ')),
+      [],
+      'no end or error line: the stream is live',
+    );
     assert.equal((await suite.api.get(`/v1/tasks/${task.taskId}`)).body.state, 'running', 'the task still runs');
     assert.match(text, /tessia-sleeper\[\d+\]: first|: first/);
   });
@@ -201,33 +245,45 @@ describe('task logs', () => {
     const ids = entries.map((block) => /^id: (.+)$/m.exec(block)?.[1]);
     const data = entries.map((block) => JSON.parse(/^data: (.+)$/m.exec(block)?.[1] ?? 'null'));
     assert.equal(taskEntries(data).length, 1000, 'every entry of the task is an event');
-    assert.deepEqual(ids, data.map((entry) => entry.cursor));
+    assert.deepEqual(
+      ids,
+      data.map((entry) => entry.cursor),
+    );
     assert.match(events.at(-1) ?? '', /^event: end\ndata: \{"type":"end"/);
     const resumed = await readAll(logsUrl(task.taskId), { accept: 'text/event-stream', 'last-event-id': ids[500] ?? '' });
-    const resumedIds = resumed.body.split('\n\n').map((block) => /^id: (.+)$/m.exec(block)?.[1]).filter(Boolean);
+    const resumedIds = resumed.body
+      .split('\n\n')
+      .map((block) => /^id: (.+)$/m.exec(block)?.[1])
+      .filter(Boolean);
     assert.ok(resumedIds.length >= 500, `${resumedIds.length} events after #500`);
     assert.deepEqual(resumedIds, ids.slice(501));
   });
 
   test('query options: tail, priority, since/until, fields and trusted fields', async () => {
-    const task = await finishedTask(
-      'echo',
-      ['echo a', 'log error b', 'log debug c', 'sleep 1.2', 'log warning d', 'echo e'],
-      'e',
-    );
+    const task = await finishedTask('echo', ['echo a', 'log error b', 'log debug c', 'sleep 1.2', 'log warning d', 'echo e'], 'e');
     const all = ndjson((await readAll(logsUrl(task.taskId))).body).filter((line) => line.type === 'entry');
     const tail = ndjson((await readAll(logsUrl(task.taskId, 'tail=3'))).body).filter((line) => line.type === 'entry');
-    assert.deepEqual(tail.map((e) => e.cursor), all.slice(-3).map((e) => e.cursor));
+    assert.deepEqual(
+      tail.map((e) => e.cursor),
+      all.slice(-3).map((e) => e.cursor),
+    );
     const urgent = ndjson((await readAll(logsUrl(task.taskId, 'priority=warning'))).body).filter((l) => l.type === 'entry');
     assert.ok(urgent.length > 0 && urgent.every((entry) => entry.priority <= 4));
-    assert.deepEqual(taskEntries(urgent).map((e) => e.message), ['b', 'd']);
+    assert.deepEqual(
+      taskEntries(urgent).map((e) => e.message),
+      ['b', 'd'],
+    );
     assert.deepEqual(
       taskEntries(ndjson((await readAll(logsUrl(task.taskId, 'priority=3'))).body)).map((e) => e.message),
       ['b'],
     );
     const d = all.find((entry) => entry.message === 'd');
     const since = ndjson((await readAll(logsUrl(task.taskId, `since=${d.timestamp}`))).body).filter((l) => l.type === 'entry');
-    assert.deepEqual(taskEntries(since).map((entry) => entry.message), ['d', 'e'], 'the task entries from d on');
+    assert.deepEqual(
+      taskEntries(since).map((entry) => entry.message),
+      ['d', 'e'],
+      'the task entries from d on',
+    );
     assert.ok(since.every((entry) => entry.timestamp >= d.timestamp));
     assert.ok(!since.some((entry) => entry.message === 'a'));
     assert.ok(since.some((entry) => entry.message === 'e'));
@@ -236,11 +292,23 @@ describe('task logs', () => {
     assert.ok(!taskEntries(until).some((entry) => entry.message === 'e'));
     const projected = taskEntries(ndjson((await readAll(logsUrl(task.taskId, 'fields=SYSLOG_IDENTIFIER,_PID'))).body));
     const own = taskEntries(all).map((entry) => entry.message);
-    assert.deepEqual(own.filter((message) => ['a', 'b', 'c', 'd', 'e'].includes(message)), ['a', 'b', 'c', 'd', 'e'], 'every line of the task, the debug one too');
-    assert.deepEqual(projected.map((entry) => entry.message), own, 'the same entries, with the chosen fields');
+    assert.deepEqual(
+      own.filter((message) => ['a', 'b', 'c', 'd', 'e'].includes(message)),
+      ['a', 'b', 'c', 'd', 'e'],
+      'every line of the task, the debug one too',
+    );
+    assert.deepEqual(
+      projected.map((entry) => entry.message),
+      own,
+      'the same entries, with the chosen fields',
+    );
     for (const entry of projected) assert.deepEqual(Object.keys(entry.fields).sort(), ['SYSLOG_IDENTIFIER', '_PID']);
     const trusted = taskEntries(ndjson((await readAll(logsUrl(task.taskId, 'trusted=true'))).body));
-    assert.deepEqual(trusted.map((entry) => entry.message), own, 'the same entries, with the trusted fields');
+    assert.deepEqual(
+      trusted.map((entry) => entry.message),
+      own,
+      'the same entries, with the trusted fields',
+    );
     assert.ok(trusted.every((entry) => /^\d+$/.test(entry.fields._PID) && entry.fields._SYSTEMD_UNIT === task.unit));
   });
 
@@ -249,7 +317,9 @@ describe('task logs', () => {
     const reply = await readAll(logsUrl(task.taskId));
     const lines = ndjson(reply.body); // every line parses
     const own = taskEntries(lines);
-    const xs = own.filter((entry) => /^x+$/.test(entry.message)).reduce((sum: number, entry: { message: string }) => sum + entry.message.length, 0);
+    const xs = own
+      .filter((entry) => /^x+$/.test(entry.message))
+      .reduce((sum: number, entry: { message: string }) => sum + entry.message.length, 0);
     assert.equal(xs, 200_000);
     const binary = own.find((entry) => entry.messageRaw !== undefined);
     assert.ok(binary, 'the non-UTF-8 line keeps its bytes');
@@ -261,11 +331,20 @@ describe('task logs', () => {
     const task = await start('sleeper', null);
     const lines: string[] = [];
     const stream = followLines(logsUrl(task.taskId, 'follow=true'), (line) => lines.push(line));
-    await eventually('the first entry', () => lines.length, (count) => count > 0);
+    await eventually(
+      'the first entry',
+      () => lines.length,
+      (count) => count > 0,
+    );
     assert.ok((await journalReaders(suite.runner)).length >= 1, 'a reader runs while the client listens');
     stream.abort();
     await stream.done;
-    await eventually('no journalctl left', () => journalReaders(suite.runner), (readers) => readers.length === 0, 5000);
+    await eventually(
+      'no journalctl left',
+      () => journalReaders(suite.runner),
+      (readers) => readers.length === 0,
+      5000,
+    );
   });
 
   test('a client that stops reading pauses the journal reader (backpressure)', async () => {
@@ -283,7 +362,12 @@ describe('task logs', () => {
     } finally {
       req.destroy();
     }
-    await eventually('no journalctl left', () => journalReaders(suite.runner), (readers) => readers.length === 0, 5000);
+    await eventually(
+      'no journalctl left',
+      () => journalReaders(suite.runner),
+      (readers) => readers.length === 0,
+      5000,
+    );
   });
 
   test("a cursor is opaque: another task's cursor resumes this task's entries after that point, nothing of the other task", async () => {
@@ -295,7 +379,12 @@ describe('task logs', () => {
     const lines = ndjson(resumed.body);
     const entries = lines.filter((line) => line.type === 'entry');
     assert.ok(entries.length > 0, resumed.body);
-    assert.deepEqual(taskEntries(entries).map((entry) => entry.message).filter((m) => m === 'mine'), ['mine']);
+    assert.deepEqual(
+      taskEntries(entries)
+        .map((entry) => entry.message)
+        .filter((m) => m === 'mine'),
+      ['mine'],
+    );
     assert.equal(entries.filter((entry) => entry.fields.TESSIA_TASK_ID === other.taskId).length, 0, 'nothing of the other task');
     assert.equal(lines.at(-1).type, 'end');
   });

@@ -37,7 +37,11 @@ describe('operability', () => {
     assert.deepEqual(await ready.json(), { status: 'ready', checks: { dbus: true, store: true } });
     await suite.runner.systemd.systemctl('stop', 'dbus.socket', 'dbus.service');
     try {
-      const notReady = await eventually('not ready without the bus', () => fetch(`${suite.runner.baseUrl}/readyz`), (r) => r.status === 503);
+      const notReady = await eventually(
+        'not ready without the bus',
+        () => fetch(`${suite.runner.baseUrl}/readyz`),
+        (r) => r.status === 503,
+      );
       const body = (await notReady.json()) as { checks: Record<string, boolean> };
       assert.equal(body.checks.dbus, false);
       assert.equal(body.checks.store, true);
@@ -45,7 +49,12 @@ describe('operability', () => {
     } finally {
       await suite.runner.systemd.systemctl('start', 'dbus.socket', 'dbus.service');
     }
-    await eventually('ready again', async () => (await fetch(`${suite.runner.baseUrl}/readyz`)).status, (status) => status === 200, 30_000);
+    await eventually(
+      'ready again',
+      async () => (await fetch(`${suite.runner.baseUrl}/readyz`)).status,
+      (status) => status === 200,
+      30_000,
+    );
   });
 
   test('/metrics is valid Prometheus text with task counts, starts, stops, start latency and streams', async () => {
@@ -54,7 +63,11 @@ describe('operability', () => {
     const task = await suite.start('echo', ['echo metrics', 'sleep 60']);
     const lines: string[] = [];
     const stream = followLines(`${suite.runner.baseUrl}/v1/tasks/${task.taskId}/logs?follow=true`, (line) => lines.push(line));
-    await eventually('the stream running', () => lines.length, (n) => n > 0);
+    await eventually(
+      'the stream running',
+      () => lines.length,
+      (n) => n > 0,
+    );
     const during = await metrics();
     assert.equal(during.value('tessia_task_starts_total'), startsBefore + 1);
     assert.ok(during.value('tessia_tasks', { state: 'running' }) >= 1);
@@ -77,33 +90,66 @@ describe('operability', () => {
     assert.deepEqual(result, { valid: true });
     assert.equal(document.openapi, '3.1.0');
     const schemaPaths = Object.keys((await suite.api.get('/v1/schema')).body).filter((path) => path.startsWith('/tasks'));
-    assert.deepEqual([...schemaPaths].sort(), ['/tasks', '/tasks/{taskId}', '/tasks/{taskId}/logs', '/tasks/{taskId}/stop'], 'the task endpoints of /v1/schema');
+    assert.deepEqual(
+      [...schemaPaths].sort(),
+      ['/tasks', '/tasks/{taskId}', '/tasks/{taskId}/logs', '/tasks/{taskId}/stop'],
+      'the task endpoints of /v1/schema',
+    );
     for (const path of schemaPaths) assert.ok(`/v1${path}` in document.paths, `${path} is described`);
     const logParameters = document.paths['/v1/tasks/{taskId}/logs'].get.parameters.map((p: { name: string }) => p.name);
-    assert.deepEqual(logParameters.sort(), ['after', 'fields', 'follow', 'format', 'priority', 'since', 'tail', 'taskId', 'trusted', 'until']);
+    assert.deepEqual(logParameters.sort(), [
+      'after',
+      'fields',
+      'follow',
+      'format',
+      'priority',
+      'since',
+      'tail',
+      'taskId',
+      'trusted',
+      'until',
+    ]);
     const body = document.paths['/v1/tasks'].post.requestBody.content['application/json'].schema;
     assert.deepEqual(body.required?.sort(), ['machine', 'parameters']);
     assert.equal(body.additionalProperties, false, 'the same strictness as the validation');
   });
 
   // Without unix-dgram the runner writes these fields as text: tested below, with the transport forced off.
-  test("the runner's own log is native journald entries: its lines about a task found by TESSIA_TASK_ID", { skip: skipUnlessNativeJournal("the runner's native journal entries") }, async () => {
-    const task = await suite.start('echo', ['echo logged']);
-    await waitForState(suite.api, task.taskId, ['exited']);
-    const byTask = await eventually(
-      "the runner's lines about the task",
-      async () => (await suite.runner.systemd.run(['journalctl', '--no-pager', '-o', 'json', '-u', suite.runner.unit, `TESSIA_TASK_ID=${task.taskId}`])).stdout,
-      (text) => text.includes('task exited'),
-    );
-    const entries = byTask.split('\n').filter(Boolean).map((line) => JSON.parse(line) as Record<string, string>);
-    // The wait found the text; that it is one entry of its own, not repeated, is checked here.
-    assert.equal(entries.filter((entry) => entry['MESSAGE'] === 'task exited').length, 1, byTask);
-    const exited = entries.find((entry) => entry['MESSAGE'] === 'task exited');
-    assert.ok(exited, byTask);
-    assert.equal(exited['PRIORITY'], '6');
-    assert.equal(exited['SYSLOG_IDENTIFIER'], 'tessia-task-runner');
-    assert.equal(exited['_TRANSPORT'], 'journal');
-  });
+  test(
+    "the runner's own log is native journald entries: its lines about a task found by TESSIA_TASK_ID",
+    { skip: skipUnlessNativeJournal("the runner's native journal entries") },
+    async () => {
+      const task = await suite.start('echo', ['echo logged']);
+      await waitForState(suite.api, task.taskId, ['exited']);
+      const byTask = await eventually(
+        "the runner's lines about the task",
+        async () =>
+          (
+            await suite.runner.systemd.run([
+              'journalctl',
+              '--no-pager',
+              '-o',
+              'json',
+              '-u',
+              suite.runner.unit,
+              `TESSIA_TASK_ID=${task.taskId}`,
+            ])
+          ).stdout,
+        (text) => text.includes('task exited'),
+      );
+      const entries = byTask
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => JSON.parse(line) as Record<string, string>);
+      // The wait found the text; that it is one entry of its own, not repeated, is checked here.
+      assert.equal(entries.filter((entry) => entry['MESSAGE'] === 'task exited').length, 1, byTask);
+      const exited = entries.find((entry) => entry['MESSAGE'] === 'task exited');
+      assert.ok(exited, byTask);
+      assert.equal(exited['PRIORITY'], '6');
+      assert.equal(exited['SYSLOG_IDENTIFIER'], 'tessia-task-runner');
+      assert.equal(exited['_TRANSPORT'], 'journal');
+    },
+  );
 
   test('a reload (SIGHUP) adds machines for new tasks, leaves running tasks alone, and refuses a bad config', async () => {
     const running = await suite.start('echo', ['echo before the reload', 'sleep 60']);
@@ -111,14 +157,22 @@ describe('operability', () => {
     const configPath = `${suite.runner.systemd.root}/run/tessia-test/${suite.runner.unit.replace('.service', '')}/config.yaml`;
     writeFileSync(configPath, stringify({ machines: { ...TEST_MACHINES, late: { builtin: 'echo' } } }));
     await suite.runner.systemd.systemctl('kill', '--signal=SIGHUP', '--kill-whom=main', suite.runner.unit);
-    const late = await eventually('the new machine', () => suite.api.post('/v1/tasks', { machine: 'late', parameters: ['echo late'] }), (r) => r.status === 201);
+    const late = await eventually(
+      'the new machine',
+      () => suite.api.post('/v1/tasks', { machine: 'late', parameters: ['echo late'] }),
+      (r) => r.status === 201,
+    );
     suite.started.add(late.body.taskId);
     await waitForJournalLine(suite.runner, late.body.taskId, 'late');
     assert.equal((await suite.api.get(`/v1/tasks/${running.taskId}`)).body.state, 'running');
 
     writeFileSync(configPath, 'machines:\n  late:\n    builtin: nope\n');
     await suite.runner.systemd.systemctl('kill', '--signal=SIGHUP', '--kill-whom=main', suite.runner.unit);
-    await eventually('the refusal logged', () => suite.runner.journal(), (text) => text.includes('config reload refused'));
+    await eventually(
+      'the refusal logged',
+      () => suite.runner.journal(),
+      (text) => text.includes('config reload refused'),
+    );
     assert.match(await suite.runner.journal(), /machines\.late\.builtin/);
     const still = await suite.api.post('/v1/tasks', { machine: 'late', parameters: ['echo still'] });
     assert.equal(still.status, 201, 'the running config is kept');
@@ -148,10 +202,15 @@ describe('the runner without the native journal transport', () => {
     await suite.runner.start({ TESSIA_LOG_TRANSPORT: 'stdout' });
     const task = await suite.start('echo', ['echo logged']);
     await waitForState(suite.api, task.taskId, ['exited']);
-    const journal = (args: string[]) => suite.runner.systemd.run(['journalctl', '--no-pager', '-o', 'json', '-u', suite.runner.unit, ...args]);
+    const journal = (args: string[]) =>
+      suite.runner.systemd.run(['journalctl', '--no-pager', '-o', 'json', '-u', suite.runner.unit, ...args]);
     const grepped = await eventually(
       "the runner's lines about the task, by text",
-      async () => (await journal(['--grep', `TESSIA_TASK_ID=${task.taskId}`])).stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line)),
+      async () =>
+        (await journal(['--grep', `TESSIA_TASK_ID=${task.taskId}`])).stdout
+          .split('\n')
+          .filter(Boolean)
+          .map((line) => JSON.parse(line)),
       (entries: Record<string, string>[]) => entries.some((entry) => entry['MESSAGE']?.startsWith('task exited')),
     );
     const exited = grepped.filter((entry: Record<string, string>) => entry['MESSAGE']?.startsWith('task exited '));

@@ -26,7 +26,8 @@ const SKIP = skipUnlessInstalled(
   'the Debian package suite needs debhelper, dpkg-dev, fakeroot: apt-get install debhelper dpkg-dev fakeroot lintian (.ci/run does)',
 );
 
-const debsIn = (directory: string) => (existsSync(directory) ? readdirSync(directory).filter((name) => /^tessia-task-runner_.*\.deb$/.test(name)) : []);
+const debsIn = (directory: string) =>
+  existsSync(directory) ? readdirSync(directory).filter((name) => /^tessia-task-runner_.*\.deb$/.test(name)) : [];
 
 /**
  * Builds the package of this checkout with `npm run package:deb`'s script, after removing every .deb
@@ -36,7 +37,11 @@ async function buildFreshDeb(): Promise<string> {
   for (const name of debsIn(OUT)) rmSync(join(OUT, name));
   const began = Date.now();
   try {
-    await execFileAsync('sh', [join(REPO_DIR, 'scripts/package-deb.sh')], { cwd: REPO_DIR, timeout: 15 * 60_000, maxBuffer: 256 * 1024 * 1024 });
+    await execFileAsync('sh', [join(REPO_DIR, 'scripts/package-deb.sh')], {
+      cwd: REPO_DIR,
+      timeout: 15 * 60_000,
+      maxBuffer: 256 * 1024 * 1024,
+    });
   } catch (error) {
     const failed = error as { stdout?: string; stderr?: string };
     throw new Error(`scripts/package-deb.sh failed: ${String(error)}\n${`${failed.stdout ?? ''}${failed.stderr ?? ''}`.slice(-6000)}`, {
@@ -96,15 +101,19 @@ describe('the Debian package', { timeout: 30 * 60_000, skip: SKIP }, () => {
     })());
 
   test('lintian finds no error in the package just built', async () => {
-    const result = await execFileAsync('lintian', ['--fail-on', 'error', '--no-tag-display-limit', deb], { maxBuffer: 64 * 1024 * 1024 }).catch(
-      (error: unknown) => error as { stdout: string; stderr: string; code: number },
-    );
+    const result = await execFileAsync('lintian', ['--fail-on', 'error', '--no-tag-display-limit', deb], {
+      maxBuffer: 64 * 1024 * 1024,
+    }).catch((error: unknown) => error as { stdout: string; stderr: string; code: number });
     assert.ok(!('code' in result) || result.code === 0, `lintian:\n${result.stdout}${result.stderr}`);
   });
 
   test('installs with dpkg and the service comes up by itself, as its own user', async () => {
     await installed();
-    assert.equal(await run('dpkg-query', '-W', '-f=${Version}', 'tessia-task-runner'), VERSION, 'the package just built is the one installed');
+    assert.equal(
+      await run('dpkg-query', '-W', '-f=${Version}', 'tessia-task-runner'),
+      VERSION,
+      'the package just built is the one installed',
+    );
     assert.equal((await systemd.systemctl('is-active', 'tessia-task-runner.service')).stdout.trim(), 'active');
     assert.equal((await systemd.systemctl('is-enabled', 'tessia-task-runner.service')).stdout.trim(), 'enabled');
     const service = await systemd.show('tessia-task-runner.service', ['User', 'MainPID', 'Type', 'StatusText']);
@@ -155,7 +164,11 @@ describe('the Debian package', { timeout: 30 * 60_000, skip: SKIP }, () => {
 
   test('remove stops the service and every task; purge removes the state; nothing of ours is left running', async () => {
     const { taskId } = await runningTask();
-    assert.equal((await systemd.show(`tessia-task-${taskId}.service`, ['ActiveState']))['ActiveState'], 'active', 'a task runs before the remove');
+    assert.equal(
+      (await systemd.show(`tessia-task-${taskId}.service`, ['ActiveState']))['ActiveState'],
+      'active',
+      'a task runs before the remove',
+    );
     await run('dpkg', '--remove', 'tessia-task-runner');
     assert.notEqual((await systemd.systemctl('is-active', 'tessia-task-runner.service')).stdout.trim(), 'active');
     const tasks = await systemd.systemctl('list-units', '--all', '--plain', '--no-legend', 'tessia-task-*');

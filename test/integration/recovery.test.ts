@@ -32,10 +32,17 @@ describe('recovery', () => {
     await suite.runner.kill();
     // The short ones end while the runner is down; systemd keeps their result (RemainAfterExit).
     writeFileSync(release, '');
-    await eventually('the short tasks ending', async () => {
-      const states = await Promise.all(short.map((task) => suite.runner.systemd.show(task.unit, ['ActiveState', 'SubState', 'LoadState'])));
-      return states.map((state) => `${state['LoadState']}/${state['ActiveState']}/${state['SubState']}`);
-    }, (states) => states.every((state) => state === 'loaded/failed/failed'), 20_000);
+    await eventually(
+      'the short tasks ending',
+      async () => {
+        const states = await Promise.all(
+          short.map((task) => suite.runner.systemd.show(task.unit, ['ActiveState', 'SubState', 'LoadState'])),
+        );
+        return states.map((state) => `${state['LoadState']}/${state['ActiveState']}/${state['SubState']}`);
+      },
+      (states) => states.every((state) => state === 'loaded/failed/failed'),
+      20_000,
+    );
     await suite.runner.start();
     rmSync(release, { force: true });
 
@@ -81,13 +88,14 @@ describe('recovery', () => {
   });
 
   test('SIGTERM ends log streams with a resume point, quickly, and the stream resumes without gap or duplicate', async (t) => {
-    const task = await start('echo', [
-      ...Array.from({ length: 12 }, (_, i) => [`echo line ${i}`, 'sleep 0.4']).flat(),
-      'echo last',
-    ]);
+    const task = await start('echo', [...Array.from({ length: 12 }, (_, i) => [`echo line ${i}`, 'sleep 0.4']).flat(), 'echo last']);
     const first: any[] = [];
     const stream = followLines(logsUrl(task.taskId, 'follow=true'), (line) => first.push(JSON.parse(line)));
-    await eventually('a few lines', () => first.filter((line) => (line.message ?? '').startsWith("line")).length, (n) => n >= 3);
+    await eventually(
+      'a few lines',
+      () => first.filter((line) => (line.message ?? '').startsWith('line')).length,
+      (n) => n >= 3,
+    );
     const began = Date.now();
     await suite.runner.stop();
     const stoppedIn = Date.now() - began;
@@ -117,7 +125,11 @@ describe('recovery', () => {
     await startWithFault(suite.runner, 'after-record');
     const reply = await suite.api.post('/v1/tasks', { machine: 'echo', parameters: ['echo never'] }).catch((error: unknown) => error);
     assert.ok(reply instanceof Error, 'the runner died instead of answering');
-    await eventually('the runner dead', async () => (await suite.runner.systemd.show(suite.runner.unit, ['ActiveState']))['ActiveState'], (s) => s !== 'active');
+    await eventually(
+      'the runner dead',
+      async () => (await suite.runner.systemd.show(suite.runner.unit, ['ActiveState']))['ActiveState'],
+      (s) => s !== 'active',
+    );
     await suite.runner.start();
     const tasks = (await suite.api.get('/v1/tasks?view=full')).body as any[];
     const lost = tasks.filter((task) => task.state === 'lost');
@@ -132,7 +144,11 @@ describe('recovery', () => {
     await startWithFault(suite.runner, 'after-start');
     const before = new Set(((await suite.api.get('/v1/tasks')).body as any[]).map((task) => task.taskId));
     await suite.api.post('/v1/tasks', { machine: 'echo', parameters: ['echo survived', 'sleep 120'] }).catch(() => undefined);
-    await eventually('the runner dead', async () => (await suite.runner.systemd.show(suite.runner.unit, ['ActiveState']))['ActiveState'], (s) => s !== 'active');
+    await eventually(
+      'the runner dead',
+      async () => (await suite.runner.systemd.show(suite.runner.unit, ['ActiveState']))['ActiveState'],
+      (s) => s !== 'active',
+    );
     await suite.runner.start();
     const task = ((await suite.api.get('/v1/tasks?view=full')).body as any[]).find((item) => !before.has(item.taskId));
     assert.ok(task);
@@ -149,7 +165,11 @@ describe('recovery', () => {
     await startWithFault(suite.runner, 'after-forget');
     const reply = await suite.api.delete(`/v1/tasks/${task.taskId}`).catch((error: unknown) => error);
     assert.ok(reply instanceof Error, 'the runner died instead of answering');
-    await eventually('the runner dead', async () => (await suite.runner.systemd.show(suite.runner.unit, ['ActiveState']))['ActiveState'], (s) => s !== 'active');
+    await eventually(
+      'the runner dead',
+      async () => (await suite.runner.systemd.show(suite.runner.unit, ['ActiveState']))['ActiveState'],
+      (s) => s !== 'active',
+    );
     // It died before the stop: the task runs on, and the store has it marked for deletion.
     assert.equal((await suite.runner.systemd.show(task.unit, ['SubState']))['SubState'], 'running');
     const marked = await storedRow(suite.runner, task.taskId);
@@ -160,7 +180,14 @@ describe('recovery', () => {
     assert.equal((await suite.api.get(`/v1/tasks/${task.taskId}`)).status, 404);
     await waitForCollected(suite.runner, task.unit);
     started.delete(task.taskId);
-    assert.equal(await eventually('the row gone', () => storedRow(suite.runner, task.taskId), (row) => row === null), null);
+    assert.equal(
+      await eventually(
+        'the row gone',
+        () => storedRow(suite.runner, task.taskId),
+        (row) => row === null,
+      ),
+      null,
+    );
     assert.match(await suite.runner.journal(), /unfinished delete: stop sent again/);
   });
 
@@ -168,7 +195,11 @@ describe('recovery', () => {
     const task = await start('echo', ['echo deleted during an outage', 'sleep 120']);
     await suite.runner.systemd.systemctl('stop', 'dbus.socket', 'dbus.service');
     try {
-      await eventually('the runner without its bus', () => fetch(`${suite.runner.baseUrl}/readyz`), (reply) => reply.status === 503);
+      await eventually(
+        'the runner without its bus',
+        () => fetch(`${suite.runner.baseUrl}/readyz`),
+        (reply) => reply.status === 503,
+      );
       const reply = await suite.api.delete(`/v1/tasks/${task.taskId}`);
       assert.equal(reply.status, 503);
       assert.equal(reply.body.code, 'SYSTEMD_UNAVAILABLE');
@@ -181,7 +212,14 @@ describe('recovery', () => {
     }
     await waitForCollected(suite.runner, task.unit, 30_000);
     started.delete(task.taskId);
-    assert.equal(await eventually('the row gone', () => storedRow(suite.runner, task.taskId), (row) => row === null), null);
+    assert.equal(
+      await eventually(
+        'the row gone',
+        () => storedRow(suite.runner, task.taskId),
+        (row) => row === null,
+      ),
+      null,
+    );
   });
 
   test('a task unit the store has no record of is adopted, and can be stopped and collected', async () => {
@@ -241,7 +279,11 @@ describe('recovery', () => {
     const done = await waitForState(suite.api, task.taskId, ['exited'], 30_000);
     assert.equal(done.exitCode, 5);
     await waitForCollected(suite.runner, task.unit);
-    const next = await eventually('a start after the reconnect', () => suite.api.post('/v1/tasks', { machine: 'echo', parameters: ['echo again'] }), (reply) => reply.status === 201);
+    const next = await eventually(
+      'a start after the reconnect',
+      () => suite.api.post('/v1/tasks', { machine: 'echo', parameters: ['echo again'] }),
+      (reply) => reply.status === 201,
+    );
     started.add(next.body.taskId);
     assert.equal((await waitForState(suite.api, next.body.taskId, ['exited'])).exitCode, 0);
     assert.match(await suite.runner.journal(), /lost the system bus connection/);
@@ -251,7 +293,11 @@ describe('recovery', () => {
     const task = await start('echo', [...Array.from({ length: 10 }, (_, i) => [`echo tick ${i}`, 'sleep 0.3']).flat(), 'echo done']);
     const lines: any[] = [];
     const stream = followLines(logsUrl(task.taskId, 'follow=true'), (line) => lines.push(JSON.parse(line)));
-    await eventually('the first ticks', () => lines.filter((line) => (line.message ?? '').startsWith("tick")).length, (n) => n >= 2);
+    await eventually(
+      'the first ticks',
+      () => lines.filter((line) => (line.message ?? '').startsWith('tick')).length,
+      (n) => n >= 2,
+    );
     const restarted = await suite.runner.systemd.systemctl('restart', 'systemd-journald.service');
     assert.equal(restarted.code, 0, restarted.stderr);
     await stream.done;
@@ -268,7 +314,11 @@ describe('recovery', () => {
     const reexec = await suite.runner.systemd.systemctl('daemon-reexec');
     assert.equal(reexec.code, 0, reexec.stderr);
     await sleep(500);
-    const stopped = await eventually('a stop after the reexec', () => suite.api.post(`/v1/tasks/${task.taskId}/stop`), (reply) => reply.status === 200);
+    const stopped = await eventually(
+      'a stop after the reexec',
+      () => suite.api.post(`/v1/tasks/${task.taskId}/stop`),
+      (reply) => reply.status === 200,
+    );
     assert.equal(stopped.status, 200);
     // The wait made sure of the 200; that the stop was recorded and acted on, it did not.
     assert.equal(stopped.body.taskId, task.taskId);

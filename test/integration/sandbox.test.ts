@@ -8,7 +8,11 @@ describe('the task sandbox', () => {
   const suite = runnerSuite();
   const start = (machine: string, parameters: unknown) => suite.start(machine, parameters);
   const report = async (taskId: string) =>
-    Object.fromEntries((await journalOf(suite.runner, taskId)).filter((line) => line.includes(':')).map((line) => [line.slice(0, line.indexOf(':')), line.slice(line.indexOf(':') + 1)]));
+    Object.fromEntries(
+      (await journalOf(suite.runner, taskId))
+        .filter((line) => line.includes(':'))
+        .map((line) => [line.slice(0, line.indexOf(':')), line.slice(line.indexOf(':') + 1)]),
+    );
 
   test('a task runs as a non-root user, writes only its own directory and private /tmp, with no new privileges', async () => {
     const other = await start('probe', null);

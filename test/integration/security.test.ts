@@ -51,13 +51,25 @@ describe('bearer tokens', () => {
   after(async () => {
     // Undefined when before() failed.
     if ((runner as RunnerService | undefined) === undefined) return;
-    await cleanUp(runner, { post: (path: string) => withToken(runner.baseUrl, WRITE_TOKEN)('POST', path), get: (path: string) => withToken(runner.baseUrl, WRITE_TOKEN)('GET', path) } as any, started);
+    await cleanUp(
+      runner,
+      {
+        post: (path: string) => withToken(runner.baseUrl, WRITE_TOKEN)('POST', path),
+        get: (path: string) => withToken(runner.baseUrl, WRITE_TOKEN)('GET', path),
+      } as any,
+      started,
+    );
     await runner.stop();
   });
 
   test('without a token every /v1 request is 401, with a read token reads work and changes are 403', async () => {
     const anonymous = withToken(runner.baseUrl);
-    for (const [method, path] of [['GET', '/v1/tasks'], ['POST', '/v1/tasks'], ['GET', '/v1/tasks/deadbeef/logs'], ['DELETE', '/v1/tasks/deadbeef']] as const) {
+    for (const [method, path] of [
+      ['GET', '/v1/tasks'],
+      ['POST', '/v1/tasks'],
+      ['GET', '/v1/tasks/deadbeef/logs'],
+      ['DELETE', '/v1/tasks/deadbeef'],
+    ] as const) {
       const reply = await anonymous(method, path, method === 'POST' ? { machine: 'echo', parameters: [] } : undefined);
       assert.equal(reply.status, 401, `${method} ${path}`);
       assert.equal(typeof reply.body.detail, 'string');
@@ -94,7 +106,10 @@ describe('bearer tokens', () => {
     // Audit entries are journald entries with fields of their own (as KEY=value text without unix-dgram).
     const entries = await eventually('the audit entries', auditLog, (all) => all.some((e) => e['TESSIA_AUDIT'] === 'task.delete'));
     const audits = entries.filter((entry) => entry['TESSIA_AUDIT'] !== undefined);
-    assert.deepEqual(audits.map((entry) => entry['TESSIA_AUDIT']), ['task.start', 'task.stop', 'task.delete']);
+    assert.deepEqual(
+      audits.map((entry) => entry['TESSIA_AUDIT']),
+      ['task.start', 'task.stop', 'task.delete'],
+    );
     for (const entry of audits) {
       assert.equal(entry['TESSIA_IDENTITY'], 'token:mesh-control');
       assert.equal(entry['TESSIA_TASK_ID'], taskId);
@@ -126,7 +141,15 @@ describe('mutual TLS', () => {
     return new Promise((resolve, reject) => {
       const url = new URL(runner.baseUrl + path);
       const req = httpsRequest(
-        { host: url.hostname, port: url.port, path: url.pathname, method, ca: pki.ca.cert, ...(identity ? { cert: identity.cert, key: identity.key } : {}), headers: { 'content-type': 'application/json' } },
+        {
+          host: url.hostname,
+          port: url.port,
+          path: url.pathname,
+          method,
+          ca: pki.ca.cert,
+          ...(identity ? { cert: identity.cert, key: identity.key } : {}),
+          headers: { 'content-type': 'application/json' },
+        },
         (res) => {
           let text = '';
           res.on('data', (chunk: Buffer) => (text += chunk.toString()));
@@ -153,8 +176,16 @@ describe('mutual TLS', () => {
     assert.equal(listed.status, 200);
     const created = await call('POST', '/v1/tasks', pki.client, { machine: 'echo', parameters: ['echo over mTLS'] });
     assert.equal(created.status, 201);
-    await eventually('the task ending', async () => (await call('GET', `/v1/tasks/${created.body.taskId}`, pki.client)).body.state, (state) => state === 'exited');
-    await eventually('the unit collected', async () => (await runner.systemd.show(created.body.unit, ['LoadState']))['LoadState'], (s) => s === 'not-found');
+    await eventually(
+      'the task ending',
+      async () => (await call('GET', `/v1/tasks/${created.body.taskId}`, pki.client)).body.state,
+      (state) => state === 'exited',
+    );
+    await eventually(
+      'the unit collected',
+      async () => (await runner.systemd.show(created.body.unit, ['LoadState']))['LoadState'],
+      (s) => s === 'not-found',
+    );
     const entries = await eventually('the audit entry', auditLog, (all) => all.some((e) => e['TESSIA_AUDIT'] === 'task.start'));
     assert.equal(entries.find((e) => e['TESSIA_AUDIT'] === 'task.start')?.['TESSIA_IDENTITY'], 'certificate:mesh-control');
     await assert.rejects(call('GET', '/v1/tasks'), 'no client certificate: the handshake fails');
@@ -166,14 +197,21 @@ describe('mutual TLS', () => {
 describe('listening off loopback', () => {
   test('is refused without TLS or tokens, with a message naming the fix', async () => {
     const runner = await startTestRunner({}, { listenHost: '0.0.0.0', expectFailure: true });
-    const journal = await eventually('the refusal', () => runner.journal(), (text) => text.includes('refusing to listen'));
+    const journal = await eventually(
+      'the refusal',
+      () => runner.journal(),
+      (text) => text.includes('refusing to listen'),
+    );
     assert.match(journal, /refusing to listen on 0\.0\.0\.0, off loopback, without TLS or tokens.*insecure: true/);
     assert.notEqual((await runner.systemd.show(runner.unit, ['ActiveState']))['ActiveState'], 'active');
     await runner.systemd.systemctl('reset-failed', runner.unit);
   });
 
   test('is allowed with tokens, and with insecure: true only with a warning', async () => {
-    const guarded = await startTestRunner({ auth: { tokens: [{ name: 'a', sha256: sha256('x'), scope: 'read' }] } }, { listenHost: '0.0.0.0' });
+    const guarded = await startTestRunner(
+      { auth: { tokens: [{ name: 'a', sha256: sha256('x'), scope: 'read' }] } },
+      { listenHost: '0.0.0.0' },
+    );
     assert.equal((await fetch(`${guarded.baseUrl}/`)).status, 200);
     await guarded.stop();
     const open = await startTestRunner({ insecure: true }, { listenHost: '0.0.0.0' });
@@ -216,9 +254,20 @@ describe('Unix socket and socket activation', () => {
     const name = `tessia-test-activated-${Date.now()}`;
     const path = `/run/tessia-test/${name}.sock`;
     const started = await systemd.run([
-      'systemd-run', `--unit=${name}`, `--socket-property=ListenStream=${path}`, '--property=Type=notify', '--property=NotifyAccess=all',
-      `--working-directory=${APP_DIR_INSIDE}`, '--', '/usr/bin/node', `${APP_DIR_INSIDE}/dist/cli/main.js`, 'serve',
-      '--listen', '127.0.0.1:1', '--state-dir', `/run/tessia-test/${name}/state`,
+      'systemd-run',
+      `--unit=${name}`,
+      `--socket-property=ListenStream=${path}`,
+      '--property=Type=notify',
+      '--property=NotifyAccess=all',
+      `--working-directory=${APP_DIR_INSIDE}`,
+      '--',
+      '/usr/bin/node',
+      `${APP_DIR_INSIDE}/dist/cli/main.js`,
+      'serve',
+      '--listen',
+      '127.0.0.1:1',
+      '--state-dir',
+      `/run/tessia-test/${name}/state`,
     ]);
     assert.equal(started.code, 0, started.stderr);
     try {

@@ -85,7 +85,7 @@ describe('task commands against a stand-in runner', () => {
   const endLine = (exitCode: number) => `${JSON.stringify({ type: 'end', taskId: 'abc', state: 'exited', exitCode })}\n`;
   const ndjson = (response: import('node:http').ServerResponse) => response.writeHead(200, { 'content-type': 'application/x-ndjson' });
 
-  describe('an answer that is not the runner\'s JSON', () => {
+  describe("an answer that is not the runner's JSON", () => {
     test('an HTML 502 to list exits 5 with the status and a short printable excerpt, not as a usage error', async () => {
       await serve(badGateway);
       const run = await task(['list']);
@@ -209,7 +209,12 @@ describe('task commands against a stand-in runner', () => {
 
     test('a --timeout or $TESSIA_RUNNER_TIMEOUT that is not a positive number is a usage error', async () => {
       await serve(silent);
-      for (const [args, env] of [[['--timeout', '0']], [['--timeout', 'soon']], [['--timeout=-1']], [[], { TESSIA_RUNNER_TIMEOUT: '1e3' }]] as const) {
+      for (const [args, env] of [
+        [['--timeout', '0']],
+        [['--timeout', 'soon']],
+        [['--timeout=-1']],
+        [[], { TESSIA_RUNNER_TIMEOUT: '1e3' }],
+      ] as const) {
         const run = await task(['list', ...args], env);
         assert.equal(run.code, 2, `${args.join(' ')} ${JSON.stringify(env)}: ${run.stderr}`);
         assert.match(run.stderr, /(--timeout|\$TESSIA_RUNNER_TIMEOUT): ".*" is not a number of seconds/);
@@ -225,13 +230,18 @@ describe('task commands against a stand-in runner', () => {
 
     test('start: 429 TOO_MANY_TASKS with Retry-After, then 201: waits, sends it again, prints the id', async () => {
       await serve((_seen, response, index) =>
-        index === 0 ? json(response, 429, busy, { 'retry-after': '1' }) : json(response, 201, { taskId: 'abc', state: 'running' }));
+        index === 0 ? json(response, 429, busy, { 'retry-after': '1' }) : json(response, 201, { taskId: 'abc', state: 'running' }),
+      );
       const run = await task(['start', 'echo', '--parameters', '["echo hi"]']);
       assert.equal(runner!.requests.length, 2);
       assert.equal(run.code, 0, run.stderr);
       assert.equal(run.stdout, 'abc\n');
       assert.ok(run.elapsedMs >= 950, `waited as asked: ${run.elapsedMs} ms`);
-      for (const seen of runner!.requests) assert.deepEqual([seen.method, seen.path, JSON.parse(seen.body)], ['POST', '/v1/tasks', { machine: 'echo', parameters: ['echo hi'] }]);
+      for (const seen of runner!.requests)
+        assert.deepEqual(
+          [seen.method, seen.path, JSON.parse(seen.body)],
+          ['POST', '/v1/tasks', { machine: 'echo', parameters: ['echo hi'] }],
+        );
     });
 
     test('start: 503 SYSTEMD_UNAVAILABLE is sent exactly once (the task may exist): exit 5', async () => {
@@ -249,7 +259,7 @@ describe('task commands against a stand-in runner', () => {
       assert.equal(run.code, 5, run.stderr);
     });
 
-    test('start: a 503 that is not the runner\'s JSON is sent exactly once', async () => {
+    test("start: a 503 that is not the runner's JSON is sent exactly once", async () => {
       await serve((_seen, response) => response.writeHead(503, { 'retry-after': '1' }).end('Service Unavailable'));
       const run = await task(['start', 'echo']);
       assert.equal(runner!.requests.length, 1);
@@ -259,7 +269,8 @@ describe('task commands against a stand-in runner', () => {
 
     test('delete: 503 SHUTTING_DOWN (nothing done) is sent again', async () => {
       await serve((_seen, response, index) =>
-        index === 0 ? json(response, 503, shuttingDown, { 'retry-after': '1' }) : json(response, 200, { success: true }));
+        index === 0 ? json(response, 503, shuttingDown, { 'retry-after': '1' }) : json(response, 200, { success: true }),
+      );
       const run = await task(['delete', 'abc']);
       assert.equal(runner!.requests.length, 2);
       assert.equal(run.code, 0, run.stderr);
@@ -267,7 +278,10 @@ describe('task commands against a stand-in runner', () => {
 
     test('list: a Retry-After given as an HTTP date is honoured', async () => {
       await serve((_seen, response, index) =>
-        index === 0 ? json(response, 503, systemdGone, { 'retry-after': new Date(Date.now() + 2000).toUTCString() }) : json(response, 200, [{ taskId: 'abc', state: 'running' }]));
+        index === 0
+          ? json(response, 503, systemdGone, { 'retry-after': new Date(Date.now() + 2000).toUTCString() })
+          : json(response, 200, [{ taskId: 'abc', state: 'running' }]),
+      );
       const run = await task(['list']);
       assert.equal(runner!.requests.length, 2);
       assert.equal(run.code, 0, run.stderr);
@@ -277,7 +291,8 @@ describe('task commands against a stand-in runner', () => {
 
     test('logs -f: a 503 before the stream is retried, then the stream is followed', async () => {
       await serve((_seen, response, index) =>
-        index === 0 ? json(response, 503, shuttingDown, { 'retry-after': '1' }) : ndjson(response).end(`${entry('hello')}${endLine(0)}`));
+        index === 0 ? json(response, 503, shuttingDown, { 'retry-after': '1' }) : ndjson(response).end(`${entry('hello')}${endLine(0)}`),
+      );
       const run = await task(['logs', 'abc', '-f']);
       assert.equal(runner!.requests.length, 2);
       assert.equal(run.code, 0, run.stderr);

@@ -70,12 +70,7 @@ describe('parseEchoScript keywords', () => {
   });
 
   it('collects USE SHARED and USE EXCLUSIVE resources, several per line, without adding commands.', () => {
-    const script = parseEchoScript([
-      'USE SHARED lpar01 lpar02',
-      'USE EXCLUSIVE cpc01',
-      'use shared lpar03',
-      'Use Exclusive cpc02 cpc03',
-    ]);
+    const script = parseEchoScript(['USE SHARED lpar01 lpar02', 'USE EXCLUSIVE cpc01', 'use shared lpar03', 'Use Exclusive cpc02 cpc03']);
     assert.deepEqual(script.resources, { shared: ['lpar01', 'lpar02', 'lpar03'], exclusive: ['cpc01', 'cpc02', 'cpc03'] });
     assert.deepEqual(script.commands, []);
     assert.deepEqual(script.cleanup, []);
@@ -281,9 +276,24 @@ describe('parseEchoScript syntax errors', () => {
       line: 2,
       problem: 'USE is not allowed in cleanup section',
     },
-    { name: 'an unknown command', lines: ['PRINT hello'], line: 1, problem: 'Invalid command (expected one of ECHO, SLEEP, LOG, USE, RETURN, RAISE, CLEANUP)' },
-    { name: 'an unknown lowercase command', lines: ['wait 5'], line: 1, problem: 'Invalid command (expected one of ECHO, SLEEP, LOG, USE, RETURN, RAISE, CLEANUP)' },
-    { name: 'an unknown command in CLEANUP', lines: ['CLEANUP', 'EXIT'], line: 2, problem: 'Invalid command (expected one of ECHO, SLEEP, LOG, USE, RETURN, RAISE, CLEANUP)' },
+    {
+      name: 'an unknown command',
+      lines: ['PRINT hello'],
+      line: 1,
+      problem: 'Invalid command (expected one of ECHO, SLEEP, LOG, USE, RETURN, RAISE, CLEANUP)',
+    },
+    {
+      name: 'an unknown lowercase command',
+      lines: ['wait 5'],
+      line: 1,
+      problem: 'Invalid command (expected one of ECHO, SLEEP, LOG, USE, RETURN, RAISE, CLEANUP)',
+    },
+    {
+      name: 'an unknown command in CLEANUP',
+      lines: ['CLEANUP', 'EXIT'],
+      line: 2,
+      problem: 'Invalid command (expected one of ECHO, SLEEP, LOG, USE, RETURN, RAISE, CLEANUP)',
+    },
   ];
   for (const { name, lines, line, problem } of errors) {
     it(`rejects ${name} with "${problem}" at line ${line}.`, () => {
@@ -300,7 +310,11 @@ describe('parseEchoScript syntax errors', () => {
   });
 
   it('reports the first error when a script has several.', () => {
-    assertSyntaxError(['ECHO ok', 'BOGUS', 'SLEEP x'], 2, 'Invalid command (expected one of ECHO, SLEEP, LOG, USE, RETURN, RAISE, CLEANUP)');
+    assertSyntaxError(
+      ['ECHO ok', 'BOGUS', 'SLEEP x'],
+      2,
+      'Invalid command (expected one of ECHO, SLEEP, LOG, USE, RETURN, RAISE, CLEANUP)',
+    );
   });
 
   const badItems: { name: string; item: unknown; type: string }[] = [

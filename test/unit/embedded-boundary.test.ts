@@ -23,9 +23,7 @@ function importsOf(file: string): string[] {
 }
 
 describe('the shipped code', () => {
-  const imports = shipped.flatMap((file) =>
-    importsOf(file).map((target) => ({ file: relative(REPO_DIR, file), target })),
-  );
+  const imports = shipped.flatMap((file) => importsOf(file).map((target) => ({ file: relative(REPO_DIR, file), target })));
 
   it('is found, with its relative imports.', () => {
     assert.ok(shipped.length >= 40, `only ${shipped.length} files under src/`);

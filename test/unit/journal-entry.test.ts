@@ -2,8 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { fieldText, parseJournalLine, type JournalEntry } from '../../src/journal/entry.js';
 
-const CURSOR =
-  's=0123456789abcdef0123456789abcdef;i=1a2b;b=fedcba9876543210fedcba9876543210;m=3c4d5e;t=62b1c2d3e4f50;x=9f8e7d6c5b4a3921';
+const CURSOR = 's=0123456789abcdef0123456789abcdef;i=1a2b;b=fedcba9876543210fedcba9876543210;m=3c4d5e;t=62b1c2d3e4f50;x=9f8e7d6c5b4a3921';
 
 /** A journalctl --output=json line with the usual fields, `extra` merged in. */
 function line(extra: Record<string, unknown> = {}): string {

@@ -4,8 +4,7 @@ import { InvalidJournalQuery, isCursor, journalctlArgs, type JournalQuery } from
 
 const BASE = ['--output=json', '--all', '--no-pager', '--quiet'];
 const TASK_MATCH = [[['TESSIA_TASK_ID', 'abcd1234']]] as const;
-const CURSOR =
-  's=0123456789abcdef0123456789abcdef;i=1a2b;b=fedcba9876543210fedcba9876543210;m=3c4d5e;t=62b1c2d3e4f50;x=9f8e7d6c5b4a3921';
+const CURSOR = 's=0123456789abcdef0123456789abcdef;i=1a2b;b=fedcba9876543210fedcba9876543210;m=3c4d5e;t=62b1c2d3e4f50;x=9f8e7d6c5b4a3921';
 
 /** journalctlArgs of a query for one task, with `extra` options. */
 function argsFor(extra: Partial<JournalQuery> = {}): string[] {
@@ -129,10 +128,7 @@ describe('isCursor', () => {
   });
 
   it('accepts a cursor with one-digit counters.', () => {
-    assert.equal(
-      isCursor('s=00000000000000000000000000000000;i=1;b=ffffffffffffffffffffffffffffffff;m=0;t=0;x=0'),
-      true,
-    );
+    assert.equal(isCursor('s=00000000000000000000000000000000;i=1;b=ffffffffffffffffffffffffffffffff;m=0;t=0;x=0'), true);
   });
 
   it('rejects an empty string, options, injections and newlines.', () => {
@@ -174,10 +170,7 @@ describe('journalctlArgs time range', () => {
 
   it('adds both since and until, in that order.', () => {
     const until = new Date('2026-01-02T04:00:00.100Z');
-    assert.deepEqual(optionsOf(argsFor({ since: date, until })), [
-      '--since=@1767323045.678',
-      '--until=@1767326400.100',
-    ]);
+    assert.deepEqual(optionsOf(argsFor({ since: date, until })), ['--since=@1767323045.678', '--until=@1767326400.100']);
   });
 
   it('rejects an invalid date.', () => {
@@ -211,13 +204,7 @@ describe('journalctlArgs matches', () => {
         ],
       ],
     });
-    assert.deepEqual(args.slice(args.indexOf('--')), [
-      '--',
-      'TESSIA_TASK_ID=abcd1234',
-      '+',
-      'UNIT=tessia-task-abcd1234.service',
-      '_PID=1',
-    ]);
+    assert.deepEqual(args.slice(args.indexOf('--')), ['--', 'TESSIA_TASK_ID=abcd1234', '+', 'UNIT=tessia-task-abcd1234.service', '_PID=1']);
   });
 
   it('puts the separator after every option.', () => {
@@ -227,7 +214,14 @@ describe('journalctlArgs matches', () => {
   });
 
   it('accepts match values with dots, at signs, colons, dashes and underscores.', () => {
-    const args = journalctlArgs({ matches: [[['_SYSTEMD_UNIT', 'user@1000.service'], ['X_Y', 'a:b-c_d.e']]] });
+    const args = journalctlArgs({
+      matches: [
+        [
+          ['_SYSTEMD_UNIT', 'user@1000.service'],
+          ['X_Y', 'a:b-c_d.e'],
+        ],
+      ],
+    });
     assert.deepEqual(args.slice(args.indexOf('--')), ['--', '_SYSTEMD_UNIT=user@1000.service', 'X_Y=a:b-c_d.e']);
   });
 

@@ -132,11 +132,7 @@ describe('readJournal output', () => {
 
   it('yields the entries of each chunk of journalctl output as one batch.', LIMIT, async () => {
     const fake = fakeJournalctl({
-      steps: [
-        { stdout: `${entryLine(1)}\n${entryLine(2)}\n` },
-        { waitForSignal: true },
-        { stdout: `${entryLine(3)}\n` },
-      ],
+      steps: [{ stdout: `${entryLine(1)}\n${entryLine(2)}\n` }, { waitForSignal: true }, { stdout: `${entryLine(3)}\n` }],
     });
     const reader = readJournal(QUERY, { journalctl: fake.path });
     const first = await nextBatch(reader);

@@ -5,8 +5,7 @@ import { PRIORITY_NAMES } from '../../src/journal/priority.js';
 import type { Field, JournalEntry } from '../../src/journal/entry.js';
 import { ExitCode, TaskState, type ActiveTask, type FinishedTask } from '../../src/tasks/model.js';
 
-const CURSOR =
-  's=0123456789abcdef0123456789abcdef;i=1a2b;b=fedcba9876543210fedcba9876543210;m=3c4d5e;t=62b1c2d3e4f50;x=9f8e7d6c5b4a3921';
+const CURSOR = 's=0123456789abcdef0123456789abcdef;i=1a2b;b=fedcba9876543210fedcba9876543210;m=3c4d5e;t=62b1c2d3e4f50;x=9f8e7d6c5b4a3921';
 const REALTIME = 1767323045678901n;
 const ISO = '2026-01-02T03:04:05.678901Z';
 
@@ -163,7 +162,10 @@ describe('entryView promoted parts', () => {
 
 describe('entryView source', () => {
   it('gives source systemd for an entry from PID 1 without TESSIA_TASK_ID.', () => {
-    const systemd = without(entry({ _PID: '1', _COMM: 'systemd', SYSLOG_IDENTIFIER: 'systemd', UNIT: 'tessia-task-abcd1234.service' }), 'TESSIA_TASK_ID');
+    const systemd = without(
+      entry({ _PID: '1', _COMM: 'systemd', SYSLOG_IDENTIFIER: 'systemd', UNIT: 'tessia-task-abcd1234.service' }),
+      'TESSIA_TASK_ID',
+    );
     assert.equal(entryView(systemd, { trusted: false })['source'], 'systemd');
   });
 

@@ -222,7 +222,10 @@ describe('the native journal writer', { skip: skipWriter }, () => {
     assert.equal(report['PRIORITY'], '4');
     assert.equal(report['SYSLOG_IDENTIFIER'], 'test', 'the identifier of the dropped entries');
     assert.equal(report['TESSIA_DROPPED_ENTRIES'], String(sent - kept.length));
-    assert.match(report['MESSAGE'] ?? '', new RegExp(`^${sent - kept.length} journal entries \\(\\d+ bytes\\) dropped: journald did not keep up`));
+    assert.match(
+      report['MESSAGE'] ?? '',
+      new RegExp(`^${sent - kept.length} journal entries \\(\\d+ bytes\\) dropped: journald did not keep up`),
+    );
     journal.send(entry(sent));
     assert.deepEqual(messages(await receiver.read(2, 1)), [`entry ${sent}`], 'later entries go through; one report only');
   });

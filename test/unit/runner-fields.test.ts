@@ -10,7 +10,7 @@ function storedFromStdout(line: string): Record<string, string> {
   return { MESSAGE: parsed[2] as string, PRIORITY: parsed[1] as string, SYSLOG_IDENTIFIER: 'tessia-task-runner', _TRANSPORT: 'stdout' };
 }
 
-describe('runnerFields (the integration tests\' reading of the runner log in either transport)', () => {
+describe("runnerFields (the integration tests' reading of the runner log in either transport)", () => {
   it('reads back the fields that textLine wrote as KEY=value text, quoted values included', () => {
     const pinoLine = JSON.stringify({
       level: 40,

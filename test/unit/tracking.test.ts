@@ -291,7 +291,10 @@ describe('UnitTracker stops following a unit whose task is finished or unknown',
     await settled();
     assert.deepEqual(systemd.reads, [], 'read the unit of a finished task');
     assert.equal(systemd.watched.has(unit), false, 'still watches the unit of a finished task');
-    assert.deepEqual(systemd.collected.map((each) => each.unit), [unit]);
+    assert.deepEqual(
+      systemd.collected.map((each) => each.unit),
+      [unit],
+    );
     systemd.signal(unit);
     await settled();
     assert.deepEqual(systemd.reads, []);
@@ -510,7 +513,10 @@ describe('Deleting a task', () => {
 
   /** The unit ends as a stop ends it, and says so. */
   function endUnit(unit: string): void {
-    systemd.units.set(unit, snapshot(unit, { activeState: 'failed', subState: 'failed', result: 'signal', execMainCode: 2, execMainStatus: 15 }));
+    systemd.units.set(
+      unit,
+      snapshot(unit, { activeState: 'failed', subState: 'failed', result: 'signal', execMainCode: 2, execMainStatus: 15 }),
+    );
     systemd.signal(unit, { ActiveState: 'failed', SubState: 'failed', Result: 'signal' });
   }
 
@@ -543,7 +549,10 @@ describe('Deleting a task', () => {
     systemd.onStop = () => {
       throw new SystemdError('StopUnit: not connected to the system bus', DISCONNECTED);
     };
-    await assert.rejects(tasks.delete(taskId), (error: unknown) => withCode('SYSTEMD_UNAVAILABLE')(error) && (error as Error).message.includes('delete is recorded'));
+    await assert.rejects(
+      tasks.delete(taskId),
+      (error: unknown) => withCode('SYSTEMD_UNAVAILABLE')(error) && (error as Error).message.includes('delete is recorded'),
+    );
     assert.equal(store.find(taskId)?.forgotten, true);
     assert.equal(taskOf(taskId).stopRequested, true);
     systemd.onStop = () => {};
