@@ -12,12 +12,12 @@ import { assertSafeListener, createListener, createUnixListener, loadAuth } from
 import { activationFds } from './systemd/activation.js';
 import type { Config } from './config/schema.js';
 import { MachineRegistry } from './machines/registry.js';
-import { SystemdClient } from './systemd/client.js';
+import { SystemdClient, type ForgedSignal } from './systemd/client.js';
 import { runningReaders } from './journal/reader.js';
 import { RunnerMetrics } from './metrics.js';
 import { createNotifier } from './systemd/notify.js';
 import { TaskLogs } from './tasks/logs.js';
-import { recoverTasks } from './tasks/recovery.js';
+import { finishDeletes, recoverTasks } from './tasks/recovery.js';
 import { TaskService, type StartHooks } from './tasks/service.js';
 import { TaskStore } from './tasks/store.js';
 import { UnitTracker } from './tasks/tracking.js';
@@ -73,6 +73,12 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
       tasksByState: () => store.countByState(),
       journalReaders: () => runningReaders(),
       dbusReconnects: () => systemd.reconnects,
+      unitReads: () => systemd.unitReads,
+    });
+    const onForged = forgedSignalReport(log, (signal) => metrics.forgedSignals.inc({ member: signal.member }));
+    systemd.on('forgedSignal', onForged);
+    releasers.push(() => {
+      systemd.off('forgedSignal', onForged);
     });
     const starter = await taskStarter(config, systemd, options.runtimeDir, log);
     releasers.push(() => starter.close());
@@ -105,6 +111,12 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
     );
     releasers.push(() => tasks.close());
     await recoverTasks(store, systemd, tracker, log);
+    // A delete the bus outage interrupted is finished once systemd answers again.
+    const onReconnected = () => void finishDeletes(store, systemd, tracker, log);
+    systemd.on('reconnected', onReconnected);
+    releasers.push(() => {
+      systemd.off('reconnected', onReconnected);
+    });
     const logs = new TaskLogs(tasks, { settleMs: config.logs.followSettleSec * 1000 }, log);
     const shuttingDown = new AbortController();
     const auth = await loadAuth(config);
@@ -212,6 +224,30 @@ async function taskStarter(
   const handoff = new ParameterHandoff(join(runtimeDir, 'parameters'));
   await handoff.open();
   return new TaskUnitStarter(systemd, handoff, unitSettingsOf(config));
+}
+
+/** (Default: one warning a minute at most) */
+const FORGED_WARNING_INTERVAL_MS = 60_000;
+
+/**
+ * Counts every forged signal, and warns at most once a minute (whoever sends them decides how
+ * many): the first one's sender, and how many were dropped since the last warning.
+ */
+function forgedSignalReport(log: Logger, count: (signal: ForgedSignal) => void): (signal: ForgedSignal) => void {
+  let lastWarning = Number.NEGATIVE_INFINITY;
+  let unreported = 0;
+  return (signal) => {
+    count(signal);
+    unreported += 1;
+    const now = Date.now();
+    if (now - lastWarning < FORGED_WARNING_INTERVAL_MS) return;
+    lastWarning = now;
+    log.warn(
+      { sender: signal.sender, member: signal.member, path: signal.path, dropped: unreported },
+      'dropped D-Bus signals that systemd did not send (forged by a local process?); see tessia_dbus_forged_signals_total',
+    );
+    unreported = 0;
+  };
 }
 
 function listenOn(server: Server, where: { port: number; host: string } | { fd: number }): Promise<Server> {

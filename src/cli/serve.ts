@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { defaultConfigPath, loadConfig } from '../config/load.js';
 import { createLogger } from '../log.js';
-import { startRunner, type StartHooks } from '../server.js';
+import { startRunner, type Runner, type StartHooks } from '../server.js';
 import { messageOf } from '../errors.js';
 
 export const SERVE_USAGE = `Usage: tessia-task-runner serve [--config FILE] [--listen HOST:PORT] [--state-dir DIR]
@@ -49,13 +49,19 @@ export async function serve(args: string[], hooks: StartHooks = {}): Promise<voi
   const listen = splitHostPort(config.listen);
   const stateDir = config.stateDir ?? process.env['STATE_DIRECTORY']?.split(':')[0] ?? '/var/lib/tessia-task-runner';
   const runtimeDir = process.env['RUNTIME_DIRECTORY']?.split(':')[0] ?? join(stateDir, 'run');
-  const { log, output } = createLogger(config.log.level);
+  const { log, output, flush } = createLogger(config.log.level);
   if (output === 'journal-text') {
     log.info(
       'the native journal transport is off (unix-dgram not installed, or TESSIA_LOG_TRANSPORT=stdout): fields are written as KEY=value text',
     );
   }
-  const runner = await startRunner({ config, stateDir, runtimeDir, listen, log, hooks });
+  let runner: Runner;
+  try {
+    runner = await startRunner({ config, stateDir, runtimeDir, listen, log, hooks });
+  } catch (error) {
+    await flush(); // what was logged on the way (why listening was refused…) before main exits
+    throw error;
+  }
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) {
@@ -64,7 +70,14 @@ export async function serve(args: string[], hooks: StartHooks = {}): Promise<voi
     }
     stopping = true;
     log.info({ signal }, 'shutting down (tasks keep running)');
-    void runner.close().then(() => process.exit(0));
+    void runner
+      .close()
+      .then(
+        () => log.info('stopped'),
+        (error: unknown) => log.error({ err: error }, `shutdown failed: ${messageOf(error)}`),
+      )
+      .then(flush)
+      .then(() => process.exit(0));
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));

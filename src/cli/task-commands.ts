@@ -224,7 +224,8 @@ async function logs(settings: ClientSettings, id: string, values: Record<string,
     if (values['json']) {
       if (line.type !== 'heartbeat') process.stdout.write(`${JSON.stringify(line)}\n`);
     } else if (line.type === 'entry') {
-      const identifier = line.fields['SYSLOG_IDENTIFIER'];
+      // What another runner sends is checked as it is read: a line without fields is still printed.
+      const identifier = (line.fields as Partial<typeof line.fields> | undefined)?.['SYSLOG_IDENTIFIER'];
       const text = `${line.timestamp ?? ''} ${typeof identifier === 'string' ? identifier : line.source}: ${line.message}`;
       const paint = color ? COLORS[line.priority] : undefined;
       process.stdout.write(paint ? `${paint}${text}\x1b[0m\n` : `${text}\n`);
