@@ -34,6 +34,19 @@ const FIELD_NAMES: Record<string, string> = {
 const LEFT_OUT = new Set(['level', 'time', 'msg', 'pid', 'hostname', 'service']);
 const IDENTIFIER = 'tessia-task-runner';
 
+/**
+ * Credentials never reach a log line: pino-http logs the request's headers (and the response's),
+ * and the journal is readable by the systemd-journal and adm groups and every log shipper. Redacted
+ * by the root logger, so every child (each request's logger included) and every output honours it.
+ */
+export const REDACTED_PATHS = [
+  'req.headers.authorization',
+  'req.headers["proxy-authorization"]',
+  'req.headers.cookie',
+  'res.headers["set-cookie"]',
+];
+const redact = { paths: REDACTED_PATHS, censor: '[redacted]' };
+
 export type LogOutput = 'journal' | 'journal-text' | 'pretty' | 'json';
 
 export interface RunnerLog {
@@ -46,7 +59,7 @@ export interface RunnerLog {
 export function createLogger(level: string): RunnerLog {
   if (process.env['TESSIA_LOG_FORMAT'] !== 'json' && stdoutIsJournal()) {
     const native = openNativeJournal();
-    const log = pino({ level, base: { service: IDENTIFIER } }, journalDestination(native));
+    const log = pino({ level, redact, base: { service: IDENTIFIER } }, journalDestination(native));
     if (!native) return { log, output: 'journal-text', flush: () => flushPino(log) };
     return {
       log,
@@ -58,10 +71,10 @@ export function createLogger(level: string): RunnerLog {
   }
   if (process.stdout.isTTY && process.env['TESSIA_LOG_FORMAT'] !== 'json') {
     const options = { colorize: true, translateTime: 'SYS:standard' };
-    const log = pino({ level, transport: { target: 'pino-pretty', options } });
+    const log = pino({ level, redact, transport: { target: 'pino-pretty', options } });
     return { log, output: 'pretty', flush: () => flushPino(log) };
   }
-  const log = pino({ level, base: { service: IDENTIFIER } });
+  const log = pino({ level, redact, base: { service: IDENTIFIER } });
   return { log, output: 'json', flush: () => flushPino(log) };
 }
 

@@ -1,7 +1,7 @@
 /** Authentication, authorization, audit and the refusal of open listeners, against real sockets. */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { after, before, describe, test } from 'node:test';
@@ -126,6 +126,51 @@ describe('bearer tokens', () => {
       // no WAL file at the moment
     }
     assert.ok(!store.includes(marker) && !wal.includes(marker), 'the parameters are not in the store');
+  });
+
+  test('the tokens and cookies a client sends reach neither the journal nor the store and its WAL', async () => {
+    const headerMarker = `headers-are-logged-${Date.now()}`;
+    const secrets = [WRITE_TOKEN, READ_TOKEN, 'wrong-token-5e4d3c2b1a', 'proxy-secret-9f8e7d', 'cookie-secret-6c5b4a'];
+    const send = (method: string, path: string, authorization: string, body?: unknown) =>
+      fetch(runner.baseUrl + path, {
+        method,
+        headers: {
+          'content-type': 'application/json',
+          authorization,
+          'proxy-authorization': `Basic ${Buffer.from(`u:${secrets[3]}`).toString('base64')}`,
+          cookie: `session=${secrets[4]}`,
+          'x-log-marker': headerMarker,
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+    const created = await send('POST', '/v1/tasks', `Bearer ${WRITE_TOKEN}`, { machine: 'echo', parameters: ['echo hi'] });
+    assert.equal(created.status, 201);
+    const { taskId } = (await created.json()) as { taskId: string };
+    started.add(taskId);
+    assert.equal((await send('POST', `/v1/tasks/${taskId}/stop`, `Bearer ${READ_TOKEN}`)).status, 403);
+    assert.equal((await send('DELETE', `/v1/tasks/${taskId}`, `Bearer ${secrets[2]}`)).status, 401);
+    await waitForState({ get: (path: string) => withToken(runner.baseUrl, READ_TOKEN)('GET', path) } as any, taskId, ['exited']);
+
+    // Counts first: the three requests were logged with their headers, so a token would be there.
+    const logged = await eventually(
+      'the three requests logged with their headers',
+      async () => (await runner.systemd.run(['journalctl', '--no-pager', '-o', 'export', '-u', runner.unit])).stdout,
+      (text) => text.split(headerMarker).length - 1 >= 3,
+    );
+    assert.ok(logged.split('[redacted]').length - 1 >= 3 * 3, 'Authorization, Proxy-Authorization and Cookie redacted in each');
+    const proxySecret = Buffer.from(`u:${secrets[3]}`).toString('base64');
+    for (const secret of [...secrets, proxySecret]) assert.ok(!logged.includes(secret), `"${secret}" is in the journal`);
+
+    const files = ['tasks.sqlite3', 'tasks.sqlite3-wal', 'tasks.sqlite3-shm'].map(
+      (name) => `${runner.systemd.root}${runner.stateDir}/${name}`,
+    );
+    const contents = files.filter((path) => existsSync(path)).map((path) => readFileSync(path));
+    assert.ok(contents.length >= 2, 'the store and its WAL exist');
+    assert.ok(
+      contents.some((content) => content.includes(taskId)),
+      'the task is in the store: the search reads the right files',
+    );
+    for (const content of contents) for (const secret of secrets) assert.ok(!content.includes(secret), `"${secret}" is in the store`);
   });
 });
 
