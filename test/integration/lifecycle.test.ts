@@ -80,6 +80,8 @@ describe('a task over its life', () => {
       '-p',
       (await suite.runner.systemd.show(task.unit, ['MainPID']))['MainPID'] ?? '0',
     ]);
+    assert.equal(user.code, 0, user.stderr);
+    assert.match(user.stdout.trim(), /^\S+$/, 'ps named the user of the main process');
     assert.notEqual(user.stdout.trim(), 'root');
   });
 

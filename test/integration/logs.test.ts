@@ -387,6 +387,13 @@ describe('task logs', () => {
     );
     assert.equal(entries.filter((entry) => entry.fields.TESSIA_TASK_ID === other.taskId).length, 0, 'nothing of the other task');
     assert.equal(lines.at(-1).type, 'end');
+    // Every entry of the task is there: the other task's cursor lies before all of them, and none
+    // may be lost to the seek (journalctl 252's --after-cursor= skipped the first one).
+    const whole = ndjson((await readAll(logsUrl(task.taskId))).body).filter((line) => line.type === 'entry');
+    assert.deepEqual(
+      entries.map((entry) => entry.cursor),
+      whole.map((entry) => entry.cursor),
+    );
   });
 
   test('bad query values are refused with 400 and a detail', async () => {

@@ -23,8 +23,9 @@ const OUT = join(REPO_DIR, 'packaging/out');
 const API = 'http://127.0.0.1:7356';
 
 const SKIP = skipUnlessInstalled(
-  ['dh', 'dpkg-buildpackage', 'dpkg-deb', 'fakeroot', 'lintian'],
-  'the Debian package suite needs debhelper, dpkg-dev, fakeroot: apt-get install debhelper dpkg-dev fakeroot lintian (.ci/run does)',
+  // What dpkg-buildpackage checks (Build-Depends), what it runs, and what the package needs installed.
+  ['dh', 'dpkg-buildpackage', 'dpkg-deb', 'fakeroot', 'lintian', 'python3', 'make', 'g++', 'pkcheck'],
+  'the Debian package suite needs the packaging tools, a compiler and polkit: apt-get install debhelper dpkg-dev fakeroot lintian python3 make g++ polkitd (.ci/run does)',
 );
 
 const debsIn = (directory: string) =>
