@@ -5,10 +5,12 @@
  * (test/coverage.ts).
  */
 import { spawn } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { REPO_DIR, bootPrivateSystemd } from '../src/embedded/private-systemd.js';
 import { keepOwnScripts, prepareCoverageDir, reportCoverage } from './coverage.js';
+import { SKIP_REPORT } from './harness/requirements.js';
 
 function testFiles(directory: string): string[] {
   return readdirSync(directory, { recursive: true, encoding: 'utf8' })
@@ -31,10 +33,17 @@ const coverageDir = coverage ? prepareCoverageDir() : undefined;
 const booted = await bootPrivateSystemd({ log, ...(coverageDir ? { coverageDir } : {}) });
 // An object: the signal handler changes it between two awaits, which narrowing cannot see.
 const run = { interrupted: false };
+const skipReportDir = mkdtempSync(join(tmpdir(), 'tessia-skips-'));
+const skipReport = join(skipReportDir, 'skipped.txt');
 const child = spawn(process.execPath, ['--import', 'tsx', '--test', ...options, ...files], {
   cwd: REPO_DIR,
   stdio: 'inherit',
-  env: { ...process.env, TESSIA_TEST_SYSTEMD_PID: String(booted.systemd.pid), ...(coverageDir ? { NODE_V8_COVERAGE: coverageDir } : {}) },
+  env: {
+    ...process.env,
+    [SKIP_REPORT]: skipReport,
+    TESSIA_TEST_SYSTEMD_PID: String(booted.systemd.pid),
+    ...(coverageDir ? { NODE_V8_COVERAGE: coverageDir } : {}),
+  },
 });
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   process.on(signal, () => {
@@ -60,4 +69,8 @@ if (coverageDir && !run.interrupted) {
   if (unloaded.length > 0) log(`coverage: no process loaded (so not in the figures): ${unloaded.join(' ')}`);
   reported = await reportCoverage();
 }
+// Skipped suites again at the very end, where they cannot scroll past: each with what enables it.
+const skipped = existsSync(skipReport) ? [...new Set(readFileSync(skipReport, 'utf8').split('\n').filter(Boolean))] : [];
+rmSync(skipReportDir, { recursive: true, force: true });
+if (skipped.length > 0) log(`SKIPPED on this machine (not run, not passed):\n${skipped.map((reason) => `  - ${reason}`).join('\n')}`);
 process.exit(code !== 0 ? code : leftovers || reported !== 0 ? 1 : 0);

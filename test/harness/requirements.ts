@@ -6,12 +6,14 @@
  *
  *   describe('the Debian package', { skip: skipUnlessInstalled(['dh', 'dpkg-buildpackage'], 'the … suite needs …') }, …)
  */
-import { accessSync, constants } from 'node:fs';
+import { accessSync, appendFileSync, constants } from 'node:fs';
 import { createRequire } from 'node:module';
 import { delimiter, join } from 'node:path';
 
 /** Set to 1 and no suite may be skipped for a missing tool. */
 export const REQUIRE_ALL_SUITES = 'TESSIA_REQUIRE_ALL_SUITES';
+/** A file (set by test/run.ts) where each skip is written, for the summary at the end of the run. */
+export const SKIP_REPORT = 'TESSIA_SKIP_REPORT';
 
 /** The commands of `commands` that are not executables on $PATH. */
 export function missingCommands(commands: readonly string[], path = process.env['PATH'] ?? ''): string[] {
@@ -56,6 +58,8 @@ function skipOrFail(reason: string, missing: string, env: NodeJS.ProcessEnv): st
   if (env[REQUIRE_ALL_SUITES] === '1') {
     throw new Error(`${reason} — ${missing}; ${REQUIRE_ALL_SUITES}=1 forbids skipping the suite`);
   }
+  const report = env[SKIP_REPORT];
+  if (report) appendFileSync(report, `${reason}\n`);
   return reason;
 }
 
