@@ -130,7 +130,11 @@ export function journalFields(line: string): JournalFields {
 /** `<6>message KEY=value …` on one line: journald keeps the priority, grep finds the fields. */
 export function textLine(fields: JournalFields): string {
   const { MESSAGE, PRIORITY, SYSLOG_IDENTIFIER: _identifier, ...rest } = fields;
-  const pairs = Object.entries(rest).map(([name, value]) => `${name}=${/[\s"]/.test(value) ? JSON.stringify(value) : value}`);
+  // A value that holds `=` (a request's URL) is quoted with it escaped: `journalctl --grep
+  // 'TESSIA_AUDIT=task.start'` then finds the runner's own field only, never a client's text.
+  const pairs = Object.entries(rest).map(
+    ([name, value]) => `${name}=${/[\s"=\\]/.test(value) ? JSON.stringify(value).replaceAll('=', '\\u003d') : value}`,
+  );
   const text = [MESSAGE ?? '', ...pairs].join(' ').replace(/\n/g, '\\n');
   return `<${PRIORITY ?? DEFAULT_PRIORITY}>${text}\n`;
 }

@@ -27,6 +27,15 @@ describe("runnerFields (the integration tests' reading of the runner log in eith
     assert.deepEqual(runnerFields(storedFromStdout(textLine(fields))), { ...fields, _TRANSPORT: 'stdout' });
   });
 
+  it("never lets a client's text look like one of the runner's fields in the text", () => {
+    const fields = journalFields(
+      JSON.stringify({ level: 30, msg: 'request completed', req: { url: '/v1/tasks?x=TESSIA_AUDIT=task.start' } }),
+    );
+    const line = textLine(fields);
+    assert.doesNotMatch(line, /TESSIA_AUDIT=task\.start/, line);
+    assert.deepEqual(runnerFields(storedFromStdout(line)), { ...fields, _TRANSPORT: 'stdout' });
+  });
+
   it('leaves a native entry as journald stored it', () => {
     const entry = { MESSAGE: 'task started X=1', TESSIA_TASK_ID: 'abcd1234', _TRANSPORT: 'journal' };
     assert.deepEqual(runnerFields(entry), entry);
