@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { BriefTaskView, LogLineView, TaskView } from '../api/openapi.js';
+import { messageOf } from '../errors.js';
 import { ApiError, MAX_RETRY_WAIT_SECONDS, UnavailableError, call, jsonLines, openStream, type ClientSettings } from './client.js';
 
 const EXIT = { ok: 0, failed: 1, usage: 2, notFound: 3, denied: 4, unavailable: 5 } as const;
@@ -85,7 +86,7 @@ export async function taskCommand(args: string[]): Promise<number> {
   try {
     parsed = parseArgs({ args, options: OPTIONS, allowPositionals: true, strict: true });
   } catch (error) {
-    process.stderr.write(`${(error as Error).message}\n${TASK_USAGE}`);
+    process.stderr.write(`${messageOf(error)}\n${TASK_USAGE}`);
     return EXIT.usage;
   }
   const { values, positionals } = parsed;
@@ -160,7 +161,7 @@ export async function taskCommand(args: string[]): Promise<number> {
       process.stderr.write(`tessia-task-runner: ${error.status}: ${error.message}\n`);
       return exitCodeOf(error.status);
     }
-    process.stderr.write(`tessia-task-runner: cannot reach ${settings.socket ?? settings.url}: ${(error as Error).message}\n`);
+    process.stderr.write(`tessia-task-runner: cannot reach ${settings.socket ?? settings.url}: ${messageOf(error)}\n`);
     return EXIT.unavailable;
   }
 }
@@ -194,7 +195,7 @@ function parametersOf(values: { parameters?: string; 'parameters-file'?: string 
   try {
     return JSON.parse(text);
   } catch (error) {
-    throw new UsageError(`${name}: not JSON: ${(error as Error).message}`);
+    throw new UsageError(`${name}: not JSON: ${messageOf(error)}`);
   }
 }
 
@@ -202,7 +203,7 @@ function readParametersFile(path: string): string {
   try {
     return readFileSync(path, 'utf8');
   } catch (error) {
-    throw new UsageError(`--parameters-file: ${(error as Error).message}`);
+    throw new UsageError(`--parameters-file: ${messageOf(error)}`);
   }
 }
 
