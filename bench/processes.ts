@@ -29,12 +29,13 @@ export async function mainPid(systemd: PrivateSystemd, unit: string): Promise<nu
 }
 
 /** The processes whose CPU a start costs: systemd (PID 1), the bus, journald and the runner. */
-export async function watchedProcesses(systemd: PrivateSystemd, runnerUnit: string): Promise<Record<string, number>> {
+export async function watchedProcesses(systemd: PrivateSystemd, runnerUnit: string, starterUnit?: string): Promise<Record<string, number>> {
   return {
     systemd: 1,
     'dbus-daemon': await mainPid(systemd, 'dbus.service'),
     journald: await mainPid(systemd, 'systemd-journald.service'),
     runner: await mainPid(systemd, runnerUnit),
+    ...(starterUnit === undefined ? {} : { starter: await mainPid(systemd, starterUnit) }),
   };
 }
 

@@ -26,7 +26,11 @@ try {
   // TESSIA_BENCH_NODE_FLAGS: node flags for the runner under test (default: what the packaged unit
   // sets in NODE_OPTIONS).
   const nodeFlags = (process.env['TESSIA_BENCH_NODE_FLAGS'] ?? '--max-semi-space-size=2').split(' ').filter(Boolean);
-  const runner = await startRunnerService(config, { nodeFlags });
+  // TESSIA_BENCH_STARTER=0: the runner starts task units itself, as before privilege separation
+  // (default: through the privileged starter, as the package runs it).
+  const starter = process.env['TESSIA_BENCH_STARTER'] !== '0';
+  const runner = await startRunnerService(config, { nodeFlags, starter });
+  say(starter ? 'task units are started through the privileged starter' : 'the runner starts task units itself');
   const machine = { cpus: cpus().length, cpu: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version };
   say(`machine: ${JSON.stringify(machine)}`);
   // TESSIA_BENCH=starts,scale,logs,profile (default: all) picks benchmarks.
@@ -39,7 +43,7 @@ try {
   const logs = chosen.includes('logs') ? await benchLogs(runner, booted.systemd, say) : undefined;
   await runner.stop();
   const profile = chosen.includes('profile') ? await profileStarts(config, booted.systemd, 'bench-sleep', say) : undefined;
-  const results = { date: new Date().toISOString(), machine, starts, scale, logs, profile };
+  const results = { date: new Date().toISOString(), machine, starter, starts, scale, logs, profile };
   writeFileSync(join(REPO_DIR, 'bench/results.json'), `${JSON.stringify(results, null, 2)}\n`);
   console.log(JSON.stringify(results, null, 2));
 } finally {

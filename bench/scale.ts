@@ -64,7 +64,7 @@ export async function benchScale(
 ): Promise<ScaleBenchResult> {
   const api = client(runner.baseUrl);
   mkdirSync(`${systemd.root}${GATE_DIR}`, { recursive: true });
-  const processes = await watchedProcesses(systemd, runner.unit);
+  const processes = await watchedProcesses(systemd, runner.unit, runner.starter?.unit);
   const idle = memory(systemd, await mainPid(systemd, runner.unit));
   log(`runner RSS before the stages: ${round(idle.rssBytes / 2 ** 20)} MiB (peak so far ${round(idle.peakRssBytes / 2 ** 20)})`);
   const stages: ScaleStage[] = [];

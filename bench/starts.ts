@@ -145,7 +145,7 @@ export async function benchStarts(
 ): Promise<StartBenchResult> {
   const api = client(runner.baseUrl);
   const bare = await BareStarter.connect(systemd);
-  const processes = await watchedProcesses(systemd, runner.unit);
+  const processes = await watchedProcesses(systemd, runner.unit, runner.starter?.unit);
   const startByApi = async () => (await api.post('/v1/tasks', { machine: 'bench-sleep', parameters: null })).status === 201;
   const apiMs: number[] = [];
   const bareMs: number[] = [];

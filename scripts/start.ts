@@ -16,6 +16,12 @@ const say = (line: string) => process.stderr.write(`[start] ${line}\n`);
 const UNIT = 'tessia-task-runner.service';
 
 if (existsSync('/run/systemd/system')) {
+  if (process.getuid?.() !== 0) {
+    // Its store in /var/lib, and task units started on the host's systemd: root's, or the package's
+    // user with its privileged starter (npm run package:deb).
+    say('the runner starts units on this host’s systemd and keeps its store in /var/lib: run `sudo npm start`.');
+    process.exit(1);
+  }
   const child = spawn(process.execPath, [`${REPO_DIR}/dist/cli/main.js`, 'serve', ...flags], { stdio: 'inherit' });
   child.on('exit', (code) => process.exit(code ?? 1));
 } else {

@@ -8,8 +8,9 @@
  */
 import { statSync } from 'node:fs';
 import { pino, type DestinationStream, type Logger } from 'pino';
-import { journalFieldName, openNativeJournal, type JournalFields, type NativeJournal } from './journal/native.js';
-import { PRIORITIES, type Priority } from './journal/priority.js';
+import { openNativeJournal, type NativeJournal } from './journal/native.js';
+import { journalFieldName, type JournalFields } from './journal/native-entry.js';
+import { DEFAULT_PRIORITY, PRIORITIES, type Priority } from './journal/priority.js';
 
 /** pino's numeric levels (fatal 60 … debug 20, trace 10) as journal priorities. */
 const PRIORITY_OF_LEVEL: [minimumLevel: number, Priority][] = [
@@ -48,17 +49,37 @@ const redact = { paths: REDACTED_PATHS, censor: '[redacted]' };
 
 export type LogOutput = 'journal' | 'journal-text' | 'pretty' | 'json';
 
-export function createLogger(level: string): { log: Logger; output: LogOutput } {
+export interface RunnerLog {
+  log: Logger;
+  output: LogOutput;
+  /** Resolves once every line logged so far has left the process, or after a few seconds (call before exiting). */
+  flush: () => Promise<void>;
+}
+
+export function createLogger(level: string): RunnerLog {
   if (process.env['TESSIA_LOG_FORMAT'] !== 'json' && stdoutIsJournal()) {
     const native = openNativeJournal();
-    const output = native ? 'journal' : 'journal-text';
-    return { log: pino({ level, redact, base: { service: IDENTIFIER } }, journalDestination(native)), output };
+    const log = pino({ level, redact, base: { service: IDENTIFIER } }, journalDestination(native));
+    if (!native) return { log, output: 'journal-text', flush: () => flushPino(log) };
+    return {
+      log,
+      output: 'journal',
+      flush: async () => {
+        await native.flush();
+      },
+    };
   }
   if (process.stdout.isTTY && process.env['TESSIA_LOG_FORMAT'] !== 'json') {
     const options = { colorize: true, translateTime: 'SYS:standard' };
-    return { log: pino({ level, redact, transport: { target: 'pino-pretty', options } }), output: 'pretty' };
+    const log = pino({ level, redact, transport: { target: 'pino-pretty', options } });
+    return { log, output: 'pretty', flush: () => flushPino(log) };
   }
-  return { log: pino({ level, redact, base: { service: IDENTIFIER } }), output: 'json' };
+  const log = pino({ level, redact, base: { service: IDENTIFIER } });
+  return { log, output: 'json', flush: () => flushPino(log) };
+}
+
+function flushPino(log: Logger): Promise<void> {
+  return new Promise((resolve) => log.flush(() => resolve()));
 }
 
 /** systemd sets JOURNAL_STREAM to the device:inode of the journal stream our stdout is. */
@@ -84,15 +105,15 @@ function journalDestination(native: NativeJournal | null): DestinationStream {
   };
 }
 
-function journalFields(line: string): JournalFields {
+export function journalFields(line: string): JournalFields {
   let record: Record<string, unknown>;
   try {
     record = JSON.parse(line) as Record<string, unknown>;
   } catch {
-    return { MESSAGE: line.trimEnd(), PRIORITY: String(PRIORITIES.info), SYSLOG_IDENTIFIER: IDENTIFIER };
+    return { MESSAGE: line.trimEnd(), PRIORITY: String(DEFAULT_PRIORITY), SYSLOG_IDENTIFIER: IDENTIFIER };
   }
   const level = Number(record['level'] ?? 30);
-  const priority = PRIORITY_OF_LEVEL.find(([minimum]) => level >= minimum)?.[1] ?? PRIORITIES.info;
+  const priority = PRIORITY_OF_LEVEL.find(([minimum]) => level >= minimum)?.[1] ?? DEFAULT_PRIORITY;
   const fields: JournalFields = {
     MESSAGE: typeof record['msg'] === 'string' ? record['msg'] : '',
     PRIORITY: String(priority),
@@ -107,9 +128,13 @@ function journalFields(line: string): JournalFields {
 }
 
 /** `<6>message KEY=value …` on one line: journald keeps the priority, grep finds the fields. */
-function textLine(fields: JournalFields): string {
+export function textLine(fields: JournalFields): string {
   const { MESSAGE, PRIORITY, SYSLOG_IDENTIFIER: _identifier, ...rest } = fields;
-  const pairs = Object.entries(rest).map(([name, value]) => `${name}=${/[\s"]/.test(value) ? JSON.stringify(value) : value}`);
+  // A value that holds `=` (a request's URL) is quoted with it escaped: `journalctl --grep
+  // 'TESSIA_AUDIT=task.start'` then finds the runner's own field only, never a client's text.
+  const pairs = Object.entries(rest).map(
+    ([name, value]) => `${name}=${/[\s"=\\]/.test(value) ? JSON.stringify(value).replaceAll('=', '\\u003d') : value}`,
+  );
   const text = [MESSAGE ?? '', ...pairs].join(' ').replace(/\n/g, '\\n');
-  return `<${PRIORITY ?? PRIORITIES.info}>${text}\n`;
+  return `<${PRIORITY ?? DEFAULT_PRIORITY}>${text}\n`;
 }

@@ -1,7 +1,7 @@
 /**
  * Prometheus metrics (prom-client), in one registry of the runner's own: task counts by state at
- * scrape time, starts/stops/failures, the D-Bus start round trip, log streams, journal readers and
- * D-Bus reconnects.
+ * scrape time, starts/stops/failures, the D-Bus start round trip, log streams, journal readers,
+ * D-Bus reconnects, task unit reads and forged D-Bus signals.
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { TASK_STATES } from './tasks/model.js';
@@ -10,6 +10,7 @@ export interface MetricSources {
   tasksByState(): Record<string, number>;
   journalReaders(): number;
   dbusReconnects(): number;
+  unitReads(): number;
 }
 
 export class RunnerMetrics {
@@ -28,6 +29,12 @@ export class RunnerMetrics {
     registers: [this.registry],
   });
   readonly logStreams = new Gauge({ name: 'tessia_log_streams_active', help: 'Log streams being served', registers: [this.registry] });
+  readonly forgedSignals = new Counter({
+    name: 'tessia_dbus_forged_signals_total',
+    help: "D-Bus signals dropped because they did not come from systemd's current owner or from the bus (forged)",
+    labelNames: ['member'],
+    registers: [this.registry],
+  });
 
   constructor(sources: MetricSources) {
     this.registry.setDefaultLabels({ service: 'tessia-task-runner' });
@@ -55,6 +62,16 @@ export class RunnerMetrics {
       registers: [this.registry],
       collect() {
         this.set(sources.dbusReconnects());
+      },
+    });
+    new Counter({
+      name: 'tessia_unit_reads_total',
+      help: "Task units' states read from systemd (after their signals, a reconnect, a start, recovery)",
+      registers: [this.registry],
+      collect() {
+        // The client counts (a read is too frequent for an event each): the counter mirrors it.
+        this.reset();
+        this.inc(sources.unitReads());
       },
     });
   }

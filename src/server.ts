@@ -11,30 +11,24 @@ import { createApp } from './api/app.js';
 import { ConfigError } from './config/load.js';
 import { requestPolicy } from './api/request-policy.js';
 import { restartOnlyChanges } from './config/reloadable.js';
-import {
-  activationFds,
-  applyTls,
-  assertSafeListener,
-  boundHost,
-  createListener,
-  createUnixListener,
-  loadAuth,
-  readTlsMaterial,
-} from './listener.js';
+import { applyTls, assertSafeListener, boundHost, createListener, createUnixListener, loadAuth, readTlsMaterial } from './listener.js';
+import { activationFds } from './systemd/activation.js';
 import type { Config } from './config/schema.js';
 import { MachineRegistry } from './machines/registry.js';
-import { SystemdClient } from './systemd/client.js';
+import { SystemdClient, type ForgedSignal } from './systemd/client.js';
 import { runningReaders } from './journal/reader.js';
 import { RunnerMetrics } from './metrics.js';
 import { createNotifier } from './systemd/notify.js';
 import { TaskLogs } from './tasks/logs.js';
-import { ParameterHandoff } from './tasks/parameter-handoff.js';
-import { recoverTasks } from './tasks/recovery.js';
+import { finishDeletes, recoverTasks } from './tasks/recovery.js';
 import { TaskService, type StartHooks } from './tasks/service.js';
 import { TaskStore } from './tasks/store.js';
 import { UnitTracker } from './tasks/tracking.js';
 import { TaskTransitions } from './tasks/transitions.js';
 import { isTaskUnit } from './tasks/unit-names.js';
+import { StarterClient } from './starter/client.js';
+import { ParameterHandoff } from './starter/parameter-handoff.js';
+import { TaskUnitStarter } from './starter/task-unit-starter.js';
 
 export type { StartHooks };
 
@@ -84,9 +78,15 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
       tasksByState: () => store.countByState(),
       journalReaders: () => runningReaders(),
       dbusReconnects: () => systemd.reconnects,
+      unitReads: () => systemd.unitReads,
     });
-    const handoff = new ParameterHandoff(join(options.runtimeDir, 'parameters'));
-    await handoff.open();
+    const onForged = forgedSignalReport(log, (signal) => metrics.forgedSignals.inc({ member: signal.member }));
+    systemd.on('forgedSignal', onForged);
+    releasers.push(() => {
+      systemd.off('forgedSignal', onForged);
+    });
+    const starter = await taskStarter(config, systemd, options.runtimeDir, log);
+    releasers.push(() => starter.close());
     const transitions = new TaskTransitions(store, log);
     releasers.push(() => transitions.close());
     const tracker = new UnitTracker(store, systemd, transitions, log);
@@ -98,11 +98,10 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
       transitions,
       new MachineRegistry(config.machines),
       {
-        slice: config.tasks.slice,
         stopWaitMs: config.tasks.stopWaitSec * 1000,
         maxActiveTasks: config.limits.maxActiveTasks,
         maxParameterBytes: config.limits.maxParameterBytes,
-        handoff,
+        starter,
         observer: {
           started: (seconds) => {
             metrics.starts.inc();
@@ -117,6 +116,12 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
     );
     releasers.push(() => tasks.close());
     await recoverTasks(store, systemd, tracker, log);
+    // A delete the bus outage interrupted is finished once systemd answers again.
+    const onReconnected = () => void finishDeletes(store, systemd, tracker, log);
+    systemd.on('reconnected', onReconnected);
+    releasers.push(() => {
+      systemd.off('reconnected', onReconnected);
+    });
     const logs = new TaskLogs(tasks, { settleMs: config.logs.followSettleSec * 1000 }, log);
     const shuttingDown = new AbortController();
     // What a reload replaces (see reload below); requests read it as they come.
@@ -231,6 +236,7 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
       if (material) for (const server of tlsServers) applyTls(server, material, auth);
       live = { config: next, auth, policy: requestPolicy(tcpHosts, next.allowedHosts, next.allowedOrigins) };
       tasks.replaceMachines(machines);
+      if (starter instanceof TaskUnitStarter) starter.replaceSettings(unitSettingsOf(next));
       log.level = next.log.level;
       const applied = `${auth.tokens.length} token${auth.tokens.length === 1 ? '' : 's'}${material ? ', the TLS certificate, key and CA read again' : ''}, machines ${Object.keys(next.machines).join(', ')} for new tasks`;
       log.info({ machines: Object.keys(next.machines), tokens: auth.tokens.map((token) => token.name) }, `config reloaded: ${applied}`);
@@ -241,6 +247,58 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
     await release();
     throw error;
   }
+}
+
+const unitSettingsOf = (config: Config) => ({
+  machines: new MachineRegistry(config.machines),
+  slice: config.tasks.slice,
+  maxParameterBytes: config.limits.maxParameterBytes,
+});
+
+/**
+ * Through the privileged starter when the config names its socket (the package does): the runner
+ * then needs no right to start units. Else in this process, which must be allowed to (root).
+ */
+async function taskStarter(
+  config: Config,
+  systemd: SystemdClient,
+  runtimeDir: string,
+  log: Logger,
+): Promise<TaskUnitStarter | StarterClient> {
+  if (config.tasks.starterSocket !== null) {
+    log.info({ socket: config.tasks.starterSocket }, 'task units are started by the privileged starter');
+    return new StarterClient(config.tasks.starterSocket);
+  }
+  if (process.getuid?.() !== 0) {
+    log.warn('tasks.starterSocket is not set and the runner is not root: starting a task needs the right to start any unit');
+  }
+  const handoff = new ParameterHandoff(join(runtimeDir, 'parameters'));
+  await handoff.open();
+  return new TaskUnitStarter(systemd, handoff, unitSettingsOf(config));
+}
+
+/** (Default: one warning a minute at most) */
+const FORGED_WARNING_INTERVAL_MS = 60_000;
+
+/**
+ * Counts every forged signal, and warns at most once a minute (whoever sends them decides how
+ * many): the first one's sender, and how many were dropped since the last warning.
+ */
+function forgedSignalReport(log: Logger, count: (signal: ForgedSignal) => void): (signal: ForgedSignal) => void {
+  let lastWarning = Number.NEGATIVE_INFINITY;
+  let unreported = 0;
+  return (signal) => {
+    count(signal);
+    unreported += 1;
+    const now = Date.now();
+    if (now - lastWarning < FORGED_WARNING_INTERVAL_MS) return;
+    lastWarning = now;
+    log.warn(
+      { sender: signal.sender, member: signal.member, path: signal.path, dropped: unreported },
+      'dropped D-Bus signals that systemd did not send (forged by a local process?); see tessia_dbus_forged_signals_total',
+    );
+    unreported = 0;
+  };
 }
 
 function listenOn(server: Server, where: { port: number; host: string } | { fd: number }): Promise<Server> {

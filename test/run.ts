@@ -1,12 +1,16 @@
 /**
  * `npm test`: boots one private systemd for the whole run, runs every test file against it with
  * node's test runner, then fails on any unit the tests left behind and powers the system off —
- * also when the tests fail or the run is interrupted.
+ * also when the tests fail or the run is interrupted. The whole suite's coverage is reported at the end
+ * (test/coverage.ts).
  */
 import { spawn } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { REPO_DIR, bootPrivateSystemd } from '../src/embedded/private-systemd.js';
+import { keepOwnScripts, prepareCoverageDir, reportCoverage } from './coverage.js';
+import { SKIP_REPORT } from './harness/requirements.js';
 
 function testFiles(directory: string): string[] {
   return readdirSync(directory, { recursive: true, encoding: 'utf8' })
@@ -22,13 +26,24 @@ const options = requested.filter((arg) => arg.startsWith('--'));
 const named = requested.filter((arg) => !arg.startsWith('--'));
 const files = named.length > 0 ? named : testFiles(join(REPO_DIR, 'test'));
 
-const booted = await bootPrivateSystemd({ log });
+// Coverage of the whole suite (test/coverage.ts): every node process of the run, outside and inside the
+// private system, writes V8 coverage. Off for a partial run, unless TESSIA_COVERAGE=1; TESSIA_COVERAGE=0: off.
+const coverage = process.env['TESSIA_COVERAGE'] ? process.env['TESSIA_COVERAGE'] === '1' : requested.length === 0;
+const coverageDir = coverage ? prepareCoverageDir() : undefined;
+const booted = await bootPrivateSystemd({ log, ...(coverageDir ? { coverageDir } : {}) });
 // An object: the signal handler changes it between two awaits, which narrowing cannot see.
 const run = { interrupted: false };
+const skipReportDir = mkdtempSync(join(tmpdir(), 'tessia-skips-'));
+const skipReport = join(skipReportDir, 'skipped.txt');
 const child = spawn(process.execPath, ['--import', 'tsx', '--test', ...options, ...files], {
   cwd: REPO_DIR,
   stdio: 'inherit',
-  env: { ...process.env, TESSIA_TEST_SYSTEMD_PID: String(booted.systemd.pid) },
+  env: {
+    ...process.env,
+    [SKIP_REPORT]: skipReport,
+    TESSIA_TEST_SYSTEMD_PID: String(booted.systemd.pid),
+    ...(coverageDir ? { NODE_V8_COVERAGE: coverageDir } : {}),
+  },
 });
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   process.on(signal, () => {
@@ -46,4 +61,16 @@ if (!run.interrupted) {
   if (leftovers) log(`units the tests left behind:\n${leftovers}`);
 }
 await booted.shutdown();
-process.exit(code !== 0 ? code : leftovers ? 1 : 0);
+let reported = 0;
+if (coverageDir && !run.interrupted) {
+  // After the shutdown: the runners still running wrote theirs when systemd stopped them.
+  const { processes, kept, unloaded } = keepOwnScripts();
+  log(`coverage: ${processes} processes wrote V8 coverage, ${kept} of them ran code of src/`);
+  if (unloaded.length > 0) log(`coverage: no process loaded (so not in the figures): ${unloaded.join(' ')}`);
+  reported = await reportCoverage();
+}
+// Skipped suites again at the very end, where they cannot scroll past: each with what enables it.
+const skipped = existsSync(skipReport) ? [...new Set(readFileSync(skipReport, 'utf8').split('\n').filter(Boolean))] : [];
+rmSync(skipReportDir, { recursive: true, force: true });
+if (skipped.length > 0) log(`SKIPPED on this machine (not run, not passed):\n${skipped.map((reason) => `  - ${reason}`).join('\n')}`);
+process.exit(code !== 0 ? code : leftovers || reported !== 0 ? 1 : 0);

@@ -13,6 +13,9 @@ for path in \
   /usr/lib/systemd/system/tessia-task-runner.service \
   /usr/lib/systemd/system/tessia-tasks.slice \
   /usr/lib/systemd/system/tessia-task-runner.socket \
+  /usr/lib/systemd/system/tessia-task-runner-starter.socket \
+  /usr/lib/systemd/system/tessia-task-runner-starter.service \
+  /usr/lib/tessia-task-runner/dist/starter/main.js \
   /usr/lib/systemd/journald.conf.d/60-tessia-task-runner.conf \
   /usr/lib/sysusers.d/tessia-task-runner.conf \
   /usr/lib/tmpfiles.d/tessia-task-runner.conf \

@@ -134,7 +134,14 @@ export function openApiDocument(version: string): object {
         delete: {
           summary: 'Forget a task (a running one is stopped first)',
           requestParams: { path: taskId },
-          responses: { '200': json(z.object({ success: z.boolean() }), 'forgotten'), ...errors },
+          responses: {
+            '200': json(
+              z.object({ success: z.boolean() }),
+              'forgotten (a running task: stopped, its record removed once its unit is gone)',
+            ),
+            ...errors,
+            '503': json(ErrorBody, 'systemd did not answer: the delete is recorded, and finished once it does'),
+          },
         },
       },
       '/v1/tasks/{taskId}/stop': {

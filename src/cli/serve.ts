@@ -3,10 +3,9 @@
  * sends (SIGTERM: shut down without touching a task; SIGHUP: reload the config) and the reloads
  * asked over its control socket (`tessia-task-runner reload`, which `systemctl reload` runs).
  */
-import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig } from '../config/load.js';
+import { ConfigError, defaultConfigPath, loadConfig } from '../config/load.js';
 import { createLogger } from '../log.js';
 import { startRunner, type Runner, type StartHooks } from '../server.js';
 import { messageOf } from '../errors.js';
@@ -20,12 +19,6 @@ export const SERVE_USAGE = `Usage: tessia-task-runner serve [--config FILE] [--l
   --state-dir DIR    where the task store lives (default: the config's stateDir, $STATE_DIRECTORY,
                      else /var/lib/tessia-task-runner)
 `;
-
-function defaultConfigPath(): string | undefined {
-  const directory = process.env['CONFIGURATION_DIRECTORY']?.split(':')[0];
-  const candidates = [directory === undefined ? undefined : join(directory, 'config.yaml'), '/etc/tessia-task-runner/config.yaml'];
-  return candidates.find((path): path is string => path !== undefined && existsSync(path));
-}
 
 function splitHostPort(value: string): { host: string; port: number } {
   const at = value.lastIndexOf(':');
@@ -58,7 +51,7 @@ export async function serve(args: string[], hooks: StartHooks = {}): Promise<voi
   const listen = splitHostPort(config.listen);
   const stateDir = config.stateDir ?? process.env['STATE_DIRECTORY']?.split(':')[0] ?? '/var/lib/tessia-task-runner';
   const runtimeDir = process.env['RUNTIME_DIRECTORY']?.split(':')[0] ?? join(stateDir, 'run');
-  const { log, output } = createLogger(config.log.level);
+  const { log, output, flush } = createLogger(config.log.level);
   if (output === 'journal-text') {
     log.info(
       'the native journal transport is off (unix-dgram not installed, or TESSIA_LOG_TRANSPORT=stdout): fields are written as KEY=value text',
@@ -91,7 +84,14 @@ export async function serve(args: string[], hooks: StartHooks = {}): Promise<voi
   });
   // A bare SIGHUP (kill -HUP) reloads too; its result is only logged.
   process.on('SIGHUP', () => void reload().catch(() => undefined));
-  const started = await startRunner({ config, stateDir, runtimeDir, listen, log, hooks });
+  let started: Runner;
+  try {
+    started = await startRunner({ config, stateDir, runtimeDir, listen, log, hooks });
+  } catch (error) {
+    await closeControl();
+    await flush(); // what was logged on the way (why listening was refused…) before main exits
+    throw error;
+  }
   up.runner = started;
   let stopping = false;
   const shutdown = (signal: string) => {
@@ -104,6 +104,11 @@ export async function serve(args: string[], hooks: StartHooks = {}): Promise<voi
     void started
       .close()
       .then(closeControl)
+      .then(
+        () => log.info('stopped'),
+        (error: unknown) => log.error({ err: error }, `shutdown failed: ${messageOf(error)}`),
+      )
+      .then(flush)
       .then(() => process.exit(0));
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));

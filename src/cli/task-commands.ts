@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { BriefTaskView, LogLineView, TaskView } from '../api/openapi.js';
+import { messageOf } from '../errors.js';
 import {
   ApiError,
   MAX_RETRY_WAIT_SECONDS,
@@ -97,7 +98,7 @@ export async function taskCommand(args: string[]): Promise<number> {
   try {
     parsed = parseArgs({ args, options: OPTIONS, allowPositionals: true, strict: true });
   } catch (error) {
-    process.stderr.write(`${(error as Error).message}\n${TASK_USAGE}`);
+    process.stderr.write(`${messageOf(error)}\n${TASK_USAGE}`);
     return EXIT.usage;
   }
   const { values, positionals } = parsed;
@@ -184,7 +185,7 @@ export async function taskCommand(args: string[]): Promise<number> {
       process.stderr.write(`tessia-task-runner: ${error.status}: ${error.message}\n`);
       return exitCodeOf(error.status);
     }
-    process.stderr.write(`tessia-task-runner: cannot reach ${settings.socket ?? settings.url}: ${(error as Error).message}\n`);
+    process.stderr.write(`tessia-task-runner: cannot reach ${settings.socket ?? settings.url}: ${messageOf(error)}\n`);
     return EXIT.unavailable;
   }
 }
@@ -237,7 +238,7 @@ function parametersOf(values: { parameters?: string; 'parameters-file'?: string 
   try {
     return JSON.parse(text);
   } catch (error) {
-    throw new UsageError(`${name}: not JSON: ${(error as Error).message}`);
+    throw new UsageError(`${name}: not JSON: ${messageOf(error)}`);
   }
 }
 
@@ -245,7 +246,7 @@ function readParametersFile(path: string): string {
   try {
     return readFileSync(path, 'utf8');
   } catch (error) {
-    throw new UsageError(`--parameters-file: ${(error as Error).message}`);
+    throw new UsageError(`--parameters-file: ${messageOf(error)}`);
   }
 }
 
@@ -269,6 +270,7 @@ async function logs(settings: ClientSettings, id: string, values: Record<string,
     if (values['json']) {
       if (line.type !== 'heartbeat') process.stdout.write(`${terminalSafeJson(line)}\n`);
     } else if (line.type === 'entry') {
+      // What another runner sends is checked as it is read: a line without fields is still printed.
       const identifier = (line.fields as Partial<typeof line.fields> | undefined)?.['SYSLOG_IDENTIFIER'];
       const text = terminalSafe(`${line.timestamp ?? ''} ${typeof identifier === 'string' ? identifier : line.source}: ${line.message}`);
       const paint = color ? COLORS[line.priority] : undefined;

@@ -1,4 +1,6 @@
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { parse } from 'yaml';
 import { describeIssues, messageOf } from '../errors.js';
 import { ConfigSchema, type Config } from './schema.js';
@@ -40,4 +42,11 @@ export async function loadConfig(path: string | undefined, overrides: ConfigOver
     throw new ConfigError(`${path} is invalid:\n  (top level): expected a mapping of keys`);
   }
   return validateConfig({ ...(document as object | null), ...defined }, path);
+}
+
+/** $CONFIGURATION_DIRECTORY/config.yaml, else /etc/tessia-task-runner/config.yaml when present, else none. */
+export function defaultConfigPath(environment: NodeJS.ProcessEnv = process.env): string | undefined {
+  const directory = environment['CONFIGURATION_DIRECTORY']?.split(':')[0];
+  const candidates = [directory === undefined ? undefined : join(directory, 'config.yaml'), '/etc/tessia-task-runner/config.yaml'];
+  return candidates.find((path): path is string => path !== undefined && existsSync(path));
 }

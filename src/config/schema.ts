@@ -219,8 +219,15 @@ export const ConfigSchema = z.strictObject({
         .default('tessia-tasks.slice'),
       /** How long POST /v1/tasks/{id}/stop waits for the task to end before answering. (Default: 0.5 s) */
       stopWaitSec: z.number().min(0).max(60).default(0.5),
+      /**
+       * The privileged starter's socket (tessia-task-runner-starter.socket): task units are started
+       * through it, so that the runner itself needs no right to start units. null: the runner starts
+       * them itself, which needs root's power (npm start, tests). (Default: null; the package sets
+       * /run/tessia-task-runner-starter.sock)
+       */
+      starterSocket: absolutePath.nullable().default(null),
     })
-    .default({ slice: 'tessia-tasks.slice', stopWaitSec: 0.5 }),
+    .default({ slice: 'tessia-tasks.slice', stopWaitSec: 0.5, starterSocket: null }),
   logs: z
     .strictObject({
       /** A heartbeat line on an idle log stream this often. (Default: 10 s) */

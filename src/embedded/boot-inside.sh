@@ -3,10 +3,11 @@
 # root of its own — an overlay whose lower layer is the machine's / and whose upper layer is a tmpfs —
 # so nothing it or the tests write (units, /etc, /var, packages installed with dpkg) reaches the
 # machine; masks every unit that would touch the machine; then execs systemd.
-# Usage: boot-inside.sh APP_DIR [JOURNALD_DROPIN_DIR]
+# Usage: boot-inside.sh APP_DIR [JOURNALD_DROPIN_DIR [COVERAGE_DIR]]
 set -eu
 app_dir=$1
 dropins=${2:-}
+coverage=${3:-}
 
 mount --make-rprivate /
 # Scratch space of our own (this hides the machine's /tmp from this namespace only).
@@ -25,6 +26,8 @@ mount --bind "$app_dir" "$new/run/tessia-app"
 mount -o remount,bind,ro "$new/run/tessia-app"
 # Package builds and other hand-overs between the tests and this system.
 mkdir -p "$new/run/tessia-test"
+# Coverage (npm test): the directory where the tests write theirs, for every user (a task's too).
+if [ -n "$coverage" ]; then mkdir -p "$new/run/tessia-coverage" && mount --bind "$coverage" "$new/run/tessia-coverage"; fi
 if [ -n "$dropins" ] && [ -d "$dropins" ]; then cp -r "$dropins" "$new/run/tessia-journald-dropins"; fi
 
 cd "$new"
@@ -83,6 +86,16 @@ CONF
 # Rate limits exactly as the package ships them.
 if [ -d /run/tessia-journald-dropins ]; then
   for file in /run/tessia-journald-dropins/*.conf; do [ -e "$file" ] && cp "$file" /run/systemd/journald.conf.d/; done
+fi
+
+# Every node process of the runners under test (tessia-test-*), the tasks and the packaged service
+# (tessia-task-*) writes V8 coverage there; the sandbox of tasks and package lets them.
+if [ -n "$coverage" ]; then
+  for prefix in tessia-test- tessia-task-; do
+    mkdir -p "/run/systemd/system/$prefix.service.d"
+    printf '[Service]\nEnvironment=NODE_V8_COVERAGE=/run/tessia-coverage\n' > "/run/systemd/system/$prefix.service.d/50-coverage.conf"
+  done
+  echo 'ReadWritePaths=/run/tessia-coverage' >> /run/systemd/system/tessia-task-.service.d/50-coverage.conf
 fi
 
 # Without a shared / systemd's credentials (and other per-unit mounts) never reach the units.

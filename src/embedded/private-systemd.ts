@@ -85,7 +85,10 @@ export interface BootedSystemd {
   shutdown(): Promise<void>;
 }
 
-export async function bootPrivateSystemd(options: { timeoutMs?: number; log?: (line: string) => void } = {}): Promise<BootedSystemd> {
+/** `coverageDir`: a directory (mode 1777) where the runners and tasks of this system write V8 coverage (/run/tessia-coverage inside). */
+export async function bootPrivateSystemd(
+  options: { timeoutMs?: number; log?: (line: string) => void; coverageDir?: string } = {},
+): Promise<BootedSystemd> {
   const log = options.log ?? (() => {});
   if (process.getuid?.() !== 0) throw new Error('the private systemd needs root (unshare --pid --mount)');
   if (!existsSync('/lib/systemd/systemd')) throw new Error('systemd is not installed (/lib/systemd/systemd)');
@@ -102,6 +105,7 @@ export async function bootPrivateSystemd(options: { timeoutMs?: number; log?: (l
       join(HERE, 'boot-inside.sh'),
       REPO_DIR,
       join(REPO_DIR, 'units/journald.conf.d'),
+      ...(options.coverageDir ? [options.coverageDir] : []),
     ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );

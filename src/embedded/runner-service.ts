@@ -8,7 +8,7 @@ import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { stringify } from 'yaml';
 import { PrivateSystemd } from './private-systemd.js';
-import { startRunnerUnit } from './runner-unit.js';
+import { startRunnerUnit, startStarterUnit } from './runner-unit.js';
 
 export interface RunnerService {
   baseUrl: string;
@@ -19,6 +19,10 @@ export interface RunnerService {
   runtimeDir: string;
   /** Its config file, inside the private system (a test rewrites it, then reloads). */
   configPath: string;
+  /** Where a task's parameters wait for its unit to start (the starter's, or the runner's own). */
+  parametersDir: string;
+  /** The privileged starter's socket and unit, inside the private system, when it has one. */
+  starter: { socket: string; unit: string } | null;
   systemd: PrivateSystemd;
   /** (Re)starts the runner's unit; `env` adds variables, `entry` (node arguments) replaces the shipped entry point. */
   start(env?: Record<string, string>, properties?: string[], entry?: string[]): Promise<void>;
@@ -41,6 +45,11 @@ export interface RunnerServiceOptions {
   tls?: boolean;
   /** Flags for node itself (the benchmarks' --cpu-prof). */
   nodeFlags?: string[];
+  /**
+   * Start task units through a privileged starter of its own (a unit next to the runner's, as the
+   * package runs it) instead of in the runner's process. (Default: false)
+   */
+  starter?: boolean;
 }
 
 export async function startRunnerService(config: Record<string, unknown> = {}, options: RunnerServiceOptions = {}): Promise<RunnerService> {
@@ -50,18 +59,30 @@ export async function startRunnerService(config: Record<string, unknown> = {}, o
   const dirInside = `/run/tessia-test/${name}`;
   mkdirSync(`${systemd.root}${dirInside}`, { recursive: true });
   const configPath = `${dirInside}/config.yaml`;
-  writeFileSync(`${systemd.root}${configPath}`, stringify(config));
+  const starterSocket = `${dirInside}/starter.sock`;
+  const starterUnit = `${name}-starter.service`;
+  const tasks = { ...(config['tasks'] as Record<string, unknown> | undefined), ...(options.starter ? { starterSocket } : {}) };
+  writeFileSync(`${systemd.root}${configPath}`, stringify({ ...config, tasks }));
   const unit = `${name}.service`;
+  const ensureStarter = async () => {
+    if (!options.starter || (await systemd.systemctl('is-active', '--quiet', starterUnit)).code === 0) return;
+    await systemd.systemctl('reset-failed', starterUnit);
+    const started = await startStarterUnit(systemd, { unit: starterUnit, configPath, socket: starterSocket });
+    if (started.code !== 0) throw new Error(`the starter did not start: ${started.stderr}`);
+  };
   const service: RunnerService = {
     baseUrl: `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}`,
     unit,
     stateDir: `${dirInside}/state`,
     runtimeDir: `/run/${name}`,
     configPath,
+    starter: options.starter ? { socket: starterSocket, unit: starterUnit } : null,
+    parametersDir: options.starter ? `/run/${starterUnit.replace(/\.service$/, '')}/parameters` : `/run/${name}/parameters`,
     systemd,
     start: async (env = {}, properties = [], entry) => {
       // A transient unit that failed (a crash) stays loaded until reset; an inactive one is gone.
       await systemd.systemctl('reset-failed', unit);
+      await ensureStarter();
       const started = await startRunnerUnit(systemd, {
         unit,
         env: { NODE_ENV: 'test', ...env },
@@ -83,6 +104,7 @@ export async function startRunnerService(config: Record<string, unknown> = {}, o
     },
     stop: async () => {
       await systemd.systemctl('stop', unit);
+      if (options.starter) await systemd.systemctl('stop', starterUnit);
     },
     restart: async () => {
       await systemd.systemctl('restart', unit);

@@ -45,3 +45,25 @@ export function startRunnerUnit(systemd: PrivateSystemd, options: RunnerUnitOpti
     ...options.serveArgs,
   ]);
 }
+
+/** The privileged starter as the package runs it, listening on `socket` (root's alone) instead of a passed one. */
+export function startStarterUnit(
+  systemd: PrivateSystemd,
+  options: { unit: string; configPath: string; socket: string },
+): Promise<RunResult> {
+  return systemd.run([
+    'systemd-run',
+    `--unit=${options.unit}`,
+    '--property=Type=notify',
+    '--property=NotifyAccess=all',
+    `--property=RuntimeDirectory=${options.unit.replace(/\.service$/, '')}`,
+    `--working-directory=${APP_DIR_INSIDE}`,
+    '--',
+    '/usr/bin/node',
+    `${APP_DIR_INSIDE}/dist/starter/main.js`,
+    '--config',
+    options.configPath,
+    '--socket',
+    options.socket,
+  ]);
+}

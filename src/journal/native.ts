@@ -1,133 +1,241 @@
 /**
- * Writing to journald over its native protocol (systemd's "Native Journal Protocol"): one datagram
- * per entry to /run/systemd/journal/socket, fields of our own included, so `journalctl FIELD=value`
- * finds the entry. The datagram is serialised here; it is sent with `unix-dgram` (Node has no Unix
- * datagram sockets), an optional addon that needs only a C++ compiler — not libsystemd.
- *
+ * Writing to journald over its native protocol: one datagram per entry to
+ * /run/systemd/journal/socket, fields of our own included, so `journalctl FIELD=value` finds the
+ * entry. Sent with the optional `unix-dgram` addon (./datagram-socket.ts), not libsystemd.
  * Without the addon, `openNativeJournal()` returns null and callers write to stdout instead, where
  * journald keeps the text and the `<N>` priority prefix but no fields of their own.
+ *
+ * journald lags fast writers: when its queue is full, entries wait here, in order, up to a cap;
+ * past it the newest are dropped and one warning entry says how many. When journald restarts, the
+ * writer connects again. Nothing here throws into the caller.
+ *
+ * The socket is open only while entries wait, and closed in the turn of the event loop after the
+ * last one left: an open unix-dgram socket keeps the process alive, and a program that logs and
+ * returns must exit. While journald is congested, waiting entries keep the process alive, as
+ * output to a slow reader does on journald's stdout stream; `flush(timeoutMs)` bounds how long a
+ * caller waits before exiting anyway. While journald is unreachable they do not hold the process.
  */
-import { createRequire } from 'node:module';
+import { connectDatagramSocket, largestDatagram, loadUnixDgram, type DatagramSocket, type UnixDgram } from './datagram-socket.js';
+import { serializeWithin, type JournalFields } from './native-entry.js';
+import { PRIORITIES } from './priority.js';
 
-const JOURNAL_SOCKET = '/run/systemd/journal/socket';
-/** Where to look for the identifier and priority of an entry too large to send. */
-const HEAD_BYTES = 64 * 1024;
-const CONGESTION = 1;
-const EMSGSIZE = -90;
-
-export type JournalFields = Record<string, string>;
+export type { JournalFields };
+export const JOURNAL_SOCKET = '/run/systemd/journal/socket';
+/** How long `flush()` waits for journald by default. */
+export const FLUSH_TIMEOUT_MS = 5_000;
+const RECONNECT_FIRST_MS = 50;
+const RECONNECT_MAX_MS = 2_000;
+/** Shrinking the datagram limit after EMSGSIZE stops here; an entry refused even then is dropped. */
+const SMALLEST_DATAGRAM = 4096;
 
 export interface NativeJournal {
-  /** Sends one entry (MESSAGE, PRIORITY and any fields). Never throws; an entry journald refuses is lost. */
+  /** Queues one entry (MESSAGE, PRIORITY and any fields) and sends what it can now. Never throws. */
   send(fields: JournalFields): void;
-  /** Resolves once every entry sent so far has left this process (call before exiting). */
-  flush(): Promise<void>;
+  /**
+   * Resolves true once every entry sent so far has left this process (journald has it), false when
+   * `timeoutMs` passed first (Default: 5 s). Call it before `process.exit()`.
+   */
+  flush(timeoutMs?: number): Promise<boolean>;
+  /** Drops what still waits and closes the socket; later entries are dropped. */
+  close(): void;
 }
 
-interface UnixDgramSocket {
-  send(buffer: Buffer, offset: number, length: number, path: string, callback: (error?: Error & { code?: number }) => void): void;
-  once(event: 'writable', listener: () => void): void;
-  on(event: 'error', listener: (error: Error) => void): void;
-}
-
-/**
- * journald's field names are upper-case letters, digits and underscores, not starting with a digit;
- * those starting with `_` are journald's own and refused from clients.
- */
-export function journalFieldName(name: string): string {
-  const cleaned = name
-    .toUpperCase()
-    .replace(/[^A-Z0-9_]/g, '_')
-    .replace(/^[_0-9]+/, '');
-  return cleaned.slice(0, 64) || 'FIELD';
-}
-
-/** `NAME=value\n`, or for values with a newline `NAME\n<64-bit little-endian length><value>\n`. */
-function serializeEntry(fields: JournalFields): Buffer {
-  const parts: Buffer[] = [];
-  for (const [name, value] of Object.entries(fields)) {
-    if (!value.includes('\n')) {
-      parts.push(Buffer.from(`${name}=${value}\n`, 'utf8'));
-      continue;
-    }
-    const bytes = Buffer.from(value, 'utf8');
-    const length = Buffer.alloc(8);
-    length.writeBigUInt64LE(BigInt(bytes.length));
-    parts.push(Buffer.from(`${name}\n`, 'utf8'), length, bytes, Buffer.from('\n'));
-  }
-  return Buffer.concat(parts);
+export interface NativeJournalOptions {
+  /** (Default: /run/systemd/journal/socket) */
+  socketPath?: string;
+  /** Bytes of entries that may wait for journald; past it new ones are dropped. (Default: 8 MiB) */
+  maxQueuedBytes?: number;
+  /** The largest datagram sent. (Default: the send buffer less 32 bytes, 212 960 with Linux's defaults) */
+  maxDatagramBytes?: number;
 }
 
 /** The native journal when the addon is installed and not turned off (TESSIA_LOG_TRANSPORT=stdout). */
-export function openNativeJournal(environment: NodeJS.ProcessEnv = process.env, socketPath = JOURNAL_SOCKET): NativeJournal | null {
+export function openNativeJournal(environment: NodeJS.ProcessEnv = process.env, options: NativeJournalOptions = {}): NativeJournal | null {
   if (environment['TESSIA_LOG_TRANSPORT'] === 'stdout') return null;
-  let socket: UnixDgramSocket;
-  try {
-    const unixDgram = createRequire(import.meta.url)('unix-dgram') as { createSocket(type: 'unix_dgram'): UnixDgramSocket };
-    socket = unixDgram.createSocket('unix_dgram');
-  } catch {
-    return null;
-  }
-  return new DatagramJournal(socket, socketPath);
+  const unixDgram = loadUnixDgram();
+  if (!unixDgram) return null;
+  return new DatagramJournal(unixDgram, {
+    socketPath: options.socketPath ?? JOURNAL_SOCKET,
+    maxQueuedBytes: options.maxQueuedBytes ?? 8 * 1024 * 1024,
+    maxDatagramBytes: options.maxDatagramBytes ?? largestDatagram(),
+  });
+}
+
+interface Waiting {
+  fields: JournalFields;
+  datagram: Buffer;
 }
 
 class DatagramJournal implements NativeJournal {
-  /** Entries waiting while journald's socket is full (it lags fast writers); sent in order. */
-  private readonly queue: Buffer[] = [];
-  private waiting = false;
-  private drained: (() => void)[] = [];
+  private readonly queue: Waiting[] = [];
+  private queuedBytes = 0;
+  private socket: DatagramSocket | null = null;
+  private congested = false;
+  private closed = false;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private reconnectDelay = RECONNECT_FIRST_MS;
+  private idleClose: NodeJS.Immediate | undefined;
+  private maxDatagramBytes: number;
+  /** Set from the first entry over the cap until the queue has half drained: one gap, one report. */
+  private dropped: { entries: number; bytes: number; identifier: string | undefined } | undefined;
+  private readonly flushes = new Set<(drained: boolean) => void>();
 
   constructor(
-    private readonly socket: UnixDgramSocket,
-    private readonly path: string,
+    private readonly unixDgram: UnixDgram,
+    private readonly options: Required<NativeJournalOptions>,
   ) {
-    socket.on('error', () => {
-      // Reported per send below; an 'error' event without a listener would end the process.
-    });
+    this.maxDatagramBytes = options.maxDatagramBytes;
   }
 
   send(fields: JournalFields): void {
-    this.queue.push(serializeEntry(fields));
-    if (!this.waiting) this.sendQueued();
-  }
-
-  flush(): Promise<void> {
-    if (this.queue.length === 0) return Promise.resolve();
-    return new Promise((resolve) => this.drained.push(resolve));
-  }
-
-  private sendQueued(): void {
-    while (this.queue.length > 0) {
-      const datagram = this.queue[0] as Buffer;
-      let congested = false;
-      this.socket.send(datagram, 0, datagram.length, this.path, (error) => {
-        if (error?.code === CONGESTION) congested = true;
-        // Larger than the socket's send buffer: say so in a short entry instead.
-        else if (error?.code === EMSGSIZE) this.queue.splice(1, 0, truncated(datagram));
-      });
-      if (congested) {
-        this.waiting = true;
-        this.socket.once('writable', () => {
-          this.waiting = false;
-          this.sendQueued();
-        });
+    if (this.closed) return;
+    try {
+      const datagram = serializeWithin(fields, this.maxDatagramBytes);
+      const room = this.dropped ? this.options.maxQueuedBytes / 2 : this.options.maxQueuedBytes;
+      if (this.queuedBytes + datagram.length > room) {
+        this.countDropped(fields, datagram.length);
         return;
       }
-      this.queue.shift();
+      this.reportDropped();
+      this.enqueue({ fields, datagram });
+      this.pump();
+    } catch {
+      this.countDropped(fields, 0); // a defect of ours; the report says an entry is missing
     }
-    for (const resolve of this.drained.splice(0)) resolve();
   }
-}
 
-/** An entry too large for one datagram, as a short one saying so (its fields but not its text). */
-function truncated(datagram: Buffer): Buffer {
-  const text = datagram.subarray(0, HEAD_BYTES).toString('utf8');
-  const identifier = /(?:^|\n)SYSLOG_IDENTIFIER=([^\n]*)/.exec(text)?.[1] ?? 'unknown';
-  const priority = /(?:^|\n)PRIORITY=([0-7])/.exec(text)?.[1] ?? '6';
-  return serializeEntry({
-    MESSAGE: `[an entry of ${datagram.length} bytes, too large for the journal socket, left out]`,
-    PRIORITY: priority,
-    SYSLOG_IDENTIFIER: identifier,
-    TESSIA_TRUNCATED: '1',
-  });
+  flush(timeoutMs = FLUSH_TIMEOUT_MS): Promise<boolean> {
+    if (this.queue.length === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const done = (drained: boolean) => {
+        clearTimeout(timer);
+        this.flushes.delete(done);
+        resolve(drained);
+      };
+      const timer = setTimeout(() => done(false), timeoutMs);
+      this.flushes.add(done);
+    });
+  }
+
+  close(): void {
+    this.closed = true;
+    this.queue.length = 0;
+    this.queuedBytes = 0;
+    clearTimeout(this.reconnectTimer);
+    this.closeSocket();
+    for (const done of [...this.flushes]) done(false);
+  }
+
+  private enqueue(waiting: Waiting): void {
+    this.queue.push(waiting);
+    this.queuedBytes += waiting.datagram.length;
+  }
+
+  private dequeue(): void {
+    const sent = this.queue.shift();
+    if (sent) this.queuedBytes -= sent.datagram.length;
+  }
+
+  /** Sends what waits, in order, until the queue is empty or journald cannot take more now. */
+  private pump(): void {
+    if (this.congested || this.reconnectTimer || this.closed) return;
+    let reconnected = false;
+    for (;;) {
+      if (this.queue.length === 0) this.reportDropped();
+      const head = this.queue[0];
+      if (!head) break;
+      this.socket ??= connectDatagramSocket(this.unixDgram, this.options.socketPath, () => this.writable());
+      const outcome = this.socket ? this.socket.send(head.datagram) : 'disconnected';
+      switch (outcome) {
+        case 'sent':
+          this.dequeue();
+          this.reconnectDelay = RECONNECT_FIRST_MS;
+          break;
+        case 'congested':
+          this.congested = true; // the socket emits 'writable' when journald has room
+          return;
+        case 'too-large':
+          this.shrink(head);
+          break;
+        case 'disconnected':
+          this.closeSocket();
+          if (reconnected) return this.reconnectLater();
+          reconnected = true; // journald restarted: its new socket is likely there already
+          break;
+        case 'refused':
+          // Refused for a reason of its own (a security module?): drop it, and try the next one
+          // later, so that a refusal of every datagram costs one a while, not a busy loop.
+          this.dequeue();
+          this.countDropped(head.fields, head.datagram.length);
+          this.closeSocket();
+          return this.reconnectLater();
+        default: {
+          const unreachable: never = outcome;
+          throw new Error(`unknown send outcome ${String(unreachable)}`);
+        }
+      }
+    }
+    for (const done of [...this.flushes]) done(true);
+    this.idleClose ??= setImmediate(() => {
+      this.idleClose = undefined;
+      if (this.queue.length === 0) this.closeSocket();
+    });
+  }
+
+  private writable(): void {
+    if (!this.congested) return;
+    this.congested = false;
+    this.pump();
+  }
+
+  /** Reconnects without holding the process: with journald gone, a program may still exit. */
+  private reconnectLater(): void {
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      this.pump();
+    }, this.reconnectDelay);
+    this.reconnectTimer.unref();
+    this.reconnectDelay = Math.min(this.reconnectDelay * 2, RECONNECT_MAX_MS);
+  }
+
+  /** The socket's send buffer is smaller than we thought (a lowered net.core.wmem_default). */
+  private shrink(head: Waiting): void {
+    if (head.datagram.length <= SMALLEST_DATAGRAM) {
+      this.dequeue();
+      this.countDropped(head.fields, head.datagram.length);
+      return;
+    }
+    this.maxDatagramBytes = Math.max(SMALLEST_DATAGRAM, Math.floor(head.datagram.length / 2));
+    const smaller = serializeWithin(head.fields, this.maxDatagramBytes);
+    this.queuedBytes += smaller.length - head.datagram.length;
+    head.datagram = smaller;
+  }
+
+  private closeSocket(): void {
+    this.socket?.close();
+    this.socket = null;
+    this.congested = false;
+  }
+
+  private countDropped(fields: JournalFields, bytes: number): void {
+    this.dropped ??= { entries: 0, bytes: 0, identifier: undefined };
+    this.dropped.entries += 1;
+    this.dropped.bytes += bytes;
+    this.dropped.identifier = fields['SYSLOG_IDENTIFIER'] ?? this.dropped.identifier;
+  }
+
+  /** Queues the warning for entries dropped so far, where they are missing (beyond the cap). */
+  private reportDropped(): void {
+    if (!this.dropped) return;
+    const { entries, bytes, identifier } = this.dropped;
+    this.dropped = undefined;
+    const fields: JournalFields = {
+      MESSAGE: `${entries} journal entries (${bytes} bytes) dropped: journald did not keep up, and ${this.options.maxQueuedBytes} bytes were waiting already`,
+      PRIORITY: String(PRIORITIES.warning),
+      ...(identifier === undefined ? {} : { SYSLOG_IDENTIFIER: identifier }),
+      TESSIA_DROPPED_ENTRIES: String(entries),
+      TESSIA_DROPPED_BYTES: String(bytes),
+    };
+    this.enqueue({ fields, datagram: serializeWithin(fields, this.maxDatagramBytes) });
+  }
 }

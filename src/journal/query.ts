@@ -9,7 +9,11 @@ export type JournalMatch = readonly [field: string, value: string];
 export interface JournalQuery {
   /** Entries matching any of these groups; within a group, every match. */
   matches: readonly (readonly JournalMatch[])[];
-  /** Start right after this entry. */
+  /**
+   * Start right after this entry. Read as --cursor= (inclusive), the entry itself dropped by the
+   * reader: journalctl 252's --after-cursor= seeks, then skips one entry whatever it is, so a
+   * cursor whose entry is not among the matches (another task's, or rotated away) lost one.
+   */
   afterCursor?: string;
   /** Start at this entry (inclusive). */
   atCursor?: string;
@@ -43,13 +47,10 @@ export function journalctlArgs(query: JournalQuery): string[] {
   if (query.afterCursor !== undefined && query.atCursor !== undefined) {
     throw new InvalidJournalQuery('afterCursor and atCursor exclude each other');
   }
-  for (const [name, cursor] of [
-    ['--after-cursor', query.afterCursor],
-    ['--cursor', query.atCursor],
-  ] as const) {
-    if (cursor === undefined) continue;
+  const cursor = query.afterCursor ?? query.atCursor;
+  if (cursor !== undefined) {
     if (!isCursor(cursor)) throw new InvalidJournalQuery('malformed cursor');
-    args.push(`${name}=${cursor}`);
+    args.push(`--cursor=${cursor}`);
   }
   if (query.tail !== undefined) {
     if (!Number.isSafeInteger(query.tail) || query.tail < 0) throw new InvalidJournalQuery('tail must be a count');

@@ -74,6 +74,8 @@ export async function* readJournal(query: JournalQuery, options: ReaderOptions =
   try {
     let partial = '';
     let skipping = false;
+    // The entry of an after-cursor, read inclusively (see JournalQuery.afterCursor): first or nowhere.
+    let dropFirst = query.afterCursor;
     for await (const chunk of child.stdout.setEncoding('utf8') as AsyncIterable<string>) {
       const batch: JournalEntry[] = [];
       let start = 0;
@@ -86,8 +88,14 @@ export async function* readJournal(query: JournalQuery, options: ReaderOptions =
           continue;
         }
         const entry = parseJournalLine(line);
-        if (entry) batch.push(entry);
-        else options.onSkippedLine?.('not a journal entry');
+        if (!entry) {
+          options.onSkippedLine?.('not a journal entry');
+          continue;
+        }
+        // Byte-equal only when it is that very entry from the same journal; anything else is kept.
+        const isAfterCursor = dropFirst !== undefined && entry.cursor === dropFirst;
+        dropFirst = undefined;
+        if (!isAfterCursor) batch.push(entry);
       }
       if (!skipping) partial += chunk.slice(start);
       if (partial.length > maxLine) {

@@ -11,7 +11,8 @@
  *   await log.flush(); // before process.exit()
  */
 import { fstatSync, readSync } from 'node:fs';
-import { journalFieldName, openNativeJournal } from '../journal/native.js';
+import { openNativeJournal } from '../journal/native.js';
+import { journalFieldName } from '../journal/native-entry.js';
 import { PRIORITIES, type PriorityName } from '../journal/priority.js';
 
 export { PRIORITIES, type PriorityName };
@@ -21,7 +22,7 @@ export interface TaskLog {
   /** The transport in use: "journal" (native protocol) or "stdout". */
   readonly transport: 'journal' | 'stdout';
   write(priority: PriorityName, message: string, fields?: Fields): void;
-  /** Resolves once everything written has left the process. */
+  /** Resolves once everything written has left the process, or after 5 s when journald does not take it. */
   flush(): Promise<void>;
 }
 
@@ -54,7 +55,9 @@ export function createTaskLog(identifier = defaultIdentifier()): TaskLog {
         for (const [name, value] of Object.entries(fields)) entry[journalFieldName(name)] = String(value);
         native.send({ ...entry, MESSAGE: message, PRIORITY: String(PRIORITIES[priority]), SYSLOG_IDENTIFIER: identifier });
       },
-      flush: () => native.flush(),
+      flush: async () => {
+        await native.flush();
+      },
     };
   }
   return {

@@ -18,6 +18,8 @@ export interface MethodCall {
 }
 
 export interface BusSignal {
+  /** Set by the bus, never by the sender: the sender's unique name, or the bus's own name. */
+  sender: string;
   path: string;
   interface: string;
   member: string;
@@ -52,7 +54,10 @@ export class SystemBus extends EventEmitter<{ signal: [BusSignal]; disconnect: [
     super();
     bus.on('message', (message) => {
       if (message.type !== MessageType.SIGNAL) return;
+      // Every signal, also those sent to our unique name by anyone: the client decides whom to believe.
       this.emit('signal', {
+        // Typed as always there; a message without the header field has none.
+        sender: (message.sender as string | undefined) ?? '',
         path: message.path,
         interface: message.interface,
         member: message.member,

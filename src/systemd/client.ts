@@ -5,6 +5,7 @@
 import { EventEmitter } from 'node:events';
 import { messageOf } from '../errors.js';
 import { BusCallError, DISCONNECTED, SystemBus, type BusSignal, type Variant } from './bus.js';
+import { BUS_NAME, SYSTEMD_NAME, classifySignal, type ForgedMember } from './signals.js';
 import { unitObjectPath } from './unit-path.js';
 
 import { unitProperties, type TaskUnitSpec, type UnitProperty } from './unit-spec.js';
@@ -13,7 +14,7 @@ export { DISCONNECTED };
 /** D-Bus error name of calls about a unit systemd does not have loaded. */
 export const NO_SUCH_UNIT = 'org.freedesktop.systemd1.NoSuchUnit';
 
-const SYSTEMD = 'org.freedesktop.systemd1';
+const SYSTEMD = SYSTEMD_NAME;
 const MANAGER_PATH = '/org/freedesktop/systemd1';
 const MANAGER = 'org.freedesktop.systemd1.Manager';
 const UNIT = 'org.freedesktop.systemd1.Unit';
@@ -64,8 +65,18 @@ interface JobWaiter {
   reject: (error: Error) => void;
 }
 
+/** A signal that did not come from whom it claims (see signals.ts): dropped. */
+export interface ForgedSignal {
+  /** The sender's unique name, as the bus set it. */
+  sender: string;
+  member: ForgedMember;
+  /** The object path it named, cut to 200 characters (the sender chose it). */
+  path: string;
+}
+
 export interface SystemdClientEvents {
   unitChanged: [UnitChange];
+  forgedSignal: [ForgedSignal];
   /** The bus connection is gone; calls fail until `reconnected`. */
   disconnected: [Error];
   /** Connected and subscribed again (after a lost bus, or systemd re-executing): state may have moved. */
@@ -79,17 +90,29 @@ export class SystemdClient extends EventEmitter<SystemdClientEvents> {
   private readonly pathToUnit = new Map<string, string>();
   private bus: SystemBus | null = null;
   private closed = false;
+  /** The unique name owning org.freedesktop.systemd1 on the current connection: the only sender of systemd's signals. */
+  private systemdOwner: string | null = null;
+  /** NameOwnerChanged signals for systemd's name seen on the current connection (see learnSystemdOwner). */
+  private ownerChanges = 0;
   /** Times the connection was made again (for metrics). */
   reconnects = 0;
+  /** Task units' states read from systemd (for metrics): each read follows a signal, a reconnect, a start or recovery. */
+  unitReads = 0;
 
   /** `mayStart`: the only units this client starts (the runner's task units). */
-  private constructor(private readonly mayStart: (unitName: string) => boolean) {
+  private constructor(
+    private readonly mayStart: (unitName: string) => boolean,
+    private readonly followUnits: boolean,
+  ) {
     super();
   }
 
-  /** Subscribes before anything is started, so no JobRemoved or state change can be missed. */
-  static async connect(mayStart: (unitName: string) => boolean): Promise<SystemdClient> {
-    const client = new SystemdClient(mayStart);
+  /**
+   * Subscribes before anything is started, so no JobRemoved or state change can be missed.
+   * `followUnits: false` (the privileged starter): start jobs only, no unit's property changes.
+   */
+  static async connect(mayStart: (unitName: string) => boolean, options: { followUnits?: boolean } = {}): Promise<SystemdClient> {
+    const client = new SystemdClient(mayStart, options.followUnits ?? true);
     await client.attach(await SystemBus.connect());
     return client;
   }
@@ -99,19 +122,48 @@ export class SystemdClient extends EventEmitter<SystemdClientEvents> {
   }
 
   private async attach(bus: SystemBus): Promise<void> {
+    this.systemdOwner = null;
+    this.ownerChanges = 0;
     bus.on('signal', (signal) => this.onSignal(signal));
     bus.once('disconnect', (error) => this.onDisconnect(bus, error));
+    // systemd going away and coming back (daemon-reexec) drops our subscription with it; and its
+    // owner is the only sender whose signals count. Matched before asking, so no change is missed.
+    await bus.addMatch(`type='signal',sender='${BUS_NAME}',interface='${BUS_NAME}',member='NameOwnerChanged',arg0='${SYSTEMD}'`);
+    await this.learnSystemdOwner(bus);
     const signalFrom = `type='signal',sender='${SYSTEMD}'`;
     await bus.addMatch(`${signalFrom},interface='${MANAGER}',member='JobRemoved'`);
-    await bus.addMatch(
-      `${signalFrom},interface='${PROPERTIES}',member='PropertiesChanged',path_namespace='/org/freedesktop/systemd1/unit'`,
-    );
-    // systemd going away and coming back (daemon-reexec) drops our subscription with it.
-    await bus.addMatch(
-      `type='signal',sender='org.freedesktop.DBus',interface='org.freedesktop.DBus',member='NameOwnerChanged',arg0='${SYSTEMD}'`,
-    );
+    if (this.followUnits) {
+      await bus.addMatch(
+        `${signalFrom},interface='${PROPERTIES}',member='PropertiesChanged',path_namespace='/org/freedesktop/systemd1/unit'`,
+      );
+    }
     this.bus = bus;
     await this.manager('Subscribe');
+  }
+
+  /**
+   * GetNameOwner, unless a NameOwnerChanged came meanwhile: the bus sends both in order, so that
+   * signal is at least as new as the answer (which may be handled after it).
+   */
+  private async learnSystemdOwner(bus: SystemBus): Promise<void> {
+    const changesBefore = this.ownerChanges;
+    let owner: string | null;
+    try {
+      const [name] = await bus.call({
+        destination: BUS_NAME,
+        path: '/org/freedesktop/DBus',
+        interface: BUS_NAME,
+        member: 'GetNameOwner',
+        signature: 's',
+        body: [SYSTEMD],
+      });
+      owner = typeof name === 'string' && name !== '' ? name : null;
+    } catch (error) {
+      // Not on the bus (yet): its NameOwnerChanged will say when it is.
+      if (!(error instanceof BusCallError && error.dbusName === 'org.freedesktop.DBus.Error.NameHasNoOwner')) throw error;
+      owner = null;
+    }
+    if (this.ownerChanges === changesBefore) this.systemdOwner = owner;
   }
 
   private onDisconnect(bus: SystemBus, error: Error): void {
@@ -183,17 +235,26 @@ export class SystemdClient extends EventEmitter<SystemdClientEvents> {
 
   /**
    * Lets systemd garbage-collect a finished unit: an `active (exited)` one is stopped (it has no
-   * process left), a `failed` one is reset.
+   * process left), a `failed` one is reset. Resolves with false when the unit still has processes
+   * (active and not exited, activating, deactivating): it is left alone.
    */
-  async collectUnit(unitName: string, known?: UnitSnapshot): Promise<void> {
+  async collectUnit(unitName: string, known?: UnitSnapshot): Promise<boolean> {
     const snapshot = known ?? (await this.getUnit(unitName));
-    if (snapshot === null) return;
-    if (snapshot.activeState === 'failed') await this.manager('ResetFailedUnit', 's', [unitName]);
-    else if (snapshot.activeState === 'active' && snapshot.subState === 'exited') await this.stopUnit(unitName);
+    if (snapshot === null) return true;
+    try {
+      if (snapshot.activeState === 'failed') await this.manager('ResetFailedUnit', 's', [unitName]);
+      else if (snapshot.activeState === 'active' && snapshot.subState === 'exited') await this.stopUnit(unitName);
+      else return snapshot.activeState === 'inactive';
+    } catch (error) {
+      // Collected meanwhile (another collect, or systemd's own garbage collection).
+      if (!(error instanceof SystemdError && error.dbusName === NO_SUCH_UNIT)) throw error;
+    }
+    return true;
   }
 
   /** The unit's state, or null when systemd no longer has it loaded. */
   async getUnit(unitName: string): Promise<UnitSnapshot | null> {
+    this.unitReads += 1;
     let path: string;
     try {
       [path] = (await this.manager('GetUnit', 's', [unitName])) as [string];
@@ -244,26 +305,36 @@ export class SystemdClient extends EventEmitter<SystemdClientEvents> {
     return new Promise((resolve, reject) => this.jobWaiters.set(unitName, { resolve, reject }));
   }
 
+  /** The one place signals enter: believed only from systemd's current owner, or the bus (signals.ts). */
   private onSignal(signal: BusSignal): void {
-    if (signal.interface === MANAGER && signal.member === 'JobRemoved') {
-      const [, , unitName, result] = signal.body as [number, string, string, string];
-      const waiter = this.jobWaiters.get(unitName);
-      if (waiter) {
-        this.jobWaiters.delete(unitName);
-        waiter.resolve(result);
+    const meaning = classifySignal(signal, this.systemdOwner);
+    switch (meaning.kind) {
+      case 'jobRemoved': {
+        const waiter = this.jobWaiters.get(meaning.unitName);
+        if (waiter) {
+          this.jobWaiters.delete(meaning.unitName);
+          waiter.resolve(meaning.result);
+        }
+        return;
       }
-      return;
-    }
-    if (signal.member === 'NameOwnerChanged') {
-      const [, , newOwner] = signal.body as [string, string, string];
-      if (newOwner) void this.resubscribe();
-      return;
-    }
-    if (signal.interface === PROPERTIES && signal.member === 'PropertiesChanged') {
-      const unitName = this.pathToUnit.get(signal.path);
-      if (unitName === undefined) return;
-      const [, changed] = signal.body as [string, Record<string, Variant>];
-      this.emit('unitChanged', { unitName, changed: unwrap(changed) });
+      case 'propertiesChanged': {
+        const unitName = this.pathToUnit.get(meaning.path);
+        if (unitName === undefined) return;
+        this.emit('unitChanged', { unitName, changed: unwrap(meaning.changed as Record<string, Variant>) });
+        return;
+      }
+      case 'systemdOwnerChanged':
+        this.ownerChanges += 1;
+        this.systemdOwner = meaning.owner;
+        if (meaning.owner !== null) void this.resubscribe();
+        return;
+      case 'forged':
+        this.emit('forgedSignal', { sender: signal.sender, member: meaning.member, path: signal.path.slice(0, 200) });
+        return;
+      case 'ignored':
+        return;
+      default:
+        meaning satisfies never;
     }
   }
 

@@ -6,10 +6,13 @@
  * - an active task whose unit is gone: `lost`, -99 (or -1 when a stop had been asked for);
  * - a finished task whose unit systemd still keeps (the runner died before collecting it): collected;
  * - a task unit the store has no record of (the store was lost or replaced): adopted as a task, so
- *   it can be seen, stopped and collected like any other.
+ *   it can be seen, stopped and collected like any other;
+ * - a task a DELETE marked forgotten whose row is still here (the runner died, or lost the bus,
+ *   before its unit was gone): stopped again, and forgotten once its unit is gone (finishDeletes,
+ *   also run on every reconnect).
  */
 import type { Logger } from 'pino';
-import type { SystemdClient } from '../systemd/client.js';
+import { NO_SUCH_UNIT, SystemdError, type SystemdClient } from '../systemd/client.js';
 import { TaskState, isFinished } from './model.js';
 import type { TaskStore } from './store.js';
 import { isoFromMicros, nowIso } from './time.js';
@@ -22,10 +25,12 @@ export interface RecoveryReport {
   lost: number;
   collected: number;
   adopted: number;
+  /** Deletes left unfinished: their unit stopped again, or collected, or already gone. */
+  deletesResumed: number;
 }
 
 export async function recoverTasks(store: TaskStore, systemd: SystemdClient, tracker: UnitTracker, log: Logger): Promise<RecoveryReport> {
-  const report: RecoveryReport = { reattached: 0, finishedWhileDown: 0, lost: 0, collected: 0, adopted: 0 };
+  const report: RecoveryReport = { reattached: 0, finishedWhileDown: 0, lost: 0, collected: 0, adopted: 0, deletesResumed: 0 };
   const units = await systemd.listUnits([TASK_UNIT_GLOB]);
   const loaded = units.filter((unit) => unit.loadState !== 'not-found').map((unit) => unit.name);
 
@@ -50,8 +55,42 @@ export async function recoverTasks(store: TaskStore, systemd: SystemdClient, tra
       report.adopted += 1;
     }
   }
+  report.deletesResumed = await finishDeletes(store, systemd, tracker, log);
   log.info(report, 'recovery done');
   return report;
+}
+
+/**
+ * Finishes every delete that is not finished: a forgotten task still active gets its StopUnit again
+ * (its unit's end then removes the row, tracking.ts); a finished one is collected and removed once
+ * systemd has let its unit go. Never throws: what fails now is tried again at the next reconnect or
+ * start. Resolves with the number of deletes it took up.
+ */
+export async function finishDeletes(store: TaskStore, systemd: SystemdClient, tracker: UnitTracker, log: Logger): Promise<number> {
+  const pending = store.listForgotten();
+  await Promise.all(
+    pending.map(async (task) => {
+      try {
+        if (isFinished(task)) {
+          await tracker.collect(task.taskId, task.unit);
+          return;
+        }
+        // Rows written before the stop request was part of forget(): the end that follows is still a cancel.
+        if (!task.stopRequested) store.update(task.taskId, { stopRequested: true });
+        await tracker.reattach(task);
+        const now = store.find(task.taskId)?.task;
+        // Its unit ended meanwhile: recorded, collected, and the row gone (or going) with it.
+        if (!now || isFinished(now)) return;
+        await systemd.stopUnit(task.unit);
+        log.info({ taskId: task.taskId }, 'unfinished delete: stop sent again');
+      } catch (error) {
+        // Gone meanwhile: the reattach above, or its unit's last signals, settle it.
+        if (error instanceof SystemdError && error.dbusName === NO_SUCH_UNIT) await tracker.refresh(task.unit);
+        else log.warn({ taskId: task.taskId, err: error }, 'could not finish a delete; trying again at the next reconnect');
+      }
+    }),
+  );
+  return pending.length;
 }
 
 async function adopt(store: TaskStore, systemd: SystemdClient, tracker: UnitTracker, taskId: string, unit: string): Promise<boolean> {

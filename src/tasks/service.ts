@@ -11,25 +11,26 @@ import { InvalidParametersError } from '../machines/registry.js';
 import { DISCONNECTED, NO_SUCH_UNIT, SystemdError, type SystemdClient } from '../systemd/client.js';
 import { TaskError } from './errors.js';
 import { ExitCode, TaskState, isFinished, type FinishedTask, type TaskRecord } from './model.js';
-import type { ParameterHandoff } from './parameter-handoff.js';
 import type { TaskPage, TaskStore, TaskView } from './store.js';
+import type { TaskStarter } from './task-starter.js';
 import { nowIso } from './time.js';
 import type { UnitTracker } from './tracking.js';
 import type { TaskTransitions } from './transitions.js';
 import { TASK_ID_PATTERN, unitNameOf } from './unit-names.js';
 
 const SIGKILL = 9;
+/** A call that failed this way may or may not have reached systemd. */
+const OUTCOME_UNKNOWN = new Set([DISCONNECTED, 'org.freedesktop.DBus.Error.NoReply']);
 
 export interface TaskServiceOptions {
-  slice: string;
   /** How long a stop request waits for the task to end before answering. */
   stopWaitMs: number;
   /** Tasks created/running/stopping at once; one more is refused (TOO_MANY_TASKS). */
   maxActiveTasks: number;
   /** Largest `parameters` as JSON. */
   maxParameterBytes: number;
-  /** Hands each task its parameters as its stdin. */
-  handoff: ParameterHandoff;
+  /** Builds and starts each task's unit (the privileged starter, or the runner itself). */
+  starter: TaskStarter;
   /** Told about starts (with the D-Bus round trip), failed starts and stop requests, for metrics. */
   observer?: TaskObserver;
   hooks?: StartHooks;
@@ -41,12 +42,14 @@ export interface TaskObserver {
   stopRequested(): void;
 }
 
-/** Called at each durable step of a start. Tests use them to crash the runner there (recovery). */
+/** Called at each durable step of a start (and of a delete). Tests use them to crash the runner there (recovery). */
 export interface StartHooks {
   /** The record is in the store; the unit does not exist yet. */
   afterRecord?(): void;
   /** systemd's start job is done; the task's state is not read yet. */
   afterStart?(): void;
+  /** DELETE: the task is marked forgotten in the store; its unit is not stopped yet. */
+  afterForget?(): void;
 }
 
 export interface NewTask {
@@ -93,7 +96,7 @@ export class TaskService {
     this.options.hooks?.afterRecord?.();
     this.tracker.track(unit, true);
     const began = performance.now();
-    const jobResult = await this.startUnit(taskId, unit, machine, request.parameters);
+    const jobResult = await this.startUnit(taskId, unit, machine.name, request.parameters);
     if (jobResult !== 'done') {
       this.options.observer?.startFailed();
       const snapshot = await this.systemd.getUnit(unit).catch(() => null);
@@ -106,7 +109,14 @@ export class TaskService {
     this.options.hooks?.afterStart?.();
     this.tracker.started(unit);
     await this.tracker.refresh(unit);
-    return this.mustFind(taskId);
+    const now = this.mustFind(taskId);
+    // A DELETE during the start job may have sent its stop before the unit existed: send it now.
+    if (this.store.find(taskId)?.forgotten && !isFinished(now)) {
+      await this.requestStop(now).catch((error: unknown) =>
+        this.log.warn({ taskId, err: error }, 'could not stop a task deleted while it started'),
+      );
+    }
+    return now;
   }
 
   get(taskId: string): TaskRecord {
@@ -135,16 +145,36 @@ export class TaskService {
     return this.mustFind(taskId);
   }
 
-  /** Forgets a task; one still running is stopped first and removed once its unit has ended. */
+  /**
+   * Forgets a task. The intent is stored first (hidden from the API from then on); a task still
+   * active is then stopped (as a stop would: SIGTERM, or SIGKILL if a stop was asked for already),
+   * and its row goes once its unit has ended and is collected (tracking). A delete interrupted by a
+   * crash or a lost bus is finished by recovery and on reconnect (finishDeletes): stop again, then forget.
+   */
   async delete(taskId: string): Promise<void> {
     this.assertOpen();
     const task = this.get(taskId);
+    this.store.forget(taskId);
+    this.options.hooks?.afterForget?.();
     if (isFinished(task)) {
-      this.store.remove(taskId);
+      // Its unit may still be loaded (collecting it failed): the row goes once it is not.
+      await this.tracker.collect(taskId, task.unit);
       return;
     }
-    this.store.forget(taskId);
-    await this.requestStop(task);
+    try {
+      await this.requestStop(task);
+    } catch (error) {
+      if (!(error instanceof TaskError && error.cause instanceof SystemdError && OUTCOME_UNKNOWN.has(error.cause.dbusName ?? ''))) {
+        // systemd said no: nothing is being done, so the task is the caller's to see and delete again.
+        this.store.unforget(taskId, task.stopRequested);
+        throw error;
+      }
+      throw new TaskError(
+        'SYSTEMD_UNAVAILABLE',
+        `deleting task ${taskId}: ${messageOf(error.cause)}; the delete is recorded, and the task is stopped and forgotten once systemd answers again`,
+        { cause: error.cause },
+      );
+    }
   }
 
   replaceMachines(machines: MachineRegistry): void {
@@ -156,17 +186,9 @@ export class TaskService {
   }
 
   /** StartTransientUnit until systemd's start job is done: the job's result ("done", "failed", …). */
-  private async startUnit(taskId: string, unit: string, machine: Machine, parameters: unknown): Promise<string> {
-    const { handoff } = this.options;
+  private async startUnit(taskId: string, unit: string, machine: string, parameters: unknown): Promise<string> {
     try {
-      const spec = machine.unitSpec({
-        taskId,
-        unitName: unit,
-        machineName: machine.name,
-        slice: this.options.slice,
-        parametersFile: handoff.prepare(taskId, parameters),
-      });
-      return await this.systemd.startTransientUnit(spec).finally(() => handoff.release(taskId));
+      return await this.options.starter.start({ taskId, machine, parameters });
     } catch (error) {
       this.options.observer?.startFailed();
       if (error instanceof SystemdError && error.dbusName === DISCONNECTED) {

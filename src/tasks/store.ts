@@ -41,7 +41,7 @@ CREATE TABLE IF NOT EXISTS tasks (
   finished_at TEXT,
   invocation_id TEXT,
   stop_requested INTEGER NOT NULL DEFAULT 0,
-  -- DELETE of a running task: hidden at once, removed once its unit has ended and been collected.
+  -- DELETE asked for it: hidden at once; the row goes once its unit is stopped and collected.
   forgotten INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS tasks_active ON tasks (state) WHERE state IN (${ACTIVE});
@@ -89,7 +89,11 @@ export class TaskStore {
       byState: this.db.prepare<[], { state: string; count: number }>(
         'SELECT state, COUNT(*) AS count FROM tasks WHERE forgotten = 0 GROUP BY state',
       ),
-      forget: this.db.prepare('UPDATE tasks SET forgotten = 1 WHERE task_id = ?'),
+      forgotten: this.db.prepare<[], TaskRow>('SELECT * FROM tasks WHERE forgotten = 1 ORDER BY seq'),
+      forget: this.db.prepare(
+        `UPDATE tasks SET forgotten = 1, stop_requested = CASE WHEN state IN (${ACTIVE}) THEN 1 ELSE stop_requested END WHERE task_id = ?`,
+      ),
+      unforget: this.db.prepare('UPDATE tasks SET forgotten = 0, stop_requested = @stopRequested WHERE task_id = @taskId'),
       remove: this.db.prepare('DELETE FROM tasks WHERE task_id = ?'),
     };
   }
@@ -182,8 +186,23 @@ export class TaskStore {
     statement.run({ ...values, taskId });
   }
 
+  /**
+   * DELETE's intent, durable before anything is done about it, in one write: the task is hidden
+   * from now on and, if still active, its end counts as a stop on request (-1). The row itself goes
+   * once the unit is stopped and collected (remove()).
+   */
   forget(taskId: string): void {
     this.statements.forget.run(taskId);
+  }
+
+  /** Undoes forget() when systemd refused the stop: visible again, with its stop request as before. */
+  unforget(taskId: string, stopRequested: boolean): void {
+    this.statements.unforget.run({ taskId, stopRequested: Number(stopRequested) });
+  }
+
+  /** The tasks a DELETE asked to forget whose rows are still here: their delete is not finished. */
+  listForgotten(): TaskRecord[] {
+    return this.statements.forgotten.all().map(fromRow);
   }
 
   remove(taskId: string): void {

@@ -107,15 +107,21 @@ export class UnitTracker {
     return work;
   }
 
-  /** The result is recorded: let systemd garbage-collect the unit, and drop a forgotten task's row. */
+  /**
+   * The result is recorded: let systemd garbage-collect the unit, and drop a deleted task's row —
+   * only once systemd has let the unit go, so the store never forgets a unit that is still there
+   * (a delete left unfinished is finished by finishDeletes, recovery.ts).
+   */
   async collect(taskId: string, unit: string, known?: UnitSnapshot | null): Promise<void> {
+    let released = false;
     try {
-      await this.systemd.collectUnit(unit, known ?? undefined);
+      released = await this.systemd.collectUnit(unit, known ?? undefined);
+      if (!released) this.log.warn({ taskId, unit }, 'a finished task unit still has processes: left alone');
     } catch (error) {
       this.log.warn({ taskId, err: error }, 'could not collect a finished task unit');
     }
     this.untrack(unit);
-    if (this.store.find(taskId)?.forgotten) this.store.remove(taskId);
+    if (released && this.store.find(taskId)?.forgotten) this.store.remove(taskId);
   }
 
   close(): void {

@@ -6,11 +6,14 @@
  *
  *   describe('the Debian package', { skip: skipUnlessInstalled(['dh', 'dpkg-buildpackage'], 'the … suite needs …') }, …)
  */
-import { accessSync, constants } from 'node:fs';
+import { accessSync, appendFileSync, constants } from 'node:fs';
+import { createRequire } from 'node:module';
 import { delimiter, join } from 'node:path';
 
 /** Set to 1 and no suite may be skipped for a missing tool. */
 export const REQUIRE_ALL_SUITES = 'TESSIA_REQUIRE_ALL_SUITES';
+/** A file (set by test/run.ts) where each skip is written, for the summary at the end of the run. */
+export const SKIP_REPORT = 'TESSIA_SKIP_REPORT';
 
 /** The commands of `commands` that are not executables on $PATH. */
 export function missingCommands(commands: readonly string[], path = process.env['PATH'] ?? ''): string[] {
@@ -25,9 +28,38 @@ export function missingCommands(commands: readonly string[], path = process.env[
 export function skipUnlessInstalled(commands: readonly string[], reason: string, env: NodeJS.ProcessEnv = process.env): string | false {
   const missing = missingCommands(commands, env['PATH'] ?? '');
   if (missing.length === 0) return false;
-  if (env[REQUIRE_ALL_SUITES] === '1') {
-    throw new Error(`${reason} — not found on PATH: ${missing.join(', ')}; ${REQUIRE_ALL_SUITES}=1 forbids skipping the suite`);
+  return skipOrFail(reason, `not found on PATH: ${missing.join(', ')}`, env);
+}
+
+/** What builds the native journal binding on a machine where `npm ci` could not (no C++ compiler). */
+export const NATIVE_JOURNAL_ENABLE = 'apt-get install python3 make g++ && npm rebuild unix-dgram';
+
+/** Whether unix-dgram's compiled addon loads: the runner and the SDK then write native journal entries. */
+export function nativeJournalBuilt(): boolean {
+  try {
+    createRequire(import.meta.url)('unix-dgram');
+    return true;
+  } catch {
+    return false;
   }
+}
+
+/** Like `skipUnlessInstalled`, for a test of what only the native journal transport does. */
+export function skipUnlessNativeJournal(what: string, env: NodeJS.ProcessEnv = process.env): string | false {
+  if (nativeJournalBuilt()) return false;
+  return skipOrFail(
+    `${what} need the native journal binding (unix-dgram): ${NATIVE_JOURNAL_ENABLE}`,
+    'the unix-dgram addon is not built',
+    env,
+  );
+}
+
+function skipOrFail(reason: string, missing: string, env: NodeJS.ProcessEnv): string {
+  if (env[REQUIRE_ALL_SUITES] === '1') {
+    throw new Error(`${reason} — ${missing}; ${REQUIRE_ALL_SUITES}=1 forbids skipping the suite`);
+  }
+  const report = env[SKIP_REPORT];
+  if (report) appendFileSync(report, `${reason}\n`);
   return reason;
 }
 

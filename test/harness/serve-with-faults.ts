@@ -1,6 +1,6 @@
 /**
- * A test-only entry point: `tessia-task-runner serve` that dies by SIGKILL at the start step named
- * by TESSIA_FAULT (after-record | after-start), to prove recovery. The shipped entry point has no
+ * A test-only entry point: `tessia-task-runner serve` that dies by SIGKILL at the step named by
+ * TESSIA_FAULT (a start's after-record | after-start, a delete's after-forget), to prove recovery. The shipped entry point has no
  * such switch.
  */
 // The built runner, as the shipped entry point runs it (built-in machines are found next to it).
@@ -11,6 +11,7 @@ const die = () => process.kill(process.pid, 'SIGKILL');
 const HOOKS: Record<string, StartHooks> = {
   'after-record': { afterRecord: die },
   'after-start': { afterStart: die },
+  'after-forget': { afterForget: die },
 };
 
 const fault = process.env['TESSIA_FAULT'] ?? '';

@@ -1,6 +1,6 @@
 /**
- * The runner as the tests run it: with the tests' machines, a crash at a chosen step of a start
- * (serve-with-faults.ts), and files for it to read.
+ * The runner as the tests run it: with the tests' machines, a crash at a chosen step of a start or
+ * a delete (serve-with-faults.ts), files for it to read, and its store as SQLite has it.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -60,13 +60,16 @@ export const TEST_MACHINES = {
   },
 };
 
-/** A runner with the tests' machines; `config.machines` replaces them. */
+/**
+ * A runner with the tests' machines (`config.machines` replaces them), starting its tasks through
+ * a privileged starter of its own as the package does (`starter: false` for one that starts them itself).
+ */
 export function startTestRunner(config: Record<string, unknown> = {}, options: RunnerServiceOptions = {}): Promise<RunnerService> {
-  return startRunnerService({ machines: TEST_MACHINES, ...config }, options);
+  return startRunnerService({ machines: TEST_MACHINES, ...config }, { starter: true, ...options });
 }
 
-/** (Re)starts the runner so that it dies by SIGKILL at this step of the next task start. */
-export function startWithFault(runner: RunnerService, fault: 'after-record' | 'after-start'): Promise<void> {
+/** (Re)starts the runner so that it dies by SIGKILL at this step of the next task start (or delete). */
+export function startWithFault(runner: RunnerService, fault: 'after-record' | 'after-start' | 'after-forget'): Promise<void> {
   const entry = ['--import', 'tsx', `${APP_DIR_INSIDE}/test/harness/serve-with-faults.ts`];
   return runner.start({ TESSIA_FAULT: fault }, [], entry);
 }
@@ -78,4 +81,17 @@ export function fileForRunner(name: string, content: string | Buffer): string {
   mkdirSync(`${systemd.root}/run/tessia-test/files`, { recursive: true });
   writeFileSync(`${systemd.root}${path}`, content);
   return path;
+}
+
+/**
+ * A task's row in the runner's store, forgotten ones included (the API shows neither those nor
+ * rows that are gone), or null when there is none. Read inside the private system: SQLite resolves
+ * /proc/PID/root to the host's / otherwise.
+ */
+export async function storedRow(runner: RunnerService, taskId: string): Promise<Record<string, unknown> | null> {
+  const script = `const db = require('${APP_DIR_INSIDE}/node_modules/better-sqlite3')('${runner.stateDir}/tasks.sqlite3');
+    console.log(JSON.stringify(db.prepare('SELECT * FROM tasks WHERE task_id = ?').get(process.argv[1]) ?? null));`;
+  const result = await runner.systemd.run(['/usr/bin/node', '-e', script, taskId]);
+  if (result.code !== 0) throw new Error(`reading the store: ${result.stderr}`);
+  return JSON.parse(result.stdout);
 }

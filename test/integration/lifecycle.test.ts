@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { eventually } from '../../src/embedded/eventually.js';
 import { runnerSuite } from '../harness/suite.js';
+import { storedRow } from '../harness/test-runner.js';
 import { journalOf, waitForCollected, waitForJournalLine, waitForState } from '../../src/embedded/runner-tasks.js';
 
 describe('a task over its life', () => {
@@ -69,7 +70,7 @@ describe('a task over its life', () => {
     const everything = await suite.runner.systemd.systemctl('show', '--all', task.unit);
     assert.match(everything.stdout, /ExecStart=/);
     assert.doesNotMatch(everything.stdout, /echo started/);
-    const handoff = await suite.runner.systemd.run(['ls', '-A', `${suite.runner.runtimeDir}/parameters`]);
+    const handoff = await suite.runner.systemd.run(['ls', '-A', suite.runner.parametersDir]);
     assert.deepEqual([handoff.code, handoff.stdout], [0, '']);
     await waitForJournalLine(suite.runner, task.taskId, 'started');
     const user = await suite.runner.systemd.run([
@@ -79,6 +80,8 @@ describe('a task over its life', () => {
       '-p',
       (await suite.runner.systemd.show(task.unit, ['MainPID']))['MainPID'] ?? '0',
     ]);
+    assert.equal(user.code, 0, user.stderr);
+    assert.match(user.stdout.trim(), /^\S+$/, 'ps named the user of the main process');
     assert.notEqual(user.stdout.trim(), 'root');
   });
 
@@ -209,16 +212,45 @@ describe('a task over its life', () => {
     assert.equal(stopped.body.finishedAt, done.finishedAt);
   });
 
-  test('DELETE of a running task stops it, forgets it, and collects its unit', async () => {
+  test('DELETE of a running task stops it, forgets it, and collects its unit; the store keeps its row until then', async () => {
     const task = await start('echo', ['echo working', 'sleep 60']);
     const deleted = await suite.api.delete(`/v1/tasks/${task.taskId}`);
     assert.equal(deleted.status, 200);
     assert.deepEqual(deleted.body, { success: true });
     assert.equal((await suite.api.get(`/v1/tasks/${task.taskId}`)).status, 404);
     assert.ok(!(await suite.api.get('/v1/tasks')).body.some((item: { taskId: string }) => item.taskId === task.taskId));
-    await waitForCollected(suite.runner, task.unit);
+    // Whenever systemd still has the unit, the store still has the task (hidden), marked as being deleted.
+    for (;;) {
+      const [unit, row] = await Promise.all([
+        suite.runner.systemd.show(task.unit, ['LoadState', 'SubState']),
+        storedRow(suite.runner, task.taskId),
+      ]);
+      if (unit['LoadState'] === 'not-found') break;
+      assert.ok(row, `the store lost the task while its unit is ${unit['SubState']}`);
+      assert.equal(row['forgotten'], 1);
+      assert.equal(row['stop_requested'], 1);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
     started.delete(task.taskId);
+    assert.equal(
+      await eventually(
+        'the row gone',
+        () => storedRow(suite.runner, task.taskId),
+        (row) => row === null,
+      ),
+      null,
+    );
     assert.equal((await suite.api.delete(`/v1/tasks/${task.taskId}`)).status, 404);
+  });
+
+  test('DELETE of a task that has ended forgets it, row and all', async () => {
+    const task = await start('echo', ['echo quick']);
+    await waitForState(suite.api, task.taskId, ['exited']);
+    const deleted = await suite.api.delete(`/v1/tasks/${task.taskId}`);
+    assert.equal(deleted.status, 200);
+    started.delete(task.taskId);
+    assert.equal(await storedRow(suite.runner, task.taskId), null);
+    await waitForCollected(suite.runner, task.unit);
   });
 
   test('two tasks run side by side, each in its own unit', async () => {

@@ -8,6 +8,8 @@ import { stringify } from 'yaml';
 import { eventually } from '../../src/embedded/eventually.js';
 import { TEST_MACHINES } from '../harness/test-runner.js';
 import { followLines } from '../../src/embedded/api-streams.js';
+import { skipUnlessNativeJournal } from '../harness/requirements.js';
+import { runnerFields } from '../harness/runner-fields.js';
 import { runnerSuite } from '../harness/suite.js';
 import { waitForJournalLine, waitForState } from '../../src/embedded/runner-tasks.js';
 
@@ -112,37 +114,42 @@ describe('operability', () => {
     assert.equal(body.additionalProperties, false, 'the same strictness as the validation');
   });
 
-  test("the runner's own log is native journald entries: its lines about a task found by TESSIA_TASK_ID", async () => {
-    const task = await suite.start('echo', ['echo logged']);
-    await waitForState(suite.api, task.taskId, ['exited']);
-    const byTask = await eventually(
-      "the runner's lines about the task",
-      async () =>
-        (
-          await suite.runner.systemd.run([
-            'journalctl',
-            '--no-pager',
-            '-o',
-            'json',
-            '-u',
-            suite.runner.unit,
-            `TESSIA_TASK_ID=${task.taskId}`,
-          ])
-        ).stdout,
-      (text) => text.includes('task exited'),
-    );
-    const entries = byTask
-      .split('\n')
-      .filter(Boolean)
-      .map((line) => JSON.parse(line) as Record<string, string>);
-    // The wait found the text; that it is one entry of its own, not repeated, is checked here.
-    assert.equal(entries.filter((entry) => entry['MESSAGE'] === 'task exited').length, 1, byTask);
-    const exited = entries.find((entry) => entry['MESSAGE'] === 'task exited');
-    assert.ok(exited, byTask);
-    assert.equal(exited['PRIORITY'], '6');
-    assert.equal(exited['SYSLOG_IDENTIFIER'], 'tessia-task-runner');
-    assert.equal(exited['_TRANSPORT'], 'journal');
-  });
+  // Without unix-dgram the runner writes these fields as text: tested below, with the transport forced off.
+  test(
+    "the runner's own log is native journald entries: its lines about a task found by TESSIA_TASK_ID",
+    { skip: skipUnlessNativeJournal("the runner's native journal entries") },
+    async () => {
+      const task = await suite.start('echo', ['echo logged']);
+      await waitForState(suite.api, task.taskId, ['exited']);
+      const byTask = await eventually(
+        "the runner's lines about the task",
+        async () =>
+          (
+            await suite.runner.systemd.run([
+              'journalctl',
+              '--no-pager',
+              '-o',
+              'json',
+              '-u',
+              suite.runner.unit,
+              `TESSIA_TASK_ID=${task.taskId}`,
+            ])
+          ).stdout,
+        (text) => text.includes('task exited'),
+      );
+      const entries = byTask
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => JSON.parse(line) as Record<string, string>);
+      // The wait found the text; that it is one entry of its own, not repeated, is checked here.
+      assert.equal(entries.filter((entry) => entry['MESSAGE'] === 'task exited').length, 1, byTask);
+      const exited = entries.find((entry) => entry['MESSAGE'] === 'task exited');
+      assert.ok(exited, byTask);
+      assert.equal(exited['PRIORITY'], '6');
+      assert.equal(exited['SYSLOG_IDENTIFIER'], 'tessia-task-runner');
+      assert.equal(exited['_TRANSPORT'], 'journal');
+    },
+  );
 
   test('a reload (SIGHUP) adds machines for new tasks, leaves running tasks alone, and refuses a bad config', async () => {
     const running = await suite.start('echo', ['echo before the reload', 'sleep 60']);
@@ -171,6 +178,19 @@ describe('operability', () => {
     assert.equal(still.status, 201, 'the running config is kept');
     suite.started.add(still.body.taskId);
     assert.equal((await suite.runner.systemd.show(suite.runner.unit, ['ActiveState']))['ActiveState'], 'active');
+  });
+});
+
+describe('the runner stopping', () => {
+  const suite = runnerSuite();
+
+  test('writes its last line, after shutting down, before it exits', async () => {
+    await suite.runner.restart();
+    const messages = async () => (await suite.runner.journalEntries()).map((entry) => runnerFields(entry)['MESSAGE']);
+    const said = await eventually('the last line of the stopped runner', messages, (all) => all.includes('stopped'));
+    assert.equal(said.filter((message) => message === 'stopped').length, 1, said.join('\n'));
+    assert.equal(said.filter((message) => message === 'shutting down (tasks keep running)').length, 1);
+    assert.ok(said.indexOf('shutting down (tasks keep running)') < said.indexOf('stopped'));
   });
 });
 

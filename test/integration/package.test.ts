@@ -13,6 +13,7 @@ import { promisify } from 'node:util';
 import { PrivateSystemd, REPO_DIR } from '../../src/embedded/private-systemd.js';
 import { client } from '../../src/embedded/api-client.js';
 import { eventually } from '../../src/embedded/eventually.js';
+import { TASK_UNIT_GLOB } from '../../src/tasks/unit-names.js';
 import { skipUnlessInstalled } from '../harness/requirements.js';
 
 const execFileAsync = promisify(execFile);
@@ -22,8 +23,9 @@ const OUT = join(REPO_DIR, 'packaging/out');
 const API = 'http://127.0.0.1:7356';
 
 const SKIP = skipUnlessInstalled(
-  ['dh', 'dpkg-buildpackage', 'dpkg-deb', 'fakeroot', 'lintian'],
-  'the Debian package suite needs debhelper, dpkg-dev, fakeroot: apt-get install debhelper dpkg-dev fakeroot lintian (.ci/run does)',
+  // What dpkg-buildpackage checks (Build-Depends), what it runs, and what the package needs installed.
+  ['dh', 'dpkg-buildpackage', 'dpkg-deb', 'fakeroot', 'lintian', 'python3', 'make', 'g++', 'pkcheck'],
+  'the Debian package suite needs the packaging tools, a compiler and polkit: apt-get install debhelper dpkg-dev fakeroot lintian python3 make g++ polkitd (.ci/run does)',
 );
 
 const debsIn = (directory: string) =>
@@ -141,6 +143,98 @@ describe('the Debian package', { timeout: 30 * 60_000, skip: SKIP }, () => {
     assert.match(logs, /tessia-echo\[\d+\]: from the package/);
   });
 
+  test('its task units are started by the privileged starter, which runs as root without network', async () => {
+    const { taskId } = await runningTask();
+    const starter = await systemd.show('tessia-task-runner-starter.service', [
+      'ActiveState',
+      'MainPID',
+      'PrivateNetwork',
+      'CapabilityBoundingSet',
+    ]);
+    assert.equal(starter['ActiveState'], 'active', 'started by its socket on the first task');
+    assert.equal((await run('ps', '-o', 'user=', '-p', starter['MainPID'] ?? '0')).trim(), 'root');
+    assert.equal(starter['PrivateNetwork'], 'yes');
+    assert.equal(starter['CapabilityBoundingSet'], '');
+    // Verbose: the task id is a field of the entry (or, without the native journal transport, in its text).
+    const said = await run(
+      'journalctl',
+      '--no-pager',
+      '-o',
+      'verbose',
+      '-u',
+      'tessia-task-runner-starter.service',
+      '--grep',
+      'task unit started',
+    );
+    assert.match(said, new RegExp(`TESSIA_TASK_ID=${taskId}`));
+    const socket = await run('stat', '-c', '%U:%G %a', '/run/tessia-task-runner-starter.sock');
+    assert.equal(socket.trim(), 'root:tessia-task-runner 660');
+  });
+
+  test("the runner's user cannot start a unit of its own, nor stop one that is not a task", async () => {
+    await installed();
+    const asRunner = (...argv: string[]) =>
+      systemd.run(['setpriv', '--reuid=tessia-task-runner', '--regid=tessia-task-runner', '--init-groups', '--', ...argv]);
+    const evil = await asRunner(
+      'busctl',
+      'call',
+      'org.freedesktop.systemd1',
+      '/org/freedesktop/systemd1',
+      'org.freedesktop.systemd1.Manager',
+      'StartTransientUnit',
+      'ssa(sv)a(sa(sv))',
+      'evil.service',
+      'fail',
+      '2',
+      'ExecStart',
+      'a(sasb)',
+      '1',
+      '/bin/touch',
+      '2',
+      '/bin/touch',
+      '/root/pwned',
+      'false',
+      'User',
+      's',
+      'root',
+      '0',
+    );
+    assert.notEqual(evil.code, 0, `StartTransientUnit was allowed: ${evil.stdout}`);
+    assert.match(evil.stderr, /Access denied|authentication required|not allowed/i);
+    assert.equal((await systemd.run(['test', '-e', '/root/pwned'])).code, 1, 'no file appeared');
+    assert.equal((await systemd.show('evil.service', ['LoadState']))['LoadState'], 'not-found');
+    const stopDbus = await asRunner(
+      'busctl',
+      'call',
+      'org.freedesktop.systemd1',
+      '/org/freedesktop/systemd1',
+      'org.freedesktop.systemd1.Manager',
+      'StopUnit',
+      'ss',
+      'dbus.service',
+      'replace',
+    );
+    assert.notEqual(stopDbus.code, 0, 'StopUnit of a unit that is not a task was allowed');
+    // The same user may still stop a task unit: the runner's stop path.
+    const { taskId } = await (async () => {
+      const reply = await api.post('/v1/tasks', { machine: 'echo', parameters: ['sleep 600'] });
+      assert.equal(reply.status, 201, JSON.stringify(reply.body));
+      return reply.body as { taskId: string };
+    })();
+    const stopTask = await asRunner(
+      'busctl',
+      'call',
+      'org.freedesktop.systemd1',
+      '/org/freedesktop/systemd1',
+      'org.freedesktop.systemd1.Manager',
+      'StopUnit',
+      'ss',
+      `tessia-task-${taskId}.service`,
+      'replace',
+    );
+    assert.equal(stopTask.code, 0, stopTask.stderr);
+  });
+
   test('systemctl restart of the service leaves the task running and known', async () => {
     const { taskId, pid } = await runningTask();
     const before = (await systemd.show('tessia-task-runner.service', ['MainPID']))['MainPID'];
@@ -171,8 +265,12 @@ describe('the Debian package', { timeout: 30 * 60_000, skip: SKIP }, () => {
     );
     await run('dpkg', '--remove', 'tessia-task-runner');
     assert.notEqual((await systemd.systemctl('is-active', 'tessia-task-runner.service')).stdout.trim(), 'active');
-    const tasks = await systemd.systemctl('list-units', '--all', '--plain', '--no-legend', 'tessia-task-*');
+    const tasks = await systemd.systemctl('list-units', '--all', '--plain', '--no-legend', TASK_UNIT_GLOB);
     assert.equal(tasks.stdout.trim(), '');
+    for (const unit of ['tessia-task-runner-starter.service', 'tessia-task-runner-starter.socket']) {
+      assert.notEqual((await systemd.systemctl('is-active', unit)).stdout.trim(), 'active', `${unit} is stopped`);
+    }
+    assert.ok(!existsSync(`${systemd.root}/run/tessia-task-runner-starter.sock`), 'the starter socket is gone');
     assert.equal((await systemd.show(`tessia-task-${taskId}.service`, ['LoadState']))['LoadState'], 'not-found', 'the task unit is gone');
     assert.equal((await systemd.run(['pgrep', '-u', 'tessia-task-runner'])).stdout.trim(), '');
     assert.ok(existsSync(`${systemd.root}/var/lib/tessia-task-runner/tasks.sqlite3`), 'remove keeps the history');

@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { APP_DIR_INSIDE } from '../../src/embedded/private-systemd.js';
 import { eventually } from '../../src/embedded/eventually.js';
 import { runnerSuite } from '../harness/suite.js';
-import { startWithFault } from '../harness/test-runner.js';
+import { startWithFault, storedRow } from '../harness/test-runner.js';
 import { followLines, ndjson, readAll } from '../../src/embedded/api-streams.js';
 import { unitsOfTasks, waitForCollected, waitForJournalLine, waitForState } from '../../src/embedded/runner-tasks.js';
 
@@ -157,6 +157,69 @@ describe('recovery', () => {
     assert.match(task.invocationId, /^[0-9a-f]{32}$/);
     await suite.api.post(`/v1/tasks/${task.taskId}/stop`);
     assert.equal((await waitForState(suite.api, task.taskId, ['exited'])).exitCode, -1);
+  });
+
+  test('a crash after a DELETE was stored but before its unit was stopped: recovery stops the unit, then forgets the task', async () => {
+    const task = await start('echo', ['echo to be deleted', 'sleep 120']);
+    await suite.runner.stop();
+    await startWithFault(suite.runner, 'after-forget');
+    const reply = await suite.api.delete(`/v1/tasks/${task.taskId}`).catch((error: unknown) => error);
+    assert.ok(reply instanceof Error, 'the runner died instead of answering');
+    await eventually(
+      'the runner dead',
+      async () => (await suite.runner.systemd.show(suite.runner.unit, ['ActiveState']))['ActiveState'],
+      (s) => s !== 'active',
+    );
+    // It died before the stop: the task runs on, and the store has it marked for deletion.
+    assert.equal((await suite.runner.systemd.show(task.unit, ['SubState']))['SubState'], 'running');
+    const marked = await storedRow(suite.runner, task.taskId);
+    assert.equal(marked?.['forgotten'], 1);
+    assert.equal(marked['stop_requested'], 1);
+
+    await suite.runner.start();
+    assert.equal((await suite.api.get(`/v1/tasks/${task.taskId}`)).status, 404);
+    await waitForCollected(suite.runner, task.unit);
+    started.delete(task.taskId);
+    assert.equal(
+      await eventually(
+        'the row gone',
+        () => storedRow(suite.runner, task.taskId),
+        (row) => row === null,
+      ),
+      null,
+    );
+    assert.match(await suite.runner.journal(), /unfinished delete: stop sent again/);
+  });
+
+  test('a DELETE while the bus is down answers 503 and hides the task; once the bus is back the unit is stopped and the task forgotten', async () => {
+    const task = await start('echo', ['echo deleted during an outage', 'sleep 120']);
+    await suite.runner.systemd.systemctl('stop', 'dbus.socket', 'dbus.service');
+    try {
+      await eventually(
+        'the runner without its bus',
+        () => fetch(`${suite.runner.baseUrl}/readyz`),
+        (reply) => reply.status === 503,
+      );
+      const reply = await suite.api.delete(`/v1/tasks/${task.taskId}`);
+      assert.equal(reply.status, 503);
+      assert.equal(reply.body.code, 'SYSTEMD_UNAVAILABLE');
+      assert.match(reply.body.detail, /the delete is recorded/);
+      assert.equal((await suite.api.get(`/v1/tasks/${task.taskId}`)).status, 404);
+      assert.equal((await suite.runner.systemd.show(task.unit, ['SubState']))['SubState'], 'running', 'nothing could stop it yet');
+      assert.equal((await storedRow(suite.runner, task.taskId))?.['forgotten'], 1);
+    } finally {
+      await suite.runner.systemd.systemctl('start', 'dbus.socket', 'dbus.service');
+    }
+    await waitForCollected(suite.runner, task.unit, 30_000);
+    started.delete(task.taskId);
+    assert.equal(
+      await eventually(
+        'the row gone',
+        () => storedRow(suite.runner, task.taskId),
+        (row) => row === null,
+      ),
+      null,
+    );
   });
 
   test('a task unit the store has no record of is adopted, and can be stopped and collected', async () => {

@@ -14,6 +14,7 @@ import type { RunnerService } from '../../src/embedded/runner-service.js';
 import { stringify } from 'yaml';
 import { TEST_MACHINES, fileForRunner, startTestRunner } from '../harness/test-runner.js';
 import { cleanUp, unitsOfTasks, waitForState } from '../../src/embedded/runner-tasks.js';
+import { runnerFields } from '../harness/runner-fields.js';
 import { testPki, type Pem } from '../harness/tls.js';
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
@@ -41,6 +42,7 @@ function withToken(baseUrl: string, token?: string, raw?: string) {
 
 describe('bearer tokens', () => {
   let runner: RunnerService;
+  const auditLog = async () => (await runner.journalEntries()).map(runnerFields);
   const started = new Set<string>();
   // One runner with a write token in the config and a read token in a token file, for every test.
   before(async () => {
@@ -104,12 +106,8 @@ describe('bearer tokens', () => {
     await waitForState(api, taskId, ['exited']);
     assert.equal((await writer('DELETE', `/v1/tasks/${taskId}`)).status, 200);
     started.delete(taskId);
-    // Audit entries are journald entries with fields of their own.
-    const entries = await eventually(
-      'the audit entries',
-      () => runner.journalEntries(),
-      (all) => all.some((e) => e['TESSIA_AUDIT'] === 'task.delete'),
-    );
+    // Audit entries are journald entries with fields of their own (as KEY=value text without unix-dgram).
+    const entries = await eventually('the audit entries', auditLog, (all) => all.some((e) => e['TESSIA_AUDIT'] === 'task.delete'));
     const audits = entries.filter((entry) => entry['TESSIA_AUDIT'] !== undefined);
     assert.deepEqual(
       audits.map((entry) => entry['TESSIA_AUDIT']),
@@ -182,6 +180,7 @@ describe('bearer tokens', () => {
 describe('mutual TLS', () => {
   const pki = testPki();
   let runner: RunnerService;
+  const auditLog = async () => (await runner.journalEntries()).map(runnerFields);
   after(async () => {
     await (runner as RunnerService | undefined)?.stop();
   });
@@ -235,11 +234,7 @@ describe('mutual TLS', () => {
       async () => (await runner.systemd.show(created.body.unit, ['LoadState']))['LoadState'],
       (s) => s === 'not-found',
     );
-    const entries = await eventually(
-      'the audit entry',
-      () => runner.journalEntries(),
-      (all) => all.some((e) => e['TESSIA_AUDIT'] === 'task.start'),
-    );
+    const entries = await eventually('the audit entry', auditLog, (all) => all.some((e) => e['TESSIA_AUDIT'] === 'task.start'));
     assert.equal(entries.find((e) => e['TESSIA_AUDIT'] === 'task.start')?.['TESSIA_IDENTITY'], 'certificate:mesh-control');
     await assert.rejects(call('GET', '/v1/tasks'), 'no client certificate: the handshake fails');
     await assert.rejects(call('GET', '/v1/tasks', pki.foreignClient), 'a certificate of another CA: the handshake fails');

@@ -32,7 +32,7 @@ describe('validateConfig defaults', () => {
     assert.equal(config.listen, '127.0.0.1:7356');
     assert.equal(config.stateDir, undefined);
     assert.deepEqual(config.log, { level: 'info' });
-    assert.deepEqual(config.tasks, { slice: 'tessia-tasks.slice', stopWaitSec: 0.5 });
+    assert.deepEqual(config.tasks, { slice: 'tessia-tasks.slice', stopWaitSec: 0.5, starterSocket: null });
     assert.deepEqual(Object.keys(config.machines), ['echo']);
     const echo = config.machines['echo'];
     assert.ok(echo);
@@ -54,8 +54,16 @@ describe('validateConfig defaults', () => {
   });
 
   it('fills in the tasks defaults around a partly given tasks section.', () => {
-    assert.deepEqual(validateConfig({ tasks: { stopWaitSec: 2 } }).tasks, { slice: 'tessia-tasks.slice', stopWaitSec: 2 });
-    assert.deepEqual(validateConfig({ tasks: { slice: 'mine.slice' } }).tasks, { slice: 'mine.slice', stopWaitSec: 0.5 });
+    assert.deepEqual(validateConfig({ tasks: { stopWaitSec: 2 } }).tasks, {
+      slice: 'tessia-tasks.slice',
+      stopWaitSec: 2,
+      starterSocket: null,
+    });
+    assert.deepEqual(validateConfig({ tasks: { slice: 'mine.slice' } }).tasks, {
+      slice: 'mine.slice',
+      stopWaitSec: 0.5,
+      starterSocket: null,
+    });
   });
 
   it('gives a configured machine the default limits and sandbox.', () => {
@@ -303,7 +311,7 @@ describe('loadConfig', () => {
     );
     const config = await loadConfig(path);
     assert.equal(config.listen, '0.0.0.0:8000');
-    assert.deepEqual(config.tasks, { slice: 'custom.slice', stopWaitSec: 0.5 });
+    assert.deepEqual(config.tasks, { slice: 'custom.slice', stopWaitSec: 0.5, starterSocket: null });
     assert.equal(config.machines['echo']?.limits.memoryMax, 536870912);
     assert.deepEqual(config.machines['tool']?.exec, ['/usr/bin/tool', '--verbose']);
   });

@@ -77,8 +77,8 @@ describe('journalctlArgs tail', () => {
 });
 
 describe('journalctlArgs cursors', () => {
-  it('adds --after-cursor= for a well-formed after cursor.', () => {
-    assert.deepEqual(optionsOf(argsFor({ afterCursor: CURSOR })), [`--after-cursor=${CURSOR}`]);
+  it('reads an after cursor inclusively (--cursor=; the reader drops its entry).', () => {
+    assert.deepEqual(optionsOf(argsFor({ afterCursor: CURSOR })), [`--cursor=${CURSOR}`]);
   });
 
   it('adds --cursor= for a well-formed at cursor.', () => {
@@ -87,7 +87,7 @@ describe('journalctlArgs cursors', () => {
 
   it('keeps the cursor a single argument when following from it.', () => {
     const args = argsFor({ afterCursor: CURSOR, follow: true });
-    assert.deepEqual(optionsOf(args), ['--follow', `--after-cursor=${CURSOR}`, '--lines=all']);
+    assert.deepEqual(optionsOf(args), ['--follow', `--cursor=${CURSOR}`, '--lines=all']);
   });
 
   const malformed: [string, string][] = [
@@ -117,7 +117,7 @@ describe('journalctlArgs cursors', () => {
   ];
   for (const [label, cursor] of layoutsLeftToJournald) {
     it(`passes a cursor with ${label} to journalctl as one argument.`, () => {
-      assert.deepEqual(optionsOf(argsFor({ afterCursor: cursor })), [`--after-cursor=${cursor}`]);
+      assert.deepEqual(optionsOf(argsFor({ afterCursor: cursor })), [`--cursor=${cursor}`]);
     });
   }
 });

@@ -145,6 +145,26 @@ describe('readJournal output', () => {
     assert.equal((await reader.next()).done, true);
   });
 
+  it('resumes after a cursor by reading from it inclusively and dropping that entry alone.', LIMIT, async () => {
+    const fake = fakeJournalctl({ steps: [{ stdout: `${entryLine(1)}\n${entryLine(2)}\n${entryLine(3)}\n` }] });
+    const entries = (await collect(readJournal({ ...QUERY, afterCursor: cursorOf(1) }, { journalctl: fake.path }))).flat();
+    assert.ok(fake.record().argv.includes(`--cursor=${cursorOf(1)}`), 'inclusive: journalctl 252 --after-cursor= skips one entry blindly');
+    assert.deepEqual(
+      entries.map((entry) => entry.cursor),
+      [cursorOf(2), cursorOf(3)],
+    );
+  });
+
+  it('keeps every entry when the after cursor is not the first one read (another task’s, or rotated away).', LIMIT, async () => {
+    const fake = fakeJournalctl({ steps: [{ stdout: `${entryLine(2)}\n${entryLine(3)}\n` }] });
+    const entries = (await collect(readJournal({ ...QUERY, afterCursor: cursorOf(1) }, { journalctl: fake.path }))).flat();
+    assert.deepEqual(
+      entries.map((entry) => entry.cursor),
+      [cursorOf(2), cursorOf(3)],
+      'the first entry after a foreign cursor is kept',
+    );
+  });
+
   it('parses a line into an entry with its cursor, bigint timestamps and fields.', LIMIT, async () => {
     const fake = fakeJournalctl({ steps: [{ stdout: `${entryLine(7, { CODE_LINE: '12' })}\n` }] });
     const entries = (await collect(readJournal(QUERY, { journalctl: fake.path }))).flat();

@@ -11,11 +11,20 @@ import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { MachineSchema } from '../../src/config/schema.js';
 import { MachineRegistry } from '../../src/machines/registry.js';
-import { DISCONNECTED, SystemdError, type SystemdClient, type SystemdClientEvents, type UnitSnapshot } from '../../src/systemd/client.js';
+import {
+  DISCONNECTED,
+  NO_SUCH_UNIT,
+  SystemdError,
+  type SystemdClient,
+  type SystemdClientEvents,
+  type UnitSnapshot,
+} from '../../src/systemd/client.js';
 import type { TaskUnitSpec } from '../../src/systemd/unit-spec.js';
 import { TaskError } from '../../src/tasks/errors.js';
 import { ExitCode, TaskState, type TaskRecord } from '../../src/tasks/model.js';
-import { ParameterHandoff } from '../../src/tasks/parameter-handoff.js';
+import { ParameterHandoff } from '../../src/starter/parameter-handoff.js';
+import { TaskUnitStarter } from '../../src/starter/task-unit-starter.js';
+import { finishDeletes } from '../../src/tasks/recovery.js';
 import { TaskService } from '../../src/tasks/service.js';
 import { TaskStore } from '../../src/tasks/store.js';
 import { UnitTracker } from '../../src/tasks/tracking.js';
@@ -42,6 +51,10 @@ class FakeSystemd extends EventEmitter<SystemdClientEvents> {
   readonly watched = new Set<string>();
   readonly reads: string[] = [];
   readonly collected: { unit: string; known: UnitSnapshot | undefined }[] = [];
+  readonly stops: string[] = [];
+  readonly kills: string[] = [];
+  /** What StopUnit does besides being recorded: nothing by default, or a throw. */
+  onStop: (unit: string) => void = () => {};
   /** While set, every read waits for it: the test decides when a read ends. */
   hold: Gate | null = null;
   collectFails = false;
@@ -66,10 +79,23 @@ class FakeSystemd extends EventEmitter<SystemdClientEvents> {
     return this.onStart(spec);
   }
 
-  async collectUnit(unit: string, known?: UnitSnapshot): Promise<void> {
+  /** As systemd: a unit that still runs is left alone (false); a finished one is let go. */
+  async collectUnit(unit: string, known?: UnitSnapshot): Promise<boolean> {
     this.collected.push({ unit, known });
     if (this.collectFails) throw new Error('ResetFailedUnit: the bus is gone');
+    const loaded = this.units.get(unit);
+    if (loaded?.activeState === 'active' && loaded.subState === 'running') return false;
     this.units.delete(unit);
+    return true;
+  }
+
+  async stopUnit(unit: string): Promise<void> {
+    this.stops.push(unit);
+    this.onStop(unit);
+  }
+
+  async killUnit(unit: string): Promise<void> {
+    this.kills.push(unit);
   }
 
   /** A burst of PropertiesChanged, as the client reports it. */
@@ -389,6 +415,24 @@ describe('UnitTracker collect', () => {
     assert.equal(systemd.collected.length, 1);
     assert.equal(systemd.watched.size, 0);
   });
+
+  it('keeps the row of a deleted task while its unit could not be collected or still runs.', async () => {
+    const failing = insertTask();
+    store.forget(failing.taskId);
+    finish(failing.taskId);
+    systemd.units.set(failing.unit, snapshot(failing.unit, failedWith(1).read));
+    systemd.collectFails = true;
+    await tracker.collect(failing.taskId, failing.unit);
+    assert.equal(store.find(failing.taskId)?.forgotten, true, 'collecting failed: the row must stay');
+    systemd.collectFails = false;
+
+    const running = insertTask();
+    store.forget(running.taskId);
+    finish(running.taskId);
+    systemd.units.set(running.unit, snapshot(running.unit));
+    await tracker.collect(running.taskId, running.unit);
+    assert.equal(store.find(running.taskId)?.forgotten, true, 'the unit still runs: the row must stay');
+  });
 });
 
 describe('UnitTracker close', () => {
@@ -411,17 +455,22 @@ describe('UnitTracker close', () => {
   });
 });
 
+async function service(): Promise<TaskService> {
+  const handoff = new ParameterHandoff(join(directory, `parameters-${stores}`));
+  await handoff.open();
+  const machines = new MachineRegistry({ echo: MachineSchema.parse({ builtin: 'echo' }) });
+  const starter = new TaskUnitStarter(systemd as unknown as SystemdClient, handoff, {
+    machines,
+    slice: 'tessia.slice',
+    maxParameterBytes: 10_000,
+  });
+  const options = { stopWaitMs: 0, maxActiveTasks: 10, maxParameterBytes: 10_000, starter };
+  return new TaskService(store, systemd as unknown as SystemdClient, tracker, transitions, machines, options, log);
+}
+
+const withCode = (code: string) => (error: unknown) => error instanceof TaskError && error.code === code;
+
 describe('UnitTracker and the lifecycle', () => {
-  async function service(): Promise<TaskService> {
-    const handoff = new ParameterHandoff(join(directory, `parameters-${stores}`));
-    await handoff.open();
-    const machines = new MachineRegistry({ echo: MachineSchema.parse({ builtin: 'echo' }) });
-    const options = { slice: 'tessia.slice', stopWaitMs: 0, maxActiveTasks: 10, maxParameterBytes: 10_000, handoff };
-    return new TaskService(store, systemd as unknown as SystemdClient, tracker, transitions, machines, options, log);
-  }
-
-  const withCode = (code: string) => (error: unknown) => error instanceof TaskError && error.code === code;
-
   it('settles a failed start itself (-3), not by what the unit signalled, and collects the unit.', async () => {
     const tasks = await service();
     systemd.onStart = ({ unitName }) => {
@@ -454,5 +503,139 @@ describe('UnitTracker and the lifecycle', () => {
     systemd.emit('reconnected');
     await settled();
     assert.equal(taskOf(created.taskId).state, TaskState.running);
+  });
+});
+
+describe('Deleting a task', () => {
+  /** A running task as the lifecycle leaves it: recorded running, its unit followed. */
+  async function runningTask(): Promise<{ taskId: string; unit: string }> {
+    const task = insertTask();
+    systemd.units.set(task.unit, snapshot(task.unit));
+    tracker.track(task.unit);
+    await tracker.refresh(task.unit);
+    assert.equal(taskOf(task.taskId).state, TaskState.running);
+    return task;
+  }
+
+  /** The unit ends as a stop ends it, and says so. */
+  function endUnit(unit: string): void {
+    systemd.units.set(
+      unit,
+      snapshot(unit, { activeState: 'failed', subState: 'failed', result: 'signal', execMainCode: 2, execMainStatus: 15 }),
+    );
+    systemd.signal(unit, { ActiveState: 'failed', SubState: 'failed', Result: 'signal' });
+  }
+
+  it('stores the delete (hidden, stop requested) before it sends StopUnit, and drops the row only once the unit is gone.', async () => {
+    const tasks = await service();
+    const { taskId, unit } = await runningTask();
+    let seenAtStop: { forgotten: boolean; stopRequested: boolean } | undefined;
+    systemd.onStop = () => {
+      const found = store.find(taskId);
+      seenAtStop = found && { forgotten: found.forgotten, stopRequested: found.task.stopRequested };
+    };
+    await tasks.delete(taskId);
+    assert.deepEqual(systemd.stops, [unit]);
+    assert.deepEqual(seenAtStop, { forgotten: true, stopRequested: true });
+    assert.ok(store.find(taskId), 'the unit still runs: the row is kept');
+    assert.equal(store.get(taskId), undefined, 'hidden from the API');
+    assert.throws(() => tasks.get(taskId), withCode('TASK_NOT_FOUND'));
+    endUnit(unit);
+    await settled();
+    assert.equal(store.find(taskId), undefined);
+    assert.deepEqual(
+      systemd.collected.map((each) => each.unit),
+      [unit],
+    );
+  });
+
+  it('keeps a delete whose StopUnit lost the bus, answers 503, and finishDeletes stops the unit when systemd is back.', async () => {
+    const tasks = await service();
+    const { taskId, unit } = await runningTask();
+    systemd.onStop = () => {
+      throw new SystemdError('StopUnit: not connected to the system bus', DISCONNECTED);
+    };
+    await assert.rejects(
+      tasks.delete(taskId),
+      (error: unknown) => withCode('SYSTEMD_UNAVAILABLE')(error) && (error as Error).message.includes('delete is recorded'),
+    );
+    assert.equal(store.find(taskId)?.forgotten, true);
+    assert.equal(taskOf(taskId).stopRequested, true);
+    systemd.onStop = () => {};
+    assert.equal(await finishDeletes(store, systemd as unknown as SystemdClient, tracker, log), 1);
+    assert.deepEqual(systemd.stops, [unit, unit]);
+    endUnit(unit);
+    await settled();
+    assert.equal(store.find(taskId), undefined);
+  });
+
+  it('undoes the delete when systemd refuses the stop: the task is visible again, its stop request as before.', async () => {
+    const tasks = await service();
+    const { taskId } = await runningTask();
+    systemd.onStop = () => {
+      throw new SystemdError('StopUnit: Access denied', 'org.freedesktop.DBus.Error.AccessDenied');
+    };
+    await assert.rejects(tasks.delete(taskId), withCode('SYSTEMD_UNAVAILABLE'));
+    assert.equal(store.find(taskId)?.forgotten, false);
+    assert.equal(tasks.get(taskId).stopRequested, false);
+    assert.equal(await finishDeletes(store, systemd as unknown as SystemdClient, tracker, log), 0);
+  });
+
+  it('forgets a finished task once systemd has let its unit go, and finishes the delete later if it could not.', async () => {
+    const tasks = await service();
+    const { taskId, unit } = insertTask();
+    finish(taskId);
+    systemd.units.set(unit, snapshot(unit, failedWith(1).read));
+    systemd.collectFails = true;
+    await tasks.delete(taskId);
+    assert.equal(store.find(taskId)?.forgotten, true, 'the unit is still loaded: the row is kept');
+    assert.equal(store.get(taskId), undefined);
+    systemd.collectFails = false;
+    assert.equal(await finishDeletes(store, systemd as unknown as SystemdClient, tracker, log), 1);
+    assert.equal(store.find(taskId), undefined);
+    assert.equal(systemd.units.has(unit), false);
+    assert.deepEqual(systemd.stops, [], 'a finished task is not stopped');
+  });
+
+  it('stops a task deleted during its start job once its unit exists, when the first stop found no unit.', async () => {
+    const tasks = await service();
+    systemd.onStop = (unit) => {
+      if (!systemd.units.has(unit)) throw new SystemdError('StopUnit: Unit not loaded', NO_SUCH_UNIT);
+    };
+    let deleting: Promise<void> | undefined;
+    systemd.onStart = ({ unitName }) => {
+      // The DELETE comes before systemd has made the unit.
+      const [created] = store.list();
+      assert.ok(created);
+      deleting = tasks.delete(created.taskId);
+      systemd.units.set(unitName, snapshot(unitName));
+      return 'done';
+    };
+    const task = await tasks.create({ machine: 'echo', parameters: ['echo hi'] });
+    await deleting;
+    assert.deepEqual(systemd.stops, [task.unit, task.unit], 'a second stop once the unit exists');
+    assert.equal(store.find(task.taskId)?.forgotten, true);
+    assert.equal(store.get(task.taskId), undefined);
+  });
+
+  it('finishDeletes settles a deleted task whose unit is gone as stopped on request, and forgets it.', async () => {
+    const { taskId, unit } = await runningTask();
+    // A delete stored before the stop request was part of it.
+    store.forget(taskId);
+    store.update(taskId, { stopRequested: false });
+    systemd.units.delete(unit);
+    systemd.onStop = () => {
+      throw new SystemdError('StopUnit: Unit not loaded', NO_SUCH_UNIT);
+    };
+    const ends: TaskRecord[] = [];
+    transitions.on('changed', (task) => ends.push(task));
+    await finishDeletes(store, systemd as unknown as SystemdClient, tracker, log);
+    await settled();
+    assert.equal(store.find(taskId), undefined);
+    assert.deepEqual(
+      ends.map((task) => [task.taskId, task.state, task.exitCode]),
+      [[taskId, TaskState.exited, ExitCode.canceled]],
+    );
+    assert.deepEqual(systemd.stops, [], 'the unit was found gone before a stop was sent');
   });
 });

@@ -6,12 +6,12 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { messageOf } from '../../errors.js';
-import { parsePriority, priorityName } from '../../journal/priority.js';
+import { DEFAULT_PRIORITY, parsePriority, priorityName } from '../../journal/priority.js';
 import { createTaskLog, readParameters } from '../sdk.js';
 import { parseEchoScript, type EchoCommand, type LogLevel } from './language.js';
 
 /** CRITICAL, ERROR, WARNING, INFO, DEBUG are names of journal priorities too. */
-const priorityOfLevel = (level: LogLevel) => priorityName(parsePriority(level) ?? 6);
+const priorityOfLevel = (level: LogLevel) => priorityName(parsePriority(level) ?? DEFAULT_PRIORITY);
 const EXIT_TERMINATED = 128 + 15;
 const MAX_TIMER_MS = 2_147_483_647;
 const log = createTaskLog();

@@ -1,0 +1,109 @@
+/**
+ * The runner's side of the privileged starter: one connection, opened on first use and again after
+ * it is lost, with the requests of concurrent starts in flight on it, answered by id.
+ */
+import { createConnection, type Socket } from 'node:net';
+import { DISCONNECTED, SystemdError } from '../systemd/client.js';
+import type { TaskStartRequest, TaskStarter } from '../tasks/task-starter.js';
+import { isStartReply } from './protocol.js';
+
+interface Pending {
+  resolve: (result: string) => void;
+  reject: (error: Error) => void;
+}
+
+/** The starter answered with a refusal or with systemd's error; its D-Bus-style name is kept. */
+export class StarterError extends Error {
+  constructor(
+    readonly errorName: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'StarterError';
+  }
+}
+
+export class StarterClient implements TaskStarter {
+  private connection: Promise<Socket> | null = null;
+  private current: Socket | null = null;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private closed = false;
+
+  constructor(readonly socketPath: string) {}
+
+  async start(request: TaskStartRequest): Promise<string> {
+    if (this.closed) throw new StarterError(DISCONNECTED, 'the runner is shutting down');
+    // Not reached: nothing was sent, so nothing started.
+    const socket = await this.connect().catch((error: unknown) => {
+      throw new StarterError(
+        'tessia.Starter.Unreachable',
+        `the privileged starter at ${this.socketPath} is not reachable: ${describe(error)}`,
+      );
+    });
+    const id = this.nextId++;
+    const answer = new Promise<string>((resolve, reject) => this.pending.set(id, { resolve, reject }));
+    socket.write(`${JSON.stringify({ id, ...request })}\n`);
+    return answer;
+  }
+
+  close(): void {
+    this.closed = true;
+    void this.connection?.then((socket) => socket.destroy()).catch(() => undefined);
+    this.connection = null;
+  }
+
+  private connect(): Promise<Socket> {
+    this.connection ??= new Promise<Socket>((resolve, reject) => {
+      const socket = createConnection(this.socketPath);
+      this.current = socket;
+      socket.once('connect', () => resolve(socket));
+      // Before the connection: the start is refused (nothing sent). After it: 'close' follows, and
+      // lost() answers what was in flight.
+      socket.on('error', reject);
+      socket.on('close', () => this.lost(socket));
+      let buffered = '';
+      socket.setEncoding('utf8');
+      socket.on('data', (chunk: string) => {
+        buffered += chunk;
+        for (let end = buffered.indexOf('\n'); end !== -1; end = buffered.indexOf('\n')) {
+          this.answered(buffered.slice(0, end));
+          buffered = buffered.slice(end + 1);
+        }
+      });
+    });
+    return this.connection;
+  }
+
+  private answered(line: string): void {
+    let reply: unknown;
+    try {
+      reply = JSON.parse(line);
+    } catch {
+      return;
+    }
+    if (!isStartReply(reply)) return;
+    const pending = this.pending.get(reply.id);
+    if (!pending) return;
+    this.pending.delete(reply.id);
+    if ('result' in reply) pending.resolve(reply.result);
+    else pending.reject(new StarterError(reply.error.name, reply.error.message));
+  }
+
+  /** Requests sent on a lost connection may or may not have started their unit: systemd will tell. */
+  private lost(socket: Socket): void {
+    socket.destroy();
+    if (this.current !== socket) return;
+    this.current = null;
+    this.connection = null;
+    for (const [id, pending] of this.pending) {
+      this.pending.delete(id);
+      pending.reject(new SystemdError('lost the privileged starter while it was starting the unit', DISCONNECTED));
+    }
+  }
+}
+
+function describe(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException).code;
+  return code ?? (error instanceof Error ? error.message : String(error));
+}

@@ -1,0 +1,103 @@
+/**
+ * The privileged starter's side of the socket: each line a start request, each answer a line with
+ * the same id, in the order the starts finish. A line that is not a valid request is answered
+ * with a refusal; a line longer than any valid request ends the connection.
+ */
+import type { Server, Socket } from 'node:net';
+import type { Logger } from 'pino';
+import { messageOf } from '../errors.js';
+import { SystemdError } from '../systemd/client.js';
+import { ENVELOPE_BYTES, STARTER_ERRORS, StartRequestSchema, type StartReply } from './protocol.js';
+import { StartRefused, type TaskUnitStarter } from './task-unit-starter.js';
+
+export interface StarterServerOptions {
+  /** The largest parameters the config allows: a line may be that plus the envelope. */
+  maxParameterBytes: () => number;
+  /** Starts under way at once; more are refused as busy (the runner caps its own, far lower). */
+  maxInFlight: number;
+}
+
+export class StarterServer {
+  private inFlight = 0;
+  private readonly idle = new Set<() => void>();
+  private draining = false;
+
+  constructor(
+    private readonly starter: TaskUnitStarter,
+    private readonly options: StarterServerOptions,
+    private readonly log: Logger,
+  ) {}
+
+  serve(server: Server): void {
+    server.on('connection', (socket) => this.accept(socket));
+  }
+
+  /** Refuses new requests and resolves once the starts under way have finished. */
+  async drain(): Promise<void> {
+    this.draining = true;
+    if (this.inFlight === 0) return;
+    await new Promise<void>((resolve) => this.idle.add(resolve));
+  }
+
+  private accept(socket: Socket): void {
+    let buffered = '';
+    socket.setEncoding('utf8');
+    socket.on('error', (error) => this.log.debug({ err: error }, 'starter connection error'));
+    socket.on('data', (chunk: string) => {
+      buffered += chunk;
+      const limit = this.options.maxParameterBytes() + ENVELOPE_BYTES;
+      for (let end = buffered.indexOf('\n'); end !== -1; end = buffered.indexOf('\n')) {
+        const line = buffered.slice(0, end);
+        buffered = buffered.slice(end + 1);
+        if (Buffer.byteLength(line) > limit) return this.refuseConnection(socket, limit);
+        void this.handle(socket, line);
+      }
+      if (Buffer.byteLength(buffered) > limit) this.refuseConnection(socket, limit);
+    });
+  }
+
+  private refuseConnection(socket: Socket, limit: number): void {
+    this.log.warn({ limit }, 'starter: a request line over the limit; connection closed');
+    socket.destroy();
+  }
+
+  private async handle(socket: Socket, line: string): Promise<void> {
+    const reply = await this.answer(line);
+    if (!socket.destroyed) socket.write(`${JSON.stringify(reply)}\n`);
+  }
+
+  private async answer(line: string): Promise<StartReply> {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(line);
+    } catch {
+      return { id: -1, error: { name: STARTER_ERRORS.invalidRequest, message: 'not JSON' } };
+    }
+    const request = StartRequestSchema.safeParse(parsed);
+    const id = typeof (parsed as { id?: unknown } | null)?.id === 'number' ? (parsed as { id: number }).id : -1;
+    if (!request.success) {
+      const where = request.error.issues.map((issue) => issue.path.join('.') || '(request)').join(', ');
+      return { id, error: { name: STARTER_ERRORS.invalidRequest, message: `invalid request: ${where}` } };
+    }
+    if (this.draining) return { id, error: { name: STARTER_ERRORS.shuttingDown, message: 'the starter is shutting down' } };
+    if (this.inFlight >= this.options.maxInFlight) {
+      return { id, error: { name: STARTER_ERRORS.busy, message: `${this.options.maxInFlight} starts are under way already` } };
+    }
+    this.inFlight += 1;
+    try {
+      const { taskId, machine, parameters } = request.data;
+      const result = await this.starter.start({ taskId, machine, parameters });
+      this.log.info({ taskId, machine, result }, 'task unit started');
+      return { id, result };
+    } catch (error) {
+      if (error instanceof StartRefused) return { id, error: { name: error.errorName, message: error.message } };
+      const name = error instanceof SystemdError && error.dbusName ? error.dbusName : 'tessia.Starter.Failed';
+      this.log.warn({ taskId: request.data.taskId, err: error }, 'starting a task unit failed');
+      return { id, error: { name, message: messageOf(error) } };
+    } finally {
+      this.inFlight -= 1;
+      if (this.inFlight === 0) for (const resolve of this.idle) resolve();
+      if (this.inFlight === 0) this.idle.clear();
+    }
+  }
+}

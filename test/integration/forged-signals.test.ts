@@ -1,0 +1,139 @@
+/**
+ * Any local user may send a signal to the runner's bus connection (the system bus policy allows
+ * every signal): only systemd's current owner speaks for units, only the bus for name owners.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import parsePrometheusTextFormat from 'parse-prometheus-text-format';
+import { eventually } from '../../src/embedded/eventually.js';
+import { waitForCollected, waitForState } from '../../src/embedded/runner-tasks.js';
+import { unitObjectPath } from '../../src/systemd/unit-path.js';
+import { runnerSuite } from '../harness/suite.js';
+
+const NOBODY = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];
+
+describe('forged D-Bus signals', () => {
+  const suite = runnerSuite();
+
+  /** A sample of /metrics; 0 for a counter with no sample yet. */
+  async function metric(name: string, labels: Record<string, string> = {}): Promise<number> {
+    const families = parsePrometheusTextFormat(await (await fetch(`${suite.runner.baseUrl}/metrics`)).text());
+    const family = families.find((each) => each.name === name);
+    assert.ok(family, `${name} is exported`);
+    const sample = family.metrics.find((each) => Object.entries(labels).every(([key, value]) => each.labels?.[key] === value));
+    return Number(sample?.value ?? 0);
+  }
+
+  /** The unique names of the runner's bus connections: those `busctl list` places in the runner's unit. */
+  async function runnerConnections(): Promise<string[]> {
+    const listed = await suite.runner.systemd.run(['busctl', '--system', '--unique', '--no-legend', '--no-pager', 'list']);
+    return listed.stdout
+      .split('\n')
+      .map((line) => line.trim().split(/\s+/))
+      .filter((columns) => columns[0]?.startsWith(':') && columns.includes(suite.runner.unit))
+      .map(([name]) => name as string);
+  }
+
+  async function systemdOwner(): Promise<string> {
+    const reply = await suite.runner.systemd.run([
+      'busctl',
+      '--system',
+      'call',
+      'org.freedesktop.DBus',
+      '/org/freedesktop/DBus',
+      'org.freedesktop.DBus',
+      'GetNameOwner',
+      's',
+      'org.freedesktop.systemd1',
+    ]);
+    const owner = /^s "(:[0-9.]+)"$/.exec(reply.stdout.trim())?.[1];
+    assert.ok(owner, `GetNameOwner: ${reply.stdout} ${reply.stderr}`);
+    return owner;
+  }
+
+  test('JobRemoved(failed), PropertiesChanged(failed) and NameOwnerChanged sent as nobody change nothing: the task runs on, known, nothing is read again, each is counted', async () => {
+    const task = await suite.start('echo', ['echo the target', 'sleep 120']);
+    const connections = await runnerConnections();
+    assert.ok(connections.length >= 1, 'the runner has a bus connection');
+    const owner = await systemdOwner();
+    assert.ok(!connections.includes(owner));
+    const members = ['JobRemoved', 'PropertiesChanged', 'NameOwnerChanged'];
+    const forgedBefore = await Promise.all(members.map((member) => metric('tessia_dbus_forged_signals_total', { member })));
+    const readsBefore = await metric('tessia_unit_reads_total');
+    const reconnectsBefore = await metric('tessia_dbus_reconnects');
+
+    for (const destination of connections) {
+      const emit = (...signal: string[]) =>
+        suite.runner.systemd.run([...NOBODY, 'busctl', '--system', `--destination=${destination}`, 'emit', ...signal]);
+      const sent = [
+        await emit(
+          '/org/freedesktop/systemd1',
+          'org.freedesktop.systemd1.Manager',
+          'JobRemoved',
+          'uoss',
+          '4242',
+          '/org/freedesktop/systemd1/job/4242',
+          task.unit,
+          'failed',
+        ),
+        await emit(
+          unitObjectPath(task.unit),
+          'org.freedesktop.DBus.Properties',
+          'PropertiesChanged',
+          'sa{sv}as',
+          'org.freedesktop.systemd1.Unit',
+          '2',
+          'ActiveState',
+          's',
+          'failed',
+          'SubState',
+          's',
+          'failed',
+          '0',
+        ),
+        await emit(
+          '/org/freedesktop/DBus',
+          'org.freedesktop.DBus',
+          'NameOwnerChanged',
+          'sss',
+          'org.freedesktop.systemd1',
+          owner,
+          ':1.9999',
+        ),
+      ];
+      // The bus let nobody send them: the runner is what has to refuse them.
+      for (const result of sent) assert.equal(result.code, 0, result.stderr);
+    }
+
+    const n = connections.length;
+    await eventually(
+      'every forged signal counted',
+      () => Promise.all(members.map((member) => metric('tessia_dbus_forged_signals_total', { member }))),
+      (counts) => counts.every((count, i) => count === (forgedBefore[i] ?? 0) + n),
+    );
+    // What a believed signal sets off (a read of the unit, a new subscription and a read of every task) has had its time.
+    await sleep(1000);
+    assert.equal(await metric('tessia_unit_reads_total'), readsBefore, 'a unit was read again');
+    assert.equal(await metric('tessia_dbus_reconnects'), reconnectsBefore, 'the runner subscribed again');
+    const known = (await suite.api.get(`/v1/tasks/${task.taskId}`)).body;
+    assert.equal(known.state, 'running');
+    assert.equal(known.exitCode, null);
+    const unit = await suite.runner.systemd.show(task.unit, ['ActiveState', 'SubState', 'InvocationID']);
+    assert.deepEqual(unit, { ActiveState: 'active', SubState: 'running', InvocationID: task.invocationId });
+    const warnings = (await suite.runner.journalEntries()).filter((entry) =>
+      entry['MESSAGE']?.startsWith('dropped D-Bus signals that systemd did not send'),
+    );
+    assert.equal(warnings.length, 1, 'one warning a minute at most');
+    const [warning] = warnings as [Record<string, string>];
+    assert.equal(warning['PRIORITY'], '4');
+    assert.match(warning['TESSIA_SENDER'] ?? '', /^:1\.\d+$/);
+    assert.notEqual(warning['TESSIA_SENDER'], owner);
+
+    // The task is still followed, through systemd's real signals: they are read.
+    await suite.api.post(`/v1/tasks/${task.taskId}/stop`);
+    assert.equal((await waitForState(suite.api, task.taskId, ['exited'])).exitCode, -1);
+    await waitForCollected(suite.runner, task.unit);
+    assert.ok((await metric('tessia_unit_reads_total')) > readsBefore, 'a real change is read');
+  });
+});

@@ -1,0 +1,106 @@
+/**
+ * The privileged starter on its own socket: it starts the configured machines for the task ids it
+ * is given, and refuses anything else before systemd hears of it.
+ */
+import assert from 'node:assert/strict';
+import { createConnection } from 'node:net';
+import { createInterface } from 'node:readline';
+import { describe, test } from 'node:test';
+import { waitForJournalLine } from '../../src/embedded/runner-tasks.js';
+import { runnerSuite } from '../harness/suite.js';
+
+const MAX_PARAMETER_BYTES = 4096;
+
+describe('the privileged starter', () => {
+  const suite = runnerSuite({ limits: { maxParameterBytes: MAX_PARAMETER_BYTES } });
+  const socketPath = () => `${suite.runner.systemd.root}${suite.runner.starter?.socket ?? ''}`;
+
+  /** Sends raw lines; resolves with the answers (parsed) and whether the starter closed the connection. */
+  async function exchange(lines: string[], expected: number): Promise<{ answers: any[]; closed: boolean }> {
+    const socket = createConnection(socketPath());
+    const answers: any[] = [];
+    const connection = { closed: false };
+    socket.on('close', () => (connection.closed = true));
+    socket.on('error', () => undefined);
+    const reader = createInterface({ input: socket });
+    reader.on('line', (line) => answers.push(JSON.parse(line)));
+    for (const line of lines) socket.write(`${line}\n`);
+    const deadline = Date.now() + 10_000;
+    while (answers.length < expected && !connection.closed && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    socket.destroy();
+    return { answers, closed: connection.closed };
+  }
+
+  const taskUnits = async () =>
+    (await suite.runner.systemd.systemctl('list-units', '--all', '--plain', '--no-legend', 'tessia-task-*')).stdout.trim();
+
+  test('its socket is root’s alone when it is started by hand (the package’s socket unit adds the runner’s group)', async () => {
+    const mode = await suite.runner.systemd.run(['stat', '-c', '%U %a', suite.runner.starter?.socket ?? '']);
+    assert.equal(mode.stdout.trim(), 'root 600');
+  });
+
+  test('refuses what is not a start of a configured machine for a task id, and starts nothing', async () => {
+    const before = await taskUnits();
+    const { answers } = await exchange(
+      [
+        'not json',
+        JSON.stringify({ id: 1, taskId: '0000000a', machine: 'no-such-machine', parameters: [] }),
+        JSON.stringify({ id: 2, taskId: '../../evil', machine: 'echo', parameters: [] }),
+        JSON.stringify({ id: 3, taskId: 'runner', machine: 'echo', parameters: [] }),
+        JSON.stringify({ id: 4, taskId: '0000000b', machine: 'echo', parameters: [], properties: [['User', 'root']] }),
+        JSON.stringify({ id: 5, taskId: '0000000c', machine: 'echo', parameters: ['x'.repeat(MAX_PARAMETER_BYTES)] }),
+      ],
+      6,
+    );
+    const byId = new Map(answers.map((answer) => [answer.id, answer.error?.name]));
+    assert.equal(byId.get(-1), 'tessia.Starter.InvalidRequest', 'not JSON');
+    assert.equal(byId.get(1), 'tessia.Starter.UnknownMachine');
+    assert.equal(byId.get(2), 'tessia.Starter.InvalidRequest', 'a task id that is a path');
+    assert.equal(byId.get(3), 'tessia.Starter.InvalidRequest', 'a task id that is not 8 hex digits');
+    assert.equal(byId.get(4), 'tessia.Starter.InvalidRequest', 'unit properties are no part of a request');
+    assert.equal(byId.get(5), 'tessia.Starter.ParametersTooLarge');
+    assert.ok(
+      answers.every((answer) => answer.result === undefined),
+      JSON.stringify(answers),
+    );
+    assert.equal(await taskUnits(), before, 'no unit was started');
+  });
+
+  test('a request line longer than any valid one ends the connection', async () => {
+    const { answers, closed } = await exchange([`{"id":7,"padding":"${'y'.repeat(MAX_PARAMETER_BYTES + 2048)}"}`], 1);
+    assert.deepEqual(answers, []);
+    assert.ok(closed, 'the starter closed the connection');
+  });
+
+  test('starts a configured machine for a task id, with its parameters as stdin, and nothing of them in the unit', async () => {
+    const { answers } = await exchange(
+      [JSON.stringify({ id: 8, taskId: '0000000d', machine: 'echo', parameters: ['echo through the starter'] })],
+      1,
+    );
+    assert.deepEqual(answers, [{ id: 8, result: 'done' }]);
+    const unit = 'tessia-task-0000000d.service';
+    await waitForJournalLine(suite.runner, '0000000d', 'through the starter');
+    const shown = await suite.runner.systemd.systemctl('show', '--all', unit);
+    assert.doesNotMatch(shown.stdout, /through the starter/);
+    // The runner has no record of it: it is an unknown unit to the runner, collected here by hand.
+    await suite.runner.systemd.systemctl('stop', unit);
+  });
+
+  test('the runner says plainly when the starter cannot be reached, and records the task as not started', async () => {
+    await suite.runner.systemd.systemctl('stop', suite.runner.starter?.unit ?? '');
+    try {
+      const reply = await suite.api.post('/v1/tasks', { machine: 'echo', parameters: ['echo never'] }).catch(async (error: unknown) => {
+        throw new Error(`${String(error)}\n${await suite.runner.journal()}`);
+      });
+      assert.equal(reply.status, 500, JSON.stringify(reply.body));
+      assert.match(reply.body.detail, /privileged starter .* is not reachable/);
+      const listed = (await suite.api.get('/v1/tasks?view=full')).body as { taskId: string; state: string; exitCode: number | null }[];
+      const failed = listed.find((task) => task.state === 'exited' && task.exitCode === -3);
+      assert.ok(failed, JSON.stringify(listed));
+    } finally {
+      await suite.runner.stop();
+      await suite.runner.start();
+    }
+  });
+});

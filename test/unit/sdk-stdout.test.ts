@@ -1,0 +1,28 @@
+/** The machine SDK without the native journal transport: every line to stdout with its `<N>` priority. */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { describe, it } from 'node:test';
+import { REPO_DIR } from '../../src/embedded/private-systemd.js';
+
+const SCRIPT = `
+import { createTaskLog } from './src/machines/sdk.ts';
+const log = createTaskLog('probe');
+log.write('warning', 'careful\\nsecond line', { TESSIA_STEP: 3 });
+log.write('info', '<3>not a priority');
+console.error(log.transport);
+await log.flush();
+`;
+
+describe('the machine SDK on stdout', () => {
+  it('prefixes every line with its priority, and text that looks like a prefix cannot raise it.', () => {
+    const ran = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', SCRIPT], {
+      cwd: REPO_DIR,
+      env: { ...process.env, TESSIA_LOG_TRANSPORT: 'stdout' },
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    assert.equal(ran.status, 0, ran.stderr);
+    assert.equal(ran.stderr.trim(), 'stdout');
+    assert.deepEqual(ran.stdout.split('\n').filter(Boolean), ['<4>careful', '<4>second line', '<6><3>not a priority']);
+  });
+});
