@@ -17,8 +17,10 @@ export interface RunnerService {
   stateDir: string;
   /** Its RuntimeDirectory (the parameters handoff, the control socket), inside the private system. */
   runtimeDir: string;
-  /** Its config file, inside the private system (a test rewrites it, then reloads). */
+  /** Its config file, inside the private system. */
   configPath: string;
+  /** Rewrites its config file (then reload): `config` plus what the service itself needs (its starter's socket). */
+  writeConfig(config: Record<string, unknown>): void;
   /** Where a task's parameters wait for its unit to start (the starter's, or the runner's own). */
   parametersDir: string;
   /** The privileged starter's socket and unit, inside the private system, when it has one. */
@@ -61,8 +63,11 @@ export async function startRunnerService(config: Record<string, unknown> = {}, o
   const configPath = `${dirInside}/config.yaml`;
   const starterSocket = `${dirInside}/starter.sock`;
   const starterUnit = `${name}-starter.service`;
-  const tasks = { ...(config['tasks'] as Record<string, unknown> | undefined), ...(options.starter ? { starterSocket } : {}) };
-  writeFileSync(`${systemd.root}${configPath}`, stringify({ ...config, tasks }));
+  const writeConfig = (config: Record<string, unknown>) => {
+    const tasks = { ...(config['tasks'] as Record<string, unknown> | undefined), ...(options.starter ? { starterSocket } : {}) };
+    writeFileSync(`${systemd.root}${configPath}`, stringify({ ...config, tasks }));
+  };
+  writeConfig(config);
   const unit = `${name}.service`;
   const ensureStarter = async () => {
     if (!options.starter || (await systemd.systemctl('is-active', '--quiet', starterUnit)).code === 0) return;
@@ -76,6 +81,7 @@ export async function startRunnerService(config: Record<string, unknown> = {}, o
     stateDir: `${dirInside}/state`,
     runtimeDir: `/run/${name}`,
     configPath,
+    writeConfig,
     starter: options.starter ? { socket: starterSocket, unit: starterUnit } : null,
     parametersDir: options.starter ? `/run/${starterUnit.replace(/\.service$/, '')}/parameters` : `/run/${name}/parameters`,
     systemd,

@@ -4,7 +4,6 @@ import { writeFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
-import { stringify } from 'yaml';
 import { eventually } from '../../src/embedded/eventually.js';
 import { TEST_MACHINES } from '../harness/test-runner.js';
 import { followLines } from '../../src/embedded/api-streams.js';
@@ -154,8 +153,8 @@ describe('operability', () => {
   test('a reload (SIGHUP) adds machines for new tasks, leaves running tasks alone, and refuses a bad config', async () => {
     const running = await suite.start('echo', ['echo before the reload', 'sleep 60']);
     assert.equal((await suite.api.post('/v1/tasks', { machine: 'late', parameters: [] })).status, 400);
-    const configPath = `${suite.runner.systemd.root}/run/tessia-test/${suite.runner.unit.replace('.service', '')}/config.yaml`;
-    writeFileSync(configPath, stringify({ machines: { ...TEST_MACHINES, late: { builtin: 'echo' } } }));
+    const configPath = `${suite.runner.systemd.root}${suite.runner.configPath}`;
+    suite.runner.writeConfig({ machines: { ...TEST_MACHINES, late: { builtin: 'echo' } } });
     await suite.runner.systemd.systemctl('kill', '--signal=SIGHUP', '--kill-whom=main', suite.runner.unit);
     const late = await eventually(
       'the new machine',

@@ -330,16 +330,14 @@ describe('systemctl reload', () => {
   const inside = (path: string) => `${runner.systemd.root}${path}`;
   const call = (token: string) => httpsCall(runner.baseUrl, '/v1/tasks', { ca: pki.ca.cert, token });
   /** The config the runner started with, with `changes` on top. */
-  const writeConfig = (changes: Record<string, unknown> = {}) =>
-    writeFileSync(
-      inside(runner.configPath),
-      stringify({
-        machines: TEST_MACHINES,
-        tls: { cert: files.cert, key: files.key },
-        auth: { tokens: [], tokenFile: files.tokens },
-        ...changes,
-      }),
-    );
+  const writeConfig = (changes: Record<string, unknown> = {}) => {
+    runner.writeConfig({
+      machines: TEST_MACHINES,
+      tls: { cert: files.cert, key: files.key },
+      auth: { tokens: [], tokenFile: files.tokens },
+      ...changes,
+    });
+  };
   const writeTokens = (tokens: unknown[]) => writeFileSync(inside(files.tokens), stringify(tokens));
   const reload = () => runner.systemd.systemctl('reload', runner.unit);
   const mainPid = async () => (await runner.systemd.show(runner.unit, ['MainPID']))['MainPID'];
