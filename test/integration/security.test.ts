@@ -249,6 +249,7 @@ describe('listening off loopback', () => {
     );
     assert.match(journal, /refusing to listen on 0\.0\.0\.0, off loopback, without TLS or tokens.*insecure: true/);
     assert.notEqual((await runner.systemd.show(runner.unit, ['ActiveState']))['ActiveState'], 'active');
+    await runner.stop(); // its starter runs on
     await runner.systemd.systemctl('reset-failed', runner.unit);
   });
 
