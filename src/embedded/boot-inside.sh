@@ -10,6 +10,10 @@ dropins=${2:-}
 coverage=${3:-}
 
 mount --make-rprivate /
+# Held open before the scratch space hides /tmp: a clone (or its coverage) under /tmp stays reachable
+# through /proc/self/fd.
+exec 3<"$app_dir"
+if [ -n "$coverage" ]; then exec 4<"$coverage"; fi
 # Scratch space of our own (this hides the machine's /tmp from this namespace only).
 mount -t tmpfs -o mode=0755 tessia-scratch /tmp
 mkdir -p /tmp/upper /tmp/work /tmp/root
@@ -22,12 +26,15 @@ mount -t tmpfs -o mode=0755 tessia-run "$new/run"
 for dir in /tmp /var/tmp; do mount -t tmpfs -o mode=1777 tessia-tmp "$new$dir"; done
 # The app where any user (a task's dynamic one too) can read it, whatever the clone's parents allow.
 mkdir -p "$new/run/tessia-app"
-mount --bind "$app_dir" "$new/run/tessia-app"
+mount --bind /proc/self/fd/3 "$new/run/tessia-app"
 mount -o remount,bind,ro "$new/run/tessia-app"
 # Package builds and other hand-overs between the tests and this system.
 mkdir -p "$new/run/tessia-test"
 # Coverage (npm test): the directory where the tests write theirs, for every user (a task's too).
-if [ -n "$coverage" ]; then mkdir -p "$new/run/tessia-coverage" && mount --bind "$coverage" "$new/run/tessia-coverage"; fi
+if [ -n "$coverage" ]; then mkdir -p "$new/run/tessia-coverage" && mount --bind /proc/self/fd/4 "$new/run/tessia-coverage"; fi
+exec 3<&- 4<&-
+# The drop-ins are the app's own (units/journald.conf.d): read them through its mount.
+case "$dropins" in "$app_dir"/*) dropins="$new/run/tessia-app/${dropins#"$app_dir"/}" ;; esac
 if [ -n "$dropins" ] && [ -d "$dropins" ]; then cp -r "$dropins" "$new/run/tessia-journald-dropins"; fi
 
 cd "$new"

@@ -7,7 +7,7 @@
  *
  *   tessia-task-runner-starter [--config FILE] [--socket PATH]   (--socket: without socket activation)
  */
-import { chmod, mkdir, rm } from 'node:fs/promises';
+import { chmod, mkdir, rm, stat } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -61,23 +61,38 @@ async function main(): Promise<void> {
   await handoff.open();
   const systemd = await SystemdClient.connect(isTaskUnit, { followUnits: false });
   const starter = new TaskUnitStarter(systemd, handoff, settingsOf(config));
-  const server = new StarterServer(starter, { maxParameterBytes: () => config.limits.maxParameterBytes, maxInFlight: MAX_IN_FLIGHT }, log);
+  const reload = async (why: string) => {
+    try {
+      const next = await loadConfig(configPath);
+      config = next;
+      starter.replaceSettings(settingsOf(next));
+      log.info(`config reloaded (${why}): machines apply to the next start`);
+    } catch (error) {
+      log.error(`config reload refused, the running config is kept: ${messageOf(error)}`);
+    }
+  };
+  // The config is the runner's too: when the admin (or the runner's reload) finds it changed, the
+  // next start here sees the change as well, without a reload of its own. One stat a start.
+  let seen = configPath === undefined ? '' : await versionOf(configPath);
+  const beforeStart = async () => {
+    if (configPath === undefined) return;
+    const version = await versionOf(configPath);
+    if (version === seen) return;
+    seen = version;
+    await reload('the file changed');
+  };
+  const server = new StarterServer(
+    starter,
+    { maxParameterBytes: () => config.limits.maxParameterBytes, maxInFlight: MAX_IN_FLIGHT, beforeStart },
+    log,
+  );
   const listener = await listen(values.socket);
   server.serve(listener);
   const notifier = createNotifier();
   await notifier.send({ READY: '1', STATUS: 'starting task units for the runner' });
   log.info({ config: configPath ?? '(built-in defaults)' }, 'the privileged starter is ready');
 
-  process.on('SIGHUP', () => {
-    loadConfig(configPath).then(
-      (next) => {
-        config = next;
-        starter.replaceSettings(settingsOf(next));
-        log.info('config reloaded: machines apply to the next start');
-      },
-      (error: unknown) => log.error(`config reload refused, the running config is kept: ${messageOf(error)}`),
-    );
-  });
+  process.on('SIGHUP', () => void reload('SIGHUP'));
   const shutdown = () => {
     listener.close();
     const drained = Promise.race([server.drain(), new Promise((resolve) => setTimeout(resolve, DRAIN_LIMIT_MS).unref())]);
@@ -88,6 +103,16 @@ async function main(): Promise<void> {
   };
   process.once('SIGTERM', shutdown);
   process.once('SIGINT', shutdown);
+}
+
+/** What says that the file changed: its modification time, size and inode. */
+async function versionOf(path: string): Promise<string> {
+  try {
+    const { mtimeMs, size, ino } = await stat(path);
+    return `${mtimeMs}:${size}:${ino}`;
+  } catch {
+    return 'missing';
+  }
 }
 
 main().catch((error: unknown) => {

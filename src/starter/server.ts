@@ -15,6 +15,8 @@ export interface StarterServerOptions {
   maxParameterBytes: () => number;
   /** Starts under way at once; more are refused as busy (the runner caps its own, far lower). */
   maxInFlight: number;
+  /** Called before each start: the config may have changed since the last one. */
+  beforeStart?: () => Promise<void>;
 }
 
 export class StarterServer {
@@ -86,6 +88,7 @@ export class StarterServer {
     this.inFlight += 1;
     try {
       const { taskId, machine, parameters } = request.data;
+      await this.options.beforeStart?.();
       const result = await this.starter.start({ taskId, machine, parameters });
       this.log.info({ taskId, machine, result }, 'task unit started');
       return { id, result };

@@ -289,6 +289,7 @@ describe('listening off loopback', () => {
     );
     assert.match(journal, reason);
     assert.notEqual((await runner.systemd.show(runner.unit, ['ActiveState']))['ActiveState'], 'active');
+    await runner.stop(); // its starter runs on
     await runner.systemd.systemctl('reset-failed', runner.unit);
   }
 
