@@ -2,7 +2,7 @@
  * CPU time and memory of processes inside the private system, read from its /proc (reachable from
  * outside through /proc/PID/root), to say where the time of a benchmark phase went.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import type { PrivateSystemd } from '../src/embedded/private-systemd.js';
 
 const CLOCK_TICKS = 100;
@@ -70,4 +70,39 @@ export async function cpuDuring<T>(
   used['other'] = Math.max(0, busy - Object.values(used).reduce((sum, value) => sum + value, 0));
   used['idle'] = machineAfter.idle - machineBefore.idle;
   return { result, cpuSeconds: used };
+}
+
+/**
+ * What a unit's processes hold together: how many processes and threads (what TasksMax counts), the
+ * sum of their proportional set sizes (shared pages — the journal files every journalctl maps —
+ * counted once across them), and the cgroup's own MemoryCurrent (page cache included, on cgroup v1).
+ */
+export async function unitFootprint(
+  systemd: PrivateSystemd,
+  unit: string,
+): Promise<{ processes: number; tasks: number; pssBytes: number; memoryCurrentBytes: number }> {
+  const shown = await systemd.show(unit, ['ControlGroup', 'MemoryCurrent', 'TasksCurrent']);
+  const group = shown['ControlGroup'] ?? '';
+  const procs = ['unified', 'systemd']
+    .map((hierarchy) => `${systemd.root}/sys/fs/cgroup/${hierarchy}${group}/cgroup.procs`)
+    .find((path) => existsSync(path));
+  const pids = procs === undefined ? [] : readFileSync(procs, 'utf8').split('\n').filter(Boolean).map(Number);
+  let pssBytes = 0;
+  let threads = 0;
+  for (const pid of pids) {
+    try {
+      const rollup = readFileSync(`${systemd.root}/proc/${pid}/smaps_rollup`, 'utf8');
+      pssBytes += Number(/^Pss:\s+(\d+) kB/m.exec(rollup)?.[1] ?? 0) * 1024;
+      threads += Number(/^Threads:\s+(\d+)/m.exec(readFileSync(`${systemd.root}/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const tasksCurrent = Number(shown['TasksCurrent']);
+  return {
+    processes: pids.length,
+    tasks: Number.isFinite(tasksCurrent) ? tasksCurrent : threads,
+    pssBytes,
+    memoryCurrentBytes: Number(shown['MemoryCurrent']),
+  };
 }

@@ -22,6 +22,8 @@ try {
     machines: { ...LOG_BENCH_MACHINES, ...START_BENCH_MACHINES, ...SCALE_BENCH_MACHINES },
     log: { level: 'warn' },
     limits: { maxActiveTasks: 100000 },
+    // The benchmarks' clients call over loopback without a token.
+    auth: { anonymous: 'write' },
   };
   // TESSIA_BENCH_NODE_FLAGS: node flags for the runner under test (default: what the packaged unit
   // sets in NODE_OPTIONS).

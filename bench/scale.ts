@@ -11,7 +11,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { PrivateSystemd } from '../src/embedded/private-systemd.js';
 import { client } from '../src/embedded/api-client.js';
 import type { RunnerService } from '../src/embedded/runner-service.js';
-import { cpuDuring, mainPid, memory, watchedProcesses } from './processes.js';
+import { followLines } from '../src/embedded/api-streams.js';
+import { cpuDuring, mainPid, memory, unitFootprint, watchedProcesses } from './processes.js';
 import { inParallel, percentile, round } from './stats.js';
 
 const GATE_DIR = '/run/tessia-bench';
@@ -35,6 +36,8 @@ export interface ScaleStage {
   show: { p95Ms: number };
   runnerRssMiB: number;
   runnerPeakRssMiB: number;
+  /** The runner's unit, all its processes, before and while MAX_LOG_STREAMS log streams follow. */
+  withStreams: Awaited<ReturnType<typeof footprintWithStreams>>;
   /** Half stopped through the API, half released at once: until every one is recorded as ended. */
   end: { seconds: number; stopped: number; released: number; finalStatesRight: number; wrong: string[] };
   cpuSecondsDuringStart: Record<string, number>;
@@ -132,6 +135,7 @@ async function runStage(
     showMs.push(performance.now() - sent);
   }
   const rss = memory(systemd, await mainPid(systemd, runner.unit));
+  const withStreams = await footprintWithStreams(runner, systemd, ids);
 
   // The storm: stop the first half through the API, then release the rest at once.
   const endBegan = performance.now();
@@ -160,6 +164,7 @@ async function runStage(
     show: { p95Ms: round(percentile(showMs, 95)) },
     runnerRssMiB: round(rss.rssBytes / 2 ** 20),
     runnerPeakRssMiB: round(rss.peakRssBytes / 2 ** 20),
+    withStreams,
     end: {
       seconds: round(endSeconds, 2),
       stopped: toStop.length,
@@ -169,6 +174,44 @@ async function runStage(
     },
     cpuSecondsDuringStart: Object.fromEntries(Object.entries(cpuSeconds).map(([name, used]) => [name, round(used, 2)])),
   };
+}
+
+/** The log streams a runner allows at once (limits.maxLogStreams, default). */
+const MAX_LOG_STREAMS = 256;
+
+/**
+ * The runner's whole unit (its journalctl children included) with as many log streams following as
+ * it allows, spread over the running tasks: what the service unit's MemoryMax and TasksMax must hold.
+ */
+async function footprintWithStreams(runner: RunnerService, systemd: PrivateSystemd, ids: string[]) {
+  const before = await unitFootprint(systemd, runner.unit);
+  const streams = Array.from({ length: MAX_LOG_STREAMS }, (_, i) =>
+    followLines(`${runner.baseUrl}/v1/tasks/${ids[i % ids.length]}/logs?follow=true`, () => undefined),
+  );
+  try {
+    const statuses = await Promise.all(streams.map(async (stream) => (await stream.response).statusCode));
+    await sleep(2000); // every journalctl started and settled
+    const during = await unitFootprint(systemd, runner.unit);
+    const mib = (bytes: number) => round(bytes / 2 ** 20);
+    return {
+      streams: statuses.filter((status) => status === 200).length,
+      before: {
+        processes: before.processes,
+        tasks: before.tasks,
+        pssMiB: mib(before.pssBytes),
+        memoryCurrentMiB: mib(before.memoryCurrentBytes),
+      },
+      during: {
+        processes: during.processes,
+        tasks: during.tasks,
+        pssMiB: mib(during.pssBytes),
+        memoryCurrentMiB: mib(during.memoryCurrentBytes),
+      },
+    };
+  } finally {
+    for (const stream of streams) stream.abort();
+    await Promise.allSettled(streams.map((stream) => stream.done));
+  }
 }
 
 /** Short tasks until the store holds `count` more records (the history a busy runner keeps). */

@@ -14,6 +14,7 @@ import type { Logger } from 'pino';
 import { parse } from 'yaml';
 import { z } from 'zod';
 import type { AuthOptions } from './api/auth.js';
+import { acceptsUnixPeers } from './api/unix-peers.js';
 import { ConfigError } from './config/load.js';
 import { describeIssues, messageOf } from './errors.js';
 import { TokenSchema, type Config } from './config/schema.js';
@@ -51,6 +52,8 @@ export async function loadAuth(config: Config): Promise<AuthOptions> {
   return {
     tokens,
     ...(config.tls?.clientCa ? { clientCertificates: { scope: config.tls.clientScope } } : {}),
+    anonymous: config.auth.anonymous,
+    unixSocket: config.auth.unixSocket,
   };
 }
 
@@ -60,6 +63,8 @@ export async function loadAuth(config: Config): Promise<AuthOptions> {
  * caller anonymous with write scope, and tokens over plain HTTP cross the network readable.
  */
 export function unguarded(config: Config, auth: AuthOptions): string | undefined {
+  if (auth.anonymous !== 'none')
+    return `with auth.anonymous: ${auth.anonymous} (every caller may ${auth.anonymous === 'write' ? 'run tasks' : 'read every task and its logs'})`;
   if (config.tls?.clientCa !== undefined) return undefined;
   if (auth.tokens.length > 0) return config.tls ? undefined : 'with tokens but without TLS (anyone on the way can read the tokens)';
   return config.tls
@@ -151,7 +156,7 @@ export function applyTls(server: Server, tls: TlsMaterial, auth: AuthOptions): v
 
 /** A Unix-socket listener is plain HTTP: the file's mode and group guard it. */
 export function createUnixListener(handler: RequestListener): Server {
-  return hardened(createHttpServer(handler));
+  return acceptsUnixPeers(hardened(createHttpServer(handler)));
 }
 
 function hardened(server: Server): Server {

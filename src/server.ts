@@ -11,6 +11,7 @@ import { createApp } from './api/app.js';
 import { ConfigError } from './config/load.js';
 import { requestPolicy } from './api/request-policy.js';
 import { restartOnlyChanges } from './config/reloadable.js';
+import { acceptsUnixPeers } from './api/unix-peers.js';
 import { applyTls, assertSafeListener, boundHost, createListener, createUnixListener, loadAuth, readTlsMaterial } from './listener.js';
 import { activationFds } from './systemd/activation.js';
 import type { Config } from './config/schema.js';
@@ -159,14 +160,19 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
     const tcpHosts: string[] = [];
     const activated = activationFds();
     if (activated.length > 0) {
-      // Socket activation: systemd owns the listening sockets; `listen` and `unixSocket` are not used.
+      // Socket activation: systemd owns these listening sockets (the package's Unix socket, and any
+      // TCP one an admin adds to the .socket unit); `unixSocket` is not used.
       // Listening on a passed socket is synchronous: its address is known at once, and it is checked
       // like `listen` before the event loop runs again, so no connection is accepted on an open door.
       const passed = activated.map((fd) => createListener(tls, live.auth, app).listen({ fd }));
       for (const server of passed) releasers.push(() => closeServer(server));
       try {
-        for (const host of passed.map(boundHost)) {
-          if (host === undefined) continue; // a Unix socket: its mode guards it
+        for (const server of passed) {
+          const host = boundHost(server);
+          if (host === undefined) {
+            acceptsUnixPeers(server); // a Unix socket: its mode guards it; its callers get auth.unixSocket
+            continue;
+          }
           assertSafeListener(host, config, live.auth, log, 'socket activation');
           tcpHosts.push(host);
         }
@@ -177,21 +183,23 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
       await Promise.all(passed.filter((server) => !server.listening).map((server) => once(server, 'listening')));
       servers.push(...passed);
       if (tls) tlsServers.push(...passed);
-      live.policy = requestPolicy(tcpHosts, config.allowedHosts, config.allowedOrigins);
       log.info({ fds: activated }, 'using the sockets systemd passed (socket activation)');
-    } else {
+    }
+    // `listen` too, unless systemd passed a TCP socket: then it owns the network side.
+    if (tcpHosts.length === 0) {
       assertSafeListener(options.listen.host, config, live.auth, log);
       tcpHosts.push(options.listen.host);
       const server = await listenOn(createListener(tls, live.auth, app), { port: options.listen.port, host: options.listen.host });
       servers.push(server);
       releasers.push(() => closeServer(server));
       if (tls) tlsServers.push(server);
-      if (config.unixSocket) {
-        const unix = await listenOnUnixSocket(createUnixListener(app), config.unixSocket);
-        servers.push(unix);
-        releasers.push(() => closeServer(unix));
-      }
     }
+    if (activated.length === 0 && config.unixSocket) {
+      const unix = await listenOnUnixSocket(createUnixListener(app), config.unixSocket);
+      servers.push(unix);
+      releasers.push(() => closeServer(unix));
+    }
+    live.policy = requestPolicy(tcpHosts, config.allowedHosts, config.allowedOrigins);
     // First in the release order: streams end (resumably) and new requests get 503 at once.
     releasers.push(() => shuttingDown.abort());
     const where = servers
@@ -314,11 +322,12 @@ function listenOn(server: Server, where: { port: number; host: string } | { fd: 
 async function listenOnUnixSocket(server: Server, socket: NonNullable<Config['unixSocket']>): Promise<Server> {
   await rm(socket.path, { force: true });
   await listenOn(server, { path: socket.path } as unknown as { fd: number });
-  await chmod(socket.path, Number.parseInt(socket.mode, 8));
+  // The group first, then the mode that opens the socket to it.
   if (socket.group) {
     const gid = await groupId(socket.group);
     await chown(socket.path, process.getuid?.() ?? 0, gid);
   }
+  await chmod(socket.path, Number.parseInt(socket.mode, 8));
   return server;
 }
 

@@ -1,19 +1,23 @@
 /**
  * Who is calling, and may they: a client certificate checked by TLS (mutual TLS), or a bearer token
  * compared by its SHA-256 in constant time, each with a scope — read (list, query, logs) or write
- * (also start, stop, delete). Without any configured, every local caller may do everything (the
- * listener is then on loopback, or the config says `insecure: true`).
+ * (also start, stop, delete). A caller on the Unix socket, whose file mode already decided who may
+ * connect, gets `auth.unixSocket`; any other caller without credentials gets `auth.anonymous`
+ * (none by default: 401).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { HttpError } from './errors.js';
+import { isUnixPeer } from './unix-peers.js';
 
 export type Scope = 'read' | 'write';
+/** What a caller who shows nothing may do. */
+export type AnonymousScope = Scope | 'none';
 
 export interface Identity {
-  /** certificate:<subject CN>, token:<name>, or anonymous. */
+  /** certificate:<subject CN>, token:<name>, unix-socket, or anonymous. */
   name: string;
   scope: Scope;
 }
@@ -22,6 +26,10 @@ export interface AuthOptions {
   tokens: { name: string; sha256: string; scope: Scope }[];
   /** Mutual TLS is on: a verified client certificate authenticates with this scope. */
   clientCertificates?: { scope: Scope };
+  /** Callers on a Unix socket without a token. */
+  unixSocket: AnonymousScope;
+  /** Every other caller without a certificate or a token. */
+  anonymous: AnonymousScope;
 }
 
 declare module 'express-serve-static-core' {
@@ -44,7 +52,6 @@ export function authenticate(source: AuthOptions | (() => AuthOptions)): Request
       tokens = options.tokens.map((token) => ({ ...token, digest: Buffer.from(token.sha256, 'hex') }));
       prepared.set(options, tokens);
     }
-    const required = tokens.length > 0 || options.clientCertificates !== undefined;
     const socket = request.socket;
     if (options.clientCertificates && isTls(socket) && socket.authorized) {
       const subject = socket.getPeerCertificate().subject;
@@ -73,13 +80,20 @@ export function authenticate(source: AuthOptions | (() => AuthOptions)): Request
       next();
       return;
     }
-    if (required) {
-      next(unauthorized(response, 'authentication required: a client certificate or a bearer token'));
+    const [name, scope] = isUnixPeer(socket) ? (['unix-socket', options.unixSocket] as const) : (['anonymous', options.anonymous] as const);
+    if (scope === 'none') {
+      next(unauthorized(response, `authentication required: a client certificate or a bearer token (${ways(options)})`));
       return;
     }
-    request.identity = { name: 'anonymous', scope: 'write' };
+    request.identity = { name, scope };
     next();
   };
+}
+
+/** What the runner would accept, for the 401's detail. */
+function ways(options: AuthOptions): string {
+  if (options.tokens.length > 0 || options.clientCertificates) return 'anonymous callers may do nothing here';
+  return 'none is configured: see auth.tokens and tls.clientCa, or use the Unix socket';
 }
 
 function isTls(socket: Socket): socket is TLSSocket {

@@ -14,6 +14,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { isIP } from 'node:net';
 import type { RequestHandler } from 'express';
 import { HttpError } from './errors.js';
+import { isUnixPeer } from './unix-peers.js';
 
 export interface RequestPolicy {
   /** Lower-case host names and IP addresses (IPv6 without brackets) the runner answers to. */
@@ -79,8 +80,8 @@ export function checkHost(policy: PolicySource): RequestHandler {
   return (request, _response, next) => {
     const socket = request.socket;
     const header = request.headers.host;
-    // A Unix socket has no remote address; browsers cannot reach it.
-    if (socket.remoteAddress === undefined || header === undefined) {
+    // Browsers cannot reach a Unix socket.
+    if (isUnixPeer(socket) || header === undefined) {
       next();
       return;
     }

@@ -2,7 +2,7 @@
  * `tessia-task-runner task start|list|show|stop|delete|logs`: the API from a shell, with exit codes
  * a script can rely on (see TASK_USAGE).
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { BriefTaskView, LogLineView, TaskView } from '../api/openapi.js';
 import { messageOf } from '../errors.js';
@@ -17,6 +17,7 @@ import {
   type ClientSettings,
 } from './client.js';
 import { terminalSafe, terminalSafeJson } from './terminal-text.js';
+import { ADMIN_GROUP, PACKAGE_API_SOCKET } from '../package-layout.js';
 
 const EXIT = { ok: 0, failed: 1, usage: 2, notFound: 3, denied: 4, unavailable: 5 } as const;
 
@@ -35,8 +36,10 @@ Commands:
   logs <id> [-f] [--after CURSOR] [--tail N] [--priority P] [--json] [--color|--no-color]
                                                                   print its journal; -f follows until it ends
 
-Connection (also $TESSIA_RUNNER_URL, $TESSIA_RUNNER_TIMEOUT):
-  --url URL           (default http://127.0.0.1:7356)
+Connection (also $TESSIA_RUNNER_URL, $TESSIA_RUNNER_SOCKET, $TESSIA_RUNNER_TIMEOUT): by default the
+package's Unix socket ${PACKAGE_API_SOCKET} when it exists (root and members of
+${ADMIN_GROUP} may use it, without a token), else http://127.0.0.1:7356
+  --url URL
   --token-file FILE   a bearer token, the file's first line (also $TESSIA_RUNNER_TOKEN_FILE), or the
                       token itself in $TESSIA_RUNNER_TOKEN; never on the command line, where every
                       local user can read it
@@ -116,6 +119,8 @@ export async function taskCommand(args: string[]): Promise<number> {
     url: values.url ?? process.env['TESSIA_RUNNER_URL'] ?? 'http://127.0.0.1:7356',
     timeoutSeconds,
   };
+  const socket = socketOf(values);
+  if (socket !== undefined) settings.socket = socket;
   if (values.token !== undefined) {
     process.stderr.write(
       '--token is not accepted: a token on the command line is readable by every local user (ps, /proc/PID/cmdline). Put it in a file only you can read and pass --token-file FILE (or $TESSIA_RUNNER_TOKEN_FILE), or in $TESSIA_RUNNER_TOKEN\n',
@@ -128,7 +133,7 @@ export async function taskCommand(args: string[]): Promise<number> {
     return EXIT.usage;
   }
   if (token !== undefined) settings.token = token;
-  for (const key of ['cacert', 'cert', 'key', 'socket'] as const) if (values[key]) settings[key] = values[key];
+  for (const key of ['cacert', 'cert', 'key'] as const) if (values[key]) settings[key] = values[key];
   const need = (what: string) => {
     if (!subject) throw new UsageError(`${command} needs ${what}`);
     return encodeURIComponent(subject);
@@ -186,8 +191,25 @@ export async function taskCommand(args: string[]): Promise<number> {
       return exitCodeOf(error.status);
     }
     process.stderr.write(`tessia-task-runner: cannot reach ${settings.socket ?? settings.url}: ${messageOf(error)}\n`);
+    if (settings.socket !== undefined && (error as NodeJS.ErrnoException).code === 'EACCES') {
+      process.stderr.write(`  only root and members of ${ADMIN_GROUP} may use it: usermod -aG ${ADMIN_GROUP} USER (then log in again)\n`);
+      return EXIT.denied;
+    }
     return EXIT.unavailable;
   }
+}
+
+/**
+ * The Unix socket to go through, if any. Flags before the environment, a socket before a URL:
+ * --socket; --url (none); $TESSIA_RUNNER_SOCKET; $TESSIA_RUNNER_URL (none); else the package's
+ * socket when it exists (its mode decides who may connect: the error says so).
+ */
+function socketOf(values: { socket?: string | undefined; url?: string | undefined }, environment = process.env): string | undefined {
+  if (values.socket !== undefined) return values.socket;
+  if (values.url !== undefined) return undefined;
+  if (environment['TESSIA_RUNNER_SOCKET']) return environment['TESSIA_RUNNER_SOCKET'];
+  if (environment['TESSIA_RUNNER_URL']) return undefined;
+  return existsSync(PACKAGE_API_SOCKET) ? PACKAGE_API_SOCKET : undefined;
 }
 
 class UsageError extends Error {}

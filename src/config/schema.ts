@@ -46,12 +46,23 @@ export const MachineSandboxSchema = z
     group: systemName.nullable().default(null),
     /** No network but loopback. (Default: false) */
     privateNetwork: z.boolean().default(false),
+    /**
+     * Let the task reach the host's loopback addresses (127.0.0.0/8, ::1), where the runner's API
+     * and other local services listen. (Default: false: IPAddressDeny=localhost)
+     */
+    allowLoopback: z.boolean().default(false),
+    /** Let `user` be root (or another user with UID 0): the task is then root, sandbox or not. (Default: false) */
+    allowRoot: z.boolean().default(false),
     /** Paths the task may write besides its own state directory and private /tmp. (Default: none) */
     readWritePaths: z.array(absolutePath).max(64).default([]),
   })
   .refine((sandbox) => sandbox.group === null || sandbox.user !== null, {
     path: ['group'],
     error: 'needs "user" (a dynamic user has a dynamic group)',
+  })
+  .refine((sandbox) => sandbox.user !== 'root' || sandbox.allowRoot, {
+    path: ['user'],
+    error: 'root: a task would be root on the host; set "allowRoot: true" beside it if that is meant',
   });
 
 export const MachineSchema = z
@@ -106,6 +117,8 @@ const webOrigin = z.string().refine((value) => {
 }, 'must be an origin: http(s)://host[:port], without a path');
 
 const scope = z.enum(['read', 'write']);
+/** What a caller may do without showing who they are: none (401), read, or write. */
+const anonymousScope = z.enum(['none', 'read', 'write']);
 
 export const TokenSchema = z.strictObject({
   /** Who holds it: logged with every request it makes. */
@@ -138,8 +151,20 @@ export const ConfigSchema = z.strictObject({
       tokens: z.array(TokenSchema).max(10_000).default([]),
       /** A YAML file with more tokens (a list of the same shape), e.g. kept apart with mode 0640. */
       tokenFile: absolutePath.optional(),
+      /**
+       * What a TCP caller without a certificate or token may do. Anything but none lets every local
+       * user (and off loopback, with `insecure: true`, everyone who reaches the port) do it.
+       * (Default: none; `npm start` sets write)
+       */
+      anonymous: anonymousScope.default('none'),
+      /**
+       * What a caller on the Unix socket (`unixSocket`, or one systemd passes) may do without a
+       * token: the socket's file mode and group decide who can connect, as with Docker's socket.
+       * (Default: write)
+       */
+      unixSocket: anonymousScope.default('write'),
     })
-    .default({ tokens: [] }),
+    .default({ tokens: [], anonymous: 'none', unixSocket: 'write' }),
   /**
    * Also listen on a Unix socket, plain HTTP; its file mode and group decide who may connect (with
    * auth configured, callers must still authenticate). Under socket activation (a .socket unit),

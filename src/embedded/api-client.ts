@@ -1,3 +1,5 @@
+import { request as httpRequest } from 'node:http';
+
 /** The runner's API as the tests and the benchmarks call it (JSON in; JSON, or the text when it is not, out). */
 export interface Reply<T = any> {
   status: number;
@@ -5,8 +7,41 @@ export interface Reply<T = any> {
   headers: Headers;
 }
 
-/** A small JSON client for the runner's API. */
-export function client(baseUrl: string) {
+/** A fetch() that goes through the Unix socket at `socketPath` (fetch itself cannot). */
+function fetchOverSocket(socketPath: string): typeof fetch {
+  return (input, init = {}) =>
+    new Promise((resolve, reject) => {
+      const url = new URL(input instanceof Request ? input.url : input);
+      const headers = Object.fromEntries(new Headers(init.headers).entries());
+      const request = httpRequest(
+        { socketPath, path: `${url.pathname}${url.search}`, method: init.method ?? 'GET', headers },
+        (response) => {
+          const chunks: Buffer[] = [];
+          response.on('data', (chunk: Buffer) => chunks.push(chunk));
+          response.on('error', reject);
+          response.on('end', () => {
+            const answer = new Headers();
+            for (const [name, value] of Object.entries(response.headers)) {
+              for (const each of ([] as (string | undefined)[]).concat(value)) if (each !== undefined) answer.append(name, each);
+            }
+            const status = response.statusCode ?? 0;
+            // A Response with a null-body status must have no body.
+            const body = [101, 204, 205, 304].includes(status) ? null : Buffer.concat(chunks);
+            resolve(new Response(body, { status, headers: answer }));
+          });
+        },
+      );
+      request.on('error', reject);
+      request.end(typeof init.body === 'string' ? init.body : undefined);
+    });
+}
+
+/**
+ * A small JSON client for the runner's API, at `baseUrl`, or through the Unix socket `socketPath`
+ * (then `baseUrl` gives only the Host header).
+ */
+export function client(baseUrl: string, { socketPath }: { socketPath?: string } = {}) {
+  const send = socketPath === undefined ? fetch : fetchOverSocket(socketPath);
   const request = async <T = any>(
     method: string,
     path: string,
@@ -22,7 +57,7 @@ export function client(baseUrl: string) {
       init.body = JSON.stringify(body);
       init.headers = { 'content-type': 'application/json' };
     }
-    const response = await fetch(baseUrl + path, init);
+    const response = await send(baseUrl + path, init);
     const text = await response.text();
     let parsed: unknown = text;
     try {

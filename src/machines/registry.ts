@@ -67,6 +67,7 @@ export class Machine {
       group: sandbox.group,
       stateDirectory: `tessia-tasks/${context.taskId}`,
       privateNetwork: sandbox.privateNetwork,
+      allowLoopback: sandbox.allowLoopback,
       readWritePaths: sandbox.readWritePaths,
     };
   }

@@ -28,6 +28,8 @@ export interface TaskUnitSpec {
   /** Relative to /var/lib; also the working directory. */
   stateDirectory: string;
   privateNetwork: boolean;
+  /** false: IPAddressDeny=localhost (the runner's API and other local services are out of reach). */
+  allowLoopback: boolean;
   readWritePaths: string[];
 }
 
@@ -35,6 +37,41 @@ export type UnitProperty = [string, Variant];
 
 const MICROSECONDS = 1_000_000n;
 const seconds = (value: number) => BigInt(Math.round(value * 1_000_000));
+
+const AF_INET = 2;
+const AF_INET6 = 10;
+/** 127.0.0.0/8 and ::1, as IPAddressDeny=localhost means them. */
+const LOOPBACK: [number, number[], number][] = [
+  [AF_INET, [127, 0, 0, 0], 8],
+  [AF_INET6, [...Array<number>(15).fill(0), 1], 128],
+];
+const EPERM = 1;
+
+/**
+ * What no task needs (docs/security.md gives each, and what is kept off and why): the kernel's
+ * knobs, logs and clock, other processes, namespaces, realtime, capabilities, and system calls
+ * outside a service's usual set (refused with EPERM, not a kill, so a program can fall back).
+ * Not MemoryDenyWriteExecute: Node's and Python's JITs need writable executable memory.
+ */
+const SANDBOX: UnitProperty[] = [
+  ['ProtectProc', new Variant('s', 'invisible')],
+  ['ProcSubset', new Variant('s', 'pid')],
+  ['ProtectKernelLogs', new Variant('b', true)],
+  ['ProtectClock', new Variant('b', true)],
+  ['ProtectHostname', new Variant('b', true)],
+  // The namespaces a task may create: none.
+  ['RestrictNamespaces', new Variant('t', 0n)],
+  ['RestrictRealtime', new Variant('b', true)],
+  ['PrivateIPC', new Variant('b', true)],
+  ['CapabilityBoundingSet', new Variant('t', 0n)],
+  ['AmbientCapabilities', new Variant('t', 0n)],
+  ['SystemCallArchitectures', new Variant('as', ['native'])],
+  // [allow-list?, names]
+  ['SystemCallFilter', new Variant('(bas)', [true, ['@system-service']])],
+  ['SystemCallErrorNumber', new Variant('i', EPERM)],
+  ['RestrictAddressFamilies', new Variant('(bas)', [true, ['AF_UNIX', 'AF_INET', 'AF_INET6']])],
+  ['UMask', new Variant('u', 0o027)],
+];
 
 export function unitProperties(spec: TaskUnitSpec): UnitProperty[] {
   const properties: UnitProperty[] = [
@@ -84,7 +121,9 @@ export function unitProperties(spec: TaskUnitSpec): UnitProperty[] {
     ['RestrictSUIDSGID', new Variant('b', true)],
     ['LockPersonality', new Variant('b', true)],
     ['PrivateNetwork', new Variant('b', spec.privateNetwork)],
+    ...SANDBOX,
   ];
+  if (!spec.allowLoopback) properties.push(['IPAddressDeny', new Variant('a(iayu)', LOOPBACK)]);
   if (spec.user === null) {
     properties.push(['DynamicUser', new Variant('b', true)]);
   } else {

@@ -7,6 +7,13 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { APP_DIR_INSIDE, PrivateSystemd } from '../../src/embedded/private-systemd.js';
 import { startRunnerService, type RunnerService, type RunnerServiceOptions } from '../../src/embedded/runner-service.js';
 
+// No ${…} in it: systemd would expand that in ExecStart=.
+const REACH_URL = [
+  '/usr/bin/node',
+  '-e',
+  'const url = JSON.parse(require("fs").readFileSync(0, "utf8")); fetch(url, { signal: AbortSignal.timeout(3000) }).then((r) => console.log("api:" + r.status), () => console.log("api:blocked"));',
+];
+
 /** The machines the tests use; short grace periods, so the tests' stops do not wait a minute. */
 export const TEST_MACHINES = {
   echo: { builtin: 'echo', description: 'echo for tests', limits: { stopGraceSec: 10 } },
@@ -41,6 +48,9 @@ export const TEST_MACHINES = {
       ].join('; '),
     ],
   },
+  // Tries the URL given as its parameters (a JSON string, on its stdin): "api:<status>", or "api:blocked".
+  'reach-url': { exec: REACH_URL },
+  'reach-url-loopback': { exec: REACH_URL, sandbox: { allowLoopback: true } },
   // Tries to read the path given as its parameters (a JSON string, on its stdin).
   'read-path': {
     exec: ['/bin/sh', '-c', 'p=$(tr -d \'"\'); cat "$p" >/dev/null 2>&1 && echo read:allowed || echo read:denied'],
@@ -61,11 +71,13 @@ export const TEST_MACHINES = {
 };
 
 /**
- * A runner with the tests' machines (`config.machines` replaces them), starting its tasks through
+ * A runner with the tests' machines (`config.machines` replaces them) and anonymous callers allowed
+ * (`config.auth` replaces that), starting its tasks through
  * a privileged starter of its own as the package does (`starter: false` for one that starts them itself).
  */
 export function startTestRunner(config: Record<string, unknown> = {}, options: RunnerServiceOptions = {}): Promise<RunnerService> {
-  return startRunnerService({ machines: TEST_MACHINES, ...config }, { starter: true, ...options });
+  // Anonymous callers on loopback may do everything, as with `npm start`, unless the test sets `auth`.
+  return startRunnerService({ machines: TEST_MACHINES, auth: { anonymous: 'write' }, ...config }, { starter: true, ...options });
 }
 
 /** (Re)starts the runner so that it dies by SIGKILL at this step of the next task start (or delete). */

@@ -14,6 +14,7 @@ import { PrivateSystemd, REPO_DIR } from '../../src/embedded/private-systemd.js'
 import { client } from '../../src/embedded/api-client.js';
 import { eventually } from '../../src/embedded/eventually.js';
 import { TASK_UNIT_GLOB } from '../../src/tasks/unit-names.js';
+import { ADMIN_GROUP, PACKAGE_API_SOCKET } from '../../src/package-layout.js';
 import { skipUnlessInstalled } from '../harness/requirements.js';
 
 const execFileAsync = promisify(execFile);
@@ -66,7 +67,18 @@ describe('the Debian package', { timeout: 30 * 60_000, skip: SKIP }, () => {
     assert.equal(result.code, 0, `${argv.join(' ')}: ${result.stderr}${result.stdout}`);
     return result.stdout;
   };
-  const api = client(API);
+  // As root, through the package's Unix socket: over TCP, callers who show nothing may do nothing.
+  const api = client(API, { socketPath: `${systemd.root}${PACKAGE_API_SOCKET}` });
+  /** Runs `argv` inside as `user`, with the user's groups. */
+  const as = (user: string, ...argv: string[]) =>
+    systemd.run(['setpriv', `--reuid=${user}`, `--regid=${user}`, '--init-groups', '--', ...argv]);
+  /** The overall exposure level `systemd-analyze security` gives `unit`, and its table for messages. */
+  const exposureOf = async (unit: string) => {
+    const analysis = await systemd.run(['systemd-analyze', 'security', '--no-pager', unit]);
+    const level = /Overall exposure level for \S+: (\d+\.\d+)/.exec(analysis.stdout)?.[1];
+    assert.ok(level, `no overall level for ${unit}:\n${analysis.stdout}${analysis.stderr}`);
+    return { level: Number(level), table: analysis.stdout };
+  };
 
   let deb = '';
   before(async () => {
@@ -173,8 +185,7 @@ describe('the Debian package', { timeout: 30 * 60_000, skip: SKIP }, () => {
 
   test("the runner's user cannot start a unit of its own, nor stop one that is not a task", async () => {
     await installed();
-    const asRunner = (...argv: string[]) =>
-      systemd.run(['setpriv', '--reuid=tessia-task-runner', '--regid=tessia-task-runner', '--init-groups', '--', ...argv]);
+    const asRunner = (...argv: string[]) => as('tessia-task-runner', ...argv);
     const evil = await asRunner(
       'busctl',
       'call',
@@ -235,6 +246,71 @@ describe('the Debian package', { timeout: 30 * 60_000, skip: SKIP }, () => {
     assert.equal(stopTask.code, 0, stopTask.stderr);
   });
 
+  test('a local user may not drive the runner; root and tessia-task-runner-admin may, with the CLI, without a token', async () => {
+    const { taskId } = await runningTask();
+    await run('useradd', '--no-create-home', 'tessia-test-mallory');
+    await run('useradd', '--no-create-home', '--groups', ADMIN_GROUP, 'tessia-test-alice');
+    try {
+      const cli = (user: string, ...argv: string[]) => as(user, 'tessia-task-runner', 'task', ...argv);
+      // Not a member: the socket is closed to them, and over TCP they are anonymous, who may do nothing.
+      const refused = await cli('tessia-test-mallory', 'start', 'echo', '--parameters', '["echo from mallory"]');
+      assert.equal(refused.code, 4, `${refused.stdout}${refused.stderr}`);
+      assert.match(refused.stderr, new RegExp(`EACCES[\\s\\S]*members of ${ADMIN_GROUP}`));
+      for (const argv of [
+        ['start', 'echo', '--parameters', '["echo from mallory"]'],
+        ['stop', taskId],
+        ['delete', taskId],
+        ['logs', taskId],
+        ['list'],
+      ]) {
+        const overTcp = await cli('tessia-test-mallory', '--url', API, ...argv);
+        assert.equal(overTcp.code, 4, `${argv.join(' ')} over TCP: ${overTcp.stdout}${overTcp.stderr}`);
+        assert.match(overTcp.stderr, /401/);
+        assert.doesNotMatch(overTcp.stdout, /from the package/);
+      }
+      assert.equal((await api.get(`/v1/tasks/${taskId}`)).body.state, 'running', 'the task was not touched');
+      assert.equal((await api.get('/v1/tasks')).body.length, 1, 'nothing was started');
+      // A member of the admin group, and root: the CLI finds the socket by itself; no token anywhere.
+      const started = await cli('tessia-test-alice', 'start', 'echo', '--parameters', '["echo from alice"]');
+      assert.equal(started.code, 0, started.stderr);
+      const aliceTask = started.stdout.trim();
+      assert.match(aliceTask, /^[0-9a-f]{8}$/);
+      const listed = await systemd.run(['tessia-task-runner', 'task', 'list']);
+      assert.equal(listed.code, 0, listed.stderr);
+      assert.match(listed.stdout, new RegExp(aliceTask));
+      assert.equal((await cli('tessia-test-alice', 'delete', aliceTask)).code, 0);
+      const socket = await run('stat', '-c', '%U:%G %a', PACKAGE_API_SOCKET);
+      assert.equal(socket.trim(), `root:${ADMIN_GROUP} 660`);
+    } finally {
+      await systemd.run(['userdel', 'tessia-test-mallory']);
+      await systemd.run(['userdel', 'tessia-test-alice']);
+    }
+  });
+
+  test("a task cannot reach the runner's API: its unit denies loopback", async () => {
+    const { taskId } = await runningTask();
+    const denied = await systemd.show(`tessia-task-${taskId}.service`, ['IPAddressDeny']);
+    assert.equal(denied['IPAddressDeny'], '127.0.0.0/8 ::1/128');
+  });
+
+  test('systemd-analyze security: the runner 2.0 or better, a task unit 2.5 or better (0.1.0: 3.4 and 6.8)', async () => {
+    const { taskId } = await runningTask();
+    const runner = await exposureOf('tessia-task-runner.service');
+    assert.ok(runner.level <= 2.0, `the runner's unit: ${runner.level}\n${runner.table}`);
+    const task = await exposureOf(`tessia-task-${taskId}.service`);
+    assert.ok(task.level <= 2.5, `a task unit: ${task.level}\n${task.table}`);
+  });
+
+  test('the Unix socket outlives restarts of the service, and a connection starts a stopped one', async () => {
+    await installed();
+    await run('systemctl', 'restart', 'tessia-task-runner.service');
+    assert.equal((await api.get('/v1/')).status, 200, 'after a restart');
+    await run('systemctl', 'stop', 'tessia-task-runner.service');
+    assert.ok(existsSync(`${systemd.root}${PACKAGE_API_SOCKET}`), 'the socket stays while the service is stopped');
+    assert.equal((await api.get('/v1/')).status, 200, 'the connection started it');
+    assert.equal((await systemd.systemctl('is-active', 'tessia-task-runner.service')).stdout.trim(), 'active');
+  });
+
   test('systemctl restart of the service leaves the task running and known', async () => {
     const { taskId, pid } = await runningTask();
     const before = (await systemd.show('tessia-task-runner.service', ['MainPID']))['MainPID'];
@@ -279,5 +355,6 @@ describe('the Debian package', { timeout: 30 * 60_000, skip: SKIP }, () => {
     assert.ok(!existsSync(`${systemd.root}/etc/tessia-task-runner`));
     assert.ok(!existsSync(`${systemd.root}/lib/systemd/system/tessia-task-runner.service`));
     await assert.rejects(fetch(`${API}/v1/`));
+    assert.ok(!existsSync(`${systemd.root}${PACKAGE_API_SOCKET}`), 'the API socket is gone');
   });
 });

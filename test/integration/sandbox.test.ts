@@ -64,4 +64,25 @@ describe('the task sandbox', () => {
     assert.match(done.detail, /out-of-memory|signal 9/);
     await waitForCollected(suite.runner, task.unit);
   });
+
+  test("a task cannot reach the runner's API on loopback; a machine that allows loopback can", async () => {
+    const url = `${suite.runner.baseUrl}/v1/`;
+    const verdictOf = async (machine: string, expected: string) => {
+      const task = await start(machine, url);
+      await waitForState(suite.api, task.taskId, ['exited'], 30_000);
+      await waitForJournalLine(suite.runner, task.taskId, expected);
+      return (await journalOf(suite.runner, task.taskId)).filter((line) => line.startsWith('api:'));
+    };
+    assert.deepEqual(await verdictOf('reach-url', 'api:blocked'), ['api:blocked'], 'IPAddressDeny=localhost');
+    // The same program reaches it when its machine opts out: the denial above is the sandbox's.
+    assert.deepEqual(await verdictOf('reach-url-loopback', 'api:200'), ['api:200']);
+  });
+
+  test('systemd-analyze security rates a task unit 2.5 or better (it was 6.8 in 0.1.0)', async () => {
+    const task = await start('sleeper', null);
+    const analysis = await suite.runner.systemd.run(['systemd-analyze', 'security', '--no-pager', task.unit]);
+    const overall = /Overall exposure level for \S+: (\d+\.\d+)/.exec(analysis.stdout);
+    assert.ok(overall?.[1], `no overall level:\n${analysis.stdout}${analysis.stderr}`);
+    assert.ok(Number(overall[1]) <= 2.5, `exposure ${overall[1]}:\n${analysis.stdout}`);
+  });
 });

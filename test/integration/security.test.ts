@@ -280,6 +280,7 @@ describe('listening off loopback', () => {
   const serverTls = () => ({ cert: fileForRunner('server.crt', pki.server.cert), key: fileForRunner('server.key', pki.server.key) });
   const aToken = { name: 'a', sha256: sha256('x'), scope: 'read' };
 
+  /** `config.auth: {}`: anonymous callers may do nothing (the harness lets them do everything). */
   async function assertRefused(config: Record<string, unknown>, reason: RegExp): Promise<void> {
     const runner = await startTestRunner(config, { listenHost: '0.0.0.0', expectFailure: true });
     const journal = await eventually(
@@ -294,15 +295,26 @@ describe('listening off loopback', () => {
   }
 
   test('is refused without TLS or tokens, with a message naming the fix', async () => {
-    await assertRefused({}, /refusing to listen on 0\.0\.0\.0, off loopback, without TLS or tokens.*tls\.clientCa.*insecure: true/);
+    await assertRefused(
+      { auth: {} },
+      /refusing to listen on 0\.0\.0\.0, off loopback, without TLS or tokens.*tls\.clientCa.*insecure: true/,
+    );
   });
 
   test('is refused with TLS but neither client certificates nor tokens, and with tokens but without TLS', async () => {
     await assertRefused(
-      { tls: serverTls() },
+      { tls: serverTls(), auth: {} },
       /refusing to listen on 0\.0\.0\.0, off loopback, with TLS but without client certificates \(tls\.clientCa\) or tokens/,
     );
     await assertRefused({ auth: { tokens: [aToken] } }, /refusing to listen on 0\.0\.0\.0, off loopback, with tokens but without TLS/);
+  });
+
+  test('is refused when anonymous callers may read or write, even with client certificates', async () => {
+    const clientCa = fileForRunner('ca.crt', pki.ca.cert);
+    await assertRefused(
+      { tls: { ...serverTls(), clientCa }, auth: { anonymous: 'read' } },
+      /refusing to listen on 0\.0\.0\.0, off loopback, with auth\.anonymous: read \(every caller may read every task and its logs\)/,
+    );
   });
 
   test('is allowed with tokens over TLS, with client certificates, and with insecure: true only with a warning', async () => {
@@ -310,7 +322,7 @@ describe('listening off loopback', () => {
     assert.equal((await httpsCall(tokens.baseUrl, '/v1/', { ca: pki.ca.cert, token: 'x' })).status, 200);
     await tokens.stop();
     const certificates = await startTestRunner(
-      { tls: { ...serverTls(), clientCa: fileForRunner('ca.crt', pki.ca.cert) } },
+      { tls: { ...serverTls(), clientCa: fileForRunner('ca.crt', pki.ca.cert) }, auth: {} },
       { listenHost: '0.0.0.0', tls: true },
     );
     assert.equal((await httpsCall(certificates.baseUrl, '/v1/', { ca: pki.ca.cert, identity: pki.client })).status, 200);
@@ -554,23 +566,26 @@ describe('Unix socket and socket activation', () => {
     }
   });
 
-  test('a TCP socket on loopback that systemd passes is served', async () => {
+  test('a TCP socket on loopback that systemd passes is served, and `listen` is then not used', async () => {
     const name = `tessia-test-activated-tcp-${Date.now()}`;
     const port = await freePort();
     const service = await activated(name, `127.0.0.1:${port}`);
     try {
-      const reply = await fetch(`http://127.0.0.1:${port}/v1/`);
+      const reply = await fetch(`http://127.0.0.1:${port}/`);
       assert.equal(reply.status, 200);
+      // Anonymous callers may do nothing by default, on a passed TCP socket as on `listen`.
+      assert.equal((await fetch(`http://127.0.0.1:${port}/v1/`)).status, 401);
       assert.match(await service.journal(), /using the sockets systemd passed \(socket activation\)/);
     } finally {
       await service.stop();
     }
   });
 
-  test('under socket activation it serves on the socket systemd passes, started by the first connection', async () => {
+  test('under socket activation it serves on the Unix socket systemd passes (started by the first connection), and on `listen`', async () => {
     const systemd = PrivateSystemd.fromEnvironment();
     const name = `tessia-test-activated-${Date.now()}`;
     const path = `/run/tessia-test/${name}.sock`;
+    const port = await freePort();
     const started = await systemd.run([
       'systemd-run',
       `--unit=${name}`,
@@ -583,16 +598,20 @@ describe('Unix socket and socket activation', () => {
       `${APP_DIR_INSIDE}/dist/cli/main.js`,
       'serve',
       '--listen',
-      '127.0.0.1:1',
+      `127.0.0.1:${port}`,
       '--state-dir',
       `/run/tessia-test/${name}/state`,
     ]);
     assert.equal(started.code, 0, started.stderr);
     try {
       assert.notEqual((await systemd.show(`${name}.service`, ['ActiveState']))['ActiveState'], 'active', 'not started before a connection');
-      const reply = await overSocket(`${systemd.root}${path}`, '/v1/');
+      // A caller on the Unix socket may do everything without a token (auth.unixSocket: write).
+      const reply = await overSocket(`${systemd.root}${path}`, '/v1/tasks');
       assert.equal(reply.status, 200);
       assert.equal((await systemd.show(`${name}.service`, ['ActiveState']))['ActiveState'], 'active');
+      // Only a Unix socket passed: the runner listens on `listen` too, where anonymous callers may do nothing.
+      assert.equal((await fetch(`http://127.0.0.1:${port}/`)).status, 200);
+      assert.equal((await fetch(`http://127.0.0.1:${port}/v1/tasks`)).status, 401);
       const journal = (await systemd.run(['journalctl', '--no-pager', '-o', 'cat', '-u', `${name}.service`])).stdout;
       assert.match(journal, /using the sockets systemd passed \(socket activation\)/);
     } finally {

@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { Server } from 'node:net';
 import { describe, it } from 'node:test';
 import type { Request, Response } from 'express';
 import { authenticate, authorize, type AuthOptions, type Identity } from '../../src/api/auth.js';
 import { HttpError } from '../../src/api/errors.js';
+import { acceptsUnixPeers } from '../../src/api/unix-peers.js';
 import { statusOf } from '../../src/error-codes.js';
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
@@ -84,16 +86,52 @@ const verifiedClient = (cn: string | string[] | undefined): FakeSocket => ({
   getPeerCertificate: () => ({ subject: cn === undefined ? {} : { CN: cn } }),
 });
 
-describe('authenticate without credentials configured', () => {
-  it('lets every caller in as anonymous with the write scope.', () => {
-    const call = run(authenticate({ tokens: [] }));
-    assert.equal(call.error, undefined);
-    assert.deepEqual(call.request.identity, { name: 'anonymous', scope: 'write' });
+/** The defaults: nothing for anonymous callers, everything for the Unix socket's. */
+const DEFAULTS = { anonymous: 'none', unixSocket: 'write' } as const;
+
+/** A connection accepted by a Unix-socket listener. */
+function unixPeer(): FakeSocket {
+  const socket = {};
+  acceptsUnixPeers(new Server()).emit('connection', socket);
+  return socket;
+}
+
+describe('authenticate callers who show nothing', () => {
+  it('refuses an anonymous caller by default, and says that nothing is configured.', () => {
+    assertUnauthorized(run(authenticate({ tokens: [], ...DEFAULTS })), /none is configured/);
+  });
+
+  it('lets anonymous callers in with the scope auth.anonymous gives them.', () => {
+    for (const scope of ['read', 'write'] as const) {
+      const call = run(authenticate({ tokens: TOKENS, ...DEFAULTS, anonymous: scope }));
+      assert.equal(call.error, undefined);
+      assert.deepEqual(call.request.identity, { name: 'anonymous', scope });
+    }
+  });
+
+  it('lets a caller on the Unix socket in as unix-socket with auth.unixSocket, tokens configured or not.', () => {
+    for (const tokens of [[], TOKENS]) {
+      const call = run(authenticate({ tokens, ...DEFAULTS }), { socket: unixPeer() });
+      assert.equal(call.error, undefined);
+      assert.deepEqual(call.request.identity, { name: 'unix-socket', scope: 'write' });
+    }
+    const reader = run(authenticate({ tokens: [], ...DEFAULTS, unixSocket: 'read' }), { socket: unixPeer() });
+    assert.deepEqual(reader.request.identity, { name: 'unix-socket', scope: 'read' });
+    assertUnauthorized(run(authenticate({ tokens: [], ...DEFAULTS, unixSocket: 'none' }), { socket: unixPeer() }));
+  });
+
+  it('does not take a connection without a remote address for a Unix peer (a TCP client that hung up has none).', () => {
+    assertUnauthorized(run(authenticate({ tokens: [], ...DEFAULTS }), { socket: { remoteAddress: undefined } as FakeSocket }));
+  });
+
+  it('takes a token over the Unix socket for what the token is.', () => {
+    const call = run(authenticate({ tokens: TOKENS, ...DEFAULTS }), { socket: unixPeer(), authorization: `Bearer ${VIEWER_TOKEN}` });
+    assert.deepEqual(call.request.identity, { name: 'token:dashboard', scope: 'read' });
   });
 });
 
 describe('authenticate with bearer tokens', () => {
-  const middleware = authenticate({ tokens: TOKENS });
+  const middleware = authenticate({ tokens: TOKENS, ...DEFAULTS });
 
   it('refuses a request without an Authorization header with 401 and WWW-Authenticate.', () => {
     assertUnauthorized(run(middleware), /authentication required/);
@@ -144,7 +182,7 @@ describe('authenticate with bearer tokens', () => {
 });
 
 describe('authenticate with client certificates', () => {
-  const middleware = authenticate({ tokens: TOKENS, clientCertificates: { scope: 'read' } });
+  const middleware = authenticate({ tokens: TOKENS, clientCertificates: { scope: 'read' }, ...DEFAULTS });
 
   it('identifies a client with a verified certificate as certificate:<CN> with the configured scope.', () => {
     const call = run(middleware, { socket: verifiedClient('control.mesh.example') });
@@ -175,7 +213,7 @@ describe('authenticate with client certificates', () => {
   });
 
   it('requires credentials when only mutual TLS is configured.', () => {
-    const middleware = authenticate({ tokens: [], clientCertificates: { scope: 'write' } });
+    const middleware = authenticate({ tokens: [], clientCertificates: { scope: 'write' }, ...DEFAULTS });
     const call = run(middleware, { socket: { encrypted: false } });
     assertUnauthorized(call, /authentication required/);
   });
@@ -208,7 +246,7 @@ describe('authorize', () => {
 
   it('lets a read token read and refuses it a POST, from header to decision.', () => {
     const authorization = `Bearer ${VIEWER_TOKEN}`;
-    const authenticated = run(authenticate({ tokens: TOKENS }), { method: 'POST', authorization });
+    const authenticated = run(authenticate({ tokens: TOKENS, ...DEFAULTS }), { method: 'POST', authorization });
     assert.equal(authenticated.error, undefined);
     const identity = authenticated.request.identity;
     assert.ok(identity);

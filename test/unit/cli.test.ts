@@ -426,6 +426,30 @@ describe('tokens, pages and task text in the terminal, against a stand-in runner
   });
 });
 
+describe('which socket or URL the task commands use', () => {
+  let runner: FakeRunner | undefined;
+  afterEach(async () => {
+    await runner?.close();
+    runner = undefined;
+  });
+
+  test('$TESSIA_RUNNER_SOCKET: through that Unix socket; --url wins over it; --socket wins over $TESSIA_RUNNER_URL', async () => {
+    const socketPath = join(directory, 'api.sock');
+    runner = await fakeRunner((_seen, response) => json(response, 200, []), { socketPath });
+    const viaEnvironment = await runTaskCli(['list'], { TESSIA_RUNNER_SOCKET: socketPath });
+    assert.equal(viaEnvironment.code, 0, viaEnvironment.stderr);
+    assert.equal(runner.requests.length, 1);
+    const viaFlag = await runTaskCli(['list', '--socket', socketPath], { TESSIA_RUNNER_URL: 'http://127.0.0.1:1' });
+    assert.equal(viaFlag.code, 0, viaFlag.stderr);
+    assert.equal(runner.requests.length, 2);
+    // A URL on the command line beats the socket in the environment: port 1 answers nobody.
+    const urlFlag = await runTaskCli(['list', '--url', 'http://127.0.0.1:1', '--timeout', '2'], { TESSIA_RUNNER_SOCKET: socketPath });
+    assert.equal(urlFlag.code, 5, urlFlag.stderr);
+    assert.match(urlFlag.stderr, /127\.0\.0\.1:1/);
+    assert.equal(runner.requests.length, 2, 'nothing went through the socket');
+  });
+});
+
 describe('the retry rule and the excerpts, as functions', () => {
   test('retryAfterSeconds reads delay-seconds and HTTP dates', () => {
     const now = Date.parse('2026-01-01T00:00:00Z');

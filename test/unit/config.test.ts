@@ -45,7 +45,28 @@ describe('validateConfig defaults', () => {
       cpuQuotaPercent: null,
       tasksMax: 512,
     });
-    assert.deepEqual(echo.sandbox, { user: null, group: null, privateNetwork: false, readWritePaths: [] });
+    assert.deepEqual(echo.sandbox, {
+      user: null,
+      group: null,
+      privateNetwork: false,
+      allowLoopback: false,
+      allowRoot: false,
+      readWritePaths: [],
+    });
+    // Nobody who shows nothing may do anything over TCP; the Unix socket's mode decides who connects.
+    assert.deepEqual(config.auth, { tokens: [], anonymous: 'none', unixSocket: 'write' });
+  });
+
+  it('refuses a task as root unless allowRoot says so.', () => {
+    assert.throws(
+      () => validateConfig(echoMachine({ sandbox: { user: 'root' } })),
+      /sandbox\.user: root: a task would be root on the host/,
+    );
+    assert.equal(validateConfig(echoMachine({ sandbox: { user: 'root', allowRoot: true } })).machines['echo']?.sandbox.user, 'root');
+  });
+
+  it('refuses an anonymous scope that is not none, read or write.', () => {
+    assert.throws(() => validateConfig({ auth: { anonymous: 'admin' } }), /auth\.anonymous/);
   });
 
   it('treats a null or undefined document (an empty YAML file) like an empty one.', () => {
@@ -92,7 +113,7 @@ describe('validateConfig defaults', () => {
         echo: {
           builtin: 'echo',
           limits: { runtimeMaxSec: 30, stopGraceSec: 5, cpuQuotaPercent: 50, tasksMax: null },
-          sandbox: { user: 'nobody', privateNetwork: true, readWritePaths: ['/srv/shared'] },
+          sandbox: { user: 'nobody', privateNetwork: true, allowLoopback: true, readWritePaths: ['/srv/shared'] },
         },
       },
     });
@@ -102,7 +123,14 @@ describe('validateConfig defaults', () => {
     const echo = config.machines['echo'];
     assert.ok(echo);
     assert.deepEqual(echo.limits, { runtimeMaxSec: 30, stopGraceSec: 5, memoryMax: null, cpuQuotaPercent: 50, tasksMax: null });
-    assert.deepEqual(echo.sandbox, { user: 'nobody', group: null, privateNetwork: true, readWritePaths: ['/srv/shared'] });
+    assert.deepEqual(echo.sandbox, {
+      user: 'nobody',
+      group: null,
+      privateNetwork: true,
+      allowLoopback: true,
+      allowRoot: false,
+      readWritePaths: ['/srv/shared'],
+    });
   });
 });
 

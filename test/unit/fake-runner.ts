@@ -4,7 +4,6 @@
  */
 import { execFile } from 'node:child_process';
 import { createServer, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { REPO_DIR } from '../../src/embedded/private-systemd.js';
 
@@ -24,7 +23,8 @@ export interface FakeRunner {
   close(): Promise<void>;
 }
 
-export async function fakeRunner(script: Script): Promise<FakeRunner> {
+/** On a local port, or on the Unix socket `socketPath` (then `url` gives only the Host). */
+export async function fakeRunner(script: Script, { socketPath }: { socketPath?: string } = {}): Promise<FakeRunner> {
   const requests: SeenRequest[] = [];
   const server = createServer((request, response) => {
     let body = '';
@@ -36,10 +36,11 @@ export async function fakeRunner(script: Script): Promise<FakeRunner> {
       script(seen, response, requests.length - 1);
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+  if (socketPath !== undefined) await new Promise<void>((resolve) => server.listen(socketPath, resolve));
+  else await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 7356}`,
     requests,
     close: () =>
       new Promise((resolve) => {
@@ -65,7 +66,13 @@ export interface CliRun {
 export function runTaskCli(args: string[], env: Record<string, string> = {}): Promise<CliRun> {
   const began = performance.now();
   const inherited = { ...process.env };
-  for (const name of ['TESSIA_RUNNER_URL', 'TESSIA_RUNNER_TOKEN', 'TESSIA_RUNNER_TOKEN_FILE', 'TESSIA_RUNNER_TIMEOUT'])
+  for (const name of [
+    'TESSIA_RUNNER_URL',
+    'TESSIA_RUNNER_SOCKET',
+    'TESSIA_RUNNER_TOKEN',
+    'TESSIA_RUNNER_TOKEN_FILE',
+    'TESSIA_RUNNER_TIMEOUT',
+  ])
     delete inherited[name];
   return new Promise((resolve) => {
     execFile(

@@ -26,8 +26,8 @@ function file(name: string, content: string): string {
   return path;
 }
 
-const NO_TOKENS: AuthOptions = { tokens: [] };
-const TOKENS: AuthOptions = { tokens: [{ name: 'a', sha256: 'a'.repeat(64), scope: 'write' }] };
+const NO_TOKENS: AuthOptions = { tokens: [], anonymous: 'none', unixSocket: 'write' };
+const TOKENS: AuthOptions = { ...NO_TOKENS, tokens: [{ name: 'a', sha256: 'a'.repeat(64), scope: 'write' }] };
 const TLS = { cert: '/etc/t/server.crt', key: '/etc/t/server.key' };
 const silent = pino({ level: 'silent' });
 
@@ -38,6 +38,18 @@ describe('what guards a listener off loopback', () => {
     ['tokens without TLS', {}, TOKENS, /with tokens but without TLS/],
     ['tokens over TLS', { tls: TLS }, TOKENS, undefined],
     ['client certificates', { tls: { ...TLS, clientCa: '/etc/t/ca.crt' } }, NO_TOKENS, undefined],
+    [
+      'client certificates, anonymous callers let write',
+      { tls: { ...TLS, clientCa: '/etc/t/ca.crt' } },
+      { ...NO_TOKENS, anonymous: 'write' },
+      /auth\.anonymous: write \(every caller may run tasks\)/,
+    ],
+    [
+      'tokens over TLS, anonymous callers let read',
+      { tls: TLS },
+      { ...TOKENS, anonymous: 'read' },
+      /auth\.anonymous: read \(every caller may read every task and its logs\)/,
+    ],
   ];
   for (const [what, config, auth, problem] of cases) {
     it(`${what}: ${problem ? 'not a guard' : 'a guard'}.`, () => {

@@ -92,8 +92,24 @@ describe('unit properties every task gets', () => {
       ['NoNewPrivileges', ['b', true]],
       ['RestrictSUIDSGID', ['b', true]],
       ['LockPersonality', ['b', true]],
+      ['ProtectProc', ['s', 'invisible']],
+      ['ProcSubset', ['s', 'pid']],
+      ['ProtectKernelLogs', ['b', true]],
+      ['ProtectClock', ['b', true]],
+      ['ProtectHostname', ['b', true]],
+      ['RestrictNamespaces', ['t', 0n]],
+      ['RestrictRealtime', ['b', true]],
+      ['PrivateIPC', ['b', true]],
+      ['CapabilityBoundingSet', ['t', 0n]],
+      ['AmbientCapabilities', ['t', 0n]],
+      ['SystemCallArchitectures', ['as', ['native']]],
+      ['SystemCallFilter', ['(bas)', [true, ['@system-service']]]],
+      ['SystemCallErrorNumber', ['i', 1]],
+      ['RestrictAddressFamilies', ['(bas)', [true, ['AF_UNIX', 'AF_INET', 'AF_INET6']]]],
+      ['UMask', ['u', 0o027]],
     ];
     for (const [name, value] of expected) assert.deepEqual(property(properties, name), value, name);
+    assert.equal(properties.has('MemoryDenyWriteExecute'), false, "JITs (node's, python's) need W+X memory");
   });
 
   it('kills the whole control group on stop, SIGKILL after the grace period, and writes no core dumps.', () => {
@@ -167,6 +183,15 @@ describe('unit properties from the machine sandbox', () => {
   it('keeps the network unless privateNetwork is set.', () => {
     assert.deepEqual(property(propertiesOf(), 'PrivateNetwork'), ['b', false]);
     assert.deepEqual(property(propertiesOf({ sandbox: { privateNetwork: true } }), 'PrivateNetwork'), ['b', true]);
+  });
+
+  it("denies the host's loopback addresses unless allowLoopback is set.", () => {
+    const loopback = [
+      [2, [127, 0, 0, 0], 8],
+      [10, [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1], 128],
+    ];
+    assert.deepEqual(property(propertiesOf(), 'IPAddressDeny'), ['a(iayu)', loopback]);
+    assert.equal(propertiesOf({ sandbox: { allowLoopback: true } }).has('IPAddressDeny'), false);
   });
 
   it('adds ReadWritePaths only when paths are configured.', () => {
