@@ -3,7 +3,7 @@
  * it down in reverse order. Shutting down never stops a task.
  */
 import { once } from 'node:events';
-import { chmod, chown, readFile, rm } from 'node:fs/promises';
+import { chmod, chown, rm } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
@@ -30,6 +30,7 @@ import { isTaskUnit } from './tasks/unit-names.js';
 import { StarterClient } from './starter/client.js';
 import { ParameterHandoff } from './starter/parameter-handoff.js';
 import { TaskUnitStarter } from './starter/task-unit-starter.js';
+import { groupId } from './system-accounts.js';
 
 export type { StartHooks };
 
@@ -325,18 +326,11 @@ async function listenOnUnixSocket(server: Server, socket: NonNullable<Config['un
   // The group first, then the mode that opens the socket to it.
   if (socket.group) {
     const gid = await groupId(socket.group);
+    if (gid === undefined) throw new ConfigError(`unixSocket.group: no group "${socket.group}"`);
     await chown(socket.path, process.getuid?.() ?? 0, gid);
   }
   await chmod(socket.path, Number.parseInt(socket.mode, 8));
   return server;
-}
-
-async function groupId(name: string): Promise<number> {
-  const groups = await readFile('/etc/group', 'utf8');
-  const line = groups.split('\n').find((entry) => entry.startsWith(`${name}:`));
-  const gid = Number(line?.split(':')[2]);
-  if (!Number.isInteger(gid)) throw new ConfigError(`unixSocket.group: no group "${name}"`);
-  return gid;
 }
 
 function closeServer(server: Server): Promise<void> {

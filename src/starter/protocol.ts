@@ -30,6 +30,7 @@ export const STARTER_ERRORS = {
   tooLarge: 'tessia.Starter.ParametersTooLarge',
   busy: 'tessia.Starter.Busy',
   shuttingDown: 'tessia.Starter.ShuttingDown',
+  rootUser: 'tessia.Starter.RootUser',
 } as const;
 
 /** `result`: systemd's start job result ("done", "failed", …). */

@@ -7,6 +7,7 @@ import type { MachineRegistry } from '../machines/registry.js';
 import type { SystemdClient } from '../systemd/client.js';
 import type { TaskStartRequest, TaskStarter } from '../tasks/task-starter.js';
 import { unitNameOf } from '../tasks/unit-names.js';
+import { userId } from '../system-accounts.js';
 import type { ParameterHandoff } from './parameter-handoff.js';
 import { STARTER_ERRORS } from './protocol.js';
 
@@ -51,6 +52,14 @@ export class TaskUnitStarter implements TaskStarter {
     const size = Buffer.byteLength(JSON.stringify(request.parameters ?? null));
     if (size > maxParameterBytes) {
       throw new StartRefused(STARTER_ERRORS.tooLarge, `parameters are ${size} bytes as JSON, more than the ${maxParameterBytes} allowed`);
+    }
+    const user = machine.config.sandbox.user;
+    // The config refuses `user: root`; another name for UID 0 is caught here, by the part that is root.
+    if (user !== null && !machine.config.sandbox.allowRoot && (await userId(user)) === 0) {
+      throw new StartRefused(
+        STARTER_ERRORS.rootUser,
+        `machine ${machine.name} runs as ${user}, UID 0: its tasks would be root; set sandbox.allowRoot: true if that is meant`,
+      );
     }
     const unitName = unitNameOf(request.taskId);
     const spec = machine.unitSpec({

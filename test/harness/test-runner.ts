@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { APP_DIR_INSIDE, PrivateSystemd } from '../../src/embedded/private-systemd.js';
+import { eventually } from '../../src/embedded/eventually.js';
 import { startRunnerService, type RunnerService, type RunnerServiceOptions } from '../../src/embedded/runner-service.js';
 
 // No ${…} in it: systemd would expand that in ExecStart=.
@@ -51,6 +52,8 @@ export const TEST_MACHINES = {
   // Tries the URL given as its parameters (a JSON string, on its stdin): "api:<status>", or "api:blocked".
   'reach-url': { exec: REACH_URL },
   'reach-url-loopback': { exec: REACH_URL, sandbox: { allowLoopback: true } },
+  // Runs as a user the starter test makes with UID 0 under another name than root.
+  'uid0-alias': { exec: ['/bin/true'], sandbox: { user: 'tessia-test-toor' } },
   // Tries to read the path given as its parameters (a JSON string, on its stdin).
   'read-path': {
     exec: ['/bin/sh', '-c', 'p=$(tr -d \'"\'); cat "$p" >/dev/null 2>&1 && echo read:allowed || echo read:denied'],
@@ -106,4 +109,13 @@ export async function storedRow(runner: RunnerService, taskId: string): Promise<
   const result = await runner.systemd.run(['/usr/bin/node', '-e', script, taskId]);
   if (result.code !== 0) throw new Error(`reading the store: ${result.stderr}`);
   return JSON.parse(result.stdout);
+}
+
+/** Waits until the runner has dropped the task's row from its store (a delete finished). */
+export async function waitForRowGone(runner: RunnerService, taskId: string): Promise<void> {
+  await eventually(
+    'the row gone',
+    () => storedRow(runner, taskId),
+    (row) => row === null,
+  );
 }

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { eventually } from '../../src/embedded/eventually.js';
 import { runnerSuite } from '../harness/suite.js';
-import { storedRow } from '../harness/test-runner.js';
+import { storedRow, waitForRowGone } from '../harness/test-runner.js';
 import { journalOf, waitForCollected, waitForJournalLine, waitForState } from '../../src/embedded/runner-tasks.js';
 
 describe('a task over its life', () => {
@@ -232,14 +232,7 @@ describe('a task over its life', () => {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     started.delete(task.taskId);
-    assert.equal(
-      await eventually(
-        'the row gone',
-        () => storedRow(suite.runner, task.taskId),
-        (row) => row === null,
-      ),
-      null,
-    );
+    await waitForRowGone(suite.runner, task.taskId);
     assert.equal((await suite.api.delete(`/v1/tasks/${task.taskId}`)).status, 404);
   });
 

@@ -185,13 +185,20 @@ describe('the Debian package', { timeout: 30 * 60_000, skip: SKIP }, () => {
 
   test("the runner's user cannot start a unit of its own, nor stop one that is not a task", async () => {
     await installed();
-    const asRunner = (...argv: string[]) => as('tessia-task-runner', ...argv);
-    const evil = await asRunner(
-      'busctl',
-      'call',
-      'org.freedesktop.systemd1',
-      '/org/freedesktop/systemd1',
-      'org.freedesktop.systemd1.Manager',
+    /** A call of systemd's Manager, as the runner's user, with busctl's signature and arguments. */
+    const managerCallAsRunner = (method: string, signature: string, ...args: string[]) =>
+      as(
+        'tessia-task-runner',
+        'busctl',
+        'call',
+        'org.freedesktop.systemd1',
+        '/org/freedesktop/systemd1',
+        'org.freedesktop.systemd1.Manager',
+        method,
+        signature,
+        ...args,
+      );
+    const evil = await managerCallAsRunner(
       'StartTransientUnit',
       'ssa(sv)a(sa(sv))',
       'evil.service',
@@ -214,17 +221,7 @@ describe('the Debian package', { timeout: 30 * 60_000, skip: SKIP }, () => {
     assert.match(evil.stderr, /Access denied|authentication required|not allowed/i);
     assert.equal((await systemd.run(['test', '-e', '/root/pwned'])).code, 1, 'no file appeared');
     assert.equal((await systemd.show('evil.service', ['LoadState']))['LoadState'], 'not-found');
-    const stopDbus = await asRunner(
-      'busctl',
-      'call',
-      'org.freedesktop.systemd1',
-      '/org/freedesktop/systemd1',
-      'org.freedesktop.systemd1.Manager',
-      'StopUnit',
-      'ss',
-      'dbus.service',
-      'replace',
-    );
+    const stopDbus = await managerCallAsRunner('StopUnit', 'ss', 'dbus.service', 'replace');
     assert.notEqual(stopDbus.code, 0, 'StopUnit of a unit that is not a task was allowed');
     // The same user may still stop a task unit: the runner's stop path.
     const { taskId } = await (async () => {
@@ -232,17 +229,7 @@ describe('the Debian package', { timeout: 30 * 60_000, skip: SKIP }, () => {
       assert.equal(reply.status, 201, JSON.stringify(reply.body));
       return reply.body as { taskId: string };
     })();
-    const stopTask = await asRunner(
-      'busctl',
-      'call',
-      'org.freedesktop.systemd1',
-      '/org/freedesktop/systemd1',
-      'org.freedesktop.systemd1.Manager',
-      'StopUnit',
-      'ss',
-      `tessia-task-${taskId}.service`,
-      'replace',
-    );
+    const stopTask = await managerCallAsRunner('StopUnit', 'ss', `tessia-task-${taskId}.service`, 'replace');
     assert.equal(stopTask.code, 0, stopTask.stderr);
   });
 

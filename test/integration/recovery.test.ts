@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { APP_DIR_INSIDE } from '../../src/embedded/private-systemd.js';
 import { eventually } from '../../src/embedded/eventually.js';
 import { runnerSuite } from '../harness/suite.js';
-import { startWithFault, storedRow } from '../harness/test-runner.js';
+import { startWithFault, storedRow, waitForRowGone } from '../harness/test-runner.js';
 import { followLines, ndjson, readAll } from '../../src/embedded/api-streams.js';
 import { unitsOfTasks, waitForCollected, waitForJournalLine, waitForState } from '../../src/embedded/runner-tasks.js';
 
@@ -180,14 +180,7 @@ describe('recovery', () => {
     assert.equal((await suite.api.get(`/v1/tasks/${task.taskId}`)).status, 404);
     await waitForCollected(suite.runner, task.unit);
     started.delete(task.taskId);
-    assert.equal(
-      await eventually(
-        'the row gone',
-        () => storedRow(suite.runner, task.taskId),
-        (row) => row === null,
-      ),
-      null,
-    );
+    await waitForRowGone(suite.runner, task.taskId);
     assert.match(await suite.runner.journal(), /unfinished delete: stop sent again/);
   });
 
@@ -212,14 +205,7 @@ describe('recovery', () => {
     }
     await waitForCollected(suite.runner, task.unit, 30_000);
     started.delete(task.taskId);
-    assert.equal(
-      await eventually(
-        'the row gone',
-        () => storedRow(suite.runner, task.taskId),
-        (row) => row === null,
-      ),
-      null,
-    );
+    await waitForRowGone(suite.runner, task.taskId);
   });
 
   test('a task unit the store has no record of is adopted, and can be stopped and collected', async () => {

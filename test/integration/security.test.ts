@@ -518,8 +518,11 @@ describe('Unix socket and socket activation', () => {
     });
   }
 
-  /** The runner as a socket-activated service of its own, on a TCP socket systemd listens on. */
-  async function activated(name: string, listenStream: string) {
+  /**
+   * The runner as a socket-activated service of its own, on the socket systemd listens on
+   * (`listenStream`: HOST:PORT or a path), with `listen` for its own TCP listener.
+   */
+  async function activated(name: string, listenStream: string, listen = '127.0.0.1:1') {
     const systemd = PrivateSystemd.fromEnvironment();
     const started = await systemd.run([
       'systemd-run',
@@ -533,7 +536,7 @@ describe('Unix socket and socket activation', () => {
       `${APP_DIR_INSIDE}/dist/cli/main.js`,
       'serve',
       '--listen',
-      '127.0.0.1:1',
+      listen,
       '--state-dir',
       `/run/tessia-test/${name}/state`,
     ]);
@@ -586,23 +589,7 @@ describe('Unix socket and socket activation', () => {
     const name = `tessia-test-activated-${Date.now()}`;
     const path = `/run/tessia-test/${name}.sock`;
     const port = await freePort();
-    const started = await systemd.run([
-      'systemd-run',
-      `--unit=${name}`,
-      `--socket-property=ListenStream=${path}`,
-      '--property=Type=notify',
-      '--property=NotifyAccess=all',
-      `--working-directory=${APP_DIR_INSIDE}`,
-      '--',
-      '/usr/bin/node',
-      `${APP_DIR_INSIDE}/dist/cli/main.js`,
-      'serve',
-      '--listen',
-      `127.0.0.1:${port}`,
-      '--state-dir',
-      `/run/tessia-test/${name}/state`,
-    ]);
-    assert.equal(started.code, 0, started.stderr);
+    const service = await activated(name, path, `127.0.0.1:${port}`);
     try {
       assert.notEqual((await systemd.show(`${name}.service`, ['ActiveState']))['ActiveState'], 'active', 'not started before a connection');
       // A caller on the Unix socket may do everything without a token (auth.unixSocket: write).
@@ -612,10 +599,9 @@ describe('Unix socket and socket activation', () => {
       // Only a Unix socket passed: the runner listens on `listen` too, where anonymous callers may do nothing.
       assert.equal((await fetch(`http://127.0.0.1:${port}/`)).status, 200);
       assert.equal((await fetch(`http://127.0.0.1:${port}/v1/tasks`)).status, 401);
-      const journal = (await systemd.run(['journalctl', '--no-pager', '-o', 'cat', '-u', `${name}.service`])).stdout;
-      assert.match(journal, /using the sockets systemd passed \(socket activation\)/);
+      assert.match(await service.journal(), /using the sockets systemd passed \(socket activation\)/);
     } finally {
-      await systemd.systemctl('stop', `${name}.socket`, `${name}.service`);
+      await service.stop();
     }
   });
 });

@@ -67,6 +67,20 @@ describe('the privileged starter', () => {
     assert.equal(await taskUnits(), before, 'no unit was started');
   });
 
+  test('refuses a machine whose user is UID 0 under another name than root, unless it allows root', async () => {
+    const useradd = await suite.runner.systemd.run(['useradd', '--non-unique', '--uid', '0', '--no-create-home', 'tessia-test-toor']);
+    assert.equal(useradd.code, 0, useradd.stderr);
+    try {
+      const before = await taskUnits();
+      const { answers } = await exchange([JSON.stringify({ id: 9, taskId: '0000000e', machine: 'uid0-alias', parameters: [] })], 1);
+      assert.equal(answers[0]?.error?.name, 'tessia.Starter.RootUser', JSON.stringify(answers));
+      assert.match(answers[0]?.error?.message ?? '', /runs as tessia-test-toor, UID 0: .*sandbox\.allowRoot/);
+      assert.equal(await taskUnits(), before, 'no unit was started');
+    } finally {
+      await suite.runner.systemd.run(['userdel', '--force', 'tessia-test-toor']);
+    }
+  });
+
   test('a request line longer than any valid one ends the connection', async () => {
     const { answers, closed } = await exchange([`{"id":7,"padding":"${'y'.repeat(MAX_PARAMETER_BYTES + 2048)}"}`], 1);
     assert.deepEqual(answers, []);
