@@ -235,7 +235,8 @@ async function waitAllEnded(baseUrl: string, ids: string[]): Promise<Map<string,
   const api = client(baseUrl);
   const deadline = Date.now() + 300_000;
   for (;;) {
-    const all = new Map((await api.get<Full[]>('/v1/tasks?view=full')).body.map((task) => [task.taskId, task]));
+    // Every page: the store holds more tasks than a page of the full view.
+    const all = new Map((await api.getAll<Full>('/v1/tasks?view=full&limit=1000')).map((task) => [task.taskId, task]));
     if (ids.every((id) => ['exited', 'lost'].includes(all.get(id)?.state ?? ''))) return all;
     if (Date.now() > deadline) return all;
     await sleep(100);
