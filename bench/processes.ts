@@ -89,11 +89,12 @@ export async function unitFootprint(
   const pids = procs === undefined ? [] : readFileSync(procs, 'utf8').split('\n').filter(Boolean).map(Number);
   let pssBytes = 0;
   let threads = 0;
+  // cgroup.procs lists PIDs as its reader sees them: this (the host's) PID namespace, so the host's /proc.
   for (const pid of pids) {
     try {
-      const rollup = readFileSync(`${systemd.root}/proc/${pid}/smaps_rollup`, 'utf8');
+      const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
       pssBytes += Number(/^Pss:\s+(\d+) kB/m.exec(rollup)?.[1] ?? 0) * 1024;
-      threads += Number(/^Threads:\s+(\d+)/m.exec(readFileSync(`${systemd.root}/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+      threads += Number(/^Threads:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
     } catch {
       // gone meanwhile
     }

@@ -190,8 +190,15 @@ async function footprintWithStreams(runner: RunnerService, systemd: PrivateSyste
   );
   try {
     const statuses = await Promise.all(streams.map(async (stream) => (await stream.response).statusCode));
-    await sleep(2000); // every journalctl started and settled
-    const during = await unitFootprint(systemd, runner.unit);
+    // Until every stream's journalctl has started (the count stops growing), then settled.
+    let during = await unitFootprint(systemd, runner.unit);
+    for (let waited = 0; waited < 30; waited++) {
+      await sleep(1000);
+      const now = await unitFootprint(systemd, runner.unit);
+      const grew = now.processes > during.processes;
+      during = now;
+      if (!grew && during.processes > MAX_LOG_STREAMS) break;
+    }
     const mib = (bytes: number) => round(bytes / 2 ** 20);
     return {
       streams: statuses.filter((status) => status === 200).length,

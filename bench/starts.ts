@@ -38,6 +38,30 @@ const UNSANDBOXED = new Set([
   'StandardOutput',
   'StandardError',
 ]);
+/**
+ * What issue 13 added to every task unit (src/systemd/unit-spec.ts): taken away, the unit is the
+ * 0.1.0 sandbox, to show what the added hardening costs a start in the same run.
+ */
+const ADDED_BY_ISSUE_13 = new Set([
+  'ProtectProc',
+  'ProcSubset',
+  'ProtectKernelLogs',
+  'ProtectClock',
+  'ProtectHostname',
+  'RestrictNamespaces',
+  'RestrictRealtime',
+  'PrivateIPC',
+  'CapabilityBoundingSet',
+  'AmbientCapabilities',
+  'SystemCallArchitectures',
+  'SystemCallFilter',
+  'SystemCallErrorNumber',
+  'RestrictAddressFamilies',
+  'UMask',
+  'IPAddressDeny',
+]);
+/** The unit a bare start makes: the task's whole sandbox, 0.1.0's, or none. */
+type Sandbox = 'full' | '0.1.0' | 'none';
 const SUSTAINED_MS = 5000;
 
 export interface SustainedResult {
@@ -58,6 +82,8 @@ export interface StartBenchResult {
   sustained: SustainedResult;
   sustainedBare: SustainedResult;
   sustainedRatio: number;
+  /** The same bare starts with 0.1.0's sandbox (without what issue 13 added). */
+  sustainedBareEarlierSandbox: SustainedResult;
   /** The same bare starts without the sandbox properties: what systemd does here without them. */
   sustainedBareUnsandboxed: SustainedResult;
 }
@@ -84,8 +110,8 @@ class BareStarter {
     return new BareStarter(bus, machine, parametersFile);
   }
 
-  /** `sandboxed: false`: the same unit without any of the sandbox properties, to show what they cost. */
-  async start(sandboxed = true): Promise<void> {
+  /** `sandbox`: the same unit with less of its sandbox, to show what the properties cost. */
+  async start(sandbox: Sandbox = 'full'): Promise<void> {
     const id = `${process.pid.toString(16)}-${this.count++}`;
     const spec = this.machine.unitSpec({
       taskId: id,
@@ -94,7 +120,12 @@ class BareStarter {
       slice: 'tessia-bench.slice',
       parametersFile: this.parametersFile,
     });
-    const properties = unitProperties(spec).filter(([name]) => sandboxed || UNSANDBOXED.has(name));
+    const keep = {
+      full: () => true,
+      '0.1.0': (name: string) => !ADDED_BY_ISSUE_13.has(name),
+      none: (name: string) => UNSANDBOXED.has(name),
+    }[sandbox];
+    const properties = unitProperties(spec).filter(([name]) => keep(name));
     const result = await this.bus.startWithProperties(spec.unitName, properties);
     if (result !== 'done') throw new Error(`bare start: ${result}`);
     this.units.push(spec.unitName);
@@ -185,8 +216,19 @@ export async function benchStarts(
     );
     await bare.collectAll();
     await sleep(1000);
+    const earlierSandbox = await sustained(systemd, processes, () =>
+      bare.start('0.1.0').then(
+        () => true,
+        () => false,
+      ),
+    );
+    log(
+      `sustained bare, 0.1.0's sandbox: ${earlierSandbox.starts} starts in ${earlierSandbox.seconds} s = ${earlierSandbox.perSecond}/s, ${earlierSandbox.failures} failures; CPU ms per start ${JSON.stringify(earlierSandbox.cpuMsPerStart)}`,
+    );
+    await bare.collectAll();
+    await sleep(1000);
     const unsandboxed = await sustained(systemd, processes, () =>
-      bare.start(false).then(
+      bare.start('none').then(
         () => true,
         () => false,
       ),
@@ -202,6 +244,7 @@ export async function benchStarts(
       sustained: viaApi,
       sustainedBare: viaBus,
       sustainedRatio: round(viaApi.perSecond / viaBus.perSecond, 2),
+      sustainedBareEarlierSandbox: earlierSandbox,
       sustainedBareUnsandboxed: unsandboxed,
     };
   } finally {
