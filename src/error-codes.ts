@@ -27,6 +27,7 @@ export const ERROR_CODES = {
   TASK_NOT_FOUND: { status: 404, summary: 'no task with that id' },
   INVALID_CURSOR: { status: 400, summary: 'the journal cannot seek to that cursor' },
   TOO_MANY_LOG_STREAMS: { status: 429, summary: 'limits.maxLogStreams log streams are open; retry after Retry-After' },
+  LOGS_UNAVAILABLE: { status: 503, summary: "journalctl cannot follow the journal now (the runner's user has no inotify instance left)" },
   TOO_MANY_TASKS: { status: 429, summary: 'limits.maxActiveTasks tasks are active; retry after Retry-After' },
   START_FAILED: { status: 500, summary: 'systemd could not start the task unit' },
   // The runner and its surroundings

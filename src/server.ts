@@ -11,9 +11,8 @@ import { createApp } from './api/app.js';
 import { ConfigError } from './config/load.js';
 import { requestPolicy } from './api/request-policy.js';
 import { restartOnlyChanges } from './config/reloadable.js';
-import { acceptsUnixPeers } from './api/unix-peers.js';
 import { applyTls, assertSafeListener, boundHost, createListener, createUnixListener, loadAuth, readTlsMaterial } from './listener.js';
-import { activationFds } from './systemd/activation.js';
+import { activationFds, isUnixSocket } from './systemd/activation.js';
 import type { Config } from './config/schema.js';
 import { MachineRegistry } from './machines/registry.js';
 import { SystemdClient, type ForgedSignal } from './systemd/client.js';
@@ -31,6 +30,7 @@ import { StarterClient } from './starter/client.js';
 import { ParameterHandoff } from './starter/parameter-handoff.js';
 import { TaskUnitStarter } from './starter/task-unit-starter.js';
 import { groupId } from './system-accounts.js';
+import { settingsDigest } from './starter/protocol.js';
 
 export type { StartHooks };
 
@@ -87,7 +87,9 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
     releasers.push(() => {
       systemd.off('forgedSignal', onForged);
     });
-    const starter = await taskStarter(config, systemd, options.runtimeDir, log);
+    // The settings this runner checks starts against: the starter builds units from the same ones.
+    let unitSettings = settingsDigest(config);
+    const starter = await taskStarter(config, systemd, options.runtimeDir, log, () => unitSettings);
     releasers.push(() => starter.close());
     const transitions = new TaskTransitions(store, log);
     releasers.push(() => transitions.close());
@@ -165,17 +167,20 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
       // TCP one an admin adds to the .socket unit); `unixSocket` is not used.
       // Listening on a passed socket is synchronous: its address is known at once, and it is checked
       // like `listen` before the event loop runs again, so no connection is accepted on an open door.
-      const passed = activated.map((fd) => createListener(tls, live.auth, app).listen({ fd }));
+      // A Unix socket is served plain, whatever `tls` says: its mode guards it, and its callers get
+      // auth.unixSocket (the admins' CLI speaks plain HTTP to it).
+      const unix = new Set(activated.filter((fd) => isUnixSocket(fd)));
+      const passed = activated.map((fd) => (unix.has(fd) ? createUnixListener(app) : createListener(tls, live.auth, app)).listen({ fd }));
       for (const server of passed) releasers.push(() => closeServer(server));
       try {
-        for (const server of passed) {
+        for (const [index, server] of passed.entries()) {
+          if (unix.has(activated[index] ?? -1)) continue;
           const host = boundHost(server);
-          if (host === undefined) {
-            acceptsUnixPeers(server); // a Unix socket: its mode guards it; its callers get auth.unixSocket
-            continue;
-          }
+          if (host === undefined)
+            throw new ConfigError(`socket activation: descriptor ${activated[index]} is neither a Unix nor a TCP socket`);
           assertSafeListener(host, config, live.auth, log, 'socket activation');
           tcpHosts.push(host);
+          if (tls) tlsServers.push(server);
         }
       } catch (error) {
         for (const server of passed) server.close();
@@ -183,7 +188,6 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
       }
       await Promise.all(passed.filter((server) => !server.listening).map((server) => once(server, 'listening')));
       servers.push(...passed);
-      if (tls) tlsServers.push(...passed);
       log.info({ fds: activated }, 'using the sockets systemd passed (socket activation)');
     }
     // `listen` too, unless systemd passed a TCP socket: then it owns the network side.
@@ -246,6 +250,7 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
       live = { config: next, auth, policy: requestPolicy(tcpHosts, next.allowedHosts, next.allowedOrigins) };
       tasks.replaceMachines(machines);
       if (starter instanceof TaskUnitStarter) starter.replaceSettings(unitSettingsOf(next));
+      unitSettings = settingsDigest(next);
       log.level = next.log.level;
       const applied = `${auth.tokens.length} token${auth.tokens.length === 1 ? '' : 's'}${material ? ', the TLS certificate, key and CA read again' : ''}, machines ${Object.keys(next.machines).join(', ')} for new tasks`;
       log.info({ machines: Object.keys(next.machines), tokens: auth.tokens.map((token) => token.name) }, `config reloaded: ${applied}`);
@@ -273,10 +278,11 @@ async function taskStarter(
   systemd: SystemdClient,
   runtimeDir: string,
   log: Logger,
+  settings: () => string,
 ): Promise<TaskUnitStarter | StarterClient> {
   if (config.tasks.starterSocket !== null) {
     log.info({ socket: config.tasks.starterSocket }, 'task units are started by the privileged starter');
-    return new StarterClient(config.tasks.starterSocket);
+    return new StarterClient(config.tasks.starterSocket, settings);
   }
   if (process.getuid?.() !== 0) {
     log.warn('tasks.starterSocket is not set and the runner is not root: starting a task needs the right to start any unit');

@@ -63,6 +63,10 @@ export const MachineSandboxSchema = z
   .refine((sandbox) => sandbox.user !== 'root' || sandbox.allowRoot, {
     path: ['user'],
     error: 'root: a task would be root on the host; set "allowRoot: true" beside it if that is meant',
+  })
+  .refine((sandbox) => sandbox.group !== 'root' || sandbox.allowRoot, {
+    path: ['group'],
+    error: 'root: a task would have root\'s group rights; set "allowRoot: true" beside it if that is meant',
   });
 
 export const MachineSchema = z
@@ -222,11 +226,14 @@ export const ConfigSchema = z.strictObject({
       maxActiveTasks: z.number().int().min(1).max(100_000).default(1000),
       /**
        * Log streams open at once, all clients together (each is a journalctl process of the runner's
-       * own); one more is refused with 429 and Retry-After. (Default: 256)
+       * own); one more is refused with 429 and Retry-After. A followed stream also takes one of the
+       * inotify instances a user may have (fs.inotify.max_user_instances, 128 on most hosts): more
+       * than that needs the sysctl raised, and the service unit's TasksMax= and MemoryMax= with it
+       * (about 1 MiB and one task a stream). (Default: 100)
        */
-      maxLogStreams: z.number().int().min(1).max(10_000).default(256),
+      maxLogStreams: z.number().int().min(1).max(10_000).default(100),
     })
-    .default({ maxBodyBytes: 1024 * 1024, maxParameterBytes: 256 * 1024, maxJsonDepth: 64, maxActiveTasks: 1000, maxLogStreams: 256 }),
+    .default({ maxBodyBytes: 1024 * 1024, maxParameterBytes: 256 * 1024, maxJsonDepth: 64, maxActiveTasks: 1000, maxLogStreams: 100 }),
   /** Where the task store lives. (Default: $STATE_DIRECTORY, else /var/lib/tessia-task-runner) */
   stateDir: absolutePath.optional(),
   log: z

@@ -3,7 +3,7 @@
  * it is lost, with the requests of concurrent starts in flight on it, answered by id.
  */
 import { createConnection, type Socket } from 'node:net';
-import { DISCONNECTED, SystemdError } from '../systemd/client.js';
+import { DISCONNECTED, OUTCOME_UNKNOWN, SystemdError } from '../systemd/client.js';
 import type { TaskStartRequest, TaskStarter } from '../tasks/task-starter.js';
 import { isStartReply } from './protocol.js';
 
@@ -30,7 +30,11 @@ export class StarterClient implements TaskStarter {
   private nextId = 1;
   private closed = false;
 
-  constructor(readonly socketPath: string) {}
+  /** `settings`: the digest of the unit settings the runner uses now (it changes with a reload). */
+  constructor(
+    readonly socketPath: string,
+    private readonly settings: () => string,
+  ) {}
 
   async start(request: TaskStartRequest): Promise<string> {
     if (this.closed) throw new StarterError(DISCONNECTED, 'the runner is shutting down');
@@ -43,7 +47,7 @@ export class StarterClient implements TaskStarter {
     });
     const id = this.nextId++;
     const answer = new Promise<string>((resolve, reject) => this.pending.set(id, { resolve, reject }));
-    socket.write(`${JSON.stringify({ id, ...request })}\n`);
+    socket.write(`${JSON.stringify({ id, settings: this.settings(), ...request })}\n`);
     return answer;
   }
 
@@ -87,7 +91,11 @@ export class StarterClient implements TaskStarter {
     if (!pending) return;
     this.pending.delete(reply.id);
     if ('result' in reply) pending.resolve(reply.result);
-    else pending.reject(new StarterError(reply.error.name, reply.error.message));
+    else if (OUTCOME_UNKNOWN.has(reply.error.name)) {
+      // The starter lost systemd mid-start: whether the unit started is unknown, as when the runner
+      // loses the starter. Tracking settles it once systemd answers.
+      pending.reject(new SystemdError(`the privileged starter lost systemd while starting the unit: ${reply.error.message}`, DISCONNECTED));
+    } else pending.reject(new StarterError(reply.error.name, reply.error.message));
   }
 
   /** Requests sent on a lost connection may or may not have started their unit: systemd will tell. */

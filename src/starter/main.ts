@@ -7,7 +7,7 @@
  *
  *   tessia-task-runner-starter [--config FILE] [--socket PATH]   (--socket: without socket activation)
  */
-import { chmod, mkdir, rm, stat } from 'node:fs/promises';
+import { chmod, mkdir, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -22,7 +22,8 @@ import { createNotifier } from '../systemd/notify.js';
 import { isTaskUnit } from '../tasks/unit-names.js';
 import { ParameterHandoff } from './parameter-handoff.js';
 import { StarterServer } from './server.js';
-import { TaskUnitStarter, type TaskUnitSettings } from './task-unit-starter.js';
+import { StartRefused, TaskUnitStarter, type TaskUnitSettings } from './task-unit-starter.js';
+import { STARTER_ERRORS, settingsDigest } from './protocol.js';
 
 /** Far above what the runner sends (its own in-flight cap): a bound, not a throttle. */
 const MAX_IN_FLIGHT = 512;
@@ -34,8 +35,12 @@ const settingsOf = (config: Config): TaskUnitSettings => ({
   maxParameterBytes: config.limits.maxParameterBytes,
 });
 
+/** Connections at once: the runner keeps one; a few more for a restart's overlap, and no more. */
+const MAX_CONNECTIONS = 8;
+
 async function listen(socketPath: string | undefined): Promise<Server> {
   const server = createServer();
+  server.maxConnections = MAX_CONNECTIONS;
   const [fd] = activationFds();
   if (fd !== undefined) {
     await new Promise<void>((resolve, reject) => server.once('error', reject).listen({ fd }, resolve));
@@ -61,25 +66,30 @@ async function main(): Promise<void> {
   await handoff.open();
   const systemd = await SystemdClient.connect(isTaskUnit, { followUnits: false });
   const starter = new TaskUnitStarter(systemd, handoff, settingsOf(config));
-  const reload = async (why: string) => {
+  // Its settings are the runner's: each start carries the digest of the settings the runner
+  // checked it against (the runner's config, as its last accepted reload left it). Another digest
+  // than ours: the file is read again, and used if it is that version; if not (the admin changed it
+  // and the runner has not accepted the change), the start is refused rather than built from
+  // settings the runner never checked.
+  let digest = settingsDigest(config);
+  const beforeStart = async (wanted: string) => {
+    if (wanted === digest) return;
+    let next: Config;
     try {
-      const next = await loadConfig(configPath);
-      config = next;
-      starter.replaceSettings(settingsOf(next));
-      log.info(`config reloaded (${why}): machines apply to the next start`);
+      next = await loadConfig(configPath);
     } catch (error) {
-      log.error(`config reload refused, the running config is kept: ${messageOf(error)}`);
+      throw new StartRefused(STARTER_ERRORS.configMismatch, `the config the runner uses cannot be read again: ${messageOf(error)}`);
     }
-  };
-  // The config is the runner's too: when the admin (or the runner's reload) finds it changed, the
-  // next start here sees the change as well, without a reload of its own. One stat a start.
-  let seen = configPath === undefined ? '' : await versionOf(configPath);
-  const beforeStart = async () => {
-    if (configPath === undefined) return;
-    const version = await versionOf(configPath);
-    if (version === seen) return;
-    seen = version;
-    await reload('the file changed');
+    if (settingsDigest(next) !== wanted) {
+      throw new StartRefused(
+        STARTER_ERRORS.configMismatch,
+        'the config file is not the one the runner uses (changed since its last reload): systemctl reload tessia-task-runner',
+      );
+    }
+    config = next;
+    digest = wanted;
+    starter.replaceSettings(settingsOf(next));
+    log.info('config read again: the runner uses this version');
   };
   const server = new StarterServer(
     starter,
@@ -92,7 +102,8 @@ async function main(): Promise<void> {
   await notifier.send({ READY: '1', STATUS: 'starting task units for the runner' });
   log.info({ config: configPath ?? '(built-in defaults)' }, 'the privileged starter is ready');
 
-  process.on('SIGHUP', () => void reload('SIGHUP'));
+  // Nothing to reload by itself: it takes the config the runner uses, at the next start.
+  process.on('SIGHUP', () => log.info('SIGHUP: the starter reads the config when a start asks for the version the runner uses'));
   const shutdown = () => {
     listener.close();
     const drained = Promise.race([server.drain(), new Promise((resolve) => setTimeout(resolve, DRAIN_LIMIT_MS).unref())]);
@@ -103,16 +114,6 @@ async function main(): Promise<void> {
   };
   process.once('SIGTERM', shutdown);
   process.once('SIGINT', shutdown);
-}
-
-/** What says that the file changed: its modification time, size and inode. */
-async function versionOf(path: string): Promise<string> {
-  try {
-    const { mtimeMs, size, ino } = await stat(path);
-    return `${mtimeMs}:${size}:${ino}`;
-  } catch {
-    return 'missing';
-  }
 }
 
 main().catch((error: unknown) => {

@@ -6,7 +6,9 @@
  * unit itself from its own (root-owned) config; nothing in a request becomes a unit property but
  * the task id (its unit name, checked against the task pattern) and the parameters (the task's stdin).
  */
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import type { Config } from '../config/schema.js';
 import { TASK_ID_PATTERN } from '../tasks/unit-names.js';
 
 /** Where the packaged starter listens (tessia-task-runner-starter.socket). */
@@ -17,6 +19,11 @@ export const ENVELOPE_BYTES = 1024;
 
 export const StartRequestSchema = z.strictObject({
   id: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+  /**
+   * The digest of the unit settings the runner checked this start against (settingsDigest): the
+   * starter starts it only with the same settings, read from its own copy of the config.
+   */
+  settings: z.string().regex(/^[0-9a-f]{64}$/),
   taskId: z.string().regex(TASK_ID_PATTERN, 'must be 8 hex digits'),
   machine: z.string().min(1).max(64),
   parameters: z.unknown(),
@@ -31,6 +38,7 @@ export const STARTER_ERRORS = {
   busy: 'tessia.Starter.Busy',
   shuttingDown: 'tessia.Starter.ShuttingDown',
   rootUser: 'tessia.Starter.RootUser',
+  configMismatch: 'tessia.Starter.ConfigMismatch',
 } as const;
 
 /** `result`: systemd's start job result ("done", "failed", …). */
@@ -43,4 +51,13 @@ export function isStartReply(value: unknown): value is StartReply {
   if (typeof reply['result'] === 'string') return true;
   const error = reply['error'] as Record<string, unknown> | undefined;
   return typeof error === 'object' && typeof error['name'] === 'string' && typeof error['message'] === 'string';
+}
+
+/**
+ * What a task unit is built from in a config (its machines, the slice, the parameters limit), as a
+ * digest: the runner and the starter read the same file, and agree on which version they use.
+ */
+export function settingsDigest(config: Config): string {
+  const used = { machines: config.machines, slice: config.tasks.slice, maxParameterBytes: config.limits.maxParameterBytes };
+  return createHash('sha256').update(JSON.stringify(used)).digest('hex');
 }

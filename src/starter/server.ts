@@ -15,8 +15,11 @@ export interface StarterServerOptions {
   maxParameterBytes: () => number;
   /** Starts under way at once; more are refused as busy (the runner caps its own, far lower). */
   maxInFlight: number;
-  /** Called before each start: the config may have changed since the last one. */
-  beforeStart?: () => Promise<void>;
+  /**
+   * Called before each start with the digest of the settings the runner checked it against: makes
+   * the starter use those same settings, or refuses the start (StartRefused).
+   */
+  beforeStart?: (settings: string) => Promise<void>;
 }
 
 export class StarterServer {
@@ -87,8 +90,8 @@ export class StarterServer {
     }
     this.inFlight += 1;
     try {
-      const { taskId, machine, parameters } = request.data;
-      await this.options.beforeStart?.();
+      const { taskId, machine, parameters, settings } = request.data;
+      await this.options.beforeStart?.(settings);
       const result = await this.starter.start({ taskId, machine, parameters });
       this.log.info({ taskId, machine, result }, 'task unit started');
       return { id, result };

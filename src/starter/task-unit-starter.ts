@@ -7,7 +7,8 @@ import type { MachineRegistry } from '../machines/registry.js';
 import type { SystemdClient } from '../systemd/client.js';
 import type { TaskStartRequest, TaskStarter } from '../tasks/task-starter.js';
 import { unitNameOf } from '../tasks/unit-names.js';
-import { userId } from '../system-accounts.js';
+import { groupId, userIds } from '../system-accounts.js';
+import type { MachineConfig } from '../config/schema.js';
 import type { ParameterHandoff } from './parameter-handoff.js';
 import { STARTER_ERRORS } from './protocol.js';
 
@@ -53,14 +54,7 @@ export class TaskUnitStarter implements TaskStarter {
     if (size > maxParameterBytes) {
       throw new StartRefused(STARTER_ERRORS.tooLarge, `parameters are ${size} bytes as JSON, more than the ${maxParameterBytes} allowed`);
     }
-    const user = machine.config.sandbox.user;
-    // The config refuses `user: root`; another name for UID 0 is caught here, by the part that is root.
-    if (user !== null && !machine.config.sandbox.allowRoot && (await userId(user)) === 0) {
-      throw new StartRefused(
-        STARTER_ERRORS.rootUser,
-        `machine ${machine.name} runs as ${user}, UID 0: its tasks would be root; set sandbox.allowRoot: true if that is meant`,
-      );
-    }
+    await refuseRoot(machine.name, machine.config.sandbox);
     const unitName = unitNameOf(request.taskId);
     const spec = machine.unitSpec({
       taskId: request.taskId,
@@ -75,4 +69,20 @@ export class TaskUnitStarter implements TaskStarter {
       this.handoff.release(request.taskId);
     }
   }
+}
+
+/**
+ * The config refuses `user: root` and `group: root`; other names for UID 0 or GID 0 (a second
+ * root user, a user whose primary group is root) are caught here, by the part that is root.
+ */
+async function refuseRoot(machine: string, sandbox: MachineConfig['sandbox']): Promise<void> {
+  if (sandbox.allowRoot || sandbox.user === null) return;
+  const user = await userIds(sandbox.user);
+  const gid = sandbox.group === null ? user?.gid : await groupId(sandbox.group);
+  const why = user?.uid === 0 ? `${sandbox.user}, UID 0` : gid === 0 ? `group ${sandbox.group ?? `of ${sandbox.user}`}, GID 0` : undefined;
+  if (why === undefined) return;
+  throw new StartRefused(
+    STARTER_ERRORS.rootUser,
+    `machine ${machine} runs as ${why}: its tasks would have root's rights; set sandbox.allowRoot: true if that is meant`,
+  );
 }

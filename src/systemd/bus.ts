@@ -28,6 +28,12 @@ export interface BusSignal {
 
 /** D-Bus error name given to calls that failed because the connection went away. */
 export const DISCONNECTED = 'org.freedesktop.DBus.Error.Disconnected';
+/** Answers after which a call may or may not have been carried out (a start, a stop). */
+export const OUTCOME_UNKNOWN: ReadonlySet<string> = new Set([
+  DISCONNECTED,
+  'org.freedesktop.DBus.Error.NoReply',
+  'org.freedesktop.DBus.Error.Timeout',
+]);
 /** (Default: 25 s, as libdbus and sd-bus) */
 /** Calls awaiting a reply at once; the system bus allows 128 a connection. */
 const MAX_IN_FLIGHT = 64;

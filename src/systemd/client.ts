@@ -4,13 +4,13 @@
  */
 import { EventEmitter } from 'node:events';
 import { messageOf } from '../errors.js';
-import { BusCallError, DISCONNECTED, SystemBus, type BusSignal, type Variant } from './bus.js';
+import { BusCallError, DISCONNECTED, OUTCOME_UNKNOWN, SystemBus, type BusSignal, type Variant } from './bus.js';
 import { BUS_NAME, SYSTEMD_NAME, classifySignal, type ForgedMember } from './signals.js';
 import { unitObjectPath } from './unit-path.js';
 
 import { unitProperties, type TaskUnitSpec, type UnitProperty } from './unit-spec.js';
 
-export { DISCONNECTED };
+export { DISCONNECTED, OUTCOME_UNKNOWN };
 /** D-Bus error name of calls about a unit systemd does not have loaded. */
 export const NO_SUCH_UNIT = 'org.freedesktop.systemd1.NoSuchUnit';
 

@@ -139,7 +139,17 @@ export class TaskLogs {
         }
         if (what === 'settled') break;
         const result = await next;
-        if (result.done) break;
+        if (result.done) {
+          // journalctl ended while following a running task: without an inotify instance it prints
+          // what there is and exits 0 ("Reverting to -n"). Not the end of the task's log: say so.
+          if (!taskDone && !signal.aborted) {
+            throw new TaskError(
+              'LOGS_UNAVAILABLE',
+              'journalctl stopped following: the host allows the runner no more inotify instances (fs.inotify.max_user_instances); resume from the last cursor later',
+            );
+          }
+          break;
+        }
         const entries = result.value.filter((entry) => this.ofThisRun(task, entry));
         lastCursor = result.value.at(-1)?.cursor ?? lastCursor;
         if (entries.length > 0) yield { type: 'entries', entries };

@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import { messageOf } from '../errors.js';
 import type { Machine, MachineRegistry } from '../machines/registry.js';
 import { InvalidParametersError } from '../machines/registry.js';
-import { DISCONNECTED, NO_SUCH_UNIT, SystemdError, type SystemdClient } from '../systemd/client.js';
+import { DISCONNECTED, NO_SUCH_UNIT, OUTCOME_UNKNOWN, SystemdError, type SystemdClient } from '../systemd/client.js';
 import { TaskError } from './errors.js';
 import { ExitCode, TaskState, isFinished, type FinishedTask, type TaskRecord } from './model.js';
 import type { TaskPage, TaskStore, TaskView } from './store.js';
@@ -20,7 +20,6 @@ import { TASK_ID_PATTERN, unitNameOf } from './unit-names.js';
 
 const SIGKILL = 9;
 /** A call that failed this way may or may not have reached systemd. */
-const OUTCOME_UNKNOWN = new Set([DISCONNECTED, 'org.freedesktop.DBus.Error.NoReply']);
 
 export interface TaskServiceOptions {
   /** How long a stop request waits for the task to end before answering. */
@@ -150,9 +149,16 @@ export class TaskService {
    * active is then stopped (as a stop would: SIGTERM, or SIGKILL if a stop was asked for already),
    * and its row goes once its unit has ended and is collected (tracking). A delete interrupted by a
    * crash or a lost bus is finished by recovery and on reconnect (finishDeletes): stop again, then forget.
+   * A DELETE again while the task is still stopping (a machine that takes its grace period) kills it,
+   * as a second stop does: the task is hidden, but never out of reach.
    */
   async delete(taskId: string): Promise<void> {
     this.assertOpen();
+    const deleting = TASK_ID_PATTERN.test(taskId) ? this.store.find(taskId) : undefined;
+    if (deleting?.forgotten && !isFinished(deleting.task)) {
+      await this.requestStop({ ...deleting.task, stopRequested: true, state: TaskState.stopping });
+      return;
+    }
     const task = this.get(taskId);
     this.store.forget(taskId);
     this.options.hooks?.afterForget?.();

@@ -27,6 +27,8 @@ export const TEST_MACHINES = {
     exec: ['/bin/sh', '-c', 'head -c 200000 /dev/zero | tr "\\0" x; echo; printf "bin\\377\\376ary\\n"; echo after'],
   },
   sleeper: { exec: ['/bin/sh', '-c', 'echo first; sleep 60'] },
+  // Takes its whole grace period to stop: SIGTERM does not end it.
+  'ignores-term': { exec: ['/bin/sh', '-c', 'trap "" TERM; echo trapped; while :; do sleep 0.2; done'], limits: { stopGraceSec: 120 } },
   // Reports what its sandbox lets it do, one "check:result" line each.
   probe: {
     exec: [
@@ -54,6 +56,8 @@ export const TEST_MACHINES = {
   'reach-url-loopback': { exec: REACH_URL, sandbox: { allowLoopback: true } },
   // Runs as a user the starter test makes with UID 0 under another name than root.
   'uid0-alias': { exec: ['/bin/true'], sandbox: { user: 'tessia-test-toor' } },
+  // Runs as a user the starter test makes with root's group as its primary group.
+  'gid0-primary': { exec: ['/bin/true'], sandbox: { user: 'tessia-test-gid0' } },
   // Tries to read the path given as its parameters (a JSON string, on its stdin).
   'read-path': {
     exec: ['/bin/sh', '-c', 'p=$(tr -d \'"\'); cat "$p" >/dev/null 2>&1 && echo read:allowed || echo read:denied'],

@@ -236,6 +236,18 @@ describe('a task over its life', () => {
     assert.equal((await suite.api.delete(`/v1/tasks/${task.taskId}`)).status, 404);
   });
 
+  test('DELETE again of a task that is still stopping kills it: hidden, it is never out of reach', async () => {
+    const task = await start('ignores-term', null);
+    await waitForJournalLine(suite.runner, task.taskId, 'trapped');
+    assert.equal((await suite.api.delete(`/v1/tasks/${task.taskId}`)).status, 200);
+    assert.equal((await suite.api.get(`/v1/tasks/${task.taskId}`)).status, 404);
+    assert.equal((await suite.runner.systemd.show(task.unit, ['ActiveState']))['ActiveState'], 'deactivating', 'SIGTERM did not end it');
+    assert.equal((await suite.api.delete(`/v1/tasks/${task.taskId}`)).status, 200);
+    await waitForCollected(suite.runner, task.unit, 10_000);
+    started.delete(task.taskId);
+    await waitForRowGone(suite.runner, task.taskId);
+  });
+
   test('DELETE of a task that has ended forgets it, row and all', async () => {
     const task = await start('echo', ['echo quick']);
     await waitForState(suite.api, task.taskId, ['exited']);

@@ -8,6 +8,9 @@ import { createInterface } from 'node:readline';
 import { describe, test } from 'node:test';
 import { waitForJournalLine } from '../../src/embedded/runner-tasks.js';
 import { runnerSuite } from '../harness/suite.js';
+import { TEST_MACHINES } from '../harness/test-runner.js';
+import { loadConfig } from '../../src/config/load.js';
+import { settingsDigest } from '../../src/starter/protocol.js';
 
 const MAX_PARAMETER_BYTES = 4096;
 
@@ -32,6 +35,9 @@ describe('the privileged starter', () => {
     return { answers, closed: connection.closed };
   }
 
+  /** The digest of the settings in the runner's config file, as the runner sends it with each start. */
+  const settings = async () => settingsDigest(await loadConfig(`${suite.runner.systemd.root}${suite.runner.configPath}`));
+
   const taskUnits = async () =>
     (await suite.runner.systemd.systemctl('list-units', '--all', '--plain', '--no-legend', 'tessia-task-*')).stdout.trim();
 
@@ -42,16 +48,19 @@ describe('the privileged starter', () => {
 
   test('refuses what is not a start of a configured machine for a task id, and starts nothing', async () => {
     const before = await taskUnits();
+    const digest = await settings();
     const { answers } = await exchange(
       [
         'not json',
-        JSON.stringify({ id: 1, taskId: '0000000a', machine: 'no-such-machine', parameters: [] }),
-        JSON.stringify({ id: 2, taskId: '../../evil', machine: 'echo', parameters: [] }),
-        JSON.stringify({ id: 3, taskId: 'runner', machine: 'echo', parameters: [] }),
-        JSON.stringify({ id: 4, taskId: '0000000b', machine: 'echo', parameters: [], properties: [['User', 'root']] }),
-        JSON.stringify({ id: 5, taskId: '0000000c', machine: 'echo', parameters: ['x'.repeat(MAX_PARAMETER_BYTES)] }),
+        JSON.stringify({ id: 1, taskId: '0000000a', machine: 'no-such-machine', parameters: [], settings: digest }),
+        JSON.stringify({ id: 2, taskId: '../../evil', machine: 'echo', parameters: [], settings: digest }),
+        JSON.stringify({ id: 3, taskId: 'runner', machine: 'echo', parameters: [], settings: digest }),
+        JSON.stringify({ id: 4, taskId: '0000000b', machine: 'echo', parameters: [], properties: [['User', 'root']], settings: digest }),
+        JSON.stringify({ id: 5, taskId: '0000000c', machine: 'echo', parameters: ['x'.repeat(MAX_PARAMETER_BYTES)], settings: digest }),
+        JSON.stringify({ id: 6, taskId: '0000000f', machine: 'echo', parameters: [] }),
+        JSON.stringify({ id: 10, taskId: '00000010', machine: 'echo', parameters: [], settings: 'f'.repeat(64) }),
       ],
-      6,
+      8,
     );
     const byId = new Map(answers.map((answer) => [answer.id, answer.error?.name]));
     assert.equal(byId.get(-1), 'tessia.Starter.InvalidRequest', 'not JSON');
@@ -60,6 +69,8 @@ describe('the privileged starter', () => {
     assert.equal(byId.get(3), 'tessia.Starter.InvalidRequest', 'a task id that is not 8 hex digits');
     assert.equal(byId.get(4), 'tessia.Starter.InvalidRequest', 'unit properties are no part of a request');
     assert.equal(byId.get(5), 'tessia.Starter.ParametersTooLarge');
+    assert.equal(byId.get(6), 'tessia.Starter.InvalidRequest', 'no settings digest');
+    assert.equal(byId.get(10), 'tessia.Starter.ConfigMismatch', 'settings the config file does not have');
     assert.ok(
       answers.every((answer) => answer.result === undefined),
       JSON.stringify(answers),
@@ -67,17 +78,53 @@ describe('the privileged starter', () => {
     assert.equal(await taskUnits(), before, 'no unit was started');
   });
 
-  test('refuses a machine whose user is UID 0 under another name than root, unless it allows root', async () => {
-    const useradd = await suite.runner.systemd.run(['useradd', '--non-unique', '--uid', '0', '--no-create-home', 'tessia-test-toor']);
-    assert.equal(useradd.code, 0, useradd.stderr);
+  test('refuses a machine whose user is UID 0 under another name than root, or has root as its group', async () => {
+    const run = async (...argv: string[]) => {
+      const result = await suite.runner.systemd.run(argv);
+      assert.equal(result.code, 0, result.stderr);
+    };
+    await run('useradd', '--non-unique', '--uid', '0', '--no-create-home', 'tessia-test-toor');
+    await run('useradd', '--gid', '0', '--no-create-home', 'tessia-test-gid0');
     try {
       const before = await taskUnits();
-      const { answers } = await exchange([JSON.stringify({ id: 9, taskId: '0000000e', machine: 'uid0-alias', parameters: [] })], 1);
-      assert.equal(answers[0]?.error?.name, 'tessia.Starter.RootUser', JSON.stringify(answers));
-      assert.match(answers[0]?.error?.message ?? '', /runs as tessia-test-toor, UID 0: .*sandbox\.allowRoot/);
+      const digest = await settings();
+      const { answers } = await exchange(
+        [
+          JSON.stringify({ id: 9, taskId: '0000000e', machine: 'uid0-alias', parameters: [], settings: digest }),
+          JSON.stringify({ id: 11, taskId: '00000011', machine: 'gid0-primary', parameters: [], settings: digest }),
+        ],
+        2,
+      );
+      const byId = new Map(answers.map((answer) => [answer.id, answer.error]));
+      assert.equal(byId.get(9)?.name, 'tessia.Starter.RootUser', JSON.stringify(answers));
+      assert.match(byId.get(9)?.message ?? '', /runs as tessia-test-toor, UID 0: .*sandbox\.allowRoot/);
+      assert.equal(byId.get(11)?.name, 'tessia.Starter.RootUser', JSON.stringify(answers));
+      assert.match(byId.get(11)?.message ?? '', /runs as group of tessia-test-gid0, GID 0/);
       assert.equal(await taskUnits(), before, 'no unit was started');
     } finally {
       await suite.runner.systemd.run(['userdel', '--force', 'tessia-test-toor']);
+      await suite.runner.systemd.run(['userdel', '--force', 'tessia-test-gid0']);
+    }
+  });
+
+  test('an edit of the config that the runner refuses to reload never reaches a task unit', async () => {
+    const reload = () => suite.runner.systemd.systemctl('reload', suite.runner.unit);
+    const original = { machines: TEST_MACHINES, limits: { maxParameterBytes: MAX_PARAMETER_BYTES }, auth: { anonymous: 'write' } };
+    // A machine's limit changed together with a key that needs a restart: the reload is refused whole.
+    suite.runner.writeConfig({
+      ...original,
+      machines: { ...TEST_MACHINES, echo: { builtin: 'echo', limits: { tasksMax: 7 }, sandbox: { allowLoopback: true } } },
+      limits: { maxParameterBytes: MAX_PARAMETER_BYTES, maxActiveTasks: 7 },
+    });
+    try {
+      assert.notEqual((await reload()).code, 0, 'the reload is refused');
+      const task = await suite.start('echo', ['sleep 30']);
+      const unit = await suite.runner.systemd.show(task.unit, ['TasksMax', 'IPAddressDeny']);
+      assert.equal(unit['TasksMax'], '512', 'the limit the runner checked, not the edited one');
+      assert.notEqual(unit['IPAddressDeny'], '', 'still no loopback');
+    } finally {
+      suite.runner.writeConfig(original);
+      assert.equal((await reload()).code, 0);
     }
   });
 
@@ -89,7 +136,15 @@ describe('the privileged starter', () => {
 
   test('starts a configured machine for a task id, with its parameters as stdin, and nothing of them in the unit', async () => {
     const { answers } = await exchange(
-      [JSON.stringify({ id: 8, taskId: '0000000d', machine: 'echo', parameters: ['echo through the starter'] })],
+      [
+        JSON.stringify({
+          id: 8,
+          taskId: '0000000d',
+          machine: 'echo',
+          parameters: ['echo through the starter'],
+          settings: await settings(),
+        }),
+      ],
       1,
     );
     assert.deepEqual(answers, [{ id: 8, result: 'done' }]);

@@ -63,6 +63,10 @@ describe('validateConfig defaults', () => {
       /sandbox\.user: root: a task would be root on the host/,
     );
     assert.equal(validateConfig(echoMachine({ sandbox: { user: 'root', allowRoot: true } })).machines['echo']?.sandbox.user, 'root');
+    assert.throws(
+      () => validateConfig(echoMachine({ sandbox: { user: 'nobody', group: 'root' } })),
+      /sandbox\.group: root: a task would have root's group rights/,
+    );
   });
 
   it('refuses an anonymous scope that is not none, read or write.', () => {
