@@ -175,12 +175,12 @@ describe('validateConfig memoryMax sizes', () => {
 });
 
 describe("validateConfig: the runner's names, browser origins, log streams", () => {
-  it('allows no other names, no origins and 256 log streams by default.', () => {
+  it('allows no other names, no origins and 100 log streams (below the 128 inotify instances a user has on most hosts) by default.', () => {
     const config = validateConfig({});
     assert.deepEqual(config.allowedHosts, []);
     assert.deepEqual(config.allowedOrigins, []);
-    assert.equal(config.limits.maxLogStreams, 256);
-    assert.equal(validateConfig({ limits: { maxActiveTasks: 5 } }).limits.maxLogStreams, 256);
+    assert.equal(config.limits.maxLogStreams, 100);
+    assert.equal(validateConfig({ limits: { maxActiveTasks: 5 } }).limits.maxLogStreams, 100);
   });
 
   it('takes host names and IP addresses, and origins without a path.', () => {
