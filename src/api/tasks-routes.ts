@@ -112,9 +112,8 @@ export function tasksRouter(tasks: TaskService, logs: TaskLogs, options: TasksRo
   });
 
   router.delete('/:taskId', async (request, response) => {
-    const machine = tasks.get(request.params.taskId).machine;
-    await tasks.delete(request.params.taskId);
-    audit(request, 'task.delete', request.params.taskId, machine);
+    const task = await tasks.delete(request.params.taskId);
+    audit(request, 'task.delete', task.taskId, task.machine);
     response.json({ success: true });
   });
 

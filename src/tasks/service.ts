@@ -152,12 +152,12 @@ export class TaskService {
    * A DELETE again while the task is still stopping (a machine that takes its grace period) kills it,
    * as a second stop does: the task is hidden, but never out of reach.
    */
-  async delete(taskId: string): Promise<void> {
+  async delete(taskId: string): Promise<TaskRecord> {
     this.assertOpen();
     const deleting = TASK_ID_PATTERN.test(taskId) ? this.store.find(taskId) : undefined;
     if (deleting?.forgotten && !isFinished(deleting.task)) {
       await this.requestStop({ ...deleting.task, stopRequested: true, state: TaskState.stopping });
-      return;
+      return deleting.task;
     }
     const task = this.get(taskId);
     this.store.forget(taskId);
@@ -165,7 +165,7 @@ export class TaskService {
     if (isFinished(task)) {
       // Its unit may still be loaded (collecting it failed): the row goes once it is not.
       await this.tracker.collect(taskId, task.unit);
-      return;
+      return task;
     }
     try {
       await this.requestStop(task);
@@ -181,6 +181,7 @@ export class TaskService {
         { cause: error.cause },
       );
     }
+    return task;
   }
 
   replaceMachines(machines: MachineRegistry): void {

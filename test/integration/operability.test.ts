@@ -154,7 +154,7 @@ describe('operability', () => {
     const running = await suite.start('echo', ['echo before the reload', 'sleep 60']);
     assert.equal((await suite.api.post('/v1/tasks', { machine: 'late', parameters: [] })).status, 400);
     const configPath = `${suite.runner.systemd.root}${suite.runner.configPath}`;
-    suite.runner.writeConfig({ machines: { ...TEST_MACHINES, late: { builtin: 'echo' } } });
+    suite.runner.writeConfig({ machines: { ...TEST_MACHINES, late: { builtin: 'echo' } }, auth: { anonymous: 'write' } });
     await suite.runner.systemd.systemctl('kill', '--signal=SIGHUP', '--kill-whom=main', suite.runner.unit);
     const late = await eventually(
       'the new machine',

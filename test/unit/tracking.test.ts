@@ -602,7 +602,7 @@ describe('Deleting a task', () => {
     systemd.onStop = (unit) => {
       if (!systemd.units.has(unit)) throw new SystemdError('StopUnit: Unit not loaded', NO_SUCH_UNIT);
     };
-    let deleting: Promise<void> | undefined;
+    let deleting: Promise<unknown> | undefined;
     systemd.onStart = ({ unitName }) => {
       // The DELETE comes before systemd has made the unit.
       const [created] = store.list();
