@@ -12,7 +12,7 @@ import { ConfigError } from './config/load.js';
 import { requestPolicy } from './api/request-policy.js';
 import { restartOnlyChanges } from './config/reloadable.js';
 import { applyTls, assertSafeListener, boundHost, createListener, createUnixListener, loadAuth, readTlsMaterial } from './listener.js';
-import { activationFds, isUnixSocket } from './systemd/activation.js';
+import { activationFds, socketKind } from './systemd/activation.js';
 import type { Config } from './config/schema.js';
 import { MachineRegistry } from './machines/registry.js';
 import { SystemdClient, type ForgedSignal } from './systemd/client.js';
@@ -169,15 +169,19 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
       // like `listen` before the event loop runs again, so no connection is accepted on an open door.
       // A Unix socket is served plain, whatever `tls` says: its mode guards it, and its callers get
       // auth.unixSocket (the admins' CLI speaks plain HTTP to it).
-      const unix = new Set(activated.filter((fd) => isUnixSocket(fd)));
-      const passed = activated.map((fd) => (unix.has(fd) ? createUnixListener(app) : createListener(tls, live.auth, app)).listen({ fd }));
+      const kinds = activated.map((fd) => socketKind(fd));
+      const unknown = activated.filter((_fd, index) => kinds[index] === undefined);
+      if (unknown.length > 0)
+        throw new ConfigError(`socket activation: descriptors ${unknown.join(', ')} are neither TCP nor Unix sockets`);
+      const passed = activated.map((fd, index) =>
+        (kinds[index] === 'unix' ? createUnixListener(app) : createListener(tls, live.auth, app)).listen({ fd }),
+      );
       for (const server of passed) releasers.push(() => closeServer(server));
       try {
         for (const [index, server] of passed.entries()) {
-          if (unix.has(activated[index] ?? -1)) continue;
+          if (kinds[index] === 'unix') continue;
           const host = boundHost(server);
-          if (host === undefined)
-            throw new ConfigError(`socket activation: descriptor ${activated[index]} is neither a Unix nor a TCP socket`);
+          if (host === undefined) throw new ConfigError(`socket activation: descriptor ${activated[index]} has no TCP address`);
           assertSafeListener(host, config, live.auth, log, 'socket activation');
           tcpHosts.push(host);
           if (tls) tlsServers.push(server);

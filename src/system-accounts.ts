@@ -30,3 +30,14 @@ export async function userIds(name: string): Promise<{ uid: number; gid: number 
 export async function groupId(name: string): Promise<number | undefined> {
   return number((await entry('group', name))?.[2]);
 }
+
+/** Every group a user is in (primary and supplementary), as systemd gives them to its processes. */
+export async function groupIdsOf(name: string): Promise<number[] | undefined> {
+  try {
+    const { stdout } = await run('id', ['-G', '--', name], { timeout: 10_000 });
+    return stdout.trim().split(/\s+/).map(Number);
+  } catch (error) {
+    if ((error as { code?: unknown }).code === 1) return undefined;
+    throw error;
+  }
+}

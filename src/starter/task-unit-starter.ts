@@ -7,7 +7,7 @@ import type { MachineRegistry } from '../machines/registry.js';
 import type { SystemdClient } from '../systemd/client.js';
 import type { TaskStartRequest, TaskStarter } from '../tasks/task-starter.js';
 import { unitNameOf } from '../tasks/unit-names.js';
-import { groupId, userIds } from '../system-accounts.js';
+import { groupId, groupIdsOf, userIds } from '../system-accounts.js';
 import type { MachineConfig } from '../config/schema.js';
 import type { ParameterHandoff } from './parameter-handoff.js';
 import { STARTER_ERRORS } from './protocol.js';
@@ -39,6 +39,21 @@ export class TaskUnitStarter implements TaskStarter {
   /** New machines and limits apply to the next start; starts under way keep what they began with. */
   replaceSettings(settings: TaskUnitSettings): void {
     this.settings = settings;
+    this.rootChecks.clear();
+  }
+
+  /** Each machine's user looked up once per version of the settings (a few processes, not a few a start). */
+  private readonly rootChecks = new Map<string, Promise<string | undefined>>();
+
+  private rootRightsOf(machine: string, sandbox: MachineConfig['sandbox']): Promise<string | undefined> {
+    let check = this.rootChecks.get(machine);
+    if (!check) {
+      check = rootRights(sandbox);
+      // A failed lookup (getent missing, a timeout) is not kept: the next start asks again.
+      check.catch(() => this.rootChecks.delete(machine));
+      this.rootChecks.set(machine, check);
+    }
+    return check;
   }
 
   /** Holds nothing of its own: the systemd client and the handoff directory are its owner's. */
@@ -54,7 +69,13 @@ export class TaskUnitStarter implements TaskStarter {
     if (size > maxParameterBytes) {
       throw new StartRefused(STARTER_ERRORS.tooLarge, `parameters are ${size} bytes as JSON, more than the ${maxParameterBytes} allowed`);
     }
-    await refuseRoot(machine.name, machine.config.sandbox);
+    const why = await this.rootRightsOf(machine.name, machine.config.sandbox);
+    if (why !== undefined) {
+      throw new StartRefused(
+        STARTER_ERRORS.rootUser,
+        `machine ${machine.name} runs as ${why}: its tasks would have root's rights, or none known; set sandbox.allowRoot: true if that is meant`,
+      );
+    }
     const unitName = unitNameOf(request.taskId);
     const spec = machine.unitSpec({
       taskId: request.taskId,
@@ -72,17 +93,22 @@ export class TaskUnitStarter implements TaskStarter {
 }
 
 /**
- * The config refuses `user: root` and `group: root`; other names for UID 0 or GID 0 (a second
- * root user, a user whose primary group is root) are caught here, by the part that is root.
+ * The config refuses `user: root` and `group: root`; other names for them — a second user with UID
+ * 0, a user in a group with GID 0 (primary or supplementary), a group with GID 0 — are caught here,
+ * by the part that is root. A name that does not resolve is refused too: systemd might resolve it
+ * where this process cannot (a directory over the network), so nothing is known of it.
+ * Returns why, or undefined when the machine's user is not root in any of these ways.
  */
-async function refuseRoot(machine: string, sandbox: MachineConfig['sandbox']): Promise<void> {
-  if (sandbox.allowRoot || sandbox.user === null) return;
+async function rootRights(sandbox: MachineConfig['sandbox']): Promise<string | undefined> {
+  if (sandbox.allowRoot || sandbox.user === null) return undefined;
   const user = await userIds(sandbox.user);
-  const gid = sandbox.group === null ? user?.gid : await groupId(sandbox.group);
-  const why = user?.uid === 0 ? `${sandbox.user}, UID 0` : gid === 0 ? `group ${sandbox.group ?? `of ${sandbox.user}`}, GID 0` : undefined;
-  if (why === undefined) return;
-  throw new StartRefused(
-    STARTER_ERRORS.rootUser,
-    `machine ${machine} runs as ${why}: its tasks would have root's rights; set sandbox.allowRoot: true if that is meant`,
-  );
+  if (user === undefined) return `${sandbox.user}, a user this host does not resolve`;
+  if (user.uid === 0) return `${sandbox.user}, UID 0`;
+  if (sandbox.group !== null) {
+    const gid = await groupId(sandbox.group);
+    if (gid === undefined) return `group ${sandbox.group}, a group this host does not resolve`;
+    if (gid === 0) return `group ${sandbox.group}, GID 0`;
+  } else if (user.gid === 0) return `group of ${sandbox.user}, GID 0`;
+  if ((await groupIdsOf(sandbox.user))?.includes(0)) return `${sandbox.user}, a member of a group with GID 0`;
+  return undefined;
 }

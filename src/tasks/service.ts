@@ -156,7 +156,8 @@ export class TaskService {
     this.assertOpen();
     const deleting = TASK_ID_PATTERN.test(taskId) ? this.store.find(taskId) : undefined;
     if (deleting?.forgotten && !isFinished(deleting.task)) {
-      await this.requestStop({ ...deleting.task, stopRequested: true, state: TaskState.stopping });
+      // SIGKILL once the stop was taken (stopping); StopUnit again if it never was (a lost bus).
+      await this.requestStop({ ...deleting.task, stopRequested: true });
       return deleting.task;
     }
     const task = this.get(taskId);
@@ -202,6 +203,15 @@ export class TaskService {
         // Whether systemd started it is unknown: the record stays "created" until the bus is back,
         // when tracking reads it (the lifecycle no longer waits for this start job).
         this.tracker.started(unit);
+        // The starter lost systemd, but this runner has it: read the unit once its start settled
+        // (the bus's own return reads every unit anyway).
+        if (this.systemd.connected) {
+          setTimeout(
+            () =>
+              void this.tracker.refresh(unit).catch((error: unknown) => this.log.warn({ err: error, taskId }, 'reading the unit failed')),
+            1000,
+          ).unref();
+        }
         throw new TaskError('SYSTEMD_UNAVAILABLE', `task ${taskId}: ${error.message}; its state is settled once systemd answers again`, {
           cause: error,
         });
