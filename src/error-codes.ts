@@ -29,6 +29,7 @@ export const ERROR_CODES = {
   TOO_MANY_LOG_STREAMS: { status: 429, summary: 'limits.maxLogStreams log streams are open; retry after Retry-After' },
   LOGS_UNAVAILABLE: { status: 503, summary: "journalctl cannot follow the journal now (the runner's user has no inotify instance left)" },
   TOO_MANY_TASKS: { status: 429, summary: 'limits.maxActiveTasks tasks are active; retry after Retry-After' },
+  MACHINE_BUSY: { status: 429, summary: "the machine's limits.maxActive tasks are active; retry after Retry-After" },
   START_FAILED: { status: 500, summary: 'systemd could not start the task unit' },
   // The runner and its surroundings
   SYSTEMD_UNAVAILABLE: { status: 503, summary: 'the system bus or systemd did not answer' },

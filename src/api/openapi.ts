@@ -123,7 +123,7 @@ export function openApiDocument(version: string): object {
             '201': json(Task, 'started: systemd finished the start job'),
             ...errors,
             '413': json(ErrorBody, 'body or parameters too large'),
-            '429': json(ErrorBody, 'too many active tasks (see Retry-After)'),
+            '429': json(ErrorBody, 'too many active tasks, in all (TOO_MANY_TASKS) or of the machine (MACHINE_BUSY); see Retry-After'),
             '500': json(ErrorBody, 'the unit failed to start'),
             '503': json(ErrorBody, 'systemd unavailable, or shutting down'),
           },

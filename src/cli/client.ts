@@ -40,7 +40,7 @@ export const MAX_RETRY_WAIT_SECONDS = 30;
 /** At least this long, so that `Retry-After: 0` cannot make a busy loop of the retries. */
 const MIN_RETRY_WAIT_SECONDS = 1;
 /** Codes that say the runner did nothing, so that even a POST or a DELETE may be sent again. */
-const NOTHING_DONE_CODES: ReadonlySet<string> = new Set<ErrorCode>(['TOO_MANY_TASKS', 'SHUTTING_DOWN']);
+const NOTHING_DONE_CODES: ReadonlySet<string> = new Set<ErrorCode>(['TOO_MANY_TASKS', 'MACHINE_BUSY', 'SHUTTING_DOWN']);
 /** How much of an unexpected answer to show. */
 const EXCERPT_LENGTH = 120;
 

@@ -36,6 +36,11 @@ export const MachineLimitsSchema = z.strictObject({
   cpuQuotaPercent: z.number().positive().max(100_000).nullable().default(null),
   /** TasksMax: processes and threads. (Default: 512) */
   tasksMax: z.number().int().positive().nullable().default(512),
+  /**
+   * Tasks of this machine active (created, running, stopping) at once; one more is refused with 429
+   * MACHINE_BUSY and Retry-After (the mesh's scheduler queues). (Default: no limit but maxActiveTasks)
+   */
+  maxActive: z.number().int().positive().max(100_000).nullable().default(null),
 });
 
 export const MachineSandboxSchema = z

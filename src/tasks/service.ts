@@ -82,6 +82,13 @@ export class TaskService {
     if (this.store.countActive() >= this.options.maxActiveTasks) {
       throw new TaskError('TOO_MANY_TASKS', `${this.options.maxActiveTasks} tasks are active already; try again when some have ended`);
     }
+    const machineCap = machine.config.limits.maxActive;
+    if (machineCap !== null && this.store.countActiveOf(machine.name) >= machineCap) {
+      throw new TaskError(
+        'MACHINE_BUSY',
+        `${machineCap} tasks of machine ${machine.name} are active already (its limits.maxActive); try again when one has ended`,
+      );
+    }
     try {
       machine.validate(request.parameters);
     } catch (error) {

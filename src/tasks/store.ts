@@ -86,6 +86,9 @@ export class TaskStore {
       briefList: this.db.prepare<[], TaskBrief>('SELECT task_id AS taskId, state FROM tasks WHERE forgotten = 0 ORDER BY seq'),
       active: this.db.prepare<[], TaskRow>(`SELECT * FROM tasks WHERE state IN (${ACTIVE}) ORDER BY seq`),
       countActive: this.db.prepare<[], { count: number }>(`SELECT COUNT(*) AS count FROM tasks WHERE state IN (${ACTIVE})`),
+      countActiveOf: this.db.prepare<[string], { count: number }>(
+        `SELECT COUNT(*) AS count FROM tasks WHERE state IN (${ACTIVE}) AND machine = ?`,
+      ),
       byState: this.db.prepare<[], { state: string; count: number }>(
         'SELECT state, COUNT(*) AS count FROM tasks WHERE forgotten = 0 GROUP BY state',
       ),
@@ -171,6 +174,11 @@ export class TaskStore {
 
   countActive(): number {
     return this.statements.countActive.get()?.count ?? 0;
+  }
+
+  /** Active tasks of one machine (forgotten ones included: their units still run). */
+  countActiveOf(machine: string): number {
+    return this.statements.countActiveOf.get(machine)?.count ?? 0;
   }
 
   update(taskId: string, patch: TaskPatch): void {

@@ -27,6 +27,8 @@ export const TEST_MACHINES = {
     exec: ['/bin/sh', '-c', 'head -c 200000 /dev/zero | tr "\\0" x; echo; printf "bin\\377\\376ary\\n"; echo after'],
   },
   sleeper: { exec: ['/bin/sh', '-c', 'echo first; sleep 60'] },
+  // At most two of its tasks at once.
+  'two-at-once': { exec: ['/bin/sh', '-c', 'echo first; sleep 60'], limits: { maxActive: 2, stopGraceSec: 2 } },
   // Takes its whole grace period to stop: SIGTERM does not end it.
   'ignores-term': { exec: ['/bin/sh', '-c', 'trap "" TERM; echo trapped; while :; do sleep 0.2; done'], limits: { stopGraceSec: 120 } },
   // Reports what its sandbox lets it do, one "check:result" line each.

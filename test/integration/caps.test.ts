@@ -41,6 +41,26 @@ describe('the cap on log streams', () => {
   });
 });
 
+describe("a machine's own cap on active tasks", () => {
+  const suite = runnerSuite();
+
+  test('beyond limits.maxActive a start is 429 MACHINE_BUSY with Retry-After, nothing is created, other machines still start, and a slot frees when a task ends', async () => {
+    const first = await suite.start('two-at-once', null);
+    await suite.start('two-at-once', null);
+    const before = (await suite.api.getAll('/v1/tasks')).length;
+    const refused = await suite.api.post('/v1/tasks', { machine: 'two-at-once', parameters: null });
+    assert.equal(refused.status, 429, JSON.stringify(refused.body));
+    assert.equal(refused.body.code, 'MACHINE_BUSY');
+    assert.match(refused.body.detail, /2 tasks of machine two-at-once are active already/);
+    assert.match(refused.headers.get('retry-after') ?? '', /^\d+$/);
+    assert.equal((await suite.api.getAll('/v1/tasks')).length, before, 'nothing was created');
+    await suite.start('sleeper', null);
+    await suite.api.post(`/v1/tasks/${first.taskId}/stop`);
+    await waitForState(suite.api, first.taskId, ['exited'], 30_000);
+    await suite.start('two-at-once', null);
+  });
+});
+
 describe('the task list, a page at a time', () => {
   const suite = runnerSuite();
   const linkNext = (link: string | null) => (link === null ? undefined : /<([^>]*)>;\s*rel="next"/.exec(link)?.[1]);

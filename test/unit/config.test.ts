@@ -44,6 +44,7 @@ describe('validateConfig defaults', () => {
       memoryMax: null,
       cpuQuotaPercent: null,
       tasksMax: 512,
+      maxActive: null,
     });
     assert.deepEqual(echo.sandbox, {
       user: null,
@@ -116,7 +117,7 @@ describe('validateConfig defaults', () => {
       machines: {
         echo: {
           builtin: 'echo',
-          limits: { runtimeMaxSec: 30, stopGraceSec: 5, cpuQuotaPercent: 50, tasksMax: null },
+          limits: { runtimeMaxSec: 30, stopGraceSec: 5, cpuQuotaPercent: 50, tasksMax: null, maxActive: 3 },
           sandbox: { user: 'nobody', privateNetwork: true, allowLoopback: true, readWritePaths: ['/srv/shared'] },
         },
       },
@@ -126,7 +127,14 @@ describe('validateConfig defaults', () => {
     assert.equal(config.log.level, 'debug');
     const echo = config.machines['echo'];
     assert.ok(echo);
-    assert.deepEqual(echo.limits, { runtimeMaxSec: 30, stopGraceSec: 5, memoryMax: null, cpuQuotaPercent: 50, tasksMax: null });
+    assert.deepEqual(echo.limits, {
+      runtimeMaxSec: 30,
+      stopGraceSec: 5,
+      memoryMax: null,
+      cpuQuotaPercent: 50,
+      tasksMax: null,
+      maxActive: 3,
+    });
     assert.deepEqual(echo.sandbox, {
       user: 'nobody',
       group: null,
