@@ -5,7 +5,7 @@
 import { EventEmitter } from 'node:events';
 import { messageOf } from '../errors.js';
 import { BusCallError, DISCONNECTED, OUTCOME_UNKNOWN, SystemBus, type BusSignal, type Variant } from './bus.js';
-import { BUS_NAME, SYSTEMD_NAME, classifySignal, type ForgedMember } from './signals.js';
+import { BUS_NAME, MANAGER, PROPERTIES, SYSTEMD_NAME, classifySignal, type ForgedMember } from './signals.js';
 import { unitObjectPath } from './unit-path.js';
 
 import { unitProperties, type TaskUnitSpec, type UnitProperty } from './unit-spec.js';
@@ -16,10 +16,8 @@ export const NO_SUCH_UNIT = 'org.freedesktop.systemd1.NoSuchUnit';
 
 const SYSTEMD = SYSTEMD_NAME;
 const MANAGER_PATH = '/org/freedesktop/systemd1';
-const MANAGER = 'org.freedesktop.systemd1.Manager';
 const UNIT = 'org.freedesktop.systemd1.Unit';
 const SERVICE = 'org.freedesktop.systemd1.Service';
-const PROPERTIES = 'org.freedesktop.DBus.Properties';
 
 /** The properties of a task unit the runner reads. Timestamps are µs since the epoch, 0 when unset. */
 export interface UnitSnapshot {

@@ -10,8 +10,8 @@
 export const BUS_NAME = 'org.freedesktop.DBus';
 const BUS_PATH = '/org/freedesktop/DBus';
 export const SYSTEMD_NAME = 'org.freedesktop.systemd1';
-const MANAGER = 'org.freedesktop.systemd1.Manager';
-const PROPERTIES = 'org.freedesktop.DBus.Properties';
+export const MANAGER = 'org.freedesktop.systemd1.Manager';
+export const PROPERTIES = 'org.freedesktop.DBus.Properties';
 
 export interface IncomingSignal {
   /** The sender's unique name (`:1.42`), or the bus's own name; set by the bus, never by the sender. */
