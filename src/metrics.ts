@@ -1,7 +1,7 @@
 /**
  * Prometheus metrics (prom-client), in one registry of the runner's own: task counts by state at
- * scrape time, starts/stops/failures, the D-Bus start round trip, log streams, journal readers,
- * D-Bus reconnects, task unit reads and forged D-Bus signals.
+ * scrape time, starts/stops/failures, the D-Bus start round trip, log and event streams, journal
+ * readers, retention, D-Bus reconnects, task unit reads and forged D-Bus signals.
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { TASK_STATES } from './tasks/model.js';
@@ -9,6 +9,7 @@ import { TASK_STATES } from './tasks/model.js';
 export interface MetricSources {
   tasksByState(): Record<string, number>;
   journalReaders(): number;
+  eventStreams(): number;
   dbusReconnects(): number;
   unitReads(): number;
 }
@@ -26,6 +27,18 @@ export class RunnerMetrics {
     name: 'tessia_task_start_duration_seconds',
     help: 'StartTransientUnit until systemd finished the start job (the D-Bus round trip)',
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  });
+  readonly pruned = new Counter({
+    name: 'tessia_tasks_pruned_total',
+    help: 'Finished tasks removed by retention (record, events, idempotency key, working directory), by reason',
+    labelNames: ['reason'],
+    registers: [this.registry],
+  });
+  readonly pruneSeconds = new Histogram({
+    name: 'tessia_retention_sweep_duration_seconds',
+    help: 'One retention sweep',
+    buckets: [0.001, 0.01, 0.1, 1, 10, 60],
     registers: [this.registry],
   });
   readonly logStreams = new Gauge({ name: 'tessia_log_streams_active', help: 'Log streams being served', registers: [this.registry] });
@@ -54,6 +67,14 @@ export class RunnerMetrics {
       registers: [this.registry],
       collect() {
         this.set(sources.journalReaders());
+      },
+    });
+    new Gauge({
+      name: 'tessia_event_streams',
+      help: 'Event streams (GET /v1/events) being served',
+      registers: [this.registry],
+      collect() {
+        this.set(sources.eventStreams());
       },
     });
     new Gauge({

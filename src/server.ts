@@ -25,6 +25,9 @@ import { TaskService, type StartHooks } from './tasks/service.js';
 import { TaskStore } from './tasks/store.js';
 import { UnitTracker } from './tasks/tracking.js';
 import { TaskTransitions } from './tasks/transitions.js';
+import { UsageSampler } from './tasks/usage-sampler.js';
+import { Retention, type DirectoryRemover } from './tasks/retention.js';
+import { removeTaskDirectory } from './tasks/task-directories.js';
 import { isTaskUnit } from './tasks/unit-names.js';
 import { StarterClient } from './starter/client.js';
 import { ParameterHandoff } from './starter/parameter-handoff.js';
@@ -79,6 +82,8 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
     const metrics = new RunnerMetrics({
       tasksByState: () => store.countByState(),
       journalReaders: () => runningReaders(),
+      // Read at scrape time, once everything below exists.
+      eventStreams: () => transitions.listenerCount('event'),
       dbusReconnects: () => systemd.reconnects,
       unitReads: () => systemd.unitReads,
     });
@@ -93,7 +98,9 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
     releasers.push(() => starter.close());
     const transitions = new TaskTransitions(store, log);
     releasers.push(() => transitions.close());
-    const tracker = new UnitTracker(store, systemd, transitions, log);
+    const usage = new UsageSampler(config.tasks.slice, config.tasks.usageSampleSec * 1000);
+    releasers.push(() => usage.close());
+    const tracker = new UnitTracker(store, systemd, transitions, usage, log);
     releasers.push(() => tracker.close());
     const tasks = new TaskService(
       store,
@@ -119,7 +126,13 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
       log,
     );
     releasers.push(() => tasks.close());
-    await recoverTasks(store, systemd, tracker, log);
+    await recoverTasks(store, systemd, tracker, transitions, log);
+    const retention = new Retention(store, directoryRemover(log), config.retention, log, {
+      pruned: (reason, count) => metrics.pruned.inc({ reason }, count),
+      swept: (seconds) => metrics.pruneSeconds.observe(seconds),
+    });
+    retention.start();
+    releasers.push(() => retention.close());
     // A delete the bus outage interrupted is finished once systemd answers again.
     const onReconnected = () => void finishDeletes(store, systemd, tracker, log);
     systemd.on('reconnected', onReconnected);
@@ -294,6 +307,20 @@ async function taskStarter(
   const handoff = new ParameterHandoff(join(runtimeDir, 'parameters'));
   await handoff.open();
   return new TaskUnitStarter(systemd, handoff, unitSettingsOf(config));
+}
+
+/**
+ * Who removes pruned tasks' directories: this process when it has root's power; else they are left
+ * to systemd-tmpfiles' age rule (units/tessia-task-runner.tmpfiles).
+ */
+function directoryRemover(log: Logger): DirectoryRemover {
+  if (process.getuid?.() === 0) return removeTaskDirectory;
+  let told = false;
+  return () => {
+    if (!told) log.info("pruned tasks' working directories are left to systemd-tmpfiles (the runner may not remove them)");
+    told = true;
+    return Promise.resolve();
+  };
 }
 
 /** (Default: one warning a minute at most) */

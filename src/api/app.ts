@@ -11,6 +11,7 @@ import { openApiDocument } from './openapi.js';
 import { checkHost, checkOrigin, jsonBodiesOnly, type PolicySource } from './request-policy.js';
 import { apiSchema } from './schema.js';
 import { tasksRouter } from './tasks-routes.js';
+import { eventsRouter } from './events-route.js';
 
 const API_VERSION = '1.0.0';
 const API_MIN_VERSION = '0.0.0';
@@ -28,7 +29,7 @@ export interface AppOptions {
   auth: () => AuthOptions;
   /** The runner's names and the origins that may call (read at each request, like auth). */
   policy: PolicySource;
-  limits: { maxBodyBytes: number; maxJsonDepth: number; maxLogStreams: number };
+  limits: { maxBodyBytes: number; maxJsonDepth: number; maxLogStreams: number; maxEventStreams: number };
   heartbeatMs: number;
   /** Aborted when the runner shuts down: new requests get 503, log streams end resumably. */
   shuttingDown: AbortSignal;
@@ -44,7 +45,13 @@ export function createApp(tasks: TaskService, options: AppOptions, log: Logger):
   app.use(checkHost(options.policy), checkOrigin(options.policy));
 
   // JSON answers compressed when worth it; log streams do it themselves (see logs-route).
-  app.use(compression({ filter: (request, response) => !request.path.endsWith('/logs') && compression.filter(request, response) }));
+  // Event streams are never compressed: compression would hold each event back until its buffer fills.
+  app.use(
+    compression({
+      filter: (request, response) =>
+        !request.path.endsWith('/logs') && !request.path.startsWith('/v1/events') && compression.filter(request, response),
+    }),
+  );
 
   app.use((_request, response, next) => {
     if (!options.shuttingDown.aborted) {
@@ -95,6 +102,14 @@ export function createApp(tasks: TaskService, options: AppOptions, log: Logger):
       maxJsonDepth: options.limits.maxJsonDepth,
       maxLogStreams: options.limits.maxLogStreams,
       ...(options.onStream ? { onStream: options.onStream } : {}),
+    }),
+  );
+  v1.use(
+    '/events',
+    eventsRouter(tasks, {
+      heartbeatMs: options.heartbeatMs,
+      maxEventStreams: options.limits.maxEventStreams,
+      shuttingDown: options.shuttingDown,
     }),
   );
   app.use('/v1', v1);

@@ -1,5 +1,7 @@
 import express, { Router, type Request } from 'express';
 import { z } from 'zod';
+import { MACHINE_NAME } from '../config/schema.js';
+import { TASK_STATES, isFinished, type TaskState } from '../tasks/model.js';
 import type { TaskService } from '../tasks/service.js';
 import type { TaskLogs } from '../tasks/logs.js';
 import { logsRouter, type LogRouteOptions } from './logs-route.js';
@@ -38,6 +40,28 @@ export const ListQuery = z
       .transform(Number)
       .optional()
       .meta({ description: 'the cursor of the page before, as its Link header gives it (rel="next")' }),
+    state: z
+      .string()
+      .transform((value) => value.split(','))
+      .pipe(
+        z
+          .array(z.enum(TASK_STATES as [string, ...string[]]))
+          .min(1)
+          .max(TASK_STATES.length),
+      )
+      .optional()
+      .meta({ description: `only tasks in these states, comma-separated (${TASK_STATES.join(', ')})` }),
+    machine: z.string().regex(MACHINE_NAME, 'must be a machine name').optional().meta({ description: 'only tasks of this machine' }),
+    since: z.iso
+      .datetime({ offset: true })
+      .transform(toStoredTime)
+      .optional()
+      .meta({ description: 'only tasks created at or after this time (ISO 8601)' }),
+    until: z.iso
+      .datetime({ offset: true })
+      .transform(toStoredTime)
+      .optional()
+      .meta({ description: 'only tasks created before this time (ISO 8601)' }),
   })
   .superRefine((query, context) => {
     const max = LIST_PAGE[query.view].max;
@@ -46,9 +70,33 @@ export const ListQuery = z
     }
   });
 
+/** Waiting for a task to finish (GET /v1/tasks/{id}?wait=finished): at most this long per request. */
+export const MAX_WAIT_SEC = 300;
+
+export const GetQuery = z.strictObject({
+  wait: z.enum(['finished']).optional().meta({ description: 'answer once the task has finished, or when timeout runs out' }),
+  timeout: z.coerce
+    .number()
+    .min(0)
+    .max(MAX_WAIT_SEC)
+    .default(30)
+    .meta({ description: `seconds to wait at most (default 30, at most ${MAX_WAIT_SEC}); the task as it is then` }),
+});
+
+/** The header of a POST that may be retried; keys are the client's, compared as they are. */
+export const IdempotencyKeyHeader = z
+  .string()
+  .regex(/^[\x20-\x7e]{1,255}$/, 'must be 1-255 printable ASCII characters')
+  .meta({ description: 'the same key and request again give the task the first one made' });
+
 export interface TasksRouterOptions extends LogRouteOptions {
   maxBodyBytes: number;
   maxJsonDepth: number;
+}
+
+/** Creation times are stored as ISO 8601 UTC strings, which sort as the times do. */
+function toStoredTime(value: string): string {
+  return new Date(value).toISOString().replace(/Z$/, '000Z');
 }
 
 /** Who did what to which task, from where: one log entry per change (never the parameters). */
@@ -74,9 +122,19 @@ export function tasksRouter(tasks: TaskService, logs: TaskLogs, options: TasksRo
 
   router.post('/', jsonBody, limitJsonDepth(options.maxJsonDepth), async (request, response) => {
     const body = parseRequest(NewTaskBody, request.body === undefined ? {} : request.body, 'task');
-    const task = await tasks.create({ machine: body.machine, parameters: body.parameters });
+    const key = request.get('idempotency-key');
+    const { task, replayed } = await tasks.create({
+      machine: body.machine,
+      parameters: body.parameters,
+      ...(key === undefined ? {} : { idempotencyKey: parseRequest(IdempotencyKeyHeader, key, 'Idempotency-Key') }),
+    });
+    response.location(`${request.baseUrl}/${task.taskId}`);
+    if (replayed) {
+      response.set('Idempotent-Replayed', 'true').json(fullView(task));
+      return;
+    }
     audit(request, 'task.start', task.taskId, task.machine);
-    response.status(201).location(`${request.baseUrl}/${task.taskId}`).json(fullView(task));
+    response.status(201).json(fullView(task));
   });
 
   // In creation order, a page at a time; the next page's URL in a Link header (RFC 8288), as the
@@ -84,14 +142,20 @@ export function tasksRouter(tasks: TaskService, logs: TaskLogs, options: TasksRo
   router.get('/', (request, response) => {
     const query = parseRequest(ListQuery, request.query, 'query');
     const limit = query.limit ?? LIST_PAGE[query.view].default;
-    const page = { ...(query.after === undefined ? {} : { after: query.after }), limit };
+    const filter = {
+      ...(query.state === undefined ? {} : { states: query.state as TaskState[] }),
+      ...(query.machine === undefined ? {} : { machine: query.machine }),
+      ...(query.since === undefined ? {} : { since: query.since }),
+      ...(query.until === undefined ? {} : { until: query.until }),
+    };
+    const page = { ...(query.after === undefined ? {} : { after: query.after }), limit, filter };
     const linkNext = (next: number | undefined) => {
       if (next !== undefined) response.links({ next: nextPageUrl(request, next) });
     };
     if (query.view === 'full') {
       const found = tasks.page('full', page);
       linkNext(found.next);
-      response.json(found.tasks.map(fullView));
+      response.json(found.tasks.map((task) => fullView(task)));
     } else {
       const found = tasks.page('brief', page);
       linkNext(found.next);
@@ -99,8 +163,17 @@ export function tasksRouter(tasks: TaskService, logs: TaskLogs, options: TasksRo
     }
   });
 
-  router.get('/:taskId', (request, response) => {
-    response.json(fullView(tasks.get(request.params.taskId)));
+  router.get('/:taskId', async (request, response) => {
+    const query = parseRequest(GetQuery, request.query, 'query');
+    let task = tasks.get(request.params.taskId);
+    if (query.wait === 'finished' && !isFinished(task)) {
+      const done = new AbortController();
+      response.once('close', () => done.abort());
+      const signal = AbortSignal.any([done.signal, AbortSignal.timeout(query.timeout * 1000), options.shuttingDown]);
+      // Deleted meanwhile: TASK_NOT_FOUND, as a GET then would say.
+      task = (await tasks.whenFinished(task.taskId, signal)) ?? tasks.get(task.taskId);
+    }
+    response.json(fullView(task, tasks.usage(task)));
   });
 
   router.use('/:taskId/logs', logsRouter(logs, options));

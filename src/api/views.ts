@@ -1,7 +1,10 @@
-import type { TaskRecord } from '../tasks/model.js';
+import type { TaskRecord, TaskUsage } from '../tasks/model.js';
 
-/** The tessia v1 keys first, then everything systemd and the store know. */
-export function fullView(task: TaskRecord) {
+/**
+ * The tessia v1 keys first, then everything systemd and the store know. `usage`: read just now for
+ * a task that runs; a finished task's is the one it ended with.
+ */
+export function fullView(task: TaskRecord, usage: TaskUsage | null = task.usage) {
   return {
     taskId: task.taskId,
     state: task.state,
@@ -15,5 +18,6 @@ export function fullView(task: TaskRecord) {
     unit: task.unit,
     invocationId: task.invocationId,
     stopRequested: task.stopRequested,
+    usage,
   };
 }

@@ -102,7 +102,7 @@ const listenAddress = z.string().superRefine((value, context) => {
   }
 });
 
-const MACHINE_NAME = /^[a-z][a-z0-9_-]{0,31}$/;
+export const MACHINE_NAME = /^[a-z][a-z0-9_-]{0,31}$/;
 
 /** A DNS name or an IP address (IPv6 with or without brackets), as a Host header names the runner. */
 const DNS_NAME = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}))*\.?$/;
@@ -237,8 +237,35 @@ export const ConfigSchema = z.strictObject({
        * (about 1 MiB and one task a stream). (Default: 100)
        */
       maxLogStreams: z.number().int().min(1).max(10_000).default(100),
+      /**
+       * Event streams (GET /v1/events) open at once, all clients together; one more is refused with
+       * 429 and Retry-After. Each costs a connection and no process; past 1000 or so, raise the
+       * service unit's LimitNOFILE= with it. (Default: 5000)
+       */
+      maxEventStreams: z.number().int().min(1).max(100_000).default(5000),
     })
-    .default({ maxBodyBytes: 1024 * 1024, maxParameterBytes: 256 * 1024, maxJsonDepth: 64, maxActiveTasks: 1000, maxLogStreams: 100 }),
+    .default({
+      maxBodyBytes: 1024 * 1024,
+      maxParameterBytes: 256 * 1024,
+      maxJsonDepth: 64,
+      maxActiveTasks: 1000,
+      maxLogStreams: 100,
+      maxEventStreams: 5000,
+    }),
+  /**
+   * How long finished tasks are kept: their records, events and idempotency keys, and their working
+   * directories. Active tasks are never pruned; DELETE forgets a task at once whatever this says.
+   */
+  retention: z
+    .strictObject({
+      /** Finished tasks that ended longer ago than this are pruned; null: kept whatever their age. (Default: 30) */
+      maxAgeDays: z.number().min(0).max(36_500).nullable().default(30),
+      /** At most this many finished tasks are kept, the newest; null: no count. (Default: 10 000) */
+      maxFinished: z.number().int().min(0).max(10_000_000).nullable().default(10_000),
+      /** Pruning runs at start-up and this often. (Default: 15 min) */
+      sweepMinutes: z.number().min(0.01).max(1440).default(15),
+    })
+    .default({ maxAgeDays: 30, maxFinished: 10_000, sweepMinutes: 15 }),
   /** Where the task store lives. (Default: $STATE_DIRECTORY, else /var/lib/tessia-task-runner) */
   stateDir: absolutePath.optional(),
   log: z
@@ -263,8 +290,15 @@ export const ConfigSchema = z.strictObject({
        * /run/tessia-task-runner-starter.sock)
        */
       starterSocket: absolutePath.nullable().default(null),
+      /**
+       * How often the usage of each running task (CPU, memory, IO, processes) is read from its
+       * cgroup, so that a task's record keeps what it used when it ends: systemd forgets a unit's
+       * memory and IO figures once its processes are gone. The peak memory is the kernel's own.
+       * (Default: 10 s)
+       */
+      usageSampleSec: z.number().min(0.1).max(3600).default(10),
     })
-    .default({ slice: 'tessia-tasks.slice', stopWaitSec: 0.5, starterSocket: null }),
+    .default({ slice: 'tessia-tasks.slice', stopWaitSec: 0.5, starterSocket: null, usageSampleSec: 10 }),
   logs: z
     .strictObject({
       /** A heartbeat line on an idle log stream this often. (Default: 10 s) */

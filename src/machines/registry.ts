@@ -1,3 +1,4 @@
+import { stateDirectoryOf } from '../tasks/task-directories.js';
 import { fileURLToPath } from 'node:url';
 import type { MachineConfig } from '../config/schema.js';
 import type { TaskUnitSpec } from '../systemd/unit-spec.js';
@@ -65,7 +66,7 @@ export class Machine {
       tasksMax: limits.tasksMax,
       user: sandbox.user,
       group: sandbox.group,
-      stateDirectory: `tessia-tasks/${context.taskId}`,
+      stateDirectory: stateDirectoryOf(context.taskId),
       privateNetwork: sandbox.privateNetwork,
       allowLoopback: sandbox.allowLoopback,
       readWritePaths: sandbox.readWritePaths,

@@ -32,6 +32,8 @@ export interface UnitSnapshot {
   activeEnterTimestamp: bigint;
   inactiveEnterTimestamp: bigint;
   execMainExitTimestamp: bigint;
+  /** CPU time used (ns); systemd keeps the last figure once the processes are gone. null: not counted. */
+  cpuUsageNsec: number | null;
 }
 
 export interface UnitChange {
@@ -273,6 +275,7 @@ export class SystemdClient extends EventEmitter<SystemdClientEvents> {
       activeEnterTimestamp: microsOf(unit['ActiveEnterTimestamp']),
       inactiveEnterTimestamp: microsOf(unit['InactiveEnterTimestamp']),
       execMainExitTimestamp: microsOf(service['ExecMainExitTimestamp']),
+      cpuUsageNsec: counterOf(service['CPUUsageNSec']),
     };
   }
 
@@ -378,7 +381,9 @@ export class SystemdClient extends EventEmitter<SystemdClientEvents> {
 }
 
 const UNIT_PROPERTIES = ['LoadState', 'ActiveState', 'SubState', 'InvocationID', 'ActiveEnterTimestamp', 'InactiveEnterTimestamp'] as const;
-const SERVICE_PROPERTIES = ['Result', 'ExecMainCode', 'ExecMainStatus', 'ExecMainExitTimestamp'] as const;
+const SERVICE_PROPERTIES = ['Result', 'ExecMainCode', 'ExecMainStatus', 'ExecMainExitTimestamp', 'CPUUsageNSec'] as const;
+/** systemd's "not known" for a counter. */
+const UINT64_MAX = 2n ** 64n - 1n;
 
 function unwrap(properties: Record<string, Variant>): Record<string, unknown> {
   const values: Record<string, unknown> = {};
@@ -394,6 +399,10 @@ function invocationIdOf(value: unknown): string {
 /** D-Bus 's' properties arrive as strings and 't' ones as bigints; anything else (absent) is empty. */
 function textOf(value: unknown): string {
   return typeof value === 'string' ? value : '';
+}
+
+function counterOf(value: unknown): number | null {
+  return typeof value === 'bigint' && value !== UINT64_MAX ? Number(value) : null;
 }
 
 function microsOf(value: unknown): bigint {

@@ -103,6 +103,11 @@ export function unitProperties(spec: TaskUnitSpec): UnitProperty[] {
     // large per second is, in effect, no per-unit limit.
     ['LogRateLimitIntervalUSec', new Variant('t', MICROSECONDS)],
     ['LogRateLimitBurst', new Variant('u', 4_000_000_000)],
+    // What the task uses (GET /v1/tasks/{id} shows it, its record keeps it).
+    ['CPUAccounting', new Variant('b', true)],
+    ['MemoryAccounting', new Variant('b', true)],
+    ['IOAccounting', new Variant('b', true)],
+    ['TasksAccounting', new Variant('b', true)],
     ['KillMode', new Variant('s', 'control-group')],
     ['SendSIGKILL', new Variant('b', true)],
     ['TimeoutStopUSec', new Variant('t', seconds(spec.stopGraceSec))],

@@ -42,6 +42,40 @@ export const ExitCode = {
   undetermined: -99,
 } as const;
 
+/**
+ * What a task cost, from its cgroup's counters (systemd reads the same ones for its unit
+ * properties); null where this host's cgroup hierarchy does not count it.
+ */
+export interface TaskUsage {
+  /** CPU time, user and system, in nanoseconds. */
+  cpuNsec: number | null;
+  /** Memory in use now (0 once the task has ended). */
+  memoryBytes: number | null;
+  /** The most memory it used at once, over its life so far. */
+  memoryPeakBytes: number | null;
+  ioReadBytes: number | null;
+  ioWriteBytes: number | null;
+  /** Processes and threads now. */
+  tasks: number | null;
+  /** When these were read. */
+  sampledAt: string;
+}
+
+/** A change of a task's state, as the event stream delivers it; `id` orders them, across restarts. */
+export interface TaskEvent {
+  id: number;
+  taskId: string;
+  machine: string;
+  state: TaskState;
+  exitCode: number | null;
+  result: string | null;
+  detail: string | null;
+  /** When the runner recorded the change. */
+  at: string;
+  /** It happened while the runner was not watching (down, or without the bus), and recovery found it. */
+  recovered: boolean;
+}
+
 interface TaskBase {
   taskId: string;
   machine: string;
@@ -52,6 +86,8 @@ interface TaskBase {
   invocationId: string | null;
   /** A stop was asked for: the end that follows is a cancel (-1), even across a restart. */
   stopRequested: boolean;
+  /** The last usage read: at its end for a finished task; null until read. */
+  usage: TaskUsage | null;
 }
 
 export interface ActiveTask extends TaskBase {

@@ -17,6 +17,7 @@ import { TaskState, isFinished } from './model.js';
 import type { TaskStore } from './store.js';
 import { isoFromMicros, nowIso } from './time.js';
 import type { UnitTracker } from './tracking.js';
+import type { TaskTransitions } from './transitions.js';
 import { TASK_UNIT_GLOB, taskIdOf } from './unit-names.js';
 
 export interface RecoveryReport {
@@ -29,7 +30,13 @@ export interface RecoveryReport {
   deletesResumed: number;
 }
 
-export async function recoverTasks(store: TaskStore, systemd: SystemdClient, tracker: UnitTracker, log: Logger): Promise<RecoveryReport> {
+export async function recoverTasks(
+  store: TaskStore,
+  systemd: SystemdClient,
+  tracker: UnitTracker,
+  transitions: TaskTransitions,
+  log: Logger,
+): Promise<RecoveryReport> {
   const report: RecoveryReport = { reattached: 0, finishedWhileDown: 0, lost: 0, collected: 0, adopted: 0, deletesResumed: 0 };
   const units = await systemd.listUnits([TASK_UNIT_GLOB]);
   const loaded = units.filter((unit) => unit.loadState !== 'not-found').map((unit) => unit.name);
@@ -50,7 +57,7 @@ export async function recoverTasks(store: TaskStore, systemd: SystemdClient, tra
     if (found && isFinished(found.task)) {
       await tracker.collect(taskId, unit);
       report.collected += 1;
-    } else if (!found && (await adopt(store, systemd, tracker, taskId, unit))) {
+    } else if (!found && (await adopt(store, systemd, tracker, transitions, taskId, unit))) {
       log.warn({ taskId, unit, state: store.find(taskId)?.task.state }, 'adopted a task unit the store had no record of');
       report.adopted += 1;
     }
@@ -93,13 +100,20 @@ export async function finishDeletes(store: TaskStore, systemd: SystemdClient, tr
   return pending.length;
 }
 
-async function adopt(store: TaskStore, systemd: SystemdClient, tracker: UnitTracker, taskId: string, unit: string): Promise<boolean> {
+async function adopt(
+  store: TaskStore,
+  systemd: SystemdClient,
+  tracker: UnitTracker,
+  transitions: TaskTransitions,
+  taskId: string,
+  unit: string,
+): Promise<boolean> {
   const snapshot = await systemd.getUnit(unit);
   if (snapshot === null) return false;
   const environment = await systemd.getEnvironment(unit).catch(() => []);
   const machine = environment.find((entry) => entry.startsWith('TESSIA_MACHINE='))?.slice('TESSIA_MACHINE='.length) ?? 'unknown';
   const createdAt = snapshot.activeEnterTimestamp > 0n ? isoFromMicros(snapshot.activeEnterTimestamp) : nowIso();
-  store.insert({ taskId, machine, unit, createdAt });
+  transitions.create({ taskId, machine, unit, createdAt }, undefined, true);
   store.update(taskId, { detail: 'adopted at start-up: systemd had the unit, the store had no record of it' });
   const task = store.find(taskId)?.task;
   if (task) await tracker.reattach(task);

@@ -2,7 +2,8 @@
  * The task lifecycle, as the API asks for it: validate, record, start the unit; get and list; stop;
  * forget. What happens to a task after its start is unit tracking's (tracking.ts).
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { stringify } from 'safe-stable-stringify';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { messageOf } from '../errors.js';
@@ -10,8 +11,9 @@ import type { Machine, MachineRegistry } from '../machines/registry.js';
 import { InvalidParametersError } from '../machines/registry.js';
 import { DISCONNECTED, NO_SUCH_UNIT, OUTCOME_UNKNOWN, SystemdError, type SystemdClient } from '../systemd/client.js';
 import { TaskError } from './errors.js';
-import { ExitCode, TaskState, isFinished, type FinishedTask, type TaskRecord } from './model.js';
-import type { TaskPage, TaskStore, TaskView } from './store.js';
+import { TaskEvents } from './events.js';
+import { ExitCode, TaskState, isFinished, type FinishedTask, type TaskRecord, type TaskUsage } from './model.js';
+import type { TaskFilter, TaskPage, TaskStore, TaskView } from './store.js';
 import type { TaskStarter } from './task-starter.js';
 import { nowIso } from './time.js';
 import type { UnitTracker } from './tracking.js';
@@ -54,10 +56,20 @@ export interface StartHooks {
 export interface NewTask {
   machine: string;
   parameters: unknown;
+  /** The client's Idempotency-Key: the same key and request again give the same task. */
+  idempotencyKey?: string;
+}
+
+export interface CreatedTask {
+  task: TaskRecord;
+  /** The key named a task made before for the same request: that task, nothing new started. */
+  replayed: boolean;
 }
 
 export class TaskService {
   private closed = false;
+  /** State changes, kept and live, for subscribers (GET /v1/events). */
+  readonly events: TaskEvents;
 
   constructor(
     private readonly store: TaskStore,
@@ -67,10 +79,34 @@ export class TaskService {
     private machines: MachineRegistry,
     private readonly options: TaskServiceOptions,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.events = new TaskEvents(store, transitions);
+  }
 
-  async create(request: NewTask): Promise<TaskRecord> {
+  /**
+   * Validates, records and starts a task. With an idempotency key that a visible task holds: that
+   * task when the request is the same one (machine and parameters), IDEMPOTENCY_KEY_REUSED when not.
+   */
+  async create(request: NewTask): Promise<CreatedTask> {
     this.assertOpen();
+    let idempotency: { key: string; digest: string } | undefined;
+    if (request.idempotencyKey !== undefined) {
+      idempotency = { key: request.idempotencyKey, digest: requestDigest(request) };
+      const earlier = this.store.findByKey(idempotency.key);
+      if (earlier) {
+        if (earlier.digest !== idempotency.digest) {
+          throw new TaskError(
+            'IDEMPOTENCY_KEY_REUSED',
+            `this Idempotency-Key started task ${earlier.task.taskId} for another request (machine or parameters differ); use a new key for a new task`,
+          );
+        }
+        return { task: earlier.task, replayed: true };
+      }
+    }
+    return { task: await this.createNew(request, idempotency), replayed: false };
+  }
+
+  private async createNew(request: NewTask, idempotency: { key: string; digest: string } | undefined): Promise<TaskRecord> {
     const machine = this.machine(request.machine);
     const size = Buffer.byteLength(JSON.stringify(request.parameters ?? null));
     if (size > this.options.maxParameterBytes) {
@@ -98,7 +134,7 @@ export class TaskService {
     const taskId = this.newTaskId();
     const unit = unitNameOf(taskId);
     // Durable before the unit exists: a crash from here on leaves a record recovery can settle.
-    this.store.insert({ taskId, machine: machine.name, unit, createdAt: nowIso() });
+    this.transitions.create({ taskId, machine: machine.name, unit, createdAt: nowIso() }, idempotency);
     this.options.hooks?.afterRecord?.();
     this.tracker.track(unit, true);
     const began = performance.now();
@@ -132,8 +168,13 @@ export class TaskService {
   }
 
   /** A page of the tasks, in creation order (see TaskStore.page). */
-  page<View extends TaskView>(view: View, query: { after?: number; limit: number }): TaskPage<View> {
+  page<View extends TaskView>(view: View, query: { after?: number; limit: number; filter?: TaskFilter }): TaskPage<View> {
     return this.store.page(view, query);
+  }
+
+  /** What an active task uses now, from its cgroup; a finished task's record keeps its last figures. */
+  usage(task: TaskRecord): TaskUsage | null {
+    return isFinished(task) ? task.usage : this.tracker.usageNow(task.unit);
   }
 
   /** Resolves with the task once it has finished; undefined when `signal` aborts first. */
@@ -276,4 +317,11 @@ export class TaskService {
   private assertOpen(): void {
     if (this.closed) throw new TaskError('SHUTTING_DOWN');
   }
+}
+
+/** What identifies a request for its idempotency key: the machine and the parameters, key order aside. */
+function requestDigest(request: NewTask): string {
+  return createHash('sha256')
+    .update(stringify({ machine: request.machine, parameters: request.parameters ?? null }) ?? '')
+    .digest('hex');
 }

@@ -1,11 +1,14 @@
 /**
- * The task history: one row per task, in SQLite (WAL, synchronous=FULL so a row is on disk before
- * the client hears of it). The only file that imports the database driver.
+ * The task history: one row per task, and the events of their state changes, in SQLite (WAL,
+ * synchronous=FULL so a row is on disk before the client hears of it). The only file that imports
+ * the database driver; the schema and its versions are store-schema.ts.
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { ACTIVE_STATES, TASK_STATES, TaskState, type TaskRecord } from './model.js';
+import { FINISHED_STATES, TaskState, type TaskEvent, type TaskRecord, type TaskUsage } from './model.js';
+import { ACTIVE_SQL, migrate, refuseNewer } from './store-schema.js';
+import { nowIso } from './time.js';
 
 interface TaskRow {
   task_id: string;
@@ -21,34 +24,26 @@ interface TaskRow {
   invocation_id: string | null;
   stop_requested: number;
   forgotten: number;
+  usage: string | null;
 }
 
-const sqlList = (values: readonly string[]) => values.map((value) => `'${value}'`).join(', ');
-const ACTIVE = sqlList(ACTIVE_STATES);
+interface EventRow {
+  id: number;
+  task_id: string;
+  machine: string;
+  state: TaskState;
+  exit_code: number | null;
+  result: string | null;
+  detail: string | null;
+  at: string;
+  recovered: number;
+}
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS tasks (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT,
-  task_id TEXT NOT NULL UNIQUE,
-  machine TEXT NOT NULL,
-  unit TEXT NOT NULL,
-  state TEXT NOT NULL CHECK (state IN (${sqlList(TASK_STATES)})),
-  exit_code INTEGER,
-  result TEXT,
-  detail TEXT,
-  created_at TEXT NOT NULL,
-  started_at TEXT,
-  finished_at TEXT,
-  invocation_id TEXT,
-  stop_requested INTEGER NOT NULL DEFAULT 0,
-  -- DELETE asked for it: hidden at once; the row goes once its unit is stopped and collected.
-  forgotten INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS tasks_active ON tasks (state) WHERE state IN (${ACTIVE});
-`;
+const ACTIVE = ACTIVE_SQL;
+const FINISHED = FINISHED_STATES.map((state) => `'${state}'`).join(', ');
 
 export type TaskPatch = Partial<
-  Pick<TaskRecord, 'state' | 'exitCode' | 'result' | 'detail' | 'startedAt' | 'finishedAt' | 'invocationId' | 'stopRequested'>
+  Pick<TaskRecord, 'state' | 'exitCode' | 'result' | 'detail' | 'startedAt' | 'finishedAt' | 'invocationId' | 'stopRequested' | 'usage'>
 >;
 
 const COLUMNS: Record<keyof TaskPatch, string> = {
@@ -60,26 +55,62 @@ const COLUMNS: Record<keyof TaskPatch, string> = {
   finishedAt: 'finished_at',
   invocationId: 'invocation_id',
   stopRequested: 'stop_requested',
+  usage: 'usage',
 };
+
+/** The client's key for a POST it may retry, and a digest of what it asked for. */
+export interface IdempotencyKey {
+  key: string;
+  digest: string;
+}
+
+/** Which tasks a page holds; every filter is one more condition of the same query. */
+export interface TaskFilter {
+  states?: readonly TaskState[];
+  machine?: string;
+  /** Created at or after (ISO 8601, UTC). */
+  since?: string;
+  /** Created before. */
+  until?: string;
+}
+
+export interface EventFilter {
+  taskId?: string;
+  machine?: string;
+}
 
 export class TaskStore {
   private readonly db: Database.Database;
   private readonly statements;
   /** One prepared UPDATE per set of columns, made on first use. */
   private readonly updates = new Map<string, Database.Statement>();
-  /** One prepared page query per view and set of conditions, made on first use. */
-  private readonly pages = new Map<string, Database.Statement>();
+  /** One prepared query per shape (view, filters), made on first use. */
+  private readonly queries = new Map<string, Database.Statement>();
+  /** The schema version the store had when opened (0: new). */
+  readonly openedAtVersion: number;
 
   constructor(stateDir: string) {
     mkdirSync(stateDir, { recursive: true, mode: 0o750 });
-    this.db = new Database(join(stateDir, 'tasks.sqlite3'));
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = FULL');
-    this.db.pragma('busy_timeout = 5000');
-    this.db.exec(SCHEMA);
+    const file = join(stateDir, 'tasks.sqlite3');
+    this.db = new Database(file);
+    try {
+      refuseNewer(this.db, file);
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma('synchronous = FULL');
+      this.db.pragma('busy_timeout = 5000');
+      this.openedAtVersion = migrate(this.db, file);
+    } catch (error) {
+      this.db.close();
+      throw error;
+    }
     this.statements = {
       insert: this.db.prepare(
-        `INSERT INTO tasks (task_id, machine, unit, state, created_at) VALUES (@taskId, @machine, @unit, @state, @createdAt)`,
+        `INSERT INTO tasks (task_id, machine, unit, state, created_at, idempotency_key, request_digest)
+         VALUES (@taskId, @machine, @unit, @state, @createdAt, @key, @digest)`,
+      ),
+      releaseKey: this.db.prepare('UPDATE tasks SET idempotency_key = NULL WHERE idempotency_key = ? AND forgotten = 1'),
+      byKey: this.db.prepare<[string], TaskRow & { request_digest: string | null }>(
+        'SELECT * FROM tasks WHERE idempotency_key = ? AND forgotten = 0',
       ),
       get: this.db.prepare<[string], TaskRow>('SELECT * FROM tasks WHERE task_id = ?'),
       list: this.db.prepare<[], TaskRow>('SELECT * FROM tasks WHERE forgotten = 0 ORDER BY seq'),
@@ -98,11 +129,48 @@ export class TaskStore {
       ),
       unforget: this.db.prepare('UPDATE tasks SET forgotten = 0, stop_requested = @stopRequested WHERE task_id = @taskId'),
       remove: this.db.prepare('DELETE FROM tasks WHERE task_id = ?'),
+      removeEvents: this.db.prepare('DELETE FROM events WHERE task_id = ?'),
+      appendEvent: this.db.prepare<[Omit<EventRow, 'id'>], EventRow>(
+        `INSERT INTO events (task_id, machine, state, exit_code, result, detail, at, recovered)
+         VALUES (@task_id, @machine, @state, @exit_code, @result, @detail, @at, @recovered) RETURNING *`,
+      ),
+      lastEventId: this.db.prepare<[], { id: number | null }>('SELECT MAX(id) AS id FROM events'),
+      expiredByAge: this.db.prepare<[string, number], TaskRow>(
+        `SELECT * FROM tasks WHERE finished_at IS NOT NULL AND finished_at < ? AND state IN (${FINISHED}) ORDER BY finished_at LIMIT ?`,
+      ),
+      expiredByCount: this.db.prepare<[number, number], TaskRow>(
+        `SELECT * FROM tasks WHERE state IN (${FINISHED}) AND forgotten = 0 ORDER BY seq DESC LIMIT ? OFFSET ?`,
+      ),
     };
   }
 
-  insert(task: Pick<TaskRecord, 'taskId' | 'machine' | 'unit' | 'createdAt'>): void {
-    this.statements.insert.run({ ...task, state: TaskState.created });
+  /**
+   * A new task, and its "created" event, in one write. With a key, the key is the task's from now
+   * on (one a deleted task held is released first). Returns the event.
+   */
+  insert(task: Pick<TaskRecord, 'taskId' | 'machine' | 'unit' | 'createdAt'>, idempotency?: IdempotencyKey, recovered = false): TaskEvent {
+    return this.db
+      .transaction(() => {
+        if (idempotency) this.statements.releaseKey.run(idempotency.key);
+        this.statements.insert.run({
+          ...task,
+          state: TaskState.created,
+          key: idempotency?.key ?? null,
+          digest: idempotency?.digest ?? null,
+        });
+        return this.appendEvent(
+          { task_id: task.taskId, machine: task.machine, state: TaskState.created, exit_code: null, result: null, detail: null },
+          task.createdAt,
+          recovered,
+        );
+      })
+      .immediate();
+  }
+
+  /** The visible task that holds an idempotency key, and the digest of the request that made it. */
+  findByKey(key: string): { task: TaskRecord; digest: string | null } | undefined {
+    const row = this.statements.byKey.get(key);
+    return row && { task: fromRow(row), digest: row.request_digest };
   }
 
   /** Any row, forgotten ones included. */
@@ -127,26 +195,42 @@ export class TaskStore {
   }
 
   /**
-   * One page of the tasks the API can see, in creation order: those after `after` (the cursor of the
-   * last task of the page before), at most `limit`; `next` is this page's cursor when more follow.
-   * The cursor is the row's sequence number, so deleting tasks between two pages skips nothing.
-   * Filters (a state, a machine…) become more conditions of the same WHERE.
+   * One page of the tasks the API can see that pass `filter`, in creation order: those after
+   * `after` (the cursor of the last task of the page before), at most `limit`; `next` is this
+   * page's cursor when more follow. The cursor is the row's sequence number, so deleting tasks
+   * between two pages skips nothing.
    */
-  page<View extends TaskView>(view: View, query: { after?: number; limit: number }): TaskPage<View> {
+  page<View extends TaskView>(view: View, query: { after?: number; limit: number; filter?: TaskFilter }): TaskPage<View> {
     const conditions = ['forgotten = 0'];
-    const values: Record<string, number> = { limit: query.limit + 1 };
+    const values: Record<string, number | string> = { limit: query.limit + 1 };
     if (query.after !== undefined) {
       conditions.push('seq > @after');
       values['after'] = query.after;
     }
-    const columns = view === 'brief' ? 'seq, task_id AS taskId, state' : '*';
-    const sql = `SELECT ${columns} FROM tasks WHERE ${conditions.join(' AND ')} ORDER BY seq LIMIT @limit`;
-    let statement = this.pages.get(sql);
-    if (!statement) {
-      statement = this.db.prepare(sql);
-      this.pages.set(sql, statement);
+    const filter = query.filter ?? {};
+    if (filter.states !== undefined) {
+      const names = filter.states.map((state, index) => {
+        values[`state${index}`] = state;
+        return `@state${index}`;
+      });
+      conditions.push(`state IN (${names.join(', ')})`);
     }
-    const rows = statement.all(values) as (TaskRow & TaskBrief & { seq: number })[];
+    if (filter.machine !== undefined) {
+      conditions.push('machine = @machine');
+      values['machine'] = filter.machine;
+    }
+    if (filter.since !== undefined) {
+      conditions.push('created_at >= @since');
+      values['since'] = filter.since;
+    }
+    if (filter.until !== undefined) {
+      conditions.push('created_at < @until');
+      values['until'] = filter.until;
+    }
+    const columns = view === 'brief' ? 'seq, task_id AS taskId, state' : '*';
+    const rows = this.query(`SELECT ${columns} FROM tasks WHERE ${conditions.join(' AND ')} ORDER BY seq LIMIT @limit`).all(
+      values,
+    ) as (TaskRow & TaskBrief & { seq: number })[];
     const more = rows.length > query.limit;
     const kept = more ? rows.slice(0, query.limit) : rows;
     const tasks = kept.map((row) => (view === 'brief' ? { taskId: row.taskId, state: row.state } : fromRow(row)));
@@ -190,8 +274,60 @@ export class TaskStore {
       statement = this.db.prepare(`UPDATE tasks SET ${assignments} WHERE task_id = @taskId`);
       this.updates.set(assignments, statement);
     }
-    const values = Object.fromEntries(entries.map(([key, value]) => [key, typeof value === 'boolean' ? Number(value) : value]));
+    const values = Object.fromEntries(entries.map(([key, value]) => [key, columnValue(value)]));
     statement.run({ ...values, taskId });
+  }
+
+  /**
+   * Applies a patch and, when it changes the task's state, appends the event that says so, in one
+   * write: an event is recorded exactly when the change is. Returns the task as it now is.
+   */
+  transition(taskId: string, patch: TaskPatch, recovered: boolean): { task: TaskRecord; event?: TaskEvent } | undefined {
+    return this.db
+      .transaction(() => {
+        const before = this.statements.get.get(taskId);
+        if (!before) return undefined;
+        this.update(taskId, patch);
+        const after = this.statements.get.get(taskId);
+        if (!after) return undefined;
+        const task = fromRow(after);
+        if (after.state === before.state) return { task };
+        const event = this.appendEvent(
+          {
+            task_id: task.taskId,
+            machine: task.machine,
+            state: task.state,
+            exit_code: task.exitCode,
+            result: task.result,
+            detail: task.detail,
+          },
+          (task.state === TaskState.running ? task.startedAt : task.finishedAt) ?? nowIso(),
+          recovered,
+        );
+        return { task, event };
+      })
+      .immediate();
+  }
+
+  /** Events after `after` (an event id; 0 for all that are kept), oldest first, at most `limit`. */
+  eventsAfter(after: number, limit: number, filter: EventFilter = {}): TaskEvent[] {
+    const conditions = ['id > @after'];
+    const values: Record<string, number | string> = { after, limit };
+    if (filter.taskId !== undefined) {
+      conditions.push('task_id = @taskId');
+      values['taskId'] = filter.taskId;
+    }
+    if (filter.machine !== undefined) {
+      conditions.push('machine = @machine');
+      values['machine'] = filter.machine;
+    }
+    const sql = `SELECT * FROM events WHERE ${conditions.join(' AND ')} ORDER BY id LIMIT @limit`;
+    return (this.query(sql).all(values) as EventRow[]).map(eventFromRow);
+  }
+
+  /** The id of the newest event; 0 when there is none. */
+  lastEventId(): number {
+    return this.statements.lastEventId.get()?.id ?? 0;
   }
 
   /**
@@ -213,13 +349,81 @@ export class TaskStore {
     return this.statements.forgotten.all().map(fromRow);
   }
 
+  /** The row, its idempotency key and its events, in one write. */
   remove(taskId: string): void {
-    this.statements.remove.run(taskId);
+    this.db
+      .transaction(() => {
+        this.statements.remove.run(taskId);
+        this.statements.removeEvents.run(taskId);
+      })
+      .immediate();
+  }
+
+  /**
+   * Finished tasks past retention, oldest first, at most `limit`: those that ended before
+   * `finishedBefore`, then those beyond the newest `keep` finished ones. Nothing is removed here.
+   */
+  expired(finishedBefore: string | null, keep: number | null, limit: number): TaskRecord[] {
+    const found = new Map<string, TaskRecord>();
+    if (finishedBefore !== null) {
+      for (const row of this.statements.expiredByAge.all(finishedBefore, limit)) found.set(row.task_id, fromRow(row));
+    }
+    if (keep !== null && found.size < limit) {
+      for (const row of this.statements.expiredByCount.all(limit, keep)) found.set(row.task_id, fromRow(row));
+    }
+    return [...found.values()].slice(0, limit);
+  }
+
+  /** Removes these tasks (rows, keys, events) in one write. */
+  removeAll(taskIds: readonly string[]): void {
+    this.db
+      .transaction(() => {
+        for (const taskId of taskIds) {
+          this.statements.remove.run(taskId);
+          this.statements.removeEvents.run(taskId);
+        }
+      })
+      .immediate();
   }
 
   close(): void {
     this.db.close();
   }
+
+  private appendEvent(row: Omit<EventRow, 'id' | 'at' | 'recovered'>, at: string, recovered: boolean): TaskEvent {
+    const written = this.statements.appendEvent.get({ ...row, at, recovered: Number(recovered) });
+    if (!written) throw new Error(`the event of task ${row.task_id} was not written`);
+    return eventFromRow(written);
+  }
+
+  private query(sql: string): Database.Statement {
+    let statement = this.queries.get(sql);
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      this.queries.set(sql, statement);
+    }
+    return statement;
+  }
+}
+
+function columnValue(value: unknown): unknown {
+  if (typeof value === 'boolean') return Number(value);
+  if (typeof value === 'object' && value !== null) return JSON.stringify(value);
+  return value;
+}
+
+function eventFromRow(row: EventRow): TaskEvent {
+  return {
+    id: row.id,
+    taskId: row.task_id,
+    machine: row.machine,
+    state: row.state,
+    exitCode: row.exit_code,
+    result: row.result,
+    detail: row.detail,
+    at: row.at,
+    recovered: row.recovered === 1,
+  };
 }
 
 export interface TaskBrief {
@@ -245,6 +449,7 @@ function fromRow(row: TaskRow): TaskRecord {
     startedAt: row.started_at,
     invocationId: row.invocation_id,
     stopRequested: row.stop_requested === 1,
+    usage: row.usage === null ? null : (JSON.parse(row.usage) as TaskUsage),
   };
   switch (row.state) {
     case TaskState.created:

@@ -6,11 +6,12 @@
  */
 import type { Logger } from 'pino';
 import type { SystemdClient, UnitChange, UnitSnapshot } from '../systemd/client.js';
-import { ExitCode, TaskState, isFinished, type TaskRecord } from './model.js';
+import { ExitCode, TaskState, isFinished, type TaskRecord, type TaskUsage } from './model.js';
 import { mapUnitStatus, type MappedStatus, type UnitStatus } from './state-mapping.js';
 import type { TaskPatch, TaskStore } from './store.js';
 import { isoFromMicros } from './time.js';
 import type { TaskTransitions } from './transitions.js';
+import type { UsageSampler } from './usage-sampler.js';
 import { taskIdOf } from './unit-names.js';
 
 interface TrackedUnit {
@@ -23,6 +24,8 @@ interface TrackedUnit {
   scheduled: boolean;
   /** Its start job is under way: the lifecycle settles the task, then asks for a read (started()). */
   starting: boolean;
+  /** The next read catches up with changes nobody watched (a restart, a lost bus): its events say so. */
+  catchingUp: boolean;
 }
 
 export class UnitTracker {
@@ -36,6 +39,7 @@ export class UnitTracker {
     private readonly store: TaskStore,
     private readonly systemd: SystemdClient,
     private readonly transitions: TaskTransitions,
+    private readonly usage: UsageSampler,
     private readonly log: Logger,
   ) {
     systemd.on('unitChanged', this.onUnitChanged);
@@ -50,25 +54,37 @@ export class UnitTracker {
     if (this.units.has(unit)) return true;
     // A finished task's unit has nothing more to tell (it is collected); an unknown one is not ours.
     if (this.closed || !this.isActive(unit)) return false;
-    this.units.set(unit, { signalled: {}, refreshing: null, again: false, scheduled: false, starting });
+    this.units.set(unit, { signalled: {}, refreshing: null, again: false, scheduled: false, starting, catchingUp: false });
     this.systemd.watch(unit);
+    if (!starting) this.usage.follow(unit);
     return true;
   }
 
   /** The start job is done and its result handled: the unit's changes move its task from now on. */
   started(unit: string): void {
     const tracked = this.units.get(unit);
-    if (tracked) tracked.starting = false;
+    if (!tracked) return;
+    tracked.starting = false;
+    this.usage.follow(unit);
   }
 
   untrack(unit: string): void {
     this.units.delete(unit);
     this.systemd.unwatch(unit);
+    this.usage.forget(unit);
+  }
+
+  /** What a followed unit uses now (null: not followed, or its cgroup cannot be read). */
+  usageNow(unit: string): TaskUsage | null {
+    return this.units.has(unit) ? this.usage.read(unit) : null;
   }
 
   /** Follows an active task's unit again (after a restart of the runner or of the bus). */
   async reattach(task: TaskRecord): Promise<void> {
-    if (this.track(task.unit)) await this.refresh(task.unit);
+    if (!this.track(task.unit)) return;
+    const tracked = this.units.get(task.unit);
+    if (tracked) tracked.catchingUp = true;
+    await this.refresh(task.unit);
   }
 
   async refreshActive(): Promise<void> {
@@ -171,13 +187,15 @@ export class UnitTracker {
     // Collected meanwhile, or the tracker closed: what was read moves nothing any more.
     if (this.units.get(unit) !== tracked) return;
     const current = snapshot?.loadState === 'loaded' && belongsTo(snapshot, task) ? snapshot : null;
-    if (current === null) this.applyGone(task, tracked.signalled);
-    else this.apply(task, current);
+    const recovered = tracked.catchingUp;
+    tracked.catchingUp = false;
+    if (current === null) this.applyGone(task, tracked.signalled, recovered);
+    else this.apply(task, current, recovered);
     const after = this.store.find(taskId);
     if (after && isFinished(after.task)) await this.collect(taskId, unit, current);
   }
 
-  private apply(task: TaskRecord, snapshot: UnitSnapshot): void {
+  private apply(task: TaskRecord, snapshot: UnitSnapshot, recovered: boolean): void {
     const mapped = mapUnitStatus(snapshot, task.stopRequested);
     const patch: TaskPatch = {};
     if (task.invocationId === null && snapshot.invocationId) patch.invocationId = snapshot.invocationId;
@@ -186,9 +204,10 @@ export class UnitTracker {
     }
     if (mapped.state === TaskState.exited) {
       const end = snapshot.execMainExitTimestamp || snapshot.inactiveEnterTimestamp;
-      this.transitions.move(task, { ...patch, ...finishedPatch(mapped), result: snapshot.result || null }, end);
+      patch.usage = this.usage.final(task.unit, snapshot.cpuUsageNsec);
+      this.transitions.move(task, { ...patch, ...finishedPatch(mapped), result: snapshot.result || null }, end, recovered);
     } else {
-      this.transitions.move(task, { ...patch, state: mapped.state });
+      this.transitions.move(task, { ...patch, state: mapped.state }, 0n, recovered);
     }
   }
 
@@ -199,26 +218,34 @@ export class UnitTracker {
   }
 
   /** The unit is not loaded any more: trust what its last signals said, else the task is lost. */
-  private applyGone(task: TaskRecord, signalled: Partial<UnitStatus>): void {
+  private applyGone(task: TaskRecord, signalled: Partial<UnitStatus>, recovered: boolean): void {
+    const usage = this.usage.final(task.unit, null);
+    const kept = usage === null ? {} : { usage };
     if (signalled.activeState !== undefined) {
       const mapped = mapUnitStatus(
         { activeState: '', subState: '', result: '', execMainCode: 0, execMainStatus: 0, ...signalled },
         task.stopRequested,
       );
       if (mapped.state === TaskState.exited) {
-        this.transitions.move(task, { ...finishedPatch(mapped), result: signalled.result || null });
+        this.transitions.move(task, { ...kept, ...finishedPatch(mapped), result: signalled.result || null }, 0n, recovered);
         return;
       }
     }
     if (task.stopRequested) {
-      this.transitions.move(task, { state: TaskState.exited, exitCode: ExitCode.canceled, detail: 'stopped on request' });
+      this.transitions.move(
+        task,
+        { ...kept, state: TaskState.exited, exitCode: ExitCode.canceled, detail: 'stopped on request' },
+        0n,
+        recovered,
+      );
       return;
     }
-    this.transitions.move(task, {
-      state: TaskState.lost,
-      exitCode: ExitCode.undetermined,
-      detail: 'the unit is gone and systemd kept no result',
-    });
+    this.transitions.move(
+      task,
+      { ...kept, state: TaskState.lost, exitCode: ExitCode.undetermined, detail: 'the unit is gone and systemd kept no result' },
+      0n,
+      recovered,
+    );
   }
 }
 

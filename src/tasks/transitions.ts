@@ -1,14 +1,15 @@
 /**
- * The only place a task changes state: checks that the move is legal, writes it, and tells whoever
- * waits. Lifecycle (requests) and unit tracking (systemd's signals) both move tasks through here.
+ * The only place a task comes to be or changes state: checks that the move is legal, writes it with
+ * its event, and tells whoever waits. Lifecycle (requests), unit tracking (systemd's signals) and
+ * recovery all create and move tasks through here.
  */
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import { LEGAL_NEXT, isFinished, isFinishedState, type FinishedTask, type TaskRecord } from './model.js';
-import type { TaskPatch, TaskStore } from './store.js';
+import { LEGAL_NEXT, isFinished, isFinishedState, type FinishedTask, type TaskEvent, type TaskRecord } from './model.js';
+import type { IdempotencyKey, TaskPatch, TaskStore } from './store.js';
 import { isoFromMicros, nowIso } from './time.js';
 
-export class TaskTransitions extends EventEmitter<{ changed: [TaskRecord] }> {
+export class TaskTransitions extends EventEmitter<{ changed: [TaskRecord]; event: [TaskEvent] }> {
   /** Waiters of whenFinished, by task: one lookup per change, however many streams follow a task. */
   private readonly finishWaiters = new Map<string, Set<(task: FinishedTask) => void>>();
 
@@ -20,11 +21,20 @@ export class TaskTransitions extends EventEmitter<{ changed: [TaskRecord] }> {
     this.setMaxListeners(0);
   }
 
+  /** Records a new task ("created"), with the client's idempotency key if it sent one. */
+  create(task: Pick<TaskRecord, 'taskId' | 'machine' | 'unit' | 'createdAt'>, idempotency?: IdempotencyKey, recovered = false): void {
+    const event = this.store.insert(task, idempotency, recovered);
+    const created = this.store.find(task.taskId)?.task;
+    if (created) this.emit('changed', created);
+    this.emit('event', event);
+  }
+
   /**
    * Applies `patch` if the move from the task's current state is legal. `endMicros`: when the task
-   * ended, by systemd's clock (µs since the epoch), for a patch that finishes it.
+   * ended, by systemd's clock (µs since the epoch), for a patch that finishes it. `recovered`: the
+   * change happened while the runner was not watching (recovery, a lost bus found it).
    */
-  move(stale: TaskRecord, patch: TaskPatch, endMicros = 0n): void {
+  move(stale: TaskRecord, patch: TaskPatch, endMicros = 0n, recovered = false): void {
     // The caller's record may be older than an await: decide on the store's, where a finished task is final.
     const task = this.store.find(stale.taskId)?.task;
     if (!task || isFinished(task)) return;
@@ -37,13 +47,12 @@ export class TaskTransitions extends EventEmitter<{ changed: [TaskRecord] }> {
     if (isFinishedState(next) && write.finishedAt === undefined) {
       write.finishedAt = endMicros > 0n ? isoFromMicros(endMicros) : nowIso();
     }
-    this.store.update(task.taskId, write);
-    const updated = this.store.find(task.taskId)?.task;
-    if (!updated) return;
-    if (updated.state !== task.state) {
-      this.log.info({ taskId: task.taskId, state: updated.state, exitCode: updated.exitCode }, `task ${updated.state}`);
-    }
+    const written = this.store.transition(task.taskId, write, recovered);
+    if (!written) return;
+    const { task: updated, event } = written;
+    if (event) this.log.info({ taskId: task.taskId, state: updated.state, exitCode: updated.exitCode }, `task ${updated.state}`);
     this.emit('changed', updated);
+    if (event) this.emit('event', event);
     if (isFinished(updated)) this.settle(updated);
   }
 

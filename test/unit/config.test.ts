@@ -32,7 +32,9 @@ describe('validateConfig defaults', () => {
     assert.equal(config.listen, '127.0.0.1:7356');
     assert.equal(config.stateDir, undefined);
     assert.deepEqual(config.log, { level: 'info' });
-    assert.deepEqual(config.tasks, { slice: 'tessia-tasks.slice', stopWaitSec: 0.5, starterSocket: null });
+    assert.deepEqual(config.retention, { maxAgeDays: 30, maxFinished: 10_000, sweepMinutes: 15 });
+    assert.equal(config.limits.maxEventStreams, 5000);
+    assert.deepEqual(config.tasks, { slice: 'tessia-tasks.slice', stopWaitSec: 0.5, starterSocket: null, usageSampleSec: 10 });
     assert.deepEqual(Object.keys(config.machines), ['echo']);
     const echo = config.machines['echo'];
     assert.ok(echo);
@@ -84,11 +86,13 @@ describe('validateConfig defaults', () => {
       slice: 'tessia-tasks.slice',
       stopWaitSec: 2,
       starterSocket: null,
+      usageSampleSec: 10,
     });
     assert.deepEqual(validateConfig({ tasks: { slice: 'mine.slice' } }).tasks, {
       slice: 'mine.slice',
       stopWaitSec: 0.5,
       starterSocket: null,
+      usageSampleSec: 10,
     });
   });
 
@@ -351,7 +355,7 @@ describe('loadConfig', () => {
     );
     const config = await loadConfig(path);
     assert.equal(config.listen, '0.0.0.0:8000');
-    assert.deepEqual(config.tasks, { slice: 'custom.slice', stopWaitSec: 0.5, starterSocket: null });
+    assert.deepEqual(config.tasks, { slice: 'custom.slice', stopWaitSec: 0.5, starterSocket: null, usageSampleSec: 10 });
     assert.equal(config.machines['echo']?.limits.memoryMax, 536870912);
     assert.deepEqual(config.machines['tool']?.exec, ['/usr/bin/tool', '--verbose']);
   });

@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { TaskState, type TaskRecord } from '../../src/tasks/model.js';
+import Database from 'better-sqlite3';
 import { TaskStore } from '../../src/tasks/store.js';
+import { SCHEMA_VERSION, StoreVersionError } from '../../src/tasks/store-schema.js';
 
 let directory: string;
 let stateDir: string;
@@ -61,6 +63,7 @@ describe('TaskStore insert and get', () => {
       finishedAt: null,
       invocationId: null,
       stopRequested: false,
+      usage: null,
     });
   });
 
@@ -299,5 +302,247 @@ describe('TaskStore pages', () => {
     store.remove('bbbbbbbb');
     assert.ok(first.next !== undefined);
     assert.deepEqual(ids(store.page('brief', { limit: 2, after: first.next }).tasks), ['cccccccc']);
+  });
+});
+
+describe('TaskStore events', () => {
+  it('records "created" with the task, and one event per change of state, none for other changes.', () => {
+    insertTask('a1b2c3d4');
+    const running = store.transition('a1b2c3d4', { state: TaskState.running, startedAt: '2026-11-27T23:04:17.000000Z' }, false);
+    assert.equal(running?.event?.state, TaskState.running);
+    assert.equal(running.event.at, '2026-11-27T23:04:17.000000Z', 'a start is dated when systemd started it');
+    assert.equal(store.transition('a1b2c3d4', { invocationId: 'c0ffee' }, false)?.event, undefined);
+    const exited = store.transition(
+      'a1b2c3d4',
+      {
+        state: TaskState.exited,
+        exitCode: 3,
+        result: 'exit-code',
+        detail: 'exited with status 3',
+        finishedAt: '2026-11-27T23:05:00.000000Z',
+      },
+      true,
+    );
+    assert.deepEqual(
+      store.eventsAfter(0, 10).map(({ state, exitCode, result, recovered, at }) => ({ state, exitCode, result, recovered, at })),
+      [
+        { state: TaskState.created, exitCode: null, result: null, recovered: false, at: CREATED_AT },
+        { state: TaskState.running, exitCode: null, result: null, recovered: false, at: '2026-11-27T23:04:17.000000Z' },
+        { state: TaskState.exited, exitCode: 3, result: 'exit-code', recovered: true, at: '2026-11-27T23:05:00.000000Z' },
+      ],
+    );
+    assert.equal(store.lastEventId(), exited?.event?.id);
+  });
+
+  it('reads events after an id, a page at a time, by task or machine.', () => {
+    insertTask('a1b2c3d4', 'echo');
+    insertTask('b1b2c3d4', 'powerman');
+    store.transition('a1b2c3d4', { state: TaskState.running }, false);
+    const all = store.eventsAfter(0, 10);
+    assert.deepEqual(
+      all.map((event) => [event.taskId, event.state]),
+      [
+        ['a1b2c3d4', 'created'],
+        ['b1b2c3d4', 'created'],
+        ['a1b2c3d4', 'running'],
+      ],
+    );
+    const [first, second] = all;
+    assert.ok(first && second);
+    assert.deepEqual(store.eventsAfter(first.id, 1), [second]);
+    assert.deepEqual(
+      store.eventsAfter(0, 10, { taskId: 'a1b2c3d4' }).map((event) => event.state),
+      ['created', 'running'],
+    );
+    assert.deepEqual(
+      store.eventsAfter(0, 10, { machine: 'powerman' }).map((event) => event.taskId),
+      ['b1b2c3d4'],
+    );
+  });
+
+  it('keeps event ids growing when the last ones are removed with their task (ids never reused).', () => {
+    insertTask('a1b2c3d4');
+    const gone = store.lastEventId();
+    store.remove('a1b2c3d4');
+    assert.deepEqual(store.eventsAfter(0, 10), []);
+    insertTask('b1b2c3d4');
+    assert.ok(store.lastEventId() > gone);
+  });
+});
+
+describe('TaskStore idempotency keys', () => {
+  const key = (digest = 'd1') => ({ key: 'retry-1', digest });
+
+  it('finds the task of a key, with the digest of its request.', () => {
+    store.insert({ taskId: 'a1b2c3d4', machine: 'echo', unit: 'tessia-task-a1b2c3d4.service', createdAt: CREATED_AT }, key());
+    assert.equal(store.findByKey('retry-1')?.task.taskId, 'a1b2c3d4');
+    assert.equal(store.findByKey('retry-1')?.digest, 'd1');
+    assert.equal(store.findByKey('other'), undefined);
+  });
+
+  it('refuses a second task with a key a visible task holds.', () => {
+    store.insert({ taskId: 'a1b2c3d4', machine: 'echo', unit: 'tessia-task-a1b2c3d4.service', createdAt: CREATED_AT }, key());
+    assert.throws(() =>
+      store.insert({ taskId: 'b1b2c3d4', machine: 'echo', unit: 'tessia-task-b1b2c3d4.service', createdAt: CREATED_AT }, key()),
+    );
+    assert.equal(store.find('b1b2c3d4'), undefined, 'nothing written');
+    assert.equal(store.eventsAfter(0, 10).length, 1, 'and no event');
+  });
+
+  it('lets a key go with its task: hidden at DELETE, free for a new task, gone when the row goes.', () => {
+    store.insert({ taskId: 'a1b2c3d4', machine: 'echo', unit: 'tessia-task-a1b2c3d4.service', createdAt: CREATED_AT }, key('d1'));
+    store.forget('a1b2c3d4');
+    assert.equal(store.findByKey('retry-1'), undefined);
+    store.insert({ taskId: 'b1b2c3d4', machine: 'echo', unit: 'tessia-task-b1b2c3d4.service', createdAt: CREATED_AT }, key('d2'));
+    assert.equal(store.findByKey('retry-1')?.task.taskId, 'b1b2c3d4');
+    store.remove('b1b2c3d4');
+    assert.equal(store.findByKey('retry-1'), undefined);
+  });
+});
+
+describe('TaskStore filters', () => {
+  beforeEach(() => {
+    const rows: [string, string, string][] = [
+      ['00000001', 'echo', '2026-11-01T00:00:00.000000Z'],
+      ['00000002', 'powerman', '2026-11-02T00:00:00.000000Z'],
+      ['00000003', 'echo', '2026-11-03T00:00:00.000000Z'],
+      ['00000004', 'echo', '2026-11-04T00:00:00.000000Z'],
+    ];
+    for (const [taskId, machine, createdAt] of rows) store.insert({ taskId, machine, unit: `tessia-task-${taskId}.service`, createdAt });
+    store.transition('00000003', { state: TaskState.running }, false);
+    store.transition('00000004', { state: TaskState.exited, exitCode: 0 }, false);
+  });
+  const ids = (filter: Parameters<TaskStore['page']>[1]['filter'], limit = 10) =>
+    store.page('brief', { limit, ...(filter ? { filter } : {}) }).tasks.map((task) => task.taskId);
+
+  it('filters by state, machine and creation time, each alone and together.', () => {
+    assert.deepEqual(ids({ states: [TaskState.running, TaskState.exited] }), ['00000003', '00000004']);
+    assert.deepEqual(ids({ machine: 'echo' }), ['00000001', '00000003', '00000004']);
+    assert.deepEqual(ids({ since: '2026-11-02T00:00:00.000000Z' }), ['00000002', '00000003', '00000004']);
+    assert.deepEqual(ids({ until: '2026-11-03T00:00:00.000000Z' }), ['00000001', '00000002']);
+    assert.deepEqual(ids({ machine: 'echo', states: [TaskState.created, TaskState.exited], since: '2026-11-01T12:00:00.000000Z' }), [
+      '00000004',
+    ]);
+  });
+
+  it('pages a filtered list with the cursor, in creation order.', () => {
+    const first = store.page('full', { limit: 2, filter: { machine: 'echo' } });
+    assert.deepEqual(
+      first.tasks.map((task) => task.taskId),
+      ['00000001', '00000003'],
+    );
+    assert.ok(first.next !== undefined);
+    const second = store.page('full', { limit: 2, after: first.next, filter: { machine: 'echo' } });
+    assert.deepEqual(
+      second.tasks.map((task) => task.taskId),
+      ['00000004'],
+    );
+    assert.equal(second.next, undefined);
+  });
+});
+
+describe('TaskStore retention', () => {
+  function finished(taskId: string, finishedAt: string): void {
+    store.insert({ taskId, machine: 'echo', unit: `tessia-task-${taskId}.service`, createdAt: finishedAt });
+    store.transition(taskId, { state: TaskState.exited, exitCode: 0, finishedAt }, false);
+  }
+
+  it('names finished tasks older than the cutoff, and those beyond the newest N; never active ones.', () => {
+    finished('00000001', '2026-10-01T00:00:00.000000Z');
+    finished('00000002', '2026-11-01T00:00:00.000000Z');
+    finished('00000003', '2026-11-20T00:00:00.000000Z');
+    insertTask('00000004');
+    const ids = (cutoff: string | null, keep: number | null) =>
+      store
+        .expired(cutoff, keep, 100)
+        .map((task) => task.taskId)
+        .sort();
+    assert.deepEqual(ids('2026-11-10T00:00:00.000Z', null), ['00000001', '00000002']);
+    assert.deepEqual(ids(null, 1), ['00000001', '00000002']);
+    assert.deepEqual(ids(null, 0), ['00000001', '00000002', '00000003']);
+    assert.deepEqual(ids('2026-09-01T00:00:00.000Z', 5), []);
+    assert.deepEqual(ids(null, null), []);
+  });
+
+  it('removes tasks with their events in one write.', () => {
+    finished('00000001', '2026-10-01T00:00:00.000000Z');
+    insertTask('00000002');
+    store.removeAll(['00000001']);
+    assert.equal(store.find('00000001'), undefined);
+    assert.deepEqual(
+      store.eventsAfter(0, 10).map((event) => event.taskId),
+      ['00000002'],
+    );
+  });
+});
+
+describe('TaskStore schema versions', () => {
+  const FIXTURE = join(import.meta.dirname, '../fixtures/store-0.1.0/tasks.sqlite3');
+  const copyOf = (file: string) => {
+    const dir = join(directory, `copy-${++stores}`);
+    mkdirSync(dir);
+    copyFileSync(file, join(dir, 'tasks.sqlite3'));
+    return dir;
+  };
+
+  it("opens 0.1.0's store (a file its own code wrote) and migrates it, keeping every task as it was.", () => {
+    const dir = copyOf(FIXTURE);
+    const migrated = new TaskStore(dir);
+    try {
+      assert.equal(migrated.openedAtVersion, 0, '0.1.0 did not record a version');
+      assert.equal(new Database(join(dir, 'tasks.sqlite3'), { readonly: true }).pragma('user_version', { simple: true }), SCHEMA_VERSION);
+      const exited = migrated.get('0a0a0a01');
+      assert.equal(exited?.state, TaskState.exited);
+      assert.equal(exited.exitCode, 0);
+      assert.equal(exited.finishedAt, '2026-06-01T10:00:05.000000Z');
+      assert.equal(exited.usage, null);
+      const running = migrated.get('0a0a0a02');
+      assert.equal(running?.state, TaskState.running);
+      assert.equal(running.stopRequested, true);
+      assert.equal(migrated.find('0a0a0a03')?.forgotten, true, 'an unfinished delete stays one');
+      // What the new version adds works on the old rows.
+      assert.ok(migrated.transition('0a0a0a02', { state: TaskState.exited, exitCode: -1 }, true)?.event);
+      assert.deepEqual(
+        migrated.page('brief', { limit: 10, filter: { machine: 'echo' } }).tasks.map((task) => task.taskId),
+        ['0a0a0a01', '0a0a0a02'],
+      );
+    } finally {
+      migrated.close();
+    }
+  });
+
+  it('leaves a store whose migration fails at the version before, untouched (one transaction each).', () => {
+    const dir = copyOf(FIXTURE);
+    // Something in the way of migration 2 (a table of the name it creates).
+    const db = new Database(join(dir, 'tasks.sqlite3'));
+    db.exec('CREATE TABLE events (x INTEGER)');
+    db.close();
+    assert.throws(() => new TaskStore(dir), /already exists/);
+    const after = new Database(join(dir, 'tasks.sqlite3'), { readonly: true });
+    try {
+      assert.equal(after.pragma('user_version', { simple: true }), 1);
+      const columns = (after.pragma('table_info(tasks)') as { name: string }[]).map((column) => column.name);
+      assert.ok(!columns.includes('idempotency_key'), 'no half-applied migration');
+      assert.equal((after.prepare('SELECT COUNT(*) AS n FROM tasks').get() as { n: number }).n, 3);
+    } finally {
+      after.close();
+    }
+  });
+
+  it('refuses a store of a newer schema, with what to do, and changes nothing in it.', () => {
+    const dir = copyOf(FIXTURE);
+    const db = new Database(join(dir, 'tasks.sqlite3'));
+    db.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
+    db.close();
+    const before = readFileSync(join(dir, 'tasks.sqlite3'));
+    assert.throws(
+      () => new TaskStore(dir),
+      (error: Error) => {
+        assert.ok(error instanceof StoreVersionError);
+        assert.match(error.message, new RegExp(`schema version ${SCHEMA_VERSION + 1}, made by a newer tessia-task-runner`));
+        return true;
+      },
+    );
+    assert.deepEqual(readFileSync(join(dir, 'tasks.sqlite3')), before);
   });
 });

@@ -27,6 +27,7 @@ import { TaskUnitStarter } from '../../src/starter/task-unit-starter.js';
 import { finishDeletes } from '../../src/tasks/recovery.js';
 import { TaskService } from '../../src/tasks/service.js';
 import { TaskStore } from '../../src/tasks/store.js';
+import { UsageSampler } from '../../src/tasks/usage-sampler.js';
 import { UnitTracker } from '../../src/tasks/tracking.js';
 import { TaskTransitions } from '../../src/tasks/transitions.js';
 import { unitNameOf } from '../../src/tasks/unit-names.js';
@@ -113,6 +114,7 @@ function snapshot(unit: string, status: Partial<UnitSnapshot> = {}): UnitSnapsho
     result: 'success',
     execMainCode: 0,
     execMainStatus: 0,
+    cpuUsageNsec: null,
     invocationId: 'a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5',
     activeEnterTimestamp: 1_795_000_000_000_000n,
     inactiveEnterTimestamp: 0n,
@@ -143,6 +145,7 @@ async function settled(): Promise<void> {
 let directory: string;
 let stores = 0;
 let store: TaskStore;
+let usage: UsageSampler;
 let systemd: FakeSystemd;
 let transitions: TaskTransitions;
 let tracker: UnitTracker;
@@ -178,13 +181,15 @@ beforeEach(() => {
   store = new TaskStore(join(directory, `store-${++stores}`));
   systemd = new FakeSystemd();
   transitions = new TaskTransitions(store, log);
-  tracker = new UnitTracker(store, systemd as unknown as SystemdClient, transitions, log);
+  usage = new UsageSampler('tessia-tasks.slice', 60_000);
+  tracker = new UnitTracker(store, systemd as unknown as SystemdClient, transitions, usage, log);
 });
 
 afterEach(async () => {
   systemd.hold?.open();
   await settled();
   tracker.close();
+  usage.close();
   transitions.close();
   store.close();
 });
@@ -611,7 +616,7 @@ describe('Deleting a task', () => {
       systemd.units.set(unitName, snapshot(unitName));
       return 'done';
     };
-    const task = await tasks.create({ machine: 'echo', parameters: ['echo hi'] });
+    const { task } = await tasks.create({ machine: 'echo', parameters: ['echo hi'] });
     await deleting;
     assert.deepEqual(systemd.stops, [task.unit, task.unit], 'a second stop once the unit exists');
     assert.equal(store.find(task.taskId)?.forgotten, true);
