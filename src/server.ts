@@ -96,7 +96,7 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
     let unitSettings = settingsDigest(config);
     const starter = await taskStarter(config, systemd, options.runtimeDir, log, () => unitSettings);
     releasers.push(() => starter.close());
-    const transitions = new TaskTransitions(store, log);
+    const transitions = new TaskTransitions(store, log, options.hooks?.afterEvent);
     releasers.push(() => transitions.close());
     const usage = new UsageSampler(config.tasks.slice, config.tasks.usageSampleSec * 1000);
     releasers.push(() => usage.close());

@@ -12,7 +12,7 @@ import { InvalidParametersError } from '../machines/registry.js';
 import { DISCONNECTED, NO_SUCH_UNIT, OUTCOME_UNKNOWN, SystemdError, type SystemdClient } from '../systemd/client.js';
 import { TaskError } from './errors.js';
 import { TaskEvents } from './events.js';
-import { ExitCode, TaskState, isFinished, type FinishedTask, type TaskRecord, type TaskUsage } from './model.js';
+import { ExitCode, TaskState, isFinished, type FinishedTask, type TaskEvent, type TaskRecord, type TaskUsage } from './model.js';
 import type { TaskFilter, TaskPage, TaskStore, TaskView } from './store.js';
 import type { TaskStarter } from './task-starter.js';
 import { nowIso } from './time.js';
@@ -51,6 +51,8 @@ export interface StartHooks {
   afterStart?(): void;
   /** DELETE: the task is marked forgotten in the store; its unit is not stopped yet. */
   afterForget?(): void;
+  /** An event is in the store; no subscriber has been told of it yet. */
+  afterEvent?(event: TaskEvent): void;
 }
 
 export interface NewTask {

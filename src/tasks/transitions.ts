@@ -16,6 +16,8 @@ export class TaskTransitions extends EventEmitter<{ changed: [TaskRecord]; event
   constructor(
     private readonly store: TaskStore,
     private readonly log: Logger,
+    /** Tests: called once an event is written, before anyone is told (to crash the runner there). */
+    private readonly afterEvent?: (event: TaskEvent) => void,
   ) {
     super();
     this.setMaxListeners(0);
@@ -24,6 +26,7 @@ export class TaskTransitions extends EventEmitter<{ changed: [TaskRecord]; event
   /** Records a new task ("created"), with the client's idempotency key if it sent one. */
   create(task: Pick<TaskRecord, 'taskId' | 'machine' | 'unit' | 'createdAt'>, idempotency?: IdempotencyKey, recovered = false): void {
     const event = this.store.insert(task, idempotency, recovered);
+    this.afterEvent?.(event);
     const created = this.store.find(task.taskId)?.task;
     if (created) this.emit('changed', created);
     this.emit('event', event);
@@ -50,6 +53,7 @@ export class TaskTransitions extends EventEmitter<{ changed: [TaskRecord]; event
     const written = this.store.transition(task.taskId, write, recovered);
     if (!written) return;
     const { task: updated, event } = written;
+    if (event) this.afterEvent?.(event);
     if (event) this.log.info({ taskId: task.taskId, state: updated.state, exitCode: updated.exitCode }, `task ${updated.state}`);
     this.emit('changed', updated);
     if (event) this.emit('event', event);

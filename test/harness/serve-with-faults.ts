@@ -1,6 +1,6 @@
 /**
  * A test-only entry point: `tessia-task-runner serve` that dies by SIGKILL at the step named by
- * TESSIA_FAULT (a start's after-record | after-start, a delete's after-forget), to prove recovery. The shipped entry point has no
+ * TESSIA_FAULT (a start's after-record | after-start, a delete's after-forget, an event's after-event), to prove recovery. The shipped entry point has no
  * such switch.
  */
 // The built runner, as the shipped entry point runs it (built-in machines are found next to it).
@@ -12,6 +12,8 @@ const HOOKS: Record<string, StartHooks> = {
   'after-record': { afterRecord: die },
   'after-start': { afterStart: die },
   'after-forget': { afterForget: die },
+  // The "created" event of a task the API starts is written; no subscriber has it yet.
+  'after-event': { afterEvent: (event) => (event.state === 'created' && !event.recovered ? die() : undefined) },
 };
 
 const fault = process.env['TESSIA_FAULT'] ?? '';

@@ -90,7 +90,10 @@ export function startTestRunner(config: Record<string, unknown> = {}, options: R
 }
 
 /** (Re)starts the runner so that it dies by SIGKILL at this step of the next task start (or delete). */
-export function startWithFault(runner: RunnerService, fault: 'after-record' | 'after-start' | 'after-forget'): Promise<void> {
+export function startWithFault(
+  runner: RunnerService,
+  fault: 'after-record' | 'after-start' | 'after-forget' | 'after-event',
+): Promise<void> {
   const entry = ['--import', 'tsx', `${APP_DIR_INSIDE}/test/harness/serve-with-faults.ts`];
   return runner.start({ TESSIA_FAULT: fault }, [], entry);
 }
