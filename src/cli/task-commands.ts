@@ -28,7 +28,10 @@ const MAX_TIMEOUT_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
 const TASK_USAGE = `Usage: tessia-task-runner task <command> [options]
 
 Commands:
-  start <machine> [--parameters JSON | --parameters-file FILE]   start a task, print its id
+  start <machine> [--parameters JSON | --parameters-file FILE] [--wait | -f]
+                                                                  start a task, print its id; --wait: then wait
+                                                                  for its end, -f: follow its log to the end
+  wait <id>...                                                    wait until each task has ended; print how
   list [--full]                                                   list tasks
   show <id>                                                       one task, as JSON
   stop <id>                                                       stop a task (again: kill it)
@@ -52,7 +55,8 @@ Busy (429) or unavailable (503) with Retry-After: list, show and logs are sent a
 asked (at most ${MAX_RETRY_WAIT_SECONDS} s each, within --timeout); start, stop and delete only when the runner says
 it did nothing (TOO_MANY_TASKS, SHUTTING_DOWN), never when it may have (SYSTEMD_UNAVAILABLE).
 
-Exit codes: 0 done (logs -f: the task succeeded), 1 the task failed (logs -f) or another error,
+Exit codes: 0 done (wait, start --wait/-f, logs -f: the task succeeded, every task for wait),
+1 a task failed (exit code not 0, or lost) or another error,
 2 usage, 3 no such task, 4 not allowed (401/403), 5 the runner is unreachable or unavailable.
 `;
 
@@ -77,6 +81,7 @@ const OPTIONS = {
   'parameters-file': { type: 'string' },
   full: { type: 'boolean' },
   follow: { type: 'boolean', short: 'f' },
+  wait: { type: 'boolean' },
   after: { type: 'string' },
   tail: { type: 'string' },
   priority: { type: 'string' },
@@ -148,7 +153,18 @@ export async function taskCommand(args: string[]): Promise<number> {
           parameters,
         });
         process.stdout.write(values.json ? `${terminalSafeJson(task)}\n` : `${terminalSafe(task.taskId)}\n`);
+        if (values.follow)
+          return await logs(settings, encodeURIComponent(task.taskId), {
+            follow: true,
+            color: values.color,
+            'no-color': values['no-color'],
+          });
+        if (values.wait) return await waitFor(settings, [task.taskId]);
         return EXIT.ok;
+      }
+      case 'wait': {
+        need('a task id');
+        return await waitFor(settings, positionals.slice(1));
       }
       case 'list': {
         // Every page: the runner links to the next one while there is one.
@@ -270,6 +286,34 @@ function readParametersFile(path: string): string {
   } catch (error) {
     throw new UsageError(`--parameters-file: ${messageOf(error)}`);
   }
+}
+
+/** The longest a long-poll asks the runner to hold an answer (its own limit is 300 s). */
+const LONG_POLL_SECONDS = 300;
+
+interface FinishedView {
+  taskId: string;
+  state: string;
+  exitCode: number | null;
+}
+
+/**
+ * Waits until every task has ended, one long-poll at a time (each shorter than --timeout, so that a
+ * runner that stopped answering is noticed), and prints each end on stderr. 0 when every task
+ * exited 0; 1 when one did not.
+ */
+async function waitFor(settings: ClientSettings, ids: readonly string[]): Promise<number> {
+  const pollSeconds = Math.max(1, Math.min(LONG_POLL_SECONDS, Math.floor(settings.timeoutSeconds - 5)));
+  let failed = false;
+  for (const id of ids) {
+    let task: FinishedView;
+    do {
+      task = await call<FinishedView>(settings, 'GET', `/v1/tasks/${encodeURIComponent(id)}?wait=finished&timeout=${pollSeconds}`);
+    } while (task.state !== 'exited' && task.state !== 'lost');
+    process.stderr.write(terminalSafe(`-- task ${task.taskId} ${task.state}, exit code ${task.exitCode ?? 'none'} --`) + '\n');
+    if (task.exitCode !== 0) failed = true;
+  }
+  return failed ? EXIT.failed : EXIT.ok;
 }
 
 async function logs(settings: ClientSettings, id: string, values: Record<string, unknown>): Promise<number> {

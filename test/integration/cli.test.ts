@@ -73,10 +73,31 @@ describe('tessia-task-runner task', () => {
     assert.equal((await cli('http://127.0.0.1:1', 'list')).code, 5, 'unreachable');
   });
 
+  test("start --wait and -f, and wait: the exit status is the task's outcome", async () => {
+    const url = suite.runner.baseUrl;
+    const waited = await cli(url, 'start', 'echo', '--parameters', '["sleep 1", "return 5"]', '--wait');
+    assert.equal(waited.code, 1, waited.stderr);
+    assert.match(waited.stdout, /^[0-9a-f]{8}\n$/);
+    assert.match(waited.stderr, /exited, exit code 5 --/);
+    const followed = await cli(url, 'start', 'echo', '--parameters', '["echo followed", "return 0"]', '-f');
+    assert.equal(followed.code, 0, followed.stderr);
+    assert.match(followed.stdout, /tessia-echo: followed/);
+    const a = (await cli(url, 'start', 'echo', '--parameters', '["sleep 1"]')).stdout.trim();
+    const b = (await cli(url, 'start', 'echo', '--parameters', '["sleep 2"]')).stdout.trim();
+    const both = await cli(url, 'wait', a, b, '--timeout', '7');
+    assert.equal(both.code, 0, both.stderr);
+    assert.match(both.stderr, new RegExp(`task ${a} exited, exit code 0 --\\n-- task ${b} exited, exit code 0`));
+    const failing = (await cli(url, 'start', 'echo', '--parameters', '["return 1"]')).stdout.trim();
+    assert.equal((await cli(url, 'wait', a, failing)).code, 1, 'one failed');
+    assert.equal((await cli(url, 'wait', '00000000')).code, 3, 'no such task');
+    assert.equal((await cli(url, 'wait')).code, 2, 'usage');
+  });
+
   test('--help for the commands, exit 0', async () => {
     const help = await cli(suite.runner.baseUrl, '--help');
     assert.equal(help.code, 0);
-    for (const command of ['start', 'list', 'show', 'stop', 'delete', 'logs']) assert.match(help.stdout, new RegExp(`^  ${command} `, 'm'));
+    for (const command of ['start', 'wait', 'list', 'show', 'stop', 'delete', 'logs'])
+      assert.match(help.stdout, new RegExp(`^  ${command} `, 'm'));
     for (const command of ['start', 'list', 'show', 'stop', 'delete', 'logs']) {
       const own = await cli(suite.runner.baseUrl, command, '--help');
       assert.equal(own.code, 0);
