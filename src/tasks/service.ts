@@ -52,7 +52,7 @@ export interface StartHooks {
   /** DELETE: the task is marked forgotten in the store; its unit is not stopped yet. */
   afterForget?(): void;
   /** An event is in the store; no subscriber has been told of it yet. */
-  afterEvent?(event: TaskEvent): void;
+  afterEvent?: (event: TaskEvent) => void;
 }
 
 export interface NewTask {

@@ -103,7 +103,7 @@ describe('the task list, filtered', () => {
     const running = await suite.start('sleeper', null);
     await waitForState(suite.api, done.taskId, ['exited']);
     const ids = async (query: string) =>
-      ((await suite.api.getAll(`/v1/tasks?${query}`)) as { taskId: string }[]).map((task) => task.taskId);
+      (await suite.api.getAll<{ taskId: string }>(`/v1/tasks?${query}`)).map((task) => task.taskId);
     assert.deepEqual(await ids(`since=${before}&state=running`), [running.taskId]);
     assert.deepEqual(await ids(`since=${before}&state=exited,lost`), [done.taskId]);
     assert.deepEqual(await ids(`since=${before}&machine=sleeper`), [running.taskId]);
@@ -129,7 +129,7 @@ describe('what a task used', () => {
       (view) => view.state !== 'running' || (view.usage?.memoryBytes ?? 0) > 0,
     );
     const ended = await waitForState(suite.api, task.taskId, ['exited'], 60_000);
-    const usage = ((await suite.api.get(`/v1/tasks/${task.taskId}`)).body as any).usage;
+    const usage = (await suite.api.get(`/v1/tasks/${task.taskId}`)).body.usage;
     assert.ok(usage, `usage kept: ${JSON.stringify(ended)}`);
     assert.equal(usage.memoryBytes, 0, 'nothing in use once it ended');
     assert.equal(usage.tasks, 0);
