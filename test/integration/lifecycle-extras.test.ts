@@ -102,8 +102,7 @@ describe('the task list, filtered', () => {
     const done = await suite.start('echo', ['return 0']);
     const running = await suite.start('sleeper', null);
     await waitForState(suite.api, done.taskId, ['exited']);
-    const ids = async (query: string) =>
-      (await suite.api.getAll<{ taskId: string }>(`/v1/tasks?${query}`)).map((task) => task.taskId);
+    const ids = async (query: string) => (await suite.api.getAll<{ taskId: string }>(`/v1/tasks?${query}`)).map((task) => task.taskId);
     assert.deepEqual(await ids(`since=${before}&state=running`), [running.taskId]);
     assert.deepEqual(await ids(`since=${before}&state=exited,lost`), [done.taskId]);
     assert.deepEqual(await ids(`since=${before}&machine=sleeper`), [running.taskId]);
