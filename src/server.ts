@@ -31,6 +31,7 @@ import { ParameterHandoff } from './starter/parameter-handoff.js';
 import { TaskUnitStarter } from './starter/task-unit-starter.js';
 import { groupId } from './system-accounts.js';
 import { settingsDigest } from './starter/protocol.js';
+import { taskFilesFor } from './files/reader-choice.js';
 
 export type { StartHooks };
 
@@ -127,6 +128,8 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
       systemd.off('reconnected', onReconnected);
     });
     const logs = new TaskLogs(tasks, { settleMs: config.logs.followSettleSec * 1000 }, log);
+    const files = taskFilesFor(config.tasks.filesSocket, log);
+    releasers.push(() => files.close());
     const shuttingDown = new AbortController();
     // What a reload replaces (see reload below); requests read it as they come.
     let live = {
@@ -139,6 +142,7 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
       tasks,
       {
         logs,
+        files,
         auth: () => live.auth,
         policy: () => live.policy,
         limits: config.limits,

@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { isAbsolute } from 'node:path';
 import { z } from 'zod';
+import { FILES_CEILINGS } from '../files/protocol.js';
 
 /** The runner's configuration file (YAML). Every key has a default; unknown keys are errors. */
 
@@ -237,8 +238,29 @@ export const ConfigSchema = z.strictObject({
        * (about 1 MiB and one task a stream). (Default: 100)
        */
       maxLogStreams: z.number().int().min(1).max(10_000).default(100),
+      /**
+       * Entries of a task's working directory examined for one listing (GET /v1/tasks/{id}/files),
+       * listed or not; beyond, the listing says `truncated`. (Default: 10 000)
+       */
+      maxFileEntries: z.number().int().min(1).max(FILES_CEILINGS.maxEntries).default(10_000),
+      /** Directories below a task's working directory a listing walks into; deeper, it says `truncated`. (Default: 16) */
+      maxFileDepth: z.number().int().min(0).max(FILES_CEILINGS.maxDepth).default(16),
+      /**
+       * The most bytes one download of a task's file serves: a larger file is refused (413) unless
+       * the client asks for a part of it with Range. (Default: 1 GiB)
+       */
+      maxFileBytes: byteSize.pipe(z.number().max(FILES_CEILINGS.maxBytes)).default(1024 ** 3),
     })
-    .default({ maxBodyBytes: 1024 * 1024, maxParameterBytes: 256 * 1024, maxJsonDepth: 64, maxActiveTasks: 1000, maxLogStreams: 100 }),
+    .default({
+      maxBodyBytes: 1024 * 1024,
+      maxParameterBytes: 256 * 1024,
+      maxJsonDepth: 64,
+      maxActiveTasks: 1000,
+      maxLogStreams: 100,
+      maxFileEntries: 10_000,
+      maxFileDepth: 16,
+      maxFileBytes: 1024 ** 3,
+    }),
   /** Where the task store lives. (Default: $STATE_DIRECTORY, else /var/lib/tessia-task-runner) */
   stateDir: absolutePath.optional(),
   log: z
@@ -263,8 +285,15 @@ export const ConfigSchema = z.strictObject({
        * /run/tessia-task-runner-starter.sock)
        */
       starterSocket: absolutePath.nullable().default(null),
+      /**
+       * The files service's socket (tessia-task-runner-files.socket): tasks' working directories are
+       * read through it, since they belong to the tasks' users. null: the runner reads them itself,
+       * which needs root's power (npm start, tests). (Default: null; the package sets
+       * /run/tessia-task-runner-files.sock)
+       */
+      filesSocket: absolutePath.nullable().default(null),
     })
-    .default({ slice: 'tessia-tasks.slice', stopWaitSec: 0.5, starterSocket: null }),
+    .default({ slice: 'tessia-tasks.slice', stopWaitSec: 0.5, starterSocket: null, filesSocket: null }),
   logs: z
     .strictObject({
       /** A heartbeat line on an idle log stream this often. (Default: 10 s) */
