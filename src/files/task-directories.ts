@@ -136,6 +136,8 @@ export class TaskDirectories implements TaskFiles {
       if (stats.isFile()) walk.files.push(entryOf(path, 'file', stats));
       if (!stats.isDirectory()) continue;
       if (depth >= walk.limits.maxDepth) {
+        // Listed, not walked into.
+        walk.files.push(entryOf(path, 'directory', stats));
         walk.truncated = true;
         continue;
       }
