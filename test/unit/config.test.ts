@@ -32,7 +32,7 @@ describe('validateConfig defaults', () => {
     assert.equal(config.listen, '127.0.0.1:7356');
     assert.equal(config.stateDir, undefined);
     assert.deepEqual(config.log, { level: 'info' });
-    assert.deepEqual(config.tasks, { slice: 'tessia-tasks.slice', stopWaitSec: 0.5, starterSocket: null });
+    assert.deepEqual(config.tasks, { slice: 'tessia-tasks.slice', stopWaitSec: 0.5, starterSocket: null, filesSocket: null });
     assert.deepEqual(Object.keys(config.machines), ['echo']);
     const echo = config.machines['echo'];
     assert.ok(echo);
@@ -84,11 +84,13 @@ describe('validateConfig defaults', () => {
       slice: 'tessia-tasks.slice',
       stopWaitSec: 2,
       starterSocket: null,
+      filesSocket: null,
     });
     assert.deepEqual(validateConfig({ tasks: { slice: 'mine.slice' } }).tasks, {
       slice: 'mine.slice',
       stopWaitSec: 0.5,
       starterSocket: null,
+      filesSocket: null,
     });
   });
 
@@ -351,7 +353,7 @@ describe('loadConfig', () => {
     );
     const config = await loadConfig(path);
     assert.equal(config.listen, '0.0.0.0:8000');
-    assert.deepEqual(config.tasks, { slice: 'custom.slice', stopWaitSec: 0.5, starterSocket: null });
+    assert.deepEqual(config.tasks, { slice: 'custom.slice', stopWaitSec: 0.5, starterSocket: null, filesSocket: null });
     assert.equal(config.machines['echo']?.limits.memoryMax, 536870912);
     assert.deepEqual(config.machines['tool']?.exec, ['/usr/bin/tool', '--verbose']);
   });
@@ -418,5 +420,16 @@ describe('loadConfig', () => {
       assert.match(error.message, /EACCES/);
       return true;
     });
+  });
+});
+
+describe("the limits of a task's files", () => {
+  it('default to 10 000 entries, 16 levels and 1 GiB, take sizes with suffixes, and refuse what is beyond the ceilings.', () => {
+    const { limits } = validateConfig({});
+    assert.deepEqual([limits.maxFileEntries, limits.maxFileDepth, limits.maxFileBytes], [10_000, 16, 1024 ** 3]);
+    assert.equal(validateConfig({ limits: { maxFileBytes: '64M' } }).limits.maxFileBytes, 64 * 1024 ** 2);
+    for (const limits of [{ maxFileEntries: 0 }, { maxFileEntries: 100_001 }, { maxFileDepth: 257 }, { maxFileBytes: '2048T' }]) {
+      assert.throws(() => validateConfig({ limits }), new RegExp(`limits\\.${Object.keys(limits)[0]}`), JSON.stringify(limits));
+    }
   });
 });
