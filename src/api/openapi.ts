@@ -182,9 +182,15 @@ export function openApiDocument(version: string): object {
           },
           responses: {
             '200': { description: 'the file', content: { 'application/octet-stream': { schema: z.string().meta({ format: 'binary' }) } } },
-            '206': { description: 'the range asked for (Content-Range)', content: { 'application/octet-stream': { schema: z.string().meta({ format: 'binary' }) } } },
+            '206': {
+              description: 'the range asked for (Content-Range)',
+              content: { 'application/octet-stream': { schema: z.string().meta({ format: 'binary' }) } },
+            },
             ...errors,
-            '400': json(ErrorBody, 'INVALID_FILE_PATH (.., ., empty or %2F segments) or NOT_A_FILE (a directory, link, FIFO, socket, another user’s file)'),
+            '400': json(
+              ErrorBody,
+              'INVALID_FILE_PATH (.., ., empty or %2F segments) or NOT_A_FILE (a directory, link, FIFO, socket, another user’s file)',
+            ),
             '404': json(ErrorBody, 'TASK_NOT_FOUND or FILE_NOT_FOUND'),
             '413': json(ErrorBody, 'more than limits.maxFileBytes: ask for a Range'),
             '416': json(ErrorBody, 'the Range is not within the file (Content-Range: bytes */SIZE)'),
