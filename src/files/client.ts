@@ -37,7 +37,13 @@ export class FilesClient implements TaskFiles {
   async read(request: ReadRequest): Promise<FileDownload> {
     const { range, ...rest } = request;
     const { reply, socket } = await this.ask({ op: 'read', ...rest, ...(range ? { range } : {}) });
-    const { file } = expect(reply, 'file') as Answer<'file'>;
+    let file: Answer<'file'>['file'];
+    try {
+      ({ file } = expect(reply, 'file') as Answer<'file'>);
+    } catch (error) {
+      socket.destroy();
+      throw error;
+    }
     const body = exactLength(file.length);
     pipeline(socket, body, () => undefined);
     return { ...file, body };

@@ -6,10 +6,15 @@
  * package suite reads through the files service.
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { get } from 'node:http';
 import { describe, test } from 'node:test';
 import { eventually } from '../../src/embedded/eventually.js';
+import { REPO_DIR } from '../../src/embedded/private-systemd.js';
 import { runnerSuite } from '../harness/suite.js';
 import { TEST_MACHINES } from '../harness/test-runner.js';
 import { journalOf, waitForCollected, waitForJournalLine, waitForState } from '../../src/embedded/runner-tasks.js';
@@ -49,6 +54,18 @@ const FILE_MACHINES = {
     exec: ['/bin/sh', '-c', 'mkdir many && cd many && seq 1 700 | xargs touch && cd .. && mkdir -p $(seq -s / 1 30) && echo built'],
   },
 };
+
+/** The installed command line, as a user runs it. */
+function cli(url: string, ...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [join(REPO_DIR, 'dist/cli/main.js'), 'task', ...args, '--url', url],
+      { encoding: 'utf8', timeout: 60_000 },
+      (error, stdout, stderr) => resolve({ code: error ? (typeof error.code === 'number' ? error.code : null) : 0, stdout, stderr }),
+    );
+  });
+}
 
 interface RawReply {
   status: number;
@@ -138,6 +155,33 @@ describe("a task's files", () => {
     const missing = await raw(`/v1/tasks/${taskId}/files/out/nothing`);
     assert.equal(missing.status, 404);
     assert.equal(json(missing).code, 'FILE_NOT_FOUND');
+  });
+
+  test('the CLI lists the files and writes one to a new file, exit 3 for a missing one', async () => {
+    const taskId = await ended('writes-files', null, 'written');
+    const listed = await cli(suite.runner.baseUrl, 'files', taskId);
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.deepEqual(
+      listed.stdout
+        .trim()
+        .split('\n')
+        .map((line) => [line.split('\t')[0], line.split('\t').at(-1)]),
+      [
+        ['d', 'out'],
+        ['d', 'out/empty-dir'],
+        ['-', 'out/numbers.txt'],
+        ['-', 'out/result.txt'],
+      ],
+    );
+    const output = join(mkdtempSync(join(tmpdir(), 'tessia-get-file-')), 'result.txt');
+    const fetched = await cli(suite.runner.baseUrl, 'get-file', taskId, 'out/result.txt', '--output', output);
+    assert.equal(fetched.code, 0, fetched.stderr);
+    assert.equal(readFileSync(output, 'utf8'), 'result line\n');
+    const again = await cli(suite.runner.baseUrl, 'get-file', taskId, 'out/result.txt', '--output', output);
+    assert.notEqual(again.code, 0, 'an existing file is not overwritten');
+    const missing = await cli(suite.runner.baseUrl, 'get-file', taskId, 'out/none');
+    assert.equal(missing.code, 3, missing.stderr);
+    assert.match(missing.stderr, /404: out\/none: no such file/);
   });
 
   test('an unknown task is 404 TASK_NOT_FOUND; a task that left nothing lists nothing', async () => {
