@@ -33,6 +33,23 @@ export const ERROR_CODES = {
   TOO_MANY_TASKS: { status: 429, summary: 'limits.maxActiveTasks tasks are active; retry after Retry-After' },
   MACHINE_BUSY: { status: 429, summary: "the machine's limits.maxActive tasks are active; retry after Retry-After" },
   START_FAILED: { status: 500, summary: 'systemd could not start the task unit' },
+  // A task's files
+  INVALID_FILE_PATH: {
+    status: 400,
+    summary: "the file path is not a plain path inside the task's directory (empty, ., .. or %2F components, NUL, too long)",
+  },
+  FILE_NOT_FOUND: { status: 404, summary: "no such file in the task's working directory (or it has none)" },
+  NOT_A_FILE: {
+    status: 400,
+    summary:
+      "the path leads to a directory, a symbolic link, a FIFO, a socket or another user's file: only the task's regular files are served",
+  },
+  FILE_TOO_LARGE: {
+    status: 413,
+    summary: 'the file (or the range asked for) is larger than limits.maxFileBytes: ask for a part with Range',
+  },
+  RANGE_NOT_SATISFIABLE: { status: 416, summary: 'the Range asked for is not within the file (Content-Range gives its size)' },
+  FILES_UNAVAILABLE: { status: 503, summary: 'the files service (tessia-task-runner-files.socket) did not answer' },
   // The runner and its surroundings
   SYSTEMD_UNAVAILABLE: { status: 503, summary: 'the system bus or systemd did not answer' },
   SHUTTING_DOWN: { status: 503, summary: 'the runner is shutting down (tasks keep running); retry after Retry-After' },

@@ -26,14 +26,14 @@ import { TaskStore } from './tasks/store.js';
 import { UnitTracker } from './tasks/tracking.js';
 import { TaskTransitions } from './tasks/transitions.js';
 import { UsageSampler } from './tasks/usage-sampler.js';
-import { Retention, type DirectoryRemover } from './tasks/retention.js';
-import { removeTaskDirectory } from './tasks/task-directories.js';
+import { Retention } from './tasks/retention.js';
 import { isTaskUnit } from './tasks/unit-names.js';
 import { StarterClient } from './starter/client.js';
 import { ParameterHandoff } from './starter/parameter-handoff.js';
 import { TaskUnitStarter } from './starter/task-unit-starter.js';
 import { groupId } from './system-accounts.js';
 import { settingsDigest } from './starter/protocol.js';
+import { taskFilesFor } from './files/reader-choice.js';
 
 export type { StartHooks };
 
@@ -127,7 +127,11 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
     );
     releasers.push(() => tasks.close());
     await recoverTasks(store, systemd, tracker, transitions, log);
-    const retention = new Retention(store, directoryRemover(log), config.retention, log, {
+    const files = taskFilesFor(config.tasks.filesSocket, log);
+    releasers.push(() => files.close());
+    // Only finished tasks are pruned: no process of theirs is left in the directory.
+    const removeDirectory = async (taskId: string) => void (await files.remove(taskId));
+    const retention = new Retention(store, removeDirectory, config.retention, log, {
       pruned: (reason, count) => metrics.pruned.inc({ reason }, count),
       swept: (seconds) => metrics.pruneSeconds.observe(seconds),
     });
@@ -152,6 +156,7 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
       tasks,
       {
         logs,
+        files,
         auth: () => live.auth,
         policy: () => live.policy,
         limits: config.limits,
@@ -307,20 +312,6 @@ async function taskStarter(
   const handoff = new ParameterHandoff(join(runtimeDir, 'parameters'));
   await handoff.open();
   return new TaskUnitStarter(systemd, handoff, unitSettingsOf(config));
-}
-
-/**
- * Who removes pruned tasks' directories: this process when it has root's power; else they are left
- * to systemd-tmpfiles' age rule (units/tessia-task-runner.tmpfiles).
- */
-function directoryRemover(log: Logger): DirectoryRemover {
-  if (process.getuid?.() === 0) return removeTaskDirectory;
-  let told = false;
-  return () => {
-    if (!told) log.info("pruned tasks' working directories are left to systemd-tmpfiles (the runner may not remove them)");
-    told = true;
-    return Promise.resolve();
-  };
 }
 
 /** (Default: one warning a minute at most) */

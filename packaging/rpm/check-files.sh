@@ -16,6 +16,9 @@ for path in \
   /usr/lib/systemd/system/tessia-task-runner-starter.socket \
   /usr/lib/systemd/system/tessia-task-runner-starter.service \
   /usr/lib/tessia-task-runner/dist/starter/main.js \
+  /usr/lib/systemd/system/tessia-task-runner-files.socket \
+  /usr/lib/systemd/system/tessia-task-runner-files.service \
+  /usr/lib/tessia-task-runner/dist/files/main.js \
   /usr/lib/systemd/journald.conf.d/60-tessia-task-runner.conf \
   /usr/lib/sysusers.d/tessia-task-runner.conf \
   /usr/lib/tmpfiles.d/tessia-task-runner.conf \

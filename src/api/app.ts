@@ -12,6 +12,8 @@ import { checkHost, checkOrigin, jsonBodiesOnly, type PolicySource } from './req
 import { apiSchema } from './schema.js';
 import { tasksRouter } from './tasks-routes.js';
 import { eventsRouter } from './events-route.js';
+import { filesRouter, type FilesRouteOptions } from './files-route.js';
+import type { TaskFiles } from '../files/task-files.js';
 
 const API_VERSION = '1.0.0';
 const API_MIN_VERSION = '0.0.0';
@@ -29,7 +31,9 @@ export interface AppOptions {
   auth: () => AuthOptions;
   /** The runner's names and the origins that may call (read at each request, like auth). */
   policy: PolicySource;
-  limits: { maxBodyBytes: number; maxJsonDepth: number; maxLogStreams: number; maxEventStreams: number };
+  limits: { maxBodyBytes: number; maxJsonDepth: number; maxLogStreams: number; maxEventStreams: number } & FilesRouteOptions['limits'];
+  /** Tasks' working directories (through the files service, or read in this process). */
+  files: TaskFiles;
   heartbeatMs: number;
   /** Aborted when the runner shuts down: new requests get 503, log streams end resumably. */
   shuttingDown: AbortSignal;
@@ -93,6 +97,7 @@ export function createApp(tasks: TaskService, options: AppOptions, log: Logger):
   v1.get('/openapi.json', (_request, response) => {
     response.json(openApiDocument(API_VERSION));
   });
+  v1.use('/tasks/:taskId/files', filesRouter(tasks, { files: options.files, limits: options.limits }));
   v1.use(
     '/tasks',
     tasksRouter(tasks, options.logs, {

@@ -1,6 +1,7 @@
 import type { ErrorRequestHandler } from 'express';
 import { ERROR_CODES, statusOf, type ErrorCode } from '../error-codes.js';
 import { TaskError } from '../tasks/errors.js';
+import { FilesError } from '../files/task-files.js';
 
 /** An error of the HTTP layer itself (authentication, body parsing, routing): a code of the catalog. */
 export class HttpError extends Error {
@@ -30,7 +31,7 @@ const BODY_ERRORS: Record<string, ErrorCode> = {
 };
 
 function codeAndDetail(error: unknown): [ErrorCode, string] {
-  if (error instanceof TaskError || error instanceof HttpError) return [error.code, error.message];
+  if (error instanceof TaskError || error instanceof HttpError || error instanceof FilesError) return [error.code, error.message];
   const bodyError = error as BodyParserError;
   const known = bodyError.type === undefined ? undefined : BODY_ERRORS[bodyError.type];
   if (known) return [known, ERROR_CODES[known].summary];

@@ -67,10 +67,25 @@ const LogLine = z
   ])
   .meta({ id: 'LogLine', description: 'One line of an NDJSON log stream' });
 
+const FileListing = z
+  .object({
+    files: z.array(
+      z.object({
+        path: z.string().meta({ description: 'relative to the working directory, /-separated' }),
+        type: z.enum(['file', 'directory']),
+        size: z.number().int(),
+        modified: z.string(),
+      }),
+    ),
+    truncated: z.boolean().meta({ description: 'limits.maxFileEntries or limits.maxFileDepth stopped the walk' }),
+  })
+  .meta({ id: 'FileListing' });
+
 /** What the API answers, as its clients (the CLI) read it. */
 export type TaskView = z.infer<typeof Task>;
 export type BriefTaskView = z.infer<typeof BriefTask>;
 export type LogLineView = z.infer<typeof LogLine>;
+export type FileListingView = z.infer<typeof FileListing>;
 
 const json = (schema: z.ZodType, description: string) => ({ description, content: { 'application/json': { schema } } });
 const errors = {
@@ -149,6 +164,38 @@ export function openApiDocument(version: string): object {
           summary: 'Stop a task: SIGTERM and its grace period; a second stop: SIGKILL',
           requestParams: { path: taskId },
           responses: { '200': json(Task, 'the task after up to stopWaitSec'), ...errors },
+        },
+      },
+      '/v1/tasks/{taskId}/files': {
+        get: {
+          summary: "List the task's working directory: its regular files and directories (also after it ended)",
+          requestParams: { path: taskId },
+          responses: { '200': json(FileListing, 'the files; none when the task left nothing'), ...errors },
+        },
+      },
+      '/v1/tasks/{taskId}/files/{path}': {
+        get: {
+          summary: "Download one regular file of the task's working directory (one byte range at most)",
+          requestParams: {
+            path: taskId.extend({ path: z.string().meta({ description: 'the file, relative to the working directory (/-separated)' }) }),
+            header: z.object({ Range: z.string().optional().meta({ description: 'bytes=a-b, a- or -n' }) }),
+          },
+          responses: {
+            '200': { description: 'the file', content: { 'application/octet-stream': { schema: z.string().meta({ format: 'binary' }) } } },
+            '206': {
+              description: 'the range asked for (Content-Range)',
+              content: { 'application/octet-stream': { schema: z.string().meta({ format: 'binary' }) } },
+            },
+            ...errors,
+            '400': json(
+              ErrorBody,
+              'INVALID_FILE_PATH (.., ., empty or %2F segments) or NOT_A_FILE (a directory, link, FIFO, socket, another user’s file)',
+            ),
+            '404': json(ErrorBody, 'TASK_NOT_FOUND or FILE_NOT_FOUND'),
+            '413': json(ErrorBody, 'more than limits.maxFileBytes: ask for a Range'),
+            '416': json(ErrorBody, 'the Range is not within the file (Content-Range: bytes */SIZE)'),
+            '503': json(ErrorBody, 'the files service did not answer'),
+          },
         },
       },
       '/v1/tasks/{taskId}/logs': {

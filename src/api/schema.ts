@@ -21,6 +21,14 @@ export function apiSchema() {
         GET: 'query: follow, after (cursor), tail, since, until, priority, fields, trusted, format=ndjson|text|sse',
       },
     },
+    '/tasks/{taskId}/files': {
+      description: "the task's working directory, also after it ended",
+      methods: { GET: '{"files": [{path, type, size, modified}], "truncated": bool}: its regular files and directories' },
+    },
+    '/tasks/{taskId}/files/{path}': {
+      description: "one regular file of the task's working directory",
+      methods: { GET: 'the bytes (application/octet-stream, an attachment); Range: bytes=a-b for a part (206)' },
+    },
     '/tasks/{taskId}/stop': {
       description: 'stop a task',
       methods: { POST: 'first call: SIGTERM, cleanup, SIGKILL after the grace period; second call: SIGKILL now' },

@@ -1,10 +1,11 @@
 /**
- * `tessia-task-runner task start|list|show|stop|delete|logs`: the API from a shell, with exit codes
+ * `tessia-task-runner task start|list|show|stop|delete|logs|files|get-file`: the API from a shell, with exit codes
  * a script can rely on (see TASK_USAGE).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { createWriteStream, existsSync, readFileSync } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
-import type { BriefTaskView, LogLineView, TaskView } from '../api/openapi.js';
+import type { BriefTaskView, FileListingView, LogLineView, TaskView } from '../api/openapi.js';
 import { messageOf } from '../errors.js';
 import {
   ApiError,
@@ -38,6 +39,8 @@ Commands:
   delete <id>                                                     forget a task (stops it first)
   logs <id> [-f] [--after CURSOR] [--tail N] [--priority P] [--json] [--color|--no-color]
                                                                   print its journal; -f follows until it ends
+  files <id> [--json]                                             list its working directory (type, size, modified, path)
+  get-file <id> <path> [--output FILE]                            a file of it, to stdout or a new FILE
 
 Connection (also $TESSIA_RUNNER_URL, $TESSIA_RUNNER_SOCKET, $TESSIA_RUNNER_TIMEOUT): by default the
 package's Unix socket ${PACKAGE_API_SOCKET} when it exists (root and members of
@@ -88,6 +91,7 @@ const OPTIONS = {
   json: { type: 'boolean' },
   'no-color': { type: 'boolean' },
   color: { type: 'boolean' },
+  output: { type: 'string', short: 'o' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -190,6 +194,27 @@ export async function taskCommand(args: string[]): Promise<number> {
         return EXIT.ok;
       case 'logs':
         return await logs(settings, need('a task id'), values);
+      case 'files': {
+        const listing = await call<FileListingView>(settings, 'GET', `/v1/tasks/${need('a task id')}/files`);
+        if (values.json) process.stdout.write(`${terminalSafeJson(listing)}\n`);
+        else
+          for (const file of listing.files)
+            process.stdout.write(
+              `${terminalSafe(`${file.type === 'directory' ? 'd' : '-'}\t${file.size}\t${file.modified}\t${file.path}`)}\n`,
+            );
+        if (listing.truncated)
+          process.stderr.write('tessia-task-runner: more files than the runner lists at once (limits.maxFileEntries, maxFileDepth)\n');
+        return EXIT.ok;
+      }
+      case 'get-file': {
+        const id = need('a task id');
+        const path = positionals[2];
+        if (path === undefined) throw new UsageError('get-file needs a task id and a path');
+        const response = await openStream(settings, `/v1/tasks/${id}/files/${path.split('/').map(encodeURIComponent).join('/')}`);
+        // A new file only: never over one that is there (nor through a link someone planted there).
+        await pipeline(response, values.output === undefined ? process.stdout : createWriteStream(values.output, { flags: 'wx' }));
+        return EXIT.ok;
+      }
       default:
         throw new UsageError(`unknown command: ${command}`);
     }

@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { isAbsolute } from 'node:path';
 import { z } from 'zod';
+import { FILES_CEILINGS } from '../files/protocol.js';
 
 /** The runner's configuration file (YAML). Every key has a default; unknown keys are errors. */
 
@@ -243,6 +244,18 @@ export const ConfigSchema = z.strictObject({
        * service unit's LimitNOFILE= with it. (Default: 5000)
        */
       maxEventStreams: z.number().int().min(1).max(100_000).default(5000),
+      /**
+       * Entries of a task's working directory examined for one listing (GET /v1/tasks/{id}/files),
+       * listed or not; beyond, the listing says `truncated`. (Default: 10 000)
+       */
+      maxFileEntries: z.number().int().min(1).max(FILES_CEILINGS.maxEntries).default(10_000),
+      /** Directories below a task's working directory a listing walks into; deeper, it says `truncated`. (Default: 16) */
+      maxFileDepth: z.number().int().min(0).max(FILES_CEILINGS.maxDepth).default(16),
+      /**
+       * The most bytes one download of a task's file serves: a larger file is refused (413) unless
+       * the client asks for a part of it with Range. (Default: 1 GiB)
+       */
+      maxFileBytes: byteSize.pipe(z.number().max(FILES_CEILINGS.maxBytes)).default(1024 ** 3),
     })
     .default({
       maxBodyBytes: 1024 * 1024,
@@ -251,6 +264,9 @@ export const ConfigSchema = z.strictObject({
       maxActiveTasks: 1000,
       maxLogStreams: 100,
       maxEventStreams: 5000,
+      maxFileEntries: 10_000,
+      maxFileDepth: 16,
+      maxFileBytes: 1024 ** 3,
     }),
   /**
    * How long finished tasks are kept: their records, events and idempotency keys, and their working
@@ -297,8 +313,15 @@ export const ConfigSchema = z.strictObject({
        * (Default: 10 s)
        */
       usageSampleSec: z.number().min(0.1).max(3600).default(10),
+      /**
+       * The files service's socket (tessia-task-runner-files.socket): tasks' working directories are
+       * read through it, since they belong to the tasks' users. null: the runner reads them itself,
+       * which needs root's power (npm start, tests). (Default: null; the package sets
+       * /run/tessia-task-runner-files.sock)
+       */
+      filesSocket: absolutePath.nullable().default(null),
     })
-    .default({ slice: 'tessia-tasks.slice', stopWaitSec: 0.5, starterSocket: null, usageSampleSec: 10 }),
+    .default({ slice: 'tessia-tasks.slice', stopWaitSec: 0.5, starterSocket: null, usageSampleSec: 10, filesSocket: null }),
   logs: z
     .strictObject({
       /** A heartbeat line on an idle log stream this often. (Default: 10 s) */

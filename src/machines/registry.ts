@@ -1,4 +1,4 @@
-import { stateDirectoryOf } from '../tasks/task-directories.js';
+import { stateDirectoryOf } from '../tasks/unit-names.js';
 import { fileURLToPath } from 'node:url';
 import type { MachineConfig } from '../config/schema.js';
 import type { TaskUnitSpec } from '../systemd/unit-spec.js';

@@ -5,7 +5,10 @@
 import { createConnection, type Socket } from 'node:net';
 import { DISCONNECTED, OUTCOME_UNKNOWN, SystemdError } from '../systemd/client.js';
 import type { TaskStartRequest, TaskStarter } from '../tasks/task-starter.js';
+import { splitLines } from '../line-socket.js';
 import { isStartReply } from './protocol.js';
+
+const ANSWER_LIMIT = 1024 * 1024;
 
 interface Pending {
   resolve: (result: string) => void;
@@ -66,15 +69,8 @@ export class StarterClient implements TaskStarter {
       // lost() answers what was in flight.
       socket.on('error', reject);
       socket.on('close', () => this.lost(socket));
-      let buffered = '';
-      socket.setEncoding('utf8');
-      socket.on('data', (chunk: string) => {
-        buffered += chunk;
-        for (let end = buffered.indexOf('\n'); end !== -1; end = buffered.indexOf('\n')) {
-          this.answered(buffered.slice(0, end));
-          buffered = buffered.slice(end + 1);
-        }
-      });
+      // The starter's answers are small; a line this long is not one of them.
+      splitLines(socket, { limit: () => ANSWER_LIMIT, onLine: (line) => this.answered(line), onOverflow: () => socket.destroy() });
     });
     return this.connection;
   }

@@ -7,14 +7,13 @@
  *
  *   tessia-task-runner-starter [--config FILE] [--socket PATH]   (--socket: without socket activation)
  */
-import { chmod, mkdir, rm } from 'node:fs/promises';
-import { createServer, type Server } from 'node:net';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { defaultConfigPath, loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { messageOf } from '../errors.js';
-import { activationFds } from '../systemd/activation.js';
+import { listenForRunner } from '../line-socket.js';
 import { createLogger } from '../log.js';
 import { MachineRegistry } from '../machines/registry.js';
 import { SystemdClient } from '../systemd/client.js';
@@ -37,23 +36,6 @@ const settingsOf = (config: Config): TaskUnitSettings => ({
 
 /** Connections at once: the runner keeps one; a few more for a restart's overlap, and no more. */
 const MAX_CONNECTIONS = 8;
-
-async function listen(socketPath: string | undefined): Promise<Server> {
-  const server = createServer();
-  server.maxConnections = MAX_CONNECTIONS;
-  const [fd] = activationFds();
-  if (fd !== undefined) {
-    await new Promise<void>((resolve, reject) => server.once('error', reject).listen({ fd }, resolve));
-  } else if (socketPath !== undefined) {
-    await rm(socketPath, { force: true });
-    await new Promise<void>((resolve, reject) => server.once('error', reject).listen(socketPath, resolve));
-    // Root's alone when started by hand; the packaged socket unit gives the runner's group access.
-    await chmod(socketPath, 0o600);
-  } else {
-    throw new Error('no socket: start it through tessia-task-runner-starter.socket, or give --socket PATH');
-  }
-  return server;
-}
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { config: { type: 'string' }, socket: { type: 'string' } }, strict: true });
@@ -96,7 +78,7 @@ async function main(): Promise<void> {
     { maxParameterBytes: () => config.limits.maxParameterBytes, maxInFlight: MAX_IN_FLIGHT, beforeStart },
     log,
   );
-  const listener = await listen(values.socket);
+  const listener = await listenForRunner(values.socket, 'tessia-task-runner-starter.socket', MAX_CONNECTIONS);
   server.serve(listener);
   const notifier = createNotifier();
   await notifier.send({ READY: '1', STATUS: 'starting task units for the runner' });

@@ -6,6 +6,7 @@
 import type { Server, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { messageOf } from '../errors.js';
+import { splitLines } from '../line-socket.js';
 import { SystemdError } from '../systemd/client.js';
 import { ENVELOPE_BYTES, STARTER_ERRORS, StartRequestSchema, type StartReply } from './protocol.js';
 import { StartRefused, type TaskUnitStarter } from './task-unit-starter.js';
@@ -45,19 +46,11 @@ export class StarterServer {
   }
 
   private accept(socket: Socket): void {
-    let buffered = '';
-    socket.setEncoding('utf8');
     socket.on('error', (error) => this.log.debug({ err: error }, 'starter connection error'));
-    socket.on('data', (chunk: string) => {
-      buffered += chunk;
-      const limit = this.options.maxParameterBytes() + ENVELOPE_BYTES;
-      for (let end = buffered.indexOf('\n'); end !== -1; end = buffered.indexOf('\n')) {
-        const line = buffered.slice(0, end);
-        buffered = buffered.slice(end + 1);
-        if (Buffer.byteLength(line) > limit) return this.refuseConnection(socket, limit);
-        void this.handle(socket, line);
-      }
-      if (Buffer.byteLength(buffered) > limit) this.refuseConnection(socket, limit);
+    splitLines(socket, {
+      limit: () => this.options.maxParameterBytes() + ENVELOPE_BYTES,
+      onLine: (line) => void this.handle(socket, line),
+      onOverflow: (limit) => this.refuseConnection(socket, limit),
     });
   }
 

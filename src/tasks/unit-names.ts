@@ -21,3 +21,11 @@ export function taskIdOf(unit: string): string | null {
 export function isTaskUnit(unit: string): boolean {
   return TASK_UNIT_PATTERN.test(unit);
 }
+
+/** Tasks' working directories, relative to /var/lib as StateDirectory= takes them: one per task. */
+export const TASK_STATE_DIRECTORY = 'tessia-tasks';
+
+export function stateDirectoryOf(taskId: string): string {
+  if (!TASK_ID_PATTERN.test(taskId)) throw new Error(`not a task id: ${JSON.stringify(taskId)}`);
+  return `${TASK_STATE_DIRECTORY}/${taskId}`;
+}

@@ -91,7 +91,14 @@ describe('operability', () => {
     const schemaPaths = Object.keys((await suite.api.get('/v1/schema')).body).filter((path) => path.startsWith('/tasks'));
     assert.deepEqual(
       [...schemaPaths].sort(),
-      ['/tasks', '/tasks/{taskId}', '/tasks/{taskId}/logs', '/tasks/{taskId}/stop'],
+      [
+        '/tasks',
+        '/tasks/{taskId}',
+        '/tasks/{taskId}/files',
+        '/tasks/{taskId}/files/{path}',
+        '/tasks/{taskId}/logs',
+        '/tasks/{taskId}/stop',
+      ],
       'the task endpoints of /v1/schema',
     );
     for (const path of schemaPaths) assert.ok(`/v1${path}` in document.paths, `${path} is described`);

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, existsSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
@@ -275,6 +275,74 @@ describe('the Debian package', { timeout: 30 * 60_000, skip: SKIP }, () => {
     }
   });
 
+  test("a task's files download through the files service; the runner's user cannot read them itself", async () => {
+    await installed();
+    // A machine that leaves files (and a link to a secret), added as an admin would, applied by a reload.
+    const config = `${await run('cat', '/etc/tessia-task-runner/config.yaml')}
+  writes-files:
+    exec: [/bin/sh, -c, "mkdir -p out && echo from the package > out/result.txt && ln -s /etc/shadow shadow"]
+`;
+    writeFileSync(`${systemd.root}/etc/tessia-task-runner/config.yaml`, config);
+    await run('systemctl', 'reload', 'tessia-task-runner.service');
+    const started = await api.post('/v1/tasks', { machine: 'writes-files', parameters: null });
+    assert.equal(started.status, 201, JSON.stringify(started.body));
+    const taskId = started.body.taskId as string;
+    await eventually(
+      'the task ended',
+      async () => (await api.get(`/v1/tasks/${taskId}`)).body.state,
+      (state) => state === 'exited',
+    );
+    const listing = await api.get(`/v1/tasks/${taskId}/files`);
+    assert.equal(listing.status, 200, JSON.stringify(listing.body));
+    assert.deepEqual(
+      listing.body.files.map((file: { path: string }) => file.path),
+      ['out', 'out/result.txt'],
+    );
+    const file = await api.get(`/v1/tasks/${taskId}/files/out/result.txt`);
+    assert.equal(file.status, 200, JSON.stringify(file.body));
+    assert.equal(file.body, 'from the package\n');
+    const link = await api.get(`/v1/tasks/${taskId}/files/shadow`);
+    assert.equal(link.status, 400);
+    assert.equal(link.body.code, 'NOT_A_FILE');
+
+    // Read by the files service, a dynamic user with the capabilities to read and remove, started by its socket.
+    const service = await systemd.show('tessia-task-runner-files.service', ['ActiveState', 'MainPID', 'DynamicUser', 'PrivateNetwork']);
+    assert.equal(service['ActiveState'], 'active');
+    assert.equal(service['DynamicUser'], 'yes');
+    assert.equal(service['PrivateNetwork'], 'yes');
+    assert.notEqual((await run('ps', '-o', 'uid=', '-p', service['MainPID'] ?? '0')).trim(), '0', 'not root');
+    const status = await run('cat', `/proc/${service['MainPID']}/status`);
+    // CAP_DAC_OVERRIDE (1), CAP_DAC_READ_SEARCH (2), CAP_FOWNER (3): nothing else.
+    assert.match(status, /^CapEff:\s+000000000000000e$/m);
+    assert.match(status, /^CapBnd:\s+000000000000000e$/m);
+    assert.equal((await run('stat', '-c', '%U:%G %a', '/run/tessia-task-runner-files.sock')).trim(), 'root:tessia-task-runner 660');
+
+    // The runner's user cannot read them: the directory is the task's user's, under root's /var/lib/private.
+    for (const path of [`/var/lib/private/tessia-tasks/${taskId}/out/result.txt`, `/var/lib/tessia-tasks/${taskId}/out/result.txt`]) {
+      const direct = await as('tessia-task-runner', 'cat', path);
+      assert.notEqual(direct.code, 0, `${path} was readable by the runner's user`);
+      assert.match(direct.stderr, /Permission denied/);
+    }
+    assert.equal(
+      (await run('cat', `/var/lib/private/tessia-tasks/${taskId}/out/result.txt`)).trim(),
+      'from the package',
+      'root can: the file is there',
+    );
+
+    // The files service removes a task's directory when asked (what the retention of tasks will ask).
+    const removal = await as(
+      'tessia-task-runner',
+      '/usr/bin/node',
+      '--input-type=module',
+      '-e',
+      "const { FilesClient } = await import('/usr/lib/tessia-task-runner/dist/files/client.js'); const c = new FilesClient('/run/tessia-task-runner-files.sock'); console.log(await c.remove(process.argv[1])); c.close();",
+      taskId,
+    );
+    assert.equal(removal.stdout.trim(), 'true', removal.stderr);
+    assert.ok(!existsSync(`${systemd.root}/var/lib/private/tessia-tasks/${taskId}`));
+    assert.deepEqual((await api.get(`/v1/tasks/${taskId}/files`)).body, { files: [], truncated: false });
+  });
+
   test("a task cannot reach the runner's API: its unit denies loopback", async () => {
     const { taskId } = await runningTask();
     const denied = await systemd.show(`tessia-task-${taskId}.service`, ['IPAddressDeny']);
@@ -288,8 +356,10 @@ describe('the Debian package', { timeout: 30 * 60_000, skip: SKIP }, () => {
     const task = await exposureOf(`tessia-task-${taskId}.service`);
     assert.ok(task.level <= 2.5, `a task unit: ${task.level}\n${task.table}`);
     const starter = await exposureOf('tessia-task-runner-starter.service');
+    const files = await exposureOf('tessia-task-runner-files.service');
+    assert.ok(files.level <= 1.0, `the files service: ${files.level}\n${files.table}`);
     // The figures for docs/security.md (the starter is root by design: no target).
-    t.diagnostic(`exposure: runner ${runner.level}, task ${task.level}, starter ${starter.level}`);
+    t.diagnostic(`exposure: runner ${runner.level}, task ${task.level}, starter ${starter.level}, files ${files.level}`);
   });
 
   test('the Unix socket outlives restarts of the service, and a connection starts a stopped one', async () => {
@@ -334,10 +404,16 @@ describe('the Debian package', { timeout: 30 * 60_000, skip: SKIP }, () => {
     assert.notEqual((await systemd.systemctl('is-active', 'tessia-task-runner.service')).stdout.trim(), 'active');
     const tasks = await systemd.systemctl('list-units', '--all', '--plain', '--no-legend', TASK_UNIT_GLOB);
     assert.equal(tasks.stdout.trim(), '');
-    for (const unit of ['tessia-task-runner-starter.service', 'tessia-task-runner-starter.socket']) {
+    for (const unit of [
+      'tessia-task-runner-starter.service',
+      'tessia-task-runner-starter.socket',
+      'tessia-task-runner-files.service',
+      'tessia-task-runner-files.socket',
+    ]) {
       assert.notEqual((await systemd.systemctl('is-active', unit)).stdout.trim(), 'active', `${unit} is stopped`);
     }
     assert.ok(!existsSync(`${systemd.root}/run/tessia-task-runner-starter.sock`), 'the starter socket is gone');
+    assert.ok(!existsSync(`${systemd.root}/run/tessia-task-runner-files.sock`), 'the files socket is gone');
     assert.equal((await systemd.show(`tessia-task-${taskId}.service`, ['LoadState']))['LoadState'], 'not-found', 'the task unit is gone');
     assert.equal((await systemd.run(['pgrep', '-u', 'tessia-task-runner'])).stdout.trim(), '');
     assert.ok(existsSync(`${systemd.root}/var/lib/tessia-task-runner/tasks.sqlite3`), 'remove keeps the history');

@@ -34,7 +34,13 @@ describe('validateConfig defaults', () => {
     assert.deepEqual(config.log, { level: 'info' });
     assert.deepEqual(config.retention, { maxAgeDays: 30, maxFinished: 10_000, sweepMinutes: 15 });
     assert.equal(config.limits.maxEventStreams, 5000);
-    assert.deepEqual(config.tasks, { slice: 'tessia-tasks.slice', stopWaitSec: 0.5, starterSocket: null, usageSampleSec: 10 });
+    assert.deepEqual(config.tasks, {
+      slice: 'tessia-tasks.slice',
+      stopWaitSec: 0.5,
+      starterSocket: null,
+      usageSampleSec: 10,
+      filesSocket: null,
+    });
     assert.deepEqual(Object.keys(config.machines), ['echo']);
     const echo = config.machines['echo'];
     assert.ok(echo);
@@ -87,12 +93,14 @@ describe('validateConfig defaults', () => {
       stopWaitSec: 2,
       starterSocket: null,
       usageSampleSec: 10,
+      filesSocket: null,
     });
     assert.deepEqual(validateConfig({ tasks: { slice: 'mine.slice' } }).tasks, {
       slice: 'mine.slice',
       stopWaitSec: 0.5,
       starterSocket: null,
       usageSampleSec: 10,
+      filesSocket: null,
     });
   });
 
@@ -355,7 +363,7 @@ describe('loadConfig', () => {
     );
     const config = await loadConfig(path);
     assert.equal(config.listen, '0.0.0.0:8000');
-    assert.deepEqual(config.tasks, { slice: 'custom.slice', stopWaitSec: 0.5, starterSocket: null, usageSampleSec: 10 });
+    assert.deepEqual(config.tasks, { slice: 'custom.slice', stopWaitSec: 0.5, starterSocket: null, usageSampleSec: 10, filesSocket: null });
     assert.equal(config.machines['echo']?.limits.memoryMax, 536870912);
     assert.deepEqual(config.machines['tool']?.exec, ['/usr/bin/tool', '--verbose']);
   });
@@ -422,5 +430,16 @@ describe('loadConfig', () => {
       assert.match(error.message, /EACCES/);
       return true;
     });
+  });
+});
+
+describe("the limits of a task's files", () => {
+  it('default to 10 000 entries, 16 levels and 1 GiB, take sizes with suffixes, and refuse what is beyond the ceilings.', () => {
+    const { limits } = validateConfig({});
+    assert.deepEqual([limits.maxFileEntries, limits.maxFileDepth, limits.maxFileBytes], [10_000, 16, 1024 ** 3]);
+    assert.equal(validateConfig({ limits: { maxFileBytes: '64M' } }).limits.maxFileBytes, 64 * 1024 ** 2);
+    for (const limits of [{ maxFileEntries: 0 }, { maxFileEntries: 100_001 }, { maxFileDepth: 257 }, { maxFileBytes: '2048T' }]) {
+      assert.throws(() => validateConfig({ limits }), new RegExp(`limits\\.${Object.keys(limits)[0]}`), JSON.stringify(limits));
+    }
   });
 });
