@@ -130,7 +130,9 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
     const files = taskFilesFor(config.tasks.filesSocket, log);
     releasers.push(() => files.close());
     // Only finished tasks are pruned: no process of theirs is left in the directory.
-    const removeDirectory = async (taskId: string) => void (await files.remove(taskId));
+    const removeDirectory = async (taskId: string) => {
+      await files.remove(taskId);
+    };
     const retention = new Retention(store, removeDirectory, config.retention, log, {
       pruned: (reason, count) => metrics.pruned.inc({ reason }, count),
       swept: (seconds) => metrics.pruneSeconds.observe(seconds),
