@@ -12,6 +12,7 @@ import { client } from '../src/embedded/api-client.js';
 import type { RunnerService } from '../src/embedded/runner-service.js';
 import { followLines, readAll } from '../src/embedded/api-streams.js';
 import { startTask, waitForJournalLine, waitForState } from '../src/embedded/runner-tasks.js';
+import { TASK_LOG_NAMESPACE } from '../src/package-layout.js';
 
 export const LOG_BENCH_MACHINES = {
   'bench-burst': { exec: ['/usr/bin/seq', '1', '100000'] },
@@ -51,6 +52,7 @@ export async function benchLogs(runner: RunnerService, systemd: PrivateSystemd, 
     const result = await systemd.run(
       [
         'journalctl',
+        `--namespace=+${TASK_LOG_NAMESPACE}`,
         '--output=json',
         '--all',
         '--no-pager',
@@ -94,6 +96,7 @@ export async function benchLogs(runner: RunnerService, systemd: PrivateSystemd, 
       '-p',
       '--',
       'journalctl',
+      `--namespace=${TASK_LOG_NAMESPACE}`,
       '--output=json',
       '--follow',
       '--lines=all',

@@ -9,6 +9,7 @@ import { createInterface } from 'node:readline';
 import { APP_DIR_INSIDE, REPO_DIR, bootPrivateSystemd } from '../src/embedded/private-systemd.js';
 import { runnerLogLine } from '../src/embedded/runner-log.js';
 import { startRunnerUnit } from '../src/embedded/runner-unit.js';
+import { TASK_LOG_NAMESPACE } from '../src/package-layout.js';
 
 const args = process.argv.slice(2);
 const given = args[0] === 'serve' ? args.slice(1) : args;
@@ -71,7 +72,7 @@ if (existsSync('/run/systemd/system')) {
   }
   say(`the runner runs as ${UNIT} in the private systemd (host PID ${systemd.pid}).`);
   say(`  inspect it: nsenter -t ${systemd.pid} -m -p systemctl list-units 'tessia-*'`);
-  say(`  task logs:  nsenter -t ${systemd.pid} -m -p journalctl TESSIA_TASK_ID=<id>`);
+  say(`  task logs:  nsenter -t ${systemd.pid} -m -p journalctl --namespace=${TASK_LOG_NAMESPACE} TESSIA_TASK_ID=<id>`);
   sayWhatIsOpen();
   say('Ctrl-C stops the runner, its tasks and the private systemd.');
   let stopping = false;

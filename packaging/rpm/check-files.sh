@@ -19,7 +19,7 @@ for path in \
   /usr/lib/systemd/system/tessia-task-runner-files.socket \
   /usr/lib/systemd/system/tessia-task-runner-files.service \
   /usr/lib/tessia-task-runner/dist/files/main.js \
-  /usr/lib/systemd/journald.conf.d/60-tessia-task-runner.conf \
+  /usr/lib/systemd/journald@tessia.conf.d/60-tessia-task-runner.conf \
   /usr/lib/sysusers.d/tessia-task-runner.conf \
   /usr/lib/tmpfiles.d/tessia-task-runner.conf \
   /usr/share/polkit-1/rules.d/60-tessia-task-runner.rules \
@@ -32,6 +32,11 @@ done
 rpm -qp --configfiles "$rpm_file" | grep -qx /etc/tessia-task-runner/config.yaml || { echo "config.yaml is not %config" >&2; missing=1; }
 scripts=$(rpm -qp --scripts "$rpm_file")
 for scriptlet in 'postinstall scriptlet' 'preuninstall scriptlet' 'postuninstall scriptlet'; do
+  printf '%s\n' "$scripts" | grep -q "$scriptlet" || { echo "no $scriptlet" >&2; missing=1; }
+done
+# The host's journald is left alone: no drop-in of ours for it.
+if printf '%s\n' "$list" | grep -q '^/usr/lib/systemd/journald\.conf\.d/'; then echo "a drop-in for the host's journald" >&2; missing=1; fi
+for scriptlet in 'preinstall scriptlet' 'posttrans scriptlet'; do
   printf '%s\n' "$scripts" | grep -q "$scriptlet" || { echo "no $scriptlet" >&2; missing=1; }
 done
 if printf '%s\n' "$list" | grep -q '/obj.target/'; then echo "build leftovers in the package" >&2; missing=1; fi

@@ -3,7 +3,7 @@
 # root of its own — an overlay whose lower layer is the machine's / and whose upper layer is a tmpfs —
 # so nothing it or the tests write (units, /etc, /var, packages installed with dpkg) reaches the
 # machine; masks every unit that would touch the machine; then execs systemd.
-# Usage: boot-inside.sh APP_DIR [JOURNALD_DROPIN_DIR [COVERAGE_DIR]]
+# Usage: boot-inside.sh APP_DIR [JOURNALD_NAMESPACE_DROPIN_DIR [COVERAGE_DIR]]
 set -eu
 app_dir=$1
 dropins=${2:-}
@@ -33,9 +33,13 @@ mkdir -p "$new/run/tessia-test"
 # Coverage (npm test): the directory where the tests write theirs, for every user (a task's too).
 if [ -n "$coverage" ]; then mkdir -p "$new/run/tessia-coverage" && mount --bind /proc/self/fd/4 "$new/run/tessia-coverage"; fi
 exec 3<&- 4<&-
-# The drop-ins are the app's own (units/journald.conf.d): read them through its mount.
+# The drop-ins of the task journal namespace are the app's own (units/journald@NAMESPACE.conf.d):
+# installed where the package installs them, read through the app's mount.
 case "$dropins" in "$app_dir"/*) dropins="$new/run/tessia-app/${dropins#"$app_dir"/}" ;; esac
-if [ -n "$dropins" ] && [ -d "$dropins" ]; then cp -r "$dropins" "$new/run/tessia-journald-dropins"; fi
+if [ -n "$dropins" ] && [ -d "$dropins" ]; then
+  vendor="$new/usr/lib/systemd/$(basename "$dropins")"
+  mkdir -p "$vendor" && cp "$dropins"/*.conf "$vendor/"
+fi
 
 cd "$new"
 mkdir -p .tessia-old-root
@@ -86,14 +90,12 @@ After=dbus.socket systemd-journald.socket
 AllowIsolate=yes
 UNIT
 
+# The default namespace's journald as the machine's, but in memory; task output has a journald of
+# its own, set up by the package's drop-in installed above (on this overlay, in memory too).
 cat > /run/systemd/journald.conf.d/10-tessia-test.conf <<'CONF'
 [Journal]
 Storage=volatile
 CONF
-# Rate limits exactly as the package ships them.
-if [ -d /run/tessia-journald-dropins ]; then
-  for file in /run/tessia-journald-dropins/*.conf; do [ -e "$file" ] && cp "$file" /run/systemd/journald.conf.d/; done
-fi
 
 # Every node process of the runners under test (tessia-test-*), the tasks and the packaged service
 # (tessia-task-*) writes V8 coverage there; the sandbox of tasks and package lets them.

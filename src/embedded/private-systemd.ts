@@ -8,6 +8,7 @@ import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { TASK_LOG_NAMESPACE } from '../package-layout.js';
 
 const execFileAsync = promisify(execFile);
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -104,7 +105,7 @@ export async function bootPrivateSystemd(
       'sh',
       join(HERE, 'boot-inside.sh'),
       REPO_DIR,
-      join(REPO_DIR, 'units/journald.conf.d'),
+      join(REPO_DIR, 'units', `journald@${TASK_LOG_NAMESPACE}.conf.d`),
       ...(options.coverageDir ? [options.coverageDir] : []),
     ],
     { stdio: ['ignore', 'pipe', 'pipe'] },

@@ -2,6 +2,7 @@
  * Tasks of a runner in the private systemd, from outside: start one, wait for a state, a journal line
  * or the unit's collection, stop and collect what is left. Seen through the API and from systemd's side.
  */
+import { TASK_LOG_NAMESPACE } from '../package-layout.js';
 import type { Api } from './api-client.js';
 import { eventually } from './eventually.js';
 import type { RunnerService } from './runner-service.js';
@@ -41,8 +42,14 @@ export function waitForCollected(runner: RunnerService, unit: string, timeoutMs 
   );
 }
 
+/** `journalctl --namespace=tessia` (the tasks' journal) and these arguments, as an admin would read a task's output. */
+export function taskJournalctl(...args: string[]): string[] {
+  return ['journalctl', `--namespace=${TASK_LOG_NAMESPACE}`, '--no-pager', ...args];
+}
+
+/** The task's own output, from the tasks' journal namespace. */
 export async function journalOf(runner: RunnerService, taskId: string): Promise<string[]> {
-  const result = await runner.systemd.run(['journalctl', '--no-pager', '-o', 'cat', `TESSIA_TASK_ID=${taskId}`]);
+  const result = await runner.systemd.run(taskJournalctl('-o', 'cat', `TESSIA_TASK_ID=${taskId}`));
   return result.stdout.split('\n').filter((line) => line !== '');
 }
 

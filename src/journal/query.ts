@@ -6,9 +6,21 @@
 /** FIELD=value; values come from the runner's own ids, never from a request. */
 export type JournalMatch = readonly [field: string, value: string];
 
+/**
+ * Which journals to read (journalctl --namespace=): a namespace's own, or with `andDefault` the
+ * namespace's and the default namespace's interleaved (`+NAME`), as a unit in a namespace has its
+ * own output there but systemd's lines about it (PID 1 logs to the default namespace) here.
+ */
+export interface JournalNamespace {
+  name: string;
+  andDefault: boolean;
+}
+
 export interface JournalQuery {
   /** Entries matching any of these groups; within a group, every match. */
   matches: readonly (readonly JournalMatch[])[];
+  /** (Default: the default namespace only) */
+  namespace?: JournalNamespace;
   /**
    * Start right after this entry. Read as --cursor= (inclusive), the entry itself dropped by the
    * reader: journalctl 252's --after-cursor= seeks, then skips one entry whatever it is, so a
@@ -34,6 +46,8 @@ export interface JournalQuery {
 export const CURSOR_PATTERN = /^[A-Za-z0-9=;]{1,512}$/;
 const FIELD_NAME = /^[A-Z0-9_]{1,64}$/;
 const MATCH_VALUE = /^[A-Za-z0-9_.@:-]{1,255}$/;
+/** What systemd takes as a namespace (a unit-name-safe word; not "*" nor a "+" prefix, which the builder adds). */
+const NAMESPACE_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 
 export class InvalidJournalQuery extends Error {}
 
@@ -43,6 +57,11 @@ export function isCursor(value: string): boolean {
 
 export function journalctlArgs(query: JournalQuery): string[] {
   const args = ['--output=json', '--all', '--no-pager', '--quiet'];
+  if (query.namespace !== undefined) {
+    const { name, andDefault } = query.namespace;
+    if (!NAMESPACE_NAME.test(name)) throw new InvalidJournalQuery('bad namespace');
+    args.push(`--namespace=${andDefault ? '+' : ''}${name}`);
+  }
   if (query.follow) args.push('--follow');
   if (query.afterCursor !== undefined && query.atCursor !== undefined) {
     throw new InvalidJournalQuery('afterCursor and atCursor exclude each other');

@@ -1,3 +1,4 @@
+import { TASK_LOG_NAMESPACE } from '../package-layout.js';
 import { Variant } from './bus.js';
 
 /**
@@ -35,7 +36,6 @@ export interface TaskUnitSpec {
 
 export type UnitProperty = [string, Variant];
 
-const MICROSECONDS = 1_000_000n;
 const seconds = (value: number) => BigInt(Math.round(value * 1_000_000));
 
 const AF_INET = 2;
@@ -99,10 +99,12 @@ export function unitProperties(spec: TaskUnitSpec): UnitProperty[] {
     ['StandardOutput', new Variant('s', 'journal')],
     ['StandardError', new Variant('s', 'journal')],
     ['SyslogIdentifier', new Variant('s', spec.syslogIdentifier)],
-    // systemd 252: an interval of 0 means "use journald's default", not "off"; one burst this
-    // large per second is, in effect, no per-unit limit.
-    ['LogRateLimitIntervalUSec', new Variant('t', MICROSECONDS)],
-    ['LogRateLimitBurst', new Variant('u', 4_000_000_000)],
+    // Task output goes to a journald of its own, whose settings (no rate limit, its own size
+    // limits) the package ships, so the host's journald is left as it is. No per-unit
+    // LogRateLimit*: measured on 252, they do not keep a burst of several processes whole (the
+    // namespace's RateLimitIntervalSec=0 does), and they would override an admin's rate limit for
+    // the namespace (docs/logs.md).
+    ['LogNamespace', new Variant('s', TASK_LOG_NAMESPACE)],
     // What the task uses (GET /v1/tasks/{id} shows it, its record keeps it).
     ['CPUAccounting', new Variant('b', true)],
     ['MemoryAccounting', new Variant('b', true)],

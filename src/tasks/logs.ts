@@ -7,8 +7,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { fieldText, type JournalEntry } from '../journal/entry.js';
-import { isCursor, type JournalQuery } from '../journal/query.js';
+import { isCursor, type JournalNamespace, type JournalQuery } from '../journal/query.js';
 import { JournalctlError, readJournal } from '../journal/reader.js';
+import { TASK_LOG_NAMESPACE } from '../package-layout.js';
 import { TaskError } from './errors.js';
 import { isFinished, type TaskRecord } from './model.js';
 import type { TaskService } from './service.js';
@@ -30,6 +31,11 @@ export interface LogRequest {
 }
 
 const LONG_FINISHED_MS = 30_000;
+/**
+ * A task's output is in the tasks' journal namespace, systemd's lines about its unit in the default
+ * one (PID 1 logs there, whatever the unit's LogNamespace=): read both, interleaved.
+ */
+const TASK_JOURNALS: JournalNamespace = { name: TASK_LOG_NAMESPACE, andDefault: true };
 
 export type LogEvent = { type: 'entries'; entries: JournalEntry[] } | { type: 'end'; task: TaskRecord };
 
@@ -74,6 +80,7 @@ export class TaskLogs {
           ['_PID', '1'],
         ],
       ],
+      namespace: TASK_JOURNALS,
       follow: request.follow,
     };
     if (request.afterCursor !== undefined) query.afterCursor = request.afterCursor;
@@ -94,7 +101,7 @@ export class TaskLogs {
     const probe = new AbortController();
     const stop = () => probe.abort();
     signal.addEventListener('abort', stop, { once: true });
-    const reader = readJournal({ matches: query.matches, atCursor: cursor }, this.readerOptions(probe.signal));
+    const reader = readJournal({ matches: query.matches, namespace: TASK_JOURNALS, atCursor: cursor }, this.readerOptions(probe.signal));
     try {
       for await (const _batch of reader) break;
     } catch (error) {
@@ -162,7 +169,7 @@ export class TaskLogs {
     }
     if (signal.aborted) return;
     // Whatever journald wrote between the follower's last read and now.
-    const drain: JournalQuery = { matches: query.matches };
+    const drain: JournalQuery = { matches: query.matches, namespace: TASK_JOURNALS };
     if (lastCursor !== undefined) drain.afterCursor = lastCursor;
     else {
       if (query.since) drain.since = query.since;

@@ -4,7 +4,7 @@ import { describe, test } from 'node:test';
 import { eventually } from '../../src/embedded/eventually.js';
 import { runnerSuite } from '../harness/suite.js';
 import { storedRow, waitForRowGone } from '../harness/test-runner.js';
-import { journalOf, waitForCollected, waitForJournalLine, waitForState } from '../../src/embedded/runner-tasks.js';
+import { journalOf, taskJournalctl, waitForCollected, waitForJournalLine, waitForState } from '../../src/embedded/runner-tasks.js';
 
 describe('a task over its life', () => {
   const suite = runnerSuite();
@@ -35,6 +35,8 @@ describe('a task over its life', () => {
       'TasksMax',
       'WorkingDirectory',
       'StateDirectory',
+      'LogNamespace',
+      'LogRateLimitIntervalUSec',
       'LogRateLimitBurst',
       'Transient',
       'ExecStart',
@@ -60,7 +62,10 @@ describe('a task over its life', () => {
     assert.equal(unit['TasksMax'], '512');
     assert.equal(unit['StateDirectory'], `tessia-tasks/${task.taskId}`);
     assert.equal(unit['WorkingDirectory'], `/var/lib/tessia-tasks/${task.taskId}`);
-    assert.equal(unit['LogRateLimitBurst'], '4000000000');
+    // Its output goes to the tasks' journal namespace, whose journald decides the rate limit.
+    assert.equal(unit['LogNamespace'], 'tessia');
+    assert.equal(unit['LogRateLimitIntervalUSec'], '0', 'no per-unit rate limit');
+    assert.equal(unit['LogRateLimitBurst'], '0', 'no per-unit rate limit');
     assert.equal(unit['InvocationID'], task.invocationId);
     // Parameters reach the task only through its stdin: in no property of the unit (any local user
     // can read those over D-Bus), and the file systemd opened is already gone.
@@ -106,7 +111,7 @@ describe('a task over its life', () => {
     const task = await start('echo', ['log error broken', 'log debug details', 'echo plain']);
     await waitForState(suite.api, task.taskId, ['exited']);
     await waitForJournalLine(suite.runner, task.taskId, 'plain');
-    const json = await suite.runner.systemd.run(['journalctl', '--no-pager', '-o', 'json', `TESSIA_TASK_ID=${task.taskId}`]);
+    const json = await suite.runner.systemd.run(taskJournalctl('-o', 'json', `TESSIA_TASK_ID=${task.taskId}`));
     const priorities = new Map<string, string>();
     for (const line of json.stdout.split('\n').filter(Boolean)) {
       const entry = JSON.parse(line) as { MESSAGE?: string; PRIORITY?: string };
@@ -290,9 +295,13 @@ describe('a task over its life', () => {
     const status = await suite.runner.systemd.systemctl('status', task.unit);
     assert.match(status.stdout, new RegExp(`tessia task ${task.taskId} \\(echo\\)`));
     assert.match(status.stdout, /active \(running\)/);
+    // systemctl status reads the unit's own namespace (its LogNamespace=) for its last lines.
+    assert.match(status.stdout, /tessia-echo\[\d+\]: visible to admins/);
+    // Its output in the tasks' namespace, systemd's lines about it in the default one: "+" reads both.
     const byUnit = await eventually(
       'systemd lines about the unit',
-      async () => (await suite.runner.systemd.run(['journalctl', '--no-pager', '-o', 'cat', '-u', task.unit])).stdout,
+      async () =>
+        (await suite.runner.systemd.run(['journalctl', '--namespace=+tessia', '--no-pager', '-o', 'cat', '-u', task.unit])).stdout,
       (text) => text.includes('visible to admins') && text.includes('Started'),
     );
     assert.match(byUnit, /Started/);

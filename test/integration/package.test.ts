@@ -7,14 +7,14 @@
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, existsSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { PrivateSystemd, REPO_DIR } from '../../src/embedded/private-systemd.js';
 import { client } from '../../src/embedded/api-client.js';
 import { eventually } from '../../src/embedded/eventually.js';
 import { TASK_UNIT_GLOB } from '../../src/tasks/unit-names.js';
-import { ADMIN_GROUP, PACKAGE_API_SOCKET } from '../../src/package-layout.js';
+import { ADMIN_GROUP, PACKAGE_API_SOCKET, TASK_LOG_NAMESPACE } from '../../src/package-layout.js';
 import { skipUnlessInstalled } from '../harness/requirements.js';
 
 const execFileAsync = promisify(execFile);
@@ -22,6 +22,8 @@ const VERSION = (JSON.parse(readFileSync(join(REPO_DIR, 'package.json'), 'utf8')
 /** Where scripts/package-deb.sh puts the package. */
 const OUT = join(REPO_DIR, 'packaging/out');
 const API = 'http://127.0.0.1:7356';
+/** Where the package installs the settings of the tasks' journald (the test system installs the same file there at boot). */
+const NAMESPACE_DROPIN = `/usr/lib/systemd/journald@${TASK_LOG_NAMESPACE}.conf.d/60-tessia-task-runner.conf`;
 
 const SKIP = skipUnlessInstalled(
   // What dpkg-buildpackage checks (Build-Depends), what it runs, and what the package needs installed.
@@ -81,6 +83,7 @@ describe('the Debian package', { timeout: 30 * 60_000, skip: SKIP }, () => {
   };
 
   let deb = '';
+  let bootDropin: Buffer | undefined;
   before(async () => {
     deb = await buildFreshDeb();
     // A directory of the suite's own inside the private system, holding exactly the file just built.
@@ -92,10 +95,21 @@ describe('the Debian package', { timeout: 30 * 60_000, skip: SKIP }, () => {
     execFileSync('dpkg-deb', ['-R', `${systemd.root}${inside}/current.deb`, unpacked]);
     execFileSync('sed', ['-i', `s/^Version: .*/Version: ${VERSION}+upgrade1/`, `${unpacked}/DEBIAN/control`]);
     execFileSync('dpkg-deb', ['-b', unpacked, `${systemd.root}${inside}/newer.deb`], { stdio: 'ignore' });
+    // The tasks' journald reads the package's file, not the copy the test system installed at boot:
+    // the copy goes, and that journald stops, so the package's first task starts it with the package's.
+    bootDropin = readFileSync(`${systemd.root}${NAMESPACE_DROPIN}`);
+    rmSync(`${systemd.root}${NAMESPACE_DROPIN}`);
+    await run('systemctl', 'stop', `systemd-journald@${TASK_LOG_NAMESPACE}.service`);
   });
   after(async () => {
     // Whatever happened above, nothing of the package may stay installed or running.
     await systemd.run(['dpkg', '--purge', 'tessia-task-runner'], { timeoutMs: 120_000 });
+    // The test system's own copy back, for the suites that follow.
+    if (bootDropin) {
+      mkdirSync(dirname(`${systemd.root}${NAMESPACE_DROPIN}`), { recursive: true });
+      writeFileSync(`${systemd.root}${NAMESPACE_DROPIN}`, bootDropin);
+      await systemd.run(['systemctl', 'try-restart', `systemd-journald@${TASK_LOG_NAMESPACE}.service`]);
+    }
   });
 
   // Shared set-up, made by whichever test needs it first, so that every test also runs alone
@@ -153,6 +167,38 @@ describe('the Debian package', { timeout: 30 * 60_000, skip: SKIP }, () => {
     const own = logs.split('\n').filter((line) => / tessia-echo\[\d+\]: from the package$/.test(line));
     assert.equal(own.length, 1, logs);
     assert.match(logs, /tessia-echo\[\d+\]: from the package/);
+  });
+
+  test("task output goes to the tasks' journal namespace, whose journald runs with the package's settings", async () => {
+    const { taskId } = await runningTask();
+    const unit = `tessia-task-${taskId}.service`;
+    assert.equal((await run('dpkg-query', '-S', NAMESPACE_DROPIN)).trim(), `tessia-task-runner: ${NAMESPACE_DROPIN}`);
+    assert.equal(
+      await run('cat', NAMESPACE_DROPIN),
+      readFileSync(join(REPO_DIR, 'units', `journald@${TASK_LOG_NAMESPACE}.conf.d/60-tessia-task-runner.conf`), 'utf8'),
+    );
+    assert.equal((await systemd.show(unit, ['LogNamespace']))['LogNamespace'], TASK_LOG_NAMESPACE);
+    const namespaced = await eventually(
+      "the task's line in the namespace",
+      () => run('journalctl', `--namespace=${TASK_LOG_NAMESPACE}`, '--no-pager', '-o', 'cat', `_SYSTEMD_UNIT=${unit}`),
+      (text) => text.includes('from the package'),
+    );
+    assert.equal(namespaced.split('\n').filter((line) => line === 'from the package').length, 1, namespaced);
+    assert.equal((await run('journalctl', '--no-pager', '-o', 'cat', `_SYSTEMD_UNIT=${unit}`)).trim(), '', 'nothing in the host journal');
+    // That journald started with the package's file, not its defaults: it reports the package's
+    // SystemMaxUse=2G (its default is 10 % of the file system, at most 4 GiB).
+    const usage = await run(
+      'journalctl',
+      `--namespace=${TASK_LOG_NAMESPACE}`,
+      '--no-pager',
+      '-o',
+      'cat',
+      '-u',
+      `systemd-journald@${TASK_LOG_NAMESPACE}.service`,
+      '--grep',
+      '^System Journal .* is ',
+    );
+    assert.match(usage.trim().split('\n').at(-1) ?? '', /, max 2\.0G, /, usage);
   });
 
   test('its task units are started by the privileged starter, which runs as root without network', async () => {
@@ -419,6 +465,12 @@ describe('the Debian package', { timeout: 30 * 60_000, skip: SKIP }, () => {
     assert.ok(existsSync(`${systemd.root}/var/lib/tessia-task-runner/tasks.sqlite3`), 'remove keeps the history');
     await run('dpkg', '--purge', 'tessia-task-runner');
     assert.ok(!existsSync(`${systemd.root}/var/lib/tessia-task-runner`));
+    assert.deepEqual(
+      readdirSync(`${systemd.root}/var/log/journal`).filter((name) => name.endsWith(`.${TASK_LOG_NAMESPACE}`)),
+      [],
+      'the task output is gone',
+    );
+    assert.ok(!existsSync(`${systemd.root}${NAMESPACE_DROPIN}`), "the tasks' journald settings are gone");
     assert.ok(!existsSync(`${systemd.root}/etc/tessia-task-runner`));
     assert.ok(!existsSync(`${systemd.root}/lib/systemd/system/tessia-task-runner.service`));
     await assert.rejects(fetch(`${API}/v1/`));

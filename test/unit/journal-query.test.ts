@@ -50,6 +50,29 @@ describe('journalctlArgs prefix and follow', () => {
   });
 });
 
+describe('journalctlArgs namespace', () => {
+  it("reads the default namespace's journal only when no namespace is given.", () => {
+    assert.ok(!argsFor().some((arg) => arg.startsWith('--namespace')));
+  });
+
+  it("reads a namespace's journal alone, or with the default one interleaved (the + form).", () => {
+    assert.deepEqual(optionsOf(argsFor({ namespace: { name: 'tessia', andDefault: false } })), ['--namespace=tessia']);
+    assert.deepEqual(optionsOf(argsFor({ namespace: { name: 'tessia', andDefault: true } })), ['--namespace=+tessia']);
+  });
+
+  it('keeps the namespace when following from a cursor.', () => {
+    const options = optionsOf(argsFor({ namespace: { name: 'tessia', andDefault: true }, follow: true, afterCursor: CURSOR }));
+    assert.deepEqual(options, ['--namespace=+tessia', '--follow', `--cursor=${CURSOR}`, '--lines=all']);
+  });
+
+  // "*" reads every namespace, "+x" is the builder's to add, and a path would not be a namespace.
+  for (const name of ['', '*', '+tessia', 'a b', '../x', 'x/y', 'tessia\n', 'a'.repeat(65)]) {
+    it(`rejects the namespace name ${JSON.stringify(name)}.`, () => {
+      assertInvalid({ matches: TASK_MATCH, namespace: { name, andDefault: false } }, /namespace/);
+    });
+  }
+});
+
 describe('journalctlArgs tail', () => {
   it('adds --lines=N for a tail without following.', () => {
     assert.deepEqual(optionsOf(argsFor({ tail: 20 })), ['--lines=20']);

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { validateConfig } from '../../src/config/load.js';
 import { Machine, MachineRegistry, type TaskUnitContext } from '../../src/machines/registry.js';
+import { TASK_LOG_NAMESPACE } from '../../src/package-layout.js';
 import { unitProperties } from '../../src/systemd/unit-spec.js';
 
 const CONTEXT: TaskUnitContext = {
@@ -119,9 +121,11 @@ describe('unit properties every task gets', () => {
     assert.deepEqual(property(properties, 'LimitCORESoft'), ['t', 0n]);
   });
 
-  it("lifts journald's per-unit rate limit, in effect.", () => {
-    assert.deepEqual(property(properties, 'LogRateLimitIntervalUSec'), ['t', 1_000_000n]);
-    assert.deepEqual(property(properties, 'LogRateLimitBurst'), ['u', 4_000_000_000]);
+  it("logs to the tasks' journal namespace, whose journald settings decide the rate limit (no per-unit one).", () => {
+    assert.deepEqual(property(properties, 'LogNamespace'), ['s', TASK_LOG_NAMESPACE]);
+    const shipped = new URL(`../../units/journald@${TASK_LOG_NAMESPACE}.conf.d/60-tessia-task-runner.conf`, import.meta.url);
+    assert.match(readFileSync(shipped, 'utf8'), /^RateLimitIntervalSec=0$/m, 'the package configures that very namespace');
+    for (const name of ['LogRateLimitIntervalUSec', 'LogRateLimitBurst']) assert.equal(properties.has(name), false, name);
   });
 });
 
