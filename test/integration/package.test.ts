@@ -339,7 +339,19 @@ describe('the Debian package', { timeout: 30 * 60_000, skip: SKIP }, () => {
       (state) => state === 'exited',
     );
     const listing = await api.get(`/v1/tasks/${taskId}/files`);
-    assert.equal(listing.status, 200, JSON.stringify(listing.body));
+    if (listing.status !== 200) {
+      const journal = await run(
+        'journalctl',
+        '--no-pager',
+        '-o',
+        'cat',
+        '-u',
+        'tessia-task-runner-files.service',
+        '-u',
+        'tessia-task-runner-files.socket',
+      );
+      assert.fail(`${listing.status} ${JSON.stringify(listing.body)}; the files service said:\n${journal}`);
+    }
     assert.deepEqual(
       listing.body.files.map((file: { path: string }) => file.path),
       ['out', 'out/result.txt'],
