@@ -234,7 +234,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List the files in the task's directory */
+        /** List the task's working directory: its regular files and directories (also after it ended) */
         get: operations["listTaskFiles"];
         put?: never;
         post?: never;
@@ -251,7 +251,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Read one of the task's files, whole or a byte range */
+        /** Download one regular file of the task's working directory, whole or one byte range */
         get: operations["getTaskFile"];
         put?: never;
         post?: never;
@@ -475,17 +475,18 @@ export interface components {
             /** @description the last event id sent: resume with after=<it> */
             after: number;
         };
-        FileList: {
+        /** @description the task's regular files and directories, by path */
+        FileListing: {
             files: components["schemas"]["FileEntry"][];
-            /** @description there were more entries than one answer lists */
+            /** @description limits.maxFileEntries or limits.maxFileDepth stopped the walk */
             truncated: boolean;
         };
         FileEntry: {
-            /** @description relative to the task's directory */
+            /** @description relative to the working directory, /-separated */
             path: string;
             /** @enum {string} */
             type: "file" | "directory";
-            /** @description bytes */
+            /** @description bytes (a directory: what the file system says of it) */
             size: number;
             /** Format: date-time */
             modified: string;
@@ -2337,30 +2338,13 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description the files */
+            /** @description the files; none when the task left nothing */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["FileList"];
-                };
-            };
-            /** @description INVALID_REQUEST: the request does not match the schema */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": {
-                        /** @description what went wrong, for humans */
-                        detail: string;
-                        /**
-                         * @description what went wrong, for programs (docs/errors.md)
-                         * @enum {string}
-                         */
-                        code: "INVALID_REQUEST";
-                    };
+                    "application/json": components["schemas"]["FileListing"];
                 };
             };
             /** @description UNAUTHENTICATED: no valid credentials (client certificate or bearer token) */
@@ -2450,7 +2434,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description SHUTTING_DOWN: the runner is shutting down (tasks keep running); retry after Retry-After */
+            /** @description SHUTTING_DOWN: the runner is shutting down (tasks keep running); retry after Retry-After; FILES_UNAVAILABLE: the files service (tessia-task-runner-files.socket) did not answer */
             503: {
                 headers: {
                     /** @description seconds to wait before trying again */
@@ -2465,7 +2449,7 @@ export interface operations {
                          * @description what went wrong, for programs (docs/errors.md)
                          * @enum {string}
                          */
-                        code: "SHUTTING_DOWN";
+                        code: "SHUTTING_DOWN" | "FILES_UNAVAILABLE";
                     };
                 };
             };
@@ -2475,13 +2459,13 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description bytes=<first>-[<last>] (RFC 9110) */
+                /** @description one range: bytes=a-b, a- or -n (anything else, or with If-Range: the whole file) */
                 Range?: string;
             };
             path: {
                 /** @description the task's id (8 hex digits), as its start answered */
                 taskId: string;
-                /** @description the file's path relative to the task's directory, URL-encoded */
+                /** @description the file, relative to the working directory, its segments separated by plain slashes: an encoded slash (%2F) is refused, so a client that encodes path parameters whole reaches only the directory's top level */
                 path: string;
             };
             cookie?: never;
@@ -2491,7 +2475,11 @@ export interface operations {
             /** @description the whole file */
             200: {
                 headers: {
+                    /** @description attachment; filename="<the file's name>" */
+                    "Content-Disposition": string;
                     "Accept-Ranges": "bytes";
+                    /** @description the file's modification time (HTTP date) */
+                    "Last-Modified": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2501,7 +2489,11 @@ export interface operations {
             /** @description the range asked for */
             206: {
                 headers: {
-                    /** @description bytes <first>-<last>/<size> (RFC 9110) */
+                    /** @description attachment; filename="<the file's name>" */
+                    "Content-Disposition": string;
+                    "Accept-Ranges": "bytes";
+                    /** @description the file's modification time (HTTP date) */
+                    "Last-Modified": string;
                     "Content-Range": string;
                     [name: string]: unknown;
                 };
@@ -2509,7 +2501,7 @@ export interface operations {
                     "application/octet-stream": string;
                 };
             };
-            /** @description INVALID_REQUEST: the request does not match the schema */
+            /** @description INVALID_FILE_PATH: the file path is not a plain path inside the task's directory (empty, ., .. or %2F components, NUL, too long); NOT_A_FILE: the path leads to a directory, a symbolic link, a FIFO, a socket or another user's file: only the task's regular files are served */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2522,7 +2514,7 @@ export interface operations {
                          * @description what went wrong, for programs (docs/errors.md)
                          * @enum {string}
                          */
-                        code: "INVALID_REQUEST";
+                        code: "INVALID_FILE_PATH" | "NOT_A_FILE";
                     };
                 };
             };
@@ -2562,7 +2554,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description TASK_NOT_FOUND: no task with that id */
+            /** @description TASK_NOT_FOUND: no task with that id; FILE_NOT_FOUND: no such file in the task's working directory (or it has none) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2575,18 +2567,45 @@ export interface operations {
                          * @description what went wrong, for programs (docs/errors.md)
                          * @enum {string}
                          */
-                        code: "TASK_NOT_FOUND";
+                        code: "TASK_NOT_FOUND" | "FILE_NOT_FOUND";
                     };
                 };
             };
-            /** @description the range is outside the file */
+            /** @description FILE_TOO_LARGE: the file (or the range asked for) is larger than limits.maxFileBytes: ask for a part with Range */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description what went wrong, for humans */
+                        detail: string;
+                        /**
+                         * @description what went wrong, for programs (docs/errors.md)
+                         * @enum {string}
+                         */
+                        code: "FILE_TOO_LARGE";
+                    };
+                };
+            };
+            /** @description RANGE_NOT_SATISFIABLE: the Range asked for is not within the file (Content-Range gives its size) */
             416: {
                 headers: {
-                    /** @description bytes *\/<size> */
+                    /** @description bytes *\/<the file's size> */
                     "Content-Range": string;
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        /** @description what went wrong, for humans */
+                        detail: string;
+                        /**
+                         * @description what went wrong, for programs (docs/errors.md)
+                         * @enum {string}
+                         */
+                        code: "RANGE_NOT_SATISFIABLE";
+                    };
+                };
             };
             /** @description HOST_NOT_ALLOWED: the Host header is not one of the runner's names (allowedHosts) */
             421: {
@@ -2622,7 +2641,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description SHUTTING_DOWN: the runner is shutting down (tasks keep running); retry after Retry-After */
+            /** @description SHUTTING_DOWN: the runner is shutting down (tasks keep running); retry after Retry-After; FILES_UNAVAILABLE: the files service (tessia-task-runner-files.socket) did not answer */
             503: {
                 headers: {
                     /** @description seconds to wait before trying again */
@@ -2637,7 +2656,7 @@ export interface operations {
                          * @description what went wrong, for programs (docs/errors.md)
                          * @enum {string}
                          */
-                        code: "SHUTTING_DOWN";
+                        code: "SHUTTING_DOWN" | "FILES_UNAVAILABLE";
                     };
                 };
             };
