@@ -7,7 +7,7 @@ import type { TaskLogs } from '../tasks/logs.js';
 import type { TaskService } from '../tasks/service.js';
 import { authenticate, authorize, type AuthOptions } from './auth.js';
 import { HttpError, errorHandler } from './errors.js';
-import { openApiDocument } from './openapi.js';
+import { openApiDocument } from './openapi/document.js';
 import { checkHost, checkOrigin, jsonBodiesOnly, type PolicySource } from './request-policy.js';
 import { apiSchema } from './schema.js';
 import { tasksRouter } from './tasks-routes.js';
@@ -15,7 +15,7 @@ import { eventsRouter } from './events-route.js';
 import { filesRouter, type FilesRouteOptions } from './files-route.js';
 import type { TaskFiles } from '../files/task-files.js';
 
-const API_VERSION = '1.0.0';
+export const API_VERSION = '1.0.0';
 const API_MIN_VERSION = '0.0.0';
 
 export interface Health {

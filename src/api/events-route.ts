@@ -13,7 +13,7 @@ import { TASK_ID_PATTERN } from '../tasks/unit-names.js';
 import { HttpError } from './errors.js';
 import { parseRequest } from './validation.js';
 
-const EVENT_ID = /^\d{1,15}$/;
+export const EVENT_ID = /^\d{1,15}$/;
 /** Kept events sent per read of the store: a subscriber far behind catches up in steps. */
 const CATCH_UP_BATCH = 500;
 

@@ -13,11 +13,19 @@ const cursor = z.string().regex(CURSOR_PATTERN, 'must be a journal cursor from a
 
 export const LogQuery = z
   .strictObject({
-    follow: boolean.default(false),
-    after: cursor.optional(),
-    tail: z.coerce.number().int().min(0).max(1_000_000).optional(),
-    since: z.iso.datetime({ offset: true }).optional(),
-    until: z.iso.datetime({ offset: true }).optional(),
+    follow: boolean
+      .default(false)
+      .meta({ description: 'keep streaming as the task writes; the stream ends by itself once the task has ended' }),
+    after: cursor.optional().meta({ description: 'resume right after the entry with this cursor' }),
+    tail: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .max(1_000_000)
+      .optional()
+      .meta({ description: 'only the last N entries (then more, with follow)' }),
+    since: z.iso.datetime({ offset: true }).optional().meta({ description: 'entries at or after this time (ISO 8601)' }),
+    until: z.iso.datetime({ offset: true }).optional().meta({ description: 'entries before this time (ISO 8601)' }),
     priority: z
       .string()
       .transform((value, context) => {
@@ -28,14 +36,19 @@ export const LogQuery = z
         }
         return level;
       })
-      .optional(),
+      .optional()
+      .meta({ description: `this priority and more urgent ones: 0-7 or ${PRIORITY_NAMES.join(', ')}` }),
     fields: z
       .string()
       .transform((value) => value.split(',').filter((name) => name !== ''))
       .pipe(z.array(z.string().regex(/^[A-Za-z0-9_]{1,64}$/, 'field names are [A-Z0-9_]')).max(64))
-      .optional(),
-    trusted: boolean.default(false),
-    format: z.enum(LOG_FORMATS).optional(),
+      .optional()
+      .meta({ description: 'only these journal fields in `fields`, comma-separated (trusted ones too when named)' }),
+    trusted: boolean.default(false).meta({ description: 'also the trusted fields (`_` and `__` prefixed) in `fields`' }),
+    format: z
+      .enum(LOG_FORMATS)
+      .optional()
+      .meta({ description: 'default: sse if Accept names text/event-stream, else ndjson; text: lines for humans' }),
   })
   .superRefine((query, context) => {
     if (query.after !== undefined && query.tail !== undefined) {

@@ -24,7 +24,7 @@ export const LIST_PAGE = { brief: { default: 10_000, max: 10_000 }, full: { defa
 export const ListQuery = z
   .strictObject({
     /** brief: the tessia v1 items {taskId, state}; full: every field. */
-    view: z.enum(['brief', 'full']).default('brief'),
+    view: z.enum(['brief', 'full']).default('brief').meta({ description: 'brief: the tessia v1 items {taskId, state}; full: every field' }),
     limit: z.coerce
       .number()
       .int()

@@ -5,7 +5,7 @@
 import { createWriteStream, existsSync, readFileSync } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
-import type { BriefTaskView, FileListingView, LogLineView, TaskView } from '../api/openapi.js';
+import type { BriefTaskView, FileListingView, LogLineView, TaskView } from '../api/openapi/responses.js';
 import { messageOf } from '../errors.js';
 import {
   ApiError,

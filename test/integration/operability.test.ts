@@ -104,6 +104,7 @@ describe('operability', () => {
     for (const path of schemaPaths) assert.ok(`/v1${path}` in document.paths, `${path} is described`);
     const logParameters = document.paths['/v1/tasks/{taskId}/logs'].get.parameters.map((p: { name: string }) => p.name);
     assert.deepEqual(logParameters.sort(), [
+      'Last-Event-ID',
       'after',
       'fields',
       'follow',
