@@ -100,7 +100,14 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
     releasers.push(() => transitions.close());
     const usage = new UsageSampler(config.tasks.slice, config.tasks.usageSampleSec * 1000);
     releasers.push(() => usage.close());
-    const tracker = new UnitTracker(store, systemd, transitions, usage, log);
+    const files = taskFilesFor(config.tasks.filesSocket, log);
+    releasers.push(() => files.close());
+    // A DELETE is finished once its unit is gone: its working directory goes then.
+    const removeDeleted = (taskId: string) =>
+      void files
+        .remove(taskId)
+        .catch((error: unknown) => log.warn({ taskId, err: error }, "could not remove a deleted task's working directory"));
+    const tracker = new UnitTracker(store, systemd, transitions, usage, log, removeDeleted);
     releasers.push(() => tracker.close());
     const tasks = new TaskService(
       store,
@@ -127,8 +134,6 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
     );
     releasers.push(() => tasks.close());
     await recoverTasks(store, systemd, tracker, transitions, log);
-    const files = taskFilesFor(config.tasks.filesSocket, log);
-    releasers.push(() => files.close());
     // Only finished tasks are pruned: no process of theirs is left in the directory.
     const removeDirectory = async (taskId: string) => {
       await files.remove(taskId);

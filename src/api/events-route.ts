@@ -11,13 +11,11 @@ import type { TaskEvent } from '../tasks/model.js';
 import type { TaskService } from '../tasks/service.js';
 import { TASK_ID_PATTERN } from '../tasks/unit-names.js';
 import { HttpError } from './errors.js';
-import { parseRequest } from './validation.js';
+import { parseRequest, queryBoolean } from './validation.js';
 
 export const EVENT_ID = /^\d{1,15}$/;
 /** Kept events sent per read of the store: a subscriber far behind catches up in steps. */
 const CATCH_UP_BATCH = 500;
-
-const boolean = z.enum(['true', 'false', '1', '0']).transform((value) => value === 'true' || value === '1');
 
 export const EventsQuery = z.strictObject({
   after: z
@@ -32,7 +30,7 @@ export const EventsQuery = z.strictObject({
     .regex(MACHINE_NAME, 'must be a machine name')
     .optional()
     .meta({ description: 'only the events of tasks of this machine' }),
-  follow: boolean.default(true).meta({ description: 'keep the stream open for new events (default); false: the kept ones, then end' }),
+  follow: queryBoolean.default(true).meta({ description: 'keep the stream open for new events (default); false: the kept ones, then end' }),
   format: z.enum(['ndjson', 'sse']).optional().meta({ description: 'default: sse if Accept names text/event-stream, else ndjson' }),
 });
 

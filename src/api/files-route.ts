@@ -26,10 +26,12 @@ export function filesRouter(tasks: TaskService, options: FilesRouteOptions): Rou
     response.set('Cache-Control', 'no-store').json(listing);
   });
 
-  // Express decodes each segment: "%2F" becomes a "/" inside one, "%2e%2e" a "..": both refused.
+  // Express decodes each segment: "%2e%2e" becomes a ".." (refused), and "%2F" a "/" — taken as the
+  // separator it encodes, since a generated client encodes the whole path as one parameter. Every
+  // component is then checked alike: "..%2F.." is still two ".." and refused.
   router.get('/*path', async (request: Request<{ taskId: string; path: string[] }>, response: Response) => {
     const { taskId } = tasks.get(request.params.taskId);
-    const path = splitFilePath(request.params.path).join('/');
+    const path = splitFilePath(request.params.path.join('/')).join('/');
     const range = parseRangeHeader(request.get('range'), request.get('if-range'));
     let download;
     try {

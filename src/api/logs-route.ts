@@ -6,14 +6,13 @@ import { TaskError } from '../tasks/errors.js';
 import { CURSOR_PATTERN, PRIORITY_NAMES, parsePriority, type LogEvent, type LogRequest, type TaskLogs } from '../tasks/logs.js';
 import { LOG_FORMATS, encoderFor, type LogEncoder, type LogFormat } from './log-encoders.js';
 import { HttpError } from './errors.js';
-import { parseRequest } from './validation.js';
+import { parseRequest, queryBoolean } from './validation.js';
 
-const boolean = z.enum(['true', 'false', '1', '0']).transform((value) => value === 'true' || value === '1');
 const cursor = z.string().regex(CURSOR_PATTERN, 'must be a journal cursor from an earlier entry');
 
 export const LogQuery = z
   .strictObject({
-    follow: boolean
+    follow: queryBoolean
       .default(false)
       .meta({ description: 'keep streaming as the task writes; the stream ends by itself once the task has ended' }),
     after: cursor.optional().meta({ description: 'resume right after the entry with this cursor' }),
@@ -44,7 +43,7 @@ export const LogQuery = z
       .pipe(z.array(z.string().regex(/^[A-Za-z0-9_]{1,64}$/, 'field names are [A-Z0-9_]')).max(64))
       .optional()
       .meta({ description: 'only these journal fields in `fields`, comma-separated (trusted ones too when named)' }),
-    trusted: boolean.default(false).meta({ description: 'also the trusted fields (`_` and `__` prefixed) in `fields`' }),
+    trusted: queryBoolean.default(false).meta({ description: 'also the trusted fields (`_` and `__` prefixed) in `fields`' }),
     format: z
       .enum(LOG_FORMATS)
       .optional()

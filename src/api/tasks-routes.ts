@@ -138,7 +138,7 @@ export function tasksRouter(tasks: TaskService, logs: TaskLogs, options: TasksRo
   });
 
   // In creation order, a page at a time; the next page's URL in a Link header (RFC 8288), as the
-  // brief view must stay tessia's plain array. Filters will be more query keys, kept in that URL.
+  // brief view must stay tessia's plain array. The filters are query keys, kept in that URL.
   router.get('/', (request, response) => {
     const query = parseRequest(ListQuery, request.query, 'query');
     const limit = query.limit ?? LIST_PAGE[query.view].default;

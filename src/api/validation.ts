@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import { z } from 'zod';
 import { describeIssues } from '../errors.js';
 import { TaskError } from '../tasks/errors.js';
 
@@ -8,3 +8,6 @@ export function parseRequest<T>(schema: z.ZodType<T>, value: unknown, what: stri
   if (parsed.success) return parsed.data;
   throw new TaskError('INVALID_REQUEST', `invalid ${what}: ${describeIssues(parsed.error).join('; ')}`);
 }
+
+/** A yes/no query value, as URLs write them. */
+export const queryBoolean = z.enum(['true', 'false', '1', '0']).transform((value) => value === 'true' || value === '1');

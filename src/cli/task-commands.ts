@@ -56,7 +56,7 @@ ${ADMIN_GROUP} may use it, without a token), else http://127.0.0.1:7356
 
 Busy (429) or unavailable (503) with Retry-After: list, show and logs are sent again after the wait
 asked (at most ${MAX_RETRY_WAIT_SECONDS} s each, within --timeout); start, stop and delete only when the runner says
-it did nothing (TOO_MANY_TASKS, SHUTTING_DOWN), never when it may have (SYSTEMD_UNAVAILABLE).
+it did nothing (TOO_MANY_TASKS, MACHINE_BUSY, SHUTTING_DOWN), never when it may have (SYSTEMD_UNAVAILABLE).
 
 Exit codes: 0 done (wait, start --wait/-f, logs -f: the task succeeded, every task for wait),
 1 a task failed (exit code not 0, or lost) or another error,

@@ -240,8 +240,8 @@ export const ConfigSchema = z.strictObject({
       maxLogStreams: z.number().int().min(1).max(10_000).default(100),
       /**
        * Event streams (GET /v1/events) open at once, all clients together; one more is refused with
-       * 429 and Retry-After. Each costs a connection and no process; past 1000 or so, raise the
-       * service unit's LimitNOFILE= with it. (Default: 5000)
+       * 429 and Retry-After. Each costs a connection (a file descriptor: the packaged unit allows
+       * 16 384) and no process. (Default: 5000)
        */
       maxEventStreams: z.number().int().min(1).max(100_000).default(5000),
       /**

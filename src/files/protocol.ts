@@ -12,9 +12,6 @@ import { TASK_ID_PATTERN } from '../tasks/unit-names.js';
 import { MAX_PATH_BYTES } from './file-paths.js';
 import type { FileEntry, FilesErrorCode } from './task-files.js';
 
-/** Where the packaged files service listens (tessia-task-runner-files.socket). */
-export const FILES_SOCKET = '/run/tessia-task-runner-files.sock';
-
 /** The ceilings of the limits a request carries (the config's own maxima). */
 export const FILES_CEILINGS = { maxEntries: 100_000, maxDepth: 256, maxBytes: 2 ** 50 } as const;
 

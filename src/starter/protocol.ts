@@ -11,9 +11,6 @@ import { z } from 'zod';
 import type { Config } from '../config/schema.js';
 import { TASK_ID_PATTERN } from '../tasks/unit-names.js';
 
-/** Where the packaged starter listens (tessia-task-runner-starter.socket). */
-export const STARTER_SOCKET = '/run/tessia-task-runner-starter.sock';
-
 /** A request line beyond the parameters' own limit: the envelope around them. */
 export const ENVELOPE_BYTES = 1024;
 

@@ -68,36 +68,44 @@ interface Hierarchy {
   tasks: Counter;
 }
 
-const UNIFIED: Hierarchy = {
-  exists: (path) => existsSync(join(CGROUP_ROOT, path, 'cgroup.procs')),
-  cpuNsec: (path) => cpuStatNsec(join(CGROUP_ROOT, path)),
-  memoryBytes: (path) => readNumber(join(CGROUP_ROOT, path, 'memory.current')),
-  memoryPeakBytes: (path) => readNumber(join(CGROUP_ROOT, path, 'memory.peak')),
+const unified = (root: string): Hierarchy => ({
+  exists: (path) => existsSync(join(root, path, 'cgroup.procs')),
+  cpuNsec: (path) => cpuStatNsec(join(root, path)),
+  memoryBytes: (path) => readNumber(join(root, path, 'memory.current')),
+  memoryPeakBytes: (path) => readNumber(join(root, path, 'memory.peak')),
   io: (path) => {
-    const sums = sumKeys(join(CGROUP_ROOT, path, 'io.stat'), ['rbytes', 'wbytes']);
+    const sums = sumKeys(join(root, path, 'io.stat'), ['rbytes', 'wbytes']);
     return sums && { read: sums['rbytes'] ?? 0, write: sums['wbytes'] ?? 0 };
   },
-  tasks: (path) => readNumber(join(CGROUP_ROOT, path, 'pids.current')),
-};
+  tasks: (path) => readNumber(join(root, path, 'pids.current')),
+});
 
-const LEGACY: Hierarchy = {
-  exists: (path) => existsSync(join(CGROUP_ROOT, 'systemd', path, 'cgroup.procs')),
+const legacy = (root: string): Hierarchy => ({
+  exists: (path) => existsSync(join(root, 'systemd', path, 'cgroup.procs')),
   // cpuacct where systemd mounts it with cpu; else the hybrid layout's unified tree counts it.
-  cpuNsec: (path) => readNumber(join(CGROUP_ROOT, 'cpuacct', path, 'cpuacct.usage')) ?? cpuStatNsec(join(CGROUP_ROOT, 'unified', path)),
-  memoryBytes: (path) => readNumber(join(CGROUP_ROOT, 'memory', path, 'memory.usage_in_bytes')),
-  memoryPeakBytes: (path) => readNumber(join(CGROUP_ROOT, 'memory', path, 'memory.max_usage_in_bytes')),
+  cpuNsec: (path) => readNumber(join(root, 'cpuacct', path, 'cpuacct.usage')) ?? cpuStatNsec(join(root, 'unified', path)),
+  memoryBytes: (path) => readNumber(join(root, 'memory', path, 'memory.usage_in_bytes')),
+  memoryPeakBytes: (path) => readNumber(join(root, 'memory', path, 'memory.max_usage_in_bytes')),
   io: (path) => {
-    const sums = sumKeys(join(CGROUP_ROOT, 'blkio', path, 'blkio.throttle.io_service_bytes'), ['Read', 'Write']);
+    const sums = sumKeys(join(root, 'blkio', path, 'blkio.throttle.io_service_bytes'), ['Read', 'Write']);
     return sums && { read: sums['Read'] ?? 0, write: sums['Write'] ?? 0 };
   },
-  tasks: (path) => readNumber(join(CGROUP_ROOT, 'pids', path, 'pids.current')),
-};
+  tasks: (path) => readNumber(join(root, 'pids', path, 'pids.current')),
+});
 
-let hierarchy: Hierarchy | undefined;
+/** The hierarchy mounted at each root, found once. */
+const hierarchies = new Map<string, Hierarchy>();
 
-/** The usage of the unit whose cgroup is `path` (cgroupPathOf); null once its cgroup is gone. */
-export function readCgroupUsage(path: string, now = new Date()): TaskUsage | null {
-  hierarchy ??= existsSync(join(CGROUP_ROOT, 'cgroup.controllers')) ? UNIFIED : LEGACY;
+/**
+ * The usage of the unit whose cgroup is `path` (cgroupPathOf); null once its cgroup is gone.
+ * `root`: where cgroupfs is mounted (tests give a tree of their own).
+ */
+export function readCgroupUsage(path: string, now = new Date(), root = CGROUP_ROOT): TaskUsage | null {
+  let hierarchy = hierarchies.get(root);
+  if (!hierarchy) {
+    hierarchy = existsSync(join(root, 'cgroup.controllers')) ? unified(root) : legacy(root);
+    hierarchies.set(root, hierarchy);
+  }
   if (!hierarchy.exists(path)) return null;
   const io = hierarchy.io(path);
   return {

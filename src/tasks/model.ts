@@ -70,10 +70,15 @@ export interface TaskEvent {
   exitCode: number | null;
   result: string | null;
   detail: string | null;
-  /** When the runner recorded the change. */
+  /**
+   * When the change happened: systemd's time for a start and an end, the runner's for the rest (so
+   * `at` may not grow with `id`).
+   */
   at: string;
   /** It happened while the runner was not watching (down, or without the bus), and recovery found it. */
   recovered: boolean;
+  /** A DELETE: the task is gone from the API (its state is the one it had); its events stay until retention. */
+  deleted: boolean;
 }
 
 interface TaskBase {

@@ -13,6 +13,8 @@ import type { TaskStore } from './store.js';
 /** Tasks pruned per write. */
 const BATCH = 1000;
 const DAY_MS = 86_400_000;
+/** How long a deleted task's events are kept when retention has no age limit. */
+const ORPHAN_EVENT_DAYS = 30;
 
 export interface RetentionOptions {
   maxAgeDays: number | null;
@@ -93,6 +95,9 @@ export class Retention {
         if (expired.length < BATCH || kept.size === expired.length) break;
         await nextTurn();
       }
+      // Deleted tasks' events (their records went at DELETE): by age, the retention's or 30 days.
+      const before = cutoff ?? new Date(now.getTime() - ORPHAN_EVENT_DAYS * DAY_MS).toISOString();
+      this.store.pruneOrphanEvents(before);
     } catch (error) {
       this.log.error({ err: error }, 'retention sweep failed; trying again at the next one');
     }

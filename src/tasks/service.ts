@@ -211,7 +211,7 @@ export class TaskService {
       return deleting.task;
     }
     const task = this.get(taskId);
-    this.store.forget(taskId);
+    this.transitions.forget(taskId);
     this.options.hooks?.afterForget?.();
     if (isFinished(task)) {
       // Its unit may still be loaded (collecting it failed): the row goes once it is not.
@@ -223,7 +223,7 @@ export class TaskService {
     } catch (error) {
       if (!(error instanceof TaskError && error.cause instanceof SystemdError && OUTCOME_UNKNOWN.has(error.cause.dbusName ?? ''))) {
         // systemd said no: nothing is being done, so the task is the caller's to see and delete again.
-        this.store.unforget(taskId, task.stopRequested);
+        this.transitions.unforget(taskId, task.stopRequested);
         throw error;
       }
       throw new TaskError(

@@ -45,7 +45,9 @@ const MIGRATIONS: readonly string[] = [
     detail TEXT,
     at TEXT NOT NULL,
     -- Found by recovery or after a lost bus: it happened while the runner was not watching.
-    recovered INTEGER NOT NULL DEFAULT 0
+    recovered INTEGER NOT NULL DEFAULT 0,
+    -- A DELETE: the task is gone from the API from this event on.
+    deleted INTEGER NOT NULL DEFAULT 0
   );
   CREATE INDEX events_task ON events (task_id);
   ALTER TABLE tasks ADD COLUMN idempotency_key TEXT;

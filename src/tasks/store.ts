@@ -37,6 +37,7 @@ interface EventRow {
   detail: string | null;
   at: string;
   recovered: number;
+  deleted: number;
 }
 
 const ACTIVE = ACTIVE_SQL;
@@ -131,9 +132,10 @@ export class TaskStore {
       remove: this.db.prepare('DELETE FROM tasks WHERE task_id = ?'),
       removeEvents: this.db.prepare('DELETE FROM events WHERE task_id = ?'),
       appendEvent: this.db.prepare<[Omit<EventRow, 'id'>], EventRow>(
-        `INSERT INTO events (task_id, machine, state, exit_code, result, detail, at, recovered)
-         VALUES (@task_id, @machine, @state, @exit_code, @result, @detail, @at, @recovered) RETURNING *`,
+        `INSERT INTO events (task_id, machine, state, exit_code, result, detail, at, recovered, deleted)
+         VALUES (@task_id, @machine, @state, @exit_code, @result, @detail, @at, @recovered, @deleted) RETURNING *`,
       ),
+      orphanEvents: this.db.prepare<[string]>('DELETE FROM events WHERE at < ? AND task_id NOT IN (SELECT task_id FROM tasks)'),
       lastEventId: this.db.prepare<[], { id: number | null }>('SELECT MAX(id) AS id FROM events'),
       expiredByAge: this.db.prepare<[string, number], TaskRow>(
         `SELECT * FROM tasks WHERE finished_at IS NOT NULL AND finished_at < ? AND state IN (${FINISHED}) ORDER BY finished_at LIMIT ?`,
@@ -335,13 +337,23 @@ export class TaskStore {
    * from now on and, if still active, its end counts as a stop on request (-1). The row itself goes
    * once the unit is stopped and collected (remove()).
    */
-  forget(taskId: string): void {
-    this.statements.forget.run(taskId);
+  forget(taskId: string): TaskEvent | undefined {
+    return this.db
+      .transaction(() => {
+        this.statements.forget.run(taskId);
+        return this.eventOfNow(taskId, true);
+      })
+      .immediate();
   }
 
   /** Undoes forget() when systemd refused the stop: visible again, with its stop request as before. */
-  unforget(taskId: string, stopRequested: boolean): void {
-    this.statements.unforget.run({ taskId, stopRequested: Number(stopRequested) });
+  unforget(taskId: string, stopRequested: boolean): TaskEvent | undefined {
+    return this.db
+      .transaction(() => {
+        this.statements.unforget.run({ taskId, stopRequested: Number(stopRequested) });
+        return this.eventOfNow(taskId, false);
+      })
+      .immediate();
   }
 
   /** The tasks a DELETE asked to forget whose rows are still here: their delete is not finished. */
@@ -349,14 +361,17 @@ export class TaskStore {
     return this.statements.forgotten.all().map(fromRow);
   }
 
-  /** The row, its idempotency key and its events, in one write. */
+  /**
+   * The row and its idempotency key (a DELETE finished). Its events stay, the last saying it was
+   * deleted, for subscribers that resume later; retention prunes them (pruneOrphanEvents).
+   */
   remove(taskId: string): void {
-    this.db
-      .transaction(() => {
-        this.statements.remove.run(taskId);
-        this.statements.removeEvents.run(taskId);
-      })
-      .immediate();
+    this.statements.remove.run(taskId);
+  }
+
+  /** Events of tasks no longer in the store, older than `before`. Returns how many went. */
+  pruneOrphanEvents(before: string): number {
+    return this.statements.orphanEvents.run(before).changes;
   }
 
   /**
@@ -390,10 +405,35 @@ export class TaskStore {
     this.db.close();
   }
 
-  private appendEvent(row: Omit<EventRow, 'id' | 'at' | 'recovered'>, at: string, recovered: boolean): TaskEvent {
-    const written = this.statements.appendEvent.get({ ...row, at, recovered: Number(recovered) });
+  private appendEvent(
+    row: Omit<EventRow, 'id' | 'at' | 'recovered' | 'deleted'>,
+    at: string,
+    recovered: boolean,
+    deleted = false,
+  ): TaskEvent {
+    const written = this.statements.appendEvent.get({ ...row, at, recovered: Number(recovered), deleted: Number(deleted) });
     if (!written) throw new Error(`the event of task ${row.task_id} was not written`);
     return eventFromRow(written);
+  }
+
+  /** An event that repeats the task's state now: a DELETE (deleted), or its undoing. */
+  private eventOfNow(taskId: string, deleted: boolean): TaskEvent | undefined {
+    const row = this.statements.get.get(taskId);
+    if (!row) return undefined;
+    const task = fromRow(row);
+    return this.appendEvent(
+      {
+        task_id: task.taskId,
+        machine: task.machine,
+        state: task.state,
+        exit_code: task.exitCode,
+        result: task.result,
+        detail: task.detail,
+      },
+      nowIso(),
+      false,
+      deleted,
+    );
   }
 
   private query(sql: string): Database.Statement {
@@ -423,6 +463,7 @@ function eventFromRow(row: EventRow): TaskEvent {
     detail: row.detail,
     at: row.at,
     recovered: row.recovered === 1,
+    deleted: row.deleted === 1,
   };
 }
 

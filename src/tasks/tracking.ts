@@ -41,6 +41,8 @@ export class UnitTracker {
     private readonly transitions: TaskTransitions,
     private readonly usage: UsageSampler,
     private readonly log: Logger,
+    /** A deleted task's row is gone: its working directory may go too. */
+    private readonly afterRemove?: (taskId: string) => void,
   ) {
     systemd.on('unitChanged', this.onUnitChanged);
     systemd.on('reconnected', this.onReconnected);
@@ -137,7 +139,10 @@ export class UnitTracker {
       this.log.warn({ taskId, err: error }, 'could not collect a finished task unit');
     }
     this.untrack(unit);
-    if (released && this.store.find(taskId)?.forgotten) this.store.remove(taskId);
+    if (released && this.store.find(taskId)?.forgotten) {
+      this.store.remove(taskId);
+      this.afterRemove?.(taskId);
+    }
   }
 
   close(): void {

@@ -32,6 +32,18 @@ export class TaskTransitions extends EventEmitter<{ changed: [TaskRecord]; event
     this.emit('event', event);
   }
 
+  /** DELETE's intent (TaskStore.forget), with the event that says the task is deleted. */
+  forget(taskId: string): void {
+    const event = this.store.forget(taskId);
+    if (event) this.emit('event', event);
+  }
+
+  /** Undoes forget() (systemd refused the stop): the task is visible again, and an event says so. */
+  unforget(taskId: string, stopRequested: boolean): void {
+    const event = this.store.unforget(taskId, stopRequested);
+    if (event) this.emit('event', event);
+  }
+
   /**
    * Applies `patch` if the move from the task's current state is legal. `endMicros`: when the task
    * ended, by systemd's clock (µs since the epoch), for a patch that finishes it. `recovered`: the

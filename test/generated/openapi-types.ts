@@ -458,11 +458,13 @@ export interface components {
             detail: string | null;
             /**
              * Format: date-time
-             * @description when the runner recorded the change
+             * @description when the change happened: systemd's time for a start or an end, the runner's for the rest (it may not grow with id)
              */
             at: string;
             /** @description it happened while the runner was not watching, and recovery found it */
             recovered: boolean;
+            /** @description a DELETE: the task is gone from the API from this event on (state: the one it had); its events stay until retention */
+            deleted: boolean;
         };
         /** @description the last line when the runner shuts down */
         EventsShutdownLine: {
@@ -2465,7 +2467,7 @@ export interface operations {
             path: {
                 /** @description the task's id (8 hex digits), as its start answered */
                 taskId: string;
-                /** @description the file, relative to the working directory, its segments separated by plain slashes: an encoded slash (%2F) is refused, so a client that encodes path parameters whole reaches only the directory's top level */
+                /** @description the file, relative to the working directory, its segments separated by slashes (plain or encoded as %2F, as a client that encodes the parameter whole sends them); no empty, "." or ".." segment */
                 path: string;
             };
             cookie?: never;

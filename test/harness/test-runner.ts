@@ -74,6 +74,14 @@ export const TEST_MACHINES = {
     ],
     limits: { memoryMax: '64M' },
   },
+  // Holds 48 MiB for 3 s, working the CPU meanwhile: what a usage figure must show.
+  'uses-resources': {
+    exec: [
+      '/usr/bin/node',
+      '-e',
+      'const kept = Buffer.alloc(48 << 20, 1); const end = Date.now() + 3000; let n = 0; while (Date.now() < end) n += kept[n % kept.length]; console.log("done", n > 0);',
+    ],
+  },
   // Runs until the test creates /run/tessia-test/release (tests control the timing), then exits 3.
   'until-released': {
     exec: ['/bin/sh', '-c', 'echo waiting; while [ ! -e /run/tessia-test/release ]; do sleep 0.1; done; echo released; exit 3'],

@@ -3,7 +3,8 @@
  * mesh's scheduler uses instead of polling. Against the real systemd, across runner crashes.
  */
 import assert from 'node:assert/strict';
-import { writeFileSync, rmSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { describe, test } from 'node:test';
 import { eventually } from '../../src/embedded/eventually.js';
 import { followLines, ndjson, readAll } from '../../src/embedded/api-streams.js';
@@ -18,6 +19,7 @@ interface Event {
   state: string;
   exitCode: number | null;
   recovered: boolean;
+  deleted: boolean;
 }
 
 describe('task events', () => {
@@ -155,6 +157,116 @@ describe('task events', () => {
       [['exited', 3, true]],
     );
     rmSync(`${suite.runner.systemd.root}/run/tessia-test/release`, { force: true });
+  });
+
+  test('a stop is an event (stopping, then exited -1); a DELETE is one too, for those who resume later; its directory goes', async () => {
+    const from = await lastId();
+    const task = await suite.start('ignores-term', null);
+    await waitForState(suite.api, task.taskId, ['running']);
+    await suite.api.post(`/v1/tasks/${task.taskId}/stop`);
+    await waitForState(suite.api, task.taskId, ['stopping']);
+    await suite.api.post(`/v1/tasks/${task.taskId}/stop`);
+    await waitForState(suite.api, task.taskId, ['exited']);
+    const directory = `${suite.runner.systemd.root}/var/lib/private/tessia-tasks/${task.taskId}`;
+    assert.ok(existsSync(directory));
+    assert.equal((await suite.api.delete(`/v1/tasks/${task.taskId}`)).status, 200);
+    suite.started.delete(task.taskId);
+    const events = await eventually(
+      'the delete, as an event',
+      () => kept(from, `&task=${task.taskId}`),
+      (seen) => seen.some((event) => event.deleted),
+    );
+    assert.deepEqual(
+      events.map((event) => [event.state, event.exitCode, event.deleted]),
+      [
+        ['created', null, false],
+        ['running', null, false],
+        ['stopping', null, false],
+        ['exited', -1, false],
+        ['exited', -1, true],
+      ],
+    );
+    await eventually(
+      'its working directory gone with its record',
+      () => existsSync(directory),
+      (exists) => !exists,
+    );
+  });
+
+  test('a subscriber that reads late gets every event, in order, each once, as the store kept them', async () => {
+    const from = await lastId();
+    const received: Event[] = [];
+    let paused = true;
+    let resume: () => void = () => {};
+    const done = new Promise<void>((resolve, reject) => {
+      const request = httpRequest(eventsUrl(`after=${from}`), (response) => {
+        response.pause();
+        resume = () => {
+          paused = false;
+          response.resume();
+        };
+        let partial = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => {
+          partial += chunk;
+          for (let at = partial.indexOf('\n'); at !== -1; at = partial.indexOf('\n')) {
+            const line = JSON.parse(partial.slice(0, at)) as Event;
+            partial = partial.slice(at + 1);
+            if (line.type === 'task') received.push(line);
+          }
+          if (received.filter((event) => event.state === 'exited').length >= 40) {
+            request.destroy();
+            resolve();
+          }
+        });
+      });
+      request.on('error', (error) => (paused ? reject(error) : resolve()));
+      request.end();
+    });
+    // The subscriber does not read while these happen.
+    const ids: string[] = [];
+    for (let i = 0; i < 40; i++) ids.push((await suite.start('echo', ['return 0'])).taskId);
+    for (const id of ids) await waitForState(suite.api, id, ['exited']);
+    resume();
+    await done;
+    const mine = received.filter((event) => ids.includes(event.taskId));
+    const seq = mine.map((event) => event.id);
+    assert.deepEqual(
+      seq,
+      [...seq].sort((a, b) => a - b),
+      'in order',
+    );
+    assert.equal(new Set(seq).size, seq.length, 'each once');
+    assert.deepEqual(
+      mine,
+      (await kept(from)).filter((event) => ids.includes(event.taskId)),
+      'exactly what the store kept',
+    );
+  });
+
+  test('1000 subscribers cost no journal reader and no D-Bus call each', async () => {
+    const metric = async (name: string) => {
+      const text = await fetch(`${suite.runner.baseUrl}/metrics`).then((reply) => reply.text());
+      return Number(new RegExp(`^${name}\\{[^}]*\\} (\\d+)`, 'm').exec(text)?.[1] ?? NaN);
+    };
+    const readersBefore = await metric('tessia_journal_readers');
+    const readsBefore = await metric('tessia_unit_reads_total');
+    const streams = Array.from({ length: 1000 }, () => subscribe());
+    try {
+      await Promise.all(streams.map((each) => each.stream.response));
+      assert.equal(await metric('tessia_event_streams'), 1000);
+      assert.equal(await metric('tessia_journal_readers'), readersBefore);
+      assert.equal(await metric('tessia_unit_reads_total'), readsBefore, 'no unit read for a subscriber');
+      const task = await suite.start('echo', ['return 0']);
+      await waitForState(suite.api, task.taskId, ['exited']);
+      await eventually(
+        'every subscriber got the end',
+        () => streams.filter((each) => each.events.some((event) => event.taskId === task.taskId && event.state === 'exited')).length,
+        (count) => count === 1000,
+      );
+    } finally {
+      for (const each of streams) each.stop();
+    }
   });
 
   test('a runner killed between writing an event and delivering it delivers it after its restart: no gap', async () => {

@@ -360,13 +360,26 @@ describe('TaskStore events', () => {
     );
   });
 
-  it('keeps event ids growing when the last ones are removed with their task (ids never reused).', () => {
+  it('says a DELETE with an event (deleted, the state it had), keeps the events once the row goes, and prunes them by age then.', () => {
     insertTask('a1b2c3d4');
-    const gone = store.lastEventId();
+    const deleted = store.forget('a1b2c3d4');
+    assert.equal(deleted?.deleted, true);
+    assert.equal(deleted.state, TaskState.created);
     store.remove('a1b2c3d4');
-    assert.deepEqual(store.eventsAfter(0, 10), []);
+    assert.deepEqual(
+      store.eventsAfter(0, 10).map((event) => [event.state, event.deleted]),
+      [
+        [TaskState.created, false],
+        [TaskState.created, true],
+      ],
+      'a subscriber that resumes later learns of the delete',
+    );
+    const last = store.lastEventId();
+    assert.equal(store.pruneOrphanEvents('2000-01-01T00:00:00.000Z'), 0, 'younger than the cutoff: kept');
+    assert.equal(store.pruneOrphanEvents('2999-01-01T00:00:00.000Z'), 2);
     insertTask('b1b2c3d4');
-    assert.ok(store.lastEventId() > gone);
+    assert.ok(store.lastEventId() > last, 'ids are never reused');
+    assert.equal(store.pruneOrphanEvents('2999-01-01T00:00:00.000Z'), 0, "a kept task's events are not orphans");
   });
 });
 
@@ -464,7 +477,7 @@ describe('TaskStore retention', () => {
     assert.deepEqual(ids(null, null), []);
   });
 
-  it('removes tasks with their events in one write.', () => {
+  it('removes pruned tasks with their events in one write.', () => {
     finished('00000001', '2026-10-01T00:00:00.000000Z');
     insertTask('00000002');
     store.removeAll(['00000001']);

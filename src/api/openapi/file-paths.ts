@@ -11,7 +11,7 @@ import { TaskIdPath } from './task-paths.js';
 const FilePath = TaskIdPath.extend({
   path: z.string().meta({
     description:
-      "the file, relative to the working directory, its segments separated by plain slashes: an encoded slash (%2F) is refused, so a client that encodes path parameters whole reaches only the directory's top level",
+      'the file, relative to the working directory, its segments separated by slashes (plain or encoded as %2F, as a client that encodes the parameter whole sends them); no empty, "." or ".." segment',
   }),
 });
 

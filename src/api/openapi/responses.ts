@@ -71,8 +71,13 @@ export const TaskEventLine = z
     exitCode: ExitCode.nullable(),
     result: z.string().nullable(),
     detail: z.string().nullable(),
-    at: time().meta({ description: 'when the runner recorded the change' }),
+    at: time().meta({
+      description: "when the change happened: systemd's time for a start or an end, the runner's for the rest (it may not grow with id)",
+    }),
     recovered: z.boolean().meta({ description: 'it happened while the runner was not watching, and recovery found it' }),
+    deleted: z.boolean().meta({
+      description: 'a DELETE: the task is gone from the API from this event on (state: the one it had); its events stay until retention',
+    }),
   })
   .meta({ id: 'TaskEventLine' });
 
