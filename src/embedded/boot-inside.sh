@@ -104,7 +104,10 @@ if [ -n "$coverage" ]; then
     mkdir -p "/run/systemd/system/$prefix.service.d"
     printf '[Service]\nEnvironment=NODE_V8_COVERAGE=/run/tessia-coverage\n' > "/run/systemd/system/$prefix.service.d/50-coverage.conf"
   done
-  echo 'ReadWritePaths=/run/tessia-coverage' >> /run/systemd/system/tessia-task-.service.d/50-coverage.conf
+  echo 'ReadWritePaths=-/run/tessia-coverage' >> /run/systemd/system/tessia-task-.service.d/50-coverage.conf
+  # The files service sees an empty /run of its own (TemporaryFileSystem=): the directory is bound in.
+  mkdir -p /run/systemd/system/tessia-task-runner-files.service.d
+  printf '[Service]\nBindPaths=/run/tessia-coverage\n' > /run/systemd/system/tessia-task-runner-files.service.d/50-coverage.conf
 fi
 
 # Without a shared / systemd's credentials (and other per-unit mounts) never reach the units.
