@@ -44,6 +44,8 @@ export const REDACTED_PATHS = [
   'req.headers["proxy-authorization"]',
   'req.headers.cookie',
   'res.headers["set-cookie"]',
+  // Not a secret, but a client's own name for a request, which may say what it does.
+  'req.headers["idempotency-key"]',
 ];
 const redact = { paths: REDACTED_PATHS, censor: '[redacted]' };
 

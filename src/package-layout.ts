@@ -6,6 +6,9 @@
  */
 export const PACKAGE_API_SOCKET = '/run/tessia-task-runner.sock';
 
+/** The runner's user and group (sysusers: units/tessia-task-runner.sysusers). */
+export const RUNNER_USER = 'tessia-task-runner';
+
 /** Members of this group (and root) may use the Unix socket: start, stop and delete tasks, read every log. */
 export const ADMIN_GROUP = 'tessia-task-runner-admin';
 

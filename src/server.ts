@@ -102,11 +102,8 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
     releasers.push(() => usage.close());
     const files = taskFilesFor(config.tasks.filesSocket, log);
     releasers.push(() => files.close());
-    // A DELETE is finished once its unit is gone: its working directory goes then.
-    const removeDeleted = (taskId: string) =>
-      void files
-        .remove(taskId)
-        .catch((error: unknown) => log.warn({ taskId, err: error }, "could not remove a deleted task's working directory"));
+    // A DELETE is finished once its unit is gone: its working directory goes then, before its row.
+    const removeDeleted = (taskId: string) => files.remove(taskId);
     const tracker = new UnitTracker(store, systemd, transitions, usage, log, removeDeleted);
     releasers.push(() => tracker.close());
     const tasks = new TaskService(

@@ -107,21 +107,33 @@ export function eventsRouter(tasks: TaskService, options: EventsRouteOptions): R
       lastWrite = Date.now();
       if (!response.write(chunk)) blocked = true;
     };
-    /** Sends kept events after `sent` until caught up or blocked; synchronous, like the store. */
-    const catchUp = () => {
+    /**
+     * Sends kept events after `sent` until caught up (true) or blocked (false); synchronous, like
+     * the store.
+     */
+    const catchUp = (): boolean => {
       while (!blocked && !response.destroyed) {
         const batch = events.after(sent, CATCH_UP_BATCH, filter);
         for (const event of batch) write(encode(event, format));
         const last = batch.at(-1);
         if (last) sent = last.id;
-        if (batch.length < CATCH_UP_BATCH) return;
+        if (batch.length < CATCH_UP_BATCH) return true;
       }
+      return false;
     };
-    catchUp();
     if (!query.follow) {
-      response.end();
+      // Every kept event, however many: a full socket is waited for, then reading goes on.
+      const dump = () => {
+        if (catchUp()) response.end();
+      };
+      response.on('drain', () => {
+        blocked = false;
+        dump();
+      });
+      dump();
       return;
     }
+    catchUp();
     open += 1;
     // Subscribed in the same step as the catch-up: no event is written in between.
     const unsubscribe = events.subscribe((event) => {

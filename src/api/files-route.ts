@@ -54,6 +54,12 @@ export function filesRouter(tasks: TaskService, options: FilesRouteOptions): Rou
       'Last-Modified': new Date(download.modified).toUTCString(),
     });
     if (download.partial) response.set('Content-Range', `bytes ${start}-${start + length - 1}/${size}`);
+    if (request.method === 'HEAD') {
+      // The headers only: the file is not read (a HEAD would otherwise read it whole for nothing).
+      body.destroy();
+      response.end();
+      return;
+    }
     // A short file (shrunk while read) or a lost files service ends the response early: the client
     // sees fewer bytes than Content-Length, never a short answer passed off as whole.
     pipeline(body, response, (error) => {

@@ -167,11 +167,21 @@ export function tasksRouter(tasks: TaskService, logs: TaskLogs, options: TasksRo
     const query = parseRequest(GetQuery, request.query, 'query');
     let task = tasks.get(request.params.taskId);
     if (query.wait === 'finished' && !isFinished(task)) {
+      // One controller and one timer per wait, both let go when it ends (AbortSignal.any on a
+      // signal that lives as long as the process leaks on Node 20: nodejs/node#55351).
       const done = new AbortController();
-      response.once('close', () => done.abort());
-      const signal = AbortSignal.any([done.signal, AbortSignal.timeout(query.timeout * 1000), options.shuttingDown]);
-      // Deleted meanwhile: TASK_NOT_FOUND, as a GET then would say.
-      task = (await tasks.whenFinished(task.taskId, signal)) ?? tasks.get(task.taskId);
+      const end = () => done.abort();
+      const timer = setTimeout(end, query.timeout * 1000);
+      response.once('close', end);
+      options.shuttingDown.addEventListener('abort', end, { once: true });
+      try {
+        // Deleted meanwhile: TASK_NOT_FOUND, as a GET then would say.
+        task = (await tasks.whenFinished(task.taskId, done.signal)) ?? tasks.get(task.taskId);
+      } finally {
+        clearTimeout(timer);
+        response.off('close', end);
+        options.shuttingDown.removeEventListener('abort', end);
+      }
     }
     response.json(fullView(task, tasks.usage(task)));
   });

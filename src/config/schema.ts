@@ -2,6 +2,10 @@ import { isIP } from 'node:net';
 import { isAbsolute } from 'node:path';
 import { z } from 'zod';
 import { FILES_CEILINGS } from '../files/protocol.js';
+import { ADMIN_GROUP, RUNNER_USER } from '../package-layout.js';
+
+/** The accounts of the package: the runner's user and group, and the admins' group. */
+const RUNNER_ACCOUNTS: readonly string[] = [RUNNER_USER, ADMIN_GROUP];
 
 /** The runner's configuration file (YAML). Every key has a default; unknown keys are errors. */
 
@@ -73,6 +77,15 @@ export const MachineSandboxSchema = z
   .refine((sandbox) => sandbox.group !== 'root' || sandbox.allowRoot, {
     path: ['group'],
     error: 'root: a task would have root\'s group rights; set "allowRoot: true" beside it if that is meant',
+  })
+  // The runner's own accounts open the starter's and the files service's sockets, and the API's.
+  .refine((sandbox) => !RUNNER_ACCOUNTS.includes(sandbox.user ?? ''), {
+    path: ['user'],
+    error: "the runner's own user: a task would have the runner's rights (its sockets, its store)",
+  })
+  .refine((sandbox) => !RUNNER_ACCOUNTS.includes(sandbox.group ?? ''), {
+    path: ['group'],
+    error: "a group of the runner's: a task could open the runner's sockets",
   });
 
 export const MachineSchema = z

@@ -16,7 +16,7 @@ import type { FileEntry, FilesErrorCode } from './task-files.js';
 export const FILES_CEILINGS = { maxEntries: 100_000, maxDepth: 256, maxBytes: 2 ** 50 } as const;
 
 /** A request line is small: a path, a range, the limits. */
-export const REQUEST_LINE_BYTES = MAX_PATH_BYTES * 2 + 1024;
+export const REQUEST_LINE_BYTES = MAX_PATH_BYTES * 6 + 1024;
 
 const taskId = z.string().regex(TASK_ID_PATTERN, 'must be 8 hex digits');
 const offset = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);

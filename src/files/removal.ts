@@ -4,6 +4,7 @@
  * outlived it (a machine's fixed user). Every name is unlinked in a directory held open, never
  * through a path a symbolic link could redirect; a symbolic link is removed, never followed.
  */
+import { randomBytes } from 'node:crypto';
 import { rmdir, unlink, opendir, rename, type FileHandle } from 'node:fs/promises';
 import { errno, inside, look, lookAtDirectory, lookWithoutOpening } from './safe-open.js';
 
@@ -59,7 +60,9 @@ async function emptyDirectory(top: FileHandle, directory: FileHandle, depth: num
       continue;
     }
     if (depth + 1 >= MAX_HELD) {
-      await rename(inside(directory, name), inside(top, `.tessia-removing-${moved.count++}`));
+      // A name the task cannot have planted: random, and another one if it is taken after all.
+      moved.count += 1;
+      await renameAside(inside(directory, name), top);
       continue;
     }
     const child = await look(directory, name);
@@ -80,4 +83,17 @@ async function emptyDirectory(top: FileHandle, directory: FileHandle, depth: num
 
 function ignoreGone(error: unknown): void {
   if (errno(error) !== 'ENOENT') throw error;
+}
+
+/** Moves a directory up to `top` under a fresh random name (tries a few: a task may plant names). */
+async function renameAside(from: string, top: FileHandle): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await rename(from, inside(top, `.tessia-removing-${randomBytes(8).toString('hex')}`));
+      return;
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (attempt >= 8 || (code !== 'EEXIST' && code !== 'ENOTEMPTY' && code !== 'ENOTDIR')) throw error;
+    }
+  }
 }

@@ -10,7 +10,7 @@ import { opendir, type FileHandle } from 'node:fs/promises';
 import { pipeline } from 'node:stream';
 import { resolveRange } from './byte-range.js';
 import { exactLength } from './exact-length.js';
-import { splitFilePath } from './file-paths.js';
+import { MAX_PATH_BYTES, splitFilePath } from './file-paths.js';
 import { kindOf, look, lookAtDirectory, lookWithoutOpening, notAFile, reopenForReading, type Opened } from './safe-open.js';
 import { removeDirectory } from './removal.js';
 import {
@@ -38,7 +38,7 @@ export class TaskDirectories implements TaskFiles {
   async list(taskId: string, limits: ListLimits): Promise<FileListing> {
     const base = await this.openBase(taskId);
     if (!base) return { files: [], truncated: false };
-    const walk = { files: [] as FileEntry[], examined: 0, truncated: false, owner: base.stats.uid, limits };
+    const walk = { files: [] as FileEntry[], examined: 0, truncated: false, owner: base.stats.uid, limits, bytes: 0 };
     try {
       await this.walk(base.handle, '', 0, walk);
     } finally {
@@ -120,7 +120,7 @@ export class TaskDirectories implements TaskFiles {
     directory: FileHandle,
     prefix: string,
     depth: number,
-    walk: { files: FileEntry[]; examined: number; truncated: boolean; owner: number; limits: ListLimits },
+    walk: { files: FileEntry[]; examined: number; truncated: boolean; owner: number; limits: ListLimits; bytes: number },
   ): Promise<void> {
     // Entries a few at a time: a directory of a million names is not read whole.
     const entries = await opendir(`/proc/self/fd/${directory.fd}`, { bufferSize: 64 });
@@ -131,6 +131,14 @@ export class TaskDirectories implements TaskFiles {
       }
       walk.examined += 1;
       const path = `${prefix}${entry.name}`;
+      // A path no download could name is not listed; and the listing's names are bounded as a whole
+      // (as JSON, a control character takes 6 bytes): long names cannot make it huge.
+      if (Buffer.byteLength(path) > MAX_PATH_BYTES) continue;
+      walk.bytes += JSON.stringify(path).length;
+      if (walk.bytes > MAX_LISTING_NAME_BYTES) {
+        walk.truncated = true;
+        break;
+      }
       const stats = await lookWithoutOpening(directory, entry.name);
       if (stats?.uid !== walk.owner) continue;
       if (stats.isFile()) walk.files.push(entryOf(path, 'file', stats));
@@ -151,10 +159,13 @@ export class TaskDirectories implements TaskFiles {
       } finally {
         await child.handle.close();
       }
-      if (walk.truncated && walk.examined >= walk.limits.maxEntries) break;
+      if (walk.truncated && (walk.examined >= walk.limits.maxEntries || walk.bytes > MAX_LISTING_NAME_BYTES)) break;
     }
   }
 }
+
+/** The names of one listing, as JSON, at most: 4 MiB (10 000 entries of 400 bytes). */
+const MAX_LISTING_NAME_BYTES = 4 * 2 ** 20;
 
 function checkTaskId(taskId: string): void {
   if (!TASK_ID_PATTERN.test(taskId)) throw new FilesError('INVALID_FILE_PATH', 'not a task id');

@@ -41,8 +41,8 @@ export class UnitTracker {
     private readonly transitions: TaskTransitions,
     private readonly usage: UsageSampler,
     private readonly log: Logger,
-    /** A deleted task's row is gone: its working directory may go too. */
-    private readonly afterRemove?: (taskId: string) => void,
+    /** Removes a deleted task's working directory, before its row goes. */
+    private readonly removeDirectory?: (taskId: string) => Promise<unknown>,
   ) {
     systemd.on('unitChanged', this.onUnitChanged);
     systemd.on('reconnected', this.onReconnected);
@@ -140,8 +140,14 @@ export class UnitTracker {
     }
     this.untrack(unit);
     if (released && this.store.find(taskId)?.forgotten) {
-      this.store.remove(taskId);
-      this.afterRemove?.(taskId);
+      try {
+        // The directory first: a delete whose directory could not go keeps its (hidden) row, and
+        // is finished again at the next start or reconnect (finishDeletes).
+        await this.removeDirectory?.(taskId);
+        this.store.remove(taskId);
+      } catch (error) {
+        this.log.warn({ taskId, err: error }, "could not remove a deleted task's working directory; trying again later");
+      }
     }
   }
 

@@ -66,6 +66,19 @@ describe('validateConfig defaults', () => {
     assert.deepEqual(config.auth, { tokens: [], anonymous: 'none', unixSocket: 'write' });
   });
 
+  it("refuses a task as the runner's own user or in its groups, whose rights open the runner's sockets.", () => {
+    assert.throws(
+      () => validateConfig(echoMachine({ sandbox: { user: 'tessia-task-runner' } })),
+      /sandbox\.user: the runner's own user/,
+    );
+    for (const group of ['tessia-task-runner', 'tessia-task-runner-admin']) {
+      assert.throws(
+        () => validateConfig(echoMachine({ sandbox: { user: 'nobody', group } })),
+        /sandbox\.group: a group of the runner's/,
+      );
+    }
+  });
+
   it('refuses a task as root unless allowRoot says so.', () => {
     assert.throws(
       () => validateConfig(echoMachine({ sandbox: { user: 'root' } })),
