@@ -50,7 +50,8 @@ try {
   await runner.stop();
   const profile = chosen.includes('profile') ? await profileStarts(config, booted.systemd, 'bench-sleep', say) : undefined;
   const results = { date: new Date().toISOString(), machine, starter, starts, scale, logs, events, retention, profile };
-  writeFileSync(join(REPO_DIR, 'bench/results.json'), `${JSON.stringify(results, null, 2)}\n`);
+  // TESSIA_BENCH_OUT: where the results go (default bench/results.json; a partial run may keep them apart).
+  writeFileSync(join(REPO_DIR, process.env['TESSIA_BENCH_OUT'] ?? 'bench/results.json'), `${JSON.stringify(results, null, 2)}\n`);
   console.log(JSON.stringify(results, null, 2));
 } finally {
   await booted.shutdown();
