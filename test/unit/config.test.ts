@@ -67,15 +67,9 @@ describe('validateConfig defaults', () => {
   });
 
   it("refuses a task as the runner's own user or in its groups, whose rights open the runner's sockets.", () => {
-    assert.throws(
-      () => validateConfig(echoMachine({ sandbox: { user: 'tessia-task-runner' } })),
-      /sandbox\.user: the runner's own user/,
-    );
+    assert.throws(() => validateConfig(echoMachine({ sandbox: { user: 'tessia-task-runner' } })), /sandbox\.user: the runner's own user/);
     for (const group of ['tessia-task-runner', 'tessia-task-runner-admin']) {
-      assert.throws(
-        () => validateConfig(echoMachine({ sandbox: { user: 'nobody', group } })),
-        /sandbox\.group: a group of the runner's/,
-      );
+      assert.throws(() => validateConfig(echoMachine({ sandbox: { user: 'nobody', group } })), /sandbox\.group: a group of the runner's/);
     }
   });
 
