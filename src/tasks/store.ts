@@ -203,36 +203,22 @@ export class TaskStore {
    * between two pages skips nothing.
    */
   page<View extends TaskView>(view: View, query: { after?: number; limit: number; filter?: TaskFilter }): TaskPage<View> {
-    const conditions = ['forgotten = 0'];
-    const values: Record<string, number | string> = { limit: query.limit + 1 };
-    if (query.after !== undefined) {
-      conditions.push('seq > @after');
-      values['after'] = query.after;
-    }
+    const where = new Where('forgotten = 0', { limit: query.limit + 1 });
+    where.when(query.after, 'after', 'seq > @after');
     const filter = query.filter ?? {};
     if (filter.states !== undefined) {
       const names = filter.states.map((state, index) => {
-        values[`state${index}`] = state;
+        where.values[`state${index}`] = state;
         return `@state${index}`;
       });
-      conditions.push(`state IN (${names.join(', ')})`);
+      where.conditions.push(`state IN (${names.join(', ')})`);
     }
-    if (filter.machine !== undefined) {
-      conditions.push('machine = @machine');
-      values['machine'] = filter.machine;
-    }
-    if (filter.since !== undefined) {
-      conditions.push('created_at >= @since');
-      values['since'] = filter.since;
-    }
-    if (filter.until !== undefined) {
-      conditions.push('created_at < @until');
-      values['until'] = filter.until;
-    }
+    where.when(filter.machine, 'machine', 'machine = @machine');
+    where.when(filter.since, 'since', 'created_at >= @since');
+    where.when(filter.until, 'until', 'created_at < @until');
     const columns = view === 'brief' ? 'seq, task_id AS taskId, state' : '*';
-    const rows = this.query(`SELECT ${columns} FROM tasks WHERE ${conditions.join(' AND ')} ORDER BY seq LIMIT @limit`).all(
-      values,
-    ) as (TaskRow & TaskBrief & { seq: number })[];
+    const rows = this.query(`SELECT ${columns} FROM tasks WHERE ${where.sql()} ORDER BY seq LIMIT @limit`).all(where.values) as (TaskRow &
+      TaskBrief & { seq: number })[];
     const more = rows.length > query.limit;
     const kept = more ? rows.slice(0, query.limit) : rows;
     const tasks = kept.map((row) => (view === 'brief' ? { taskId: row.taskId, state: row.state } : fromRow(row)));
@@ -313,18 +299,11 @@ export class TaskStore {
 
   /** Events after `after` (an event id; 0 for all that are kept), oldest first, at most `limit`. */
   eventsAfter(after: number, limit: number, filter: EventFilter = {}): TaskEvent[] {
-    const conditions = ['id > @after'];
-    const values: Record<string, number | string> = { after, limit };
-    if (filter.taskId !== undefined) {
-      conditions.push('task_id = @taskId');
-      values['taskId'] = filter.taskId;
-    }
-    if (filter.machine !== undefined) {
-      conditions.push('machine = @machine');
-      values['machine'] = filter.machine;
-    }
-    const sql = `SELECT * FROM events WHERE ${conditions.join(' AND ')} ORDER BY id LIMIT @limit`;
-    return (this.query(sql).all(values) as EventRow[]).map(eventFromRow);
+    const where = new Where('id > @after', { after, limit });
+    where.when(filter.taskId, 'taskId', 'task_id = @taskId');
+    where.when(filter.machine, 'machine', 'machine = @machine');
+    const sql = `SELECT * FROM events WHERE ${where.sql()} ORDER BY id LIMIT @limit`;
+    return (this.query(sql).all(where.values) as EventRow[]).map(eventFromRow);
   }
 
   /** The id of the newest event; 0 when there is none. */
@@ -443,6 +422,28 @@ export class TaskStore {
       this.queries.set(sql, statement);
     }
     return statement;
+  }
+}
+
+/** A query's conditions and their bound values: each optional filter one `when`. */
+class Where {
+  readonly conditions: string[];
+  constructor(
+    first: string,
+    readonly values: Record<string, number | string>,
+  ) {
+    this.conditions = [first];
+  }
+
+  /** Adds `condition` (which names @`name`) when `value` is given. */
+  when(value: number | string | undefined, name: string, condition: string): void {
+    if (value === undefined) return;
+    this.conditions.push(condition);
+    this.values[name] = value;
+  }
+
+  sql(): string {
+    return this.conditions.join(' AND ');
   }
 }
 
