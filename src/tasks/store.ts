@@ -281,14 +281,7 @@ export class TaskStore {
         const task = fromRow(after);
         if (after.state === before.state) return { task };
         const event = this.appendEvent(
-          {
-            task_id: task.taskId,
-            machine: task.machine,
-            state: task.state,
-            exit_code: task.exitCode,
-            result: task.result,
-            detail: task.detail,
-          },
+          eventRowOf(task),
           (task.state === TaskState.running ? task.startedAt : task.finishedAt) ?? nowIso(),
           recovered,
         );
@@ -400,19 +393,7 @@ export class TaskStore {
     const row = this.statements.get.get(taskId);
     if (!row) return undefined;
     const task = fromRow(row);
-    return this.appendEvent(
-      {
-        task_id: task.taskId,
-        machine: task.machine,
-        state: task.state,
-        exit_code: task.exitCode,
-        result: task.result,
-        detail: task.detail,
-      },
-      nowIso(),
-      false,
-      deleted,
-    );
+    return this.appendEvent(eventRowOf(task), nowIso(), false, deleted);
   }
 
   private query(sql: string): Database.Statement {
@@ -451,6 +432,18 @@ function columnValue(value: unknown): unknown {
   if (typeof value === 'boolean') return Number(value);
   if (typeof value === 'object' && value !== null) return JSON.stringify(value);
   return value;
+}
+
+/** What an event says of its task: the task as it is now. */
+function eventRowOf(task: TaskRecord): Omit<EventRow, 'id' | 'at' | 'recovered' | 'deleted'> {
+  return {
+    task_id: task.taskId,
+    machine: task.machine,
+    state: task.state,
+    exit_code: task.exitCode,
+    result: task.result,
+    detail: task.detail,
+  };
 }
 
 function eventFromRow(row: EventRow): TaskEvent {
