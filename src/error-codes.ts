@@ -33,6 +33,14 @@ export const ERROR_CODES = {
   TOO_MANY_TASKS: { status: 429, summary: 'limits.maxActiveTasks tasks are active; retry after Retry-After' },
   MACHINE_BUSY: { status: 429, summary: "the machine's limits.maxActive tasks are active; retry after Retry-After" },
   START_FAILED: { status: 500, summary: 'systemd could not start the task unit' },
+  CHECK_FAILED: {
+    status: 500,
+    summary: "the machine's check of the parameters could not run (a missing dependency, a crash, a signal): nothing was started",
+  },
+  CHECK_TIMEOUT: {
+    status: 503,
+    summary: "the machine's check of the parameters did not end within its limits.checkTimeoutSec: nothing was started",
+  },
   // A task's files
   INVALID_FILE_PATH: {
     status: 400,

@@ -22,6 +22,12 @@ export class RunnerMetrics {
     help: 'Task starts that systemd refused or that failed to start',
     registers: [this.registry],
   });
+  readonly checks = new Counter({
+    name: 'tessia_parameter_checks_total',
+    help: "Machines' checks of a request's parameters (in units of their own), by outcome: valid, invalid, broken, timeout",
+    labelNames: ['outcome'],
+    registers: [this.registry],
+  });
   readonly stops = new Counter({ name: 'tessia_task_stops_total', help: 'Stop requests', registers: [this.registry] });
   readonly startSeconds = new Histogram({
     name: 'tessia_task_start_duration_seconds',

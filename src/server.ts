@@ -27,7 +27,7 @@ import { UnitTracker } from './tasks/tracking.js';
 import { TaskTransitions } from './tasks/transitions.js';
 import { UsageSampler } from './tasks/usage-sampler.js';
 import { Retention } from './tasks/retention.js';
-import { isTaskUnit } from './tasks/unit-names.js';
+import { mayStartUnit } from './tasks/unit-names.js';
 import { StarterClient } from './starter/client.js';
 import { ParameterHandoff } from './starter/parameter-handoff.js';
 import { TaskUnitStarter } from './starter/task-unit-starter.js';
@@ -75,7 +75,7 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
   try {
     const store = new TaskStore(options.stateDir);
     releasers.push(() => store.close());
-    const systemd = await SystemdClient.connect(isTaskUnit);
+    const systemd = await SystemdClient.connect(mayStartUnit);
     releasers.push(() => systemd.close());
     systemd.on('disconnected', (error) => log.error({ err: error }, 'lost the system bus connection: reconnecting'));
     systemd.on('reconnected', () => log.warn('connected to systemd again: refreshing every task'));
@@ -123,6 +123,7 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
             metrics.startSeconds.observe(seconds);
           },
           startFailed: () => metrics.startFailures.inc(),
+          checked: (outcome) => metrics.checks.inc({ outcome }),
           stopRequested: () => metrics.stops.inc(),
         },
         ...(options.hooks ? { hooks: options.hooks } : {}),
@@ -315,7 +316,9 @@ async function taskStarter(
   }
   const handoff = new ParameterHandoff(join(runtimeDir, 'parameters'));
   await handoff.open();
-  return new TaskUnitStarter(systemd, handoff, unitSettingsOf(config));
+  const starter = new TaskUnitStarter(systemd, handoff, unitSettingsOf(config));
+  await starter.sweepChecks(log);
+  return starter;
 }
 
 /** (Default: one warning a minute at most) */

@@ -46,6 +46,11 @@ export const MachineLimitsSchema = z.strictObject({
    * MACHINE_BUSY and Retry-After (the mesh's scheduler queues). (Default: no limit but maxActiveTasks)
    */
   maxActive: z.number().int().positive().max(100_000).nullable().default(null),
+  /**
+   * How long the machine's check of a request's parameters (`check`, or a tessia machine's
+   * `validate`) may take; longer, it is stopped and the request answered 503 CHECK_TIMEOUT. (Default: 10 s)
+   */
+  checkTimeoutSec: z.number().positive().max(600).default(10),
 });
 
 export const MachineSandboxSchema = z
@@ -88,23 +93,57 @@ export const MachineSandboxSchema = z
     error: "a group of the runner's: a task could open the runner's sockets",
   });
 
+/** An argv whose program is an absolute path (systemd's ExecStart= takes no search path here). */
+const commandLine = z
+  .array(z.string().min(1))
+  .min(1)
+  .max(256)
+  .refine((argv) => isAbsolute(argv[0] ?? ''), { path: [0], error: 'must be an absolute path' });
+
+/** `package.module:Class`, as Python imports it. */
+const PYTHON_CLASS = /^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$/;
+
+/** A tessia-mesh machine: a Python class with a static run(task) and, optionally, validate(task). */
+export const TessiaMachineSchema = z.strictObject({
+  /** The class, as `module.path:ClassName` (e.g. task_runner.machines.echo.machine:EchoMachine). */
+  class: z.string().max(512).regex(PYTHON_CLASS, 'must be module.path:ClassName'),
+  /** Directories put at the front of Python's module search path, in order. (Default: none) */
+  pythonPath: z.array(absolutePath).max(64).default([]),
+  /** The interpreter, e.g. a virtualenv's bin/python with the machine's dependencies. (Default: /usr/bin/python3) */
+  python: absolutePath.default('/usr/bin/python3'),
+});
+
 export const MachineSchema = z
   .strictObject({
     description: z.string().max(1000).default(''),
     /** A machine built into the runner. */
     builtin: z.enum(['echo']).optional(),
     /** Or the argv of an executable; it reads its parameters (JSON) from its standard input, a regular file. */
-    exec: z.array(z.string().min(1)).min(1).max(256).optional(),
+    exec: commandLine.optional(),
+    /** Or a tessia-mesh machine (a Python class), run by the host the runner ships (docs/machines.md). */
+    tessia: TessiaMachineSchema.optional(),
+    /**
+     * With `exec`: a command that checks a request's parameters before anything starts. It runs in a
+     * unit of its own with the machine's sandbox, reads the parameters on its standard input, and
+     * exits 0 (valid), 1–124 (invalid: the last line it wrote to standard error is the client's 400),
+     * or 125 and above when it could not check (500). (Default: none; a tessia machine's check is its
+     * class's validate)
+     */
+    check: commandLine.optional(),
     limits: MachineLimitsSchema.default(MachineLimitsSchema.parse({})),
     sandbox: MachineSandboxSchema.default(MachineSandboxSchema.parse({})),
   })
   .superRefine((machine, context) => {
-    if ((machine.builtin === undefined) === (machine.exec === undefined)) {
-      context.addIssue({ code: 'custom', message: 'needs exactly one of "builtin" or "exec"' });
+    const kinds = [machine.builtin, machine.exec, machine.tessia].filter((kind) => kind !== undefined);
+    if (kinds.length !== 1) {
+      context.addIssue({ code: 'custom', message: 'needs exactly one of "builtin", "exec" or "tessia"' });
     }
-    const program = machine.exec?.[0];
-    if (program !== undefined && !isAbsolute(program)) {
-      context.addIssue({ code: 'custom', path: ['exec', 0], message: 'must be an absolute path' });
+    if (machine.check !== undefined && machine.exec === undefined) {
+      context.addIssue({
+        code: 'custom',
+        path: ['check'],
+        message: 'only with "exec" (the built-in echo checks its scripts itself; a tessia machine calls its class\'s validate)',
+      });
     }
   });
 

@@ -4,14 +4,17 @@
  */
 import { createConnection, type Socket } from 'node:net';
 import { DISCONNECTED, OUTCOME_UNKNOWN, SystemdError } from '../systemd/client.js';
-import type { TaskStartRequest, TaskStarter } from '../tasks/task-starter.js';
+import type { CheckRequest, CheckVerdict, TaskStartRequest, TaskStarter } from '../tasks/task-starter.js';
 import { splitLines } from '../line-socket.js';
-import { isStartReply } from './protocol.js';
+import { StarterReplySchema } from './protocol.js';
 
 const ANSWER_LIMIT = 1024 * 1024;
 
+/** What a request in flight waits for: a start job's result, or a check's verdict. */
+type Answer = { result: string } | { verdict: CheckVerdict };
+
 interface Pending {
-  resolve: (result: string) => void;
+  resolve: (answer: Answer) => void;
   reject: (error: Error) => void;
 }
 
@@ -40,6 +43,18 @@ export class StarterClient implements TaskStarter {
   ) {}
 
   async start(request: TaskStartRequest): Promise<string> {
+    const answer = await this.ask({ op: 'start', ...request });
+    if (!('result' in answer)) throw new StarterError('tessia.Starter.Failed', 'the starter answered a start with a verdict');
+    return answer.result;
+  }
+
+  async check(request: CheckRequest): Promise<CheckVerdict> {
+    const answer = await this.ask({ op: 'check', ...request });
+    if (!('verdict' in answer)) throw new StarterError('tessia.Starter.Failed', 'the starter answered a check with a start result');
+    return answer.verdict;
+  }
+
+  private async ask(request: Record<string, unknown>): Promise<Answer> {
     if (this.closed) throw new StarterError(DISCONNECTED, 'the runner is shutting down');
     // Not reached: nothing was sent, so nothing started.
     const socket = await this.connect().catch((error: unknown) => {
@@ -49,7 +64,7 @@ export class StarterClient implements TaskStarter {
       );
     });
     const id = this.nextId++;
-    const answer = new Promise<string>((resolve, reject) => this.pending.set(id, { resolve, reject }));
+    const answer = new Promise<Answer>((resolve, reject) => this.pending.set(id, { resolve, reject }));
     socket.write(`${JSON.stringify({ id, settings: this.settings(), ...request })}\n`);
     return answer;
   }
@@ -76,17 +91,20 @@ export class StarterClient implements TaskStarter {
   }
 
   private answered(line: string): void {
-    let reply: unknown;
+    let parsed: unknown;
     try {
-      reply = JSON.parse(line);
+      parsed = JSON.parse(line);
     } catch {
       return;
     }
-    if (!isStartReply(reply)) return;
+    const valid = StarterReplySchema.safeParse(parsed);
+    if (!valid.success) return;
+    const reply = valid.data;
     const pending = this.pending.get(reply.id);
     if (!pending) return;
     this.pending.delete(reply.id);
-    if ('result' in reply) pending.resolve(reply.result);
+    if ('result' in reply) pending.resolve({ result: reply.result });
+    else if ('verdict' in reply) pending.resolve({ verdict: reply.verdict });
     else if (OUTCOME_UNKNOWN.has(reply.error.name)) {
       // The starter lost systemd mid-start: whether the unit started is unknown, as when the runner
       // loses the starter. Tracking settles it once systemd answers.

@@ -18,7 +18,7 @@ import { createLogger } from '../log.js';
 import { MachineRegistry } from '../machines/registry.js';
 import { SystemdClient } from '../systemd/client.js';
 import { createNotifier } from '../systemd/notify.js';
-import { isTaskUnit } from '../tasks/unit-names.js';
+import { mayStartUnit } from '../tasks/unit-names.js';
 import { ParameterHandoff } from './parameter-handoff.js';
 import { StarterServer } from './server.js';
 import { StartRefused, TaskUnitStarter, type TaskUnitSettings } from './task-unit-starter.js';
@@ -46,8 +46,9 @@ async function main(): Promise<void> {
   await mkdir(runtimeDir, { recursive: true, mode: 0o700 });
   const handoff = new ParameterHandoff(join(runtimeDir, 'parameters'));
   await handoff.open();
-  const systemd = await SystemdClient.connect(isTaskUnit, { followUnits: false });
+  const systemd = await SystemdClient.connect(mayStartUnit, { followUnits: false });
   const starter = new TaskUnitStarter(systemd, handoff, settingsOf(config));
+  await starter.sweepChecks(log);
   // Its settings are the runner's: each start carries the digest of the settings the runner
   // checked it against (the runner's config, as its last accepted reload left it). Another digest
   // than ours: the file is read again, and used if it is that version; if not (the admin changed it

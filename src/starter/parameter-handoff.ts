@@ -24,23 +24,28 @@ export class ParameterHandoff {
   // Synchronous on purpose: a small file on a tmpfs is written and unlinked in microseconds, while
   // the promise versions cost a thread-pool round trip each (and rm() an lstat first): ~1 ms a start.
 
-  /** Writes the parameters of a task about to start; returns the path systemd opens as its stdin. */
-  prepare(taskId: string, parameters: unknown): string {
-    const path = this.pathOf(taskId);
+  /** Writes the parameters of a task (or a check) about to start; returns the path systemd opens as its stdin. */
+  prepare(name: string, parameters: unknown): string {
+    const path = this.pathOf(name);
     writeFileSync(path, JSON.stringify(parameters ?? null), { mode: 0o600, flag: 'wx' });
     return path;
   }
 
   /** After the start job, whatever its result: the task has the file open, or never will. */
-  release(taskId: string): void {
+  release(name: string): void {
     try {
-      unlinkSync(this.pathOf(taskId));
+      unlinkSync(this.pathOf(name));
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
     }
   }
 
-  private pathOf(taskId: string): string {
-    return join(this.directory, `${taskId}.json`);
+  /** A file beside the parameters (a check's reason): removed with them when the directory is opened again. */
+  siblingPath(name: string): string {
+    return join(this.directory, name);
+  }
+
+  private pathOf(name: string): string {
+    return join(this.directory, `${name}.json`);
   }
 }

@@ -2,9 +2,10 @@
  * What the runner may ask the privileged starter, and what it answers: one JSON document per line,
  * in both directions, over a Unix stream socket only root and the runner's group can open.
  *
- * The only request is "start task T of machine M with these parameters". The starter builds the
- * unit itself from its own (root-owned) config; nothing in a request becomes a unit property but
- * the task id (its unit name, checked against the task pattern) and the parameters (the task's stdin).
+ * Two requests: "start task T of machine M with these parameters", and "check these parameters
+ * for machine M" (the machine's check, in a unit of its own). The starter builds each unit itself
+ * from its own (root-owned) config; nothing in a request becomes a unit property but the task id
+ * (its unit name, checked against the task pattern) and the parameters (the process's stdin).
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
@@ -14,18 +15,32 @@ import { TASK_ID_PATTERN } from '../tasks/unit-names.js';
 /** A request line beyond the parameters' own limit: the envelope around them. */
 export const ENVELOPE_BYTES = 1024;
 
-export const StartRequestSchema = z.strictObject({
+const envelope = {
   id: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
   /**
-   * The digest of the unit settings the runner checked this start against (settingsDigest): the
-   * starter starts it only with the same settings, read from its own copy of the config.
+   * The digest of the unit settings the runner checked this request against (settingsDigest): the
+   * starter runs it only with the same settings, read from its own copy of the config.
    */
   settings: z.string().regex(/^[0-9a-f]{64}$/),
-  taskId: z.string().regex(TASK_ID_PATTERN, 'must be 8 hex digits'),
   machine: z.string().min(1).max(64),
   parameters: z.unknown(),
-});
-export type StartRequest = z.infer<typeof StartRequestSchema>;
+};
+
+export const StarterRequestSchema = z.union([
+  // Without `op`: a start, as runners before checks existed sent it.
+  z.strictObject({
+    ...envelope,
+    op: z.literal('start').default('start'),
+    taskId: z.string().regex(TASK_ID_PATTERN, 'must be 8 hex digits'),
+  }),
+  z.strictObject({ ...envelope, op: z.literal('check') }),
+]);
+export type StarterRequest = z.infer<typeof StarterRequestSchema>;
+
+const VerdictSchema = z.discriminatedUnion('outcome', [
+  z.strictObject({ outcome: z.literal('valid') }),
+  z.strictObject({ outcome: z.enum(['invalid', 'broken', 'timeout']), reason: z.string().max(2048) }),
+]);
 
 /** Refusals of the starter itself; systemd's own errors keep their D-Bus names. */
 export const STARTER_ERRORS = {
@@ -38,17 +53,16 @@ export const STARTER_ERRORS = {
   configMismatch: 'tessia.Starter.ConfigMismatch',
 } as const;
 
-/** `result`: systemd's start job result ("done", "failed", …). */
-export type StartReply = { id: number; result: string } | { id: number; error: { name: string; message: string } };
-
-export function isStartReply(value: unknown): value is StartReply {
-  if (typeof value !== 'object' || value === null) return false;
-  const reply = value as Record<string, unknown>;
-  if (typeof reply['id'] !== 'number') return false;
-  if (typeof reply['result'] === 'string') return true;
-  const error = reply['error'] as Record<string, unknown> | undefined;
-  return typeof error === 'object' && typeof error['name'] === 'string' && typeof error['message'] === 'string';
-}
+/**
+ * `result`: systemd's start job result ("done", "failed", …) of a start; `verdict`: a check's; `error`:
+ * a refusal, or systemd's error by its D-Bus name.
+ */
+export const StarterReplySchema = z.union([
+  z.strictObject({ id: z.number(), result: z.string() }),
+  z.strictObject({ id: z.number(), verdict: VerdictSchema }),
+  z.strictObject({ id: z.number(), error: z.strictObject({ name: z.string(), message: z.string() }) }),
+]);
+export type StarterReply = z.infer<typeof StarterReplySchema>;
 
 /**
  * What a task unit is built from in a config (its machines, the slice, the parameters limit), as a

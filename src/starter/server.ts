@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import { messageOf } from '../errors.js';
 import { splitLines } from '../line-socket.js';
 import { SystemdError } from '../systemd/client.js';
-import { ENVELOPE_BYTES, STARTER_ERRORS, StartRequestSchema, type StartReply } from './protocol.js';
+import { ENVELOPE_BYTES, STARTER_ERRORS, StarterRequestSchema, type StarterReply, type StarterRequest } from './protocol.js';
 import { StartRefused, type TaskUnitStarter } from './task-unit-starter.js';
 
 export interface StarterServerOptions {
@@ -64,14 +64,14 @@ export class StarterServer {
     if (!socket.destroyed) socket.write(`${JSON.stringify(reply)}\n`);
   }
 
-  private async answer(line: string): Promise<StartReply> {
+  private async answer(line: string): Promise<StarterReply> {
     let parsed: unknown;
     try {
       parsed = JSON.parse(line);
     } catch {
       return { id: -1, error: { name: STARTER_ERRORS.invalidRequest, message: 'not JSON' } };
     }
-    const request = StartRequestSchema.safeParse(parsed);
+    const request = StarterRequestSchema.safeParse(parsed);
     const id = typeof (parsed as { id?: unknown } | null)?.id === 'number' ? (parsed as { id: number }).id : -1;
     if (!request.success) {
       const where = request.error.issues.map((issue) => issue.path.join('.') || '(request)').join(', ');
@@ -83,20 +83,31 @@ export class StarterServer {
     }
     this.inFlight += 1;
     try {
-      const { taskId, machine, parameters, settings } = request.data;
-      await this.options.beforeStart?.(settings);
-      const result = await this.starter.start({ taskId, machine, parameters });
-      this.log.info({ taskId, machine, result }, 'task unit started');
-      return { id, result };
+      await this.options.beforeStart?.(request.data.settings);
+      return await this.run(id, request.data);
     } catch (error) {
       if (error instanceof StartRefused) return { id, error: { name: error.errorName, message: error.message } };
       const name = error instanceof SystemdError && error.dbusName ? error.dbusName : 'tessia.Starter.Failed';
-      this.log.warn({ taskId: request.data.taskId, err: error }, 'starting a task unit failed');
+      const taskId = request.data.op === 'start' ? request.data.taskId : undefined;
+      this.log.warn({ taskId, machine: request.data.machine, op: request.data.op, err: error }, 'starting a unit failed');
       return { id, error: { name, message: messageOf(error) } };
     } finally {
       this.inFlight -= 1;
       if (this.inFlight === 0) for (const resolve of this.idle) resolve();
       if (this.inFlight === 0) this.idle.clear();
     }
+  }
+
+  private async run(id: number, request: StarterRequest): Promise<StarterReply> {
+    const { machine, parameters } = request;
+    if (request.op === 'check') {
+      const verdict = await this.starter.check({ machine, parameters });
+      // The outcome only: a reason is the client's answer, not the starter's log.
+      this.log.info({ machine, outcome: verdict.outcome }, 'parameters checked');
+      return { id, verdict };
+    }
+    const result = await this.starter.start({ taskId: request.taskId, machine, parameters });
+    this.log.info({ taskId: request.taskId, machine, result }, 'task unit started');
+    return { id, result };
   }
 }

@@ -3,13 +3,17 @@
  * and started with its parameters as its stdin. The privileged starter runs this for the runner;
  * a runner allowed to start units itself (root, `npm start`) runs it in its own process.
  */
-import type { MachineRegistry } from '../machines/registry.js';
-import type { SystemdClient } from '../systemd/client.js';
-import type { TaskStartRequest, TaskStarter } from '../tasks/task-starter.js';
-import { unitNameOf } from '../tasks/unit-names.js';
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import { lastLine, withoutParameters } from '../machines/check-reason.js';
+import type { Machine, MachineRegistry } from '../machines/registry.js';
+import type { SystemdClient, UnitSnapshot } from '../systemd/client.js';
+import type { CheckRequest, CheckVerdict, TaskStartRequest, TaskStarter } from '../tasks/task-starter.js';
+import { CHECK_UNIT_GLOB, checkUnitNameOf, unitNameOf } from '../tasks/unit-names.js';
 import { groupId, groupIdsOf, userIds } from '../system-accounts.js';
 import type { MachineConfig } from '../config/schema.js';
 import type { ParameterHandoff } from './parameter-handoff.js';
+import { takeReasonFile } from './reason-file.js';
 import { STARTER_ERRORS } from './protocol.js';
 
 export interface TaskUnitSettings {
@@ -62,7 +66,71 @@ export class TaskUnitStarter implements TaskStarter {
   }
 
   async start(request: TaskStartRequest): Promise<string> {
-    const { machines, slice, maxParameterBytes } = this.settings;
+    const machine = await this.admitted(request);
+    const unitName = unitNameOf(request.taskId);
+    const spec = machine.unitSpec({
+      taskId: request.taskId,
+      unitName,
+      machineName: machine.name,
+      slice: this.settings.slice,
+      parametersFile: this.handoff.prepare(request.taskId, request.parameters),
+    });
+    try {
+      return await this.systemd.startTransientUnit(spec);
+    } finally {
+      this.handoff.release(request.taskId);
+    }
+  }
+
+  /**
+   * Runs the machine's check in a oneshot unit with the machine's sandbox: its start job ends when
+   * the check does. Then the unit is collected and its reason file read and removed.
+   */
+  async check(request: CheckRequest): Promise<CheckVerdict> {
+    const machine = await this.admitted(request);
+    if (machine.checkArgv() === null) return { outcome: 'valid' };
+    const checkId = randomBytes(8).toString('hex');
+    const handoffName = `check-${checkId}`;
+    const unitName = checkUnitNameOf(checkId);
+    const reasonFile = this.handoff.siblingPath(`${handoffName}.reason`);
+    try {
+      const spec = machine.checkUnitSpec({
+        checkId,
+        unitName,
+        slice: this.settings.slice,
+        parametersFile: this.handoff.prepare(handoffName, request.parameters),
+        reasonFile,
+      });
+      const result = await this.systemd.startCheckUnit(spec);
+      const snapshot = result === 'done' ? null : await this.systemd.getUnit(unitName);
+      if (snapshot !== null) await this.systemd.collectUnit(unitName, snapshot);
+      const reason = withoutParameters(lastLine(takeReasonFile(reasonFile)), request.parameters);
+      return verdictOf(result, snapshot, reason);
+    } finally {
+      this.handoff.release(handoffName);
+      takeReasonFile(reasonFile);
+    }
+  }
+
+  /**
+   * Stops and collects check units left by a starter that died during a check: their verdicts have
+   * no one to go to. Tasks' units are the runner's (recovery); checks' are the starter's alone.
+   */
+  async sweepChecks(log: Logger): Promise<void> {
+    for (const unit of await this.systemd.listUnits([CHECK_UNIT_GLOB])) {
+      try {
+        if (unit.activeState === 'active' || unit.activeState === 'activating') await this.systemd.stopUnit(unit.name);
+        await this.systemd.collectUnit(unit.name);
+        log.info({ unit: unit.name }, 'collected the unit of a check no one waits for');
+      } catch (error) {
+        log.warn({ unit: unit.name, err: error }, 'could not collect a leftover check unit');
+      }
+    }
+  }
+
+  /** The request's machine, once its size and the machine's user pass (StartRefused if not). */
+  private async admitted(request: CheckRequest): Promise<Machine> {
+    const { machines, maxParameterBytes } = this.settings;
     const machine = machines.get(request.machine);
     if (!machine) throw new StartRefused(STARTER_ERRORS.unknownMachine, `unknown machine ${JSON.stringify(request.machine)}`);
     const size = Buffer.byteLength(JSON.stringify(request.parameters ?? null));
@@ -76,20 +144,31 @@ export class TaskUnitStarter implements TaskStarter {
         `machine ${machine.name} runs as ${why}: its tasks would have root's rights, or none known; set sandbox.allowRoot: true if that is meant`,
       );
     }
-    const unitName = unitNameOf(request.taskId);
-    const spec = machine.unitSpec({
-      taskId: request.taskId,
-      unitName,
-      machineName: machine.name,
-      slice,
-      parametersFile: this.handoff.prepare(request.taskId, request.parameters),
-    });
-    try {
-      return await this.systemd.startTransientUnit(spec);
-    } finally {
-      this.handoff.release(request.taskId);
-    }
+    return machine;
   }
+}
+
+const CLD_EXITED = 1;
+/** Exit statuses 1–124 say "invalid"; 125 and above (as env(1) and shells use them) "could not check". */
+const LAST_INVALID_STATUS = 124;
+
+/** The verdict of a check unit from its start job's result and, when that failed, the unit's own state. */
+export function verdictOf(jobResult: string, unit: UnitSnapshot | null, reason: string): CheckVerdict {
+  if (jobResult === 'done') return { outcome: 'valid' };
+  const said = reason === '' ? '' : `: ${reason}`;
+  if (jobResult === 'timeout' || unit?.result === 'timeout') return { outcome: 'timeout', reason: `the check did not end in time${said}` };
+  if (unit === null) return { outcome: 'broken', reason: `the check's start job ended "${jobResult}" and its unit is gone${said}` };
+  if (unit.result === 'exit-code' && unit.execMainCode === CLD_EXITED) {
+    const status = unit.execMainStatus;
+    if (status >= 1 && status <= LAST_INVALID_STATUS) {
+      return { outcome: 'invalid', reason: reason === '' ? `rejected by the machine's check (exit status ${status})` : reason };
+    }
+    return { outcome: 'broken', reason: `the check could not run (exit status ${status})${said}` };
+  }
+  if (unit.result === 'signal' || unit.result === 'core-dump') {
+    return { outcome: 'broken', reason: `the check was killed by signal ${unit.execMainStatus}${said}` };
+  }
+  return { outcome: 'broken', reason: `the check ended with result ${unit.result || jobResult}${said}` };
 }
 
 /**

@@ -8,7 +8,7 @@ import { BusCallError, DISCONNECTED, OUTCOME_UNKNOWN, SystemBus, type BusSignal,
 import { BUS_NAME, MANAGER, PROPERTIES, SYSTEMD_NAME, classifySignal, type ForgedMember } from './signals.js';
 import { unitObjectPath } from './unit-path.js';
 
-import { unitProperties, type TaskUnitSpec, type UnitProperty } from './unit-spec.js';
+import { checkUnitProperties, unitProperties, type CheckUnitSpec, type TaskUnitSpec, type UnitProperty } from './unit-spec.js';
 
 export { DISCONNECTED, OUTCOME_UNKNOWN };
 /** D-Bus error name of calls about a unit systemd does not have loaded. */
@@ -208,6 +208,11 @@ export class SystemdClient extends EventEmitter<SystemdClientEvents> {
   /** Starts the unit and resolves when systemd's start job has finished, with the job's result. */
   async startTransientUnit(spec: TaskUnitSpec): Promise<string> {
     return this.startWithProperties(spec.unitName, unitProperties(spec));
+  }
+
+  /** Starts a machine's check and resolves when it has ended (a oneshot unit), with the job's result. */
+  async startCheckUnit(spec: CheckUnitSpec): Promise<string> {
+    return this.startWithProperties(spec.unitName, checkUnitProperties(spec));
   }
 
   /** StartTransientUnit until its job is done; the result of the job ("done", "failed", …). */

@@ -2,36 +2,52 @@ import { TASK_LOG_NAMESPACE } from '../package-layout.js';
 import { Variant } from './bus.js';
 
 /**
- * Everything a task unit can be: built by the runner from its config and a machine, never from
- * request fields. Each member maps to exactly one fixed systemd property below.
+ * What task units and check units share: the program, its sandbox and its limits, all from the
+ * runner's config and a machine, never from request fields. Each member maps to exactly one fixed
+ * systemd property below.
  */
-export interface TaskUnitSpec {
+export interface SandboxedUnitSpec {
   unitName: string;
   description: string;
   slice: string;
   /** argv[0] must be an absolute path. */
   execStart: string[];
-  /** journald fields added to every entry of the unit, as KEY=value. */
-  logExtraFields: string[];
-  /** Environment of the task: identifiers only, never parameters. */
+  /** Environment of the process: identifiers only, never parameters. */
   environment: Record<string, string>;
-  /** Opened by systemd (as root, before the sandbox) as the task's stdin; stdout and stderr go to the journal. */
+  /** Opened by systemd (as root, before the sandbox) as the process's stdin: the parameters. */
   standardInputFile: string;
   syslogIdentifier: string;
-  stopGraceSec: number;
-  runtimeMaxSec: number | null;
   memoryMaxBytes: number | null;
   cpuQuotaPercent: number | null;
   tasksMax: number | null;
-  /** null: a dynamic user is allocated for the task's lifetime. */
+  /** null: a dynamic user is allocated for the unit's lifetime. */
   user: string | null;
   group: string | null;
-  /** Relative to /var/lib; also the working directory. */
-  stateDirectory: string;
   privateNetwork: boolean;
   /** false: IPAddressDeny=localhost (the runner's API and other local services are out of reach). */
   allowLoopback: boolean;
   readWritePaths: string[];
+}
+
+/** A task: stdout and stderr go to the journal; the unit stays, with its result, until collected. */
+export interface TaskUnitSpec extends SandboxedUnitSpec {
+  /** journald fields added to every entry of the unit, as KEY=value. */
+  logExtraFields: string[];
+  stopGraceSec: number;
+  runtimeMaxSec: number | null;
+  /** Relative to /var/lib; also the working directory. */
+  stateDirectory: string;
+}
+
+/**
+ * A machine's check of a request's parameters: a oneshot unit whose start job ends when the check
+ * does, its stderr a file the starter reads, gone once collected.
+ */
+export interface CheckUnitSpec extends SandboxedUnitSpec {
+  /** The start job fails with "timeout" after this long; the check is then killed. */
+  timeoutSec: number;
+  /** Opened by systemd (as root, before the sandbox) as the check's stderr: its reason. */
+  standardErrorFile: string;
 }
 
 export type UnitProperty = [string, Variant];
@@ -75,12 +91,9 @@ const SANDBOX: UnitProperty[] = [
 
 export function unitProperties(spec: TaskUnitSpec): UnitProperty[] {
   const properties: UnitProperty[] = [
-    ['Description', new Variant('s', spec.description)],
-    ['Slice', new Variant('s', spec.slice)],
     ['Type', new Variant('s', 'exec')],
     // Keeps the unit (and its Result) after the main process ends, until the runner collects it.
     ['RemainAfterExit', new Variant('b', true)],
-    ['ExecStart', new Variant('a(sasb)', [[spec.execStart[0], spec.execStart, false]])],
     [
       'LogExtraFields',
       new Variant(
@@ -88,6 +101,46 @@ export function unitProperties(spec: TaskUnitSpec): UnitProperty[] {
         spec.logExtraFields.map((field) => Buffer.from(field, 'utf8')),
       ),
     ],
+    ['StandardError', new Variant('s', 'journal')],
+    // What the task uses (GET /v1/tasks/{id} shows it, its record keeps it).
+    ['CPUAccounting', new Variant('b', true)],
+    ['MemoryAccounting', new Variant('b', true)],
+    ['IOAccounting', new Variant('b', true)],
+    ['TasksAccounting', new Variant('b', true)],
+    ['TimeoutStopUSec', new Variant('t', seconds(spec.stopGraceSec))],
+    ['StateDirectory', new Variant('as', [spec.stateDirectory])],
+    ['WorkingDirectory', new Variant('s', `/var/lib/${spec.stateDirectory}`)],
+    ...sandboxedProperties(spec),
+  ];
+  if (spec.runtimeMaxSec !== null) properties.push(['RuntimeMaxUSec', new Variant('t', seconds(spec.runtimeMaxSec))]);
+  return properties;
+}
+
+/** The check's reason is one line: a check that writes more than this to any file is killed (SIGXFSZ). */
+export const CHECK_FILE_SIZE_LIMIT = 1024 * 1024;
+/** After its timeout, a check gets this long from SIGTERM to SIGKILL. */
+const CHECK_STOP_GRACE_SEC = 2;
+
+export function checkUnitProperties(spec: CheckUnitSpec): UnitProperty[] {
+  return [
+    // The start job lasts as long as the check: its result is the check's (done: exit status 0).
+    ['Type', new Variant('s', 'oneshot')],
+    ['TimeoutStartUSec', new Variant('t', seconds(spec.timeoutSec))],
+    ['TimeoutStopUSec', new Variant('t', seconds(CHECK_STOP_GRACE_SEC))],
+    ['StandardErrorFile', new Variant('s', spec.standardErrorFile)],
+    // Bounds the reason file in the starter's runtime directory (a tmpfs), whatever the check writes.
+    ['LimitFSIZE', new Variant('t', BigInt(CHECK_FILE_SIZE_LIMIT))],
+    ['LimitFSIZESoft', new Variant('t', BigInt(CHECK_FILE_SIZE_LIMIT))],
+    ...sandboxedProperties(spec),
+  ];
+}
+
+/** The sandbox of every process the runner has systemd start for a machine: a task, or a check. */
+function sandboxedProperties(spec: SandboxedUnitSpec): UnitProperty[] {
+  const properties: UnitProperty[] = [
+    ['Description', new Variant('s', spec.description)],
+    ['Slice', new Variant('s', spec.slice)],
+    ['ExecStart', new Variant('a(sasb)', [[spec.execStart[0], spec.execStart, false]])],
     [
       'Environment',
       new Variant(
@@ -97,7 +150,6 @@ export function unitProperties(spec: TaskUnitSpec): UnitProperty[] {
     ],
     ['StandardInputFile', new Variant('s', spec.standardInputFile)],
     ['StandardOutput', new Variant('s', 'journal')],
-    ['StandardError', new Variant('s', 'journal')],
     ['SyslogIdentifier', new Variant('s', spec.syslogIdentifier)],
     // Task output goes to a journald of its own, whose settings (no rate limit, its own size
     // limits) the package ships, so the host's journald is left as it is. No per-unit
@@ -105,18 +157,10 @@ export function unitProperties(spec: TaskUnitSpec): UnitProperty[] {
     // namespace's RateLimitIntervalSec=0 does), and they would override an admin's rate limit for
     // the namespace (docs/logs.md).
     ['LogNamespace', new Variant('s', TASK_LOG_NAMESPACE)],
-    // What the task uses (GET /v1/tasks/{id} shows it, its record keeps it).
-    ['CPUAccounting', new Variant('b', true)],
-    ['MemoryAccounting', new Variant('b', true)],
-    ['IOAccounting', new Variant('b', true)],
-    ['TasksAccounting', new Variant('b', true)],
     ['KillMode', new Variant('s', 'control-group')],
     ['SendSIGKILL', new Variant('b', true)],
-    ['TimeoutStopUSec', new Variant('t', seconds(spec.stopGraceSec))],
     ['LimitCORE', new Variant('t', 0n)],
     ['LimitCORESoft', new Variant('t', 0n)],
-    ['StateDirectory', new Variant('as', [spec.stateDirectory])],
-    ['WorkingDirectory', new Variant('s', `/var/lib/${spec.stateDirectory}`)],
     ['PrivateTmp', new Variant('b', true)],
     ['PrivateDevices', new Variant('b', true)],
     ['ProtectSystem', new Variant('s', 'strict')],
@@ -138,7 +182,6 @@ export function unitProperties(spec: TaskUnitSpec): UnitProperty[] {
     if (spec.group !== null) properties.push(['Group', new Variant('s', spec.group)]);
   }
   if (spec.readWritePaths.length > 0) properties.push(['ReadWritePaths', new Variant('as', spec.readWritePaths)]);
-  if (spec.runtimeMaxSec !== null) properties.push(['RuntimeMaxUSec', new Variant('t', seconds(spec.runtimeMaxSec))]);
   if (spec.memoryMaxBytes !== null) properties.push(['MemoryMax', new Variant('t', BigInt(spec.memoryMaxBytes))]);
   if (spec.cpuQuotaPercent !== null) {
     properties.push(['CPUQuotaPerSecUSec', new Variant('t', BigInt(Math.round(spec.cpuQuotaPercent * 10_000)))]);

@@ -14,7 +14,7 @@ import { TaskError } from './errors.js';
 import { TaskEvents } from './events.js';
 import { ExitCode, TaskState, isFinished, type FinishedTask, type TaskEvent, type TaskRecord, type TaskUsage } from './model.js';
 import type { TaskFilter, TaskPage, TaskStore, TaskView } from './store.js';
-import type { TaskStarter } from './task-starter.js';
+import type { CheckVerdict, TaskStarter } from './task-starter.js';
 import { nowIso } from './time.js';
 import type { UnitTracker } from './tracking.js';
 import type { TaskTransitions } from './transitions.js';
@@ -39,6 +39,8 @@ export interface TaskServiceOptions {
 
 export interface TaskObserver {
   started(seconds: number): void;
+  /** A machine's check ended with this outcome. */
+  checked(outcome: CheckVerdict['outcome']): void;
   startFailed(): void;
   stopRequested(): void;
 }
@@ -91,21 +93,75 @@ export class TaskService {
    */
   async create(request: NewTask): Promise<CreatedTask> {
     this.assertOpen();
-    let idempotency: { key: string; digest: string } | undefined;
-    if (request.idempotencyKey !== undefined) {
-      idempotency = { key: request.idempotencyKey, digest: requestDigest(request) };
-      const earlier = this.store.findByKey(idempotency.key);
-      if (earlier) {
-        if (earlier.digest !== idempotency.digest) {
-          throw new TaskError(
-            'IDEMPOTENCY_KEY_REUSED',
-            `this Idempotency-Key started task ${earlier.task.taskId} for another request (machine or parameters differ); use a new key for a new task`,
-          );
-        }
-        return { task: earlier.task, replayed: true };
+    const idempotency = request.idempotencyKey === undefined ? undefined : { key: request.idempotencyKey, digest: requestDigest(request) };
+    const earlier = this.earlierTask(idempotency);
+    if (earlier) return { task: earlier, replayed: true };
+    return { task: await this.createNew(request, idempotency), replayed: false };
+  }
+
+  /**
+   * The task an Idempotency-Key started before for the same request (machine and parameters);
+   * IDEMPOTENCY_KEY_REUSED when it started one for another request; undefined when it names none.
+   */
+  private earlierTask(idempotency: { key: string; digest: string } | undefined): TaskRecord | undefined {
+    if (idempotency === undefined) return undefined;
+    const earlier = this.store.findByKey(idempotency.key);
+    if (!earlier) return undefined;
+    if (earlier.digest !== idempotency.digest) {
+      throw new TaskError(
+        'IDEMPOTENCY_KEY_REUSED',
+        `this Idempotency-Key started task ${earlier.task.taskId} for another request (machine or parameters differ); use a new key for a new task`,
+      );
+    }
+    return earlier.task;
+  }
+
+  /** Both caps (all tasks, this machine's), read just before a record is written. */
+  private assertCapacity(machine: Machine): void {
+    if (this.store.countActive() >= this.options.maxActiveTasks) {
+      throw new TaskError('TOO_MANY_TASKS', `${this.options.maxActiveTasks} tasks are active already; try again when some have ended`);
+    }
+    const machineCap = machine.config.limits.maxActive;
+    if (machineCap !== null && this.store.countActiveOf(machine.name) >= machineCap) {
+      throw new TaskError(
+        'MACHINE_BUSY',
+        `${machineCap} tasks of machine ${machine.name} are active already (its limits.maxActive); try again when one has ended`,
+      );
+    }
+  }
+
+  /**
+   * The machine's check of the parameters, in a unit with the machine's sandbox (never in the
+   * runner): its reason is the client's error when it rejects them; nothing is recorded either way.
+   */
+  private async check(machine: Machine, parameters: unknown): Promise<void> {
+    let verdict: CheckVerdict;
+    try {
+      verdict = await this.options.starter.check({ machine: machine.name, parameters });
+    } catch (error) {
+      const code = error instanceof SystemdError && error.dbusName === DISCONNECTED ? 'SYSTEMD_UNAVAILABLE' : 'CHECK_FAILED';
+      throw new TaskError(code, `machine ${machine.name}: its check of the parameters could not be run: ${messageOf(error)}`, {
+        cause: error,
+      });
+    }
+    this.options.observer?.checked(verdict.outcome);
+    switch (verdict.outcome) {
+      case 'valid':
+        return;
+      case 'invalid':
+        throw new TaskError('INVALID_PARAMETERS', verdict.reason);
+      case 'timeout':
+        throw new TaskError(
+          'CHECK_TIMEOUT',
+          `machine ${machine.name}: ${verdict.reason} (limits.checkTimeoutSec: ${machine.config.limits.checkTimeoutSec} s)`,
+        );
+      case 'broken':
+        throw new TaskError('CHECK_FAILED', `machine ${machine.name}: ${verdict.reason}`);
+      default: {
+        const unreachable: never = verdict;
+        throw new Error(`unknown verdict ${JSON.stringify(unreachable)}`);
       }
     }
-    return { task: await this.createNew(request, idempotency), replayed: false };
   }
 
   private async createNew(request: NewTask, idempotency: { key: string; digest: string } | undefined): Promise<TaskRecord> {
@@ -117,21 +173,20 @@ export class TaskService {
         `parameters are ${size} bytes as JSON, more than the ${this.options.maxParameterBytes} allowed`,
       );
     }
-    if (this.store.countActive() >= this.options.maxActiveTasks) {
-      throw new TaskError('TOO_MANY_TASKS', `${this.options.maxActiveTasks} tasks are active already; try again when some have ended`);
-    }
-    const machineCap = machine.config.limits.maxActive;
-    if (machineCap !== null && this.store.countActiveOf(machine.name) >= machineCap) {
-      throw new TaskError(
-        'MACHINE_BUSY',
-        `${machineCap} tasks of machine ${machine.name} are active already (its limits.maxActive); try again when one has ended`,
-      );
-    }
+    this.assertCapacity(machine);
     try {
       machine.validate(request.parameters);
     } catch (error) {
       if (error instanceof InvalidParametersError) throw new TaskError('INVALID_PARAMETERS', error.message, { cause: error });
       throw error;
+    }
+    if (machine.checkArgv() !== null) {
+      await this.check(machine, request.parameters);
+      // The check took time: the caps and the key are read again with the record written right after.
+      this.assertOpen();
+      this.assertCapacity(machine);
+      const earlier = this.earlierTask(idempotency);
+      if (earlier) return earlier;
     }
     const taskId = this.newTaskId();
     const unit = unitNameOf(taskId);

@@ -29,3 +29,26 @@ export function stateDirectoryOf(taskId: string): string {
   if (!TASK_ID_PATTERN.test(taskId)) throw new Error(`not a task id: ${JSON.stringify(taskId)}`);
   return `${TASK_STATE_DIRECTORY}/${taskId}`;
 }
+
+/**
+ * A machine's check of a request's parameters runs in a unit of its own, `tessia-check-<16 hex>.service`,
+ * before any task exists: not a task unit (tracking and recovery never see it).
+ */
+export const CHECK_ID_PATTERN = /^[0-9a-f]{16}$/;
+const CHECK_UNIT_PATTERN = /^tessia-check-[0-9a-f]{16}\.service$/;
+/** For ListUnitsByPatterns: check units only. */
+export const CHECK_UNIT_GLOB = `tessia-check-${'[0-9a-f]'.repeat(16)}.service`;
+
+export function checkUnitNameOf(checkId: string): string {
+  if (!CHECK_ID_PATTERN.test(checkId)) throw new Error(`not a check id: ${JSON.stringify(checkId)}`);
+  return `tessia-check-${checkId}.service`;
+}
+
+export function isCheckUnit(unit: string): boolean {
+  return CHECK_UNIT_PATTERN.test(unit);
+}
+
+/** The units the runner (or its starter) may have systemd start: tasks and checks, nothing else. */
+export function mayStartUnit(unit: string): boolean {
+  return isTaskUnit(unit) || isCheckUnit(unit);
+}

@@ -140,7 +140,7 @@ export interface paths {
         put?: never;
         /**
          * Start a task
-         * @description Answers once systemd's start job is done, so the state is real (running, or exited). With an Idempotency-Key, the same key and request again answer with the task the first one started (200, Idempotent-Replayed: true).
+         * @description Answers once systemd's start job is done, so the state is real (running, or exited). With an Idempotency-Key, the same key and request again answer with the task the first one started (200, Idempotent-Replayed: true). A machine with a check (an executable's `check`, a tessia machine's validate) has it run first, in a unit of its own: a rejection is INVALID_PARAMETERS with its reason, and nothing is created unless it passes.
          */
         post: operations["startTask"];
         delete?: never;
@@ -1532,7 +1532,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description INTERNAL: an error in the runner (logged); START_FAILED: systemd could not start the task unit */
+            /** @description INTERNAL: an error in the runner (logged); START_FAILED: systemd could not start the task unit; CHECK_FAILED: the machine's check of the parameters could not run (a missing dependency, a crash, a signal): nothing was started */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -1545,11 +1545,11 @@ export interface operations {
                          * @description what went wrong, for programs (docs/errors.md)
                          * @enum {string}
                          */
-                        code: "INTERNAL" | "START_FAILED";
+                        code: "INTERNAL" | "START_FAILED" | "CHECK_FAILED";
                     };
                 };
             };
-            /** @description SHUTTING_DOWN: the runner is shutting down (tasks keep running); retry after Retry-After; SYSTEMD_UNAVAILABLE: the system bus or systemd did not answer */
+            /** @description SHUTTING_DOWN: the runner is shutting down (tasks keep running); retry after Retry-After; CHECK_TIMEOUT: the machine's check of the parameters did not end within its limits.checkTimeoutSec: nothing was started; SYSTEMD_UNAVAILABLE: the system bus or systemd did not answer */
             503: {
                 headers: {
                     /** @description seconds to wait before trying again */
@@ -1564,7 +1564,7 @@ export interface operations {
                          * @description what went wrong, for programs (docs/errors.md)
                          * @enum {string}
                          */
-                        code: "SHUTTING_DOWN" | "SYSTEMD_UNAVAILABLE";
+                        code: "SHUTTING_DOWN" | "CHECK_TIMEOUT" | "SYSTEMD_UNAVAILABLE";
                     };
                 };
             };

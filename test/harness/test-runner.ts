@@ -82,6 +82,29 @@ export const TEST_MACHINES = {
       'const kept = Buffer.alloc(48 << 20, 1); const end = Date.now() + 3000; let n = 0; while (Date.now() < end) n += kept[n % kept.length]; console.log("done", n > 0);',
     ],
   },
+  // Checks its parameters (a JSON string) before a start: "ok…" passes; the rest shows each verdict.
+  checked: {
+    exec: ['/bin/sh', '-c', 'echo "ran with $(cat)"'],
+    check: [
+      '/bin/sh',
+      '-c',
+      [
+        'p=$(cat)',
+        'case "$p" in',
+        '  \\"ok*) echo "fine" ; exit 0 ;;',
+        // Its own process group: no $$ (systemd reads "$$" in ExecStart= as "$").
+        '  \\"crash*) kill -s SEGV 0 ;;',
+        '  \\"hang*) sleep 60 ;;',
+        '  \\"broken*) echo "cannot load helper module" >&2 ; exit 127 ;;',
+        // "whoami PATH": who the check runs as, and whether it can read PATH (the runner's state).
+        '  \\"whoami*) t=$(echo "$p" | tr -d \'"\' | cut -d " " -f 2) ; echo "uid=$(id -u) nonewprivs=$(grep NoNewPrivs /proc/self/status | tr -dc 0-9) peek=$(ls "$t" >/dev/null 2>&1 && echo readable || echo denied)" >&2 ; exit 1 ;;',
+        '  \\"flood*) head -c 3000000 /dev/zero | tr "\\0" x >&2 ; echo flooded >&2 ; exit 1 ;;',
+        '  *) echo "a first line of noise" >&2 ; echo "unknown target $p" >&2 ; exit 2 ;;',
+        'esac',
+      ].join('\n'),
+    ],
+    limits: { checkTimeoutSec: 1 },
+  },
   // Runs until the test creates /run/tessia-test/release (tests control the timing), then exits 3.
   'until-released': {
     exec: ['/bin/sh', '-c', 'echo waiting; while [ ! -e /run/tessia-test/release ]; do sleep 0.1; done; echo released; exit 3'],

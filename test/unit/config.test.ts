@@ -53,6 +53,7 @@ describe('validateConfig defaults', () => {
       cpuQuotaPercent: null,
       tasksMax: 512,
       maxActive: null,
+      checkTimeoutSec: 10,
     });
     assert.deepEqual(echo.sandbox, {
       user: null,
@@ -153,6 +154,7 @@ describe('validateConfig defaults', () => {
       cpuQuotaPercent: 50,
       tasksMax: null,
       maxActive: 3,
+      checkTimeoutSec: 10,
     });
     assert.deepEqual(echo.sandbox, {
       user: 'nobody',
@@ -248,16 +250,67 @@ describe('validateConfig errors', () => {
   it('rejects a machine with both builtin and exec.', () => {
     assertInvalid(
       { machines: { echo: { builtin: 'echo', exec: ['/bin/true'] } } },
-      'machines.echo: needs exactly one of "builtin" or "exec"',
+      'machines.echo: needs exactly one of "builtin", "exec" or "tessia"',
     );
   });
 
   it('rejects a machine with neither builtin nor exec.', () => {
-    assertInvalid({ machines: { echo: { description: 'nothing to run' } } }, 'machines.echo: needs exactly one of "builtin" or "exec"');
+    assertInvalid(
+      { machines: { echo: { description: 'nothing to run' } } },
+      'machines.echo: needs exactly one of "builtin", "exec" or "tessia"',
+    );
   });
 
   it('rejects a relative exec program naming machines.NAME.exec.0.', () => {
     assertInvalid({ machines: { tool: { exec: ['bin/tool', '--flag'] } } }, 'machines.tool.exec.0: must be an absolute path');
+  });
+
+  it('reads a tessia machine as the issue writes it, with the system python3 by default.', () => {
+    const config = validateConfig({
+      machines: {
+        powerman: { tessia: { class: 'task_runner.machines.powerman.machine:PowerManagerMachine', pythonPath: ['/opt/tessia-mesh/src'] } },
+      },
+    });
+    assert.deepEqual(config.machines['powerman']?.tessia, {
+      class: 'task_runner.machines.powerman.machine:PowerManagerMachine',
+      pythonPath: ['/opt/tessia-mesh/src'],
+      python: '/usr/bin/python3',
+    });
+  });
+
+  it('rejects a tessia class that is not module:Class, a relative python path and a relative interpreter.', () => {
+    assertInvalid(
+      { machines: { p: { tessia: { class: 'task_runner.machines.powerman' } } } },
+      'machines.p.tessia.class: must be module.path:ClassName',
+    );
+    assertInvalid({ machines: { p: { tessia: { class: 'os:system; rm' } } } }, 'machines.p.tessia.class: must be module.path:ClassName');
+    assertInvalid(
+      { machines: { p: { tessia: { class: 'a:B', pythonPath: ['src'] } } } },
+      'machines.p.tessia.pythonPath.0: must be an absolute path',
+    );
+    assertInvalid(
+      { machines: { p: { tessia: { class: 'a:B', python: 'python3' } } } },
+      'machines.p.tessia.python: must be an absolute path',
+    );
+  });
+
+  it('rejects a machine that is both exec and tessia.', () => {
+    assertInvalid(
+      { machines: { p: { exec: ['/bin/true'], tessia: { class: 'a:B' } } } },
+      'machines.p: needs exactly one of "builtin", "exec" or "tessia"',
+    );
+  });
+
+  it('takes a check beside exec only, with an absolute program.', () => {
+    const ONLY_WITH_EXEC = 'only with "exec" (the built-in echo checks its scripts itself; a tessia machine calls its class\'s validate)';
+    const config = validateConfig({ machines: { tool: { exec: ['/usr/bin/tool'], check: ['/usr/bin/tool', '--check'] } } });
+    assert.deepEqual(config.machines['tool']?.check, ['/usr/bin/tool', '--check']);
+    assertInvalid(
+      { machines: { tool: { exec: ['/usr/bin/tool'], check: ['tool-check'] } } },
+      'machines.tool.check.0: must be an absolute path',
+    );
+    assertInvalid({ machines: { e: { builtin: 'echo', check: ['/bin/true'] } } }, `machines.e.check: ${ONLY_WITH_EXEC}`);
+    assertInvalid({ machines: { p: { tessia: { class: 'a:B' }, check: ['/bin/true'] } } }, `machines.p.check: ${ONLY_WITH_EXEC}`);
   });
 
   it('rejects an empty exec list.', () => {

@@ -40,7 +40,9 @@ export const taskPaths: ZodOpenApiPathsObject = {
       summary: 'Start a task',
       description:
         "Answers once systemd's start job is done, so the state is real (running, or exited). With an Idempotency-Key, " +
-        'the same key and request again answer with the task the first one started (200, Idempotent-Replayed: true).',
+        'the same key and request again answer with the task the first one started (200, Idempotent-Replayed: true). ' +
+        "A machine with a check (an executable's `check`, a tessia machine's validate) has it run first, in a unit of its own: " +
+        'a rejection is INVALID_PARAMETERS with its reason, and nothing is created unless it passes.',
       requestParams: { header: z.object({ 'Idempotency-Key': IdempotencyKeyHeader.optional() }) },
       requestBody: { required: true, content: json(NewTaskBody) },
       responses: {
@@ -59,6 +61,8 @@ export const taskPaths: ZodOpenApiPathsObject = {
           'TOO_MANY_TASKS',
           'MACHINE_BUSY',
           'START_FAILED',
+          'CHECK_FAILED',
+          'CHECK_TIMEOUT',
           'SYSTEMD_UNAVAILABLE',
         ]),
       },

@@ -1,0 +1,88 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { REASON_MAX_CHARS, lastLine, withoutParameters } from '../../src/machines/check-reason.js';
+import { verdictOf } from '../../src/starter/task-unit-starter.js';
+import type { UnitSnapshot } from '../../src/systemd/client.js';
+
+const unit = (result: string, execMainCode: number, execMainStatus: number): UnitSnapshot => ({
+  unitName: 'tessia-check-0123456789abcdef.service',
+  loadState: 'loaded',
+  activeState: 'failed',
+  subState: 'failed',
+  result,
+  execMainCode,
+  execMainStatus,
+  invocationId: '',
+  activeEnterTimestamp: 0n,
+  inactiveEnterTimestamp: 0n,
+  execMainExitTimestamp: 0n,
+  cpuUsageNsec: null,
+});
+const CLD_EXITED = 1;
+const CLD_KILLED = 2;
+
+describe("a check's reason", () => {
+  it('is the last line with text, without control characters.', () => {
+    assert.equal(lastLine('Traceback (most recent call last):\n  File "x", line 1\nValueError: bad target\n\n'), 'ValueError: bad target');
+    assert.equal(lastLine('a\u001b[31mred\u0007\r\n'), 'a [31mred');
+    assert.equal(lastLine(''), '');
+  });
+
+  it(`is cut to ${REASON_MAX_CHARS} characters.`, () => {
+    const line = lastLine('x'.repeat(10_000));
+    assert.equal(line.length, REASON_MAX_CHARS);
+    assert.ok(line.endsWith('…'));
+  });
+
+  it('loses every word of the parameters, in any case, keys and numbers included.', () => {
+    const parameters = { password: 's3cr3t-Value', hosts: ['lpar01', 'guest99'], port: 31337, script: 'ECHO hello world' };
+    const reason = 'ValueError: host LPAR01 refused S3CR3T value on port 31337 (password wrong); ECHO at line 2: hello';
+    assert.equal(withoutParameters(reason, parameters), 'ValueError: host … refused … … on … … (… wrong); … at line 2: …');
+  });
+
+  it('keeps short words and everything when the parameters have no words.', () => {
+    assert.equal(withoutParameters('line 2: bad', ['a 2']), 'line 2: bad');
+    assert.equal(withoutParameters('SyntaxError: Invalid command', null), 'SyntaxError: Invalid command');
+  });
+
+  it("hides the original echo machine's quoted command.", () => {
+    const reason = 'SyntaxError: Invalid command frobnicate (EchoMachine, line 1)';
+    assert.equal(withoutParameters(reason, ['frobnicate now']), 'SyntaxError: Invalid command … (EchoMachine, line 1)');
+  });
+});
+
+describe("a check unit's verdict", () => {
+  it('is valid when the start job is done (exit status 0).', () => {
+    assert.deepEqual(verdictOf('done', null, ''), { outcome: 'valid' });
+  });
+
+  it('is invalid for exit statuses 1 to 124, with the reason or the status.', () => {
+    assert.deepEqual(verdictOf('failed', unit('exit-code', CLD_EXITED, 1), 'ValueError: no'), {
+      outcome: 'invalid',
+      reason: 'ValueError: no',
+    });
+    assert.deepEqual(verdictOf('failed', unit('exit-code', CLD_EXITED, 124), ''), {
+      outcome: 'invalid',
+      reason: "rejected by the machine's check (exit status 124)",
+    });
+  });
+
+  it('is broken for 125 and above (the check could not run: exec failures 203 too), and for signals.', () => {
+    assert.deepEqual(verdictOf('failed', unit('exit-code', CLD_EXITED, 125), "No module named 'zhmcclient'"), {
+      outcome: 'broken',
+      reason: "the check could not run (exit status 125): No module named 'zhmcclient'",
+    });
+    assert.equal(verdictOf('failed', unit('exit-code', CLD_EXITED, 203), '').outcome, 'broken');
+    assert.deepEqual(verdictOf('failed', unit('signal', CLD_KILLED, 11), ''), {
+      outcome: 'broken',
+      reason: 'the check was killed by signal 11',
+    });
+    assert.equal(verdictOf('failed', unit('resources', 0, 0), '').outcome, 'broken');
+    assert.equal(verdictOf('failed', null, '').outcome, 'broken');
+  });
+
+  it('is a timeout when the job or the unit says so.', () => {
+    assert.equal(verdictOf('timeout', unit('timeout', CLD_KILLED, 15), '').outcome, 'timeout');
+    assert.equal(verdictOf('failed', unit('timeout', CLD_KILLED, 15), '').outcome, 'timeout');
+  });
+});
