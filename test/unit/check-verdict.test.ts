@@ -34,10 +34,23 @@ describe("a check's reason", () => {
     assert.ok(line.endsWith('…'));
   });
 
-  it('loses every word of the parameters, in any case, keys and numbers included.', () => {
+  it('loses every word of the values of the parameters, in any case, numbers included, at any depth.', () => {
     const parameters = { password: 's3cr3t-Value', hosts: ['lpar01', 'guest99'], port: 31337, script: 'ECHO hello world' };
     const reason = 'ValueError: host LPAR01 refused S3CR3T value on port 31337 (password wrong); ECHO at line 2: hello';
-    assert.equal(withoutParameters(reason, parameters), 'ValueError: host … refused … … on … … (… wrong); … at line 2: …');
+    assert.equal(withoutParameters(reason, parameters), 'ValueError: host … refused … … on port … (password wrong); … at line 2: …');
+    let deep: unknown = 'buried-treasure';
+    for (let i = 0; i < 100_000; i++) deep = [deep];
+    assert.equal(withoutParameters('no buried treasure here', deep), 'no … … here');
+    const wide = Array.from({ length: 200_000 }, (_, index) => `w${index}`);
+    assert.equal(withoutParameters('w199999 and w5 are gone', wide), '… and w5 are gone');
+  });
+
+  it("keeps the names of the parameters' keys: they are the machine's vocabulary.", () => {
+    const parameters = { from: 0, message: 'from here' };
+    assert.equal(
+      withoutParameters('"from" must be a whole number from 1 to 3600', parameters),
+      '"from" must be a whole number from 1 to 3600',
+    );
   });
 
   it('keeps short words and everything when the parameters have no words.', () => {
