@@ -6,6 +6,7 @@
  *
  *   describe('the Debian package', { skip: skipUnlessInstalled(['dh', 'dpkg-buildpackage'], 'the … suite needs …') }, …)
  */
+import { spawnSync } from 'node:child_process';
 import { accessSync, appendFileSync, constants } from 'node:fs';
 import { createRequire } from 'node:module';
 import { delimiter, join } from 'node:path';
@@ -52,6 +53,32 @@ export function skipUnlessNativeJournal(what: string, env: NodeJS.ProcessEnv = p
     'the unix-dgram addon is not built',
     env,
   );
+}
+
+/** The interpreter the tessia host's tests run: Debian's, where python3-systemd and python3-jsonschema live. */
+export const SYSTEM_PYTHON = '/usr/bin/python3';
+
+/** The modules of `modules` that `python` cannot import (all of them when `python` does not run). */
+export function missingPythonModules(modules: readonly string[], python = SYSTEM_PYTHON): string[] {
+  const probe = [
+    'import importlib, sys',
+    'for name in sys.argv[1:]:',
+    '    try: importlib.import_module(name)',
+    '    except Exception: print(name)',
+  ].join('\n');
+  const ran = spawnSync(python, ['-I', '-c', probe, ...modules], { encoding: 'utf8', timeout: 30_000 });
+  if (ran.status !== 0) return [...modules];
+  return ran.stdout.split('\n').filter((name) => name !== '');
+}
+
+/**
+ * Like `skipUnlessInstalled`, for a suite that needs Python modules of /usr/bin/python3 (Debian's
+ * python3-systemd is the module `systemd`, python3-jsonschema `jsonschema`).
+ */
+export function skipUnlessPython(modules: readonly string[], reason: string, env: NodeJS.ProcessEnv = process.env): string | false {
+  const missing = missingPythonModules(modules);
+  if (missing.length === 0) return false;
+  return skipOrFail(reason, `${SYSTEM_PYTHON} cannot import: ${missing.join(', ')}`, env);
 }
 
 function skipOrFail(reason: string, missing: string, env: NodeJS.ProcessEnv): string {
