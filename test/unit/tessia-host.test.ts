@@ -510,6 +510,17 @@ describe('the tessia host checking parameters', { skip: skipUnlessPython(['jsons
   });
 });
 
+describe('skipUnlessPython', () => {
+  it('skips with the reason when a module is missing, and throws instead under TESSIA_REQUIRE_ALL_SUITES=1', () => {
+    assert.equal(skipUnlessPython(['json'], 'needs json', {}), false);
+    assert.equal(skipUnlessPython(['json', 'tessia_no_such_module'], 'needs it', {}), 'needs it');
+    assert.throws(
+      () => skipUnlessPython(['tessia_no_such_module'], 'needs it', { TESSIA_REQUIRE_ALL_SUITES: '1' }),
+      /needs it — \/usr\/bin\/python3 cannot import: tessia_no_such_module; TESSIA_REQUIRE_ALL_SUITES=1 forbids/,
+    );
+  });
+});
+
 /** The inverse of journald's native protocol (as test/unit/native-journal.test.ts reads it). */
 function parseDatagram(datagram: Buffer): Record<string, string> {
   const fields: Record<string, string> = {};
