@@ -81,6 +81,18 @@ export function skipUnlessPython(modules: readonly string[], reason: string, env
   return skipOrFail(reason, `${SYSTEM_PYTHON} cannot import: ${missing.join(', ')}`, env);
 }
 
+/** unshare's options for a mount namespace of one's own: a user namespace too when not root. */
+export function mountNamespaceOptions(): string[] {
+  return process.getuid?.() === 0 ? ['--mount'] : ['--user', '--map-root-user', '--mount'];
+}
+
+/** Like `skipUnlessInstalled`, for a test that runs a process in a mount namespace of its own (unshare). */
+export function skipUnlessMountNamespace(reason: string, env: NodeJS.ProcessEnv = process.env): string | false {
+  const ran = spawnSync('unshare', [...mountNamespaceOptions(), 'true'], { encoding: 'utf8', timeout: 30_000 });
+  if (ran.status === 0) return false;
+  return skipOrFail(reason, `unshare ${mountNamespaceOptions().join(' ')} fails: ${ran.error?.message ?? ran.stderr.trim()}`, env);
+}
+
 function skipOrFail(reason: string, missing: string, env: NodeJS.ProcessEnv): string {
   if (env[REQUIRE_ALL_SUITES] === '1') {
     throw new Error(`${reason} — ${missing}; ${REQUIRE_ALL_SUITES}=1 forbids skipping the suite`);

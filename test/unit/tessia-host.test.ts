@@ -14,7 +14,13 @@ import { basename, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { SYSTEM_PYTHON, missingPythonModules, skipUnlessInstalled, skipUnlessPython } from '../harness/requirements.js';
+import {
+  SYSTEM_PYTHON,
+  missingPythonModules,
+  mountNamespaceOptions,
+  skipUnlessMountNamespace,
+  skipUnlessPython,
+} from '../harness/requirements.js';
 
 const HOST = fileURLToPath(new URL('../../src/machines/tessia/host.py', import.meta.url));
 const MESH = fileURLToPath(new URL('../fixtures/tessia-mesh/src', import.meta.url));
@@ -98,9 +104,8 @@ function runHost(options: HostOptions): Promise<HostRun> {
 
 /** `argv` with /run a tmpfs and the test's directory as /run/systemd/journal, in a mount namespace of its own. */
 function inMountNamespace(journalDirectory: string, argv: string[]): string[] {
-  const unprivileged = process.getuid?.() !== 0 ? ['--user', '--map-root-user'] : [];
   const setup = 'mount -t tmpfs tmpfs /run && mkdir -p /run/systemd/journal && mount --bind "$0" /run/systemd/journal && exec "$@"';
-  return ['unshare', ...unprivileged, '--mount', '--propagation', 'private', 'sh', '-c', setup, journalDirectory, ...argv];
+  return ['unshare', ...mountNamespaceOptions(), '--propagation', 'private', 'sh', '-c', setup, journalDirectory, ...argv];
 }
 
 /** The line in the probes' source that a record's CODE_LINE names. */
@@ -290,9 +295,8 @@ const skipJournal =
     ['jsonschema', 'systemd'],
     "the tessia host's journal transport tests need python3-systemd and python3-jsonschema: apt-get install python3-systemd python3-jsonschema",
   ) ||
-  skipUnlessInstalled(
-    ['unshare', 'mount'],
-    "the tessia host's journal transport tests need unshare and mount: apt-get install util-linux mount",
+  skipUnlessMountNamespace(
+    "the tessia host's journal transport tests run the host in a mount namespace: run them as root, or allow unprivileged user namespaces",
   );
 
 describe('the tessia host on the native journal (python3-systemd)', { skip: skipJournal }, () => {
