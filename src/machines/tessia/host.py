@@ -426,10 +426,11 @@ def open_run_output(identity):
     fallback = StdoutOutput(1)
     try:
         from systemd import journal
-
-        sendv = journal.sendv
-        journal.JournalHandler  # noqa: B018 - another package named "systemd" lacks it
     except Exception:
+        return fallback
+    # PyPI's unrelated package "systemd" has a systemd.journal without these.
+    sendv = getattr(journal, "sendv", None)
+    if sendv is None or not hasattr(journal, "JournalHandler"):
         return fallback
     # libsystemd drops entries silently when the socket is missing (outside a unit, journald
     # not running): the stream is the safer place then.
