@@ -6,6 +6,7 @@
  *
  *   describe('the Debian package', { skip: skipUnlessInstalled(['dh', 'dpkg-buildpackage'], 'the … suite needs …') }, …)
  */
+import { spawnSync } from 'node:child_process';
 import { accessSync, appendFileSync, constants } from 'node:fs';
 import { createRequire } from 'node:module';
 import { delimiter, join } from 'node:path';
@@ -52,6 +53,44 @@ export function skipUnlessNativeJournal(what: string, env: NodeJS.ProcessEnv = p
     'the unix-dgram addon is not built',
     env,
   );
+}
+
+/** The interpreter the tessia host's tests run: Debian's, where python3-systemd and python3-jsonschema live. */
+export const SYSTEM_PYTHON = '/usr/bin/python3';
+
+/** The modules of `modules` that `python` cannot import (all of them when `python` does not run). */
+export function missingPythonModules(modules: readonly string[], python = SYSTEM_PYTHON): string[] {
+  const probe = [
+    'import importlib, sys',
+    'for name in sys.argv[1:]:',
+    '    try: importlib.import_module(name)',
+    '    except Exception: print(name)',
+  ].join('\n');
+  const ran = spawnSync(python, ['-I', '-c', probe, ...modules], { encoding: 'utf8', timeout: 30_000 });
+  if (ran.status !== 0) return [...modules];
+  return ran.stdout.split('\n').filter((name) => name !== '');
+}
+
+/**
+ * Like `skipUnlessInstalled`, for a suite that needs Python modules of /usr/bin/python3 (Debian's
+ * python3-systemd is the module `systemd`, python3-jsonschema `jsonschema`).
+ */
+export function skipUnlessPython(modules: readonly string[], reason: string, env: NodeJS.ProcessEnv = process.env): string | false {
+  const missing = missingPythonModules(modules);
+  if (missing.length === 0) return false;
+  return skipOrFail(reason, `${SYSTEM_PYTHON} cannot import: ${missing.join(', ')}`, env);
+}
+
+/** unshare's options for a mount namespace of one's own: a user namespace too when not root. */
+export function mountNamespaceOptions(): string[] {
+  return process.getuid?.() === 0 ? ['--mount'] : ['--user', '--map-root-user', '--mount'];
+}
+
+/** Like `skipUnlessInstalled`, for a test that runs a process in a mount namespace of its own (unshare). */
+export function skipUnlessMountNamespace(reason: string, env: NodeJS.ProcessEnv = process.env): string | false {
+  const ran = spawnSync('unshare', [...mountNamespaceOptions(), 'true'], { encoding: 'utf8', timeout: 30_000 });
+  if (ran.status === 0) return false;
+  return skipOrFail(reason, `unshare ${mountNamespaceOptions().join(' ')} fails: ${ran.error?.message ?? ran.stderr.trim()}`, env);
 }
 
 function skipOrFail(reason: string, missing: string, env: NodeJS.ProcessEnv): string {
