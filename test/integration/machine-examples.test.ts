@@ -39,7 +39,8 @@ const EXAMPLE_MACHINES = {
     config: { tessia: { class: 'countdown_machine:CountdownMachine', pythonPath: [EXAMPLES] }, limits: GRACE },
     parameters: (seconds: number) => ({ from: seconds, message: 'we have liftoff' }),
     invalid: { from: 2, colour: 'red' },
-    reason: 'ValueError: unknown parameters: …',
+    // "colour" names a key: the machine's vocabulary, kept (a value's words would be replaced).
+    reason: 'ValueError: unknown parameters: colour',
     // print() is an info entry.
     end: { message: 'we have liftoff', priority: 6 },
   },
