@@ -72,6 +72,8 @@ export interface CreatedTask {
 
 export class TaskService {
   private closed = false;
+  /** The machine of each check under way (a request not yet a task), counted by the caps. */
+  private readonly checking = new Map<symbol, string>();
   /** State changes, kept and live, for subscribers (GET /v1/events). */
   readonly events: TaskEvents;
 
@@ -96,7 +98,7 @@ export class TaskService {
     const idempotency = request.idempotencyKey === undefined ? undefined : { key: request.idempotencyKey, digest: requestDigest(request) };
     const earlier = this.earlierTask(idempotency);
     if (earlier) return { task: earlier, replayed: true };
-    return { task: await this.createNew(request, idempotency), replayed: false };
+    return this.createNew(request, idempotency);
   }
 
   /**
@@ -116,13 +118,17 @@ export class TaskService {
     return earlier.task;
   }
 
-  /** Both caps (all tasks, this machine's), read just before a record is written. */
+  /**
+   * Both caps (all tasks, this machine's). A request whose check is running counts as a task of its
+   * machine: each check is a unit too, so the caps bound checks at once as they bound tasks.
+   */
   private assertCapacity(machine: Machine): void {
-    if (this.store.countActive() >= this.options.maxActiveTasks) {
+    if (this.store.countActive() + this.checking.size >= this.options.maxActiveTasks) {
       throw new TaskError('TOO_MANY_TASKS', `${this.options.maxActiveTasks} tasks are active already; try again when some have ended`);
     }
     const machineCap = machine.config.limits.maxActive;
-    if (machineCap !== null && this.store.countActiveOf(machine.name) >= machineCap) {
+    const checkingOf = [...this.checking.values()].filter((name) => name === machine.name).length;
+    if (machineCap !== null && this.store.countActiveOf(machine.name) + checkingOf >= machineCap) {
       throw new TaskError(
         'MACHINE_BUSY',
         `${machineCap} tasks of machine ${machine.name} are active already (its limits.maxActive); try again when one has ended`,
@@ -136,6 +142,8 @@ export class TaskService {
    */
   private async check(machine: Machine, parameters: unknown): Promise<void> {
     let verdict: CheckVerdict;
+    const token = Symbol('check');
+    this.checking.set(token, machine.name);
     try {
       verdict = await this.options.starter.check({ machine: machine.name, parameters });
     } catch (error) {
@@ -143,6 +151,8 @@ export class TaskService {
       throw new TaskError(code, `machine ${machine.name}: its check of the parameters could not be run: ${messageOf(error)}`, {
         cause: error,
       });
+    } finally {
+      this.checking.delete(token);
     }
     this.options.observer?.checked(verdict.outcome);
     switch (verdict.outcome) {
@@ -164,7 +174,7 @@ export class TaskService {
     }
   }
 
-  private async createNew(request: NewTask, idempotency: { key: string; digest: string } | undefined): Promise<TaskRecord> {
+  private async createNew(request: NewTask, idempotency: { key: string; digest: string } | undefined): Promise<CreatedTask> {
     const machine = this.machine(request.machine);
     const size = Buffer.byteLength(JSON.stringify(request.parameters ?? null));
     if (size > this.options.maxParameterBytes) {
@@ -186,7 +196,8 @@ export class TaskService {
       this.assertOpen();
       this.assertCapacity(machine);
       const earlier = this.earlierTask(idempotency);
-      if (earlier) return earlier;
+      // The same request with the same key, whose check ended first: its task.
+      if (earlier) return { task: earlier, replayed: true };
     }
     const taskId = this.newTaskId();
     const unit = unitNameOf(taskId);
@@ -215,7 +226,7 @@ export class TaskService {
         this.log.warn({ taskId, err: error }, 'could not stop a task deleted while it started'),
       );
     }
-    return now;
+    return { task: now, replayed: false };
   }
 
   get(taskId: string): TaskRecord {

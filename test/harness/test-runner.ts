@@ -103,7 +103,7 @@ export const TEST_MACHINES = {
         'esac',
       ].join('\n'),
     ],
-    limits: { checkTimeoutSec: 1 },
+    limits: { checkTimeoutSec: 1, maxActive: 2 },
   },
   // Runs until the test creates /run/tessia-test/release (tests control the timing), then exits 3.
   'until-released': {

@@ -8,6 +8,7 @@ import { readdirSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { ndjson, readAll } from '../../src/embedded/api-streams.js';
+import { eventually } from '../../src/embedded/eventually.js';
 import { waitForState } from '../../src/embedded/runner-tasks.js';
 import { runnerSuite } from '../harness/suite.js';
 
@@ -46,6 +47,19 @@ describe("an executable machine's check", () => {
     assert.equal(await checkUnits(), '', 'the check unit is gone');
   });
 
+  test('the same request twice at once with one Idempotency-Key: one task, whichever check ends first', async () => {
+    const send = () =>
+      fetch(`${suite.runner.baseUrl}/v1/tasks`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'idempotency-key': 'checked-twice' },
+        body: JSON.stringify({ machine: 'checked', parameters: 'ok twice' }),
+      }).then(async (reply) => ({ status: reply.status, body: (await reply.json()) as { taskId: string } }));
+    const replies = await Promise.all([send(), send()]);
+    assert.deepEqual(replies.map((reply) => reply.status).sort(), [200, 201]);
+    assert.equal(replies[0]?.body.taskId, replies[1]?.body.taskId);
+    suite.started.add(replies[0]?.body.taskId ?? '');
+  });
+
   test('a rejection is 400 INVALID_PARAMETERS with the last line of its stderr, without the parameters, and creates nothing', async () => {
     const before = await footprint();
     const invalid = await suite.api.post('/v1/tasks', { machine: 'checked', parameters: 'frobnicate s3cr3t-Value' });
@@ -81,6 +95,27 @@ describe("an executable machine's check", () => {
     assert.equal(hung.headers.get('retry-after'), '5');
     assert.ok(tookMs >= 1000 && tookMs < 10_000, `answered after ${tookMs} ms (timeout 1 s, then SIGTERM)`);
     assert.deepEqual(await footprint(), before);
+  });
+
+  test("checks under way count against the machine's limits.maxActive: a third request at once is 429 MACHINE_BUSY", async () => {
+    const before = await footprint();
+    const hung = [1, 2].map(() => suite.api.post('/v1/tasks', { machine: 'checked', parameters: 'hang' }));
+    // Both checks are running (their units exist) before the third request.
+    await eventually(
+      'two check units',
+      () => checkUnits(),
+      (units) => units.split('\n').filter((line) => line.includes('tessia-check-')).length === 2,
+    );
+    const third = await suite.api.post('/v1/tasks', { machine: 'checked', parameters: 'ok' });
+    assert.equal(third.status, 429, JSON.stringify(third.body));
+    assert.equal(third.body.code, 'MACHINE_BUSY');
+    assert.deepEqual(
+      (await Promise.all(hung)).map((reply) => reply.status),
+      [503, 503],
+    );
+    assert.deepEqual(await footprint(), before);
+    const task = await suite.start('checked', 'ok again');
+    await waitForState(suite.api, task.taskId, ['exited']);
   });
 
   test('a check that floods its stderr is cut at 1 MiB (SIGXFSZ) and the runner reads only its end', async () => {
