@@ -57,7 +57,12 @@ export interface CheckBenchResult {
 
 const latency = (values: number[]): Latency => ({ p50Ms: round(percentile(values, 50)), p99Ms: round(percentile(values, 99)) });
 
-export async function benchChecks(runner: RunnerService, systemd: PrivateSystemd, log: (line: string) => void, samples = 100): Promise<CheckBenchResult> {
+export async function benchChecks(
+  runner: RunnerService,
+  systemd: PrivateSystemd,
+  log: (line: string) => void,
+  samples = 100,
+): Promise<CheckBenchResult> {
   const api = client(runner.baseUrl);
   process.env['DBUS_SYSTEM_BUS_ADDRESS'] = systemd.busAddress;
   const bus = await SystemdClient.connect((unit) => unit.startsWith('tessia-bench-check-'));
