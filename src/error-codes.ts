@@ -37,6 +37,7 @@ export const ERROR_CODES = {
     status: 500,
     summary: "the machine's check of the parameters could not run (a missing dependency, a crash, a signal): nothing was started",
   },
+  TOO_MANY_CHECKS: { status: 429, summary: "limits.maxActiveChecks machines' checks are under way; retry after Retry-After" },
   CHECK_TIMEOUT: {
     status: 503,
     summary: "the machine's check of the parameters did not end within its limits.checkTimeoutSec: nothing was started",

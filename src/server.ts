@@ -115,6 +115,7 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
       {
         stopWaitMs: config.tasks.stopWaitSec * 1000,
         maxActiveTasks: config.limits.maxActiveTasks,
+        maxActiveChecks: config.limits.maxActiveChecks,
         maxParameterBytes: config.limits.maxParameterBytes,
         starter,
         observer: {

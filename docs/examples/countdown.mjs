@@ -5,9 +5,8 @@
  *   check: node countdown.mjs --check  (check: [/usr/bin/node, /path/countdown.mjs, --check])
  * Entries go through the runner's SDK: journald's native protocol with fields of their own.
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createTaskLog, readParameters } from 'tessia-task-runner/sdk';
 
 /** The parameters, or a one-line reason why they are not valid. */
 function parse(parameters) {
@@ -21,14 +20,23 @@ function parse(parameters) {
   return { from, message };
 }
 
-const parsed = parse(readParameters());
 if (process.argv.includes('--check')) {
-  // The check's verdict: its exit status, and the last line on stderr when it says no.
-  if (parsed.error) process.stderr.write(`${parsed.error}\n`);
-  process.exit(parsed.error ? 1 : 0);
+  // The check's verdict: its exit status, and the last line on stderr when it says no. Node exits
+  // 1 on an uncaught error, which would read as "invalid": anything unexpected is 125 instead.
+  try {
+    const parsed = parse(JSON.parse(readFileSync(0, 'utf8')));
+    if (parsed.error) process.stderr.write(`${parsed.error}\n`);
+    process.exit(parsed.error ? 1 : 0);
+  } catch (error) {
+    process.stderr.write(`the check failed: ${error.message}\n`);
+    process.exit(125);
+  }
 }
-if (parsed.error) throw new Error(parsed.error);
 
+// The task: the runner's SDK for journal entries with fields of their own.
+const { createTaskLog, readParameters } = await import('tessia-task-runner/sdk');
+const parsed = parse(readParameters());
+if (parsed.error) throw new Error(parsed.error);
 const log = createTaskLog();
 const stop = new AbortController();
 process.once('SIGTERM', () => stop.abort());

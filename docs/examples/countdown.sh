@@ -8,6 +8,11 @@ if [ "$1" = --check ]; then
   case "$seconds" in
     '' | *[!0-9]*) echo "parameters must be a whole number of seconds, like 5" >&2; exit 1 ;;
   esac
+  # Longer than 4 digits is out of range, and would overflow the shell's arithmetic below.
+  if [ "${#seconds}" -gt 4 ]; then
+    echo "the countdown must last from 1 to 3600 seconds" >&2
+    exit 1
+  fi
   if [ "$seconds" -lt 1 ] || [ "$seconds" -gt 3600 ]; then
     echo "the countdown must last from 1 to 3600 seconds" >&2
     exit 1

@@ -8,6 +8,7 @@ for path in \
   /usr/bin/tessia-task-runner \
   /usr/lib/tessia-task-runner/dist/cli/main.js \
   /usr/lib/tessia-task-runner/dist/machines/echo/main.js \
+  /usr/lib/tessia-task-runner/dist/machines/tessia/host.py \
   /usr/lib/tessia-task-runner/node_modules/better-sqlite3/build/Release/better_sqlite3.node \
   /usr/lib/tessia-task-runner/package.json \
   /usr/lib/systemd/system/tessia-task-runner.service \
@@ -29,6 +30,9 @@ for path in \
     missing=1
   fi
 done
+# The tessia host is run as `python -I -B host.py`: a plain file, not a program.
+rpm -qp --dump "$rpm_file" | awk '$1 == "/usr/lib/tessia-task-runner/dist/machines/tessia/host.py" { print $5 }' | grep -qx 0100644 \
+  || { echo "host.py is not mode 0644" >&2; missing=1; }
 rpm -qp --configfiles "$rpm_file" | grep -qx /etc/tessia-task-runner/config.yaml || { echo "config.yaml is not %config" >&2; missing=1; }
 scripts=$(rpm -qp --scripts "$rpm_file")
 for scriptlet in 'postinstall scriptlet' 'preuninstall scriptlet' 'postuninstall scriptlet'; do

@@ -32,9 +32,9 @@ const systemName = z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, 'must be a syste
 
 export const MachineLimitsSchema = z.strictObject({
   /** RuntimeMaxSec: the task is stopped (exit code -2) after this long. (Default: no limit) */
-  runtimeMaxSec: z.number().positive().nullable().default(null),
+  runtimeMaxSec: z.number().min(0.001).nullable().default(null),
   /** Time between SIGTERM (the CLEANUP section runs) and SIGKILL on stop. (Default: 60 s) */
-  stopGraceSec: z.number().positive().max(3600).default(60),
+  stopGraceSec: z.number().min(0.001).max(3600).default(60),
   /** MemoryMax of the task's cgroup. (Default: no limit) */
   memoryMax: byteSize.nullable().default(null),
   /** CPU time as a percentage of one CPU (200 = two CPUs). (Default: no limit) */
@@ -50,7 +50,7 @@ export const MachineLimitsSchema = z.strictObject({
    * How long the machine's check of a request's parameters (`check`, or a tessia machine's
    * `validate`) may take; longer, it is stopped and the request answered 503 CHECK_TIMEOUT. (Default: 10 s)
    */
-  checkTimeoutSec: z.number().positive().max(600).default(10),
+  checkTimeoutSec: z.number().min(0.1).max(600).default(10),
 });
 
 export const MachineSandboxSchema = z
@@ -283,6 +283,12 @@ export const ConfigSchema = z.strictObject({
       /** Tasks created/running/stopping at once; more → 429 with Retry-After. (Default: 1000) */
       maxActiveTasks: z.number().int().min(1).max(100_000).default(1000),
       /**
+       * Machines' checks of parameters under way at once, all machines together (each is a unit, a
+       * dynamic user and a process); one more is refused with 429 TOO_MANY_CHECKS and Retry-After.
+       * The privileged starter runs at most 64 whatever this says. (Default: 32)
+       */
+      maxActiveChecks: z.number().int().min(1).max(64).default(32),
+      /**
        * Log streams open at once, all clients together (each is a journalctl process of the runner's
        * own); one more is refused with 429 and Retry-After. A followed stream also takes one of the
        * inotify instances a user may have (fs.inotify.max_user_instances, 128 on most hosts): more
@@ -314,6 +320,7 @@ export const ConfigSchema = z.strictObject({
       maxParameterBytes: 256 * 1024,
       maxJsonDepth: 64,
       maxActiveTasks: 1000,
+      maxActiveChecks: 32,
       maxLogStreams: 100,
       maxEventStreams: 5000,
       maxFileEntries: 10_000,

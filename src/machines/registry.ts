@@ -93,6 +93,10 @@ export class Machine {
     if (argv === null) throw new Error(`machine ${this.name} has no check`);
     return {
       ...this.sandboxed(context.unitName, context.slice, context.parametersFile),
+      // A check reads the parameters, nothing else: hostile ones cannot make it reach a network
+      // (no request forgery from the check) or write outside its private /tmp.
+      privateNetwork: true,
+      readWritePaths: [],
       description: `tessia check of parameters for machine ${this.name}`,
       execStart: argv,
       environment: { TESSIA_MACHINE: this.name },

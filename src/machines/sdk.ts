@@ -63,9 +63,10 @@ export function createTaskLog(identifier = defaultIdentifier()): TaskLog {
   return {
     transport: 'stdout',
     write(priority, message) {
-      // Every line gets its prefix: text that starts with "<3>" is never read as a priority.
+      // Every line gets its prefix: text that starts with "<3>" is never read as a priority. journald
+      // ends a stream's line at a NUL too: each piece after one gets the prefix as well.
       const prefix = `<${PRIORITIES[priority]}>`;
-      process.stdout.write(`${prefix}${message.split('\n').join(`\n${prefix}`)}\n`);
+      process.stdout.write(`${prefix}${message.split(/\n|\0/).join(`\n${prefix}`)}\n`);
     },
     flush: () => new Promise((resolve) => process.stdout.write('', () => resolve())),
   };

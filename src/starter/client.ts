@@ -4,9 +4,9 @@
  */
 import { createConnection, type Socket } from 'node:net';
 import { DISCONNECTED, OUTCOME_UNKNOWN, SystemdError } from '../systemd/client.js';
-import type { CheckRequest, CheckVerdict, TaskStartRequest, TaskStarter } from '../tasks/task-starter.js';
+import { CheckersBusyError, type CheckRequest, type CheckVerdict, type TaskStartRequest, type TaskStarter } from '../tasks/task-starter.js';
 import { splitLines } from '../line-socket.js';
-import { StarterReplySchema } from './protocol.js';
+import { STARTER_ERRORS, StarterReplySchema } from './protocol.js';
 
 const ANSWER_LIMIT = 1024 * 1024;
 
@@ -49,7 +49,11 @@ export class StarterClient implements TaskStarter {
   }
 
   async check(request: CheckRequest): Promise<CheckVerdict> {
-    const answer = await this.ask({ op: 'check', ...request });
+    const answer = await this.ask({ op: 'check', ...request }).catch((error: unknown) => {
+      if (error instanceof StarterError && error.errorName === STARTER_ERRORS.busy)
+        throw new CheckersBusyError(error.message, { cause: error });
+      throw error;
+    });
     if (!('verdict' in answer)) throw new StarterError('tessia.Starter.Failed', 'the starter answered a check with a start result');
     return answer.verdict;
   }

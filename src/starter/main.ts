@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
- * tessia-task-runner-starter: the privileged part of the runner. It answers one request — "start
- * task T of machine M" — from the runner's user, over the socket systemd passes it
+ * tessia-task-runner-starter: the privileged part of the runner. It answers two requests — "start
+ * task T of machine M" and "check these parameters for machine M" — from the runner's user, over the socket systemd passes it
  * (tessia-task-runner-starter.socket), with a unit it builds from the root-owned config. Everything
  * else (HTTP, tracking, stopping task units, journals) stays in the unprivileged runner.
  *
@@ -26,6 +26,8 @@ import { STARTER_ERRORS, settingsDigest } from './protocol.js';
 
 /** Far above what the runner sends (its own in-flight cap): a bound, not a throttle. */
 const MAX_IN_FLIGHT = 512;
+/** Checks among them: the runner's limits.maxActiveChecks is at most this (each holds a slot up to its timeout). */
+const MAX_CHECKS_IN_FLIGHT = 64;
 const DRAIN_LIMIT_MS = 30_000;
 
 const settingsOf = (config: Config): TaskUnitSettings => ({
@@ -76,7 +78,12 @@ async function main(): Promise<void> {
   };
   const server = new StarterServer(
     starter,
-    { maxParameterBytes: () => config.limits.maxParameterBytes, maxInFlight: MAX_IN_FLIGHT, beforeStart },
+    {
+      maxParameterBytes: () => config.limits.maxParameterBytes,
+      maxInFlight: MAX_IN_FLIGHT,
+      maxChecksInFlight: MAX_CHECKS_IN_FLIGHT,
+      beforeStart,
+    },
     log,
   );
   const listener = await listenForRunner(values.socket, 'tessia-task-runner-starter.socket', MAX_CONNECTIONS);

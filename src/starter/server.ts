@@ -14,8 +14,10 @@ import { StartRefused, type TaskUnitStarter } from './task-unit-starter.js';
 export interface StarterServerOptions {
   /** The largest parameters the config allows: a line may be that plus the envelope. */
   maxParameterBytes: () => number;
-  /** Starts under way at once; more are refused as busy (the runner caps its own, far lower). */
+  /** Requests under way at once; more are refused as busy (the runner caps its own, far lower). */
   maxInFlight: number;
+  /** Checks among them: a check lasts up to its timeout, and starts must always find room. */
+  maxChecksInFlight: number;
   /**
    * Called before each start with the digest of the settings the runner checked it against: makes
    * the starter use those same settings, or refuses the start (StartRefused).
@@ -25,6 +27,7 @@ export interface StarterServerOptions {
 
 export class StarterServer {
   private inFlight = 0;
+  private checksInFlight = 0;
   private readonly idle = new Set<() => void>();
   private draining = false;
 
@@ -101,10 +104,18 @@ export class StarterServer {
   private async run(id: number, request: StarterRequest): Promise<StarterReply> {
     const { machine, parameters } = request;
     if (request.op === 'check') {
-      const verdict = await this.starter.check({ machine, parameters });
-      // The outcome only: a reason is the client's answer, not the starter's log.
-      this.log.info({ machine, outcome: verdict.outcome }, 'parameters checked');
-      return { id, verdict };
+      if (this.checksInFlight >= this.options.maxChecksInFlight) {
+        return { id, error: { name: STARTER_ERRORS.busy, message: `${this.options.maxChecksInFlight} checks are under way already` } };
+      }
+      this.checksInFlight += 1;
+      try {
+        const verdict = await this.starter.check({ machine, parameters });
+        // The outcome only: a reason is the client's answer, not the starter's log.
+        this.log.info({ machine, outcome: verdict.outcome }, 'parameters checked');
+        return { id, verdict };
+      } finally {
+        this.checksInFlight -= 1;
+      }
     }
     const result = await this.starter.start({ taskId: request.taskId, machine, parameters });
     this.log.info({ taskId: request.taskId, machine, result }, 'task unit started');

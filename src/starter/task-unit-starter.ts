@@ -4,10 +4,13 @@
  * a runner allowed to start units itself (root, `npm start`) runs it in its own process.
  */
 import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import { lastLine, withoutParameters } from '../machines/check-reason.js';
+import { bounded, lastLine, withoutParameters } from '../machines/check-reason.js';
 import type { Machine, MachineRegistry } from '../machines/registry.js';
 import type { SystemdClient, UnitSnapshot } from '../systemd/client.js';
+import { CHECK_INVALID_STATUSES } from '../systemd/unit-spec.js';
+import { CLD_EXITED } from '../tasks/state-mapping.js';
 import type { CheckRequest, CheckVerdict, TaskStartRequest, TaskStarter } from '../tasks/task-starter.js';
 import { CHECK_UNIT_GLOB, checkUnitNameOf, unitNameOf } from '../tasks/unit-names.js';
 import { groupId, groupIdsOf, userIds } from '../system-accounts.js';
@@ -21,6 +24,10 @@ export interface TaskUnitSettings {
   slice: string;
   maxParameterBytes: number;
 }
+
+/** A check's unit gets SIGKILL 2 s after its stop (CHECK_STOP_GRACE_SEC): this is ample. */
+const SWEEP_STOP_WAIT_MS = 10_000;
+const SWEEP_POLL_MS = 100;
 
 /** A refusal before anything reached systemd, with its name on the starter's protocol. */
 export class StartRefused extends Error {
@@ -102,9 +109,11 @@ export class TaskUnitStarter implements TaskStarter {
         reasonFile,
       });
       const result = await this.systemd.startCheckUnit(spec);
-      const snapshot = result === 'done' ? null : await this.systemd.getUnit(unitName);
-      if (snapshot !== null) await this.systemd.collectUnit(unitName, snapshot);
-      const reason = withoutParameters(lastLine(takeReasonFile(reasonFile)), request.parameters);
+      const snapshot = await this.systemd.getUnit(unitName);
+      // After a timeout the check may still be dying: its end, then its stderr, then the verdict.
+      await this.stopAndCollect(unitName);
+      // Cut first (a token cut short is still found: a long word of the reason inside a value).
+      const reason = withoutParameters(bounded(lastLine(takeReasonFile(reasonFile))), request.parameters);
       return verdictOf(result, snapshot, reason);
     } finally {
       this.handoff.release(handoffName);
@@ -119,13 +128,28 @@ export class TaskUnitStarter implements TaskStarter {
   async sweepChecks(log: Logger): Promise<void> {
     for (const unit of await this.systemd.listUnits([CHECK_UNIT_GLOB])) {
       try {
-        if (unit.activeState === 'active' || unit.activeState === 'activating') await this.systemd.stopUnit(unit.name);
-        await this.systemd.collectUnit(unit.name);
-        log.info({ unit: unit.name }, 'collected the unit of a check no one waits for');
+        if (await this.stopAndCollect(unit.name)) log.info({ unit: unit.name }, 'collected the unit of a check no one waits for');
+        else log.warn({ unit: unit.name }, 'a leftover check unit did not stop in time: left to the next start of the starter');
       } catch (error) {
         log.warn({ unit: unit.name, err: error }, 'could not collect a leftover check unit');
       }
     }
+  }
+
+  /** Stops the unit (if it still runs), waits for it to have ended, and collects it; false when it did not end in time. */
+  private async stopAndCollect(unitName: string): Promise<boolean> {
+    const deadline = Date.now() + SWEEP_STOP_WAIT_MS;
+    let stopped = false;
+    while (Date.now() < deadline) {
+      const snapshot = await this.systemd.getUnit(unitName);
+      if (snapshot === null) return true;
+      if (await this.systemd.collectUnit(unitName, snapshot)) return true;
+      // Still running (activating, deactivating): stop it once, then wait for its end.
+      if (!stopped) await this.systemd.stopUnit(unitName);
+      stopped = true;
+      await sleep(SWEEP_POLL_MS);
+    }
+    return false;
   }
 
   /** The request's machine, once its size and the machine's user pass (StartRefused if not). */
@@ -148,22 +172,31 @@ export class TaskUnitStarter implements TaskStarter {
   }
 }
 
-const CLD_EXITED = 1;
-/** Exit statuses 1–124 say "invalid"; 125 and above (as env(1) and shells use them) "could not check". */
-const LAST_INVALID_STATUS = 124;
+/** systemd's own exit statuses when it could not run a command (systemd.exec(5), "Process Exit Codes"). */
+const SYSTEMD_EXIT_STATUSES: Record<number, string> = {
+  200: 'CHDIR',
+  203: 'EXEC: the program is missing or not executable',
+  216: 'GROUP',
+  217: 'USER',
+};
 
-/** The verdict of a check unit from its start job's result and, when that failed, the unit's own state. */
+/**
+ * The verdict of a check unit from its start job's result and the unit (kept after a verdict
+ * either way by RemainAfterExit=, gone when systemd collected it): exit statuses 1–124 say
+ * "invalid"; 125 and above (as env(1) and shells use them, and systemd's own 200–243) "could not check".
+ */
 export function verdictOf(jobResult: string, unit: UnitSnapshot | null, reason: string): CheckVerdict {
-  if (jobResult === 'done') return { outcome: 'valid' };
   const said = reason === '' ? '' : `: ${reason}`;
   if (jobResult === 'timeout' || unit?.result === 'timeout') return { outcome: 'timeout', reason: `the check did not end in time${said}` };
   if (unit === null) return { outcome: 'broken', reason: `the check's start job ended "${jobResult}" and its unit is gone${said}` };
-  if (unit.result === 'exit-code' && unit.execMainCode === CLD_EXITED) {
+  if ((unit.result === 'success' || unit.result === 'exit-code') && unit.execMainCode === CLD_EXITED) {
     const status = unit.execMainStatus;
-    if (status >= 1 && status <= LAST_INVALID_STATUS) {
+    if (status === 0 && jobResult === 'done') return { outcome: 'valid' };
+    if (status >= CHECK_INVALID_STATUSES.first && status <= CHECK_INVALID_STATUSES.last) {
       return { outcome: 'invalid', reason: reason === '' ? `rejected by the machine's check (exit status ${status})` : reason };
     }
-    return { outcome: 'broken', reason: `the check could not run (exit status ${status})${said}` };
+    const systemds = SYSTEMD_EXIT_STATUSES[status];
+    return { outcome: 'broken', reason: `the check could not run (exit status ${status}${systemds ? `, ${systemds}` : ''})${said}` };
   }
   if (unit.result === 'signal' || unit.result === 'core-dump') {
     return { outcome: 'broken', reason: `the check was killed by signal ${unit.execMainStatus}${said}` };

@@ -116,15 +116,25 @@ export function unitProperties(spec: TaskUnitSpec): UnitProperty[] {
   return properties;
 }
 
-/** The check's reason is one line: a check that writes more than this to any file is killed (SIGXFSZ). */
-export const CHECK_FILE_SIZE_LIMIT = 1024 * 1024;
+/**
+ * The check's reason is one line, read from the end of its stderr file (in the starter's runtime
+ * directory, a tmpfs): a check that writes more than this to any file is killed (SIGXFSZ).
+ */
+export const CHECK_FILE_SIZE_LIMIT = 64 * 1024;
 /** After its timeout, a check gets this long from SIGTERM to SIGKILL. */
 const CHECK_STOP_GRACE_SEC = 2;
+/** Exit statuses that say "invalid": the check did its work (docs/machines.md). */
+export const CHECK_INVALID_STATUSES = { first: 1, last: 124 } as const;
 
 export function checkUnitProperties(spec: CheckUnitSpec): UnitProperty[] {
+  const invalid = Array.from({ length: CHECK_INVALID_STATUSES.last }, (_, index) => index + CHECK_INVALID_STATUSES.first);
   return [
-    // The start job lasts as long as the check: its result is the check's (done: exit status 0).
+    // The start job lasts as long as the check. A verdict either way is a success for systemd (no
+    // failed unit, no error in the journal for a client's typo); the unit stays, with its exit
+    // status, until the starter has read it and collected it.
     ['Type', new Variant('s', 'oneshot')],
+    ['RemainAfterExit', new Variant('b', true)],
+    ['SuccessExitStatus', new Variant('(aiai)', [invalid, []])],
     ['TimeoutStartUSec', new Variant('t', seconds(spec.timeoutSec))],
     ['TimeoutStopUSec', new Variant('t', seconds(CHECK_STOP_GRACE_SEC))],
     ['StandardErrorFile', new Variant('s', spec.standardErrorFile)],

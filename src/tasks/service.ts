@@ -14,13 +14,24 @@ import { TaskError } from './errors.js';
 import { TaskEvents } from './events.js';
 import { ExitCode, TaskState, isFinished, type FinishedTask, type TaskEvent, type TaskRecord, type TaskUsage } from './model.js';
 import type { TaskFilter, TaskPage, TaskStore, TaskView } from './store.js';
-import type { CheckVerdict, TaskStarter } from './task-starter.js';
+import { CheckersBusyError, type CheckVerdict, type TaskStarter } from './task-starter.js';
 import { nowIso } from './time.js';
 import type { UnitTracker } from './tracking.js';
 import type { TaskTransitions } from './transitions.js';
 import { TASK_ID_PATTERN, unitNameOf } from './unit-names.js';
 
 const SIGKILL = 9;
+/** Beyond a check's own timeout (its unit's TimeoutStartSec=, then 2 s to SIGKILL), how long the starter's answer may take. */
+const CHECK_ANSWER_MARGIN_SEC = 30;
+
+/** Why a check could not be asked for: the starter's refusals are the client's to retry. */
+function checkError(machine: Machine, error: unknown): TaskError {
+  const message = `machine ${machine.name}: its check of the parameters could not be run: ${messageOf(error)}`;
+  if (error instanceof CheckersBusyError) return new TaskError('TOO_MANY_CHECKS', message, { cause: error });
+  if (error instanceof SystemdError && error.dbusName === DISCONNECTED)
+    return new TaskError('SYSTEMD_UNAVAILABLE', message, { cause: error });
+  return new TaskError('CHECK_FAILED', message, { cause: error });
+}
 /** A call that failed this way may or may not have reached systemd. */
 
 export interface TaskServiceOptions {
@@ -28,6 +39,8 @@ export interface TaskServiceOptions {
   stopWaitMs: number;
   /** Tasks created/running/stopping at once; one more is refused (TOO_MANY_TASKS). */
   maxActiveTasks: number;
+  /** Machines' checks under way at once; one more is refused (TOO_MANY_CHECKS). */
+  maxActiveChecks: number;
   /** Largest `parameters` as JSON. */
   maxParameterBytes: number;
   /** Builds and starts each task's unit (the privileged starter, or the runner itself). */
@@ -141,17 +154,30 @@ export class TaskService {
    * runner): its reason is the client's error when it rejects them; nothing is recorded either way.
    */
   private async check(machine: Machine, parameters: unknown): Promise<void> {
+    if (this.checking.size >= this.options.maxActiveChecks) {
+      throw new TaskError(
+        'TOO_MANY_CHECKS',
+        `${this.options.maxActiveChecks} checks of parameters are under way (limits.maxActiveChecks); try again shortly`,
+      );
+    }
     let verdict: CheckVerdict;
     const token = Symbol('check');
     this.checking.set(token, machine.name);
+    // systemd stops the check at its timeout; this bounds the wait should the starter never answer.
+    const deadlineMs = (machine.config.limits.checkTimeoutSec + CHECK_ANSWER_MARGIN_SEC) * 1000;
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<CheckVerdict>((resolve) => {
+      timer = setTimeout(
+        () => resolve({ outcome: 'timeout', reason: 'the check did not end in time (no answer from the starter)' }),
+        deadlineMs,
+      );
+    });
     try {
-      verdict = await this.options.starter.check({ machine: machine.name, parameters });
+      verdict = await Promise.race([this.options.starter.check({ machine: machine.name, parameters }), deadline]);
     } catch (error) {
-      const code = error instanceof SystemdError && error.dbusName === DISCONNECTED ? 'SYSTEMD_UNAVAILABLE' : 'CHECK_FAILED';
-      throw new TaskError(code, `machine ${machine.name}: its check of the parameters could not be run: ${messageOf(error)}`, {
-        cause: error,
-      });
+      throw checkError(machine, error);
     } finally {
+      clearTimeout(timer);
       this.checking.delete(token);
     }
     this.options.observer?.checked(verdict.outcome);
@@ -175,7 +201,7 @@ export class TaskService {
   }
 
   private async createNew(request: NewTask, idempotency: { key: string; digest: string } | undefined): Promise<CreatedTask> {
-    const machine = this.machine(request.machine);
+    let machine = this.machine(request.machine);
     const size = Buffer.byteLength(JSON.stringify(request.parameters ?? null));
     if (size > this.options.maxParameterBytes) {
       throw new TaskError(
@@ -190,15 +216,18 @@ export class TaskService {
       if (error instanceof InvalidParametersError) throw new TaskError('INVALID_PARAMETERS', error.message, { cause: error });
       throw error;
     }
-    if (machine.checkArgv() !== null) {
+    // A reload during a check may change the machine (its check, or what runs): the parameters are
+    // checked again by the machine that will run them.
+    for (let checked: Machine | undefined; machine.checkArgv() !== null && checked !== machine; machine = this.machine(request.machine)) {
       await this.check(machine, request.parameters);
-      // The check took time: the caps and the key are read again with the record written right after.
+      checked = machine;
       this.assertOpen();
-      this.assertCapacity(machine);
-      const earlier = this.earlierTask(idempotency);
-      // The same request with the same key, whose check ended first: its task.
-      if (earlier) return { task: earlier, replayed: true };
     }
+    // The check took time: the key and the caps are read again, with the record written right after.
+    const earlier = this.earlierTask(idempotency);
+    // The same request with the same key, whose check ended first: its task.
+    if (earlier) return { task: earlier, replayed: true };
+    this.assertCapacity(machine);
     const taskId = this.newTaskId();
     const unit = unitNameOf(taskId);
     // Durable before the unit exists: a crash from here on leaves a record recovery can settle.

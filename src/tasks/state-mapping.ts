@@ -15,7 +15,8 @@ export type MappedStatus =
   | { state: typeof TaskState.created | typeof TaskState.running | typeof TaskState.stopping }
   | { state: typeof TaskState.exited; exitCode: number; detail: string };
 
-const CLD_EXITED = 1;
+/** siginfo's si_code of a child that exited (systemd's ExecMainCode), as opposed to killed or dumped. */
+export const CLD_EXITED = 1;
 
 /**
  * systemd → tessia, for units of Type=exec with RemainAfterExit=yes: `active/running` runs,

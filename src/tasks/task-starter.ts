@@ -21,9 +21,17 @@ export type CheckVerdict =
   | { outcome: 'broken'; reason: string }
   | { outcome: 'timeout'; reason: string };
 
+/** The starter runs as many checks as it may already: the request may be sent again shortly. */
+export class CheckersBusyError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'CheckersBusyError';
+  }
+}
+
 export interface TaskStarter {
   /** Resolves with the start job's result ("done", "failed", …) once systemd has finished it. */
   start(request: TaskStartRequest): Promise<string>;
-  /** Runs the machine's check (its unit, its sandbox) and resolves with its verdict. */
+  /** Runs the machine's check (its unit, its sandbox) and resolves with its verdict; CheckersBusyError when too many run. */
   check(request: CheckRequest): Promise<CheckVerdict>;
 }

@@ -35,13 +35,14 @@ export function stateDirectoryOf(taskId: string): string {
  * before any task exists: not a task unit (tracking and recovery never see it).
  */
 export const CHECK_ID_PATTERN = /^[0-9a-f]{16}$/;
-const CHECK_UNIT_PATTERN = /^tessia-check-[0-9a-f]{16}\.service$/;
+const CHECK_UNIT_PREFIX = 'tessia-check-';
+const CHECK_UNIT_PATTERN = new RegExp(`^${CHECK_UNIT_PREFIX}[0-9a-f]{16}\\.service$`);
 /** For ListUnitsByPatterns: check units only. */
-export const CHECK_UNIT_GLOB = `tessia-check-${'[0-9a-f]'.repeat(16)}.service`;
+export const CHECK_UNIT_GLOB = `${CHECK_UNIT_PREFIX}${'[0-9a-f]'.repeat(16)}.service`;
 
 export function checkUnitNameOf(checkId: string): string {
   if (!CHECK_ID_PATTERN.test(checkId)) throw new Error(`not a check id: ${JSON.stringify(checkId)}`);
-  return `tessia-check-${checkId}.service`;
+  return `${CHECK_UNIT_PREFIX}${checkId}.service`;
 }
 
 export function isCheckUnit(unit: string): boolean {

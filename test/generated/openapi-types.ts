@@ -1513,7 +1513,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description TOO_MANY_TASKS: limits.maxActiveTasks tasks are active; retry after Retry-After; MACHINE_BUSY: the machine's limits.maxActive tasks are active; retry after Retry-After */
+            /** @description TOO_MANY_TASKS: limits.maxActiveTasks tasks are active; retry after Retry-After; MACHINE_BUSY: the machine's limits.maxActive tasks are active; retry after Retry-After; TOO_MANY_CHECKS: limits.maxActiveChecks machines' checks are under way; retry after Retry-After */
             429: {
                 headers: {
                     /** @description seconds to wait before trying again */
@@ -1528,7 +1528,7 @@ export interface operations {
                          * @description what went wrong, for programs (docs/errors.md)
                          * @enum {string}
                          */
-                        code: "TOO_MANY_TASKS" | "MACHINE_BUSY";
+                        code: "TOO_MANY_TASKS" | "MACHINE_BUSY" | "TOO_MANY_CHECKS";
                     };
                 };
             };

@@ -31,6 +31,10 @@ describe("an executable machine's check", () => {
     };
   }
 
+  async function starterJournal(): Promise<string> {
+    return (await suite.runner.systemd.run(['journalctl', '--no-pager', '-o', 'cat', '-u', suite.runner.starter?.unit ?? ''])).stdout;
+  }
+
   async function metric(name: string, labels: Record<string, string>): Promise<number> {
     const families = parsePrometheusTextFormat(await (await fetch(`${suite.runner.baseUrl}/metrics`)).text());
     const sample = families
@@ -125,6 +129,36 @@ describe("an executable machine's check", () => {
     assert.match(flooded.body.detail, /^machine checked: the check was killed by signal 25/);
     assert.ok(Buffer.byteLength(flooded.body.detail) < 1024, 'the detail is bounded');
     assert.deepEqual(await footprint(), before);
+  });
+
+  test('a starter killed during a check: the client gets 503, and the starter collects the orphaned check unit when it starts again', async () => {
+    const starterUnit = suite.runner.starter?.unit ?? '';
+    const hung = suite.api.post('/v1/tasks', { machine: 'checked', parameters: 'hang' });
+    await eventually(
+      'the check unit',
+      () => checkUnits(),
+      (units) => units.includes('tessia-check-'),
+    );
+    await suite.runner.systemd.systemctl('kill', '--signal=SIGKILL', starterUnit);
+    const lost = await hung;
+    assert.equal(lost.status, 503, JSON.stringify(lost.body));
+    assert.equal(lost.body.code, 'SYSTEMD_UNAVAILABLE');
+    // Nobody collects it meanwhile: it ends at its timeout and stays, failed.
+    await eventually(
+      'the orphaned check ended',
+      () => checkUnits(),
+      (units) => units.includes(' failed '),
+    );
+    await suite.runner.stop();
+    await suite.runner.start();
+    await eventually(
+      'the orphan collected by the restarted starter',
+      () => checkUnits(),
+      (units) => units === '',
+    );
+    assert.match(await starterJournal(), /collected the unit of a check no one waits for/);
+    const task = await suite.start('checked', 'ok after the crash');
+    await waitForState(suite.api, task.taskId, ['exited']);
   });
 
   test("the check runs as a dynamic user with no new privileges, and cannot read the runner's state", async () => {

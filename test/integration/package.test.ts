@@ -10,7 +10,7 @@ import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, e
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import { PrivateSystemd, REPO_DIR } from '../../src/embedded/private-systemd.js';
+import { APP_DIR_INSIDE, PrivateSystemd, REPO_DIR } from '../../src/embedded/private-systemd.js';
 import { client } from '../../src/embedded/api-client.js';
 import { eventually } from '../../src/embedded/eventually.js';
 import { TASK_UNIT_GLOB } from '../../src/tasks/unit-names.js';
@@ -167,6 +167,48 @@ describe('the Debian package', { timeout: 30 * 60_000, skip: SKIP }, () => {
     const own = logs.split('\n').filter((line) => / tessia-echo\[\d+\]: from the package$/.test(line));
     assert.equal(own.length, 1, logs);
     assert.match(logs, /tessia-echo\[\d+\]: from the package/);
+  });
+
+  test("a tessia-mesh machine runs through the package's host, and its check refuses bad parameters in a unit of its own", async () => {
+    await installed();
+    assert.equal((await run('stat', '-c', '%a', '/usr/lib/tessia-task-runner/dist/machines/tessia/host.py')).trim(), '644');
+    const configFile = `${systemd.root}/etc/tessia-task-runner/config.yaml`;
+    const shipped = readFileSync(configFile, 'utf8');
+    const fixture = `${APP_DIR_INSIDE}/test/fixtures/tessia-mesh/src`;
+    try {
+      // The shipped config, with a tessia machine added: as an admin would add it.
+      const withMachine = shipped.replace(
+        /^machines:.*$/m,
+        `machines:\n  tessia-echo:\n    tessia:\n      class: task_runner.machines.echo.machine:EchoMachine\n      pythonPath: [${fixture}]`,
+      );
+      assert.notEqual(withMachine, shipped, 'the shipped config has a machines section');
+      writeFileSync(configFile, withMachine);
+      await run('systemctl', 'reload', 'tessia-task-runner.service');
+      const refused = await eventually(
+        'the reloaded config',
+        () => api.post('/v1/tasks', { machine: 'tessia-echo', parameters: ['echo fine', 'frobnicate'] }),
+        (reply) => reply.status !== 400 || reply.body.code !== 'UNKNOWN_MACHINE',
+      );
+      assert.equal(refused.status, 400, JSON.stringify(refused.body));
+      assert.equal(refused.body.detail, 'SyntaxError: Invalid command … (EchoMachine, line 2)');
+      const started = await api.post('/v1/tasks', { machine: 'tessia-echo', parameters: ['echo from the tessia host'] });
+      assert.equal(started.status, 201, JSON.stringify(started.body));
+      const ended = await eventually(
+        'the tessia task to end',
+        async () => (await api.get(`/v1/tasks/${started.body.taskId as string}`)).body,
+        (task) => task.state === 'exited',
+      );
+      assert.equal(ended.exitCode, 0);
+      await eventually(
+        'its output through the API',
+        async () => (await api.get(`/v1/tasks/${started.body.taskId as string}/logs?format=text`)).body as string,
+        (text) => text.includes('from the tessia host'),
+      );
+      assert.equal((await systemd.systemctl('list-units', '--all', '--plain', '--no-legend', 'tessia-check-*')).stdout.trim(), '');
+    } finally {
+      writeFileSync(configFile, shipped);
+      await run('systemctl', 'reload', 'tessia-task-runner.service');
+    }
   });
 
   test("task output goes to the tasks' journal namespace, whose journald runs with the package's settings", async () => {

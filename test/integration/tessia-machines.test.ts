@@ -85,13 +85,18 @@ describe(
         assert.deepEqual(brief(tessia.entries), brief(builtin.entries));
         assert.equal(tessia.entries[0]?.message, 'Echo machine started');
         // Each logging record is a structured entry: the logger, module, function and line as fields.
-        const warning = tessia.entries.find((entry) => entry.priority === 4);
-        if (warning) {
-          assert.equal(warning.fields['LOGGER'], 'sample-task');
-          assert.equal(warning.fields['CODE_MODULE'], 'machine');
-          assert.equal(warning.fields['CODE_FUNC'], 'start');
-          assert.match(warning.fields['CODE_LINE'] ?? '', /^\d+$/);
-          assert.equal(warning.fields['TESSIA_LOG_LEVEL'], 'WARNING');
+        const records = tessia.entries.filter((entry) => entry.fields['LOGGER'] !== undefined);
+        assert.deepEqual(
+          records.map((entry) => entry.message),
+          tessia.entries.filter((entry) => entry.priority !== 6 || entry.message === 'Echo machine started').map((entry) => entry.message),
+          "the LOG lines and the machine's own start line are logging records; the ECHO lines are prints",
+        );
+        for (const record of records) {
+          assert.equal(record.fields['LOGGER'], 'sample-task');
+          assert.equal(record.fields['CODE_MODULE'], 'machine');
+          assert.equal(record.fields['CODE_FUNC'], 'start');
+          assert.match(record.fields['CODE_LINE'] ?? '', /^\d+$/);
+          assert.equal(record.fields['TESSIA_LOG_LEVEL'], { 2: 'CRITICAL', 3: 'ERROR', 4: 'WARNING', 6: 'INFO' }[record.priority]);
         }
       });
     }
@@ -141,13 +146,15 @@ describe(
     });
 
     test('knowingly different: a script as one string runs on the built-in echo; the original iterates its characters, and its validate refuses it', async () => {
-      const script = SCRIPTS['test_api_echo_machine']?.parameters;
-      assert.equal(typeof script, 'string');
-      const builtin = await suite.start('echo', script);
-      await waitForState(suite.api, builtin.taskId, ['exited'], 30_000);
-      const refused = await suite.api.post('/v1/tasks', { machine: 'tessia-echo', parameters: script });
-      assert.equal(refused.status, 400);
-      assert.match(refused.body.detail, /^SyntaxError: Invalid command e \(EchoMachine, line \d+\)$/);
+      for (const name of ['test_api_echo_machine', 'scheduler_test_api_shortest_request']) {
+        const script = SCRIPTS[name]?.parameters;
+        assert.equal(typeof script, 'string');
+        const builtin = await suite.start('echo', script);
+        assert.equal((await waitForState(suite.api, builtin.taskId, ['exited'], 30_000)).exitCode, 0);
+        const refused = await suite.api.post('/v1/tasks', { machine: 'tessia-echo', parameters: script });
+        assert.equal(refused.status, 400);
+        assert.match(refused.body.detail, /^SyntaxError: Invalid command e \(EchoMachine, line \d+\)$/);
+      }
     });
 
     test('knowingly different: SLEEP -1 is refused by the built-in echo; the original accepts it and fails at run time (-3)', async () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { REASON_MAX_CHARS, lastLine, withoutParameters } from '../../src/machines/check-reason.js';
+import { REASON_MAX_CHARS, WITHHELD_REASON, bounded, lastLine, withoutParameters } from '../../src/machines/check-reason.js';
 import { verdictOf } from '../../src/starter/task-unit-starter.js';
 import type { UnitSnapshot } from '../../src/systemd/client.js';
 
@@ -29,7 +29,7 @@ describe("a check's reason", () => {
   });
 
   it(`is cut to ${REASON_MAX_CHARS} characters.`, () => {
-    const line = lastLine('x'.repeat(10_000));
+    const line = bounded(lastLine('x'.repeat(10_000)));
     assert.equal(line.length, REASON_MAX_CHARS);
     assert.ok(line.endsWith('…'));
   });
@@ -45,8 +45,37 @@ describe("a check's reason", () => {
     assert.equal(withoutParameters('w199999 and w5 are gone', wide), '… and w5 are gone');
   });
 
+  it('loses a token cut short, one glued to an escape or an underscore, and a long piece inside a word.', () => {
+    const token = `S3cretToken${'x'.repeat(600)}`;
+    const cut = bounded(`SyntaxError: Invalid command ${token}`);
+    assert.equal(withoutParameters(cut, [`echo ${token}`]), 'SyntaxError: Invalid command ……');
+    assert.equal(withoutParameters("ValueError: bad line 'abc\\nhunter22'", ['abc\nhunter22']), "ValueError: bad line '…\\n…'");
+    assert.equal(withoutParameters("KeyError: 'pass_word_hunter'", { user: 'hunter' }), "KeyError: 'pass_word_…'");
+    assert.equal(withoutParameters('no such host xlpar0142y', { host: 'lpar0142' }), 'no such host x…y');
+  });
+
+  it('withholds a reason that still quotes a value: escapes undone, case and compatibility forms folded, pieces joined.', () => {
+    const key = 'b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAE\nbm9uZQAAAAAAAAABAAAAMw';
+    const quoted = `ValueError: invalid key '-----BEGIN KEY-----\\n${key.split('\n').join('\\n')}'`;
+    assert.equal(withoutParameters(quoted, { key: `-----BEGIN KEY-----\n${key}` }), "ValueError: invalid … '-----… …-----\\n…\\n…'");
+    assert.equal(withoutParameters('bad password Xy.9z-Q7!', { password: 'Xy.9z-Q7!' }), WITHHELD_REASON);
+    assert.equal(withoutParameters('bad city "Z\\u00fcrichGeheim"', ['ZürichGeheim']), WITHHELD_REASON);
+    assert.equal(withoutParameters('bad city İSTANBULPASS', ['istanbulpass']), 'bad city i\u0307…');
+    assert.equal(withoutParameters('STRASSE unknown', ['straße']), WITHHELD_REASON);
+    assert.equal(withoutParameters('ｈｕｎｔｅｒ２２ refused', ['hunter22']), WITHHELD_REASON);
+    assert.equal(withoutParameters('refused correcthorsebatt…', ['correct horse battery staple']), WITHHELD_REASON);
+  });
+
+  it('keeps a key name only when it is no word of a value.', () => {
+    assert.equal(withoutParameters('hunter2 is wrong', { password: 'hunter2', hunter2: 1 }), '… is wrong');
+  });
+
+  it('keeps ordinary words that merely contain a short word of the values.', () => {
+    assert.equal(withoutParameters('refused because of the mode', ['use shared lpar']), 'refused because of the mode');
+  });
+
   it("keeps the names of the parameters' keys: they are the machine's vocabulary.", () => {
-    const parameters = { from: 0, message: 'from here' };
+    const parameters = { from: 0, message: 'go there' };
     assert.equal(
       withoutParameters('"from" must be a whole number from 1 to 3600', parameters),
       '"from" must be a whole number from 1 to 3600',
@@ -65,16 +94,16 @@ describe("a check's reason", () => {
 });
 
 describe("a check unit's verdict", () => {
-  it('is valid when the start job is done (exit status 0).', () => {
-    assert.deepEqual(verdictOf('done', null, ''), { outcome: 'valid' });
+  it('is valid when the start job is done with exit status 0.', () => {
+    assert.deepEqual(verdictOf('done', unit('success', CLD_EXITED, 0), ''), { outcome: 'valid' });
   });
 
-  it('is invalid for exit statuses 1 to 124, with the reason or the status.', () => {
-    assert.deepEqual(verdictOf('failed', unit('exit-code', CLD_EXITED, 1), 'ValueError: no'), {
+  it('is invalid for exit statuses 1 to 124 (a success for systemd: SuccessExitStatus=), with the reason or the status.', () => {
+    assert.deepEqual(verdictOf('done', unit('success', CLD_EXITED, 1), 'ValueError: no'), {
       outcome: 'invalid',
       reason: 'ValueError: no',
     });
-    assert.deepEqual(verdictOf('failed', unit('exit-code', CLD_EXITED, 124), ''), {
+    assert.deepEqual(verdictOf('done', unit('success', CLD_EXITED, 124), ''), {
       outcome: 'invalid',
       reason: "rejected by the machine's check (exit status 124)",
     });
@@ -85,13 +114,17 @@ describe("a check unit's verdict", () => {
       outcome: 'broken',
       reason: "the check could not run (exit status 125): No module named 'zhmcclient'",
     });
-    assert.equal(verdictOf('failed', unit('exit-code', CLD_EXITED, 203), '').outcome, 'broken');
+    assert.deepEqual(verdictOf('failed', unit('exit-code', CLD_EXITED, 203), ''), {
+      outcome: 'broken',
+      reason: 'the check could not run (exit status 203, EXEC: the program is missing or not executable)',
+    });
     assert.deepEqual(verdictOf('failed', unit('signal', CLD_KILLED, 11), ''), {
       outcome: 'broken',
       reason: 'the check was killed by signal 11',
     });
     assert.equal(verdictOf('failed', unit('resources', 0, 0), '').outcome, 'broken');
     assert.equal(verdictOf('failed', null, '').outcome, 'broken');
+    assert.equal(verdictOf('done', null, '').outcome, 'broken', 'a verdict not read is no verdict');
   });
 
   it('is a timeout when the job or the unit says so.', () => {

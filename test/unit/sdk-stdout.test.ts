@@ -9,6 +9,7 @@ import { createTaskLog } from './src/machines/sdk.ts';
 const log = createTaskLog('probe');
 log.write('warning', 'careful\\nsecond line', { TESSIA_STEP: 3 });
 log.write('info', '<3>not a priority');
+log.write('info', 'hello\\u0000<0>forged');
 console.error(log.transport);
 await log.flush();
 `;
@@ -23,6 +24,13 @@ describe('the machine SDK on stdout', () => {
     });
     assert.equal(ran.status, 0, ran.stderr);
     assert.equal(ran.stderr.trim(), 'stdout');
-    assert.deepEqual(ran.stdout.split('\n').filter(Boolean), ['<4>careful', '<4>second line', '<6><3>not a priority']);
+    // journald ends a stream's line at NUL as at a newline: the piece after it keeps the prefix.
+    assert.deepEqual(ran.stdout.split('\n').filter(Boolean), [
+      '<4>careful',
+      '<4>second line',
+      '<6><3>not a priority',
+      '<6>hello',
+      '<6><0>forged',
+    ]);
   });
 });

@@ -121,8 +121,8 @@ after(() => {
 });
 
 describe('the tessia host file', () => {
-  it('is a plain module run by `python -I -B`: mode 0644, no #! line', () => {
-    assert.equal(statSync(HOST).mode & 0o777, 0o644);
+  it('is a plain module run by `python -I -B`: not executable (git keeps it 100644), no #! line', () => {
+    assert.equal(statSync(HOST).mode & 0o111, 0);
     assert.ok(!readFileSync(HOST, 'utf8').startsWith('#!'));
   });
 });
@@ -274,6 +274,12 @@ describe('the tessia host on stdout (a venv without python3-systemd)', { skip: s
       assert.equal(text, 'x'.repeat(70_000) + 'é'.repeat(40_000));
     },
   );
+
+  it('treats a NUL as the end of a line, as journald does: the text after it keeps the prefix', LIMIT, async () => {
+    const ran = await run({ machineClass: 'host_probes:PrintsNul' });
+    assert.equal(ran.status, 0);
+    assert.deepEqual(ran.lines, ['<6>hello', '<6><0>forged emergency']);
+  });
 
   it('logs a class that cannot be loaded, naming the module and the exception, and dies by SIGABRT', LIMIT, async () => {
     const ran = await run({ machineClass: POWERMAN, parameters: {}, env: { TESSIA_MACHINE: 'powerman' } });

@@ -469,7 +469,7 @@ async function service(): Promise<TaskService> {
     slice: 'tessia.slice',
     maxParameterBytes: 10_000,
   });
-  const options = { stopWaitMs: 0, maxActiveTasks: 10, maxParameterBytes: 10_000, starter };
+  const options = { stopWaitMs: 0, maxActiveTasks: 10, maxActiveChecks: 4, maxParameterBytes: 10_000, starter };
   return new TaskService(store, systemd as unknown as SystemdClient, tracker, transitions, machines, options, log);
 }
 

@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import { validateConfig } from '../../src/config/load.js';
 import { Machine, MachineRegistry, type TaskUnitContext } from '../../src/machines/registry.js';
 import { TASK_LOG_NAMESPACE } from '../../src/package-layout.js';
-import { unitProperties } from '../../src/systemd/unit-spec.js';
+import { checkUnitProperties, unitProperties } from '../../src/systemd/unit-spec.js';
 
 const CONTEXT: TaskUnitContext = {
   taskId: '3f9c2a1b',
@@ -202,5 +202,65 @@ describe('unit properties from the machine sandbox', () => {
     assert.equal(propertiesOf().has('ReadWritePaths'), false);
     const properties = propertiesOf({ sandbox: { readWritePaths: ['/srv/inventory', '/var/cache/inventory'] } });
     assert.deepEqual(property(properties, 'ReadWritePaths'), ['as', ['/srv/inventory', '/var/cache/inventory']]);
+  });
+});
+
+describe("a check's unit", () => {
+  const CHECK_CONTEXT = {
+    checkId: '0123456789abcdef',
+    unitName: 'tessia-check-0123456789abcdef.service',
+    slice: 'tessia-tasks.slice',
+    parametersFile: '/run/tessia-task-runner-starter/parameters/check-0123456789abcdef.json',
+    reasonFile: '/run/tessia-task-runner-starter/parameters/check-0123456789abcdef.reason',
+  };
+  const document = {
+    exec: INVENTORY,
+    check: ['/usr/lib/tessia/machines/inventory', '--check'],
+    limits: { memoryMax: '256M', tasksMax: 16, checkTimeoutSec: 5 },
+    sandbox: { readWritePaths: ['/srv/inventory'], allowLoopback: true },
+  };
+  const byName = (properties: ReturnType<typeof unitProperties>) => new Map(properties.map(([name, variant]) => [name, variant]));
+  const check = byName(checkUnitProperties(machineFrom('inventory', document).checkUnitSpec(CHECK_CONTEXT)));
+  const task = byName(unitProperties(machineFrom('inventory', document).unitSpec(CONTEXT)));
+
+  it("has the task's whole sandbox and limits, property for property", () => {
+    const ownToTask = new Set(['Type', 'RemainAfterExit', 'LogExtraFields', 'StandardError', 'CPUAccounting', 'MemoryAccounting']);
+    const differ = new Set([...ownToTask, 'IOAccounting', 'TasksAccounting', 'TimeoutStopUSec', 'StateDirectory', 'WorkingDirectory']);
+    const expectedOwn = [
+      'Description',
+      'ExecStart',
+      'Environment',
+      'StandardInputFile',
+      'SyslogIdentifier',
+      'PrivateNetwork',
+      'ReadWritePaths',
+    ];
+    for (const [name, variant] of task) {
+      if (differ.has(name) || expectedOwn.includes(name)) continue;
+      assert.deepEqual(check.get(name), variant, `${name} differs from the task's`);
+    }
+  });
+
+  it('is a oneshot whose verdicts are successes, bounded in time and in what it writes, with stderr to the reason file', () => {
+    assert.deepEqual(check.get('Type')?.value, 'oneshot');
+    assert.deepEqual(check.get('RemainAfterExit')?.value, true);
+    const [statuses, signals] = check.get('SuccessExitStatus')?.value as [number[], number[]];
+    assert.deepEqual([statuses[0], statuses.at(-1), statuses.length, signals], [1, 124, 124, []]);
+    assert.equal(check.get('TimeoutStartUSec')?.value, 5_000_000n);
+    assert.equal(check.get('LimitFSIZE')?.value, 65_536n);
+    assert.equal(check.get('StandardErrorFile')?.value, CHECK_CONTEXT.reasonFile);
+    assert.equal(check.get('StandardInputFile')?.value, CHECK_CONTEXT.parametersFile);
+    assert.deepEqual(check.get('ExecStart')?.value, [
+      ['/usr/lib/tessia/machines/inventory', ['/usr/lib/tessia/machines/inventory', '--check'], false],
+    ]);
+    assert.deepEqual(check.get('Environment')?.value, ['TESSIA_MACHINE=inventory']);
+  });
+
+  it('has no network and nothing writable beyond its /tmp, whatever the machine allows its tasks', () => {
+    assert.equal(task.get('PrivateNetwork')?.value, false);
+    assert.equal(check.get('PrivateNetwork')?.value, true);
+    assert.deepEqual(task.get('ReadWritePaths')?.value, ['/srv/inventory']);
+    assert.equal(check.get('ReadWritePaths'), undefined);
+    assert.equal(check.get('StateDirectory'), undefined);
   });
 });

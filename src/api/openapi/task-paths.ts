@@ -61,6 +61,7 @@ export const taskPaths: ZodOpenApiPathsObject = {
           'TOO_MANY_TASKS',
           'MACHINE_BUSY',
           'START_FAILED',
+          'TOO_MANY_CHECKS',
           'CHECK_FAILED',
           'CHECK_TIMEOUT',
           'SYSTEMD_UNAVAILABLE',

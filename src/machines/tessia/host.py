@@ -18,7 +18,7 @@ run:   print lines, sys.stderr lines and logging records become journal entries,
 check: validate(task) returning exits 0, raising an Exception exits 1 with a one-line reason as
        the only thing written to stderr; 125 when the check could not run.
 
-The whole contract: docs/machines-tessia-host.md. Python >= 3.9, standard library only.
+The whole contract: docs/machines.md. Python >= 3.9, standard library only.
 """
 
 import atexit
@@ -203,7 +203,8 @@ def utf8_pieces(data, size):
 
 def prefixed_lines(priority, message):
     prefix = b"<%d>" % priority
-    lines = message.split("\n")
+    # journald's stream ends a line at NUL too: a NUL must not start an unprefixed line ("\0<0>forged").
+    lines = message.replace("\x00", "\n").split("\n")
     if len(lines) > 1 and lines[-1] == "":
         lines.pop()
     out = []
@@ -480,11 +481,13 @@ def run(argv):
     output = open_run_output(identity)
     writers = install_output(output, 1, 2)
     STOP_GUARD.output = output
-    signal.signal(signal.SIGTERM, STOP_GUARD.on_sigterm)
-    STOP_GUARD.armed = True
     status, failure, spec = EXIT_OK, None, "?"
     try:
         try:
+            # Armed before the handler exists, both inside the try: a SIGTERM at any point from
+            # here on is raised where StopRequested is caught, never lost between two lines.
+            STOP_GUARD.armed = True
+            signal.signal(signal.SIGTERM, STOP_GUARD.on_sigterm)
             _mode, spec, paths = parse_arguments(argv)
             environment("TESSIA_MACHINE")
             environment("TESSIA_TASK_ID", TASK_ID)
