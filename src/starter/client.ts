@@ -43,7 +43,8 @@ export class StarterClient implements TaskStarter {
   ) {}
 
   async start(request: TaskStartRequest): Promise<string> {
-    const answer = await this.ask({ op: 'start', ...request });
+    // Without `op`: a start, as a starter from before checks reads it too (an upgrade's overlap).
+    const answer = await this.ask({ ...request });
     if (!('result' in answer)) throw new StarterError('tessia.Starter.Failed', 'the starter answered a start with a verdict');
     return answer.result;
   }
