@@ -15,6 +15,7 @@ import { validateConfig } from '../src/config/load.js';
 import { client } from '../src/embedded/api-client.js';
 import { APP_DIR_INSIDE, REPO_DIR, type PrivateSystemd } from '../src/embedded/private-systemd.js';
 import type { RunnerService } from '../src/embedded/runner-service.js';
+import { bounded, withoutParameters } from '../src/machines/check-reason.js';
 import { MachineRegistry } from '../src/machines/registry.js';
 import { SystemdClient } from '../src/systemd/client.js';
 import { checkUnitProperties } from '../src/systemd/unit-spec.js';
@@ -53,6 +54,8 @@ export interface CheckBenchResult {
   bareHost: Record<string, Latency>;
   /** What a check adds to a start's p50, in ms: API with it minus API without. */
   addedP50Ms: Record<string, number>;
+  /** Scrubbing a 500-character reason against the largest parameters, worst cases, vs parsing them. */
+  scrub: Record<string, { scrubMs: number; parseMs: number }>;
 }
 
 const latency = (values: number[]): Latency => ({ p50Ms: round(percentile(values, 50)), p99Ms: round(percentile(values, 99)) });
@@ -114,9 +117,44 @@ export async function benchChecks(
     bareCheckUnit: latency(bareMs),
     bareHost: Object.fromEntries(Object.entries(hostMs).map(([name, values]) => [name, latency(values)])),
     addedP50Ms: Object.fromEntries(REQUESTS.slice(1).map(([name]) => [name, round(api50(name) - api50('bench-no-check'))])),
+    scrub: benchScrub(log),
   };
   log(`checks over ${samples}: ${JSON.stringify(result)}`);
   return result;
+}
+
+/**
+ * The starter's CPU for one rejected check's reason (src/machines/check-reason.ts), in the worst
+ * cases a client can build within limits.maxParameterBytes (256 KiB), against the bare baseline of
+ * JSON.parse and JSON.stringify of the same parameters, which every check pays anyway.
+ */
+export function benchScrub(log: (line: string) => void, rounds = 5): Record<string, { scrubMs: number; parseMs: number }> {
+  const cases: Record<string, [string, unknown]> = {
+    'one long value, a reason of near misses': ['aaaaab '.repeat(71), { s: 'a'.repeat(256 * 1024) }],
+    '128 Ki tiny values': ['x'.repeat(500), Array.from({ length: 128 * 1024 }, () => 1)],
+    'a value NFKC expands 18×': ['\ufdfa'.repeat(500), ['\ufdfa'.repeat(87_000)]],
+    '37 000 distinct long words, 80 of them in the reason': [
+      Array.from({ length: 80 }, (_, i) => `w${String(i).padStart(5, '0')}`).join(' '),
+      Array.from({ length: 37_000 }, (_, i) => `w${String(i).padStart(5, '0')}`),
+    ],
+  };
+  const figures: Record<string, { scrubMs: number; parseMs: number }> = {};
+  for (const [name, [reason, parameters]] of Object.entries(cases)) {
+    const text = JSON.stringify(parameters);
+    const scrub: number[] = [];
+    const parse: number[] = [];
+    for (let round = 0; round < rounds; round++) {
+      let began = performance.now();
+      JSON.stringify(JSON.parse(text));
+      parse.push(performance.now() - began);
+      began = performance.now();
+      withoutParameters(bounded(reason), parameters);
+      scrub.push(performance.now() - began);
+    }
+    figures[name] = { scrubMs: round(percentile(scrub, 50)), parseMs: round(percentile(parse, 50)) };
+  }
+  log(`scrubbing a reason, worst cases (p50 of ${rounds}): ${JSON.stringify(figures)}`);
+  return figures;
 }
 
 const scratch = mkdtempSync(join(tmpdir(), 'tessia-bench-checks-'));

@@ -318,7 +318,8 @@ async function taskStarter(
   const handoff = new ParameterHandoff(join(runtimeDir, 'parameters'));
   await handoff.open();
   const starter = new TaskUnitStarter(systemd, handoff, unitSettingsOf(config));
-  await starter.sweepChecks(log);
+  // In the background: starts need not wait for leftovers to stop.
+  void starter.sweepChecks(log);
   return starter;
 }
 

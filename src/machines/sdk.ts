@@ -64,12 +64,37 @@ export function createTaskLog(identifier = defaultIdentifier()): TaskLog {
     transport: 'stdout',
     write(priority, message) {
       // Every line gets its prefix: text that starts with "<3>" is never read as a priority. journald
-      // ends a stream's line at a NUL too: each piece after one gets the prefix as well.
+      // ends a stream's line at a NUL too, and cuts one longer than its LineMax= (48 KiB), the rest
+      // read as a new line: each such piece gets the prefix as well.
       const prefix = `<${PRIORITIES[priority]}>`;
-      process.stdout.write(`${prefix}${message.split(/\n|\0/).join(`\n${prefix}`)}\n`);
+      const lines = message.split(/\n|\0/).flatMap((line) => piecesOf(line, LINE_PIECE_BYTES));
+      process.stdout.write(lines.map((line) => `${prefix}${line}\n`).join(''));
     },
     flush: () => new Promise((resolve) => process.stdout.write('', () => resolve())),
   };
+}
+
+/** Below journald's LineMax= (48 KiB by default), with room for the prefix: as the tessia host cuts its lines. */
+const LINE_PIECE_BYTES = 32 * 1024;
+
+/** `line` in pieces of at most `bytes` bytes of UTF-8, cut between characters. */
+function piecesOf(line: string, bytes: number): string[] {
+  if (Buffer.byteLength(line) <= bytes) return [line];
+  const pieces: string[] = [];
+  let piece = '';
+  let size = 0;
+  for (const character of line) {
+    const length = Buffer.byteLength(character);
+    if (size + length > bytes) {
+      pieces.push(piece);
+      piece = '';
+      size = 0;
+    }
+    piece += character;
+    size += length;
+  }
+  pieces.push(piece);
+  return pieces;
 }
 
 function defaultIdentifier(): string {

@@ -50,7 +50,8 @@ async function main(): Promise<void> {
   await handoff.open();
   const systemd = await SystemdClient.connect(mayStartUnit, { followUnits: false });
   const starter = new TaskUnitStarter(systemd, handoff, settingsOf(config));
-  await starter.sweepChecks(log);
+  // In the background: starts need not wait for leftovers to stop.
+  void starter.sweepChecks(log);
   // Its settings are the runner's: each start carries the digest of the settings the runner
   // checked it against (the runner's config, as its last accepted reload left it). Another digest
   // than ours: the file is read again, and used if it is that version; if not (the admin changed it

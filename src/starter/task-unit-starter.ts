@@ -27,7 +27,6 @@ export interface TaskUnitSettings {
 
 /** A check's unit gets SIGKILL 2 s after its stop (CHECK_STOP_GRACE_SEC): this is ample. */
 const SWEEP_STOP_WAIT_MS = 10_000;
-const SWEEP_POLL_MS = 100;
 
 /** A refusal before anything reached systemd, with its name on the starter's protocol. */
 export class StartRefused extends Error {
@@ -100,6 +99,7 @@ export class TaskUnitStarter implements TaskStarter {
     const handoffName = `check-${checkId}`;
     const unitName = checkUnitNameOf(checkId);
     const reasonFile = this.handoff.siblingPath(`${handoffName}.reason`);
+    let collected = false;
     try {
       const spec = machine.checkUnitSpec({
         checkId,
@@ -110,14 +110,18 @@ export class TaskUnitStarter implements TaskStarter {
       });
       const result = await this.systemd.startCheckUnit(spec);
       const snapshot = await this.systemd.getUnit(unitName);
-      // After a timeout the check may still be dying: its end, then its stderr, then the verdict.
-      await this.stopAndCollect(unitName);
-      // Cut first (a token cut short is still found: a long word of the reason inside a value).
-      const reason = withoutParameters(bounded(lastLine(takeReasonFile(reasonFile))), request.parameters);
-      return verdictOf(result, snapshot, reason);
+      // The check's end (its children's too), then its stderr, then the verdict.
+      collected = await this.stopAndCollect(unitName);
+      const said = lastLine(takeReasonFile(reasonFile));
+      // Scrubbing costs (up to a few hundred ms for the largest parameters): only a reason that goes out.
+      if (said === '' || verdictOf(result, snapshot, '').outcome === 'valid') return verdictOf(result, snapshot, '');
+      return verdictOf(result, snapshot, withoutParameters(bounded(said), request.parameters));
     } finally {
       this.handoff.release(handoffName);
       takeReasonFile(reasonFile);
+      // Whatever went wrong above (systemd lost, a check that would not stop): the sweep at the
+      // starter's next start collects what this could not.
+      if (!collected) void this.stopAndCollect(unitName).catch(() => undefined);
     }
   }
 
@@ -126,30 +130,39 @@ export class TaskUnitStarter implements TaskStarter {
    * no one to go to. Tasks' units are the runner's (recovery); checks' are the starter's alone.
    */
   async sweepChecks(log: Logger): Promise<void> {
-    for (const unit of await this.systemd.listUnits([CHECK_UNIT_GLOB])) {
-      try {
-        if (await this.stopAndCollect(unit.name)) log.info({ unit: unit.name }, 'collected the unit of a check no one waits for');
-        else log.warn({ unit: unit.name }, 'a leftover check unit did not stop in time: left to the next start of the starter');
-      } catch (error) {
-        log.warn({ unit: unit.name, err: error }, 'could not collect a leftover check unit');
-      }
+    let units: { name: string }[];
+    try {
+      units = await this.systemd.listUnits([CHECK_UNIT_GLOB]);
+    } catch (error) {
+      log.warn({ err: error }, 'could not list leftover check units');
+      return;
     }
+    // All at once: each may take its stop grace period.
+    await Promise.all(
+      units.map(async (unit) => {
+        try {
+          if (await this.stopAndCollect(unit.name)) log.info({ unit: unit.name }, 'collected the unit of a check no one waits for');
+          else log.warn({ unit: unit.name }, 'a leftover check unit did not stop in time: left to the next start of the starter');
+        } catch (error) {
+          log.warn({ unit: unit.name, err: error }, 'could not collect a leftover check unit');
+        }
+      }),
+    );
   }
 
-  /** Stops the unit (if it still runs), waits for it to have ended, and collects it; false when it did not end in time. */
+  /**
+   * Waits for every process of the unit to be gone (a check's children may outlive its main
+   * process), stopping it if need be, and collects it; false when it did not end in time.
+   */
   private async stopAndCollect(unitName: string): Promise<boolean> {
-    const deadline = Date.now() + SWEEP_STOP_WAIT_MS;
-    let stopped = false;
-    while (Date.now() < deadline) {
-      const snapshot = await this.systemd.getUnit(unitName);
-      if (snapshot === null) return true;
-      if (await this.systemd.collectUnit(unitName, snapshot)) return true;
-      // Still running (activating, deactivating): stop it once, then wait for its end.
-      if (!stopped) await this.systemd.stopUnit(unitName);
-      stopped = true;
-      await sleep(SWEEP_POLL_MS);
+    const snapshot = await this.systemd.getUnit(unitName);
+    if (snapshot === null || snapshot.activeState === 'inactive') return true;
+    if (snapshot.activeState !== 'failed') {
+      const stopped = await Promise.race([this.systemd.stopUnitAndWait(unitName), sleep(SWEEP_STOP_WAIT_MS, 'not in time')]);
+      if (stopped === 'not in time') return false;
     }
-    return false;
+    // Stopped cleanly, it is gone; killed (SIGKILL after its grace), it is failed: reset.
+    return this.systemd.collectUnit(unitName);
   }
 
   /** The request's machine, once its size and the machine's user pass (StartRefused if not). */

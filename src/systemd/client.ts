@@ -234,6 +234,19 @@ export class SystemdClient extends EventEmitter<SystemdClientEvents> {
     await this.manager('StopUnit', 'ss', [unitName, 'replace']);
   }
 
+  /** StopUnit, resolved with the stop job's result once systemd has finished it (every process gone). */
+  async stopUnitAndWait(unitName: string): Promise<string> {
+    const done = this.waitForJob(unitName);
+    done.catch(() => {});
+    try {
+      await this.stopUnit(unitName);
+    } catch (error) {
+      this.jobWaiters.delete(unitName);
+      throw error;
+    }
+    return done;
+  }
+
   async killUnit(unitName: string, signal: number): Promise<void> {
     await this.manager('KillUnit', 'ssi', [unitName, 'all', signal]);
   }

@@ -210,18 +210,22 @@ export class TaskService {
       );
     }
     this.assertCapacity(machine);
-    try {
-      machine.validate(request.parameters);
-    } catch (error) {
-      if (error instanceof InvalidParametersError) throw new TaskError('INVALID_PARAMETERS', error.message, { cause: error });
-      throw error;
-    }
     // A reload during a check may change the machine (its check, or what runs): the parameters are
-    // checked again by the machine that will run them.
-    for (let checked: Machine | undefined; machine.checkArgv() !== null && checked !== machine; machine = this.machine(request.machine)) {
+    // checked again, in full, by the machine that will run them.
+    for (;;) {
+      try {
+        machine.validate(request.parameters);
+      } catch (error) {
+        if (error instanceof InvalidParametersError) throw new TaskError('INVALID_PARAMETERS', error.message, { cause: error });
+        throw error;
+      }
+      if (machine.checkArgv() === null) break;
       await this.check(machine, request.parameters);
-      checked = machine;
       this.assertOpen();
+      const now = this.machine(request.machine);
+      const unchanged = JSON.stringify(now.config) === JSON.stringify(machine.config);
+      machine = now;
+      if (unchanged) break;
     }
     // The check took time: the key and the caps are read again, with the record written right after.
     const earlier = this.earlierTask(idempotency);

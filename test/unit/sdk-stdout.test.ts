@@ -10,6 +10,7 @@ const log = createTaskLog('probe');
 log.write('warning', 'careful\\nsecond line', { TESSIA_STEP: 3 });
 log.write('info', '<3>not a priority');
 log.write('info', 'hello\\u0000<0>forged');
+log.write('info', 'é'.repeat(40000) + '<0>forged');
 console.error(log.transport);
 await log.flush();
 `;
@@ -31,6 +32,10 @@ describe('the machine SDK on stdout', () => {
       '<6><3>not a priority',
       '<6>hello',
       '<6><0>forged',
+      // 80 000 bytes: in pieces of at most 32 KiB (journald's LineMax= is 48 KiB), cut between characters.
+      `<6>${'é'.repeat(16384)}`,
+      `<6>${'é'.repeat(16384)}`,
+      `<6>${'é'.repeat(40000 - 2 * 16384)}<0>forged`,
     ]);
   });
 });
