@@ -1,6 +1,7 @@
 /** Health, metrics and config reload, against the running service in the private systemd. */
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { describe, test } from 'node:test';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
@@ -185,6 +186,40 @@ describe('operability', () => {
     assert.equal(still.status, 201, 'the running config is kept');
     suite.started.add(still.body.taskId);
     assert.equal((await suite.runner.systemd.show(suite.runner.unit, ['ActiveState']))['ActiveState'], 'active');
+  });
+});
+
+describe('config.d drop-ins', () => {
+  const suite = runnerSuite();
+
+  test('a drop-in beside the config adds a machine on reload, tasks of it start through the starter, and a bad one is refused by its name', async () => {
+    const dropIns = `${suite.runner.systemd.root}${dirname(suite.runner.configPath)}/config.d`;
+    mkdirSync(dropIns, { recursive: true });
+    try {
+      writeFileSync(`${dropIns}/50-site.yaml`, 'machines:\n  from-drop-in:\n    exec: [/bin/echo, from the drop-in]\n');
+      await suite.runner.systemd.systemctl('kill', '--signal=SIGHUP', '--kill-whom=main', suite.runner.unit);
+      const started = await eventually(
+        'the machine of the drop-in',
+        () => suite.api.post('/v1/tasks', { machine: 'from-drop-in', parameters: null }),
+        (reply) => reply.status === 201,
+      );
+      suite.started.add(started.body.taskId);
+      await waitForJournalLine(suite.runner, started.body.taskId, 'from the drop-in');
+
+      writeFileSync(`${dropIns}/60-typo.yaml`, 'machines:\n  from-drop-in:\n    limits: { tasksMx: 3 }\n');
+      await suite.runner.systemd.systemctl('kill', '--signal=SIGHUP', '--kill-whom=main', suite.runner.unit);
+      const refusal = await eventually(
+        'the refusal logged',
+        () => suite.runner.journal(),
+        (text) => text.includes('60-typo.yaml'),
+      );
+      assert.match(refusal, /machines\.from-drop-in\.limits: unknown key\(s\) "tasksMx" \(in \/.*\/config\.d\/60-typo\.yaml\)/);
+      const still = await suite.api.post('/v1/tasks', { machine: 'from-drop-in', parameters: null });
+      assert.equal(still.status, 201, 'the running config is kept');
+      suite.started.add(still.body.taskId);
+    } finally {
+      rmSync(dropIns, { recursive: true, force: true });
+    }
   });
 });
 
