@@ -10,33 +10,11 @@ import { fileURLToPath } from 'node:url';
 import { journalFieldName, serializeEntry, serializeWithin } from '../../src/journal/native-entry.js';
 import { openNativeJournal, type NativeJournal, type NativeJournalOptions } from '../../src/journal/native.js';
 import { skipUnlessInstalled, skipUnlessNativeJournal } from '../harness/requirements.js';
+import { parseDatagram } from '../harness/journal-datagram.js';
 
 const RECEIVER = fileURLToPath(new URL('../fixtures/datagram-receiver.py', import.meta.url));
 const NATIVE_JS = fileURLToPath(new URL('../../src/journal/native.ts', import.meta.url));
 const LIMIT = { timeout: 20_000 };
-
-/** The inverse of serializeEntry, written from journald's description of the protocol. */
-function parseDatagram(datagram: Buffer): Record<string, string> {
-  const fields: Record<string, string> = {};
-  let at = 0;
-  while (at < datagram.length) {
-    const newline = datagram.indexOf(0x0a, at);
-    assert.ok(newline >= 0, 'every field ends with a newline');
-    const line = datagram.subarray(at, newline).toString('utf8');
-    const equals = line.indexOf('=');
-    if (equals >= 0) {
-      fields[line.slice(0, equals)] = line.slice(equals + 1);
-      at = newline + 1;
-      continue;
-    }
-    const length = Number(datagram.readBigUInt64LE(newline + 1));
-    const start = newline + 9;
-    fields[line] = datagram.subarray(start, start + length).toString('utf8');
-    assert.equal(datagram[start + length], 0x0a, 'a binary value ends with a newline');
-    at = start + length + 1;
-  }
-  return fields;
-}
 
 describe('serializeEntry', () => {
   it('writes single-line values as NAME=value lines', () => {

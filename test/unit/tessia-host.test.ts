@@ -21,6 +21,7 @@ import {
   skipUnlessMountNamespace,
   skipUnlessPython,
 } from '../harness/requirements.js';
+import { parseDatagram } from '../harness/journal-datagram.js';
 
 const HOST = fileURLToPath(new URL('../../src/machines/tessia/host.py', import.meta.url));
 const MESH = fileURLToPath(new URL('../fixtures/tessia-mesh/src', import.meta.url));
@@ -530,28 +531,6 @@ describe('skipUnlessPython', () => {
     );
   });
 });
-
-/** The inverse of journald's native protocol (as test/unit/native-journal.test.ts reads it). */
-function parseDatagram(datagram: Buffer): Record<string, string> {
-  const fields: Record<string, string> = {};
-  let at = 0;
-  while (at < datagram.length) {
-    const newline = datagram.indexOf(0x0a, at);
-    assert.ok(newline >= 0, 'every field ends with a newline');
-    const line = datagram.subarray(at, newline).toString('utf8');
-    const equals = line.indexOf('=');
-    if (equals >= 0) {
-      fields[line.slice(0, equals)] = line.slice(equals + 1);
-      at = newline + 1;
-      continue;
-    }
-    const length = Number(datagram.readBigUInt64LE(newline + 1));
-    const start = newline + 9;
-    fields[line] = datagram.subarray(start, start + length).toString('utf8');
-    at = start + length + 1;
-  }
-  return fields;
-}
 
 /**
  * Makes the system's jsonschema (and what it imports) importable in the venv, as `pip install
