@@ -11,6 +11,7 @@ import type { Runner, StartHooks } from '../server.js';
 import { messageOf } from '../errors.js';
 import { CONTROL_SOCKET_NAME, openControlSocket } from '../control-socket.js';
 import { checkBuildAbi } from '../native-abi.js';
+import { EXIT } from './exit-status.js';
 
 export const SERVE_USAGE = `Usage: tessia-task-runner serve [--config FILE] [--listen HOST:PORT] [--state-dir DIR]
 
@@ -19,6 +20,9 @@ export const SERVE_USAGE = `Usage: tessia-task-runner serve [--config FILE] [--l
   --listen HOST:PORT where the HTTP API listens (default: the config's listen, 127.0.0.1:7356)
   --state-dir DIR    where the task store lives (default: the config's stateDir, $STATE_DIRECTORY,
                      else /var/lib/tessia-task-runner)
+
+Exit status: ${EXIT.ok} stopped (SIGTERM, SIGINT), ${EXIT.failed} failed, ${EXIT.usage} a bad command line or config,
+${EXIT.nativeAddonMismatch} its native addons were built for another Node.js (the service unit does not restart it)
 `;
 
 function splitHostPort(value: string): { host: string; port: number } {
