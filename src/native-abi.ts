@@ -39,7 +39,7 @@ const MAJOR_OF_ABI: Readonly<Record<string, string>> = {
   '141': '25',
 };
 
-/** The Node.js addons built for `built` do not load in; its message is the whole explanation. */
+/** Addons built for another Node.js than the running one; the message (one line) says which and what to do. */
 export class NativeAddonMismatch extends Error {
   override readonly name = 'NativeAddonMismatch';
 }

@@ -63,7 +63,8 @@ export async function serve(args: string[], hooks: StartHooks = {}): Promise<voi
   const runtimeDir = process.env['RUNTIME_DIRECTORY']?.split(':')[0] ?? join(stateDir, 'run');
   const { log, nativeJournalOff, flush } = createLogger(config.log.level);
   if (nativeJournalOff) {
-    // Turned off or not installed is a choice; an addon that does not load is a broken install.
+    // Turned off, not installed, not built: the admin's choice or a tree without a compiler. An
+    // addon that is there but does not load is a broken install.
     const broken = nativeJournalOff.reason === 'built-for-another-node' || nativeJournalOff.reason === 'failed';
     log[broken ? 'warn' : 'info'](`the native journal transport is off (${nativeJournalOff.detail}): fields are written as KEY=value text`);
   }

@@ -72,8 +72,9 @@ export function tryNativeJournal(
   environment: NodeJS.ProcessEnv = process.env,
   options: NativeJournalOptions = {},
 ): { journal: NativeJournal; off?: never } | { journal: null; off: NativeJournalOff } {
-  if (environment['TESSIA_LOG_TRANSPORT'] === 'stdout')
+  if (environment['TESSIA_LOG_TRANSPORT'] === 'stdout') {
     return { journal: null, off: { reason: 'turned-off', detail: 'TESSIA_LOG_TRANSPORT=stdout' } };
+  }
   const loaded = loadUnixDgram();
   if (!loaded.unixDgram) return { journal: null, off: loaded.missing };
   const journal = new DatagramJournal(loaded.unixDgram, {
