@@ -19,8 +19,7 @@ import {
 } from './client.js';
 import { terminalSafe, terminalSafeJson } from './terminal-text.js';
 import { ADMIN_GROUP, PACKAGE_API_SOCKET } from '../package-layout.js';
-
-const EXIT = { ok: 0, failed: 1, usage: 2, notFound: 3, denied: 4, unavailable: 5 } as const;
+import { EXIT } from './exit-status.js';
 
 const DEFAULT_TIMEOUT_SECONDS = 30;
 /** The longest delay a timer takes (2^31 - 1 ms); a longer one would fire at once. */
