@@ -43,6 +43,10 @@ if printf '%s\n' "$list" | grep -q '^/usr/lib/systemd/journald\.conf\.d/'; then 
 for scriptlet in 'preinstall scriptlet' 'posttrans scriptlet'; do
   printf '%s\n' "$scripts" | grep -q "$scriptlet" || { echo "no $scriptlet" >&2; missing=1; }
 done
+# The manual pages, compressed or not (brp-compress decides).
+for page in man8/tessia-task-runner.8 man5/tessia-task-runner.yaml.5; do
+  printf '%s\n' "$list" | grep -Eqx "/usr/share/man/$page(\.gz|\.xz|\.bz2|\.zst)?" || { echo "missing from $rpm_file: /usr/share/man/$page" >&2; missing=1; }
+done
 if printf '%s\n' "$list" | grep -q '/obj.target/'; then echo "build leftovers in the package" >&2; missing=1; fi
 [ "$missing" -eq 0 ] && echo "rpm file list OK: $(printf '%s\n' "$list" | wc -l) files"
 exit "$missing"

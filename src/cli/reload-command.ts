@@ -21,12 +21,14 @@ and logged), 5 when it does not answer. \`systemctl reload tessia-task-runner\` 
   --timeout SECONDS  how long to wait for the answer (default ${DEFAULT_TIMEOUT_SECONDS})
 `;
 
+export const RELOAD_OPTIONS = { control: { type: 'string' }, timeout: { type: 'string' }, help: { type: 'boolean', short: 'h' } } as const;
+
 export async function reloadCommand(args: string[]): Promise<number> {
   let values;
   try {
     ({ values } = parseArgs({
       args,
-      options: { control: { type: 'string' }, timeout: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      options: RELOAD_OPTIONS,
       strict: true,
     }));
   } catch (error) {

@@ -25,6 +25,13 @@ Exit status: ${EXIT.ok} stopped (SIGTERM, SIGINT), ${EXIT.failed} failed, ${EXIT
 ${EXIT.nativeAddonMismatch} its native addons were built for another Node.js (the service unit does not restart it)
 `;
 
+export const SERVE_OPTIONS = {
+  config: { type: 'string' },
+  listen: { type: 'string' },
+  'state-dir': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
 function splitHostPort(value: string): { host: string; port: number } {
   const at = value.lastIndexOf(':');
   const host = value.slice(0, at).replace(/^\[(.*)\]$/, '$1');
@@ -33,16 +40,7 @@ function splitHostPort(value: string): { host: string; port: number } {
 
 /** `hooks`: for tests only (test/harness/serve-with-faults.ts); the shipped entry point passes none. */
 export async function serve(args: string[], hooks: StartHooks = {}): Promise<void> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      config: { type: 'string' },
-      listen: { type: 'string' },
-      'state-dir': { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-    strict: true,
-  });
+  const { values } = parseArgs({ args, options: SERVE_OPTIONS, strict: true });
   if (values.help) {
     process.stdout.write(SERVE_USAGE);
     return;
