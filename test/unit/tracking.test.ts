@@ -27,6 +27,7 @@ import { TaskUnitStarter } from '../../src/starter/task-unit-starter.js';
 import { finishDeletes } from '../../src/tasks/recovery.js';
 import { TaskService } from '../../src/tasks/service.js';
 import { TaskStore } from '../../src/tasks/store.js';
+import { StoreUnwritableError } from '../../src/tasks/store-errors.js';
 import { UsageSampler } from '../../src/tasks/usage-sampler.js';
 import { UnitTracker } from '../../src/tasks/tracking.js';
 import { TaskTransitions } from '../../src/tasks/transitions.js';
@@ -642,5 +643,62 @@ describe('Deleting a task', () => {
       [[taskId, TaskState.exited, ExitCode.canceled]],
     );
     assert.deepEqual(systemd.stops, [], 'the unit was found gone before a stop was sent');
+  });
+});
+
+/** The real store, whose state changes its file system refuses while `full` is set, as SQLite reports a full disk. */
+class FillableStore extends TaskStore {
+  full = false;
+  override transition(...args: Parameters<TaskStore['transition']>): ReturnType<TaskStore['transition']> {
+    if (this.full) {
+      throw new StoreUnwritableError(
+        'full',
+        'the-state-dir',
+        Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' }),
+      );
+    }
+    return super.transition(...args);
+  }
+}
+
+describe('UnitTracker and a store that refuses writes', () => {
+  it("keeps an ended task's unit until its state is recorded, and records its real exit code once the store takes writes.", async () => {
+    const fillable = new FillableStore(join(directory, `store-${++stores}`));
+    const fillableTransitions = new TaskTransitions(fillable, log);
+    const fillableTracker = new UnitTracker(fillable, systemd as unknown as SystemdClient, fillableTransitions, usage, log);
+    try {
+      const taskId = 'b0000001';
+      const unit = unitNameOf(taskId);
+      fillable.insert({ taskId, machine: 'echo', unit, createdAt: '2026-11-28T10:00:00.000Z' });
+      systemd.units.set(unit, snapshot(unit));
+      fillableTracker.track(unit);
+      await fillableTracker.refresh(unit);
+      assert.equal(fillable.find(taskId)?.task.state, TaskState.running);
+
+      fillable.full = true;
+      systemd.units.set(unit, snapshot(unit, failedWith(4).read));
+      systemd.signal(unit, failedWith(4).signalled);
+      await settled();
+      await fillableTracker.refresh(unit);
+      assert.equal(fillable.find(taskId)?.task.state, TaskState.running, 'a state the store refused was taken as written');
+      assert.equal(systemd.collected.length, 0, 'the unit was collected before its result was recorded');
+      assert.equal(systemd.watched.has(unit), true);
+
+      fillable.full = false;
+      await fillableTracker.refreshFollowed();
+      const task = fillable.find(taskId)?.task;
+      assert.equal(task?.state, TaskState.exited);
+      assert.equal(task.exitCode, 4);
+      assert.equal(task.result, 'exit-code');
+      assert.deepEqual(
+        systemd.collected.map((each) => each.unit),
+        [unit],
+      );
+      assert.equal(systemd.watched.size, 0);
+    } finally {
+      fillableTracker.close();
+      fillableTransitions.close();
+      fillable.close();
+    }
   });
 });
