@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { closeSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
@@ -113,7 +114,7 @@ describe('a full disk under the state directory', () => {
 
   const linesOfRunner = async (text: string) => (await runner.journal()).split('\n').filter((line) => line.includes(text)).length;
 
-  test('refuses starts with 503 and no record or unit, keeps tasks tracked, records an end it missed, and recovers by itself', async () => {
+  test('refuses starts with 503 and no record or unit, keeps tasks tracked, records an end it missed, and recovers by itself', async (t) => {
     const long = await start('full-disk-echo', ['echo long', 'sleep 120']);
     const short = await start('full-disk-short', null);
     await waitForJournalLine(runner, short.taskId, 'waiting');
@@ -167,11 +168,14 @@ describe('a full disk under the state directory', () => {
     assert.deepEqual(await runner.systemd.show(short.unit, ['LoadState', 'ActiveState']), { LoadState: 'loaded', ActiveState: 'failed' });
     // One warning for the episode, not one per refused write or request.
     assert.equal((await linesOfRunner('no space left for the task store')) - warningsBefore, 1);
+    t.diagnostic((await runner.journal()).split('\n').find((line) => line.includes('no space left for the task store')) ?? '');
 
     // Space returns: with no request, the runner records what it missed and is ready again.
     const recoveredBefore = await linesOfRunner('the task store takes writes again');
     rmSync(hostPath(`${runner.stateDir}/${FILLER}`));
+    const freedAt = performance.now();
     const ended = await waitForState(api, short.taskId, ['exited', 'lost'], 45_000);
+    t.diagnostic(`the missed end recorded ${Math.round(performance.now() - freedAt)} ms after space returned`);
     assert.equal(ended.state, 'exited');
     assert.equal(ended.exitCode, 5);
     assert.equal(ended.result, 'exit-code');
