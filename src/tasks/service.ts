@@ -251,7 +251,17 @@ export class TaskService {
       this.options.observer?.startFailed();
       const snapshot = await this.systemd.getUnit(unit).catch(() => null);
       const why = `start job ${jobResult} (${snapshot ? `${snapshot.result}, status ${snapshot.execMainStatus}` : 'unit gone'})`;
-      this.transitions.move(this.mustFind(taskId), { state: TaskState.exited, exitCode: ExitCode.exception, detail: why });
+      try {
+        this.transitions.move(this.mustFind(taskId), { state: TaskState.exited, exitCode: ExitCode.exception, detail: why });
+      } catch (error) {
+        if (!(error instanceof StoreUnwritableError)) throw error;
+        // Its failed unit stays (systemd keeps it) and is followed: read, recorded and collected once the store takes writes.
+        this.tracker.started(unit);
+        throw new TaskError(
+          'START_FAILED',
+          `task ${taskId} failed to start: ${why}; recorded once the store takes writes (${error.message})`,
+        );
+      }
       await this.tracker.collect(taskId, unit);
       throw new TaskError('START_FAILED', `task ${taskId} failed to start: ${why}`);
     }
@@ -379,11 +389,20 @@ export class TaskService {
           cause: error,
         });
       }
-      this.transitions.move(this.mustFind(taskId), {
-        state: TaskState.exited,
-        exitCode: ExitCode.exception,
-        detail: `start failed: ${messageOf(error)}`,
-      });
+      try {
+        this.transitions.move(this.mustFind(taskId), {
+          state: TaskState.exited,
+          exitCode: ExitCode.exception,
+          detail: `start failed: ${messageOf(error)}`,
+        });
+      } catch (recording) {
+        if (!(recording instanceof StoreUnwritableError)) throw recording;
+        // Followed until the store takes writes: then its unit is found gone, and the task lost.
+        this.tracker.started(unit);
+        throw new TaskError('START_FAILED', `task ${taskId} could not be started: ${messageOf(error)}; ${recording.message}`, {
+          cause: error,
+        });
+      }
       this.tracker.untrack(unit);
       throw new TaskError('START_FAILED', `task ${taskId} could not be started: ${messageOf(error)}`, { cause: error });
     }

@@ -648,57 +648,108 @@ describe('Deleting a task', () => {
 
 /** The real store, whose state changes its file system refuses while `full` is set, as SQLite reports a full disk. */
 class FillableStore extends TaskStore {
+  /** State changes are refused. */
   full = false;
+  /** New tasks are refused. */
+  refuseInserts = false;
+  override insert(...args: Parameters<TaskStore['insert']>): ReturnType<TaskStore['insert']> {
+    if (this.refuseInserts) throw diskFull();
+    return super.insert(...args);
+  }
+
   override transition(...args: Parameters<TaskStore['transition']>): ReturnType<TaskStore['transition']> {
-    if (this.full) {
-      throw new StoreUnwritableError(
-        'full',
-        'the-state-dir',
-        Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' }),
-      );
-    }
+    if (this.full) throw diskFull();
     return super.transition(...args);
   }
 }
 
+const diskFull = () =>
+  new StoreUnwritableError('full', 'the-state-dir', Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' }));
+
 describe('UnitTracker and a store that refuses writes', () => {
+  let fillable: FillableStore;
+  beforeEach(() => {
+    // The same frame as every test, on a store whose writes can be refused.
+    tracker.close();
+    transitions.close();
+    store.close();
+    fillable = new FillableStore(join(directory, `store-${++stores}`));
+    store = fillable;
+    transitions = new TaskTransitions(store, log);
+    tracker = new UnitTracker(store, systemd as unknown as SystemdClient, transitions, usage, log);
+  });
+
   it("keeps an ended task's unit until its state is recorded, and records its real exit code once the store takes writes.", async () => {
-    const fillable = new FillableStore(join(directory, `store-${++stores}`));
-    const fillableTransitions = new TaskTransitions(fillable, log);
-    const fillableTracker = new UnitTracker(fillable, systemd as unknown as SystemdClient, fillableTransitions, usage, log);
-    try {
-      const taskId = 'b0000001';
-      const unit = unitNameOf(taskId);
-      fillable.insert({ taskId, machine: 'echo', unit, createdAt: '2026-11-28T10:00:00.000Z' });
-      systemd.units.set(unit, snapshot(unit));
-      fillableTracker.track(unit);
-      await fillableTracker.refresh(unit);
-      assert.equal(fillable.find(taskId)?.task.state, TaskState.running);
+    const { taskId, unit } = insertTask();
+    systemd.units.set(unit, snapshot(unit));
+    tracker.track(unit);
+    await tracker.refresh(unit);
+    assert.equal(taskOf(taskId).state, TaskState.running);
 
+    fillable.full = true;
+    systemd.units.set(unit, snapshot(unit, failedWith(4).read));
+    systemd.signal(unit, failedWith(4).signalled);
+    await settled();
+    await tracker.refresh(unit);
+    assert.equal(taskOf(taskId).state, TaskState.running, 'a state the store refused was taken as written');
+    assert.equal(systemd.collected.length, 0, 'the unit was collected before its result was recorded');
+    assert.equal(systemd.watched.has(unit), true);
+
+    fillable.full = false;
+    await tracker.refreshFollowed();
+    const task = taskOf(taskId);
+    assert.equal(task.state, TaskState.exited);
+    assert.equal(task.exitCode, 4);
+    assert.equal(task.result, 'exit-code');
+    assert.deepEqual(
+      systemd.collected.map((each) => each.unit),
+      [unit],
+    );
+    assert.equal(systemd.watched.size, 0);
+  });
+
+  it('answers a failed start START_FAILED when its end cannot be recorded, and keeps its unit until it is.', async () => {
+    const tasks = await service();
+    systemd.onStart = ({ unitName }) => {
+      systemd.units.set(unitName, snapshot(unitName, failedWith(203).read));
       fillable.full = true;
-      systemd.units.set(unit, snapshot(unit, failedWith(4).read));
-      systemd.signal(unit, failedWith(4).signalled);
-      await settled();
-      await fillableTracker.refresh(unit);
-      assert.equal(fillable.find(taskId)?.task.state, TaskState.running, 'a state the store refused was taken as written');
-      assert.equal(systemd.collected.length, 0, 'the unit was collected before its result was recorded');
-      assert.equal(systemd.watched.has(unit), true);
+      return 'failed';
+    };
+    await assert.rejects(tasks.create({ machine: 'echo', parameters: ['echo hi'] }), (error: unknown) => {
+      assert.ok(error instanceof TaskError);
+      assert.equal(error.code, 'START_FAILED');
+      assert.match(error.message, /; recorded once the store takes writes \(no space left for the task store under /);
+      return true;
+    });
+    const [created] = store.list();
+    assert.equal(created?.state, TaskState.created);
+    assert.equal(systemd.collected.length, 0);
 
-      fillable.full = false;
-      await fillableTracker.refreshFollowed();
-      const task = fillable.find(taskId)?.task;
-      assert.equal(task?.state, TaskState.exited);
-      assert.equal(task.exitCode, 4);
-      assert.equal(task.result, 'exit-code');
-      assert.deepEqual(
-        systemd.collected.map((each) => each.unit),
-        [unit],
-      );
-      assert.equal(systemd.watched.size, 0);
-    } finally {
-      fillableTracker.close();
-      fillableTransitions.close();
-      fillable.close();
-    }
+    fillable.full = false;
+    await tracker.refreshFollowed();
+    const [task] = store.list();
+    assert.equal(task?.state, TaskState.exited);
+    assert.equal(task.exitCode, 203);
+    assert.equal(systemd.collected.length, 1);
+    assert.equal(systemd.watched.size, 0);
+  });
+
+  it('refuses a start whose record the store cannot take: STORE_UNWRITABLE, and no unit started.', async () => {
+    const tasks = await service();
+    const starts: string[] = [];
+    systemd.onStart = ({ unitName }) => {
+      starts.push(unitName);
+      return 'done';
+    };
+    fillable.refuseInserts = true;
+    await assert.rejects(tasks.create({ machine: 'echo', parameters: ['echo hi'] }), (error: unknown) => {
+      assert.ok(error instanceof TaskError);
+      assert.equal(error.code, 'STORE_UNWRITABLE');
+      assert.match(error.message, /^task not started: no space left for the task store under /);
+      return true;
+    });
+    assert.deepEqual(starts, []);
+    assert.deepEqual(store.list(), []);
+    assert.equal(systemd.watched.size, 0);
   });
 });
