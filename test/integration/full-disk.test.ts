@@ -150,6 +150,12 @@ describe('a full disk under the state directory', () => {
     assert.equal(stop.body.code, 'STORE_UNWRITABLE');
     assert.match(stop.body.detail, new RegExp(`^task ${long.taskId} not stopped: no space left`));
     assert.deepEqual(await runner.systemd.show(long.unit, ['ActiveState', 'SubState']), { ActiveState: 'active', SubState: 'running' });
+    // So is a DELETE: the task stays listed, and runs.
+    const deleted = await api.delete(`/v1/tasks/${long.taskId}`);
+    assert.equal(deleted.status, 503);
+    assert.match(deleted.body.detail, new RegExp(`^task ${long.taskId} not deleted: no space left`));
+    assert.deepEqual(await api.getAll('/v1/tasks'), listed);
+    assert.equal((await runner.systemd.show(long.unit, ['ActiveState']))['ActiveState'], 'active');
 
     // The short task ends while the disk is full: systemd keeps its unit and result until they are recorded.
     writeFileSync(hostPath(RELEASE), '');
