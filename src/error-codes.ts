@@ -61,6 +61,11 @@ export const ERROR_CODES = {
   FILES_UNAVAILABLE: { status: 503, summary: 'the files service (tessia-task-runner-files.socket) did not answer' },
   // The runner and its surroundings
   SYSTEMD_UNAVAILABLE: { status: 503, summary: 'the system bus or systemd did not answer' },
+  STORE_UNWRITABLE: {
+    status: 503,
+    summary:
+      'the task store cannot be written (no space left under the state directory, an I/O error, a read-only file system): nothing was done; retry after Retry-After',
+  },
   SHUTTING_DOWN: { status: 503, summary: 'the runner is shutting down (tasks keep running); retry after Retry-After' },
   INTERNAL: { status: 500, summary: 'an error in the runner (logged)' },
 } as const satisfies Record<string, { status: number; summary: string }>;

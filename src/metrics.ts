@@ -1,7 +1,8 @@
 /**
  * Prometheus metrics (prom-client), in one registry of the runner's own: task counts by state at
  * scrape time, starts/stops/failures, the D-Bus start round trip, log and event streams, journal
- * readers, retention, D-Bus reconnects, task unit reads and forged D-Bus signals.
+ * readers, retention, D-Bus reconnects, task unit reads, forged D-Bus signals, and writes the task
+ * store refused (a full disk).
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { TASK_STATES } from './tasks/model.js';
@@ -12,6 +13,8 @@ export interface MetricSources {
   eventStreams(): number;
   dbusReconnects(): number;
   unitReads(): number;
+  storeWritable(): boolean;
+  storeWriteFailures(): number;
 }
 
 export class RunnerMetrics {
@@ -99,6 +102,23 @@ export class RunnerMetrics {
         // The client counts (a read is too frequent for an event each): the counter mirrors it.
         this.reset();
         this.inc(sources.unitReads());
+      },
+    });
+    new Gauge({
+      name: 'tessia_store_writable',
+      help: 'Whether the task store takes writes (0 from a write its file system refused, full or failing, until one succeeds)',
+      registers: [this.registry],
+      collect() {
+        this.set(sources.storeWritable() ? 1 : 0);
+      },
+    });
+    new Counter({
+      name: 'tessia_store_write_failures_total',
+      help: 'Writes the task store refused because its file system is full, failing or read-only (the probes while it does included)',
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        this.inc(sources.storeWriteFailures());
       },
     });
   }

@@ -23,6 +23,7 @@ import { TaskLogs } from './tasks/logs.js';
 import { finishDeletes, recoverTasks } from './tasks/recovery.js';
 import { TaskService, type StartHooks } from './tasks/service.js';
 import { TaskStore } from './tasks/store.js';
+import { StoreHealth } from './tasks/store-health.js';
 import { UnitTracker } from './tasks/tracking.js';
 import { TaskTransitions } from './tasks/transitions.js';
 import { UsageSampler } from './tasks/usage-sampler.js';
@@ -73,8 +74,10 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
     releasers.length = 0;
   };
   try {
-    const store = new TaskStore(options.stateDir);
+    const storeHealth = new StoreHealth(() => store.probeWrite(), log);
+    const store = new TaskStore(options.stateDir, storeHealth);
     releasers.push(() => store.close());
+    releasers.push(() => storeHealth.close());
     const systemd = await SystemdClient.connect(mayStartUnit);
     releasers.push(() => systemd.close());
     systemd.on('disconnected', (error) => log.error({ err: error }, 'lost the system bus connection: reconnecting'));
@@ -86,6 +89,8 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
       eventStreams: () => transitions.listenerCount('event'),
       dbusReconnects: () => systemd.reconnects,
       unitReads: () => systemd.unitReads,
+      storeWritable: () => storeHealth.writable,
+      storeWriteFailures: () => storeHealth.failedWrites,
     });
     const onForged = forgedSignalReport(log, (signal) => metrics.forgedSignals.inc({ member: signal.member }));
     systemd.on('forgedSignal', onForged);
@@ -143,6 +148,15 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
     });
     retention.start();
     releasers.push(() => retention.close());
+    // Tasks that ended, and deletes that finished, while the store refused writes: recorded now.
+    const onStoreWritable = () => {
+      void tracker.refreshFollowed();
+      void finishDeletes(store, systemd, tracker, log);
+    };
+    storeHealth.on('writable', onStoreWritable);
+    releasers.push(() => {
+      storeHealth.off('writable', onStoreWritable);
+    });
     // A delete the bus outage interrupted is finished once systemd answers again.
     const onReconnected = () => void finishDeletes(store, systemd, tracker, log);
     systemd.on('reconnected', onReconnected);
@@ -173,7 +187,8 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
           metrics: metrics.registry,
           readiness: () => {
             // Recovery is done before the listener exists: no request sees a runner that has not recovered.
-            const checks = { dbus: systemd.connected, store: store.writable() };
+            // Not ready while the store refuses writes (a full disk): a start would only get a 503.
+            const checks = { dbus: systemd.connected, store: storeHealth.writable && store.writable() };
             return { ready: Object.values(checks).every(Boolean), checks };
           },
         },

@@ -43,7 +43,8 @@ function codeAndDetail(error: unknown): [ErrorCode, string] {
 export const errorHandler: ErrorRequestHandler = (error, request, response, _next) => {
   const [code, detail] = codeAndDetail(error);
   const status = statusOf(code);
-  if (status >= 500) request.log.error({ err: error }, 'request failed');
+  // A full store is logged once for all, when it fills (StoreHealth): not once per refused request.
+  if (status >= 500 && code !== 'STORE_UNWRITABLE') request.log.error({ err: error }, 'request failed');
   if (response.headersSent) {
     response.destroy();
     return;

@@ -15,6 +15,7 @@ import type { Logger } from 'pino';
 import { NO_SUCH_UNIT, SystemdError, type SystemdClient } from '../systemd/client.js';
 import { TaskState, isFinished } from './model.js';
 import type { TaskStore } from './store.js';
+import { StoreUnwritableError } from './store-errors.js';
 import { isoFromMicros, nowIso } from './time.js';
 import type { UnitTracker } from './tracking.js';
 import type { TaskTransitions } from './transitions.js';
@@ -57,7 +58,17 @@ export async function recoverTasks(
     if (found && isFinished(found.task)) {
       await tracker.collect(taskId, unit);
       report.collected += 1;
-    } else if (!found && (await adopt(store, systemd, tracker, transitions, taskId, unit))) {
+    } else if (!found) {
+      try {
+        if (!(await adopt(store, systemd, tracker, transitions, taskId, unit))) continue;
+      } catch (error) {
+        if (!(error instanceof StoreUnwritableError)) throw error;
+        log.warn(
+          { taskId, unit },
+          'a task unit the store has no record of is left for the next start to adopt: the store cannot be written',
+        );
+        continue;
+      }
       log.warn({ taskId, unit, state: store.find(taskId)?.task.state }, 'adopted a task unit the store had no record of');
       report.adopted += 1;
     }

@@ -14,6 +14,7 @@ import { TaskError } from './errors.js';
 import { TaskEvents } from './events.js';
 import { ExitCode, TaskState, isFinished, type FinishedTask, type TaskEvent, type TaskRecord, type TaskUsage } from './model.js';
 import type { TaskFilter, TaskPage, TaskStore, TaskView } from './store.js';
+import { StoreUnwritableError } from './store-errors.js';
 import { CheckersBusyError, type CheckVerdict, type TaskStarter } from './task-starter.js';
 import { nowIso } from './time.js';
 import type { UnitTracker } from './tracking.js';
@@ -234,8 +235,14 @@ export class TaskService {
     this.assertCapacity(machine);
     const taskId = this.newTaskId();
     const unit = unitNameOf(taskId);
-    // Durable before the unit exists: a crash from here on leaves a record recovery can settle.
-    this.transitions.create({ taskId, machine: machine.name, unit, createdAt: nowIso() }, idempotency);
+    // Durable before the unit exists: a crash from here on leaves a record recovery can settle,
+    // and a record the store cannot take (a full disk) starts nothing.
+    try {
+      this.transitions.create({ taskId, machine: machine.name, unit, createdAt: nowIso() }, idempotency);
+    } catch (error) {
+      if (error instanceof StoreUnwritableError) throw error.refusing('task not started');
+      throw error;
+    }
     this.options.hooks?.afterRecord?.();
     this.tracker.track(unit, true);
     const began = performance.now();
@@ -244,13 +251,25 @@ export class TaskService {
       this.options.observer?.startFailed();
       const snapshot = await this.systemd.getUnit(unit).catch(() => null);
       const why = `start job ${jobResult} (${snapshot ? `${snapshot.result}, status ${snapshot.execMainStatus}` : 'unit gone'})`;
-      this.transitions.move(this.mustFind(taskId), { state: TaskState.exited, exitCode: ExitCode.exception, detail: why });
+      try {
+        this.transitions.move(this.mustFind(taskId), { state: TaskState.exited, exitCode: ExitCode.exception, detail: why });
+      } catch (error) {
+        if (!(error instanceof StoreUnwritableError)) throw error;
+        // Its failed unit stays (systemd keeps it) and is followed: read, recorded and collected once the store takes writes.
+        this.tracker.started(unit);
+        throw new TaskError(
+          'START_FAILED',
+          `task ${taskId} failed to start: ${why}; recorded once the store takes writes (${error.message})`,
+        );
+      }
       await this.tracker.collect(taskId, unit);
       throw new TaskError('START_FAILED', `task ${taskId} failed to start: ${why}`);
     }
     this.options.observer?.started((performance.now() - began) / 1000);
     this.options.hooks?.afterStart?.();
     this.tracker.started(unit);
+    // If the store cannot take the task's new state (a full disk), the task still runs: it is
+    // answered as recorded ("created") and tracking records the rest once the store takes writes.
     await this.tracker.refresh(unit);
     const now = this.mustFind(taskId);
     // A DELETE during the start job may have sent its stop before the unit existed: send it now.
@@ -310,7 +329,12 @@ export class TaskService {
       return deleting.task;
     }
     const task = this.get(taskId);
-    this.transitions.forget(taskId);
+    try {
+      this.transitions.forget(taskId);
+    } catch (error) {
+      if (error instanceof StoreUnwritableError) throw error.refusing(`task ${taskId} not deleted`);
+      throw error;
+    }
     this.options.hooks?.afterForget?.();
     if (isFinished(task)) {
       // Its unit may still be loaded (collecting it failed): the row goes once it is not.
@@ -365,21 +389,39 @@ export class TaskService {
           cause: error,
         });
       }
-      this.transitions.move(this.mustFind(taskId), {
-        state: TaskState.exited,
-        exitCode: ExitCode.exception,
-        detail: `start failed: ${messageOf(error)}`,
-      });
+      try {
+        this.transitions.move(this.mustFind(taskId), {
+          state: TaskState.exited,
+          exitCode: ExitCode.exception,
+          detail: `start failed: ${messageOf(error)}`,
+        });
+      } catch (recording) {
+        if (!(recording instanceof StoreUnwritableError)) throw recording;
+        // Followed until the store takes writes: then its unit is found gone, and the task lost.
+        this.tracker.started(unit);
+        throw new TaskError('START_FAILED', `task ${taskId} could not be started: ${messageOf(error)}; ${recording.message}`, {
+          cause: error,
+        });
+      }
       this.tracker.untrack(unit);
       throw new TaskError('START_FAILED', `task ${taskId} could not be started: ${messageOf(error)}`, { cause: error });
     }
   }
 
   private async requestStop(task: TaskRecord): Promise<void> {
+    const first = !(task.stopRequested && task.state === TaskState.stopping);
+    // Intent first: the end that follows is a cancel (-1) even if the runner dies right here; and a
+    // stop whose intent the store cannot take (a full disk) is not sent.
+    if (first && !task.stopRequested) {
+      try {
+        this.store.update(task.taskId, { stopRequested: true });
+      } catch (error) {
+        if (error instanceof StoreUnwritableError) throw error.refusing(`task ${task.taskId} not stopped`);
+        throw error;
+      }
+    }
     try {
-      if (!(task.stopRequested && task.state === TaskState.stopping)) {
-        // Intent first: the end that follows is a cancel (-1) even if the runner dies right here.
-        if (!task.stopRequested) this.store.update(task.taskId, { stopRequested: true });
+      if (first) {
         this.options.observer?.stopRequested();
         await this.systemd.stopUnit(task.unit);
         this.log.info({ taskId: task.taskId }, 'stop requested: SIGTERM, then SIGKILL after the grace period');

@@ -1,13 +1,17 @@
 /**
  * The task history: one row per task, and the events of their state changes, in SQLite (WAL,
  * synchronous=FULL so a row is on disk before the client hears of it). The only file that imports
- * the database driver; the schema and its versions are store-schema.ts.
+ * the database driver; the schema and its versions are store-schema.ts. Every write is one
+ * transaction: one its file system refuses (full, failing, read-only) leaves nothing of itself and
+ * throws StoreUnwritableError (store-errors.ts); the observer hears of every write's outcome.
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { FINISHED_STATES, TaskState, type TaskEvent, type TaskRecord, type TaskUsage } from './model.js';
 import { ACTIVE_SQL, migrate, refuseNewer } from './store-schema.js';
+import { asStoreUnwritable } from './store-errors.js';
+import type { StoreWriteObserver } from './store-health.js';
 import { nowIso } from './time.js';
 
 interface TaskRow {
@@ -90,19 +94,28 @@ export class TaskStore {
   /** The schema version the store had when opened (0: new). */
   readonly openedAtVersion: number;
 
-  constructor(stateDir: string) {
-    mkdirSync(stateDir, { recursive: true, mode: 0o750 });
+  constructor(
+    private readonly stateDir: string,
+    /** Told whether each write succeeded or the file system refused it (StoreHealth). */
+    private readonly observer?: StoreWriteObserver,
+  ) {
     const file = join(stateDir, 'tasks.sqlite3');
-    this.db = new Database(file);
+    try {
+      mkdirSync(stateDir, { recursive: true, mode: 0o750 });
+      this.db = new Database(file);
+    } catch (error) {
+      throw asStoreUnwritable(error, stateDir) ?? error;
+    }
     try {
       refuseNewer(this.db, file);
+      // On a full disk this is where opening fails: WAL mode needs room for its shared-memory file.
       this.db.pragma('journal_mode = WAL');
       this.db.pragma('synchronous = FULL');
       this.db.pragma('busy_timeout = 5000');
       this.openedAtVersion = migrate(this.db, file);
     } catch (error) {
       this.db.close();
-      throw error;
+      throw asStoreUnwritable(error, stateDir) ?? error;
     }
     this.statements = {
       insert: this.db.prepare(
@@ -151,22 +164,24 @@ export class TaskStore {
    * on (one a deleted task held is released first). Returns the event.
    */
   insert(task: Pick<TaskRecord, 'taskId' | 'machine' | 'unit' | 'createdAt'>, idempotency?: IdempotencyKey, recovered = false): TaskEvent {
-    return this.db
-      .transaction(() => {
-        if (idempotency) this.statements.releaseKey.run(idempotency.key);
-        this.statements.insert.run({
-          ...task,
-          state: TaskState.created,
-          key: idempotency?.key ?? null,
-          digest: idempotency?.digest ?? null,
-        });
-        return this.appendEvent(
-          { task_id: task.taskId, machine: task.machine, state: TaskState.created, exit_code: null, result: null, detail: null },
-          task.createdAt,
-          recovered,
-        );
-      })
-      .immediate();
+    return this.write(() =>
+      this.db
+        .transaction(() => {
+          if (idempotency) this.statements.releaseKey.run(idempotency.key);
+          this.statements.insert.run({
+            ...task,
+            state: TaskState.created,
+            key: idempotency?.key ?? null,
+            digest: idempotency?.digest ?? null,
+          });
+          return this.appendEvent(
+            { task_id: task.taskId, machine: task.machine, state: TaskState.created, exit_code: null, result: null, detail: null },
+            task.createdAt,
+            recovered,
+          );
+        })
+        .immediate(),
+    );
   }
 
   /** The visible task that holds an idempotency key, and the digest of the request that made it. */
@@ -234,7 +249,18 @@ export class TaskStore {
     return Object.fromEntries(this.statements.byState.all().map((row) => [row.state, row.count]));
   }
 
-  /** The store can take a write (for readiness): an immediate transaction, rolled back. */
+  /**
+   * One write that changes nothing (the schema version, written again): what StoreHealth probes
+   * with while writes fail. Throws StoreUnwritableError while they still do.
+   */
+  probeWrite(): void {
+    this.write(() => {
+      const version = this.db.pragma('user_version', { simple: true }) as number;
+      this.db.pragma(`user_version = ${version}`);
+    });
+  }
+
+  /** The store can be locked for a write (for readiness): an immediate transaction, rolled back. */
   writable(): boolean {
     try {
       this.db.exec('BEGIN IMMEDIATE; ROLLBACK');
@@ -254,6 +280,10 @@ export class TaskStore {
   }
 
   update(taskId: string, patch: TaskPatch): void {
+    this.write(() => this.applyPatch(taskId, patch));
+  }
+
+  private applyPatch(taskId: string, patch: TaskPatch): void {
     const entries = Object.entries(patch) as [keyof TaskPatch, unknown][];
     if (entries.length === 0) return;
     const assignments = entries.map(([key]) => `${COLUMNS[key]} = @${key}`).join(', ');
@@ -271,23 +301,25 @@ export class TaskStore {
    * write: an event is recorded exactly when the change is. Returns the task as it now is.
    */
   transition(taskId: string, patch: TaskPatch, recovered: boolean): { task: TaskRecord; event?: TaskEvent } | undefined {
-    return this.db
-      .transaction(() => {
-        const before = this.statements.get.get(taskId);
-        if (!before) return undefined;
-        this.update(taskId, patch);
-        const after = this.statements.get.get(taskId);
-        if (!after) return undefined;
-        const task = fromRow(after);
-        if (after.state === before.state) return { task };
-        const event = this.appendEvent(
-          eventRowOf(task),
-          (task.state === TaskState.running ? task.startedAt : task.finishedAt) ?? nowIso(),
-          recovered,
-        );
-        return { task, event };
-      })
-      .immediate();
+    return this.write(() =>
+      this.db
+        .transaction(() => {
+          const before = this.statements.get.get(taskId);
+          if (!before) return undefined;
+          this.applyPatch(taskId, patch);
+          const after = this.statements.get.get(taskId);
+          if (!after) return undefined;
+          const task = fromRow(after);
+          if (after.state === before.state) return { task };
+          const event = this.appendEvent(
+            eventRowOf(task),
+            (task.state === TaskState.running ? task.startedAt : task.finishedAt) ?? nowIso(),
+            recovered,
+          );
+          return { task, event };
+        })
+        .immediate(),
+    );
   }
 
   /** Events after `after` (an event id; 0 for all that are kept), oldest first, at most `limit`. */
@@ -310,22 +342,26 @@ export class TaskStore {
    * once the unit is stopped and collected (remove()).
    */
   forget(taskId: string): TaskEvent | undefined {
-    return this.db
-      .transaction(() => {
-        this.statements.forget.run(taskId);
-        return this.eventOfNow(taskId, true);
-      })
-      .immediate();
+    return this.write(() =>
+      this.db
+        .transaction(() => {
+          this.statements.forget.run(taskId);
+          return this.eventOfNow(taskId, true);
+        })
+        .immediate(),
+    );
   }
 
   /** Undoes forget() when systemd refused the stop: visible again, with its stop request as before. */
   unforget(taskId: string, stopRequested: boolean): TaskEvent | undefined {
-    return this.db
-      .transaction(() => {
-        this.statements.unforget.run({ taskId, stopRequested: Number(stopRequested) });
-        return this.eventOfNow(taskId, false);
-      })
-      .immediate();
+    return this.write(() =>
+      this.db
+        .transaction(() => {
+          this.statements.unforget.run({ taskId, stopRequested: Number(stopRequested) });
+          return this.eventOfNow(taskId, false);
+        })
+        .immediate(),
+    );
   }
 
   /** The tasks a DELETE asked to forget whose rows are still here: their delete is not finished. */
@@ -338,12 +374,12 @@ export class TaskStore {
    * deleted, for subscribers that resume later; retention prunes them (pruneOrphanEvents).
    */
   remove(taskId: string): void {
-    this.statements.remove.run(taskId);
+    this.write(() => this.statements.remove.run(taskId));
   }
 
   /** Events of tasks no longer in the store, older than `before`. Returns how many went. */
   pruneOrphanEvents(before: string): number {
-    return this.statements.orphanEvents.run(before).changes;
+    return this.write(() => this.statements.orphanEvents.run(before).changes);
   }
 
   /**
@@ -363,18 +399,38 @@ export class TaskStore {
 
   /** Removes these tasks (rows, keys, events) in one write. */
   removeAll(taskIds: readonly string[]): void {
-    this.db
-      .transaction(() => {
-        for (const taskId of taskIds) {
-          this.statements.remove.run(taskId);
-          this.statements.removeEvents.run(taskId);
-        }
-      })
-      .immediate();
+    this.write(() =>
+      this.db
+        .transaction(() => {
+          for (const taskId of taskIds) {
+            this.statements.remove.run(taskId);
+            this.statements.removeEvents.run(taskId);
+          }
+        })
+        .immediate(),
+    );
   }
 
   close(): void {
     this.db.close();
+  }
+
+  /**
+   * Runs one write (a statement, or a transaction) and tells the observer how it went. A refusal of
+   * the file system becomes StoreUnwritableError; SQLite rolled the transaction back whole.
+   */
+  private write<T>(work: () => T): T {
+    let result: T;
+    try {
+      result = work();
+    } catch (error) {
+      const unwritable = asStoreUnwritable(error, this.stateDir);
+      if (!unwritable) throw error;
+      this.observer?.failed(unwritable);
+      throw unwritable;
+    }
+    this.observer?.wrote();
+    return result;
   }
 
   private appendEvent(

@@ -3,12 +3,16 @@
  * that follows (systemd is the truth while the unit exists), and lets systemd collect the unit once
  * its result is recorded. One record per followed unit, and only for an active task: none is kept
  * once the unit is collected, or once its task is finished or gone from the store.
+ *
+ * A state the store cannot take (a full disk) is not lost: the unit is not collected (systemd keeps
+ * its result, RemainAfterExit=), and refreshFollowed() reads it again once the store takes writes.
  */
 import type { Logger } from 'pino';
 import type { SystemdClient, UnitChange, UnitSnapshot } from '../systemd/client.js';
 import { ExitCode, TaskState, isFinished, type TaskRecord, type TaskUsage } from './model.js';
 import { mapUnitStatus, type MappedStatus, type UnitStatus } from './state-mapping.js';
 import type { TaskPatch, TaskStore } from './store.js';
+import { StoreUnwritableError } from './store-errors.js';
 import { isoFromMicros } from './time.js';
 import type { TaskTransitions } from './transitions.js';
 import type { UsageSampler } from './usage-sampler.js';
@@ -94,6 +98,14 @@ export class UnitTracker {
   }
 
   /**
+   * Reads every followed unit again: after the store refused writes, the changes it could not
+   * record (a task that ended meanwhile gets its real result, from the unit systemd kept).
+   */
+  async refreshFollowed(): Promise<void> {
+    await Promise.all([...this.units.keys()].map((unit) => this.refresh(unit)));
+  }
+
+  /**
    * Reads a followed unit from systemd and moves its task to the state that follows; one read at a
    * time per unit, and one more if a change came during it. A unit not followed (collected, or its
    * task finished or unknown) is not read, nor followed again: reattach() is for active tasks.
@@ -112,7 +124,9 @@ export class UnitTracker {
           try {
             await this.refreshOnce(unit, tracked);
           } catch (error) {
-            this.log.warn({ unit, err: error }, 'could not read the state of a task unit');
+            // The store's refusals are logged once for all (StoreHealth), and done again by refreshFollowed().
+            if (error instanceof StoreUnwritableError) this.log.debug({ unit, err: error }, 'could not record the state of a task unit');
+            else this.log.warn({ unit, err: error }, 'could not read the state of a task unit');
           }
           // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- refresh() sets it during the await
         } while (tracked.again && this.units.get(unit) === tracked);
@@ -144,9 +158,15 @@ export class UnitTracker {
         // The directory first: a delete whose directory could not go keeps its (hidden) row, and
         // is finished again at the next start or reconnect (finishDeletes).
         await this.removeDirectory?.(taskId);
-        this.store.remove(taskId);
       } catch (error) {
         this.log.warn({ taskId, err: error }, "could not remove a deleted task's working directory; trying again later");
+        return;
+      }
+      try {
+        this.store.remove(taskId);
+      } catch (error) {
+        // A full disk is logged once for all (StoreHealth); finishDeletes removes the row once the store takes writes.
+        if (!(error instanceof StoreUnwritableError)) this.log.warn({ taskId, err: error }, "could not remove a deleted task's record");
       }
     }
   }

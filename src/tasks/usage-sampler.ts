@@ -42,11 +42,11 @@ export class UsageSampler {
 
   /**
    * The task has ended: what it used, for its record. `cpuNsec`: systemd's final CPU time, when it
-   * kept one (exact; the last read may be up to a sampling interval old). Stops following the unit.
+   * kept one (exact; the last read may be up to a sampling interval old). The figures are kept until
+   * forget() (the unit's collection): a record the store could not take is written again with them.
    */
   final(unit: string, cpuNsec: number | null): TaskUsage | null {
     const last = this.read(unit);
-    this.samples.delete(unit);
     if (last === null && cpuNsec === null) return null;
     const base: TaskUsage = last ?? {
       cpuNsec: null,

@@ -1549,7 +1549,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description SHUTTING_DOWN: the runner is shutting down (tasks keep running); retry after Retry-After; CHECK_TIMEOUT: the machine's check of the parameters did not end within its limits.checkTimeoutSec: nothing was started; SYSTEMD_UNAVAILABLE: the system bus or systemd did not answer */
+            /** @description SHUTTING_DOWN: the runner is shutting down (tasks keep running); retry after Retry-After; CHECK_TIMEOUT: the machine's check of the parameters did not end within its limits.checkTimeoutSec: nothing was started; SYSTEMD_UNAVAILABLE: the system bus or systemd did not answer; STORE_UNWRITABLE: the task store cannot be written (no space left under the state directory, an I/O error, a read-only file system): nothing was done; retry after Retry-After */
             503: {
                 headers: {
                     /** @description seconds to wait before trying again */
@@ -1564,7 +1564,7 @@ export interface operations {
                          * @description what went wrong, for programs (docs/errors.md)
                          * @enum {string}
                          */
-                        code: "SHUTTING_DOWN" | "CHECK_TIMEOUT" | "SYSTEMD_UNAVAILABLE";
+                        code: "SHUTTING_DOWN" | "CHECK_TIMEOUT" | "SYSTEMD_UNAVAILABLE" | "STORE_UNWRITABLE";
                     };
                 };
             };
@@ -1829,7 +1829,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description SHUTTING_DOWN: the runner is shutting down (tasks keep running); retry after Retry-After; SYSTEMD_UNAVAILABLE: the system bus or systemd did not answer */
+            /** @description SHUTTING_DOWN: the runner is shutting down (tasks keep running); retry after Retry-After; SYSTEMD_UNAVAILABLE: the system bus or systemd did not answer; STORE_UNWRITABLE: the task store cannot be written (no space left under the state directory, an I/O error, a read-only file system): nothing was done; retry after Retry-After */
             503: {
                 headers: {
                     /** @description seconds to wait before trying again */
@@ -1844,7 +1844,7 @@ export interface operations {
                          * @description what went wrong, for programs (docs/errors.md)
                          * @enum {string}
                          */
-                        code: "SHUTTING_DOWN" | "SYSTEMD_UNAVAILABLE";
+                        code: "SHUTTING_DOWN" | "SYSTEMD_UNAVAILABLE" | "STORE_UNWRITABLE";
                     };
                 };
             };
@@ -1958,7 +1958,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description SHUTTING_DOWN: the runner is shutting down (tasks keep running); retry after Retry-After; SYSTEMD_UNAVAILABLE: the system bus or systemd did not answer */
+            /** @description SHUTTING_DOWN: the runner is shutting down (tasks keep running); retry after Retry-After; SYSTEMD_UNAVAILABLE: the system bus or systemd did not answer; STORE_UNWRITABLE: the task store cannot be written (no space left under the state directory, an I/O error, a read-only file system): nothing was done; retry after Retry-After */
             503: {
                 headers: {
                     /** @description seconds to wait before trying again */
@@ -1973,7 +1973,7 @@ export interface operations {
                          * @description what went wrong, for programs (docs/errors.md)
                          * @enum {string}
                          */
-                        code: "SHUTTING_DOWN" | "SYSTEMD_UNAVAILABLE";
+                        code: "SHUTTING_DOWN" | "SYSTEMD_UNAVAILABLE" | "STORE_UNWRITABLE";
                     };
                 };
             };

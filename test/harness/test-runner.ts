@@ -121,10 +121,16 @@ export function startTestRunner(config: Record<string, unknown> = {}, options: R
   return startRunnerService({ machines: TEST_MACHINES, auth: { anonymous: 'write' }, ...config }, { starter: true, ...options });
 }
 
-/** (Re)starts the runner so that it dies by SIGKILL at this step of the next task start (or delete). */
+/** What fill-after-record writes in the runner's state directory until its file system is full. */
+export const FAULT_FILLER = 'fault-filler';
+
+/**
+ * (Re)starts the runner so that it dies by SIGKILL at this step of the next task start (or delete),
+ * or, with fill-after-record, fills its state directory's file system (FAULT_FILLER) after each start's record.
+ */
 export function startWithFault(
   runner: RunnerService,
-  fault: 'after-record' | 'after-start' | 'after-forget' | 'after-event',
+  fault: 'after-record' | 'after-start' | 'after-forget' | 'after-event' | 'fill-after-record',
 ): Promise<void> {
   const entry = ['--import', 'tsx', `${APP_DIR_INSIDE}/test/harness/serve-with-faults.ts`];
   return runner.start({ TESSIA_FAULT: fault }, [], entry);

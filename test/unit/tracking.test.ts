@@ -27,6 +27,7 @@ import { TaskUnitStarter } from '../../src/starter/task-unit-starter.js';
 import { finishDeletes } from '../../src/tasks/recovery.js';
 import { TaskService } from '../../src/tasks/service.js';
 import { TaskStore } from '../../src/tasks/store.js';
+import { StoreUnwritableError } from '../../src/tasks/store-errors.js';
 import { UsageSampler } from '../../src/tasks/usage-sampler.js';
 import { UnitTracker } from '../../src/tasks/tracking.js';
 import { TaskTransitions } from '../../src/tasks/transitions.js';
@@ -642,5 +643,113 @@ describe('Deleting a task', () => {
       [[taskId, TaskState.exited, ExitCode.canceled]],
     );
     assert.deepEqual(systemd.stops, [], 'the unit was found gone before a stop was sent');
+  });
+});
+
+/** The real store, whose state changes its file system refuses while `full` is set, as SQLite reports a full disk. */
+class FillableStore extends TaskStore {
+  /** State changes are refused. */
+  full = false;
+  /** New tasks are refused. */
+  refuseInserts = false;
+  override insert(...args: Parameters<TaskStore['insert']>): ReturnType<TaskStore['insert']> {
+    if (this.refuseInserts) throw diskFull();
+    return super.insert(...args);
+  }
+
+  override transition(...args: Parameters<TaskStore['transition']>): ReturnType<TaskStore['transition']> {
+    if (this.full) throw diskFull();
+    return super.transition(...args);
+  }
+}
+
+const diskFull = () =>
+  new StoreUnwritableError('full', 'the-state-dir', Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' }));
+
+describe('UnitTracker and a store that refuses writes', () => {
+  let fillable: FillableStore;
+  beforeEach(() => {
+    // The same frame as every test, on a store whose writes can be refused.
+    tracker.close();
+    transitions.close();
+    store.close();
+    fillable = new FillableStore(join(directory, `store-${++stores}`));
+    store = fillable;
+    transitions = new TaskTransitions(store, log);
+    tracker = new UnitTracker(store, systemd as unknown as SystemdClient, transitions, usage, log);
+  });
+
+  it("keeps an ended task's unit until its state is recorded, and records its real exit code once the store takes writes.", async () => {
+    const { taskId, unit } = insertTask();
+    systemd.units.set(unit, snapshot(unit));
+    tracker.track(unit);
+    await tracker.refresh(unit);
+    assert.equal(taskOf(taskId).state, TaskState.running);
+
+    fillable.full = true;
+    systemd.units.set(unit, snapshot(unit, failedWith(4).read));
+    systemd.signal(unit, failedWith(4).signalled);
+    await settled();
+    await tracker.refresh(unit);
+    assert.equal(taskOf(taskId).state, TaskState.running, 'a state the store refused was taken as written');
+    assert.equal(systemd.collected.length, 0, 'the unit was collected before its result was recorded');
+    assert.equal(systemd.watched.has(unit), true);
+
+    fillable.full = false;
+    await tracker.refreshFollowed();
+    const task = taskOf(taskId);
+    assert.equal(task.state, TaskState.exited);
+    assert.equal(task.exitCode, 4);
+    assert.equal(task.result, 'exit-code');
+    assert.deepEqual(
+      systemd.collected.map((each) => each.unit),
+      [unit],
+    );
+    assert.equal(systemd.watched.size, 0);
+  });
+
+  it('answers a failed start START_FAILED when its end cannot be recorded, and keeps its unit until it is.', async () => {
+    const tasks = await service();
+    systemd.onStart = ({ unitName }) => {
+      systemd.units.set(unitName, snapshot(unitName, failedWith(203).read));
+      fillable.full = true;
+      return 'failed';
+    };
+    await assert.rejects(tasks.create({ machine: 'echo', parameters: ['echo hi'] }), (error: unknown) => {
+      assert.ok(error instanceof TaskError);
+      assert.equal(error.code, 'START_FAILED');
+      assert.match(error.message, /; recorded once the store takes writes \(no space left for the task store under /);
+      return true;
+    });
+    const [created] = store.list();
+    assert.equal(created?.state, TaskState.created);
+    assert.equal(systemd.collected.length, 0);
+
+    fillable.full = false;
+    await tracker.refreshFollowed();
+    const [task] = store.list();
+    assert.equal(task?.state, TaskState.exited);
+    assert.equal(task.exitCode, 203);
+    assert.equal(systemd.collected.length, 1);
+    assert.equal(systemd.watched.size, 0);
+  });
+
+  it('refuses a start whose record the store cannot take: STORE_UNWRITABLE, and no unit started.', async () => {
+    const tasks = await service();
+    const starts: string[] = [];
+    systemd.onStart = ({ unitName }) => {
+      starts.push(unitName);
+      return 'done';
+    };
+    fillable.refuseInserts = true;
+    await assert.rejects(tasks.create({ machine: 'echo', parameters: ['echo hi'] }), (error: unknown) => {
+      assert.ok(error instanceof TaskError);
+      assert.equal(error.code, 'STORE_UNWRITABLE');
+      assert.match(error.message, /^task not started: no space left for the task store under /);
+      return true;
+    });
+    assert.deepEqual(starts, []);
+    assert.deepEqual(store.list(), []);
+    assert.equal(systemd.watched.size, 0);
   });
 });

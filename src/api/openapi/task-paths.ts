@@ -65,6 +65,7 @@ export const taskPaths: ZodOpenApiPathsObject = {
           'CHECK_FAILED',
           'CHECK_TIMEOUT',
           'SYSTEMD_UNAVAILABLE',
+          'STORE_UNWRITABLE',
         ]),
       },
     },
@@ -91,7 +92,7 @@ export const taskPaths: ZodOpenApiPathsObject = {
       requestParams: { path: TaskIdPath },
       responses: {
         '200': { description: 'forgotten', content: json(Success) },
-        ...errorResponses(ANY_REQUEST, WRITE, ['TASK_NOT_FOUND', 'SYSTEMD_UNAVAILABLE']),
+        ...errorResponses(ANY_REQUEST, WRITE, ['TASK_NOT_FOUND', 'SYSTEMD_UNAVAILABLE', 'STORE_UNWRITABLE']),
       },
     },
   },
@@ -103,7 +104,7 @@ export const taskPaths: ZodOpenApiPathsObject = {
       requestParams: { path: TaskIdPath },
       responses: {
         '200': { description: 'the task once it has ended, or after tasks.stopWaitSec (stopping)', content: json(Task) },
-        ...errorResponses(ANY_REQUEST, WRITE, ['TASK_NOT_FOUND', 'SYSTEMD_UNAVAILABLE']),
+        ...errorResponses(ANY_REQUEST, WRITE, ['TASK_NOT_FOUND', 'SYSTEMD_UNAVAILABLE', 'STORE_UNWRITABLE']),
       },
     },
   },
