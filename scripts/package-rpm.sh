@@ -20,6 +20,12 @@ set --
 if [ -z "$(rpm --eval '%{?systemd_post:1}')" ]; then
   set -- --load "$repo/packaging/rpm/compat/macros.systemd" --define "_tessia_rpm_compat_dir $repo/packaging/rpm/compat"
 fi
+# rpm's brp-compress (man pages) is a bash script run as /bin/sh: where that is dash (Debian), it
+# stops at `read -d` and leaves the pages uncompressed. Run it with bash.
+brp_compress=$(rpm --eval '%{?__brp_compress}')
+case $brp_compress in
+  /*) set -- "$@" --define "__brp_compress bash $brp_compress" ;;
+esac
 rpmbuild --nodeps "$@" --define "_topdir $top" --define "version_from_package $version" -bb "$top/SPECS/tessia-task-runner.spec"
 find "$top/RPMS" -name '*.rpm' -exec mv {} "$out/" \;
 rm -rf "$top"

@@ -8,7 +8,7 @@
  */
 import { statSync } from 'node:fs';
 import { pino, type DestinationStream, type Logger } from 'pino';
-import { openNativeJournal, type NativeJournal } from './journal/native.js';
+import { tryNativeJournal, type NativeJournal, type NativeJournalOff } from './journal/native.js';
 import { journalFieldName, type JournalFields } from './journal/native-entry.js';
 import { DEFAULT_PRIORITY, PRIORITIES, type Priority } from './journal/priority.js';
 
@@ -54,15 +54,17 @@ export type LogOutput = 'journal' | 'journal-text' | 'pretty' | 'json';
 export interface RunnerLog {
   log: Logger;
   output: LogOutput;
+  /** Why the output is 'journal-text' and not 'journal'. */
+  nativeJournalOff?: NativeJournalOff;
   /** Resolves once every line logged so far has left the process, or after a few seconds (call before exiting). */
   flush: () => Promise<void>;
 }
 
 export function createLogger(level: string): RunnerLog {
   if (process.env['TESSIA_LOG_FORMAT'] !== 'json' && stdoutIsJournal()) {
-    const native = openNativeJournal();
+    const { journal: native, off } = tryNativeJournal();
     const log = pino({ level, redact, base: { service: IDENTIFIER } }, journalDestination(native));
-    if (!native) return { log, output: 'journal-text', flush: () => flushPino(log) };
+    if (off) return { log, output: 'journal-text', nativeJournalOff: off, flush: () => flushPino(log) };
     return {
       log,
       output: 'journal',

@@ -57,6 +57,10 @@ rpm -qp --dump "$rpm_file" | awk '$1 == "/usr/lib/tessia-task-runner/dist/machin
 rpm -qp --configfiles "$rpm_file" | grep -qx /etc/tessia-task-runner/config.yaml || fail "config.yaml is not %config"
 # The host's journald is left alone: no drop-in of ours for it.
 if printf '%s\n' "$list" | grep -q '^/usr/lib/systemd/journald\.conf\.d/'; then fail "a drop-in for the host's journald"; fi
+# The manual pages, compressed or not (brp-compress decides).
+for page in man8/tessia-task-runner.8 man5/tessia-task-runner.yaml.5; do
+  printf '%s\n' "$list" | grep -Eqx "/usr/share/man/$page(\.gz|\.xz|\.bz2|\.zst)?" || fail "missing: /usr/share/man/$page"
+done
 if printf '%s\n' "$list" | grep -q '/obj.target/\|/build/Release/obj/\|\.a$'; then fail "build leftovers in the package"; fi
 
 # Scriptlets. The units the macros get: the runner's, never the tasks slice. Each macro has two

@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 import { ConfigError } from '../config/load.js';
 import { messageOf } from '../errors.js';
+import { asNativeAddonMismatch } from '../native-abi.js';
+import { EXIT } from './exit-status.js';
 import { reloadCommand } from './reload-command.js';
 import { SERVE_USAGE, serve } from './serve.js';
 import { taskCommand } from './task-commands.js';
@@ -29,15 +31,21 @@ async function main(argv: string[]): Promise<void> {
       return;
     default:
       process.stderr.write(`unknown command: ${command}\n${USAGE}`);
-      process.exitCode = 2;
+      process.exitCode = EXIT.usage;
   }
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => {
   if (error instanceof ConfigError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
     process.stderr.write(`tessia-task-runner: ${messageOf(error)}\n`);
-    process.exit(2);
+    process.exit(EXIT.usage);
+  }
+  // The build record said so before any addon loaded, or an addon refused to load (no record, or a stale one).
+  const mismatch = asNativeAddonMismatch(error);
+  if (mismatch) {
+    process.stderr.write(`tessia-task-runner: ${mismatch.message}\n`);
+    process.exit(EXIT.nativeAddonMismatch);
   }
   process.stderr.write(`tessia-task-runner: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-  process.exit(1);
+  process.exit(EXIT.failed);
 });

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CONTROL_SOCKET_NAME, requestReload } from '../control-socket.js';
 import { messageOf } from '../errors.js';
+import { EXIT } from './exit-status.js';
 
 const DEFAULT_TIMEOUT_SECONDS = 60;
 
@@ -20,26 +21,28 @@ and logged), 5 when it does not answer. \`systemctl reload tessia-task-runner\` 
   --timeout SECONDS  how long to wait for the answer (default ${DEFAULT_TIMEOUT_SECONDS})
 `;
 
+export const RELOAD_OPTIONS = { control: { type: 'string' }, timeout: { type: 'string' }, help: { type: 'boolean', short: 'h' } } as const;
+
 export async function reloadCommand(args: string[]): Promise<number> {
   let values;
   try {
     ({ values } = parseArgs({
       args,
-      options: { control: { type: 'string' }, timeout: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      options: RELOAD_OPTIONS,
       strict: true,
     }));
   } catch (error) {
     process.stderr.write(`${messageOf(error)}\n${RELOAD_USAGE}`);
-    return 2;
+    return EXIT.usage;
   }
   if (values.help) {
     process.stdout.write(RELOAD_USAGE);
-    return 0;
+    return EXIT.ok;
   }
   const seconds = values.timeout === undefined ? DEFAULT_TIMEOUT_SECONDS : Number(values.timeout);
   if (!(seconds > 0 && seconds <= 3600)) {
     process.stderr.write(`--timeout: "${values.timeout ?? ''}" is not a number of seconds above 0 and at most 3600\n${RELOAD_USAGE}`);
-    return 2;
+    return EXIT.usage;
   }
   const runtimeDirectory = process.env['RUNTIME_DIRECTORY']?.split(':')[0] ?? '/run/tessia-task-runner';
   const path = values.control ?? join(runtimeDirectory, CONTROL_SOCKET_NAME);
@@ -48,12 +51,12 @@ export async function reloadCommand(args: string[]): Promise<number> {
     answer = await requestReload(path, seconds * 1000);
   } catch (error) {
     process.stderr.write(`tessia-task-runner reload: no answer from the service at ${path}: ${messageOf(error)}\n`);
-    return 5;
+    return EXIT.unavailable;
   }
   if (answer.ok) {
     process.stdout.write(`${answer.message}\n`);
-    return 0;
+    return EXIT.ok;
   }
   process.stderr.write(`tessia-task-runner reload: refused, the service keeps its config: ${answer.message}\n`);
-  return 1;
+  return EXIT.failed;
 }

@@ -7,9 +7,11 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, defaultConfigPath, loadConfig } from '../config/load.js';
 import { createLogger } from '../log.js';
-import { startRunner, type Runner, type StartHooks } from '../server.js';
+import type { Runner, StartHooks } from '../server.js';
 import { messageOf } from '../errors.js';
 import { CONTROL_SOCKET_NAME, openControlSocket } from '../control-socket.js';
+import { checkBuildAbi } from '../native-abi.js';
+import { EXIT } from './exit-status.js';
 
 export const SERVE_USAGE = `Usage: tessia-task-runner serve [--config FILE] [--listen HOST:PORT] [--state-dir DIR]
 
@@ -18,7 +20,17 @@ export const SERVE_USAGE = `Usage: tessia-task-runner serve [--config FILE] [--l
   --listen HOST:PORT where the HTTP API listens (default: the config's listen, 127.0.0.1:7356)
   --state-dir DIR    where the task store lives (default: the config's stateDir, $STATE_DIRECTORY,
                      else /var/lib/tessia-task-runner)
+
+Exit status: ${EXIT.ok} stopped (SIGTERM, SIGINT), ${EXIT.failed} failed, ${EXIT.usage} a bad command line or config,
+${EXIT.nativeAddonMismatch} its native addons were built for another Node.js (the service unit does not restart it)
 `;
+
+export const SERVE_OPTIONS = {
+  config: { type: 'string' },
+  listen: { type: 'string' },
+  'state-dir': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
 
 function splitHostPort(value: string): { host: string; port: number } {
   const at = value.lastIndexOf(':');
@@ -28,20 +40,16 @@ function splitHostPort(value: string): { host: string; port: number } {
 
 /** `hooks`: for tests only (test/harness/serve-with-faults.ts); the shipped entry point passes none. */
 export async function serve(args: string[], hooks: StartHooks = {}): Promise<void> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      config: { type: 'string' },
-      listen: { type: 'string' },
-      'state-dir': { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-    strict: true,
-  });
+  const { values } = parseArgs({ args, options: SERVE_OPTIONS, strict: true });
   if (values.help) {
     process.stdout.write(SERVE_USAGE);
     return;
   }
+  // Before anything loads a compiled addon: built for another Node.js, it fails to load (the store's
+  // better-sqlite3) or is left out (unix-dgram). Throws NativeAddonMismatch, which main.ts turns into
+  // one line and EXIT.nativeAddonMismatch. The server (and with it the store) is imported only then.
+  const abi = checkBuildAbi();
+  const { startRunner } = await import('../server.js');
   const configPath = values.config ?? defaultConfigPath();
   const overrides = {
     ...(values.listen === undefined ? {} : { listen: values.listen }),
@@ -51,12 +59,14 @@ export async function serve(args: string[], hooks: StartHooks = {}): Promise<voi
   const listen = splitHostPort(config.listen);
   const stateDir = config.stateDir ?? process.env['STATE_DIRECTORY']?.split(':')[0] ?? '/var/lib/tessia-task-runner';
   const runtimeDir = process.env['RUNTIME_DIRECTORY']?.split(':')[0] ?? join(stateDir, 'run');
-  const { log, output, flush } = createLogger(config.log.level);
-  if (output === 'journal-text') {
-    log.info(
-      'the native journal transport is off (unix-dgram not installed, or TESSIA_LOG_TRANSPORT=stdout): fields are written as KEY=value text',
-    );
+  const { log, nativeJournalOff, flush } = createLogger(config.log.level);
+  if (nativeJournalOff) {
+    // Turned off, not installed, not built: the admin's choice or a tree without a compiler. An
+    // addon that is there but does not load is a broken install.
+    const broken = nativeJournalOff.reason === 'built-for-another-node' || nativeJournalOff.reason === 'failed';
+    log[broken ? 'warn' : 'info'](`the native journal transport is off (${nativeJournalOff.detail}): fields are written as KEY=value text`);
   }
+  if (!abi.recorded) log.debug(`the native addons' Node.js ABI was not checked before loading them: no build record (${abi.why})`);
   // A reload re-reads the config file (and the token file and TLS files it names) and applies it
   // whole, or refuses it whole and keeps the config in force (logged). One at a time, in the order asked.
   const up: { runner?: Runner } = {};

@@ -19,14 +19,13 @@ import {
 } from './client.js';
 import { terminalSafe, terminalSafeJson } from './terminal-text.js';
 import { ADMIN_GROUP, PACKAGE_API_SOCKET } from '../package-layout.js';
-
-const EXIT = { ok: 0, failed: 1, usage: 2, notFound: 3, denied: 4, unavailable: 5 } as const;
+import { EXIT } from './exit-status.js';
 
 const DEFAULT_TIMEOUT_SECONDS = 30;
 /** The longest delay a timer takes (2^31 - 1 ms); a longer one would fire at once. */
 const MAX_TIMEOUT_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
 
-const TASK_USAGE = `Usage: tessia-task-runner task <command> [options]
+export const TASK_USAGE = `Usage: tessia-task-runner task <command> [options]
 
 Commands:
   start <machine> [--parameters JSON | --parameters-file FILE] [--wait | -f]
@@ -71,7 +70,7 @@ function commandUsage(command: string): string | undefined {
   return `Usage: tessia-task-runner task ${line.trim().replace(/\s{2,}/, '\n  ')}\n\n${connection}`;
 }
 
-const OPTIONS = {
+export const TASK_OPTIONS = {
   url: { type: 'string' },
   token: { type: 'string' },
   'token-file': { type: 'string' },
@@ -108,7 +107,7 @@ const COLORS: Record<number, string> = {
 export async function taskCommand(args: string[]): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs({ args, options: OPTIONS, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args, options: TASK_OPTIONS, allowPositionals: true, strict: true });
   } catch (error) {
     process.stderr.write(`${messageOf(error)}\n${TASK_USAGE}`);
     return EXIT.usage;

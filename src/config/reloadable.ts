@@ -10,7 +10,7 @@ import { ConfigSchema, type Config } from './schema.js';
  * and client CA (re-read even when the paths stay: rotation in place), who counts as guarded, the
  * runner's names and origins, the log level. Any other key (and any key added later) needs a restart.
  */
-const LIVE_KEYS: ReadonlySet<keyof Config> = new Set<keyof Config>([
+export const LIVE_KEYS: ReadonlySet<keyof Config> = new Set<keyof Config>([
   'machines',
   'auth',
   'tls',

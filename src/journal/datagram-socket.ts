@@ -13,6 +13,8 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { constants } from 'node:os';
+import { messageOf } from '../errors.js';
+import { asNativeAddonMismatch } from '../native-abi.js';
 
 /**
  * sent: the receiver has it. congested: try again on `onWritable`. too-large: over the socket's
@@ -47,14 +49,37 @@ const DISCONNECTED = new Set([errno.ECONNREFUSED, errno.ENOENT, errno.ENOTCONN, 
 const SEND_BUFFER_RESERVE = 32;
 const LINUX_DEFAULT_SEND_BUFFER = 212_992;
 
-/** unix-dgram, or null when it is not installed or its addon was not built (no C++ compiler). */
-export function loadUnixDgram(): UnixDgram | null {
+/**
+ * Why unix-dgram is not there: not installed (an optional dependency), or its addon is missing (no
+ * C++ compiler at install time) or built for another Node.js (a nodejs upgrade past the package's pin).
+ */
+export interface UnixDgramMissing {
+  reason: 'not-installed' | 'not-built' | 'built-for-another-node' | 'failed';
+  detail: string;
+}
+
+/** unix-dgram, or why it cannot be used. */
+export function loadUnixDgram(): { unixDgram: UnixDgram } | { unixDgram: null; missing: UnixDgramMissing } {
   try {
     const module = createRequire(import.meta.url)('unix-dgram') as Partial<UnixDgram>;
-    return typeof module.createSocket === 'function' ? (module as UnixDgram) : null;
-  } catch {
-    return null;
+    if (typeof module.createSocket === 'function') return { unixDgram: module as UnixDgram };
+    return { unixDgram: null, missing: { reason: 'failed', detail: 'unix-dgram has no createSocket' } };
+  } catch (error) {
+    return { unixDgram: null, missing: whyNotLoaded(error) };
   }
+}
+
+function whyNotLoaded(error: unknown): UnixDgramMissing {
+  const mismatch = asNativeAddonMismatch(error);
+  if (mismatch) return { reason: 'built-for-another-node', detail: `unix-dgram was built for another Node.js: ${mismatch.message}` };
+  if ((error as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND' && messageOf(error).includes("'unix-dgram'")) {
+    return { reason: 'not-installed', detail: 'unix-dgram is not installed' };
+  }
+  // The `bindings` module's words when no build/Release/unix_dgram.node exists.
+  if (messageOf(error).startsWith('Could not locate the bindings file')) {
+    return { reason: 'not-built', detail: 'unix-dgram is installed but its addon was not built (no C++ compiler at install time?)' };
+  }
+  return { reason: 'failed', detail: `unix-dgram did not load: ${messageOf(error).split('\n')[0] ?? ''}` };
 }
 
 /**

@@ -15,7 +15,14 @@
  * output to a slow reader does on journald's stdout stream; `flush(timeoutMs)` bounds how long a
  * caller waits before exiting anyway. While journald is unreachable they do not hold the process.
  */
-import { connectDatagramSocket, largestDatagram, loadUnixDgram, type DatagramSocket, type UnixDgram } from './datagram-socket.js';
+import {
+  connectDatagramSocket,
+  largestDatagram,
+  loadUnixDgram,
+  type DatagramSocket,
+  type UnixDgram,
+  type UnixDgramMissing,
+} from './datagram-socket.js';
 import { serializeWithin, type JournalFields } from './native-entry.js';
 import { PRIORITIES } from './priority.js';
 
@@ -51,14 +58,31 @@ export interface NativeJournalOptions {
 
 /** The native journal when the addon is installed and not turned off (TESSIA_LOG_TRANSPORT=stdout). */
 export function openNativeJournal(environment: NodeJS.ProcessEnv = process.env, options: NativeJournalOptions = {}): NativeJournal | null {
-  if (environment['TESSIA_LOG_TRANSPORT'] === 'stdout') return null;
-  const unixDgram = loadUnixDgram();
-  if (!unixDgram) return null;
-  return new DatagramJournal(unixDgram, {
+  return tryNativeJournal(environment, options).journal;
+}
+
+/** Why there is no native journal: turned off, or unix-dgram's own reason. */
+export interface NativeJournalOff {
+  reason: 'turned-off' | UnixDgramMissing['reason'];
+  detail: string;
+}
+
+/** Like openNativeJournal, saying why not. */
+export function tryNativeJournal(
+  environment: NodeJS.ProcessEnv = process.env,
+  options: NativeJournalOptions = {},
+): { journal: NativeJournal; off?: never } | { journal: null; off: NativeJournalOff } {
+  if (environment['TESSIA_LOG_TRANSPORT'] === 'stdout') {
+    return { journal: null, off: { reason: 'turned-off', detail: 'TESSIA_LOG_TRANSPORT=stdout' } };
+  }
+  const loaded = loadUnixDgram();
+  if (!loaded.unixDgram) return { journal: null, off: loaded.missing };
+  const journal = new DatagramJournal(loaded.unixDgram, {
     socketPath: options.socketPath ?? JOURNAL_SOCKET,
     maxQueuedBytes: options.maxQueuedBytes ?? 8 * 1024 * 1024,
     maxDatagramBytes: options.maxDatagramBytes ?? largestDatagram(),
   });
+  return { journal };
 }
 
 interface Waiting {

@@ -7,9 +7,9 @@
  *   describe('the Debian package', { skip: skipUnlessInstalled(['dh', 'dpkg-buildpackage'], 'the … suite needs …') }, …)
  */
 import { spawnSync } from 'node:child_process';
-import { accessSync, appendFileSync, constants } from 'node:fs';
+import { accessSync, appendFileSync, constants, existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { delimiter, join } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
 
 /** Set to 1 and no suite may be skipped for a missing tool. */
 export const REQUIRE_ALL_SUITES = 'TESSIA_REQUIRE_ALL_SUITES';
@@ -91,6 +91,16 @@ export function skipUnlessMountNamespace(reason: string, env: NodeJS.ProcessEnv 
   const ran = spawnSync('unshare', [...mountNamespaceOptions(), 'true'], { encoding: 'utf8', timeout: 30_000 });
   if (ran.status === 0) return false;
   return skipOrFail(reason, `unshare ${mountNamespaceOptions().join(' ')} fails: ${ran.error?.message ?? ran.stderr.trim()}`, env);
+}
+
+/** Where Node.js's headers for addons are: beside its binary, as its packages and tarballs install them. */
+export const NODE_HEADERS = join(dirname(dirname(process.execPath)), 'include', 'node');
+
+/** Like `skipUnlessInstalled`, for a test that compiles a Node.js addon (g++ and Node.js's headers). */
+export function skipUnlessAddonCompiler(reason: string, env: NodeJS.ProcessEnv = process.env): string | false {
+  const missing = [...missingCommands(['g++'], env['PATH'] ?? ''), ...(existsSync(join(NODE_HEADERS, 'node.h')) ? [] : [NODE_HEADERS])];
+  if (missing.length === 0) return false;
+  return skipOrFail(reason, `missing: ${missing.join(', ')}`, env);
 }
 
 function skipOrFail(reason: string, missing: string, env: NodeJS.ProcessEnv): string {

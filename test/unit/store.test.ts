@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
@@ -540,6 +542,45 @@ describe('TaskStore schema versions', () => {
     } finally {
       after.close();
     }
+  });
+
+  it('loses nothing when the process is SIGKILLed in the middle of a migration, and migrates on the next open.', async () => {
+    const dir = copyOf(FIXTURE);
+    const file = join(dir, 'tasks.sqlite3');
+    const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '../harness/migrate-then-hang.ts'), dir], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const exited = once(child, 'exit');
+    let said = '';
+    for await (const chunk of child.stdout) {
+      said += String(chunk);
+      if (said.includes('in-migration')) break;
+    }
+    assert.equal(said, 'in-migration\n', 'the child stopped inside the migration');
+    // The migration's changes exist, uncommitted, in the write-ahead log at this moment.
+    assert.ok(statSync(`${file}-wal`).size > 0, 'the migration had written to the log');
+    child.kill('SIGKILL');
+    assert.deepEqual(await exited, [null, 'SIGKILL']);
+
+    const killed = new Database(file, { readonly: true });
+    try {
+      assert.equal(killed.pragma('integrity_check', { simple: true }), 'ok');
+      assert.equal(killed.pragma('user_version', { simple: true }), 1, 'still at the version before');
+      const tables = killed.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'events'").all();
+      assert.deepEqual(tables, [], 'nothing of the interrupted migration');
+      assert.equal((killed.prepare('SELECT COUNT(*) AS n FROM tasks').get() as { n: number }).n, 3);
+    } finally {
+      killed.close();
+    }
+    const reopened = new TaskStore(dir);
+    try {
+      assert.equal(reopened.openedAtVersion, 1);
+      assert.equal(reopened.get('0a0a0a01')?.exitCode, 0);
+      assert.equal(reopened.get('0a0a0a02')?.state, TaskState.running);
+    } finally {
+      reopened.close();
+    }
+    assert.equal(new Database(file, { readonly: true }).pragma('user_version', { simple: true }), SCHEMA_VERSION);
   });
 
   it('refuses a store of a newer schema, with what to do, and changes nothing in it.', () => {
