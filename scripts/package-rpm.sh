@@ -13,7 +13,20 @@ cd "$repo"
 git ls-files -z --cached --others --exclude-standard \
   | tar --null --files-from=- --ignore-failed-read --transform "s,^,tessia-task-runner-$version/," -czf "$top/SOURCES/tessia-task-runner-$version.tar.gz" 2>/dev/null
 cp packaging/rpm/tessia-task-runner.spec "$top/SPECS/"
-rpmbuild --nodeps --define "_topdir $top" --define "version_from_package $version" -bb "$top/SPECS/tessia-task-runner.spec"
+cp units/tessia-task-runner.sysusers "$top/SOURCES/"
+# The spec uses Fedora's systemd and sysusers macros (systemd-rpm-macros); a host without them
+# (Debian) gets the equivalents in packaging/rpm/compat, so the scriptlets are the same.
+set --
+if [ -z "$(rpm --eval '%{?systemd_post:1}')" ]; then
+  set -- --load "$repo/packaging/rpm/compat/macros.systemd" --define "_tessia_rpm_compat_dir $repo/packaging/rpm/compat"
+fi
+# rpm's brp-compress (man pages) is a bash script run as /bin/sh: where that is dash (Debian), it
+# stops at `read -d` and leaves the pages uncompressed. Run it with bash.
+brp_compress=$(rpm --eval '%{?__brp_compress}')
+case $brp_compress in
+  /*) set -- "$@" --define "__brp_compress bash $brp_compress" ;;
+esac
+rpmbuild --nodeps "$@" --define "_topdir $top" --define "version_from_package $version" -bb "$top/SPECS/tessia-task-runner.spec"
 find "$top/RPMS" -name '*.rpm' -exec mv {} "$out/" \;
 rm -rf "$top"
 ls "$out"/*.rpm
