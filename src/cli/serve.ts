@@ -10,6 +10,7 @@ import { createLogger } from '../log.js';
 import { startRunner, type Runner, type StartHooks } from '../server.js';
 import { messageOf } from '../errors.js';
 import { CONTROL_SOCKET_NAME, openControlSocket } from '../control-socket.js';
+import { VERSION } from '../version.js';
 
 export const SERVE_USAGE = `Usage: tessia-task-runner serve [--config FILE] [--listen HOST:PORT] [--state-dir DIR]
 
@@ -52,6 +53,7 @@ export async function serve(args: string[], hooks: StartHooks = {}): Promise<voi
   const stateDir = config.stateDir ?? process.env['STATE_DIRECTORY']?.split(':')[0] ?? '/var/lib/tessia-task-runner';
   const runtimeDir = process.env['RUNTIME_DIRECTORY']?.split(':')[0] ?? join(stateDir, 'run');
   const { log, output, flush } = createLogger(config.log.level);
+  log.info({ version: VERSION }, `tessia-task-runner ${VERSION} starting`);
   if (output === 'journal-text') {
     log.info(
       'the native journal transport is off (unix-dgram not installed, or TESSIA_LOG_TRANSPORT=stdout): fields are written as KEY=value text',
