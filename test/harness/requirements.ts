@@ -7,8 +7,9 @@
  *   describe('the Debian package', { skip: skipUnlessInstalled(['dh', 'dpkg-buildpackage'], 'the … suite needs …') }, …)
  */
 import { spawnSync } from 'node:child_process';
-import { accessSync, appendFileSync, constants } from 'node:fs';
+import { accessSync, appendFileSync, constants, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 
 /** Set to 1 and no suite may be skipped for a missing tool. */
@@ -91,6 +92,32 @@ export function skipUnlessMountNamespace(reason: string, env: NodeJS.ProcessEnv 
   const ran = spawnSync('unshare', [...mountNamespaceOptions(), 'true'], { encoding: 'utf8', timeout: 30_000 });
   if (ran.status === 0) return false;
   return skipOrFail(reason, `unshare ${mountNamespaceOptions().join(' ')} fails: ${ran.error?.message ?? ran.stderr.trim()}`, env);
+}
+
+/**
+ * What `commit` of the repository in `repo` lacks to be built as a Debian package here: nothing
+ * (undefined), the commit itself (a shallow clone), or the Build-Depends of its debian/control
+ * that are not installed (as dpkg-checkbuilddeps says).
+ */
+export function unmetBuildDepends(repo: string, commit: string): string | undefined {
+  const control = spawnSync('git', ['-C', repo, 'show', `${commit}:packaging/deb/debian/control`], { encoding: 'utf8' });
+  if (control.status !== 0) return `commit ${commit} is not in this clone (git fetch --unshallow): ${control.stderr.trim()}`;
+  const directory = mkdtempSync(join(tmpdir(), 'tessia-build-depends-'));
+  try {
+    mkdirSync(join(directory, 'debian'));
+    writeFileSync(join(directory, 'debian/control'), control.stdout);
+    const checked = spawnSync('dpkg-checkbuilddeps', [], { cwd: directory, encoding: 'utf8' });
+    if (checked.error) return `dpkg-checkbuilddeps: ${checked.error.message}`;
+    return checked.status === 0 ? undefined : checked.stderr.trim();
+  } finally {
+    rmSync(directory, { recursive: true, force: true });
+  }
+}
+
+/** Like `skipUnlessInstalled`, for a suite that builds the package of an earlier commit (its own Build-Depends). */
+export function skipUnlessBuildDepends(repo: string, commit: string, reason: string, env: NodeJS.ProcessEnv = process.env): string | false {
+  const unmet = unmetBuildDepends(repo, commit);
+  return unmet === undefined ? false : skipOrFail(reason, unmet, env);
 }
 
 function skipOrFail(reason: string, missing: string, env: NodeJS.ProcessEnv): string {
