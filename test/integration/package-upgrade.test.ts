@@ -184,7 +184,8 @@ describe(`an upgrade from ${PREVIOUS_VERSION} with tasks under way, and back`, {
       await eventually(
         'the task to end while no runner runs',
         () => unitOf(old.whileDown.taskId),
-        (unit) => unit['SubState'] === 'exited',
+        // RemainAfterExit keeps it: "exited", or "failed" for an exit status that is not 0.
+        (unit) => unit['MainPID'] === '0' && ['exited', 'failed'].includes(unit['SubState'] ?? ''),
       );
       const began = Date.now();
       await run('dpkg', '-i', `${inside}/current.deb`);
