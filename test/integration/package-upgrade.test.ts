@@ -11,11 +11,10 @@
 import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import Database from 'better-sqlite3';
 import { PrivateSystemd, REPO_DIR } from '../../src/embedded/private-systemd.js';
 import { client } from '../../src/embedded/api-client.js';
 import { eventually } from '../../src/embedded/eventually.js';
-import { PACKAGE_API_SOCKET } from '../../src/package-layout.js';
+import { PACKAGE_API_SOCKET, TASK_LOG_NAMESPACE } from '../../src/package-layout.js';
 import { SCHEMA_VERSION } from '../../src/tasks/store-schema.js';
 import {
   buildFreshDeb,
@@ -94,14 +93,39 @@ describe(`an upgrade from ${PREVIOUS_VERSION} with tasks under way, and back`, {
     assert.equal(reply.status, 200, reply.body);
     return reply.body;
   };
-  const storeVersion = () => {
-    const db = new Database(`${systemd.root}${STORE}`, { readonly: true });
-    try {
-      return db.pragma('user_version', { simple: true }) as number;
-    } finally {
-      db.close();
-    }
-  };
+  /**
+   * Runs `code` on the task store with the package's own better-sqlite3, as the runner's user (so
+   * that SQLite's -wal and -shm files stay the runner's: root's would lock it out); `db` is open.
+   */
+  const onStore = async (code: string) =>
+    JSON.parse(
+      await run(
+        'setpriv',
+        '--reuid=tessia-task-runner',
+        '--regid=tessia-task-runner',
+        '--init-groups',
+        '--',
+        '/usr/bin/node',
+        '-e',
+        `const Database = require('/usr/lib/tessia-task-runner/node_modules/better-sqlite3');
+         const db = new Database(${JSON.stringify(STORE)}, { fileMustExist: true });
+         try { console.log(JSON.stringify((() => { ${code} })() ?? null)); } finally { db.close(); }`,
+      ),
+    ) as unknown;
+  const storeVersion = () => onStore("return db.pragma('user_version', { simple: true });");
+  /** A task unit's journal (the host's and the namespace's), for a message when it ended unexpectedly. */
+  const unitJournal = async (taskId: string) =>
+    (
+      await systemd.run([
+        'journalctl',
+        `--namespace=+${TASK_LOG_NAMESPACE}`,
+        '--no-pager',
+        '-o',
+        'short-precise',
+        '-u',
+        `tessia-task-${taskId}.service`,
+      ])
+    ).stdout;
 
   let oldDeb = '';
   let newDeb = '';
@@ -285,7 +309,7 @@ describe(`an upgrade from ${PREVIOUS_VERSION} with tasks under way, and back`, {
 
   test("the store is migrated to this version's schema; 0.1.0's drop-in for the host's journald is gone", async () => {
     await upgraded();
-    assert.equal(storeVersion(), SCHEMA_VERSION);
+    assert.equal(await storeVersion(), SCHEMA_VERSION);
     assert.ok(!existsSync(`${systemd.root}${PREVIOUS_JOURNALD_DROPIN}`), `${PREVIOUS_JOURNALD_DROPIN} is gone`);
     const owner = await systemd.run(['dpkg-query', '-S', PREVIOUS_JOURNALD_DROPIN]);
     assert.notEqual(owner.code, 0, `no package owns it: ${owner.stdout}`);
@@ -343,7 +367,7 @@ describe(`an upgrade from ${PREVIOUS_VERSION} with tasks under way, and back`, {
         async () => (await oldApi.get<TaskView>(`/v1/tasks/${across.taskId}`)).body,
         (task) => task.state === 'exited',
       );
-      assert.equal(acrossEnded.exitCode, 8);
+      assert.equal(acrossEnded.exitCode, 8, await unitJournal(across.taskId));
       return { across, underOld, deletedByOld: done, listedByOld };
     })());
 
@@ -367,13 +391,8 @@ describe(`an upgrade from ${PREVIOUS_VERSION} with tasks under way, and back`, {
       assert.notEqual((await systemd.systemctl('is-enabled', unit)).stdout.trim(), 'enabled', `${unit} is not started at boot`);
     }
     // The store: still this version's schema (0.1.0 neither knows nor changes user_version), whole.
-    assert.equal(storeVersion(), SCHEMA_VERSION);
-    const db = new Database(`${systemd.root}${STORE}`, { readonly: true });
-    try {
-      assert.equal(db.pragma('integrity_check', { simple: true }), 'ok');
-    } finally {
-      db.close();
-    }
+    assert.equal(await storeVersion(), SCHEMA_VERSION);
+    assert.equal(await onStore("return db.pragma('integrity_check', { simple: true });"), 'ok');
   });
 
   test('this version again keeps every task as 0.1.0 left it, and writes the events of what 0.1.0 did', async () => {
@@ -386,7 +405,7 @@ describe(`an upgrade from ${PREVIOUS_VERSION} with tasks under way, and back`, {
     );
     assert.deepEqual(pick(await newTask(underOld.taskId), FINISHED_FIELDS), pick(underOld, FINISHED_FIELDS));
     assert.equal((await newTask(across.taskId)).exitCode, 8);
-    assert.equal(storeVersion(), SCHEMA_VERSION);
+    assert.equal(await storeVersion(), SCHEMA_VERSION);
     const events = await newApi.get<string>('/v1/events?after=0&follow=false');
     const seen = events.body
       .split('\n')
@@ -408,9 +427,7 @@ describe(`an upgrade from ${PREVIOUS_VERSION} with tasks under way, and back`, {
     await upgradedAgain();
     const file = `${systemd.root}${STORE}`;
     await run('systemctl', 'stop', 'tessia-task-runner.service');
-    const newer = new Database(file);
-    newer.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
-    newer.close();
+    await onStore(`db.pragma('user_version = ${SCHEMA_VERSION + 1}')`);
     const before = readFileSync(file);
     const since = (await run('date', '--utc', '+%Y-%m-%d %H:%M:%S')).trim();
     try {
@@ -429,9 +446,7 @@ describe(`an upgrade from ${PREVIOUS_VERSION} with tasks under way, and back`, {
       );
       assert.deepEqual(readFileSync(file), before, 'the store was not touched');
     } finally {
-      const back = new Database(file);
-      back.pragma(`user_version = ${SCHEMA_VERSION}`);
-      back.close();
+      await onStore(`db.pragma('user_version = ${SCHEMA_VERSION}')`);
       await systemd.systemctl('reset-failed', 'tessia-task-runner.service');
       await run('systemctl', 'start', 'tessia-task-runner.service');
     }
