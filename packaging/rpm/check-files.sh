@@ -86,8 +86,11 @@ expect POSTIN '%tmpfiles_create' 'systemd-tmpfiles --create /usr/lib/tmpfiles.d/
 expect PREUN '%systemd_preun (disable and stop on removal)' \
   "systemd-update-helper remove-system-units $units" "systemctl --no-reload disable --now $units"
 expect PREUN 'stop of the tasks slice on removal' 'systemctl stop tessia-tasks.slice'
-expect POSTUN '%systemd_postun_with_restart (try-restart on upgrade)' \
-  "systemd-update-helper mark-restart-system-units $units" "systemctl try-restart $units"
+services='tessia-task-runner-starter.service tessia-task-runner-files.service tessia-task-runner.service'
+expect POSTUN '%systemd_postun_with_restart of the services only (try-restart on upgrade)' \
+  "systemd-update-helper mark-restart-system-units $services" "systemctl try-restart $services"
+# A socket restarted with its service is refused by systemd and left down: never restarted.
+if scriptlet POSTUN | grep -E 'mark-restart-system-units|try-restart' | grep -q '\.socket'; then fail "POSTUN restarts a socket"; fi
 expect POSTTRANS "restart of the host's journald after an upgrade from 0.1.0" 'systemctl try-restart systemd-journald.service'
 for tag in PREIN POSTIN PREUN POSTUN POSTTRANS; do
   body=$(scriptlet "$tag")

@@ -3,13 +3,15 @@ import { ConfigError } from '../config/load.js';
 import { messageOf } from '../errors.js';
 import { asNativeAddonMismatch } from '../native-abi.js';
 import { EXIT } from './exit-status.js';
+import { StoreVersionError } from '../tasks/store-schema.js';
+import { VERSION } from '../version.js';
 import { reloadCommand } from './reload-command.js';
 import { SERVE_USAGE, serve } from './serve.js';
 import { taskCommand } from './task-commands.js';
 
 const USAGE = SERVE_USAGE.replace(
   '\n\n',
-  '\n       tessia-task-runner task <command> …   (tessia-task-runner task --help)\n       tessia-task-runner reload [--control PATH]   (tessia-task-runner reload --help)\n\n',
+  '\n       tessia-task-runner task <command> …   (tessia-task-runner task --help)\n       tessia-task-runner reload [--control PATH]   (tessia-task-runner reload --help)\n       tessia-task-runner --version\n\n',
 );
 
 async function main(argv: string[]): Promise<void> {
@@ -23,6 +25,10 @@ async function main(argv: string[]): Promise<void> {
     case 'reload':
       process.exitCode = await reloadCommand(rest);
       return;
+    case '--version':
+    case 'version':
+      process.stdout.write(`tessia-task-runner ${VERSION}\n`);
+      return;
     case undefined:
     case '-h':
     case '--help':
@@ -35,8 +41,14 @@ async function main(argv: string[]): Promise<void> {
   }
 }
 
+// Exit status 2: the runner cannot start as configured or on the store it found, and starting it
+// again as it is cannot help (the service unit's RestartPreventExitStatus=2 says so to systemd).
 main(process.argv.slice(2)).catch((error: unknown) => {
-  if (error instanceof ConfigError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+  if (
+    error instanceof ConfigError ||
+    error instanceof StoreVersionError ||
+    (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')
+  ) {
     process.stderr.write(`tessia-task-runner: ${messageOf(error)}\n`);
     process.exit(EXIT.usage);
   }

@@ -12,6 +12,7 @@ import { messageOf } from '../errors.js';
 import { CONTROL_SOCKET_NAME, openControlSocket } from '../control-socket.js';
 import { checkBuildAbi } from '../native-abi.js';
 import { EXIT } from './exit-status.js';
+import { VERSION } from '../version.js';
 
 export const SERVE_USAGE = `Usage: tessia-task-runner serve [--config FILE] [--listen HOST:PORT] [--state-dir DIR]
 
@@ -60,6 +61,7 @@ export async function serve(args: string[], hooks: StartHooks = {}): Promise<voi
   const stateDir = config.stateDir ?? process.env['STATE_DIRECTORY']?.split(':')[0] ?? '/var/lib/tessia-task-runner';
   const runtimeDir = process.env['RUNTIME_DIRECTORY']?.split(':')[0] ?? join(stateDir, 'run');
   const { log, nativeJournalOff, flush } = createLogger(config.log.level);
+  log.info({ version: VERSION }, `tessia-task-runner ${VERSION} starting`);
   if (nativeJournalOff) {
     // Turned off, not installed, not built: the admin's choice or a tree without a compiler. An
     // addon that is there but does not load is a broken install.

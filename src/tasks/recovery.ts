@@ -9,7 +9,10 @@
  *   it can be seen, stopped and collected like any other;
  * - a task a DELETE marked forgotten whose row is still here (the runner died, or lost the bus,
  *   before its unit was gone): stopped again, and forgotten once its unit is gone (finishDeletes,
- *   also run on every reconnect).
+ *   also run on every reconnect);
+ * - first, a change an older release made without its event (0.1.0 kept none: a store it used after
+ *   this one, in a downgrade, has tasks created, ended and deleted without one): the event written
+ *   now, so subscribers that resume learn of it.
  */
 import type { Logger } from 'pino';
 import { NO_SUCH_UNIT, SystemdError, type SystemdClient } from '../systemd/client.js';
@@ -29,6 +32,8 @@ export interface RecoveryReport {
   adopted: number;
   /** Deletes left unfinished: their unit stopped again, or collected, or already gone. */
   deletesResumed: number;
+  /** Events written for changes an older release made without one. */
+  missedEvents: number;
 }
 
 export async function recoverTasks(
@@ -38,7 +43,18 @@ export async function recoverTasks(
   transitions: TaskTransitions,
   log: Logger,
 ): Promise<RecoveryReport> {
-  const report: RecoveryReport = { reattached: 0, finishedWhileDown: 0, lost: 0, collected: 0, adopted: 0, deletesResumed: 0 };
+  const report: RecoveryReport = {
+    reattached: 0,
+    finishedWhileDown: 0,
+    lost: 0,
+    collected: 0,
+    adopted: 0,
+    deletesResumed: 0,
+    missedEvents: 0,
+  };
+  // Before anything below moves a task, so each task's events stay in the order of its states.
+  // No one subscribes yet (the API is not open): written, not emitted.
+  report.missedEvents = store.appendMissedEvents().length;
   const units = await systemd.listUnits([TASK_UNIT_GLOB]);
   const loaded = units.filter((unit) => unit.loadState !== 'not-found').map((unit) => unit.name);
 

@@ -8,7 +8,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { FINISHED_STATES, TaskState, type TaskEvent, type TaskRecord, type TaskUsage } from './model.js';
+import { FINISHED_STATES, TaskState, isFinished, type TaskEvent, type TaskRecord, type TaskUsage } from './model.js';
 import { ACTIVE_SQL, migrate, refuseNewer } from './store-schema.js';
 import { asStoreUnwritable } from './store-errors.js';
 import type { StoreWriteObserver } from './store-health.js';
@@ -150,6 +150,17 @@ export class TaskStore {
       ),
       orphanEvents: this.db.prepare<[string]>('DELETE FROM events WHERE at < ? AND task_id NOT IN (SELECT task_id FROM tasks)'),
       lastEventId: this.db.prepare<[], { id: number | null }>('SELECT MAX(id) AS id FROM events'),
+      // Visible tasks whose state is not the one their last event says (or that have none).
+      stateWithoutEvent: this.db.prepare<[], TaskRow>(
+        `SELECT * FROM tasks AS t WHERE forgotten = 0 AND state IS NOT
+           (SELECT state FROM events WHERE task_id = t.task_id ORDER BY id DESC LIMIT 1) ORDER BY seq`,
+      ),
+      // Tasks with events but no `deleted` one whose row is gone or forgotten: the last event of each.
+      deleteWithoutEvent: this.db.prepare<[], EventRow>(
+        `SELECT e.* FROM events AS e JOIN
+           (SELECT MAX(id) AS id FROM events GROUP BY task_id HAVING MAX(deleted) = 0) AS last ON e.id = last.id
+         WHERE NOT EXISTS (SELECT 1 FROM tasks WHERE task_id = e.task_id AND forgotten = 0) ORDER BY e.id`,
+      ),
       expiredByAge: this.db.prepare<[string, number], TaskRow>(
         `SELECT * FROM tasks WHERE finished_at IS NOT NULL AND finished_at < ? AND state IN (${FINISHED}) ORDER BY finished_at LIMIT ?`,
       ),
@@ -320,6 +331,31 @@ export class TaskStore {
         })
         .immediate(),
     );
+  }
+
+  /**
+   * Writes the events of changes that were made without one, and returns them: a release that kept
+   * no events (0.1.0, which an admin may have installed again over this one, then this one again)
+   * created, moved and deleted tasks in this store. A visible task whose state is not its last
+   * event's gets an event of its state now; a task with events whose row that release removed (or
+   * left forgotten) gets its `deleted` event. All `recovered`: not seen as they happened. In one write.
+   */
+  appendMissedEvents(): TaskEvent[] {
+    return this.db
+      .transaction(() => {
+        const events = this.statements.stateWithoutEvent.all().map((row) => {
+          const task = fromRow(row);
+          const at = isFinished(task) ? task.finishedAt : task.state === TaskState.created ? task.createdAt : task.startedAt;
+          return this.appendEvent(eventRowOf(task), at ?? nowIso(), true);
+        });
+        for (const last of this.statements.deleteWithoutEvent.all()) {
+          const row = this.statements.get.get(last.task_id);
+          const { id: _id, at: _at, recovered: _recovered, deleted: _deleted, ...was } = last;
+          events.push(this.appendEvent(row ? eventRowOf(fromRow(row)) : was, nowIso(), true, true));
+        }
+        return events;
+      })
+      .immediate();
   }
 
   /** Events after `after` (an event id; 0 for all that are kept), oldest first, at most `limit`. */

@@ -7,8 +7,9 @@
  *   describe('the Debian package', { skip: skipUnlessInstalled(['dh', 'dpkg-buildpackage'], 'the … suite needs …') }, …)
  */
 import { spawnSync } from 'node:child_process';
-import { accessSync, appendFileSync, constants, existsSync } from 'node:fs';
+import { accessSync, appendFileSync, constants, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 
 /** Set to 1 and no suite may be skipped for a missing tool. */
@@ -101,6 +102,36 @@ export function skipUnlessAddonCompiler(reason: string, env: NodeJS.ProcessEnv =
   const missing = [...missingCommands(['g++'], env['PATH'] ?? ''), ...(existsSync(join(NODE_HEADERS, 'node.h')) ? [] : [NODE_HEADERS])];
   if (missing.length === 0) return false;
   return skipOrFail(reason, `missing: ${missing.join(', ')}`, env);
+}
+
+/**
+ * What `commit` of the repository in `repo` lacks to be built as a Debian package here: nothing
+ * (undefined), the commit itself (a shallow clone), or the Build-Depends of its debian/control
+ * that are not installed (as dpkg-checkbuilddeps says).
+ */
+export function unmetBuildDepends(repo: string, commit: string): string | undefined {
+  const control = spawnSync('git', ['-C', repo, 'show', `${commit}:packaging/deb/debian/control`], { encoding: 'utf8' });
+  if (control.status !== 0) return `commit ${commit} is not in this clone (git fetch --unshallow): ${control.stderr.trim()}`;
+  const directory = mkdtempSync(join(tmpdir(), 'tessia-build-depends-'));
+  try {
+    mkdirSync(join(directory, 'debian'));
+    writeFileSync(join(directory, 'debian/control'), control.stdout);
+    const checked = spawnSync('dpkg-checkbuilddeps', [], { cwd: directory, encoding: 'utf8' });
+    if (checked.error) return `dpkg-checkbuilddeps: ${checked.error.message}`;
+    return checked.status === 0 ? undefined : checked.stderr.trim();
+  } finally {
+    rmSync(directory, { recursive: true, force: true });
+  }
+}
+
+/** Like `skipUnlessInstalled`, for a suite that builds the package of an earlier commit (its own Build-Depends). */
+export function skipUnlessBuildDepends(repo: string, commit: string, reason: string, env: NodeJS.ProcessEnv = process.env): string | false {
+  const unmet = unmetBuildDepends(repo, commit);
+  if (unmet === undefined) return false;
+  // A clone without the history is not a machine without a tool: skipped loudly even where every
+  // suite is required (.ci/run fetches the history of a shallow clone first).
+  if (unmet.startsWith(`commit ${commit} is not in this clone`)) return `${reason} — ${unmet}`;
+  return skipOrFail(reason, unmet, env);
 }
 
 function skipOrFail(reason: string, missing: string, env: NodeJS.ProcessEnv): string {

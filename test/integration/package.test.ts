@@ -16,6 +16,7 @@ import { eventually } from '../../src/embedded/eventually.js';
 import { TASK_UNIT_GLOB } from '../../src/tasks/unit-names.js';
 import { ADMIN_GROUP, PACKAGE_API_SOCKET, TASK_LOG_NAMESPACE } from '../../src/package-layout.js';
 import { skipUnlessInstalled } from '../harness/requirements.js';
+import { holdPackageTurn } from '../harness/deb-package.js';
 
 const execFileAsync = promisify(execFile);
 const VERSION = (JSON.parse(readFileSync(join(REPO_DIR, 'package.json'), 'utf8')) as { version: string }).version;
@@ -84,7 +85,10 @@ describe('the Debian package', { timeout: 30 * 60_000, skip: SKIP }, () => {
 
   let deb = '';
   let bootDropin: Buffer | undefined;
+  let releaseTurn: (() => void) | undefined;
   before(async () => {
+    // The upgrade suite installs the package in the same system, and builds in the same directory.
+    releaseTurn = await holdPackageTurn(systemd, 'package.test.ts');
     deb = await buildFreshDeb();
     // A directory of the suite's own inside the private system, holding exactly the file just built.
     rmSync(`${systemd.root}${inside}`, { recursive: true, force: true });
@@ -110,6 +114,7 @@ describe('the Debian package', { timeout: 30 * 60_000, skip: SKIP }, () => {
       writeFileSync(`${systemd.root}${NAMESPACE_DROPIN}`, bootDropin);
       await systemd.run(['systemctl', 'try-restart', `systemd-journald@${TASK_LOG_NAMESPACE}.service`]);
     }
+    releaseTurn?.();
   });
 
   // Shared set-up, made by whichever test needs it first, so that every test also runs alone

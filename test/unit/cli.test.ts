@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, describe, test } from 'node:test';
+import Database from 'better-sqlite3';
 import { mayRetry, printable, retryAfterSeconds } from '../../src/cli/client.js';
 import { REPO_DIR } from '../../src/embedded/private-systemd.js';
+import { SCHEMA_VERSION } from '../../src/tasks/store-schema.js';
 import { fakeRunner, json, runTaskCli, type FakeRunner, type Script } from './fake-runner.js';
 
 const directory = mkdtempSync(join(tmpdir(), 'tessia-cli-'));
@@ -64,6 +66,34 @@ test('serve exits non-zero with a clear message when the system bus is unreachab
   const run = cli('serve', '--listen', '127.0.0.1:0', '--state-dir', join(directory, 'state'));
   assert.equal(run.status, 1);
   assert.match(run.stderr, /nonexistent\/bus|ENOENT/);
+});
+
+test("serve refuses a newer release's task store with exit code 2, one line that says what to do, and leaves it as it was", () => {
+  const state = join(directory, 'newer-store');
+  mkdirSync(state);
+  const file = join(state, 'tasks.sqlite3');
+  const db = new Database(file);
+  db.exec('CREATE TABLE tasks (seq INTEGER PRIMARY KEY, task_id TEXT)');
+  db.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
+  db.close();
+  const before = readFileSync(file);
+  const run = cli('serve', '--listen', '127.0.0.1:0', '--state-dir', state);
+  assert.equal(run.status, 2, run.stderr);
+  const said = run.stderr.split('\n').filter((line) => line.startsWith('tessia-task-runner: '));
+  assert.equal(said.length, 1, run.stderr);
+  assert.match(
+    said[0] ?? '',
+    new RegExp(`schema version ${SCHEMA_VERSION + 1}, made by a newer tessia-task-runner.*Install the newer release again`),
+  );
+  assert.doesNotMatch(run.stderr, /^\s+at /m, 'a message, not a stack trace');
+  assert.deepEqual(readFileSync(file), before);
+});
+
+test("--version prints package.json's version", () => {
+  const run = cli('--version');
+  assert.equal(run.status, 0);
+  const { version } = JSON.parse(readFileSync(join(REPO_DIR, 'package.json'), 'utf8')) as { version: string };
+  assert.equal(run.stdout, `tessia-task-runner ${version}\n`);
 });
 
 const ndjsonLines = (response: import('node:http').ServerResponse, lines: unknown[]) =>

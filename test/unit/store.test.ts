@@ -600,3 +600,70 @@ describe('TaskStore schema versions', () => {
     assert.deepEqual(readFileSync(join(dir, 'tasks.sqlite3')), before);
   });
 });
+
+describe('TaskStore events of changes an older release made without them', () => {
+  /** What 0.1.0's store runs (its own statements), on the store file while no TaskStore has it open. */
+  const asPreviousRelease = (statements: string) => {
+    store.close();
+    const db = new Database(join(stateDir, 'tasks.sqlite3'));
+    db.exec(statements);
+    db.close();
+    store = new TaskStore(stateDir);
+  };
+  const states = () =>
+    store.eventsAfter(0, 100).map((event) => [event.taskId, event.state, event.exitCode, event.recovered, event.deleted]);
+
+  it('writes none when every change has its event.', () => {
+    insertTask('00000001');
+    store.transition('00000001', { state: TaskState.running, startedAt: CREATED_AT }, false);
+    store.forget('00000001');
+    insertTask('00000002');
+    store.forget('00000002');
+    store.remove('00000002');
+    assert.deepEqual(store.appendMissedEvents(), []);
+  });
+
+  it('writes, as recovered, the state of each task created or moved without an event, and the delete of each row removed or forgotten without one.', () => {
+    insertTask('00000001');
+    store.transition('00000001', { state: TaskState.running, startedAt: CREATED_AT }, false);
+    insertTask('00000002');
+    insertTask('00000003');
+    insertTask('00000004');
+    const before = store.lastEventId();
+    asPreviousRelease(`
+      UPDATE tasks SET state = 'exited', exit_code = 3, result = 'exit-code', finished_at = '2026-11-28T00:00:03.000000Z' WHERE task_id = '00000001';
+      INSERT INTO tasks (task_id, machine, unit, state, created_at) VALUES ('00000005', 'echo', 'tessia-task-00000005.service', 'created', '2026-11-28T00:00:05.000Z');
+      UPDATE tasks SET forgotten = 1 WHERE task_id = '00000002';
+      DELETE FROM tasks WHERE task_id = '00000003';
+    `);
+    const written = store.appendMissedEvents();
+    assert.deepEqual(
+      written.map((event) => [event.taskId, event.state, event.exitCode, event.recovered, event.deleted]),
+      [
+        ['00000001', TaskState.exited, 3, true, false],
+        ['00000005', TaskState.created, null, true, false],
+        ['00000002', TaskState.created, null, true, true],
+        ['00000003', TaskState.created, null, true, true],
+      ],
+    );
+    assert.ok(written.every((event) => event.id > before));
+    assert.equal(written[0]?.at, '2026-11-28T00:00:03.000000Z', "an end's event is dated by the end");
+    assert.deepEqual(store.appendMissedEvents(), [], 'once');
+    assert.equal(states().filter(([taskId]) => taskId === '00000004').length, 1, 'a task nothing happened to: its one event');
+  });
+
+  it("gives each task of 0.1.0's store (which kept no events) one event of its state, once.", () => {
+    store.close();
+    copyFileSync(join(import.meta.dirname, '../fixtures/store-0.1.0/tasks.sqlite3'), join(stateDir, 'tasks.sqlite3'));
+    store = new TaskStore(stateDir);
+    assert.deepEqual(
+      store.appendMissedEvents().map((event) => [event.taskId, event.state, event.deleted]),
+      [
+        ['0a0a0a01', TaskState.exited, false],
+        ['0a0a0a02', TaskState.running, false],
+      ],
+      'the visible ones; the forgotten one never had an event to follow',
+    );
+    assert.deepEqual(store.appendMissedEvents(), []);
+  });
+});
