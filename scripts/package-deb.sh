@@ -30,11 +30,8 @@ export SOURCE_DATE_EPOCH
 component="${name}_$version.orig-npm-cache.tar.xz"
 rm -rf "$work"
 mkdir -p "$tree"
-# The npm tarball of an earlier build is kept if it was made from this lockfile (it is a function of it).
-lockfile_digest=$(sha256sum "$repo/package-lock.json" | cut -d' ' -f1)
-if [ -f "$out/$component" ] && [ "$(tar -xJOf "$out/$component" npm-cache/package-lock.json.sha256 2>/dev/null)" = "$lockfile_digest" ]; then
-  mv "$out/$component" "$work/$component"
-fi
+# The npm tarball of an earlier build, which vendor-npm.sh keeps if it was made from this lockfile.
+[ ! -f "$out/$component" ] || mv "$out/$component" "$work/$component"
 rm -f "$out/${name}_$version".orig*.tar.xz "$out/${name}_$version"-1.* "$out/${name}"*_"$version"-1_*.deb
 
 deterministic_tar() {
@@ -45,7 +42,7 @@ git ls-files -z --cached --others --exclude-standard \
   | tar --null --files-from=- --ignore-failed-read -cf - 2>/dev/null \
   | tar -xf - -C "$tree"
 deterministic_tar -C "$work" -cf - "$name-$version" | xz -T1 -6 >"$work/${name}_$version.orig.tar.xz"
-[ -f "$work/$component" ] || sh scripts/vendor-npm.sh "$work/$component"
+sh scripts/vendor-npm.sh "$work/$component"
 # The tree as dpkg-source -x makes it: a component's tarball is unpacked into a directory of its name.
 tar -xJf "$work/$component" -C "$tree"
 

@@ -10,11 +10,16 @@
 # not, so the same lockfile always gives the same tarball. packaging/npm-offline-build.sh installs
 # from it. Packages for another platform only (esbuild's binaries, fsevents: optional, and needed
 # by no package build) are left out too, so one tarball serves every architecture.
-# npm-cache/package-lock.json.sha256 names the lockfile it was made from. Its files are dated by the
-# lockfile's last commit: the tarball changes only with the lockfile.
+# npm-cache/package-lock.json.sha256 names the lockfile it was made from: an OUTPUT made from this
+# lockfile is kept as it is. Its files are dated by the lockfile's last commit: the tarball changes
+# only with the lockfile.
 set -eu
 output=$(realpath "$1")
 repo=$(cd "$(dirname "$0")/.." && pwd)
+digest=$(sha256sum "$repo/package-lock.json" | cut -d' ' -f1)
+if [ -f "$output" ] && [ "$(tar -xJOf "$output" npm-cache/package-lock.json.sha256 2>/dev/null)" = "$digest" ]; then
+  exit 0
+fi
 date=$(git -C "$repo" log -1 --format=%ct -- package-lock.json 2>/dev/null || true)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -23,6 +28,6 @@ cp "$repo/package.json" "$repo/package-lock.json" "$work/project/"
 # No install scripts: nothing is built here, only fetched.
 (cd "$work/project" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error --cache "$work/fetched" >/dev/null)
 node "$repo/scripts/npm-lockfile.mjs" cache-content "$work/project/package-lock.json" "$work/fetched" "$work/out/npm-cache"
-sha256sum "$repo/package-lock.json" | cut -d' ' -f1 >"$work/out/npm-cache/package-lock.json.sha256"
+echo "$digest" >"$work/out/npm-cache/package-lock.json.sha256"
 tar --sort=name --mtime="@${date:-0}" --owner=0 --group=0 --numeric-owner --mode=u=rwX,go=rX \
   --format=gnu -C "$work/out" -cf - npm-cache | xz -T1 -6 >"$output"

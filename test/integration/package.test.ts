@@ -2,7 +2,9 @@
  * The .deb end to end, in the private systemd (its root is an overlay: nothing installed here
  * reaches the machine): install, the service comes up as its own user, a task runs, the service
  * restarts and is upgraded without touching the task, then remove and purge leave nothing running.
- * The package is built fresh from this checkout by the suite itself, never taken from an earlier build.
+ * The package is built fresh from this checkout by the suite itself, never taken from an earlier build —
+ * or, when the offline build suite (package-build.test.ts) ran before it in the same test run, it is
+ * the .deb that suite built from this checkout's source package with no network.
  */
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
@@ -15,6 +17,7 @@ import { client } from '../../src/embedded/api-client.js';
 import { eventually } from '../../src/embedded/eventually.js';
 import { TASK_UNIT_GLOB } from '../../src/tasks/unit-names.js';
 import { ADMIN_GROUP, PACKAGE_API_SOCKET, TASK_LOG_NAMESPACE } from '../../src/package-layout.js';
+import { offlineDebOfThisRun } from '../harness/offline-deb.js';
 import { skipUnlessInstalled } from '../harness/requirements.js';
 
 const execFileAsync = promisify(execFile);
@@ -35,9 +38,14 @@ const debsIn = (directory: string) =>
   existsSync(directory) ? readdirSync(directory).filter((name) => /^tessia-task-runner_.*\.deb$/.test(name)) : [];
 
 /**
- * Builds the package of this checkout with `npm run package:deb`'s script, after removing every .deb
- * an earlier build left in its output, and returns the one file this build made.
+ * The package of this checkout: the one the offline build suite made in this run, else built with
+ * `npm run package:deb`'s script, after removing every .deb an earlier build left in its output.
  */
+async function freshDeb(): Promise<string> {
+  return offlineDebOfThisRun() ?? (await buildFreshDeb());
+}
+
+/** Builds the package of this checkout (source package, then .deb) and returns the one .deb this build made. */
 async function buildFreshDeb(): Promise<string> {
   for (const name of debsIn(OUT)) rmSync(join(OUT, name));
   const began = Date.now();
@@ -55,7 +63,7 @@ async function buildFreshDeb(): Promise<string> {
   }
   const arch = execFileSync('dpkg', ['--print-architecture'], { encoding: 'utf8' }).trim();
   const built = debsIn(OUT);
-  assert.deepEqual(built, [`tessia-task-runner_${VERSION}_${arch}.deb`], 'the build made exactly the package of this version');
+  assert.deepEqual(built, [`tessia-task-runner_${VERSION}-1_${arch}.deb`], 'the build made exactly the package of this version');
   const deb = join(OUT, built[0] ?? '');
   assert.ok(statSync(deb).mtimeMs >= began - 1000, `${deb} was written by this build`);
   return deb;
@@ -85,7 +93,7 @@ describe('the Debian package', { timeout: 30 * 60_000, skip: SKIP }, () => {
   let deb = '';
   let bootDropin: Buffer | undefined;
   before(async () => {
-    deb = await buildFreshDeb();
+    deb = await freshDeb();
     // A directory of the suite's own inside the private system, holding exactly the file just built.
     rmSync(`${systemd.root}${inside}`, { recursive: true, force: true });
     mkdirSync(`${systemd.root}${inside}`, { recursive: true });
@@ -155,7 +163,7 @@ describe('the Debian package', { timeout: 30 * 60_000, skip: SKIP }, () => {
     await installed();
     assert.equal(
       await run('dpkg-query', '-W', '-f=${Version}', 'tessia-task-runner'),
-      VERSION,
+      `${VERSION}-1`,
       'the package just built is the one installed',
     );
     assert.equal((await systemd.systemctl('is-active', 'tessia-task-runner.service')).stdout.trim(), 'active');
