@@ -57,12 +57,15 @@ const CONNECT = `require('node:net').connect(443, process.argv[1])
 
 describe('the packages build with no network', { timeout: 60 * 60_000, skip: SKIP }, () => {
   const arch = SKIP ? '' : execFileSync('dpkg', ['--print-architecture'], { encoding: 'utf8' }).trim();
-  const work = mkdtempSync(join(tmpdir(), 'tessia-package-build-'));
-  const sources = join(work, 'sources');
-  const dsc = join(sources, `${NAME}_${VERSION}-1.dsc`);
   const component = `${NAME}_${VERSION}.orig-npm-cache.tar.xz`;
+  let work = '';
+  let sources = '';
+  let dsc = '';
 
   before(async () => {
+    work = mkdtempSync(join(tmpdir(), 'tessia-package-build-'));
+    sources = join(work, 'sources');
+    dsc = join(sources, `${NAME}_${VERSION}-1.dsc`);
     // The npm tarball of an earlier build of this lockfile, if packaging/out has one (vendor-npm.sh
     // keeps it only if it was made from this lockfile): fetching it again takes minutes.
     mkdirSync(sources);
@@ -74,7 +77,9 @@ describe('the packages build with no network', { timeout: 60 * 60_000, skip: SKI
       maxBuffer: 256 * 1024 * 1024,
     });
   });
-  after(() => rmSync(work, { recursive: true, force: true }));
+  after(() => {
+    if (work) rmSync(work, { recursive: true, force: true });
+  });
 
   test('the source package is the sources, the npm packages as a component, and debian/', () => {
     assert.deepEqual(readdirSync(sources).sort(), [
