@@ -111,6 +111,7 @@ describe('the packages build with no network', { timeout: 60 * 60_000, skip: SKI
     // Two directories of different paths: the path of the build is not in the package.
     for (const directory of [join(work, 'first'), join(work, 'second', 'elsewhere')]) {
       const tree = join(directory, `${NAME}-${VERSION}`);
+      mkdirSync(directory, { recursive: true });
       execFileSync('dpkg-source', ['--extract', dsc, tree], { stdio: 'ignore' });
       const built = await offline(['dpkg-buildpackage', '--build=binary', '--no-sign'], tree);
       t.diagnostic(`offline binary build in ${directory}: ${built.seconds} s`);
