@@ -12,6 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { REPO_DIR, type PrivateSystemd } from '../../src/embedded/private-systemd.js';
 import { TASK_LOG_NAMESPACE } from '../../src/package-layout.js';
+import { offlineDebOfThisRun } from './offline-deb.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -58,6 +59,14 @@ export async function buildFreshDeb(): Promise<string> {
   const deb = join(PACKAGE_OUT, name);
   assert.ok(statSync(deb).mtimeMs >= began - 1000, `${deb} was written by this build`);
   return deb;
+}
+
+/**
+ * The package of this checkout: the one test/integration/package-build.test.ts built with no network
+ * in this run, else one built now (the builds take minutes).
+ */
+export async function freshDeb(): Promise<string> {
+  return offlineDebOfThisRun() ?? (await buildFreshDeb());
 }
 
 /** The package of an earlier commit, by scripts/build-release-deb.sh (built once, then kept by commit id). */

@@ -17,7 +17,7 @@ import { eventually } from '../../src/embedded/eventually.js';
 import { PACKAGE_API_SOCKET, TASK_LOG_NAMESPACE } from '../../src/package-layout.js';
 import { SCHEMA_VERSION } from '../../src/tasks/store-schema.js';
 import {
-  buildFreshDeb,
+  freshDeb,
   buildReleaseDeb,
   DEB_SUITE_COMMANDS,
   DEB_SUITE_INSTALL,
@@ -136,7 +136,7 @@ describe(`an upgrade from ${PREVIOUS_VERSION} with tasks under way, and back`, {
     const began = Date.now();
     oldDeb = await buildReleaseDeb(PREVIOUS_RELEASE);
     const oldBuilt = Date.now();
-    newDeb = await buildFreshDeb();
+    newDeb = await freshDeb();
     process.stderr.write(
       `# builds: ${PREVIOUS_VERSION} ${oldBuilt - began} ms (cached after the first), ${VERSION} ${Date.now() - oldBuilt} ms\n`,
     );

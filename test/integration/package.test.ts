@@ -2,11 +2,13 @@
  * The .deb end to end, in the private systemd (its root is an overlay: nothing installed here
  * reaches the machine): install, the service comes up as its own user, a task runs, the service
  * restarts and is upgraded without touching the task, then remove and purge leave nothing running.
- * The package is built fresh from this checkout by the suite itself, never taken from an earlier build.
+ * The package is built fresh from this checkout by the suite itself, never taken from an earlier build —
+ * or, when the offline build suite (package-build.test.ts) ran before it in the same test run, it is
+ * the .deb that suite built from this checkout's source package with no network.
  */
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, existsSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, existsSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
@@ -16,12 +18,10 @@ import { eventually } from '../../src/embedded/eventually.js';
 import { TASK_UNIT_GLOB } from '../../src/tasks/unit-names.js';
 import { ADMIN_GROUP, PACKAGE_API_SOCKET, TASK_LOG_NAMESPACE } from '../../src/package-layout.js';
 import { skipUnlessInstalled } from '../harness/requirements.js';
-import { holdPackageTurn } from '../harness/deb-package.js';
+import { freshDeb, holdPackageTurn } from '../harness/deb-package.js';
 
 const execFileAsync = promisify(execFile);
 const VERSION = (JSON.parse(readFileSync(join(REPO_DIR, 'package.json'), 'utf8')) as { version: string }).version;
-/** Where scripts/package-deb.sh puts the package. */
-const OUT = join(REPO_DIR, 'packaging/out');
 const API = 'http://127.0.0.1:7356';
 /** Where the package installs the settings of the tasks' journald (the test system installs the same file there at boot). */
 const NAMESPACE_DROPIN = `/usr/lib/systemd/journald@${TASK_LOG_NAMESPACE}.conf.d/60-tessia-task-runner.conf`;
@@ -31,36 +31,6 @@ const SKIP = skipUnlessInstalled(
   ['dh', 'dpkg-buildpackage', 'dpkg-deb', 'fakeroot', 'lintian', 'python3', 'make', 'g++', 'pkcheck'],
   'the Debian package suite needs the packaging tools, a compiler and polkit: apt-get install debhelper dpkg-dev fakeroot lintian python3 make g++ polkitd (.ci/run does)',
 );
-
-const debsIn = (directory: string) =>
-  existsSync(directory) ? readdirSync(directory).filter((name) => /^tessia-task-runner_.*\.deb$/.test(name)) : [];
-
-/**
- * Builds the package of this checkout with `npm run package:deb`'s script, after removing every .deb
- * an earlier build left in its output, and returns the one file this build made.
- */
-async function buildFreshDeb(): Promise<string> {
-  for (const name of debsIn(OUT)) rmSync(join(OUT, name));
-  const began = Date.now();
-  try {
-    await execFileAsync('sh', [join(REPO_DIR, 'scripts/package-deb.sh')], {
-      cwd: REPO_DIR,
-      timeout: 15 * 60_000,
-      maxBuffer: 256 * 1024 * 1024,
-    });
-  } catch (error) {
-    const failed = error as { stdout?: string; stderr?: string };
-    throw new Error(`scripts/package-deb.sh failed: ${String(error)}\n${`${failed.stdout ?? ''}${failed.stderr ?? ''}`.slice(-6000)}`, {
-      cause: error,
-    });
-  }
-  const arch = execFileSync('dpkg', ['--print-architecture'], { encoding: 'utf8' }).trim();
-  const built = debsIn(OUT);
-  assert.deepEqual(built, [`tessia-task-runner_${VERSION}_${arch}.deb`], 'the build made exactly the package of this version');
-  const deb = join(OUT, built[0] ?? '');
-  assert.ok(statSync(deb).mtimeMs >= began - 1000, `${deb} was written by this build`);
-  return deb;
-}
 
 describe('the Debian package', { timeout: 30 * 60_000, skip: SKIP }, () => {
   const systemd = PrivateSystemd.fromEnvironment();
@@ -89,7 +59,7 @@ describe('the Debian package', { timeout: 30 * 60_000, skip: SKIP }, () => {
   before(async () => {
     // The upgrade suite installs the package in the same system, and builds in the same directory.
     releaseTurn = await holdPackageTurn(systemd, 'package.test.ts');
-    deb = await buildFreshDeb();
+    deb = await freshDeb();
     // A directory of the suite's own inside the private system, holding exactly the file just built.
     rmSync(`${systemd.root}${inside}`, { recursive: true, force: true });
     mkdirSync(`${systemd.root}${inside}`, { recursive: true });
@@ -160,7 +130,7 @@ describe('the Debian package', { timeout: 30 * 60_000, skip: SKIP }, () => {
     await installed();
     assert.equal(
       await run('dpkg-query', '-W', '-f=${Version}', 'tessia-task-runner'),
-      VERSION,
+      `${VERSION}-1`,
       'the package just built is the one installed',
     );
     assert.equal((await systemd.systemctl('is-active', 'tessia-task-runner.service')).stdout.trim(), 'active');
