@@ -5,12 +5,16 @@
 # installed node's headers with the caller's CFLAGS/CXXFLAGS/LDFLAGS, then the JavaScript is built
 # and the development packages are removed. Leaves node_modules/ and dist/ in the current directory.
 set -eu
-cache=$(realpath "$1")
 here=$(dirname "$0")
 # Only these settings: nothing of the builder's ~/.npmrc or the machine's npmrc (a registry, a
 # proxy, a nodedir) changes what is built.
 no_npmrc=$(mktemp)
-trap 'rm -f "$no_npmrc"' EXIT
+# Only the tarballs, each found by the digest the lockfile gives: nothing else the tarball may hold
+# (an index that names a package by its URL, a registry document) reaches npm.
+cache=$(mktemp -d)
+trap 'rm -rf "$no_npmrc" "$cache"' EXIT
+mkdir "$cache/_cacache"
+cp -R "$1/_cacache/content-v2" "$cache/_cacache/"
 export npm_config_userconfig="$no_npmrc" npm_config_globalconfig=/dev/null
 export npm_config_offline=true npm_config_cache="$cache" npm_config_logs_max=0
 export npm_config_audit=false npm_config_fund=false npm_config_update_notifier=false

@@ -24,9 +24,20 @@ const platformOnly = (entry) => entry.optional === true && (entry.os !== undefin
 
 /** [path in node_modules, entry] of every package fetched from the registry. */
 function registryPackages(lock) {
-  return Object.entries(lock.packages).filter(
-    ([path, entry]) => path !== '' && entry.link !== true && entry.inBundle !== true && typeof entry.integrity === 'string',
-  );
+  const packages = Object.entries(lock.packages).filter(([path, entry]) => path !== '' && entry.link !== true && entry.inBundle !== true);
+  // A package npm would take without a digest to check (a git or tarball-URL dependency, a lockfile
+  // without integrity) could be anything in the cache: the offline build refuses it.
+  for (const [path, entry] of packages) {
+    if (typeof entry.integrity !== 'string' || !/^sha512-/.test(entry.integrity)) {
+      throw new Error(
+        `${path} has no sha512 integrity in the lockfile: the offline build takes registry packages checked by their digest only`,
+      );
+    }
+    if (entry.resolved !== undefined && !entry.resolved.startsWith(REGISTRY)) {
+      throw new Error(`${path} comes from ${entry.resolved}, not the registry: the offline build takes registry packages only`);
+    }
+  }
+  return packages;
 }
 
 function packageName(path, entry) {

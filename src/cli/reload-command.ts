@@ -2,6 +2,7 @@
  * `tessia-task-runner reload`: asks the running service to reload and waits for the answer, so
  * that `systemctl reload` (whose ExecReload= runs this) succeeds only when the reload did.
  */
+import { terminalSafe } from './terminal-text.js';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CONTROL_SOCKET_NAME, requestReload } from '../control-socket.js';
@@ -54,9 +55,9 @@ export async function reloadCommand(args: string[]): Promise<number> {
     return EXIT.unavailable;
   }
   if (answer.ok) {
-    process.stdout.write(`${answer.message}\n`);
+    process.stdout.write(`${terminalSafe(answer.message)}\n`);
     return EXIT.ok;
   }
-  process.stderr.write(`tessia-task-runner reload: refused, the service keeps its config: ${answer.message}\n`);
+  process.stderr.write(`tessia-task-runner reload: refused, the service keeps its config: ${terminalSafe(answer.message)}\n`);
   return EXIT.failed;
 }

@@ -26,12 +26,19 @@ export function mergeSources(sources: readonly ConfigSource[]): MergedConfig {
   const merge = (into: Record<string, unknown>, from: Record<string, unknown>, at: string[], source: string) => {
     for (const [key, value] of Object.entries(from)) {
       const path = [...at, key];
-      const existing = into[key];
+      // Own keys only, and set as own properties: a key named `__proto__` stays a key (which the
+      // schema refuses by its file), never the prototype of every object of the process.
+      const existing = Object.hasOwn(into, key) ? into[key] : undefined;
       if (isMapping(value) && isMapping(existing)) {
         merge(existing, value, path, source);
         continue;
       }
-      into[key] = isMapping(value) ? structuredClone(value) : value;
+      Object.defineProperty(into, key, {
+        value: isMapping(value) ? structuredClone(value) : value,
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
       // Whatever lay under this key before is replaced: so is the memory of who set it.
       const prefix = `${pathKey(path)}\u0000`;
       for (const known of [...setBy.keys()]) if (known.startsWith(prefix)) setBy.delete(known);

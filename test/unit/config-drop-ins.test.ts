@@ -96,6 +96,23 @@ describe('config.d beside the config file', () => {
     );
   });
 
+  it('refuses a key named __proto__ by its file, and leaves the prototype of every object alone', async () => {
+    const path = configDirectory({
+      'config.yaml': 'machines:\n  echo:\n    builtin: echo\n',
+      'config.d/50-proto.yaml': '__proto__:\n  polluted: yes\nmachines:\n  __proto__:\n    polluted: yes\n',
+    });
+    const error = await loadConfig(path).then(
+      () => assert.fail('accepted'),
+      (caught: unknown) => caught,
+    );
+    assert.ok(error instanceof ConfigError);
+    assert.match(error.message, /unknown key\(s\) "__proto__" \(in .*50-proto\.yaml\)/);
+    assert.equal((Object.prototype as Record<string, unknown>)['polluted'], undefined);
+    // The same config without it loads: nothing of the refused one stayed behind.
+    writeFileSync(join(path, '..', 'config.d/50-proto.yaml'), 'machines: {}\n');
+    assert.ok((await loadConfig(path)).machines['echo']);
+  });
+
   it('names a drop-in that is not YAML, or not a mapping', async () => {
     const notYaml = configDirectory({ 'config.yaml': 'listen: 127.0.0.1:7000\n', 'config.d/50-broken.yaml': 'machines: [\n' });
     await assert.rejects(loadConfig(notYaml), (error: Error) =>
