@@ -234,7 +234,8 @@ export const TokenSchema = z.strictObject({
     .string()
     .regex(/^[0-9a-f]{64}$/, 'must be 64 hex digits (sha256 of the token)')
     .meta({
-      description: 'SHA-256 of the token (`read -rs TOKEN; printf %s "$TOKEN" | sha256sum`: read, not typed on a command line, it stays out of the shell history): the token itself is stored nowhere.',
+      description:
+        'SHA-256 of the token (`read -rs TOKEN; printf %s "$TOKEN" | sha256sum`: read, not typed on a command line, it stays out of the shell history): the token itself is stored nowhere.',
       syntax: '64 hex digits',
     }),
   scope: scope.meta({ description: 'read: list, query, logs; write: also start, stop, delete.' }),
