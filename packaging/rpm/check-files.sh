@@ -97,7 +97,12 @@ for tag in PREIN POSTIN PREUN POSTUN POSTTRANS; do
   [ "$(rpm -qp --qf "%{${tag}PROG}" "$rpm_file")" = /bin/sh ] || fail "$tag is not a /bin/sh scriptlet"
   printf '%s\n' "$body" | sh -n || fail "$tag does not parse"
   # Only the macros enable, start or reload the runner's units, the presets deciding; nothing
-  # else starts or enables a unit, and a restart is a try-restart.
+  # else starts or enables a unit, and a restart is a try-restart — but the upgrade from 0.1.0 in
+  # %posttrans, between its two markers, which stops the runner and starts its sockets first.
+  if [ "$tag" = POSTTRANS ]; then
+    printf '%s\n' "$body" | grep -qx '# from 0.1.0: begin' || fail "POSTTRANS has no upgrade from 0.1.0"
+    body=$(printf '%s\n' "$body" | sed '/^# from 0.1.0: begin$/,/^# from 0.1.0: end$/d')
+  fi
   if printf '%s\n' "$body" | grep -Eq 'systemctl( --[a-z-]+)* (start|enable|restart|reload-or-restart|daemon-reload)\b'; then
     fail "$tag calls systemctl start/enable/restart/daemon-reload itself"
   fi

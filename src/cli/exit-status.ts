@@ -11,7 +11,7 @@ export const EXIT = {
   ok: 0,
   /** a task failed (exit code not 0, or lost), a reload was refused, or another error */
   failed: 1,
-  /** a bad command line, or (serve) a config that is refused */
+  /** a bad command line, or (serve) a config that is refused or a task store of a newer release */
   usage: 2,
   /** task: no such task */
   notFound: 3,

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
 import { lookup } from 'node:dns/promises';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
@@ -34,7 +34,12 @@ const SKIP_RPM = skipUnlessInstalled(['rpmbuild'], 'the offline RPM build needs 
 async function offline(argv: string[], cwd: string) {
   const began = Date.now();
   try {
-    const result = await execFileAsync('unshare', ['--net', '--', ...argv], {
+    // No network, and nothing of the builder's npm cache or node-gyp headers (an empty file system
+    // over each): a build that fell back on them would fail here.
+    const hidden = [join(homedir(), '.npm'), join(homedir(), '.cache')];
+    for (const directory of hidden) mkdirSync(directory, { recursive: true });
+    const hide = 'for d in "$0" "$1"; do mount -t tmpfs -o size=1m,mode=0700 tmpfs "$d" || exit 1; done; shift; exec "$@"';
+    const result = await execFileAsync('unshare', ['--net', '--mount', '--', 'sh', '-c', hide, ...hidden, ...argv], {
       cwd,
       timeout: 30 * 60_000,
       maxBuffer: 256 * 1024 * 1024,

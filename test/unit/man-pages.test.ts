@@ -3,6 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { EXIT } from '../../src/cli/exit-status.js';
 import { RELOAD_OPTIONS } from '../../src/cli/reload-command.js';
 import { SERVE_OPTIONS } from '../../src/cli/serve.js';
 import { TASK_OPTIONS, TASK_USAGE } from '../../src/cli/task-commands.js';
@@ -71,7 +72,22 @@ describe('tessia-task-runner(8)', () => {
     assert.ok(taskCommands.length >= 9, taskCommands.join(' '));
     const listed = plain(section(roff, 'COMMANDS'));
     for (const command of commands) assert.match(listed, new RegExp(`^\\.B ${command}$`, 'm'), command);
+    // The usage's other lines: tessia-task-runner --help, --version.
+    for (const flag of help.stdout.matchAll(/tessia-task-runner (--[a-z]+)/g)) assert.ok(listed.includes(flag[1] ?? ''), flag[1]);
     for (const command of taskCommands) assert.match(listed, new RegExp(`^(\\.BI? )?"?task ${command}\\b`, 'm'), `task ${command}`);
+  });
+
+  it('gives, under EXIT STATUS, every status the command exits with, and the unit the ones it does not restart for', () => {
+    const statuses = plain(section(roff, 'EXIT STATUS'));
+    for (const [name, status] of Object.entries(EXIT))
+      assert.match(statuses, new RegExp(`(^|\\D)${status}(\\D|$)`, 'm'), `${name} (${status})`);
+    const unit = readFileSync(join(REPO_DIR, 'units/tessia-task-runner.service'), 'utf8');
+    const prevented = /^RestartPreventExitStatus=(.+)$/m.exec(unit)?.[1] ?? '';
+    assert.ok(prevented, 'the unit has RestartPreventExitStatus=');
+    assert.ok(
+      statuses.replace(/\\ /g, ' ').includes(`RestartPreventExitStatus=${prevented}`),
+      `the page says RestartPreventExitStatus=${prevented}`,
+    );
   });
 
   it('names every option of serve, reload and task', () => {
