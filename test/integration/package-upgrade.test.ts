@@ -9,7 +9,8 @@
  * SIGCONT: its unit, its invocation and its exit code stay its own (this systemd cannot freeze units).
  */
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { PrivateSystemd, REPO_DIR } from '../../src/embedded/private-systemd.js';
 import { client } from '../../src/embedded/api-client.js';
@@ -150,6 +151,7 @@ describe(`an upgrade from ${PREVIOUS_VERSION} with tasks under way, and back`, {
     // Whatever happened above, nothing of either version may stay installed or running.
     await systemd.run(['dpkg', '--purge', 'tessia-task-runner'], { timeoutMs: 120_000 });
     await systemd.run(['systemctl', 'reset-failed', 'tessia-task-*.service']);
+    rmSync(PREVIOUS_RELEASE_DROPIN, { force: true });
     await restoreBootDropin?.();
     releaseTurn?.();
   });
@@ -164,10 +166,24 @@ describe(`an upgrade from ${PREVIOUS_VERSION} with tasks under way, and back`, {
     whileDown: TaskView;
     units: Record<string, Record<string, string>>;
   }
+  /**
+   * While the previous release is installed, its runner and the tasks it starts write no V8
+   * coverage: test/coverage.ts counts scripts under the package's directory as this checkout's
+   * dist/, and that release's code is not this one's.
+   */
+  const PREVIOUS_RELEASE_DROPIN = `${systemd.root}/run/systemd/system/tessia-task-.service.d/60-previous-release.conf`;
+  const installRelease = async (which: 'previous' | 'current') => {
+    if (which === 'previous') {
+      mkdirSync(dirname(PREVIOUS_RELEASE_DROPIN), { recursive: true });
+      writeFileSync(PREVIOUS_RELEASE_DROPIN, '[Service]\nUnsetEnvironment=NODE_V8_COVERAGE\n');
+    } else rmSync(PREVIOUS_RELEASE_DROPIN, { force: true });
+    await run('systemctl', 'daemon-reload');
+    await run('dpkg', '-i', `${inside}/${which}.deb`);
+  };
   let underOld: Promise<UnderOld> | undefined;
   const tasksUnderOld = () =>
     (underOld ??= (async () => {
-      await run('dpkg', '-i', `${inside}/previous.deb`);
+      await installRelease('previous');
       assert.equal(await installedVersion(), PREVIOUS_VERSION);
       const start = async (parameters: string[]) => {
         const reply = await eventually(
@@ -212,7 +228,7 @@ describe(`an upgrade from ${PREVIOUS_VERSION} with tasks under way, and back`, {
         (unit) => unit['MainPID'] === '0' && ['exited', 'failed'].includes(unit['SubState'] ?? ''),
       );
       const began = Date.now();
-      await run('dpkg', '-i', `${inside}/current.deb`);
+      await installRelease('current');
       const upgradeMs = Date.now() - began;
       process.stderr.write(`# dpkg -i ${VERSION} over ${PREVIOUS_VERSION}: ${upgradeMs} ms\n`);
       assert.match(await installedVersion(), new RegExp(`^${VERSION.replaceAll('.', '\\.')}(-\\d+)?$`));
@@ -341,7 +357,7 @@ describe(`an upgrade from ${PREVIOUS_VERSION} with tasks under way, and back`, {
       assert.equal(started.status, 201, JSON.stringify(started.body));
       const across = started.body;
       await signalMain(across.taskId, 'SIGSTOP');
-      await run('dpkg', '-i', `${inside}/previous.deb`);
+      await installRelease('previous');
       assert.equal(await installedVersion(), PREVIOUS_VERSION);
       const listed = await eventually(
         `${PREVIOUS_VERSION} to answer on TCP`,
@@ -375,7 +391,7 @@ describe(`an upgrade from ${PREVIOUS_VERSION} with tasks under way, and back`, {
   const upgradedAgain = () =>
     (upgradingAgain ??= (async () => {
       const back = await downgraded();
-      await run('dpkg', '-i', `${inside}/current.deb`);
+      await installRelease('current');
       assert.match(await installedVersion(), new RegExp(`^${VERSION.replaceAll('.', '\\.')}(-\\d+)?$`));
       return back;
     })());
