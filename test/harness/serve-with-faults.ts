@@ -4,34 +4,19 @@
  * or that fills its state directory's file system right after a start's record (fill-after-record: the
  * unit starts, the store refuses its next state). The shipped entry point has no such switch.
  */
-import { closeSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 // The built runner, as the shipped entry point runs it (built-in machines are found next to it).
 import { serve } from '../../dist/cli/serve.js';
 import type { StartHooks } from '../../dist/server.js';
+import { FAULT_FILLER, fillUntilFull } from './fill-disk.js';
 
 const die = () => process.kill(process.pid, 'SIGKILL');
 
-/** The file fill-after-record writes in the state directory (FAULT_FILLER of test-runner.ts): removing it frees the space. */
-const FAULT_FILLER = 'fault-filler';
-
-/** Writes FAULT_FILLER in the state directory until its file system has no byte left. */
+/** Fills the state directory's file system (FAULT_FILLER in it) to its last byte. */
 const fill = () => {
   const { values } = parseArgs({ args: process.argv.slice(3), options: { 'state-dir': { type: 'string' } }, strict: false });
-  const fd = openSync(join(String(values['state-dir']), FAULT_FILLER), 'a');
-  try {
-    for (const size of [1 << 16, 4096, 1]) {
-      const chunk = Buffer.alloc(size);
-      try {
-        for (;;) writeSync(fd, chunk);
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'ENOSPC') throw error;
-      }
-    }
-  } finally {
-    closeSync(fd);
-  }
+  fillUntilFull(join(String(values['state-dir']), FAULT_FILLER));
 };
 const HOOKS: Record<string, StartHooks> = {
   'after-record': { afterRecord: die },

@@ -121,8 +121,7 @@ export function startTestRunner(config: Record<string, unknown> = {}, options: R
   return startRunnerService({ machines: TEST_MACHINES, auth: { anonymous: 'write' }, ...config }, { starter: true, ...options });
 }
 
-/** What fill-after-record writes in the runner's state directory until its file system is full. */
-export const FAULT_FILLER = 'fault-filler';
+export { FAULT_FILLER } from './fill-disk.js';
 
 /**
  * (Re)starts the runner so that it dies by SIGKILL at this step of the next task start (or delete),

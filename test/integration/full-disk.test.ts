@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { closeSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
@@ -17,7 +17,8 @@ import { eventually } from '../../src/embedded/eventually.js';
 import { APP_DIR_INSIDE } from '../../src/embedded/private-systemd.js';
 import type { RunnerService } from '../../src/embedded/runner-service.js';
 import { cleanUp, startTask, unitsOfTasks, waitForCollected, waitForJournalLine, waitForState } from '../../src/embedded/runner-tasks.js';
-import { FAULT_FILLER, TEST_MACHINES, startTestRunner, startWithFault } from '../harness/test-runner.js';
+import { FAULT_FILLER, fillUntilFull } from '../harness/fill-disk.js';
+import { TEST_MACHINES, startTestRunner, startWithFault } from '../harness/test-runner.js';
 
 const RELEASE = `/run/tessia-test/full-disk-release-${randomBytes(4).toString('hex')}`;
 const MACHINES = {
@@ -54,22 +55,8 @@ describe('a full disk under the state directory', () => {
     await runner.systemd.run(['umount', runner.stateDir]);
   });
 
-  /** Writes FILLER until the tmpfs has not a byte left (ENOSPC for a single byte). */
-  function fill(): void {
-    const fd = openSync(hostPath(`${runner.stateDir}/${FILLER}`), 'a');
-    try {
-      for (const size of [1 << 16, 4096, 1]) {
-        const chunk = Buffer.alloc(size);
-        try {
-          for (;;) writeSync(fd, chunk);
-        } catch (error) {
-          if ((error as NodeJS.ErrnoException).code !== 'ENOSPC') throw error;
-        }
-      }
-    } finally {
-      closeSync(fd);
-    }
-  }
+  /** Writes FILLER until the tmpfs has not a byte left. */
+  const fill = () => fillUntilFull(hostPath(`${runner.stateDir}/${FILLER}`));
 
   /** The units of a machine of this file, as systemd has them (loaded, in any state). */
   async function unitsOfMachine(machine: string): Promise<string[]> {

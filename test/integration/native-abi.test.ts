@@ -129,15 +129,18 @@ describe('a runner whose native addons were built for another Node.js', () => {
     return { unit, status, stderrLines: journal.split('\n').filter((line) => line.startsWith('tessia-task-runner: ')) };
   }
 
+  /** How the unit ends when the runner refuses its addons: failed with 78, not restarted. */
+  const DOWN_FOR_ITS_ADDONS = {
+    ActiveState: 'failed',
+    Result: 'exit-code',
+    ExecMainStatus: String(EXIT.nativeAddonMismatch),
+    NRestarts: '0',
+  };
+
   test(`with a build record of another ABI: one line, exit ${EXIT.nativeAddonMismatch}, no restart, nothing made`, async () => {
     const tree = treeWith('{"modules":"1","node":"1.0.0"}');
     const { unit, status, stderrLines } = await serveUntilDown(tree);
-    assert.deepEqual(status, {
-      ActiveState: 'failed',
-      Result: 'exit-code',
-      ExecMainStatus: String(EXIT.nativeAddonMismatch),
-      NRestarts: '0',
-    });
+    assert.deepEqual(status, DOWN_FOR_ITS_ADDONS);
     assert.deepEqual(stderrLines, [`tessia-task-runner: ${mismatchMessage({ modules: '1', node: '1.0.0' }, RUNNING)}`]);
     const journal = (await systemd.run(['journalctl', '--no-pager', '-o', 'cat', '-u', unit])).stdout;
     assert.doesNotMatch(journal, /^\s+at /m, 'no stack trace');
@@ -151,12 +154,7 @@ describe('a runner whose native addons were built for another Node.js', () => {
     async () => {
       const tree = treeWith(null, { 'better-sqlite3': 'better_sqlite3.node' });
       const { unit, status, stderrLines } = await serveUntilDown(tree);
-      assert.deepEqual(status, {
-        ActiveState: 'failed',
-        Result: 'exit-code',
-        ExecMainStatus: String(EXIT.nativeAddonMismatch),
-        NRestarts: '0',
-      });
+      assert.deepEqual(status, DOWN_FOR_ITS_ADDONS);
       assert.deepEqual(stderrLines, [`tessia-task-runner: ${mismatchMessage({ modules: OTHER_ABI }, RUNNING, 'better_sqlite3.node')}`]);
       const journal = (await systemd.run(['journalctl', '--no-pager', '-o', 'cat', '-u', unit])).stdout;
       assert.match(

@@ -251,6 +251,14 @@ describe(`an upgrade from ${PREVIOUS_VERSION} with tasks under way, and back`, {
     }
   });
 
+  /** The task's `exited` events, as the new runner's API gives them. */
+  const exitedEvents = async (taskId: string) =>
+    (await newApi.get<string>(`/v1/events?after=0&follow=false&task=${taskId}`)).body
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as { state: string; exitCode: number | null; recovered: boolean })
+      .filter((event) => event.state === 'exited');
+
   test('a task that ended while no runner ran is recorded with its real exit code', async () => {
     const { whileDown, units } = await upgraded();
     const task = await eventually(
@@ -261,12 +269,7 @@ describe(`an upgrade from ${PREVIOUS_VERSION} with tasks under way, and back`, {
     assert.equal(task.exitCode, 4);
     assert.equal(task.result, 'exit-code');
     assert.equal(task.invocationId, units[whileDown.taskId]?.['InvocationID'], 'the same invocation: not started again');
-    const events = await newApi.get<string>(`/v1/events?after=0&follow=false&task=${whileDown.taskId}`);
-    const exited = events.body
-      .split('\n')
-      .filter(Boolean)
-      .map((line) => JSON.parse(line) as { state: string; exitCode: number | null; recovered: boolean })
-      .filter((event) => event.state === 'exited');
+    const exited = await exitedEvents(whileDown.taskId);
     assert.deepEqual(
       exited.map((event) => [event.exitCode, event.recovered]),
       [[4, true]],
@@ -289,12 +292,7 @@ describe(`an upgrade from ${PREVIOUS_VERSION} with tasks under way, and back`, {
     assert.equal(ended.exitCode, 3);
     assert.equal(ended.result, 'exit-code');
     assert.equal(ended.invocationId, units[through.taskId]?.['InvocationID']);
-    const events = await newApi.get<string>(`/v1/events?after=0&follow=false&task=${through.taskId}`);
-    const exited = events.body
-      .split('\n')
-      .filter(Boolean)
-      .map((line) => JSON.parse(line) as { state: string; exitCode: number | null; recovered: boolean })
-      .filter((event) => event.state === 'exited');
+    const exited = await exitedEvents(through.taskId);
     assert.deepEqual(
       exited.map((event) => [event.exitCode, event.recovered]),
       [[3, false]],
