@@ -29,10 +29,12 @@ export async function profileStarts(
   systemd: PrivateSystemd,
   machine: string,
   log: (line: string) => void,
+  starter = true,
 ): Promise<ProfileResult> {
   const dir = `/run/tessia-bench/profile-${process.pid}`;
   mkdirSync(`${systemd.root}${dir}`, { recursive: true });
-  const runner = await startRunnerService(config, { nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${dir}`] });
+  // Through the privileged starter as the package runs it (its own CPU is not in this profile).
+  const runner = await startRunnerService(config, { nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${dir}`], starter });
   const api = client(runner.baseUrl);
   let starts = 0;
   const until = performance.now() + 5000;

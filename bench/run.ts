@@ -52,7 +52,7 @@ try {
   const checkSamples = Number(process.env['TESSIA_BENCH_CHECK_SAMPLES'] ?? 100);
   const checks = chosen.includes('checks') ? await benchChecks(runner, booted.systemd, say, checkSamples) : undefined;
   await runner.stop();
-  const profile = chosen.includes('profile') ? await profileStarts(config, booted.systemd, 'bench-sleep', say) : undefined;
+  const profile = chosen.includes('profile') ? await profileStarts(config, booted.systemd, 'bench-sleep', say, starter) : undefined;
   const results = { date: new Date().toISOString(), machine, starter, starts, scale, logs, events, retention, checks, profile };
   // TESSIA_BENCH_OUT: where the results go (default bench/results.json; a partial run may keep them apart).
   writeFileSync(join(REPO_DIR, process.env['TESSIA_BENCH_OUT'] ?? 'bench/results.json'), `${JSON.stringify(results, null, 2)}\n`);

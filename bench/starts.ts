@@ -16,12 +16,17 @@ import type { PrivateSystemd } from '../src/embedded/private-systemd.js';
 import { client } from '../src/embedded/api-client.js';
 import type { RunnerService } from '../src/embedded/runner-service.js';
 import { cpuDuring, watchedProcesses } from './processes.js';
-import { percentile, round } from './stats.js';
+import { inParallel, percentile, round } from './stats.js';
 
 export const START_BENCH_MACHINES = {
-  // A light task (no Node start-up per task), in the same unit shape as every task.
+  // A light task (no Node start-up per task), in the same unit shape as every task: one that ends
+  // while the next starts, and one that keeps running (each ends on SIGTERM at once).
   'bench-sleep': { exec: ['/bin/sleep', '0.3'] },
+  'bench-sleep-60': { exec: ['/bin/sleep', '60'] },
 };
+/** The tasks of a latency run: ending at once (0.3 s) or running on (60 s), on both sides. */
+type LatencyMode = 'ending' | 'running';
+const LATENCY_MACHINE: Record<LatencyMode, keyof typeof START_BENCH_MACHINES> = { ending: 'bench-sleep', running: 'bench-sleep-60' };
 
 const CLIENTS = 16;
 /** What a unit keeps when the bench takes its sandbox away: how it runs and logs, nothing else. */
@@ -74,11 +79,22 @@ export interface SustainedResult {
   cpuMsPerStart: Record<string, number>;
 }
 
-export interface StartBenchResult {
+/** One client, starts one after another, each API start followed by a bare one. */
+export interface LatencyResult {
+  mode: LatencyMode;
   samples: number;
   api: { p50Ms: number; p99Ms: number };
   bare: { p50Ms: number; p99Ms: number };
   p50Ratio: number;
+  p99Ratio: number;
+  /** CPU milliseconds per pair of starts (one API, one bare), by process, over the whole run. */
+  cpuMsPerPair: Record<string, number>;
+}
+
+export interface StartBenchResult {
+  samples: number;
+  /** Tasks that end at once (`/bin/sleep 0.3`), and tasks that keep running (`/bin/sleep 60`). */
+  latency: Record<LatencyMode, LatencyResult>;
   sustained: SustainedResult;
   sustainedBare: SustainedResult;
   sustainedRatio: number;
@@ -95,28 +111,29 @@ class BareStarter {
 
   private constructor(
     private readonly bus: SystemdClient,
-    private readonly machine: Machine,
+    private readonly machines: MachineRegistry,
     private readonly parametersFile: string,
   ) {}
 
   static async connect(systemd: PrivateSystemd): Promise<BareStarter> {
     process.env['DBUS_SYSTEM_BUS_ADDRESS'] = systemd.busAddress;
     const bus = await SystemdClient.connect((unit) => unit.startsWith('tessia-bench-'));
-    const machine = new MachineRegistry(validateConfig({ machines: START_BENCH_MACHINES }).machines).get('bench-sleep');
-    if (!machine) throw new Error('no bench machine');
+    const machines = new MachineRegistry(validateConfig({ machines: START_BENCH_MACHINES }).machines);
     // The stdin of every bare unit: one parameters file (the runner writes and deletes one per start).
     const parametersFile = '/run/tessia-bench-parameters.json';
     writeFileSync(`${systemd.root}${parametersFile}`, 'null', { mode: 0o600 });
-    return new BareStarter(bus, machine, parametersFile);
+    return new BareStarter(bus, machines, parametersFile);
   }
 
   /** `sandbox`: the same unit with less of its sandbox, to show what the properties cost. */
-  async start(sandbox: Sandbox = 'full'): Promise<void> {
+  async start(sandbox: Sandbox = 'full', machineName: keyof typeof START_BENCH_MACHINES = 'bench-sleep'): Promise<void> {
+    const machine: Machine | undefined = this.machines.get(machineName);
+    if (!machine) throw new Error(`no bench machine ${machineName}`);
     const id = `${process.pid.toString(16)}-${this.count++}`;
-    const spec = this.machine.unitSpec({
+    const spec = machine.unitSpec({
       taskId: id,
       unitName: `tessia-bench-${id}.service`,
-      machineName: 'bench-sleep',
+      machineName,
       slice: 'tessia-bench.slice',
       parametersFile: this.parametersFile,
     });
@@ -129,6 +146,16 @@ class BareStarter {
     const result = await this.bus.startWithProperties(spec.unitName, properties);
     if (result !== 'done') throw new Error(`bare start: ${result}`);
     this.units.push(spec.unitName);
+  }
+
+  /** Stops the bare units still running (and lets systemd collect them). */
+  async stopAll(): Promise<void> {
+    await inParallel(this.units.splice(0), CLIENTS, (unit) =>
+      this.bus.stopUnitAndWait(unit).then(
+        () => {},
+        () => {},
+      ),
+    );
   }
 
   /** The bare units end by themselves (active/exited): collect them, as the runner does its own. */
@@ -178,27 +205,11 @@ export async function benchStarts(
   const bare = await BareStarter.connect(systemd);
   const processes = await watchedProcesses(systemd, runner.unit, runner.starter?.unit);
   const startByApi = async () => (await api.post('/v1/tasks', { machine: 'bench-sleep', parameters: null })).status === 201;
-  const apiMs: number[] = [];
-  const bareMs: number[] = [];
   try {
-    for (let i = 0; i < samples; i++) {
-      let began = performance.now();
-      const reply = await api.post('/v1/tasks', { machine: 'bench-sleep', parameters: null });
-      apiMs.push(performance.now() - began);
-      if (reply.status !== 201) throw new Error(`start failed: ${reply.status} ${JSON.stringify(reply.body)}`);
-      began = performance.now();
-      await bare.start();
-      bareMs.push(performance.now() - began);
-      // Collected as it goes, as the runner collects its tasks: neither side piles up units.
-      if (bare.units.length >= 50) await bare.collectAll();
-    }
-    await bare.collectAll();
-    const api50 = percentile(apiMs, 50);
-    const bare50 = percentile(bareMs, 50);
-    log(
-      `start latency over ${samples}: API p50 ${api50.toFixed(1)} ms p99 ${percentile(apiMs, 99).toFixed(1)} ms; bare D-Bus p50 ${bare50.toFixed(1)} ms p99 ${percentile(bareMs, 99).toFixed(1)} ms`,
-    );
-
+    const latency = {
+      ending: await latencyRun(api, bare, systemd, processes, 'ending', samples, log),
+      running: await latencyRun(api, bare, systemd, processes, 'running', samples, log),
+    };
     await sleep(1000);
     const viaApi = await sustained(systemd, processes, startByApi);
     log(
@@ -238,9 +249,7 @@ export async function benchStarts(
     );
     return {
       samples,
-      api: { p50Ms: round(api50), p99Ms: round(percentile(apiMs, 99)) },
-      bare: { p50Ms: round(bare50), p99Ms: round(percentile(bareMs, 99)) },
-      p50Ratio: round(api50 / bare50, 2),
+      latency,
       sustained: viaApi,
       sustainedBare: viaBus,
       sustainedRatio: round(viaApi.perSecond / viaBus.perSecond, 2),
@@ -251,4 +260,61 @@ export async function benchStarts(
     await bare.collectAll();
     bare.close();
   }
+}
+
+/**
+ * One client: an API start, then a bare start of the same unit shape, `samples` times. `ending`:
+ * `/bin/sleep 0.3`, so each start meets the ends of the tasks started just before it (systemd reaps
+ * them, releases their dynamic users and cgroups; the runner records and collects its own, the bench
+ * collects the bare ones every 50). `running`: `/bin/sleep 60`, nothing ends during the run; all are
+ * stopped after it.
+ */
+async function latencyRun(
+  api: ReturnType<typeof client>,
+  bare: BareStarter,
+  systemd: PrivateSystemd,
+  processes: Record<string, number>,
+  mode: LatencyMode,
+  samples: number,
+  log: (line: string) => void,
+): Promise<LatencyResult> {
+  const machine = LATENCY_MACHINE[mode];
+  const apiMs: number[] = [];
+  const bareMs: number[] = [];
+  const taskIds: string[] = [];
+  const { cpuSeconds } = await cpuDuring(systemd, processes, async () => {
+    for (let i = 0; i < samples; i++) {
+      let began = performance.now();
+      const reply = await api.post('/v1/tasks', { machine, parameters: null });
+      apiMs.push(performance.now() - began);
+      if (reply.status !== 201) throw new Error(`start failed: ${reply.status} ${JSON.stringify(reply.body)}`);
+      taskIds.push(String(reply.body.taskId));
+      began = performance.now();
+      await bare.start('full', machine);
+      bareMs.push(performance.now() - began);
+      // Collected as it goes, as the runner collects its tasks: neither side piles up ended units.
+      if (mode === 'ending' && bare.units.length >= 50) await bare.collectAll();
+    }
+  });
+  if (mode === 'running') {
+    await inParallel(taskIds, CLIENTS, async (taskId) => {
+      await api.post(`/v1/tasks/${taskId}/stop`);
+    });
+    await bare.stopAll();
+  }
+  await bare.collectAll();
+  const result: LatencyResult = {
+    mode,
+    samples,
+    api: { p50Ms: round(percentile(apiMs, 50)), p99Ms: round(percentile(apiMs, 99)) },
+    bare: { p50Ms: round(percentile(bareMs, 50)), p99Ms: round(percentile(bareMs, 99)) },
+    p50Ratio: round(percentile(apiMs, 50) / percentile(bareMs, 50), 2),
+    p99Ratio: round(percentile(apiMs, 99) / percentile(bareMs, 99), 2),
+    cpuMsPerPair: Object.fromEntries(Object.entries(cpuSeconds).map(([name, used]) => [name, round((used * 1000) / samples, 2)])),
+  };
+  log(
+    `start latency, tasks ${mode === 'ending' ? 'ending at once (sleep 0.3)' : 'running on (sleep 60)'}, ${samples} each: API p50 ${result.api.p50Ms} ms p99 ${result.api.p99Ms} ms; bare p50 ${result.bare.p50Ms} ms p99 ${result.bare.p99Ms} ms; ratio p50 ${result.p50Ratio} p99 ${result.p99Ratio}; CPU ms a pair ${JSON.stringify(result.cpuMsPerPair)}`,
+  );
+  await sleep(mode === 'running' ? 3000 : 1000);
+  return result;
 }

@@ -49,6 +49,9 @@ async function main(): Promise<void> {
   const handoff = new ParameterHandoff(join(runtimeDir, 'parameters'));
   await handoff.open();
   const systemd = await SystemdClient.connect(mayStartUnit, { followUnits: false });
+  // As the runner says it: a start refused meanwhile (503) is explained in the starter's journal too.
+  systemd.on('disconnected', (error) => log.error({ err: error }, 'lost the system bus connection: reconnecting'));
+  systemd.on('reconnected', () => log.warn('connected to systemd again'));
   const starter = new TaskUnitStarter(systemd, handoff, settingsOf(config));
   // In the background: starts need not wait for leftovers to stop.
   void starter.sweepChecks(log);

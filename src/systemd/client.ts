@@ -16,8 +16,11 @@ export const NO_SUCH_UNIT = 'org.freedesktop.systemd1.NoSuchUnit';
 
 const SYSTEMD = SYSTEMD_NAME;
 const MANAGER_PATH = '/org/freedesktop/systemd1';
-const UNIT = 'org.freedesktop.systemd1.Unit';
-const SERVICE = 'org.freedesktop.systemd1.Service';
+/** systemd's interfaces of a service unit: a change signals the Service one first, then the Unit one. */
+export const UNIT_INTERFACE = 'org.freedesktop.systemd1.Unit';
+export const SERVICE_INTERFACE = 'org.freedesktop.systemd1.Service';
+const UNIT = UNIT_INTERFACE;
+const SERVICE = SERVICE_INTERFACE;
 
 /** The properties of a task unit the runner reads. Timestamps are µs since the epoch, 0 when unset. */
 export interface UnitSnapshot {
@@ -38,6 +41,8 @@ export interface UnitSnapshot {
 
 export interface UnitChange {
   unitName: string;
+  /** The interface whose properties changed (UNIT_INTERFACE, SERVICE_INTERFACE, …). */
+  interface: string;
   /** Only the properties that changed, by name. */
   changed: Record<string, unknown>;
 }
@@ -87,6 +92,8 @@ const RECONNECT_DELAYS_MS = [200, 500, 1000, 2000, 5000];
 
 export class SystemdClient extends EventEmitter<SystemdClientEvents> {
   private readonly jobWaiters = new Map<string, JobWaiter>();
+  /** Who waits to see a unit's next JobRemoved on this connection (whoever started the job). */
+  private readonly jobWatchers = new Map<string, Set<(result: string | null) => void>>();
   private readonly pathToUnit = new Map<string, string>();
   private bus: SystemBus | null = null;
   private closed = false;
@@ -229,6 +236,31 @@ export class SystemdClient extends EventEmitter<SystemdClientEvents> {
     return done;
   }
 
+  /**
+   * Resolves with the result of the next job of this unit to end, as this connection sees it
+   * (another connection, the privileged starter, may have started it), or null after `timeoutMs`
+   * or a lost bus. Signals reach a connection in the order systemd sent them, and systemd sends a
+   * unit's pending PropertiesChanged before its job's JobRemoved: once this resolves, every change
+   * of the unit up to the job's end has been reported (unitChanged).
+   */
+  nextJobRemoved(unitName: string, timeoutMs: number): Promise<string | null> {
+    return new Promise((resolve) => {
+      const watchers = this.jobWatchers.get(unitName) ?? new Set();
+      this.jobWatchers.set(unitName, watchers);
+      const done = (result: string | null) => {
+        clearTimeout(timer);
+        watchers.delete(done);
+        if (watchers.size === 0 && this.jobWatchers.get(unitName) === watchers) this.jobWatchers.delete(unitName);
+        this.off('disconnected', lost);
+        resolve(result);
+      };
+      const lost = () => done(null);
+      const timer = setTimeout(() => done(null), timeoutMs).unref();
+      watchers.add(done);
+      this.once('disconnected', lost);
+    });
+  }
+
   /** SIGTERM, then SIGKILL to the whole cgroup once the unit's TimeoutStopSec has passed. */
   async stopUnit(unitName: string): Promise<void> {
     await this.manager('StopUnit', 'ss', [unitName, 'replace']);
@@ -297,6 +329,20 @@ export class SystemdClient extends EventEmitter<SystemdClientEvents> {
     };
   }
 
+  /**
+   * The CPU time systemd counted for the unit (ns; it keeps the last figure once the processes are
+   * gone), or null when it counted none or the unit is gone. One call: the path is the unit's name.
+   */
+  async cpuUsage(unitName: string): Promise<number | null> {
+    try {
+      const [variant] = (await this.call(unitObjectPath(unitName), PROPERTIES, 'Get', 'ss', [SERVICE, 'CPUUsageNSec'])) as [Variant];
+      return counterOf(variant.value);
+    } catch (error) {
+      if (error instanceof SystemdError) return null;
+      throw error;
+    }
+  }
+
   /** The unit's Environment= entries (NAME=value); empty when the unit is gone. */
   async getEnvironment(unitName: string): Promise<string[]> {
     const [path] = (await this.manager('GetUnit', 's', [unitName])) as [string];
@@ -329,6 +375,8 @@ export class SystemdClient extends EventEmitter<SystemdClientEvents> {
     const meaning = classifySignal(signal, this.systemdOwner);
     switch (meaning.kind) {
       case 'jobRemoved': {
+        const watchers = this.jobWatchers.get(meaning.unitName);
+        if (watchers) for (const watcher of [...watchers]) watcher(meaning.result);
         const waiter = this.jobWaiters.get(meaning.unitName);
         if (waiter) {
           this.jobWaiters.delete(meaning.unitName);
@@ -339,7 +387,7 @@ export class SystemdClient extends EventEmitter<SystemdClientEvents> {
       case 'propertiesChanged': {
         const unitName = this.pathToUnit.get(meaning.path);
         if (unitName === undefined) return;
-        this.emit('unitChanged', { unitName, changed: unwrap(meaning.changed as Record<string, Variant>) });
+        this.emit('unitChanged', { unitName, interface: meaning.interface, changed: unwrap(meaning.changed as Record<string, Variant>) });
         return;
       }
       case 'systemdOwnerChanged':

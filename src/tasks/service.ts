@@ -22,6 +22,8 @@ import type { TaskTransitions } from './transitions.js';
 import { TASK_ID_PATTERN, unitNameOf } from './unit-names.js';
 
 const SIGKILL = 9;
+/** How long after the starter's answer the runner waits to see the same job end on its own connection. */
+const JOB_SIGNAL_WAIT_MS = 1000;
 /** Beyond a check's own timeout (its unit's TimeoutStartSec=, then 2 s to SIGKILL), how long the starter's answer may take. */
 const CHECK_ANSWER_MARGIN_SEC = 30;
 
@@ -246,6 +248,9 @@ export class TaskService {
     this.options.hooks?.afterRecord?.();
     this.tracker.track(unit, true);
     const began = performance.now();
+    // The privileged starter waits for the job on its own connection: once this one has seen the
+    // job end too, the unit's signals up to then are in, and its state needs no reading back.
+    const jobSeen = this.systemd.nextJobRemoved(unit, JOB_SIGNAL_WAIT_MS);
     const jobResult = await this.startUnit(taskId, unit, machine.name, request.parameters);
     if (jobResult !== 'done') {
       this.options.observer?.startFailed();
@@ -267,7 +272,7 @@ export class TaskService {
     }
     this.options.observer?.started((performance.now() - began) / 1000);
     this.options.hooks?.afterStart?.();
-    this.tracker.started(unit);
+    this.tracker.started(unit, (await jobSeen) !== null);
     // If the store cannot take the task's new state (a full disk), the task still runs: it is
     // answered as recorded ("created") and tracking records the rest once the store takes writes.
     await this.tracker.refresh(unit);

@@ -8,7 +8,7 @@
  * its result, RemainAfterExit=), and refreshFollowed() reads it again once the store takes writes.
  */
 import type { Logger } from 'pino';
-import type { SystemdClient, UnitChange, UnitSnapshot } from '../systemd/client.js';
+import { SERVICE_INTERFACE, UNIT_INTERFACE, type SystemdClient, type UnitChange, type UnitSnapshot } from '../systemd/client.js';
 import { ExitCode, TaskState, isFinished, type TaskRecord, type TaskUsage } from './model.js';
 import { mapUnitStatus, type MappedStatus, type UnitStatus } from './state-mapping.js';
 import type { TaskPatch, TaskStore } from './store.js';
@@ -19,8 +19,22 @@ import type { UsageSampler } from './usage-sampler.js';
 import { taskIdOf } from './unit-names.js';
 
 interface TrackedUnit {
-  /** What the unit's PropertiesChanged signals said last: the result of a unit collected before it could be read. */
-  signalled: Partial<UnitStatus>;
+  /**
+   * What the unit's PropertiesChanged signals said last: its state without reading it back, and the
+   * result of a unit collected before it could be read.
+   */
+  signalled: SignalledUnit;
+  /**
+   * The signals tell the unit's whole state as it is now: both interfaces have been signalled since
+   * it was followed, the Unit one last (systemd signals the Service interface first, then the Unit
+   * one, for each change). Cleared when changes may have gone unseen (a start whose end this
+   * connection did not see).
+   */
+  signalsCurrent: boolean;
+  /** A change's Service signal came, its Unit signal not yet: a read now would be one the signal makes needless. */
+  midChange: boolean;
+  /** Read the unit back at the next refresh: changes may have gone unseen (a start whose end this connection did not see). */
+  mustRead: boolean;
   /** The read under way; a change signalled meanwhile sets `again`, and the unit is read once more. */
   refreshing: Promise<void> | null;
   again: boolean;
@@ -60,17 +74,32 @@ export class UnitTracker {
     if (this.units.has(unit)) return true;
     // A finished task's unit has nothing more to tell (it is collected); an unknown one is not ours.
     if (this.closed || !this.isActive(unit)) return false;
-    this.units.set(unit, { signalled: {}, refreshing: null, again: false, scheduled: false, starting, catchingUp: false });
+    this.units.set(unit, {
+      signalled: {},
+      signalsCurrent: false,
+      midChange: false,
+      mustRead: false,
+      refreshing: null,
+      again: false,
+      scheduled: false,
+      starting,
+      catchingUp: false,
+    });
     this.systemd.watch(unit);
     if (!starting) this.usage.follow(unit);
     return true;
   }
 
-  /** The start job is done and its result handled: the unit's changes move its task from now on. */
-  started(unit: string): void {
+  /**
+   * The start job is done and its result handled: the unit's changes move its task from now on.
+   * `signalsSeen`: this connection saw the job end, so the signals tell the unit's state at its end;
+   * when it did not, the next refresh reads the unit.
+   */
+  started(unit: string, signalsSeen = true): void {
     const tracked = this.units.get(unit);
     if (!tracked) return;
     tracked.starting = false;
+    if (!signalsSeen) tracked.mustRead = true;
     this.usage.follow(unit);
   }
 
@@ -183,11 +212,16 @@ export class UnitTracker {
    * A unit's change comes as a burst of signals (its Unit and Service interfaces, several
    * properties each): they are taken in together, then the unit is read once.
    */
-  private signalled({ unitName, changed }: UnitChange): void {
+  private signalled({ unitName, interface: iface, changed }: UnitChange): void {
     const tracked = this.units.get(unitName);
     if (!tracked) return;
-    rememberSignalled(tracked.signalled, changed);
+    rememberSignalled(tracked.signalled, iface, changed);
+    const { unitSeen, serviceSeen } = tracked.signalled;
+    tracked.signalsCurrent = unitSeen === true && serviceSeen === true && iface === UNIT_INTERFACE;
+    tracked.midChange = iface === SERVICE_INTERFACE && unitSeen === true;
     if (tracked.starting) return;
+    // The Unit interface's signal of the same change follows: the unit is taken in with it.
+    if (tracked.midChange) return;
     if (tracked.refreshing) {
       tracked.again = true;
       return;
@@ -214,7 +248,11 @@ export class UnitTracker {
       return;
     }
     const { task } = found;
-    const snapshot = await this.systemd.getUnit(unit);
+    const read = tracked.catchingUp || tracked.mustRead;
+    // The change under way ends with its Unit signal, which asks for a refresh of its own.
+    if (!read && tracked.midChange) return;
+    tracked.mustRead = false;
+    const snapshot = read ? await this.systemd.getUnit(unit) : await this.snapshotOf(unit, tracked);
     // Collected meanwhile, or the tracker closed: what was read moves nothing any more.
     if (this.units.get(unit) !== tracked) return;
     const current = snapshot?.loadState === 'loaded' && belongsTo(snapshot, task) ? snapshot : null;
@@ -224,6 +262,31 @@ export class UnitTracker {
     else this.apply(task, current, recovered);
     const after = this.store.find(taskId);
     if (after && isFinished(after.task)) await this.collect(taskId, unit, current);
+  }
+
+  /**
+   * The unit's state from its signals when they tell it whole (no call: systemd sends every
+   * property the runner reads in them, but the CPU time, read once at the end), else read back.
+   */
+  private async snapshotOf(unit: string, tracked: TrackedUnit): Promise<UnitSnapshot | null> {
+    const known = tracked.signalled;
+    if (!tracked.signalsCurrent || known.activeState === undefined || known.subState === undefined) return this.systemd.getUnit(unit);
+    const snapshot: UnitSnapshot = {
+      unitName: unit,
+      loadState: 'loaded',
+      activeState: known.activeState,
+      subState: known.subState,
+      result: known.result ?? '',
+      execMainCode: known.execMainCode ?? 0,
+      execMainStatus: known.execMainStatus ?? 0,
+      invocationId: known.invocationId ?? '',
+      activeEnterTimestamp: known.activeEnterTimestamp ?? 0n,
+      inactiveEnterTimestamp: known.inactiveEnterTimestamp ?? 0n,
+      execMainExitTimestamp: known.execMainExitTimestamp ?? 0n,
+      cpuUsageNsec: null,
+    };
+    if (mapUnitStatus(snapshot, false).state === TaskState.exited) snapshot.cpuUsageNsec = await this.systemd.cpuUsage(unit);
+    return snapshot;
   }
 
   private apply(task: TaskRecord, snapshot: UnitSnapshot, recovered: boolean): void {
@@ -284,12 +347,29 @@ function finishedPatch(mapped: Extract<MappedStatus, { state: 'exited' }>): Task
   return { state: TaskState.exited, exitCode: mapped.exitCode, detail: mapped.detail };
 }
 
-function rememberSignalled(known: Partial<UnitStatus>, changed: Record<string, unknown>): void {
+/** What a unit's signals have said of the properties a snapshot holds, and which interfaces they came from. */
+interface SignalledUnit extends Partial<UnitStatus> {
+  invocationId?: string;
+  activeEnterTimestamp?: bigint;
+  inactiveEnterTimestamp?: bigint;
+  execMainExitTimestamp?: bigint;
+  unitSeen?: boolean;
+  serviceSeen?: boolean;
+}
+
+function rememberSignalled(known: SignalledUnit, iface: string, changed: Record<string, unknown>): void {
+  if (iface === UNIT_INTERFACE) known.unitSeen = true;
+  if (iface === SERVICE_INTERFACE) known.serviceSeen = true;
   if (typeof changed['ActiveState'] === 'string') known.activeState = changed['ActiveState'];
   if (typeof changed['SubState'] === 'string') known.subState = changed['SubState'];
   if (typeof changed['Result'] === 'string') known.result = changed['Result'];
   if (typeof changed['ExecMainCode'] === 'number') known.execMainCode = changed['ExecMainCode'];
   if (typeof changed['ExecMainStatus'] === 'number') known.execMainStatus = changed['ExecMainStatus'];
+  const invocation = changed['InvocationID'];
+  if (invocation instanceof Uint8Array) known.invocationId = Buffer.from(invocation).toString('hex');
+  if (typeof changed['ActiveEnterTimestamp'] === 'bigint') known.activeEnterTimestamp = changed['ActiveEnterTimestamp'];
+  if (typeof changed['InactiveEnterTimestamp'] === 'bigint') known.inactiveEnterTimestamp = changed['InactiveEnterTimestamp'];
+  if (typeof changed['ExecMainExitTimestamp'] === 'bigint') known.execMainExitTimestamp = changed['ExecMainExitTimestamp'];
 }
 
 /** A unit of the same name from another run (after a restart of systemd, say) is not this task's. */

@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { eventually } from '../../src/embedded/eventually.js';
+import { metricOf } from '../harness/metrics.js';
 import { runnerSuite } from '../harness/suite.js';
 import { storedRow, waitForRowGone } from '../harness/test-runner.js';
 import { journalOf, taskJournalctl, waitForCollected, waitForJournalLine, waitForState } from '../../src/embedded/runner-tasks.js';
@@ -105,6 +106,22 @@ describe('a task over its life', () => {
       lines.filter((line) => ['one', 'two', 'three'].includes(line)),
       ['one', 'two', 'three'],
     );
+  });
+
+  test("a task's start and end are taken from systemd's signals: nothing read back, its exit code, times and CPU time right", async () => {
+    const readsBefore = await metricOf(suite.runner.baseUrl, 'tessia_unit_reads_total');
+    const task = await start('echo', 'echo working\nRETURN 5');
+    assert.ok(['running', 'exited'].includes(task.state), `answered ${task.state}`);
+    assert.match(task.invocationId ?? '', /^[0-9a-f]{32}$/);
+    const done = await waitForState(suite.api, task.taskId, ['exited']);
+    assert.equal(done.exitCode, 5);
+    assert.equal(done.result, 'exit-code');
+    await waitForCollected(suite.runner, task.unit);
+    const after = (await suite.api.get(`/v1/tasks/${task.taskId}`)).body;
+    assert.equal(after.invocationId, task.invocationId);
+    assert.ok(after.usage?.cpuNsec > 0, `systemd's CPU time recorded: ${JSON.stringify(after.usage)}`);
+    assert.ok(Date.parse(after.startedAt) <= Date.parse(after.finishedAt));
+    assert.equal(await metricOf(suite.runner.baseUrl, 'tessia_unit_reads_total'), readsBefore, 'a unit was read back');
   });
 
   test('LOG lines reach the journal with the priority of their level', async () => {
@@ -224,12 +241,11 @@ describe('a task over its life', () => {
     assert.deepEqual(deleted.body, { success: true });
     assert.equal((await suite.api.get(`/v1/tasks/${task.taskId}`)).status, 404);
     assert.ok(!(await suite.api.get('/v1/tasks')).body.some((item: { taskId: string }) => item.taskId === task.taskId));
-    // Whenever systemd still has the unit, the store still has the task (hidden), marked as being deleted.
+    // Whenever systemd still has the unit, the store still has the task (hidden), marked as being deleted:
+    // the row read first, then the unit, so a row gone means the unit was gone before.
     for (;;) {
-      const [unit, row] = await Promise.all([
-        suite.runner.systemd.show(task.unit, ['LoadState', 'SubState']),
-        storedRow(suite.runner, task.taskId),
-      ]);
+      const row = await storedRow(suite.runner, task.taskId);
+      const unit = await suite.runner.systemd.show(task.unit, ['LoadState', 'SubState']);
       if (unit['LoadState'] === 'not-found') break;
       assert.ok(row, `the store lost the task while its unit is ${unit['SubState']}`);
       assert.equal(row['forgotten'], 1);

@@ -206,6 +206,14 @@ describe('recovery', () => {
     await waitForCollected(suite.runner, task.unit, 30_000);
     started.delete(task.taskId);
     await waitForRowGone(suite.runner, task.taskId);
+    // The starter has its own connection, found again on its own schedule: the next tests start tasks.
+    const starterUnit = suite.runner.starter?.unit;
+    assert.ok(starterUnit);
+    await eventually(
+      'the starter connected to systemd again',
+      async () => (await suite.runner.systemd.run(['journalctl', '--no-pager', '-o', 'cat', '-u', starterUnit])).stdout,
+      (journal) => journal.includes('connected to systemd again'),
+    );
   });
 
   test('a task unit the store has no record of is adopted, and can be stopped and collected', async () => {

@@ -14,7 +14,9 @@ import { MachineRegistry } from '../../src/machines/registry.js';
 import {
   DISCONNECTED,
   NO_SUCH_UNIT,
+  SERVICE_INTERFACE,
   SystemdError,
+  UNIT_INTERFACE,
   type SystemdClient,
   type SystemdClientEvents,
   type UnitSnapshot,
@@ -100,9 +102,23 @@ class FakeSystemd extends EventEmitter<SystemdClientEvents> {
     this.kills.push(unit);
   }
 
-  /** A burst of PropertiesChanged, as the client reports it. */
-  signal(unit: string, changed: Record<string, unknown> = { ActiveState: 'active', SubState: 'running' }): void {
-    this.emit('unitChanged', { unitName: unit, changed });
+  /** This connection sees each start job end with it (its signals are the test's to send). */
+  async nextJobRemoved(): Promise<string | null> {
+    return 'done';
+  }
+
+  readonly cpuReads: string[] = [];
+  async cpuUsage(unit: string): Promise<number | null> {
+    this.cpuReads.push(unit);
+    return this.units.get(unit)?.cpuUsageNsec ?? null;
+  }
+
+  /**
+   * A PropertiesChanged, as the client reports it. Without `iface`, of no interface the tracker
+   * knows: it reads the unit back; with the Service's then the Unit's, the signals tell the state.
+   */
+  signal(unit: string, changed: Record<string, unknown> = { ActiveState: 'active', SubState: 'running' }, iface = ''): void {
+    this.emit('unitChanged', { unitName: unit, interface: iface, changed });
   }
 }
 
@@ -352,6 +368,109 @@ describe('UnitTracker stops following a unit whose task is finished or unknown',
     assert.equal(taskOf(taskId).exitCode, 2);
     assert.equal(systemd.reads.length, 1);
     assert.equal(systemd.watched.size, 0);
+  });
+});
+
+/** One change of a unit as systemd signals it: its Service interface, then its Unit interface. */
+function change(unit: string, service: Record<string, unknown>, unitProperties: Record<string, unknown>): void {
+  systemd.signal(unit, service, SERVICE_INTERFACE);
+  systemd.signal(unit, unitProperties, UNIT_INTERFACE);
+}
+
+const INVOCATION = Buffer.from('dc1e62fa71a147d4be116aa8adb1dcf4', 'hex');
+const RUNNING_SERVICE = { Result: 'success', ExecMainCode: 0, ExecMainStatus: 0, ExecMainExitTimestamp: 0n };
+const RUNNING_UNIT = {
+  ActiveState: 'active',
+  SubState: 'running',
+  InvocationID: INVOCATION,
+  ActiveEnterTimestamp: 1_795_940_577_156_583n,
+  InactiveEnterTimestamp: 0n,
+};
+
+describe('UnitTracker from the signals alone', () => {
+  it("takes a started unit's state, invocation and start time from its signals, reading nothing back.", async () => {
+    const { taskId, unit } = insertTask();
+    tracker.track(unit, true);
+    change(unit, RUNNING_SERVICE, { ...RUNNING_UNIT, ActiveState: 'activating', SubState: 'start', ActiveEnterTimestamp: 0n });
+    change(unit, RUNNING_SERVICE, RUNNING_UNIT);
+    tracker.started(unit);
+    await tracker.refresh(unit);
+    const task = taskOf(taskId);
+    assert.equal(task.state, TaskState.running);
+    assert.equal(task.invocationId, INVOCATION.toString('hex'));
+    assert.equal(task.startedAt, '2026-11-29T08:22:57.156583Z');
+    assert.deepEqual(systemd.reads, []);
+  });
+
+  it("records an end from its signals with the exit status, the end time and systemd's CPU time: one property read.", async () => {
+    const { taskId, unit } = insertTask();
+    tracker.track(unit, true);
+    change(unit, RUNNING_SERVICE, RUNNING_UNIT);
+    tracker.started(unit);
+    await tracker.refresh(unit);
+    systemd.units.set(unit, snapshot(unit, { cpuUsageNsec: 4_200_000 }));
+    change(
+      unit,
+      { Result: 'exit-code', ExecMainCode: 1, ExecMainStatus: 3, ExecMainExitTimestamp: 1_795_940_577_460_011n },
+      { ...RUNNING_UNIT, ActiveState: 'failed', SubState: 'failed', InactiveEnterTimestamp: 1_795_940_577_460_228n },
+    );
+    await settled();
+    const task = taskOf(taskId);
+    assert.equal(task.state, TaskState.exited);
+    assert.equal(task.exitCode, 3);
+    assert.equal(task.finishedAt, '2026-11-29T08:22:57.460011Z');
+    assert.equal(task.usage?.cpuNsec, 4_200_000);
+    assert.deepEqual(systemd.reads, []);
+    assert.deepEqual(systemd.cpuReads, [unit]);
+    assert.equal(systemd.collected.length, 1);
+    assert.equal(systemd.collected[0]?.known?.activeState, 'failed');
+  });
+
+  it("waits for the Unit interface's signal of a change before taking it in.", async () => {
+    const { taskId, unit } = insertTask();
+    tracker.track(unit, true);
+    change(unit, RUNNING_SERVICE, RUNNING_UNIT);
+    tracker.started(unit);
+    await tracker.refresh(unit);
+    systemd.signal(unit, { Result: 'exit-code', ExecMainCode: 1, ExecMainStatus: 3 }, SERVICE_INTERFACE);
+    await settled();
+    assert.equal(taskOf(taskId).state, TaskState.running);
+    // A refresh asked for between the two (another change's, a caller's) waits for the Unit signal too.
+    await tracker.refresh(unit);
+    assert.equal(taskOf(taskId).state, TaskState.running);
+    systemd.signal(unit, { ActiveState: 'failed', SubState: 'failed' }, UNIT_INTERFACE);
+    await settled();
+    assert.equal(taskOf(taskId).exitCode, 3);
+    assert.deepEqual(systemd.reads, []);
+  });
+
+  it('reads the unit back when its signals do not tell it whole: one interface only, or a start whose end this connection missed.', async () => {
+    const first = insertTask();
+    systemd.units.set(first.unit, snapshot(first.unit));
+    tracker.track(first.unit, true);
+    systemd.signal(first.unit, RUNNING_UNIT, UNIT_INTERFACE);
+    tracker.started(first.unit);
+    await tracker.refresh(first.unit);
+    assert.deepEqual(systemd.reads, [first.unit]);
+    const second = insertTask();
+    systemd.units.set(second.unit, snapshot(second.unit));
+    tracker.track(second.unit, true);
+    change(second.unit, RUNNING_SERVICE, { ...RUNNING_UNIT, ActiveState: 'activating', SubState: 'start' });
+    tracker.started(second.unit, false);
+    await tracker.refresh(second.unit);
+    assert.deepEqual(systemd.reads, [first.unit, second.unit]);
+    assert.equal(taskOf(second.taskId).state, TaskState.running);
+  });
+
+  it('reads the unit back when it catches up (after a restart or a lost bus), whatever it was signalled.', async () => {
+    const { taskId, unit } = insertTask();
+    systemd.units.set(unit, snapshot(unit, failedWith(4).read));
+    tracker.track(unit, true);
+    change(unit, RUNNING_SERVICE, RUNNING_UNIT);
+    tracker.started(unit);
+    await tracker.reattach(taskOf(taskId));
+    assert.deepEqual(systemd.reads, [unit]);
+    assert.equal(taskOf(taskId).exitCode, 4);
   });
 });
 
