@@ -112,7 +112,7 @@ describe('a task over its life', () => {
     const readsBefore = await metricOf(suite.runner.baseUrl, 'tessia_unit_reads_total');
     const task = await start('echo', 'echo working\nRETURN 5');
     assert.ok(['running', 'exited'].includes(task.state), `answered ${task.state}`);
-    assert.match(task.invocationId ?? '', /^[0-9a-f]{32}$/);
+    assert.match(task.invocationId, /^[0-9a-f]{32}$/);
     const done = await waitForState(suite.api, task.taskId, ['exited']);
     assert.equal(done.exitCode, 5);
     assert.equal(done.result, 'exit-code');
