@@ -297,6 +297,16 @@ export class SystemdClient extends EventEmitter<SystemdClientEvents> {
     };
   }
 
+  /**
+   * The InvocationID of a unit a listing showed loaded: one Get on its object path (no GetUnit: a
+   * path names a unit as well, and a listed unit is loaded). Empty when systemd gave none.
+   */
+  async getInvocationId(unitName: string): Promise<string> {
+    this.unitReads += 1;
+    const [variant] = (await this.call(unitObjectPath(unitName), PROPERTIES, 'Get', 'ss', [UNIT, 'InvocationID'])) as [Variant];
+    return invocationIdOf(variant.value);
+  }
+
   /** The unit's Environment= entries (NAME=value); empty when the unit is gone. */
   async getEnvironment(unitName: string): Promise<string[]> {
     const [path] = (await this.manager('GetUnit', 's', [unitName])) as [string];
