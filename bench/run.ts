@@ -31,7 +31,8 @@ try {
       ...CHECK_BENCH_MACHINES,
       ...RECOVERY_BENCH_MACHINES,
     },
-    log: { level: 'warn' },
+    // TESSIA_BENCH_LOG_LEVEL: the runner's log level (default warn).
+    log: { level: process.env['TESSIA_BENCH_LOG_LEVEL'] ?? 'warn' },
     limits: { maxActiveTasks: 100000 },
     // The benchmarks' clients call over loopback without a token.
     auth: { anonymous: 'write' },
