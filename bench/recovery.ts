@@ -56,8 +56,10 @@ export interface RecoveryStage {
   processStartToReadyMs: number;
   /** → /readyz 200 and every record right (checked once ready; polled again if not yet). */
   processStartToAllRightMs: number;
-  /** The SIGKILL → every record right (includes the bench's own wait while the runner is down). */
+  /** The SIGKILL → every record right: downMs, then the restart. */
   killToAllRightMs: number;
+  /** The SIGKILL → the bench asking systemd to start the runner: the bench's own work while it is down (release, wait, bare readings). */
+  downMs: number;
   /** The bench asking systemd to start the runner → /readyz 200. */
   startRequestToReadyMs: number;
   recordsRight: number;
@@ -159,6 +161,7 @@ async function runStage(runner: RunnerService, systemd: PrivateSystemd, bus: Sys
     processStartToReadyMs: round(readyAt - processStartMs),
     processStartToAllRightMs: round(checked.at - processStartMs),
     killToAllRightMs: round(checked.at - killedAt),
+    downMs: round(requestedAt - killedAt),
     startRequestToReadyMs: round(readyAt - requestedAt),
     recordsRight: size - checked.wrong.length,
     wrong: checked.wrong.slice(0, 10),
