@@ -15,6 +15,7 @@ import { START_BENCH_MACHINES, benchStarts } from './starts.js';
 import { EVENT_BENCH_MACHINES, benchEvents } from './events.js';
 import { benchRetention } from './retention.js';
 import { CHECK_BENCH_MACHINES, benchChecks } from './checks.js';
+import { RECOVERY_BENCH_MACHINES, benchRecovery } from './recovery.js';
 
 const say = (line: string) => process.stderr.write(`[bench] ${line}\n`);
 const booted = await bootPrivateSystemd({ log: say });
@@ -22,8 +23,16 @@ process.env['TESSIA_TEST_SYSTEMD_PID'] = String(booted.systemd.pid);
 process.once('SIGINT', () => void booted.shutdown().then(() => process.exit(130)));
 try {
   const config = {
-    machines: { ...LOG_BENCH_MACHINES, ...START_BENCH_MACHINES, ...SCALE_BENCH_MACHINES, ...EVENT_BENCH_MACHINES, ...CHECK_BENCH_MACHINES },
-    log: { level: 'warn' },
+    machines: {
+      ...LOG_BENCH_MACHINES,
+      ...START_BENCH_MACHINES,
+      ...SCALE_BENCH_MACHINES,
+      ...EVENT_BENCH_MACHINES,
+      ...CHECK_BENCH_MACHINES,
+      ...RECOVERY_BENCH_MACHINES,
+    },
+    // TESSIA_BENCH_LOG_LEVEL: the runner's log level (default warn).
+    log: { level: process.env['TESSIA_BENCH_LOG_LEVEL'] ?? 'warn' },
     limits: { maxActiveTasks: 100000 },
     // The benchmarks' clients call over loopback without a token.
     auth: { anonymous: 'write' },
@@ -38,8 +47,8 @@ try {
   say(starter ? 'task units are started through the privileged starter' : 'the runner starts task units itself');
   const machine = { cpus: cpus().length, cpu: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version };
   say(`machine: ${JSON.stringify(machine)}`);
-  // TESSIA_BENCH=starts,scale,logs,events,retention,checks,profile (default: all) picks benchmarks.
-  const chosen = (process.env['TESSIA_BENCH'] ?? 'starts,scale,logs,events,retention,checks,profile').split(',');
+  // TESSIA_BENCH=starts,scale,logs,events,retention,checks,recovery,profile (default: all) picks benchmarks.
+  const chosen = (process.env['TESSIA_BENCH'] ?? 'starts,scale,logs,events,retention,checks,recovery,profile').split(',');
   const samples = Number(process.env['TESSIA_BENCH_SAMPLES'] ?? 500);
   const starts = chosen.includes('starts') ? await benchStarts(runner, booted.systemd, say, samples) : undefined;
   // TESSIA_BENCH_RECORDS: the store size of the last scale stage (default 10 000).
@@ -51,9 +60,12 @@ try {
   // TESSIA_BENCH_CHECK_SAMPLES: requests of each kind (default 100).
   const checkSamples = Number(process.env['TESSIA_BENCH_CHECK_SAMPLES'] ?? 100);
   const checks = chosen.includes('checks') ? await benchChecks(runner, booted.systemd, say, checkSamples) : undefined;
+  // TESSIA_BENCH_RECOVERY_SIZES: tasks running at each SIGKILL (default 0,10,100,1000).
+  const recoverySizes = (process.env['TESSIA_BENCH_RECOVERY_SIZES'] ?? '0,10,100,1000').split(',').map(Number);
+  const recovery = chosen.includes('recovery') ? await benchRecovery(runner, booted.systemd, say, recoverySizes) : undefined;
   await runner.stop();
   const profile = chosen.includes('profile') ? await profileStarts(config, booted.systemd, 'bench-sleep', say, starter) : undefined;
-  const results = { date: new Date().toISOString(), machine, starter, starts, scale, logs, events, retention, checks, profile };
+  const results = { date: new Date().toISOString(), machine, starter, starts, scale, logs, events, retention, checks, recovery, profile };
   // TESSIA_BENCH_OUT: where the results go (default bench/results.json; a partial run may keep them apart).
   writeFileSync(join(REPO_DIR, process.env['TESSIA_BENCH_OUT'] ?? 'bench/results.json'), `${JSON.stringify(results, null, 2)}\n`);
   console.log(JSON.stringify(results, null, 2));

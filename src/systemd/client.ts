@@ -331,16 +331,29 @@ export class SystemdClient extends EventEmitter<SystemdClientEvents> {
 
   /**
    * The CPU time systemd counted for the unit (ns; it keeps the last figure once the processes are
-   * gone), or null when it counted none or the unit is gone. One call: the path is the unit's name.
+   * gone), or null when it counted none or the unit is gone.
    */
   async cpuUsage(unitName: string): Promise<number | null> {
     try {
-      const [variant] = (await this.call(unitObjectPath(unitName), PROPERTIES, 'Get', 'ss', [SERVICE, 'CPUUsageNSec'])) as [Variant];
-      return counterOf(variant.value);
+      return counterOf(await this.unitProperty(unitName, SERVICE, 'CPUUsageNSec'));
     } catch (error) {
       if (error instanceof SystemdError) return null;
       throw error;
     }
+  }
+
+  /**
+   * The InvocationID of a unit a listing showed loaded. Empty when systemd gave none.
+   */
+  async getInvocationId(unitName: string): Promise<string> {
+    this.unitReads += 1;
+    return invocationIdOf(await this.unitProperty(unitName, UNIT, 'InvocationID'));
+  }
+
+  /** One property of a loaded unit: one Get on its object path (no GetUnit: the path follows from the name). */
+  private async unitProperty(unitName: string, iface: string, name: string): Promise<unknown> {
+    const [variant] = (await this.call(unitObjectPath(unitName), PROPERTIES, 'Get', 'ss', [iface, name])) as [Variant];
+    return variant.value;
   }
 
   /** The unit's Environment= entries (NAME=value); empty when the unit is gone. */

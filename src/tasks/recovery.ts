@@ -10,13 +10,15 @@
  * - a task a DELETE marked forgotten whose row is still here (the runner died, or lost the bus,
  *   before its unit was gone): stopped again, and forgotten once its unit is gone (finishDeletes,
  *   also run on every reconnect);
+ * - what it reads: one listing of the task units; of a unit the listing shows running as its task
+ *   records, only its InvocationID; every other unit whole (settle(), below). Ready once all are settled;
  * - first, a change an older release made without its event (0.1.0 kept none: a store it used after
  *   this one, in a downgrade, has tasks created, ended and deleted without one): the event written
  *   now, so subscribers that resume learn of it.
  */
 import type { Logger } from 'pino';
-import { NO_SUCH_UNIT, SystemdError, type SystemdClient } from '../systemd/client.js';
-import { TaskState, isFinished } from './model.js';
+import { NO_SUCH_UNIT, SystemdError, type ListedUnit, type SystemdClient } from '../systemd/client.js';
+import { TaskState, isFinished, type TaskRecord } from './model.js';
 import type { TaskStore } from './store.js';
 import { StoreUnwritableError } from './store-errors.js';
 import { isoFromMicros, nowIso } from './time.js';
@@ -52,14 +54,18 @@ export async function recoverTasks(
     deletesResumed: 0,
     missedEvents: 0,
   };
+  const began = performance.now();
   // Before anything below moves a task, so each task's events stay in the order of its states.
   // No one subscribes yet (the API is not open): written, not emitted.
   report.missedEvents = store.appendMissedEvents().length;
+  const active = store.listActive();
+  // Followed before the listing: a unit that ends after it is heard of by its signals.
+  const followed = active.filter((task) => tracker.watchAgain(task));
   const units = await systemd.listUnits([TASK_UNIT_GLOB]);
   const loaded = units.filter((unit) => unit.loadState !== 'not-found').map((unit) => unit.name);
 
-  const active = store.listActive();
-  await Promise.all(active.map((task) => tracker.reattach(task)));
+  const listed = new Map(units.map((unit) => [unit.name, unit]));
+  await Promise.all(followed.map((task) => settle(task, listed.get(task.unit), systemd, tracker)));
   for (const task of active) {
     const now = store.find(task.taskId)?.task;
     if (!now || !isFinished(now)) report.reattached += 1;
@@ -67,9 +73,11 @@ export async function recoverTasks(
     else report.finishedWhileDown += 1;
   }
 
+  // Units of the tasks settled above are theirs already (followed, or collected with their end).
+  const settled = new Set(followed.map((task) => task.unit));
   for (const unit of loaded) {
     const taskId = taskIdOf(unit);
-    if (taskId === null) continue;
+    if (taskId === null || settled.has(unit)) continue;
     const found = store.find(taskId);
     if (found && isFinished(found.task)) {
       await tracker.collect(taskId, unit);
@@ -90,8 +98,30 @@ export async function recoverTasks(
     }
   }
   report.deletesResumed = await finishDeletes(store, systemd, tracker, log);
-  log.info(report, 'recovery done');
+  log.info({ ...report, durationMs: Math.round(performance.now() - began) }, 'recovery done');
   return report;
+}
+
+/**
+ * An active task's unit after the restart. One the listing shows running, of a task recorded
+ * running, is most units after a crash: only its InvocationID is read (one call), to be sure it is
+ * still the run the task started (not the same name started again meanwhile). Any other — ended
+ * while the runner was down, still starting, stopping, gone, or of another run — is read whole, and
+ * its task moved as the tracker would have moved it.
+ */
+async function settle(task: TaskRecord, unit: ListedUnit | undefined, systemd: SystemdClient, tracker: UnitTracker): Promise<void> {
+  if (task.state === TaskState.running && task.invocationId !== null && task.startedAt !== null && isRunning(unit)) {
+    const invocationId = await systemd.getInvocationId(task.unit).catch(() => null);
+    if (invocationId === task.invocationId) {
+      tracker.confirmed(task.unit);
+      return;
+    }
+  }
+  await tracker.refresh(task.unit);
+}
+
+function isRunning(unit: ListedUnit | undefined): boolean {
+  return unit?.loadState === 'loaded' && unit.activeState === 'active' && unit.subState === 'running';
 }
 
 /**

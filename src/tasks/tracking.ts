@@ -116,10 +116,25 @@ export class UnitTracker {
 
   /** Follows an active task's unit again (after a restart of the runner or of the bus). */
   async reattach(task: TaskRecord): Promise<void> {
-    if (!this.track(task.unit)) return;
+    if (this.watchAgain(task)) await this.refresh(task.unit);
+  }
+
+  /**
+   * Follows an active task's unit again without reading it yet: its next read catches up with what
+   * nobody watched. Recovery watches every unit before it lists them, then reads only those the
+   * listing does not settle (and says confirmed() of the others). Returns whether it is followed.
+   */
+  watchAgain(task: TaskRecord): boolean {
+    if (!this.track(task.unit)) return false;
     const tracked = this.units.get(task.unit);
     if (tracked) tracked.catchingUp = true;
-    await this.refresh(task.unit);
+    return true;
+  }
+
+  /** systemd has the unit as its task records it (recovery's listing): there is nothing to catch up with. */
+  confirmed(unit: string): void {
+    const tracked = this.units.get(unit);
+    if (tracked) tracked.catchingUp = false;
   }
 
   async refreshActive(): Promise<void> {

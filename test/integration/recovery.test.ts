@@ -235,6 +235,35 @@ describe('recovery', () => {
     await waitForCollected(suite.runner, task.unit);
   });
 
+  test('a running task whose unit was replaced while the runner was down (same name, another invocation) is lost, and the other unit left alone', async () => {
+    const task = await start('echo', ['echo the first run', 'sleep 120']);
+    await suite.runner.kill();
+    // Someone stops the task's unit (systemd keeps no result of it) and runs another under its name:
+    // running, as the task's was, but not the run the task started.
+    await suite.runner.systemd.systemctl('stop', task.unit);
+    await suite.runner.systemd.systemctl('reset-failed', task.unit);
+    assert.equal((await suite.runner.systemd.show(task.unit, ['LoadState']))['LoadState'], 'not-found');
+    const other = await suite.runner.systemd.run(['systemd-run', `--unit=${task.unit}`, '--slice=tessia-tasks.slice', '/bin/sleep', '120']);
+    assert.equal(other.code, 0, other.stderr);
+    try {
+      const replaced = await suite.runner.systemd.show(task.unit, ['SubState', 'InvocationID', 'MainPID']);
+      assert.equal(replaced['SubState'], 'running');
+      assert.notEqual(replaced['InvocationID'], task.invocationId);
+
+      await suite.runner.start();
+      const now = (await suite.api.get(`/v1/tasks/${task.taskId}`)).body;
+      assert.equal(now.state, 'lost');
+      assert.equal(now.exitCode, -99);
+      assert.equal(now.invocationId, task.invocationId);
+      assert.match(now.detail, /unit is gone/);
+      // Not the task's: neither followed nor collected.
+      assert.deepEqual(await suite.runner.systemd.show(task.unit, ['SubState', 'InvocationID', 'MainPID']), replaced);
+    } finally {
+      await suite.runner.systemd.systemctl('stop', task.unit);
+    }
+    started.delete(task.taskId);
+  });
+
   test('the runner is ready only after recovery and reports its running tasks in its status', async () => {
     const task = await start('echo', ['sleep 120']);
     const running = ((await suite.api.get('/v1/tasks')).body as any[]).filter((item) => item.state === 'running').length;
