@@ -526,6 +526,42 @@ describe('TaskStore schema versions', () => {
     }
   });
 
+  it("gives a store of version 2 the list's indexes (version 3), and a page of one state or of recent tasks reads them, not every row.", () => {
+    for (const [i, state] of [TaskState.exited, TaskState.running, TaskState.exited].entries()) {
+      insertTask(`0b0b0b0${i}`);
+      store.transition(`0b0b0b0${i}`, { state }, false);
+    }
+    store.close();
+    const file = join(stateDir, 'tasks.sqlite3');
+    const older = new Database(file);
+    older.exec('DROP INDEX tasks_state; DROP INDEX tasks_created');
+    older.pragma('user_version = 2');
+    older.close();
+    store = new TaskStore(stateDir);
+    assert.equal(store.openedAtVersion, 2);
+    const db = new Database(file, { readonly: true });
+    try {
+      assert.equal(db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
+      // The shapes TaskStore.page builds for these filters.
+      const plan = (where: string) =>
+        db
+          .prepare(
+            `EXPLAIN QUERY PLAN SELECT seq, task_id AS taskId, state FROM tasks WHERE forgotten = 0 AND ${where} ORDER BY seq LIMIT 10`,
+          )
+          .all({ state0: 'running', since: CREATED_AT })
+          .map((row) => (row as { detail: string }).detail)
+          .join('; ');
+      assert.match(plan('state IN (@state0)'), /USING INDEX tasks_state/);
+      assert.match(plan('state IN (@state0) AND created_at >= @since'), /USING INDEX tasks_(state|created)/);
+    } finally {
+      db.close();
+    }
+    assert.deepEqual(
+      store.page('brief', { limit: 10, filter: { states: [TaskState.running] } }).tasks.map((task) => task.taskId),
+      ['0b0b0b01'],
+    );
+  });
+
   it('leaves a store whose migration fails at the version before, untouched (one transaction each).', () => {
     const dir = copyOf(FIXTURE);
     // Something in the way of migration 2 (a table of the name it creates).
