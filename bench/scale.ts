@@ -10,12 +10,12 @@ import { execFileSync } from 'node:child_process';
 import { closeSync, constants, mkdirSync, openSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { PrivateSystemd } from '../src/embedded/private-systemd.js';
+import { APP_DIR_INSIDE, type PrivateSystemd } from '../src/embedded/private-systemd.js';
 import { client } from '../src/embedded/api-client.js';
 import type { RunnerService } from '../src/embedded/runner-service.js';
 import { followLines } from '../src/embedded/api-streams.js';
 import { cpuDuring, mainPid, memory, unitFootprint, watchedProcesses } from './processes.js';
-import { writeFinishedTasks, type RecordsWritten } from './records.js';
+import type { RecordsWritten } from './records.js';
 import { inParallel, percentile, round } from './stats.js';
 
 const GATE_DIR = '/run/tessia-bench';
@@ -144,7 +144,20 @@ export async function benchScale(
 async function writeRecords(runner: RunnerService, systemd: PrivateSystemd, count: number): Promise<ScaleBenchResult['records']> {
   if (count <= 0) return { tasks: 0, events: 0, seconds: 0, runnerReadySeconds: 0 };
   await runner.stop();
-  const written = writeFinishedTasks(`${systemd.root}${runner.stateDir}`, count, Object.keys(SCALE_BENCH_MACHINES));
+  const wrote = await systemd.run(
+    [
+      'node',
+      '--import',
+      `${APP_DIR_INSIDE}/node_modules/tsx/dist/loader.mjs`,
+      `${APP_DIR_INSIDE}/bench/write-records.ts`,
+      runner.stateDir,
+      String(count),
+      ...Object.keys(SCALE_BENCH_MACHINES),
+    ],
+    { timeoutMs: 3_600_000 },
+  );
+  if (wrote.code !== 0) throw new Error(`writing the records failed: ${wrote.stderr}`);
+  const written = JSON.parse(wrote.stdout) as RecordsWritten;
   const began = performance.now();
   await runner.start();
   return { ...written, runnerReadySeconds: round((performance.now() - began) / 1000, 2) };
