@@ -14,7 +14,7 @@ import { APP_DIR_INSIDE, type PrivateSystemd } from '../src/embedded/private-sys
 import { client } from '../src/embedded/api-client.js';
 import type { RunnerService } from '../src/embedded/runner-service.js';
 import { followLines } from '../src/embedded/api-streams.js';
-import { cpuDuring, mainPid, memory, unitFootprint, watchedProcesses } from './processes.js';
+import { cpuDuring, cpuSeconds as processCpuSeconds, mainPid, memory, unitFootprint, watchedProcesses } from './processes.js';
 import type { RecordsWritten } from './records.js';
 import { inParallel, percentile, round } from './stats.js';
 
@@ -85,6 +85,8 @@ interface ListFigure {
   bytes: number;
   p50Ms: number;
   p95Ms: number;
+  /** The runner's CPU a request (from its /proc stat: less noisy than times on a shared machine). */
+  runnerCpuMs: number;
 }
 
 export interface ScaleBenchResult {
@@ -133,7 +135,9 @@ export async function benchScale(
         `${stage.end.finalStatesRight}/${stage.tasks} final states right`,
     );
     for (const [name, figure] of Object.entries(stage.list))
-      log(`  GET /v1/tasks ${name}: ${figure.items} items, ${figure.bytes} bytes, p50 ${figure.p50Ms} ms p95 ${figure.p95Ms} ms`);
+      log(
+        `  GET /v1/tasks ${name}: ${figure.items} items, ${figure.bytes} bytes, p50 ${figure.p50Ms} ms p95 ${figure.p95Ms} ms, runner CPU ${figure.runnerCpuMs} ms a request`,
+      );
     if (stage.ceiling) log(`  ceiling: ${JSON.stringify(stage.ceiling)}`);
     stages.push(stage);
   }
@@ -193,6 +197,7 @@ async function runStage(
     ),
   );
   const startSeconds = (performance.now() - began) / 1000;
+  const runnerPid = await mainPid(systemd, runner.unit);
   const ceiling = untilRefused ? await whatStoppedIt(runner, systemd, ids, refusals) : undefined;
 
   const active = await api.getAll<Brief>(`/v1/tasks?state=${ACTIVE}`);
@@ -200,7 +205,7 @@ async function runStage(
   const allRunning = ids.length > 0 && ids.every((id) => states.get(id) === 'running') && active.length === ids.length;
   const logsOfLastStarted = await firstLinesOf(runner.baseUrl, ids.slice(-10));
 
-  const list = await listFigures(runner.baseUrl, stageBegan);
+  const list = await listFigures(runner.baseUrl, stageBegan, () => processCpuSeconds(systemd, runnerPid));
   const showMs: number[] = [];
   for (let i = 0; i < 100; i++) {
     const sent = performance.now();
@@ -258,7 +263,7 @@ const ACTIVE = 'created,running,stopping';
  * GET /v1/tasks as clients page it: the default page, the largest page of each view, and each
  * filter the API has (state, machine, since), LIST_SAMPLES times each.
  */
-async function listFigures(baseUrl: string, stageBegan: string): Promise<Record<string, ListFigure>> {
+async function listFigures(baseUrl: string, stageBegan: string, runnerCpu: () => number): Promise<Record<string, ListFigure>> {
   const last = await fetch(`${baseUrl}/v1/tasks?view=full&limit=1`);
   const queries: Record<string, string> = {
     default: '',
@@ -278,6 +283,7 @@ async function listFigures(baseUrl: string, stageBegan: string): Promise<Record<
     const times: number[] = [];
     let bytes = 0;
     let items = 0;
+    const cpuBefore = runnerCpu();
     for (let i = 0; i < LIST_SAMPLES; i++) {
       const sent = performance.now();
       const response = await fetch(`${baseUrl}/v1/tasks?${query}`);
@@ -287,7 +293,8 @@ async function listFigures(baseUrl: string, stageBegan: string): Promise<Record<
       bytes = body.byteLength;
       items = (JSON.parse(Buffer.from(body).toString()) as unknown[]).length;
     }
-    figures[name] = { items, bytes, p50Ms: round(percentile(times, 50)), p95Ms: round(percentile(times, 95)) };
+    const runnerCpuMs = round(((runnerCpu() - cpuBefore) * 1000) / LIST_SAMPLES, 2);
+    figures[name] = { items, bytes, p50Ms: round(percentile(times, 50)), p95Ms: round(percentile(times, 95)), runnerCpuMs };
   }
   return figures;
 }
