@@ -49,7 +49,8 @@ try {
   // (default 6000, past the 4336 dynamic users a host has; 0: no such stage).
   const scale = chosen.includes('scale')
     ? await benchScale(runner, booted.systemd, say, {
-        sizes: [10, 100, 1000],
+        // TESSIA_BENCH_SCALE_SIZES: the stages before the ceiling (default 10,100,1000).
+        sizes: (process.env['TESSIA_BENCH_SCALE_SIZES'] ?? '10,100,1000').split(',').filter(Boolean).map(Number),
         ceiling: Number(process.env['TESSIA_BENCH_CEILING'] ?? 6000),
         records: Number(process.env['TESSIA_BENCH_RECORDS'] ?? 100_000),
       })

@@ -7,7 +7,7 @@
  * other half released at the same instant — and checks every final state.
  */
 import { execFileSync } from 'node:child_process';
-import { closeSync, constants, mkdirSync, openSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { closeSync, constants, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { APP_DIR_INSIDE, type PrivateSystemd } from '../src/embedded/private-systemd.js';
@@ -71,6 +71,8 @@ export interface ScaleStage {
   logsOfLastStarted: string;
   list: Record<string, ListFigure>;
   show: { p95Ms: number };
+  /** systemd's (PID 1's) open descriptors by kind, all tasks running: what its RLIMIT_NOFILE must hold. */
+  systemdFds: Record<string, number>;
   runnerRssMiB: number;
   runnerPeakRssMiB: number;
   /** The runner's unit, all its processes, before and while MAX_LOG_STREAMS log streams follow (the 1000 stage). */
@@ -138,6 +140,7 @@ export async function benchScale(
       log(
         `  GET /v1/tasks ${name}: ${figure.items} items, ${figure.bytes} bytes, p50 ${figure.p50Ms} ms p95 ${figure.p95Ms} ms, runner CPU ${figure.runnerCpuMs} ms a request`,
       );
+    log(`  systemd's descriptors, all running: ${JSON.stringify(stage.systemdFds)}`);
     if (stage.ceiling) log(`  ceiling: ${JSON.stringify(stage.ceiling)}`);
     stages.push(stage);
   }
@@ -213,6 +216,7 @@ async function runStage(
     showMs.push(performance.now() - sent);
   }
   const rss = memory(systemd, await mainPid(systemd, runner.unit));
+  const systemdFds = descriptorsByKind(systemd.pid);
   const withStreams = size === 1000 && !untilRefused ? await footprintWithStreams(runner, systemd, ids) : undefined;
 
   // The storm: stop the first half through the API, then release the rest at once.
@@ -243,6 +247,7 @@ async function runStage(
     logsOfLastStarted,
     list,
     show: { p95Ms: round(percentile(showMs, 95)) },
+    systemdFds,
     runnerRssMiB: round(rss.rssBytes / 2 ** 20),
     runnerPeakRssMiB: round(rss.peakRssBytes / 2 ** 20),
     ...(withStreams ? { withStreams } : {}),
@@ -388,7 +393,7 @@ async function whatStoppedIt(runner: RunnerService, systemd: PrivateSystemd, ids
     };
     if (taskId !== undefined) {
       const unit = `tessia-task-${taskId}.service`;
-      const task = await api.get<Full>(`/v1/tasks/${taskId}?view=full`);
+      const task = await api.get<Full>(`/v1/tasks/${taskId}`);
       if (task.status === 200) refusal.task = task.body;
       refusal.unit = await systemd.show(unit, ['LoadState', 'ActiveState', 'Result', 'ExecMainStatus']);
       refusal.systemdSays = (await systemd.run(['journalctl', '--no-pager', '-o', 'cat', '-u', unit])).stdout
@@ -434,6 +439,24 @@ async function whatStoppedIt(runner: RunnerService, systemd: PrivateSystemd, ids
       manager,
     },
   };
+}
+
+/** A process's open descriptors by what they are (bpf-prog, socket, a file's directory…), and their total. */
+function descriptorsByKind(hostPid: number): Record<string, number> {
+  const kinds: Record<string, number> = { total: 0 };
+  for (const fd of readdirSync(`/proc/${hostPid}/fd`)) {
+    let target: string;
+    try {
+      target = readlinkSync(`/proc/${hostPid}/fd/${fd}`);
+    } catch {
+      continue;
+    }
+    const kind =
+      target.startsWith('anon_inode:') || target.includes(':[') ? target.replace(/\[\d+\]$/, '') : target.replace(/\/[^/]*$/, '/…');
+    kinds[kind] = (kinds[kind] ?? 0) + 1;
+    kinds['total'] = (kinds['total'] ?? 0) + 1;
+  }
+  return kinds;
 }
 
 function makeGate(systemd: PrivateSystemd): void {

@@ -15,6 +15,7 @@ import { TaskEvents } from './events.js';
 import { ExitCode, TaskState, isFinished, type FinishedTask, type TaskEvent, type TaskRecord, type TaskUsage } from './model.js';
 import type { PageQuery, TaskPage, TaskStore, TaskView } from './store.js';
 import { StoreUnwritableError } from './store-errors.js';
+import { describeStartFailure } from '../systemd/start-failures.js';
 import { CheckersBusyError, type CheckVerdict, type TaskStarter } from './task-starter.js';
 import { nowIso } from './time.js';
 import type { UnitTracker } from './tracking.js';
@@ -250,7 +251,7 @@ export class TaskService {
     if (jobResult !== 'done') {
       this.options.observer?.startFailed();
       const snapshot = await this.systemd.getUnit(unit).catch(() => null);
-      const why = `start job ${jobResult} (${snapshot ? `${snapshot.result}, status ${snapshot.execMainStatus}` : 'unit gone'})`;
+      const why = describeStartFailure(jobResult, snapshot);
       try {
         this.transitions.move(this.mustFind(taskId), { state: TaskState.exited, exitCode: ExitCode.exception, detail: why });
       } catch (error) {
