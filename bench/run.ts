@@ -34,6 +34,8 @@ try {
     // TESSIA_BENCH_LOG_LEVEL: the runner's log level (default warn).
     log: { level: process.env['TESSIA_BENCH_LOG_LEVEL'] ?? 'warn' },
     limits: { maxActiveTasks: 100000 },
+    // Every record a run makes or writes is kept until the end (bench/scale.ts lists 100 000).
+    retention: { maxAgeDays: null, maxFinished: null },
     // The benchmarks' clients call over loopback without a token.
     auth: { anonymous: 'write' },
   };
@@ -51,9 +53,17 @@ try {
   const chosen = (process.env['TESSIA_BENCH'] ?? 'starts,scale,logs,events,retention,checks,recovery,profile').split(',');
   const samples = Number(process.env['TESSIA_BENCH_SAMPLES'] ?? 500);
   const starts = chosen.includes('starts') ? await benchStarts(runner, booted.systemd, say, samples) : undefined;
-  // TESSIA_BENCH_RECORDS: the store size of the last scale stage (default 10 000).
-  const records = Number(process.env['TESSIA_BENCH_RECORDS'] ?? 10_000);
-  const scale = chosen.includes('scale') ? await benchScale(runner, booted.systemd, say, [10, 100, 1000], records) : undefined;
+  // TESSIA_BENCH_RECORDS: finished tasks in the store during the scale stages (default 100 000);
+  // TESSIA_BENCH_CEILING: the last stage starts tasks until one is refused, or this many run
+  // (default 6000, past the 4336 dynamic users a host has; 0: no such stage).
+  const scale = chosen.includes('scale')
+    ? await benchScale(runner, booted.systemd, say, {
+        // TESSIA_BENCH_SCALE_SIZES: the stages before the ceiling (default 10,100,1000).
+        sizes: (process.env['TESSIA_BENCH_SCALE_SIZES'] ?? '10,100,1000').split(',').filter(Boolean).map(Number),
+        ceiling: Number(process.env['TESSIA_BENCH_CEILING'] ?? 6000),
+        records: Number(process.env['TESSIA_BENCH_RECORDS'] ?? 100_000),
+      })
+    : undefined;
   const logs = chosen.includes('logs') ? await benchLogs(runner, booted.systemd, say) : undefined;
   const events = chosen.includes('events') ? await benchEvents(runner, booted.systemd, say) : undefined;
   const retention = chosen.includes('retention') ? await benchRetention(say) : undefined;

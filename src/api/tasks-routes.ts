@@ -157,9 +157,9 @@ export function tasksRouter(tasks: TaskService, logs: TaskLogs, options: TasksRo
       linkNext(found.next);
       response.json(found.tasks.map((task) => fullView(task)));
     } else {
-      const found = tasks.page('brief', page);
+      const found = tasks.briefPageJson(page);
       linkNext(found.next);
-      response.json(found.tasks);
+      response.type('application/json').send(found.json);
     }
   });
 

@@ -13,8 +13,9 @@ import { DISCONNECTED, NO_SUCH_UNIT, OUTCOME_UNKNOWN, SystemdError, type Systemd
 import { TaskError } from './errors.js';
 import { TaskEvents } from './events.js';
 import { ExitCode, TaskState, isFinished, type FinishedTask, type TaskEvent, type TaskRecord, type TaskUsage } from './model.js';
-import type { TaskFilter, TaskPage, TaskStore, TaskView } from './store.js';
+import type { PageQuery, TaskPage, TaskStore, TaskView } from './store.js';
 import { StoreUnwritableError } from './store-errors.js';
+import { describeStartFailure } from '../systemd/start-failures.js';
 import { CheckersBusyError, type CheckVerdict, type TaskStarter } from './task-starter.js';
 import { nowIso } from './time.js';
 import type { UnitTracker } from './tracking.js';
@@ -255,7 +256,7 @@ export class TaskService {
     if (jobResult !== 'done') {
       this.options.observer?.startFailed();
       const snapshot = await this.systemd.getUnit(unit).catch(() => null);
-      const why = `start job ${jobResult} (${snapshot ? `${snapshot.result}, status ${snapshot.execMainStatus}` : 'unit gone'})`;
+      const why = describeStartFailure(jobResult, snapshot);
       try {
         this.transitions.move(this.mustFind(taskId), { state: TaskState.exited, exitCode: ExitCode.exception, detail: why });
       } catch (error) {
@@ -293,8 +294,13 @@ export class TaskService {
   }
 
   /** A page of the tasks, in creation order (see TaskStore.page). */
-  page<View extends TaskView>(view: View, query: { after?: number; limit: number; filter?: TaskFilter }): TaskPage<View> {
+  page<View extends TaskView>(view: View, query: PageQuery): TaskPage<View> {
     return this.store.page(view, query);
+  }
+
+  /** The brief page as JSON text (TaskStore.briefPageJson). */
+  briefPageJson(query: PageQuery): { json: string; next?: number } {
+    return this.store.briefPageJson(query);
   }
 
   /** What an active task uses now, from its cgroup; a finished task's record keeps its last figures. */

@@ -228,20 +228,8 @@ export class TaskStore {
    * page's cursor when more follow. The cursor is the row's sequence number, so deleting tasks
    * between two pages skips nothing.
    */
-  page<View extends TaskView>(view: View, query: { after?: number; limit: number; filter?: TaskFilter }): TaskPage<View> {
-    const where = new Where('forgotten = 0', { limit: query.limit + 1 });
-    where.when(query.after, 'after', 'seq > @after');
-    const filter = query.filter ?? {};
-    if (filter.states !== undefined) {
-      const names = filter.states.map((state, index) => {
-        where.values[`state${index}`] = state;
-        return `@state${index}`;
-      });
-      where.conditions.push(`state IN (${names.join(', ')})`);
-    }
-    where.when(filter.machine, 'machine', 'machine = @machine');
-    where.when(filter.since, 'since', 'created_at >= @since');
-    where.when(filter.until, 'until', 'created_at < @until');
+  page<View extends TaskView>(view: View, query: PageQuery): TaskPage<View> {
+    const where = pageWhere(query, { limit: query.limit + 1 });
     const columns = view === 'brief' ? 'seq, task_id AS taskId, state' : '*';
     const rows = this.query(`SELECT ${columns} FROM tasks WHERE ${where.sql()} ORDER BY seq LIMIT @limit`).all(where.values) as (TaskRow &
       TaskBrief & { seq: number })[];
@@ -250,6 +238,22 @@ export class TaskStore {
     const tasks = kept.map((row) => (view === 'brief' ? { taskId: row.taskId, state: row.state } : fromRow(row)));
     const last = kept.at(-1);
     return { tasks: tasks as TaskPage<View>['tasks'], ...(more && last ? { next: last.seq } : {}) };
+  }
+
+  /**
+   * page('brief', query) as the JSON text of its tasks, made by SQLite: the default list is 10 000
+   * of them, which as rows, objects and JSON.stringify cost the runner three times the CPU.
+   */
+  briefPageJson(query: PageQuery): { json: string; next?: number } {
+    const where = pageWhere(query, { limit: query.limit });
+    const page = this.query(
+      `SELECT json_group_array(json_object('taskId', task_id, 'state', state) ORDER BY seq) AS json, COUNT(*) AS count, MAX(seq) AS last
+       FROM (SELECT seq, task_id, state FROM tasks WHERE ${where.sql()} ORDER BY seq LIMIT @limit)`,
+    ).get(where.values) as { json: string; count: number; last: number | null };
+    if (page.count < query.limit || page.last === null) return { json: page.json };
+    const after = pageWhere({ ...query, after: page.last }, {});
+    const more = this.query(`SELECT EXISTS (SELECT 1 FROM tasks WHERE ${after.sql()}) AS more`).get(after.values) as { more: number };
+    return { json: page.json, ...(more.more === 1 ? { next: page.last } : {}) };
   }
 
   listActive(): TaskRecord[] {
@@ -496,6 +500,37 @@ export class TaskStore {
     }
     return statement;
   }
+}
+
+/** Which page of which tasks: after a cursor, at most `limit`, those that pass `filter`. */
+export interface PageQuery {
+  after?: number;
+  limit: number;
+  filter?: TaskFilter;
+}
+
+/**
+ * The conditions of a page: visible tasks after the cursor that pass the filter. A time bound is
+ * also a bound on seq, found in the creation-time index (the smallest seq created since, the
+ * largest created before): the page is then read from where its tasks are instead of from the
+ * first of 100 000 — exact whatever the clock did, since the bound is of the matching rows.
+ */
+function pageWhere(query: PageQuery, values: Record<string, number | string>): Where {
+  const where = new Where('forgotten = 0', values);
+  where.when(query.after, 'after', 'seq > @after');
+  const filter = query.filter ?? {};
+  if (filter.states !== undefined) {
+    const names = filter.states.map((state, index) => {
+      where.values[`state${index}`] = state;
+      return `@state${index}`;
+    });
+    where.conditions.push(`state IN (${names.join(', ')})`);
+  }
+  where.when(filter.machine, 'machine', 'machine = @machine');
+  const created = 'FROM tasks INDEXED BY tasks_created WHERE forgotten = 0 AND created_at';
+  where.when(filter.since, 'since', `created_at >= @since AND seq >= (SELECT MIN(seq) ${created} >= @since)`);
+  where.when(filter.until, 'until', `created_at < @until AND seq <= (SELECT MAX(seq) ${created} < @until)`);
+  return where;
 }
 
 /** A query's conditions and their bound values: each optional filter one `when`. */

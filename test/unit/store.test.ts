@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { TaskState, type TaskRecord } from '../../src/tasks/model.js';
 import Database from 'better-sqlite3';
-import { TaskStore } from '../../src/tasks/store.js';
+import { TaskStore, type TaskPage } from '../../src/tasks/store.js';
 import { SCHEMA_VERSION, StoreVersionError } from '../../src/tasks/store-schema.js';
 
 let directory: string;
@@ -440,6 +440,45 @@ describe('TaskStore filters', () => {
     ]);
   });
 
+  it('gives, as JSON made by SQLite, exactly the brief page and cursor of every filter and page size.', () => {
+    const filters: Parameters<TaskStore['page']>[1]['filter'][] = [
+      undefined,
+      { states: [TaskState.running, TaskState.exited] },
+      { states: [TaskState.lost] },
+      { machine: 'echo' },
+      { since: '2026-11-02T00:00:00.000000Z' },
+      { until: '2026-11-03T00:00:00.000000Z' },
+      { machine: 'echo', states: [TaskState.created, TaskState.exited], since: '2026-11-01T12:00:00.000000Z' },
+    ];
+    let compared = 0;
+    for (const filter of filters) {
+      for (let limit = 1; limit <= 5; limit++) {
+        for (let after: number | undefined = 0; after !== undefined; compared++) {
+          const query: Parameters<TaskStore['page']>[1] = { limit, after, ...(filter ? { filter } : {}) };
+          const expected: TaskPage<'brief'> = store.page('brief', query);
+          const json = store.briefPageJson(query);
+          assert.equal(json.json, JSON.stringify(expected.tasks), JSON.stringify(query));
+          assert.equal(json.next, expected.next, JSON.stringify(query));
+          after = expected.next;
+        }
+      }
+    }
+    // Pages of each filter (4, 2, 0, 3, 3, 2 and 1 tasks) at sizes 1 to 5: 10 + 6 + 5 + 8 + 8 + 6 + 5.
+    assert.equal(compared, 48, 'every page of every filter and size was compared');
+  });
+
+  it('finds by creation time the tasks a clock set back created out of order.', () => {
+    const rows: [string, string][] = [
+      ['00000005', '2026-11-20T00:00:00.000000Z'],
+      ['00000006', '2026-11-01T12:00:00.000000Z'],
+      ['00000007', '2026-11-21T00:00:00.000000Z'],
+    ];
+    for (const [taskId, createdAt] of rows) store.insert({ taskId, machine: 'echo', unit: `tessia-task-${taskId}.service`, createdAt });
+    assert.deepEqual(ids({ since: '2026-11-03T12:00:00.000000Z' }), ['00000004', '00000005', '00000007']);
+    assert.deepEqual(ids({ until: '2026-11-02T00:00:00.000000Z' }), ['00000001', '00000006']);
+    assert.deepEqual(ids({ since: '2026-11-01T06:00:00.000000Z', until: '2026-11-02T00:00:00.000000Z' }), ['00000006']);
+  });
+
   it('pages a filtered list with the cursor, in creation order.', () => {
     const first = store.page('full', { limit: 2, filter: { machine: 'echo' } });
     assert.deepEqual(
@@ -524,6 +563,42 @@ describe('TaskStore schema versions', () => {
     } finally {
       migrated.close();
     }
+  });
+
+  it("gives a store of version 2 the list's indexes (version 3), and a page of one state or of recent tasks reads them, not every row.", () => {
+    for (const [i, state] of [TaskState.exited, TaskState.running, TaskState.exited].entries()) {
+      insertTask(`0b0b0b0${i}`);
+      store.transition(`0b0b0b0${i}`, { state }, false);
+    }
+    store.close();
+    const file = join(stateDir, 'tasks.sqlite3');
+    const older = new Database(file);
+    older.exec('DROP INDEX tasks_state; DROP INDEX tasks_created');
+    older.pragma('user_version = 2');
+    older.close();
+    store = new TaskStore(stateDir);
+    assert.equal(store.openedAtVersion, 2);
+    const db = new Database(file, { readonly: true });
+    try {
+      assert.equal(db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
+      // The shapes TaskStore.page builds for these filters.
+      const plan = (where: string) =>
+        db
+          .prepare(
+            `EXPLAIN QUERY PLAN SELECT seq, task_id AS taskId, state FROM tasks WHERE forgotten = 0 AND ${where} ORDER BY seq LIMIT 10`,
+          )
+          .all({ state0: 'running', since: CREATED_AT })
+          .map((row) => (row as { detail: string }).detail)
+          .join('; ');
+      assert.match(plan('state IN (@state0)'), /USING INDEX tasks_state/);
+      assert.match(plan('state IN (@state0) AND created_at >= @since'), /USING INDEX tasks_(state|created)/);
+    } finally {
+      db.close();
+    }
+    assert.deepEqual(
+      store.page('brief', { limit: 10, filter: { states: [TaskState.running] } }).tasks.map((task) => task.taskId),
+      ['0b0b0b01'],
+    );
   });
 
   it('leaves a store whose migration fails at the version before, untouched (one transaction each).', () => {
