@@ -33,6 +33,8 @@ interface TrackedUnit {
   signalsCurrent: boolean;
   /** A change's Service signal came, its Unit signal not yet: a read now would be one the signal makes needless. */
   midChange: boolean;
+  /** Reads of it that failed in a row (see retryLater). */
+  failedReads: number;
   /** Read the unit back at the next refresh: changes may have gone unseen (a start whose end this connection did not see). */
   mustRead: boolean;
   /** The read under way; a change signalled meanwhile sets `again`, and the unit is read once more. */
@@ -45,6 +47,9 @@ interface TrackedUnit {
   /** The next read catches up with changes nobody watched (a restart, a lost bus): its events say so. */
   catchingUp: boolean;
 }
+
+/** After a failed read of a unit, the next one (then every 30 s while it fails). */
+const READ_RETRY_DELAYS_MS = [1000, 2000, 5000, 10_000, 30_000];
 
 export class UnitTracker {
   private readonly units = new Map<string, TrackedUnit>();
@@ -79,6 +84,7 @@ export class UnitTracker {
       signalsCurrent: false,
       midChange: false,
       mustRead: false,
+      failedReads: 0,
       refreshing: null,
       again: false,
       scheduled: false,
@@ -170,7 +176,10 @@ export class UnitTracker {
           } catch (error) {
             // The store's refusals are logged once for all (StoreHealth), and done again by refreshFollowed().
             if (error instanceof StoreUnwritableError) this.log.debug({ unit, err: error }, 'could not record the state of a task unit');
-            else this.log.warn({ unit, err: error }, 'could not read the state of a task unit');
+            else {
+              this.log.warn({ unit, err: error }, 'could not read the state of a task unit: reading it again shortly');
+              this.retryLater(unit, tracked);
+            }
           }
           // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- refresh() sets it during the await
         } while (tracked.again && this.units.get(unit) === tracked);
@@ -181,6 +190,20 @@ export class UnitTracker {
     })();
     tracked.refreshing = work;
     return work;
+  }
+
+  /**
+   * A read that failed (no reply from a busy systemd, a lost bus) is done again: an ended unit sends
+   * no more signals, so nothing else would move its task. Backs off; stops once the unit is not followed.
+   */
+  private retryLater(unit: string, tracked: TrackedUnit): void {
+    const delayMs = READ_RETRY_DELAYS_MS[Math.min(tracked.failedReads, READ_RETRY_DELAYS_MS.length - 1)] ?? 0;
+    tracked.failedReads += 1;
+    // Read back, not taken from the signals: what failed may have been the signals' one Get.
+    tracked.mustRead = true;
+    setTimeout(() => {
+      if (this.units.get(unit) === tracked) void this.refresh(unit);
+    }, delayMs).unref();
   }
 
   /**
@@ -268,6 +291,7 @@ export class UnitTracker {
     if (!read && tracked.midChange) return;
     tracked.mustRead = false;
     const snapshot = read ? await this.systemd.getUnit(unit) : await this.snapshotOf(unit, tracked);
+    tracked.failedReads = 0;
     // Collected meanwhile, or the tracker closed: what was read moves nothing any more.
     if (this.units.get(unit) !== tracked) return;
     const current = snapshot?.loadState === 'loaded' && belongsTo(snapshot, task) ? snapshot : null;

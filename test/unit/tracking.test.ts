@@ -73,9 +73,16 @@ class FakeSystemd extends EventEmitter<SystemdClientEvents> {
     this.watched.delete(unit);
   }
 
+  /** Reads that fail (no reply) before they answer again. */
+  failingReads = 0;
+
   async getUnit(unit: string): Promise<UnitSnapshot | null> {
     this.reads.push(unit);
     if (this.hold) await this.hold.promise;
+    if (this.failingReads > 0) {
+      this.failingReads -= 1;
+      throw new SystemdError('Get: no reply', 'org.freedesktop.DBus.Error.NoReply');
+    }
     return this.units.get(unit) ?? null;
   }
 
@@ -471,6 +478,21 @@ describe('UnitTracker from the signals alone', () => {
     await tracker.reattach(taskOf(taskId));
     assert.deepEqual(systemd.reads, [unit]);
     assert.equal(taskOf(taskId).exitCode, 4);
+  });
+});
+
+describe('UnitTracker after a failed read', () => {
+  it('reads the unit again a second later: an ended unit sends no more signals to move its task.', async () => {
+    const { taskId, unit } = insertTask();
+    systemd.units.set(unit, snapshot(unit, failedWith(3).read));
+    tracker.track(unit);
+    systemd.failingReads = 1;
+    await tracker.refresh(unit);
+    assert.equal(taskOf(taskId).state, TaskState.created);
+    await new Promise((resolve) => setTimeout(resolve, 1300));
+    await settled();
+    assert.equal(taskOf(taskId).exitCode, 3);
+    assert.deepEqual(systemd.reads, [unit, unit]);
   });
 });
 
