@@ -15,6 +15,7 @@ import { START_BENCH_MACHINES, benchStarts } from './starts.js';
 import { EVENT_BENCH_MACHINES, benchEvents } from './events.js';
 import { benchRetention } from './retention.js';
 import { CHECK_BENCH_MACHINES, benchChecks } from './checks.js';
+import { STOP_BENCH_MACHINES, benchStops } from './stops.js';
 
 const say = (line: string) => process.stderr.write(`[bench] ${line}\n`);
 const booted = await bootPrivateSystemd({ log: say });
@@ -22,7 +23,14 @@ process.env['TESSIA_TEST_SYSTEMD_PID'] = String(booted.systemd.pid);
 process.once('SIGINT', () => void booted.shutdown().then(() => process.exit(130)));
 try {
   const config = {
-    machines: { ...LOG_BENCH_MACHINES, ...START_BENCH_MACHINES, ...SCALE_BENCH_MACHINES, ...EVENT_BENCH_MACHINES, ...CHECK_BENCH_MACHINES },
+    machines: {
+      ...LOG_BENCH_MACHINES,
+      ...START_BENCH_MACHINES,
+      ...SCALE_BENCH_MACHINES,
+      ...EVENT_BENCH_MACHINES,
+      ...CHECK_BENCH_MACHINES,
+      ...STOP_BENCH_MACHINES,
+    },
     log: { level: 'warn' },
     limits: { maxActiveTasks: 100000 },
     // The benchmarks' clients call over loopback without a token.
@@ -38,10 +46,13 @@ try {
   say(starter ? 'task units are started through the privileged starter' : 'the runner starts task units itself');
   const machine = { cpus: cpus().length, cpu: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version };
   say(`machine: ${JSON.stringify(machine)}`);
-  // TESSIA_BENCH=starts,scale,logs,events,retention,checks,profile (default: all) picks benchmarks.
-  const chosen = (process.env['TESSIA_BENCH'] ?? 'starts,scale,logs,events,retention,checks,profile').split(',');
+  // TESSIA_BENCH=starts,stops,scale,logs,events,retention,checks,profile (default: all) picks benchmarks.
+  const chosen = (process.env['TESSIA_BENCH'] ?? 'starts,stops,scale,logs,events,retention,checks,profile').split(',');
   const samples = Number(process.env['TESSIA_BENCH_SAMPLES'] ?? 500);
   const starts = chosen.includes('starts') ? await benchStarts(runner, booted.systemd, say, samples) : undefined;
+  // TESSIA_BENCH_STOP_SAMPLES: tasks stopped, as many bare units (default 200).
+  const stopSamples = Number(process.env['TESSIA_BENCH_STOP_SAMPLES'] ?? 200);
+  const stops = chosen.includes('stops') ? await benchStops(runner, booted.systemd, say, stopSamples) : undefined;
   // TESSIA_BENCH_RECORDS: the store size of the last scale stage (default 10 000).
   const records = Number(process.env['TESSIA_BENCH_RECORDS'] ?? 10_000);
   const scale = chosen.includes('scale') ? await benchScale(runner, booted.systemd, say, [10, 100, 1000], records) : undefined;
@@ -53,7 +64,7 @@ try {
   const checks = chosen.includes('checks') ? await benchChecks(runner, booted.systemd, say, checkSamples) : undefined;
   await runner.stop();
   const profile = chosen.includes('profile') ? await profileStarts(config, booted.systemd, 'bench-sleep', say) : undefined;
-  const results = { date: new Date().toISOString(), machine, starter, starts, scale, logs, events, retention, checks, profile };
+  const results = { date: new Date().toISOString(), machine, starter, starts, stops, scale, logs, events, retention, checks, profile };
   // TESSIA_BENCH_OUT: where the results go (default bench/results.json; a partial run may keep them apart).
   writeFileSync(join(REPO_DIR, process.env['TESSIA_BENCH_OUT'] ?? 'bench/results.json'), `${JSON.stringify(results, null, 2)}\n`);
   console.log(JSON.stringify(results, null, 2));
