@@ -16,6 +16,7 @@ import { EVENT_BENCH_MACHINES, benchEvents } from './events.js';
 import { benchRetention } from './retention.js';
 import { CHECK_BENCH_MACHINES, benchChecks } from './checks.js';
 import { RECOVERY_BENCH_MACHINES, benchRecovery } from './recovery.js';
+import { STOP_BENCH_MACHINES, benchStops } from './stops.js';
 
 const say = (line: string) => process.stderr.write(`[bench] ${line}\n`);
 const booted = await bootPrivateSystemd({ log: say });
@@ -30,6 +31,7 @@ try {
       ...EVENT_BENCH_MACHINES,
       ...CHECK_BENCH_MACHINES,
       ...RECOVERY_BENCH_MACHINES,
+      ...STOP_BENCH_MACHINES,
     },
     // TESSIA_BENCH_LOG_LEVEL: the runner's log level (default warn).
     log: { level: process.env['TESSIA_BENCH_LOG_LEVEL'] ?? 'warn' },
@@ -49,10 +51,13 @@ try {
   say(starter ? 'task units are started through the privileged starter' : 'the runner starts task units itself');
   const machine = { cpus: cpus().length, cpu: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version };
   say(`machine: ${JSON.stringify(machine)}`);
-  // TESSIA_BENCH=starts,scale,logs,events,retention,checks,recovery,profile (default: all) picks benchmarks.
-  const chosen = (process.env['TESSIA_BENCH'] ?? 'starts,scale,logs,events,retention,checks,recovery,profile').split(',');
+  // TESSIA_BENCH=starts,stops,scale,logs,events,retention,checks,recovery,profile (default: all) picks benchmarks.
+  const chosen = (process.env['TESSIA_BENCH'] ?? 'starts,stops,scale,logs,events,retention,checks,recovery,profile').split(',');
   const samples = Number(process.env['TESSIA_BENCH_SAMPLES'] ?? 500);
   const starts = chosen.includes('starts') ? await benchStarts(runner, booted.systemd, say, samples) : undefined;
+  // TESSIA_BENCH_STOP_SAMPLES: tasks stopped, as many bare units (default 200).
+  const stopSamples = Number(process.env['TESSIA_BENCH_STOP_SAMPLES'] ?? 200);
+  const stops = chosen.includes('stops') ? await benchStops(runner, booted.systemd, say, stopSamples) : undefined;
   // TESSIA_BENCH_RECORDS: finished tasks in the store during the scale stages (default 100 000);
   // TESSIA_BENCH_CEILING: the last stage starts tasks until one is refused, or this many run
   // (default 6000, past the 4336 dynamic users a host has; 0: no such stage).
@@ -75,7 +80,20 @@ try {
   const recovery = chosen.includes('recovery') ? await benchRecovery(runner, booted.systemd, say, recoverySizes) : undefined;
   await runner.stop();
   const profile = chosen.includes('profile') ? await profileStarts(config, booted.systemd, 'bench-sleep', say, starter) : undefined;
-  const results = { date: new Date().toISOString(), machine, starter, starts, scale, logs, events, retention, checks, recovery, profile };
+  const results = {
+    date: new Date().toISOString(),
+    machine,
+    starter,
+    starts,
+    stops,
+    scale,
+    logs,
+    events,
+    retention,
+    checks,
+    recovery,
+    profile,
+  };
   // TESSIA_BENCH_OUT: where the results go (default bench/results.json; a partial run may keep them apart).
   writeFileSync(join(REPO_DIR, process.env['TESSIA_BENCH_OUT'] ?? 'bench/results.json'), `${JSON.stringify(results, null, 2)}\n`);
   console.log(JSON.stringify(results, null, 2));

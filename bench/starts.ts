@@ -5,6 +5,7 @@
  *  - sustained starts per second with 16 concurrent clients, vs 16 concurrent bare starts;
  *  - the CPU each process spent per start, to say where the time goes.
  */
+import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -106,7 +107,6 @@ export interface StartBenchResult {
 
 /** Starts units the way the runner does, without the runner: the baseline. */
 class BareStarter {
-  private count = 0;
   readonly units: string[] = [];
 
   private constructor(
@@ -129,7 +129,7 @@ class BareStarter {
   async start(sandbox: Sandbox = 'full', machineName: keyof typeof START_BENCH_MACHINES = 'bench-sleep'): Promise<void> {
     const machine: Machine | undefined = this.machines.get(machineName);
     if (!machine) throw new Error(`no bench machine ${machineName}`);
-    const id = `${process.pid.toString(16)}-${this.count++}`;
+    const id = randomBytes(4).toString('hex');
     const spec = machine.unitSpec({
       taskId: id,
       unitName: `tessia-bench-${id}.service`,

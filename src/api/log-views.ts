@@ -23,7 +23,9 @@ export function entryView(entry: LogEntry, options: EntryViewOptions) {
   for (const name in entry.fields) {
     if (PROMOTED.has(name)) continue;
     if (options.only ? !options.only.has(name) : !options.trusted && name.charCodeAt(0) === 95 /* _ */) continue;
-    fields[name] = entry.fields[name] as LogField;
+    const value = entry.fields[name];
+    // The entry's address fields (its cursor and timestamps, promoted) are kept as undefined.
+    if (value !== undefined) fields[name] = value;
   }
   const message = entry.fields['MESSAGE'];
   const view: Record<string, unknown> = {

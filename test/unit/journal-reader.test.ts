@@ -169,12 +169,19 @@ describe('readJournal output', () => {
     const fake = fakeJournalctl({ steps: [{ stdout: `${entryLine(7, { CODE_LINE: '12' })}\n` }] });
     const entries = (await collect(readJournal(QUERY, { journalctl: fake.path }))).flat();
     assert.equal(entries.length, 1);
-    assert.deepEqual(entries[0], {
-      cursor: cursorOf(7),
-      realtime: 1767323045000007n,
-      monotonic: 1007n,
-      fields: { PRIORITY: '6', TESSIA_TASK_ID: 'abcd1234', MESSAGE: 'line 7', CODE_LINE: '12' },
-    });
+    const [entry] = entries;
+    assert.ok(entry);
+    // The address fields stay in `fields` as undefined keys (parseJournalLine): compare what has a value.
+    const valued = Object.fromEntries(Object.entries(entry.fields).filter(([, value]) => value !== undefined));
+    assert.deepEqual(
+      { ...entry, fields: valued },
+      {
+        cursor: cursorOf(7),
+        realtime: 1767323045000007n,
+        monotonic: 1007n,
+        fields: { PRIORITY: '6', TESSIA_TASK_ID: 'abcd1234', MESSAGE: 'line 7', CODE_LINE: '12' },
+      },
+    );
   });
 
   it('runs the program with the argument list of the query, without colours or a pager.', LIMIT, async () => {
