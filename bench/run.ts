@@ -15,6 +15,7 @@ import { START_BENCH_MACHINES, benchStarts } from './starts.js';
 import { EVENT_BENCH_MACHINES, benchEvents } from './events.js';
 import { benchRetention } from './retention.js';
 import { CHECK_BENCH_MACHINES, benchChecks } from './checks.js';
+import { MEMORY_BENCH_MACHINES, benchMemory } from './memory.js';
 
 const say = (line: string) => process.stderr.write(`[bench] ${line}\n`);
 const booted = await bootPrivateSystemd({ log: say });
@@ -22,7 +23,14 @@ process.env['TESSIA_TEST_SYSTEMD_PID'] = String(booted.systemd.pid);
 process.once('SIGINT', () => void booted.shutdown().then(() => process.exit(130)));
 try {
   const config = {
-    machines: { ...LOG_BENCH_MACHINES, ...START_BENCH_MACHINES, ...SCALE_BENCH_MACHINES, ...EVENT_BENCH_MACHINES, ...CHECK_BENCH_MACHINES },
+    machines: {
+      ...LOG_BENCH_MACHINES,
+      ...START_BENCH_MACHINES,
+      ...SCALE_BENCH_MACHINES,
+      ...EVENT_BENCH_MACHINES,
+      ...CHECK_BENCH_MACHINES,
+      ...MEMORY_BENCH_MACHINES,
+    },
     log: { level: 'warn' },
     limits: { maxActiveTasks: 100000 },
     // The benchmarks' clients call over loopback without a token.
@@ -38,8 +46,8 @@ try {
   say(starter ? 'task units are started through the privileged starter' : 'the runner starts task units itself');
   const machine = { cpus: cpus().length, cpu: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version };
   say(`machine: ${JSON.stringify(machine)}`);
-  // TESSIA_BENCH=starts,scale,logs,events,retention,checks,profile (default: all) picks benchmarks.
-  const chosen = (process.env['TESSIA_BENCH'] ?? 'starts,scale,logs,events,retention,checks,profile').split(',');
+  // TESSIA_BENCH=starts,scale,logs,events,retention,checks,profile,memory (default: all) picks benchmarks.
+  const chosen = (process.env['TESSIA_BENCH'] ?? 'starts,scale,logs,events,retention,checks,profile,memory').split(',');
   const samples = Number(process.env['TESSIA_BENCH_SAMPLES'] ?? 500);
   const starts = chosen.includes('starts') ? await benchStarts(runner, booted.systemd, say, samples) : undefined;
   // TESSIA_BENCH_RECORDS: the store size of the last scale stage (default 10 000).
@@ -53,7 +61,9 @@ try {
   const checks = chosen.includes('checks') ? await benchChecks(runner, booted.systemd, say, checkSamples) : undefined;
   await runner.stop();
   const profile = chosen.includes('profile') ? await profileStarts(config, booted.systemd, 'bench-sleep', say) : undefined;
-  const results = { date: new Date().toISOString(), machine, starter, starts, scale, logs, events, retention, checks, profile };
+  // A runner of its own, started after the others have stopped: its RSS is its tasks' alone.
+  const memory = chosen.includes('memory') ? await benchMemory(config, booted.systemd, say, nodeFlags, starter) : undefined;
+  const results = { date: new Date().toISOString(), machine, starter, starts, scale, logs, events, retention, checks, profile, memory };
   // TESSIA_BENCH_OUT: where the results go (default bench/results.json; a partial run may keep them apart).
   writeFileSync(join(REPO_DIR, process.env['TESSIA_BENCH_OUT'] ?? 'bench/results.json'), `${JSON.stringify(results, null, 2)}\n`);
   console.log(JSON.stringify(results, null, 2));

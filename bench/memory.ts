@@ -1,0 +1,351 @@
+/**
+ * What each running task costs in the runner's memory (issue 17): a runner of its own, as the
+ * package runs it, with N tasks running (N = 0, 100, 1000 by default; tasks that wait on a FIFO, no
+ * CPU), its RSS split by kind at each N, V8's heap from a diagnostic report, and a heap snapshot at
+ * the smallest and largest N, summarised: the live heap by constructor, what grew per task, and
+ * which objects hold that growth.
+ *
+ * The snapshot and the report are node's own (--heapsnapshot-signal, --report-on-signal), asked for
+ * with a signal: flags of this benchmark's runner only, never of the package's unit.
+ */
+import { execFileSync } from 'node:child_process';
+import { closeSync, constants, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { PrivateSystemd } from '../src/embedded/private-systemd.js';
+import { client } from '../src/embedded/api-client.js';
+import { startRunnerService, type RunnerService } from '../src/embedded/runner-service.js';
+import { mainPid } from './processes.js';
+import {
+  groupGrowth,
+  groupTotals,
+  growthHolders,
+  parseHeapSnapshot,
+  totalSelfBytes,
+  type HeapGraph,
+  type RawHeapSnapshot,
+} from './heap-snapshot.js';
+import { inParallel, round } from './stats.js';
+
+const GATE_DIR = '/run/tessia-bench';
+const GATE = `${GATE_DIR}/memory-gate`;
+const MACHINE = 'bench-memory-hold';
+
+export const MEMORY_BENCH_MACHINES = {
+  // As bench/scale.ts's bench-hold, on a gate of its own: waits with no CPU, then exits 3.
+  [MACHINE]: { exec: ['/bin/sh', '-c', `read line < ${GATE}; exit 3`] },
+};
+
+const CLIENTS = 16;
+/** The snapshot's signal and the report's: neither is one the runner handles (SIGHUP, SIGTERM, SIGINT). */
+const SNAPSHOT_SIGNAL = 'SIGUSR2';
+const REPORT_SIGNAL = 'SIGURG';
+
+/** Resident memory of the runner's main process, in bytes, by kind (/proc/PID/status, smaps). */
+export interface ResidentMemory {
+  rss: number;
+  /** Anonymous pages: V8's heap, malloc's arenas, thread stacks. */
+  anon: number;
+  /** Mapped files: node's binary, shared libraries, native addons. */
+  file: number;
+  /** glibc malloc's main arena (the `[heap]` mapping); other arenas are anonymous mappings. */
+  brkHeap: number;
+  peak: number;
+}
+
+/** V8's heap (node's diagnostic report): what it has committed and what is in use, by space. */
+export interface V8Heap {
+  committed: number;
+  used: number;
+  spaces: Record<string, { committed: number; used: number }>;
+  /** libuv handles (timers, sockets, …) alive. */
+  handles: number;
+}
+
+export interface MemoryPoint {
+  running: number;
+  resident: ResidentMemory;
+  v8: V8Heap;
+}
+
+export interface MemoryVariant {
+  name: string;
+  nodeFlags: string[];
+  env: Record<string, string>;
+  points: MemoryPoint[];
+  /** (RSS at the largest N − RSS at 0) / N, in bytes; and the same for V8's used heap. */
+  perTask: { rss: number; anon: number; v8Used: number; v8Committed: number };
+  snapshot?: SnapshotSummary;
+}
+
+export interface SnapshotSummary {
+  running: number;
+  liveHeapBytes: { atZero: number; atLargest: number; perTask: number };
+  /** The largest groups at the largest N. */
+  largest: { group: string; count: number; selfBytes: number }[];
+  /** Per running task: objects and bytes added, by constructor. */
+  growthPerTask: { group: string; count: number; selfBytes: number }[];
+  /** Per running task: retained bytes grown, by the object that holds them. */
+  holdersPerTask: { path: string; group: string; retainedBytes: number }[];
+}
+
+export interface MemoryBenchResult {
+  sizes: number[];
+  variants: MemoryVariant[];
+}
+
+/**
+ * `variants`: runner set-ups to compare (each its own runner; the first takes the heap snapshots).
+ * TESSIA_BENCH_MEMORY_SIZES (default 0,100,1000) and TESSIA_BENCH_MEMORY_VARIANTS (a JSON list of
+ * {name, nodeFlags, env}; default: the package's flags alone) size it.
+ */
+export async function benchMemory(
+  config: Record<string, unknown>,
+  systemd: PrivateSystemd,
+  log: (line: string) => void,
+  packageFlags: string[],
+  starter: boolean,
+): Promise<MemoryBenchResult> {
+  const sizes = (process.env['TESSIA_BENCH_MEMORY_SIZES'] ?? '0,100,1000').split(',').map(Number);
+  const variants = process.env['TESSIA_BENCH_MEMORY_VARIANTS']
+    ? (JSON.parse(process.env['TESSIA_BENCH_MEMORY_VARIANTS']) as Omit<MemoryVariant, 'points' | 'perTask'>[])
+    : [{ name: 'package', nodeFlags: packageFlags, env: {} }];
+  mkdirSync(`${systemd.root}${GATE_DIR}`, { recursive: true });
+  const results: MemoryVariant[] = [];
+  for (const [index, variant] of variants.entries()) {
+    results.push(await measureVariant(config, systemd, log, starter, sizes, variant, index === 0));
+  }
+  printTable(log, results);
+  return { sizes, variants: results };
+}
+
+async function measureVariant(
+  config: Record<string, unknown>,
+  systemd: PrivateSystemd,
+  log: (line: string) => void,
+  starter: boolean,
+  sizes: number[],
+  variant: Omit<MemoryVariant, 'points' | 'perTask'>,
+  snapshots: boolean,
+): Promise<MemoryVariant> {
+  const dir = `${GATE_DIR}/memory-${process.pid}-${variant.name.replace(/[^A-Za-z0-9-]/g, '_')}`;
+  mkdirSync(`${systemd.root}${dir}`, { recursive: true });
+  const nodeFlags = [
+    ...variant.nodeFlags,
+    `--heapsnapshot-signal=${SNAPSHOT_SIGNAL}`,
+    '--report-on-signal',
+    `--report-signal=${REPORT_SIGNAL}`,
+    `--diagnostic-dir=${dir}`,
+    `--report-directory=${dir}`,
+  ];
+  makeGate(systemd);
+  const runner = await startRunnerService(config, { nodeFlags, env: variant.env, starter });
+  const api = client(runner.baseUrl);
+  const points: MemoryPoint[] = [];
+  const graphs: { running: number; graph: HeapGraph }[] = [];
+  const ids: string[] = [];
+  try {
+    const largest = Math.max(...sizes);
+    for (const size of [...sizes].sort((a, b) => a - b)) {
+      const more = size - ids.length;
+      let failures = 0;
+      await inParallel(
+        Array.from({ length: more }, (_, i) => i),
+        CLIENTS,
+        async () => {
+          const reply = await api.post<{ taskId: string; state: string }>('/v1/tasks', { machine: MACHINE, parameters: null });
+          if (reply.status === 201 && reply.body.state === 'running') ids.push(reply.body.taskId);
+          else failures += 1;
+        },
+      );
+      if (failures > 0) throw new Error(`${failures} of ${more} starts failed`);
+      // Let what the starts left (timers, sockets, garbage) settle, as a runner between bursts does.
+      await sleep(3000);
+      const pid = await mainPid(systemd, runner.unit);
+      const resident = residentMemory(systemd, pid);
+      const v8 = await diagnosticReport(systemd, runner, pid, dir);
+      points.push({ running: size, resident, v8 });
+      log(
+        `memory [${variant.name}] ${size} running: RSS ${mib(resident.rss)} MiB (anon ${mib(resident.anon)}, file ${mib(resident.file)}, ` +
+          `malloc [heap] ${mib(resident.brkHeap)}), V8 committed ${mib(v8.committed)} MiB, used ${mib(v8.used)} MiB, ${v8.handles} libuv handles`,
+      );
+      if (snapshots && (size === largest || size === Math.min(...sizes))) {
+        graphs.push({ running: size, graph: await heapSnapshot(systemd, runner, pid, dir) });
+      }
+    }
+  } finally {
+    openGate(systemd);
+    await waitAllEnded(runner, ids);
+    await runner.stop();
+    rmSync(`${systemd.root}${dir}`, { recursive: true, force: true });
+  }
+  const first = points[0] as MemoryPoint;
+  const last = points[points.length - 1] as MemoryPoint;
+  const added = Math.max(1, last.running - first.running);
+  const result: MemoryVariant = {
+    ...variant,
+    points,
+    perTask: {
+      rss: Math.round((last.resident.rss - first.resident.rss) / added),
+      anon: Math.round((last.resident.anon - first.resident.anon) / added),
+      v8Used: Math.round((last.v8.used - first.v8.used) / added),
+      v8Committed: Math.round((last.v8.committed - first.v8.committed) / added),
+    },
+  };
+  const [low, high] = [graphs[0], graphs[graphs.length - 1]];
+  if (low && high && high.running > low.running) result.snapshot = summarise(low, high);
+  return result;
+}
+
+function summarise(low: { running: number; graph: HeapGraph }, high: { running: number; graph: HeapGraph }): SnapshotSummary {
+  const per = high.running - low.running;
+  const [atZero, atLargest] = [totalSelfBytes(low.graph), totalSelfBytes(high.graph)];
+  const rounded = <T extends { selfBytes: number; count: number }>(total: T) => ({
+    ...total,
+    count: round(total.count, 2),
+    selfBytes: Math.round(total.selfBytes),
+  });
+  return {
+    running: high.running,
+    liveHeapBytes: { atZero, atLargest, perTask: Math.round((atLargest - atZero) / per) },
+    largest: groupTotals(high.graph).slice(0, 15).map(rounded),
+    growthPerTask: groupGrowth(low.graph, high.graph, per).slice(0, 25).map(rounded),
+    // A holder worth naming holds at least 16 bytes a task.
+    holdersPerTask: growthHolders(low.graph, high.graph, per, 16 * per)
+      .slice(0, 20)
+      .map((holder) => ({ ...holder, retainedBytes: Math.round(holder.retainedBytes) })),
+  };
+}
+
+function printTable(log: (line: string) => void, variants: MemoryVariant[]): void {
+  log('memory: variant | running | RSS MiB | anon | file | malloc [heap] | V8 committed | V8 used | handles');
+  for (const variant of variants) {
+    for (const point of variant.points) {
+      const { resident, v8 } = point;
+      log(
+        `memory: ${variant.name} | ${point.running} | ${mib(resident.rss)} | ${mib(resident.anon)} | ${mib(resident.file)} | ` +
+          `${mib(resident.brkHeap)} | ${mib(v8.committed)} | ${mib(v8.used)} | ${v8.handles}`,
+      );
+    }
+    const { perTask } = variant;
+    log(
+      `memory: ${variant.name} per running task: RSS ${perTask.rss} B (anon ${perTask.anon}), V8 used ${perTask.v8Used} B, committed ${perTask.v8Committed} B`,
+    );
+    const snapshot = variant.snapshot;
+    if (!snapshot) continue;
+    log(
+      `memory: live heap (snapshot) ${mib(snapshot.liveHeapBytes.atZero)} MiB at 0, ${mib(snapshot.liveHeapBytes.atLargest)} MiB at ` +
+        `${snapshot.running}: ${snapshot.liveHeapBytes.perTask} B a task`,
+    );
+    log('memory: per running task, by constructor: objects | bytes');
+    for (const group of snapshot.growthPerTask.slice(0, 15)) log(`memory:   ${group.group} | ${group.count} | ${group.selfBytes}`);
+    log('memory: per running task, retained by: bytes');
+    for (const holder of snapshot.holdersPerTask.slice(0, 12)) log(`memory:   ${holder.path} | ${holder.retainedBytes}`);
+  }
+}
+
+const mib = (bytes: number) => round(bytes / 2 ** 20);
+
+function residentMemory(systemd: PrivateSystemd, pid: number): ResidentMemory {
+  const status = readFileSync(`${systemd.root}/proc/${pid}/status`, 'utf8');
+  const kib = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024;
+  // The [heap] mapping's own Rss line follows its header in smaps.
+  const smaps = readFileSync(`${systemd.root}/proc/${pid}/smaps`, 'utf8');
+  const heap = /\[heap\]\n(?:.*\n)*?Rss:\s+(\d+) kB/.exec(smaps);
+  return {
+    rss: kib('VmRSS'),
+    anon: kib('RssAnon'),
+    file: kib('RssFile'),
+    brkHeap: Number(heap?.[1] ?? 0) * 1024,
+    peak: kib('VmHWM'),
+  };
+}
+
+interface NodeReport {
+  javascriptHeap: {
+    totalMemory: number;
+    usedMemory: number;
+    heapSpaces: Record<string, { memorySize: number; used: number }>;
+  };
+  libuv: unknown[];
+}
+
+async function diagnosticReport(systemd: PrivateSystemd, runner: RunnerService, pid: number, dir: string): Promise<V8Heap> {
+  const file = await afterSignal(systemd, runner, pid, dir, REPORT_SIGNAL, '.json');
+  const report = JSON.parse(readFileSync(file, 'utf8')) as NodeReport;
+  rmSync(file);
+  const heap = report.javascriptHeap;
+  return {
+    committed: heap.totalMemory,
+    used: heap.usedMemory,
+    spaces: Object.fromEntries(
+      Object.entries(heap.heapSpaces).map(([name, space]) => [name, { committed: space.memorySize, used: space.used }]),
+    ),
+    handles: report.libuv.length,
+  };
+}
+
+async function heapSnapshot(systemd: PrivateSystemd, runner: RunnerService, pid: number, dir: string): Promise<HeapGraph> {
+  const file = await afterSignal(systemd, runner, pid, dir, SNAPSHOT_SIGNAL, '.heapsnapshot');
+  const graph = parseHeapSnapshot(JSON.parse(readFileSync(file, 'utf8')) as RawHeapSnapshot);
+  rmSync(file);
+  return graph;
+}
+
+/**
+ * Signals the runner and waits for the file node writes in answer: node writes it on the main
+ * thread, so once the API answers again and the file exists, it is complete.
+ */
+async function afterSignal(
+  systemd: PrivateSystemd,
+  runner: RunnerService,
+  pid: number,
+  dir: string,
+  signal: string,
+  suffix: string,
+): Promise<string> {
+  const outside = `${systemd.root}${dir}`;
+  const before = new Set(readdirSync(outside));
+  const sent = await systemd.run(['kill', '-s', signal.replace(/^SIG/, ''), String(pid)]);
+  if (sent.code !== 0) throw new Error(`kill -s ${signal} ${pid}: ${sent.stderr}`);
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    const name = readdirSync(outside).find((entry) => entry.endsWith(suffix) && !before.has(entry));
+    if (name !== undefined) {
+      await fetch(`${runner.baseUrl}/`);
+      const path = `${outside}/${name}`;
+      const size = statSync(path).size;
+      await sleep(200);
+      if (existsSync(path) && statSync(path).size === size) return path;
+    }
+    if (Date.now() > deadline) throw new Error(`no ${suffix} file in ${dir} after ${signal}`);
+    await sleep(100);
+  }
+}
+
+async function waitAllEnded(runner: RunnerService, ids: string[]): Promise<void> {
+  const api = client(runner.baseUrl);
+  const deadline = Date.now() + 300_000;
+  const wanted = new Set(ids);
+  while (Date.now() < deadline) {
+    const active = (await api.getAll<{ taskId: string; state: string }>('/v1/tasks')).filter(
+      (task) => wanted.has(task.taskId) && !['exited', 'lost'].includes(task.state),
+    );
+    if (active.length === 0) return;
+    await sleep(200);
+  }
+}
+
+function makeGate(systemd: PrivateSystemd): void {
+  const path = `${systemd.root}${GATE}`;
+  rmSync(path, { force: true });
+  execFileSync('mkfifo', ['-m', '0644', path]);
+}
+
+/** Every task blocked reading the FIFO sees end-of-file once a writer opens and closes it. */
+function openGate(systemd: PrivateSystemd): void {
+  try {
+    closeSync(openSync(`${systemd.root}${GATE}`, constants.O_WRONLY | constants.O_NONBLOCK));
+  } catch {
+    // No reader (no task running): nothing to release.
+  }
+}
