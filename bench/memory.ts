@@ -14,6 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { PrivateSystemd } from '../src/embedded/private-systemd.js';
 import { client } from '../src/embedded/api-client.js';
 import { startRunnerService, type RunnerService } from '../src/embedded/runner-service.js';
+import { TASK_UNIT_GLOB } from '../src/tasks/unit-names.js';
 import { mainPid } from './processes.js';
 import {
   groupGrowth,
@@ -36,9 +37,17 @@ export const MEMORY_BENCH_MACHINES = {
 };
 
 const CLIENTS = 16;
+/** The runner's keep-alive timeout (src/listener.ts). */
+const KEEP_ALIVE_MS = 5000;
 /** The snapshot's signal and the report's: neither is one the runner handles (SIGHUP, SIGTERM, SIGINT). */
 const SNAPSHOT_SIGNAL = 'SIGUSR2';
 const REPORT_SIGNAL = 'SIGURG';
+/**
+ * How long the runner is left idle before the settled figures: V8's memory reducer shrinks the heap
+ * some seconds (8 in V8 11) after the allocation rate drops. (Default: 20 s;
+ * TESSIA_BENCH_MEMORY_SETTLE_SEC)
+ */
+const SETTLE_SEC = Number(process.env['TESSIA_BENCH_MEMORY_SETTLE_SEC'] ?? 20);
 
 /** Resident memory of the runner's main process, in bytes, by kind (/proc/PID/status, smaps). */
 export interface ResidentMemory {
@@ -63,6 +72,8 @@ export interface V8Heap {
 
 export interface MemoryPoint {
   running: number;
+  /** `phase`: 3 s after the last start (what a burst leaves), or settled (SETTLE_SEC later, idle). */
+  phase: 'after starts' | 'settled';
   resident: ResidentMemory;
   v8: V8Heap;
 }
@@ -94,9 +105,11 @@ export interface MemoryBenchResult {
 }
 
 /**
- * `variants`: runner set-ups to compare (each its own runner; the first takes the heap snapshots).
- * TESSIA_BENCH_MEMORY_SIZES (default 0,100,1000) and TESSIA_BENCH_MEMORY_VARIANTS (a JSON list of
- * {name, nodeFlags, env}; default: the package's flags alone) size it.
+ * `variants`: runner set-ups to compare, each a runner of its own; then one more runner of the first
+ * set-up takes the heap snapshots (a snapshot leaves megabytes in malloc's arena that the figures
+ * after it would count). TESSIA_BENCH_MEMORY_SIZES (default 0,100,1000) and
+ * TESSIA_BENCH_MEMORY_VARIANTS (a JSON list of {name, nodeFlags, env}; default: the package's flags
+ * alone) size it; TESSIA_BENCH_MEMORY_SNAPSHOTS=0 skips the snapshots.
  */
 export async function benchMemory(
   config: Record<string, unknown>,
@@ -105,28 +118,61 @@ export async function benchMemory(
   packageFlags: string[],
   starter: boolean,
 ): Promise<MemoryBenchResult> {
-  const sizes = (process.env['TESSIA_BENCH_MEMORY_SIZES'] ?? '0,100,1000').split(',').map(Number);
+  const sizes = (process.env['TESSIA_BENCH_MEMORY_SIZES'] ?? '0,100,1000')
+    .split(',')
+    .map(Number)
+    .sort((a, b) => a - b);
   const variants = process.env['TESSIA_BENCH_MEMORY_VARIANTS']
-    ? (JSON.parse(process.env['TESSIA_BENCH_MEMORY_VARIANTS']) as Omit<MemoryVariant, 'points' | 'perTask'>[])
+    ? (JSON.parse(process.env['TESSIA_BENCH_MEMORY_VARIANTS']) as Variant[])
     : [{ name: 'package', nodeFlags: packageFlags, env: {} }];
   mkdirSync(`${systemd.root}${GATE_DIR}`, { recursive: true });
   const results: MemoryVariant[] = [];
-  for (const [index, variant] of variants.entries()) {
-    results.push(await measureVariant(config, systemd, log, starter, sizes, variant, index === 0));
+  for (const variant of variants) {
+    const points: MemoryPoint[] = [];
+    await withTasksRunning(config, systemd, starter, variant, sizes, async (size, runner, pid, dir) => {
+      for (const phase of ['after starts', 'settled'] as const) {
+        if (phase === 'settled') await sleep(SETTLE_SEC * 1000);
+        const resident = residentMemory(systemd, pid);
+        const v8 = await diagnosticReport(systemd, runner, pid, dir);
+        points.push({ running: size, phase, resident, v8 });
+        log(
+          `memory [${variant.name}] ${size} running, ${phase}: RSS ${mib(resident.rss)} MiB (anon ${mib(resident.anon)}, file ${mib(resident.file)}, ` +
+            `malloc [heap] ${mib(resident.brkHeap)}), V8 committed ${mib(v8.committed)} MiB, used ${mib(v8.used)} MiB, ${v8.handles} libuv handles`,
+        );
+      }
+    });
+    results.push({ ...variant, points, perTask: perTask(points) });
+  }
+  const [first] = results;
+  const ends = [sizes[0] ?? 0, sizes[sizes.length - 1] ?? 0];
+  if (first && process.env['TESSIA_BENCH_MEMORY_SNAPSHOTS'] !== '0' && ends[1]! > ends[0]!) {
+    const graphs: { running: number; graph: HeapGraph }[] = [];
+    await withTasksRunning(config, systemd, starter, first, ends, async (size, runner, pid, dir) => {
+      graphs.push({ running: size, graph: await heapSnapshot(systemd, runner, pid, dir) });
+      log(`memory: heap snapshot with ${size} running taken`);
+    });
+    const [low, high] = graphs;
+    if (low && high) first.snapshot = summarise(low, high);
   }
   printTable(log, results);
   return { sizes, variants: results };
 }
 
-async function measureVariant(
+type Variant = Omit<MemoryVariant, 'points' | 'perTask' | 'snapshot'>;
+
+/**
+ * A runner of its own, with each of `sizes` (ascending) tasks running in turn: `atEach` runs once
+ * they all run and what their starts left (timers, sockets, garbage) has settled. Then every task is
+ * released and the runner stopped.
+ */
+async function withTasksRunning(
   config: Record<string, unknown>,
   systemd: PrivateSystemd,
-  log: (line: string) => void,
   starter: boolean,
+  variant: Variant,
   sizes: number[],
-  variant: Omit<MemoryVariant, 'points' | 'perTask'>,
-  snapshots: boolean,
-): Promise<MemoryVariant> {
+  atEach: (size: number, runner: RunnerService, pid: number, dir: string) => Promise<void>,
+): Promise<void> {
   const dir = `${GATE_DIR}/memory-${process.pid}-${variant.name.replace(/[^A-Za-z0-9-]/g, '_')}`;
   mkdirSync(`${systemd.root}${dir}`, { recursive: true });
   const nodeFlags = [
@@ -140,12 +186,9 @@ async function measureVariant(
   makeGate(systemd);
   const runner = await startRunnerService(config, { nodeFlags, env: variant.env, starter });
   const api = client(runner.baseUrl);
-  const points: MemoryPoint[] = [];
-  const graphs: { running: number; graph: HeapGraph }[] = [];
   const ids: string[] = [];
   try {
-    const largest = Math.max(...sizes);
-    for (const size of [...sizes].sort((a, b) => a - b)) {
+    for (const size of sizes) {
       const more = size - ids.length;
       let failures = 0;
       await inParallel(
@@ -158,42 +201,31 @@ async function measureVariant(
         },
       );
       if (failures > 0) throw new Error(`${failures} of ${more} starts failed`);
-      // Let what the starts left (timers, sockets, garbage) settle, as a runner between bursts does.
       await sleep(3000);
-      const pid = await mainPid(systemd, runner.unit);
-      const resident = residentMemory(systemd, pid);
-      const v8 = await diagnosticReport(systemd, runner, pid, dir);
-      points.push({ running: size, resident, v8 });
-      log(
-        `memory [${variant.name}] ${size} running: RSS ${mib(resident.rss)} MiB (anon ${mib(resident.anon)}, file ${mib(resident.file)}, ` +
-          `malloc [heap] ${mib(resident.brkHeap)}), V8 committed ${mib(v8.committed)} MiB, used ${mib(v8.used)} MiB, ${v8.handles} libuv handles`,
-      );
-      if (snapshots && (size === largest || size === Math.min(...sizes))) {
-        graphs.push({ running: size, graph: await heapSnapshot(systemd, runner, pid, dir) });
-      }
+      await atEach(size, runner, await mainPid(systemd, runner.unit), dir);
     }
   } finally {
     openGate(systemd);
     await waitAllEnded(runner, ids);
+    // Until the runner has let systemd collect them: the next runner would find them at its start.
+    await waitUnitsGone(systemd);
     await runner.stop();
     rmSync(`${systemd.root}${dir}`, { recursive: true, force: true });
   }
-  const first = points[0] as MemoryPoint;
-  const last = points[points.length - 1] as MemoryPoint;
+}
+
+/** (Largest N − smallest N) / tasks added, in bytes, settled. */
+function perTask(points: MemoryPoint[]): MemoryVariant['perTask'] {
+  const settled = points.filter((point) => point.phase === 'settled');
+  const first = settled[0] as MemoryPoint;
+  const last = settled[settled.length - 1] as MemoryPoint;
   const added = Math.max(1, last.running - first.running);
-  const result: MemoryVariant = {
-    ...variant,
-    points,
-    perTask: {
-      rss: Math.round((last.resident.rss - first.resident.rss) / added),
-      anon: Math.round((last.resident.anon - first.resident.anon) / added),
-      v8Used: Math.round((last.v8.used - first.v8.used) / added),
-      v8Committed: Math.round((last.v8.committed - first.v8.committed) / added),
-    },
+  return {
+    rss: Math.round((last.resident.rss - first.resident.rss) / added),
+    anon: Math.round((last.resident.anon - first.resident.anon) / added),
+    v8Used: Math.round((last.v8.used - first.v8.used) / added),
+    v8Committed: Math.round((last.v8.committed - first.v8.committed) / added),
   };
-  const [low, high] = [graphs[0], graphs[graphs.length - 1]];
-  if (low && high && high.running > low.running) result.snapshot = summarise(low, high);
-  return result;
 }
 
 function summarise(low: { running: number; graph: HeapGraph }, high: { running: number; graph: HeapGraph }): SnapshotSummary {
@@ -217,18 +249,18 @@ function summarise(low: { running: number; graph: HeapGraph }, high: { running: 
 }
 
 function printTable(log: (line: string) => void, variants: MemoryVariant[]): void {
-  log('memory: variant | running | RSS MiB | anon | file | malloc [heap] | V8 committed | V8 used | handles');
+  log('memory: variant | running | when | RSS MiB | anon | file | malloc [heap] | V8 committed | V8 used | handles');
   for (const variant of variants) {
     for (const point of variant.points) {
       const { resident, v8 } = point;
       log(
-        `memory: ${variant.name} | ${point.running} | ${mib(resident.rss)} | ${mib(resident.anon)} | ${mib(resident.file)} | ` +
+        `memory: ${variant.name} | ${point.running} | ${point.phase} | ${mib(resident.rss)} | ${mib(resident.anon)} | ${mib(resident.file)} | ` +
           `${mib(resident.brkHeap)} | ${mib(v8.committed)} | ${mib(v8.used)} | ${v8.handles}`,
       );
     }
     const { perTask } = variant;
     log(
-      `memory: ${variant.name} per running task: RSS ${perTask.rss} B (anon ${perTask.anon}), V8 used ${perTask.v8Used} B, committed ${perTask.v8Committed} B`,
+      `memory: ${variant.name} per running task, settled: RSS ${perTask.rss} B (anon ${perTask.anon}), V8 used ${perTask.v8Used} B, committed ${perTask.v8Committed} B`,
     );
     const snapshot = variant.snapshot;
     if (!snapshot) continue;
@@ -311,13 +343,19 @@ async function afterSignal(
   for (;;) {
     const name = readdirSync(outside).find((entry) => entry.endsWith(suffix) && !before.has(entry));
     if (name !== undefined) {
-      await fetch(`${runner.baseUrl}/`);
+      // Answered only once the main thread is done writing (a refused connection meanwhile: again).
+      await fetch(`${runner.baseUrl}/`).catch(() => undefined);
       const path = `${outside}/${name}`;
       const size = statSync(path).size;
       await sleep(200);
-      if (existsSync(path) && statSync(path).size === size) return path;
+      if (existsSync(path) && statSync(path).size === size) {
+        // The server closes the connections that sat idle past its keep-alive timeout (5 s) while
+        // it wrote: until it has, a client could send a request on one it is closing.
+        await sleep(KEEP_ALIVE_MS + 1000);
+        return path;
+      }
     }
-    if (Date.now() > deadline) throw new Error(`no ${suffix} file in ${dir} after ${signal}`);
+    if (Date.now() > deadline) throw new Error(`no ${suffix} file in ${dir} after ${signal}:\n${(await runner.journal()).slice(-3000)}`);
     await sleep(100);
   }
 }
@@ -332,6 +370,14 @@ async function waitAllEnded(runner: RunnerService, ids: string[]): Promise<void>
     );
     if (active.length === 0) return;
     await sleep(200);
+  }
+}
+
+async function waitUnitsGone(systemd: PrivateSystemd): Promise<void> {
+  for (let waited = 0; waited < 120; waited++) {
+    const listed = await systemd.systemctl('list-units', '--all', '--plain', '--no-legend', TASK_UNIT_GLOB);
+    if (listed.stdout.trim() === '') return;
+    await sleep(500);
   }
 }
 
