@@ -101,6 +101,8 @@ export interface MemoryVariant {
 export interface SnapshotSummary {
   running: number;
   liveHeapBytes: { atZero: number; atLargest: number; perTask: number };
+  /** V8's heap right after each snapshot's full GC (smallest N, largest N). */
+  v8AfterFullGc: V8Heap[];
   /** The largest groups at the largest N. */
   largest: { group: string; count: number; selfBytes: number }[];
   /** Per running task: objects and bytes added, by constructor. */
@@ -157,12 +159,20 @@ export async function benchMemory(
   const ends = [sizes[0] ?? 0, sizes[sizes.length - 1] ?? 0];
   if (first && process.env['TESSIA_BENCH_MEMORY_SNAPSHOTS'] !== '0' && ends[1]! > ends[0]!) {
     const graphs: { running: number; graph: HeapGraph }[] = [];
+    const afterGc: V8Heap[] = [];
     await withTasksRunning(config, systemd, starter, first, ends, log, async (size, runner, pid, dir) => {
+      const before = await diagnosticReport(systemd, runner, pid, dir);
       graphs.push({ running: size, graph: await heapSnapshot(systemd, runner, pid, dir) });
-      log(`memory: heap snapshot with ${size} running taken`);
+      // A snapshot begins with a full garbage collection: V8's heap right after it is the live one.
+      const after = await diagnosticReport(systemd, runner, pid, dir);
+      afterGc.push(after);
+      log(
+        `memory: heap snapshot with ${size} running taken; V8 used ${mib(before.used)} MiB before it, ${mib(after.used)} MiB after its full GC ` +
+          `(committed ${mib(before.committed)} → ${mib(after.committed)} MiB)`,
+      );
     });
     const [low, high] = graphs;
-    if (low && high) first.snapshot = summarise(low, high);
+    if (low && high) first.snapshot = { ...summarise(low, high), v8AfterFullGc: afterGc };
   }
   printTable(log, results);
   return { sizes, variants: results };
@@ -248,7 +258,10 @@ function perTask(points: MemoryPoint[]): MemoryVariant['perTask'] {
   };
 }
 
-function summarise(low: { running: number; graph: HeapGraph }, high: { running: number; graph: HeapGraph }): SnapshotSummary {
+function summarise(
+  low: { running: number; graph: HeapGraph },
+  high: { running: number; graph: HeapGraph },
+): Omit<SnapshotSummary, 'v8AfterFullGc'> {
   const per = high.running - low.running;
   const [atZero, atLargest] = [totalSelfBytes(low.graph), totalSelfBytes(high.graph)];
   const rounded = <T extends { selfBytes: number; count: number }>(total: T) => ({
