@@ -127,7 +127,7 @@ export async function benchMemory(
   config: Record<string, unknown>,
   systemd: PrivateSystemd,
   log: (line: string) => void,
-  packageFlags: string[],
+  packageSetUp: { nodeFlags: string[]; env: Record<string, string> },
   starter: boolean,
 ): Promise<MemoryBenchResult> {
   const sizes = (process.env['TESSIA_BENCH_MEMORY_SIZES'] ?? '0,100,1000')
@@ -136,7 +136,7 @@ export async function benchMemory(
     .sort((a, b) => a - b);
   const variants = process.env['TESSIA_BENCH_MEMORY_VARIANTS']
     ? (JSON.parse(process.env['TESSIA_BENCH_MEMORY_VARIANTS']) as Variant[])
-    : [{ name: 'package', nodeFlags: packageFlags, env: {} }];
+    : [{ name: 'package', ...packageSetUp }];
   mkdirSync(`${systemd.root}${GATE_DIR}`, { recursive: true });
   const results: MemoryVariant[] = [];
   for (const variant of variants) {

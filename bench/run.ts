@@ -16,6 +16,7 @@ import { EVENT_BENCH_MACHINES, benchEvents } from './events.js';
 import { benchRetention } from './retention.js';
 import { CHECK_BENCH_MACHINES, benchChecks } from './checks.js';
 import { MEMORY_BENCH_MACHINES, benchMemory } from './memory.js';
+import { packageEnvironment } from './package-environment.js';
 
 const say = (line: string) => process.stderr.write(`[bench] ${line}\n`);
 const booted = await bootPrivateSystemd({ log: say });
@@ -37,12 +38,14 @@ try {
     auth: { anonymous: 'write' },
   };
   // TESSIA_BENCH_NODE_FLAGS: node flags for the runner under test (default: what the packaged unit
-  // sets in NODE_OPTIONS).
-  const nodeFlags = (process.env['TESSIA_BENCH_NODE_FLAGS'] ?? '--max-semi-space-size=2').split(' ').filter(Boolean);
+  // sets in NODE_OPTIONS); its other Environment= variables (MALLOC_ARENA_MAX) are set as well.
+  const fromUnit = packageEnvironment();
+  const nodeFlags = process.env['TESSIA_BENCH_NODE_FLAGS']?.split(' ').filter(Boolean) ?? fromUnit.nodeFlags;
+  const env = fromUnit.env;
   // TESSIA_BENCH_STARTER=0: the runner starts task units itself, as before privilege separation
   // (default: through the privileged starter, as the package runs it).
   const starter = process.env['TESSIA_BENCH_STARTER'] !== '0';
-  const runner = await startRunnerService(config, { nodeFlags, starter });
+  const runner = await startRunnerService(config, { nodeFlags, env, starter });
   say(starter ? 'task units are started through the privileged starter' : 'the runner starts task units itself');
   const machine = { cpus: cpus().length, cpu: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version };
   say(`machine: ${JSON.stringify(machine)}`);
@@ -62,7 +65,7 @@ try {
   await runner.stop();
   const profile = chosen.includes('profile') ? await profileStarts(config, booted.systemd, 'bench-sleep', say) : undefined;
   // A runner of its own, started after the others have stopped: its RSS is its tasks' alone.
-  const memory = chosen.includes('memory') ? await benchMemory(config, booted.systemd, say, nodeFlags, starter) : undefined;
+  const memory = chosen.includes('memory') ? await benchMemory(config, booted.systemd, say, { nodeFlags, env }, starter) : undefined;
   const results = { date: new Date().toISOString(), machine, starter, starts, scale, logs, events, retention, checks, profile, memory };
   // TESSIA_BENCH_OUT: where the results go (default bench/results.json; a partial run may keep them apart).
   writeFileSync(join(REPO_DIR, process.env['TESSIA_BENCH_OUT'] ?? 'bench/results.json'), `${JSON.stringify(results, null, 2)}\n`);
