@@ -17,6 +17,8 @@ import { benchRetention } from './retention.js';
 import { CHECK_BENCH_MACHINES, benchChecks } from './checks.js';
 import { RECOVERY_BENCH_MACHINES, benchRecovery } from './recovery.js';
 import { STOP_BENCH_MACHINES, benchStops } from './stops.js';
+import { MEMORY_BENCH_MACHINES, benchMemory } from './memory.js';
+import { packageEnvironment } from './package-environment.js';
 
 const say = (line: string) => process.stderr.write(`[bench] ${line}\n`);
 const booted = await bootPrivateSystemd({ log: say });
@@ -32,6 +34,7 @@ try {
       ...CHECK_BENCH_MACHINES,
       ...RECOVERY_BENCH_MACHINES,
       ...STOP_BENCH_MACHINES,
+      ...MEMORY_BENCH_MACHINES,
     },
     // TESSIA_BENCH_LOG_LEVEL: the runner's log level (default warn).
     log: { level: process.env['TESSIA_BENCH_LOG_LEVEL'] ?? 'warn' },
@@ -42,17 +45,19 @@ try {
     auth: { anonymous: 'write' },
   };
   // TESSIA_BENCH_NODE_FLAGS: node flags for the runner under test (default: what the packaged unit
-  // sets in NODE_OPTIONS).
-  const nodeFlags = (process.env['TESSIA_BENCH_NODE_FLAGS'] ?? '--max-semi-space-size=2').split(' ').filter(Boolean);
+  // sets in NODE_OPTIONS); its other Environment= variables (MALLOC_ARENA_MAX) are set as well.
+  const fromUnit = packageEnvironment();
+  const nodeFlags = process.env['TESSIA_BENCH_NODE_FLAGS']?.split(' ').filter(Boolean) ?? fromUnit.nodeFlags;
+  const env = fromUnit.env;
   // TESSIA_BENCH_STARTER=0: the runner starts task units itself, as before privilege separation
   // (default: through the privileged starter, as the package runs it).
   const starter = process.env['TESSIA_BENCH_STARTER'] !== '0';
-  const runner = await startRunnerService(config, { nodeFlags, starter });
+  const runner = await startRunnerService(config, { nodeFlags, env, starter });
   say(starter ? 'task units are started through the privileged starter' : 'the runner starts task units itself');
   const machine = { cpus: cpus().length, cpu: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version };
   say(`machine: ${JSON.stringify(machine)}`);
-  // TESSIA_BENCH=starts,stops,scale,logs,events,retention,checks,recovery,profile (default: all) picks benchmarks.
-  const chosen = (process.env['TESSIA_BENCH'] ?? 'starts,stops,scale,logs,events,retention,checks,recovery,profile').split(',');
+  // TESSIA_BENCH=starts,stops,scale,logs,events,retention,checks,recovery,profile,memory (default: all) picks benchmarks.
+  const chosen = (process.env['TESSIA_BENCH'] ?? 'starts,stops,scale,logs,events,retention,checks,recovery,profile,memory').split(',');
   const samples = Number(process.env['TESSIA_BENCH_SAMPLES'] ?? 500);
   const starts = chosen.includes('starts') ? await benchStarts(runner, booted.systemd, say, samples) : undefined;
   // TESSIA_BENCH_STOP_SAMPLES: tasks stopped, as many bare units (default 200).
@@ -80,6 +85,8 @@ try {
   const recovery = chosen.includes('recovery') ? await benchRecovery(runner, booted.systemd, say, recoverySizes) : undefined;
   await runner.stop();
   const profile = chosen.includes('profile') ? await profileStarts(config, booted.systemd, 'bench-sleep', say, starter) : undefined;
+  // A runner of its own, started after the others have stopped: its RSS is its tasks' alone.
+  const memory = chosen.includes('memory') ? await benchMemory(config, booted.systemd, say, { nodeFlags, env }, starter) : undefined;
   const results = {
     date: new Date().toISOString(),
     machine,
@@ -93,6 +100,7 @@ try {
     checks,
     recovery,
     profile,
+    memory,
   };
   // TESSIA_BENCH_OUT: where the results go (default bench/results.json; a partial run may keep them apart).
   writeFileSync(join(REPO_DIR, process.env['TESSIA_BENCH_OUT'] ?? 'bench/results.json'), `${JSON.stringify(results, null, 2)}\n`);

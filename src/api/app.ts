@@ -7,7 +7,6 @@ import type { TaskLogs } from '../tasks/logs.js';
 import type { TaskService } from '../tasks/service.js';
 import { authenticate, authorize, type AuthOptions } from './auth.js';
 import { HttpError, errorHandler } from './errors.js';
-import { openApiDocument } from './openapi/document.js';
 import { checkHost, checkOrigin, jsonBodiesOnly, type PolicySource } from './request-policy.js';
 import { apiSchema } from './schema.js';
 import { tasksRouter } from './tasks-routes.js';
@@ -94,7 +93,10 @@ export function createApp(tasks: TaskService, options: AppOptions, log: Logger):
   v1.get('/schema', (_request, response) => {
     response.json(apiSchema());
   });
-  v1.get('/openapi.json', (_request, response) => {
+  v1.get('/openapi.json', async (_request, response) => {
+    // Loaded at the first request: its schemas and zod-openapi are ~4 MiB of heap that a runner
+    // nobody asks for its description would carry all its life (bench/memory.ts).
+    const { openApiDocument } = await import('./openapi/document.js');
     response.json(openApiDocument(API_VERSION));
   });
   v1.use('/tasks/:taskId/files', filesRouter(tasks, { files: options.files, limits: options.limits }));

@@ -47,6 +47,8 @@ export interface RunnerServiceOptions {
   tls?: boolean;
   /** Flags for node itself (the benchmarks' --cpu-prof). */
   nodeFlags?: string[];
+  /** Environment variables of the service at every start (the benchmarks' MALLOC_ARENA_MAX). */
+  env?: Record<string, string>;
   /**
    * Start task units through a privileged starter of its own (a unit next to the runner's, as the
    * package runs it) instead of in the runner's process. (Default: false)
@@ -91,7 +93,7 @@ export async function startRunnerService(config: Record<string, unknown> = {}, o
       await ensureStarter();
       const started = await startRunnerUnit(systemd, {
         unit,
-        env: { NODE_ENV: 'test', ...env },
+        env: { NODE_ENV: 'test', ...options.env, ...env },
         properties,
         ...(options.nodeFlags ? { nodeFlags: options.nodeFlags } : {}),
         ...(entry ? { entry } : {}),
