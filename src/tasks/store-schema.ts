@@ -64,6 +64,26 @@ const MIGRATIONS: readonly string[] = [
   CREATE INDEX tasks_state ON tasks (state, seq) WHERE forgotten = 0;
   CREATE INDEX tasks_created ON tasks (created_at) WHERE forgotten = 0;
   `,
+  // 4: the tasks whose rows changed without an event, kept by triggers — SQLite runs them for any
+  // release that writes the store, 0.1.0 too, which keeps no events. Each write of this one adds
+  // the event in the same transaction (whose trigger clears the note) or clears it itself, so the
+  // check for missed events at start (appendMissedEvents) looks at these tasks only, not at every
+  // record (3.5 s at 100 000: docs/benchmarks.md). Every task is noted once here: the first start
+  // after this migration checks them all, as every start did before.
+  `
+  CREATE TABLE unevented (task_id TEXT PRIMARY KEY) WITHOUT ROWID;
+  INSERT OR IGNORE INTO unevented SELECT task_id FROM tasks;
+  INSERT OR IGNORE INTO unevented SELECT DISTINCT task_id FROM events;
+  CREATE TRIGGER tasks_inserted_unevented AFTER INSERT ON tasks
+    BEGIN INSERT OR IGNORE INTO unevented VALUES (NEW.task_id); END;
+  CREATE TRIGGER tasks_moved_unevented AFTER UPDATE OF state, forgotten ON tasks
+    WHEN OLD.state IS NOT NEW.state OR OLD.forgotten IS NOT NEW.forgotten
+    BEGIN INSERT OR IGNORE INTO unevented VALUES (NEW.task_id); END;
+  CREATE TRIGGER tasks_deleted_unevented AFTER DELETE ON tasks
+    BEGIN INSERT OR IGNORE INTO unevented VALUES (OLD.task_id); END;
+  CREATE TRIGGER events_written_unevented AFTER INSERT ON events
+    BEGIN DELETE FROM unevented WHERE task_id = NEW.task_id; END;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -143,6 +143,9 @@ export class TaskStore {
       ),
       unforget: this.db.prepare('UPDATE tasks SET forgotten = 0, stop_requested = @stopRequested WHERE task_id = @taskId'),
       remove: this.db.prepare('DELETE FROM tasks WHERE task_id = ?'),
+      // This release's own removals: their events are written (or pruned with them) already.
+      unnote: this.db.prepare('DELETE FROM unevented WHERE task_id = ?'),
+      unnoteAll: this.db.prepare('DELETE FROM unevented'),
       removeEvents: this.db.prepare('DELETE FROM events WHERE task_id = ?'),
       appendEvent: this.db.prepare<[Omit<EventRow, 'id'>], EventRow>(
         `INSERT INTO events (task_id, machine, state, exit_code, result, detail, at, recovered, deleted)
@@ -151,14 +154,16 @@ export class TaskStore {
       orphanEvents: this.db.prepare<[string]>('DELETE FROM events WHERE at < ? AND task_id NOT IN (SELECT task_id FROM tasks)'),
       lastEventId: this.db.prepare<[], { id: number | null }>('SELECT MAX(id) AS id FROM events'),
       // Visible tasks whose state is not the one their last event says (or that have none).
+      // Only among the tasks the triggers noted (store-schema.ts, version 4).
       stateWithoutEvent: this.db.prepare<[], TaskRow>(
-        `SELECT * FROM tasks AS t WHERE forgotten = 0 AND state IS NOT
+        `SELECT * FROM tasks AS t WHERE task_id IN (SELECT task_id FROM unevented) AND forgotten = 0 AND state IS NOT
            (SELECT state FROM events WHERE task_id = t.task_id ORDER BY id DESC LIMIT 1) ORDER BY seq`,
       ),
       // Tasks with events but no `deleted` one whose row is gone or forgotten: the last event of each.
       deleteWithoutEvent: this.db.prepare<[], EventRow>(
         `SELECT e.* FROM events AS e JOIN
-           (SELECT MAX(id) AS id FROM events GROUP BY task_id HAVING MAX(deleted) = 0) AS last ON e.id = last.id
+           (SELECT MAX(id) AS id FROM events WHERE task_id IN (SELECT task_id FROM unevented)
+              GROUP BY task_id HAVING MAX(deleted) = 0) AS last ON e.id = last.id
          WHERE NOT EXISTS (SELECT 1 FROM tasks WHERE task_id = e.task_id AND forgotten = 0) ORDER BY e.id`,
       ),
       expiredByAge: this.db.prepare<[string, number], TaskRow>(
@@ -357,6 +362,7 @@ export class TaskStore {
           const { id: _id, at: _at, recovered: _recovered, deleted: _deleted, ...was } = last;
           events.push(this.appendEvent(row ? eventRowOf(fromRow(row)) : was, nowIso(), true, true));
         }
+        this.statements.unnoteAll.run();
         return events;
       })
       .immediate();
@@ -414,7 +420,14 @@ export class TaskStore {
    * deleted, for subscribers that resume later; retention prunes them (pruneOrphanEvents).
    */
   remove(taskId: string): void {
-    this.write(() => this.statements.remove.run(taskId));
+    this.write(() =>
+      this.db
+        .transaction(() => {
+          this.statements.remove.run(taskId);
+          this.statements.unnote.run(taskId);
+        })
+        .immediate(),
+    );
   }
 
   /** Events of tasks no longer in the store, older than `before`. Returns how many went. */
@@ -445,6 +458,7 @@ export class TaskStore {
           for (const taskId of taskIds) {
             this.statements.remove.run(taskId);
             this.statements.removeEvents.run(taskId);
+            this.statements.unnote.run(taskId);
           }
         })
         .immediate(),

@@ -573,7 +573,9 @@ describe('TaskStore schema versions', () => {
     store.close();
     const file = join(stateDir, 'tasks.sqlite3');
     const older = new Database(file);
-    older.exec('DROP INDEX tasks_state; DROP INDEX tasks_created');
+    older.exec(`DROP INDEX tasks_state; DROP INDEX tasks_created;
+      DROP TRIGGER tasks_inserted_unevented; DROP TRIGGER tasks_moved_unevented; DROP TRIGGER tasks_deleted_unevented;
+      DROP TRIGGER events_written_unevented; DROP TABLE unevented`);
     older.pragma('user_version = 2');
     older.close();
     store = new TaskStore(stateDir);
@@ -696,6 +698,34 @@ describe('TaskStore events of changes an older release made without them', () =>
     store.forget('00000002');
     store.remove('00000002');
     assert.deepEqual(store.appendMissedEvents(), []);
+  });
+
+  it("notes no task after this release's own writes: a start looks at nothing, however many records there are.", () => {
+    const noted = () => {
+      const db = new Database(join(stateDir, 'tasks.sqlite3'), { readonly: true });
+      try {
+        return (db.prepare('SELECT task_id FROM unevented ORDER BY task_id').all() as { task_id: string }[]).map((row) => row.task_id);
+      } finally {
+        db.close();
+      }
+    };
+    store.appendMissedEvents();
+    insertTask('00000001');
+    store.transition('00000001', { state: TaskState.running, startedAt: CREATED_AT }, false);
+    store.transition('00000001', { stopRequested: true }, false);
+    insertTask('00000002');
+    store.forget('00000002');
+    store.unforget('00000002', false);
+    store.forget('00000002');
+    store.remove('00000002');
+    insertTask('00000003');
+    store.transition('00000003', { state: TaskState.exited, exitCode: 0, finishedAt: CREATED_AT }, false);
+    store.removeAll(['00000003']);
+    assert.deepEqual(noted(), []);
+    asPreviousRelease(`UPDATE tasks SET state = 'exited', exit_code = 1 WHERE task_id = '00000001';`);
+    assert.deepEqual(noted(), ['00000001'], "a release without events leaves its changes noted, by the store's triggers");
+    assert.equal(store.appendMissedEvents().length, 1);
+    assert.deepEqual(noted(), []);
   });
 
   it('writes, as recovered, the state of each task created or moved without an event, and the delete of each row removed or forgotten without one.', () => {
