@@ -105,7 +105,11 @@ export class UnitTracker {
     const tracked = this.units.get(unit);
     if (!tracked) return;
     tracked.starting = false;
-    if (!signalsSeen) tracked.mustRead = true;
+    // The start's answer must be exact: whatever the signals leave unsure (this connection did not see
+    // the job end, a change half signalled, a unit still activating by its signals) is read back.
+    const { activeState } = tracked.signalled;
+    const told = signalsSeen && tracked.signalsCurrent && !tracked.midChange && activeState !== undefined && activeState !== 'activating';
+    if (!told) tracked.mustRead = true;
     this.usage.follow(unit);
   }
 

@@ -463,10 +463,17 @@ describe('UnitTracker from the signals alone', () => {
     systemd.units.set(second.unit, snapshot(second.unit));
     tracker.track(second.unit, true);
     change(second.unit, RUNNING_SERVICE, { ...RUNNING_UNIT, ActiveState: 'activating', SubState: 'start' });
-    tracker.started(second.unit, false);
+    tracker.started(second.unit);
     await tracker.refresh(second.unit);
-    assert.deepEqual(systemd.reads, [first.unit, second.unit]);
+    assert.deepEqual(systemd.reads, [first.unit, second.unit], 'signals that still say activating once the start job is done');
     assert.equal(taskOf(second.taskId).state, TaskState.running);
+    const third = insertTask();
+    systemd.units.set(third.unit, snapshot(third.unit));
+    tracker.track(third.unit, true);
+    change(third.unit, RUNNING_SERVICE, RUNNING_UNIT);
+    tracker.started(third.unit, false);
+    await tracker.refresh(third.unit);
+    assert.deepEqual(systemd.reads, [first.unit, second.unit, third.unit], 'a start whose end this connection did not see');
   });
 
   it('reads the unit back when it catches up (after a restart or a lost bus), whatever it was signalled.', async () => {
