@@ -195,7 +195,10 @@ async function runStage(
         const reply = await api.post<Full>('/v1/tasks', { machine: 'bench-hold', parameters: null });
         startMs.push(performance.now() - sent);
         if (reply.status === 201 && reply.body.state === 'running') ids.push(reply.body.taskId);
-        else refusals.push({ status: reply.status, ...(reply.body as Omit<Answer, 'status'>) });
+        else {
+          refusals.push({ status: reply.status, ...(reply.body as Omit<Answer, 'status'>) });
+          process.stderr.write(`[bench]   a start answered ${reply.status}: ${JSON.stringify(reply.body).slice(0, 400)}\n`);
+        }
       },
     ),
   );

@@ -237,28 +237,36 @@ export class SystemdClient extends EventEmitter<SystemdClientEvents> {
   }
 
   /**
-   * Resolves with the result of the next job of this unit to end, as this connection sees it
-   * (another connection, the privileged starter, may have started it), or null after `timeoutMs`
-   * or a lost bus. Signals reach a connection in the order systemd sent them, and systemd sends a
-   * unit's pending PropertiesChanged before its job's JobRemoved: once this resolves, every change
-   * of the unit up to the job's end has been reported (unitChanged).
+   * Watches for the next job of this unit to end, as this connection sees it (another connection,
+   * the privileged starter, may have started it). Signals reach a connection in the order systemd
+   * sent them, and systemd sends a unit's pending PropertiesChanged before its job's JobRemoved: once
+   * `ended(timeoutMs)` resolves with a result, every change of the unit up to the job's end has been
+   * reported (unitChanged). It resolves with null after `timeoutMs` (counted from its call), on a
+   * lost bus, or once `cancel()` is called; the watch ends with it.
    */
-  nextJobRemoved(unitName: string, timeoutMs: number): Promise<string | null> {
-    return new Promise((resolve) => {
-      const watchers = this.jobWatchers.get(unitName) ?? new Set();
-      this.jobWatchers.set(unitName, watchers);
-      const done = (result: string | null) => {
-        clearTimeout(timer);
-        watchers.delete(done);
-        if (watchers.size === 0 && this.jobWatchers.get(unitName) === watchers) this.jobWatchers.delete(unitName);
-        this.off('disconnected', lost);
-        resolve(result);
-      };
-      const lost = () => done(null);
-      const timer = setTimeout(() => done(null), timeoutMs).unref();
-      watchers.add(done);
-      this.once('disconnected', lost);
-    });
+  watchJobRemoved(unitName: string): { ended: (timeoutMs: number) => Promise<string | null>; cancel: () => void } {
+    let settle: (result: string | null) => void = () => {};
+    let timer: NodeJS.Timeout | undefined;
+    const watchers = this.jobWatchers.get(unitName) ?? new Set();
+    this.jobWatchers.set(unitName, watchers);
+    const result = new Promise<string | null>((resolve) => (settle = resolve));
+    const done = (value: string | null) => {
+      clearTimeout(timer);
+      watchers.delete(done);
+      if (watchers.size === 0 && this.jobWatchers.get(unitName) === watchers) this.jobWatchers.delete(unitName);
+      this.off('disconnected', lost);
+      settle(value);
+    };
+    const lost = () => done(null);
+    watchers.add(done);
+    this.once('disconnected', lost);
+    return {
+      ended: (timeoutMs) => {
+        timer ??= setTimeout(() => done(null), timeoutMs).unref();
+        return result;
+      },
+      cancel: () => done(null),
+    };
   }
 
   /** SIGTERM, then SIGKILL to the whole cgroup once the unit's TimeoutStopSec has passed. */

@@ -251,9 +251,16 @@ export class TaskService {
     const began = performance.now();
     // The privileged starter waits for the job on its own connection: once this one has seen the
     // job end too, the unit's signals up to then are in, and its state needs no reading back.
-    const jobSeen = this.systemd.nextJobRemoved(unit, JOB_SIGNAL_WAIT_MS);
-    const jobResult = await this.startUnit(taskId, unit, machine.name, request.parameters);
+    const jobSeen = this.systemd.watchJobRemoved(unit);
+    let jobResult: string;
+    try {
+      jobResult = await this.startUnit(taskId, unit, machine.name, request.parameters);
+    } catch (error) {
+      jobSeen.cancel();
+      throw error;
+    }
     if (jobResult !== 'done') {
+      jobSeen.cancel();
       this.options.observer?.startFailed();
       const snapshot = await this.systemd.getUnit(unit).catch(() => null);
       const why = describeStartFailure(jobResult, snapshot);
@@ -273,7 +280,8 @@ export class TaskService {
     }
     this.options.observer?.started((performance.now() - began) / 1000);
     this.options.hooks?.afterStart?.();
-    this.tracker.started(unit, (await jobSeen) !== null);
+    // Counted from the starter's answer: the job has ended by then, its signal is on its way here.
+    this.tracker.started(unit, (await jobSeen.ended(JOB_SIGNAL_WAIT_MS)) !== null);
     // If the store cannot take the task's new state (a full disk), the task still runs: it is
     // answered as recorded ("created") and tracking records the rest once the store takes writes.
     await this.tracker.refresh(unit);

@@ -110,8 +110,8 @@ class FakeSystemd extends EventEmitter<SystemdClientEvents> {
   }
 
   /** This connection sees each start job end with it (its signals are the test's to send). */
-  async nextJobRemoved(): Promise<string | null> {
-    return 'done';
+  watchJobRemoved(): { ended: () => Promise<string | null>; cancel: () => void } {
+    return { ended: async () => 'done', cancel: () => {} };
   }
 
   readonly cpuReads: string[] = [];
