@@ -19,8 +19,9 @@ import { TaskTransitions } from '../../src/tasks/transitions.js';
 import { UsageSampler } from '../../src/tasks/usage-sampler.js';
 import { unitNameOf } from '../../src/tasks/unit-names.js';
 
+import { INVOCATION, snapshot } from '../harness/unit-snapshot.js';
+
 const log = pino({ level: 'silent' });
-const INVOCATION = 'a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5';
 
 /** The part of SystemdClient recovery and the tracker use, in memory. */
 class FakeSystemd extends EventEmitter<SystemdClientEvents> {
@@ -69,24 +70,6 @@ class FakeSystemd extends EventEmitter<SystemdClientEvents> {
     this.units.delete(unit);
     return true;
   }
-}
-
-function snapshot(unit: string, status: Partial<UnitSnapshot> = {}): UnitSnapshot {
-  return {
-    unitName: unit,
-    loadState: 'loaded',
-    activeState: 'active',
-    subState: 'running',
-    result: 'success',
-    execMainCode: 0,
-    execMainStatus: 0,
-    cpuUsageNsec: null,
-    invocationId: INVOCATION,
-    activeEnterTimestamp: 1_795_000_000_000_000n,
-    inactiveEnterTimestamp: 0n,
-    execMainExitTimestamp: 0n,
-    ...status,
-  };
 }
 
 let directory: string;

@@ -35,6 +35,8 @@ import { UnitTracker } from '../../src/tasks/tracking.js';
 import { TaskTransitions } from '../../src/tasks/transitions.js';
 import { unitNameOf } from '../../src/tasks/unit-names.js';
 
+import { settled, snapshot } from '../harness/unit-snapshot.js';
+
 const log = pino({ level: 'silent' });
 
 interface Gate {
@@ -129,24 +131,6 @@ class FakeSystemd extends EventEmitter<SystemdClientEvents> {
   }
 }
 
-function snapshot(unit: string, status: Partial<UnitSnapshot> = {}): UnitSnapshot {
-  return {
-    unitName: unit,
-    loadState: 'loaded',
-    activeState: 'active',
-    subState: 'running',
-    result: 'success',
-    execMainCode: 0,
-    execMainStatus: 0,
-    cpuUsageNsec: null,
-    invocationId: 'a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5',
-    activeEnterTimestamp: 1_795_000_000_000_000n,
-    inactiveEnterTimestamp: 0n,
-    execMainExitTimestamp: 0n,
-    ...status,
-  };
-}
-
 /** A unit whose main process exited with `status`, as systemd reads it (failed) and signals it. */
 function failedWith(status: number): { read: Partial<UnitSnapshot>; signalled: Record<string, unknown> } {
   return {
@@ -159,11 +143,6 @@ function failedWith(status: number): { read: Partial<UnitSnapshot>; signalled: R
       ExecMainStatus: status,
     },
   };
-}
-
-/** Everything the tracker has pending (a scheduled read, a read under way) has run. */
-async function settled(): Promise<void> {
-  for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
 }
 
 let directory: string;
