@@ -133,19 +133,24 @@ export async function benchLogs(runner: RunnerService, systemd: PrivateSystemd, 
   const FOLLOWERS = 200;
   const steady = await startTask(api, 'bench-steady', null);
   const began = performance.now();
-  const counts = Array.from({ length: FOLLOWERS }, () => ({ entries: new Set<string>(), ended: false }));
+  const counts = Array.from({ length: FOLLOWERS }, () => ({ entries: new Set<string>(), ended: false, status: 0, other: [] as string[] }));
   const streams = counts.map((count) =>
     followLines(`${runner.baseUrl}/v1/tasks/${steady.taskId}/logs?follow=true`, (line) => {
       const entry = JSON.parse(line);
       if (entry.type === 'entry' && entry.source === 'task') count.entries.add(entry.message);
-      if (entry.type === 'end') count.ended = true;
+      else if (entry.type === 'end') count.ended = true;
+      else if (count.other.length < 3) count.other.push(line.slice(0, 300));
     }),
   );
-  await Promise.all(streams.map((stream) => stream.done));
+  await Promise.all(streams.map((stream, i) => stream.done.then((status) => ((counts[i] as { status: number }).status = status))));
   const seconds = (performance.now() - began) / 1000;
   const expected = 2000;
   const lost = counts.reduce((sum, count) => sum + (expected - count.entries.size), 0);
   log(`followers: ${FOLLOWERS} followers, ${expected} entries each expected, ${lost} lost, ${seconds.toFixed(1)} s`);
+  // What a follower that missed entries got instead (its status, the lines that were not entries).
+  for (const count of counts.filter((each) => each.entries.size < expected).slice(0, 5)) {
+    log(`  a follower got ${count.entries.size} entries, status ${count.status}, ended ${count.ended}: ${JSON.stringify(count.other)}`);
+  }
   await sleep(0);
   return {
     throughput: { entries, rawMs, apiMs, apiGzipMs, ratio: rawMs / apiMs, gzipRatio: rawMs / apiGzipMs },
