@@ -180,6 +180,9 @@ export class SystemdClient extends EventEmitter<SystemdClientEvents> {
       waiter.reject(new SystemdError(`lost the system bus while starting ${unit}`, DISCONNECTED));
     }
     this.jobWaiters.clear();
+    // Who waits to see a job end here will not see it on this connection.
+    for (const watchers of [...this.jobWatchers.values()]) for (const watcher of [...watchers]) watcher(null);
+    this.jobWatchers.clear();
     if (this.closed) return;
     this.emit('disconnected', error);
     void this.reconnect();
@@ -242,7 +245,7 @@ export class SystemdClient extends EventEmitter<SystemdClientEvents> {
    * sent them, and systemd sends a unit's pending PropertiesChanged before its job's JobRemoved: once
    * `ended(timeoutMs)` resolves with a result, every change of the unit up to the job's end has been
    * reported (unitChanged). It resolves with null after `timeoutMs` (counted from its call), on a
-   * lost bus, or once `cancel()` is called; the watch ends with it.
+   * lost bus (onDisconnect), or once `cancel()` is called; the watch ends with it.
    */
   watchJobRemoved(unitName: string): { ended: (timeoutMs: number) => Promise<string | null>; cancel: () => void } {
     let settle: (result: string | null) => void = () => {};
@@ -254,12 +257,9 @@ export class SystemdClient extends EventEmitter<SystemdClientEvents> {
       clearTimeout(timer);
       watchers.delete(done);
       if (watchers.size === 0 && this.jobWatchers.get(unitName) === watchers) this.jobWatchers.delete(unitName);
-      this.off('disconnected', lost);
       settle(value);
     };
-    const lost = () => done(null);
     watchers.add(done);
-    this.once('disconnected', lost);
     return {
       ended: (timeoutMs) => {
         timer ??= setTimeout(() => done(null), timeoutMs).unref();

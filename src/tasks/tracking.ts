@@ -8,7 +8,14 @@
  * its result, RemainAfterExit=), and refreshFollowed() reads it again once the store takes writes.
  */
 import type { Logger } from 'pino';
-import { SERVICE_INTERFACE, UNIT_INTERFACE, type SystemdClient, type UnitChange, type UnitSnapshot } from '../systemd/client.js';
+import {
+  SERVICE_INTERFACE,
+  SystemdError,
+  UNIT_INTERFACE,
+  type SystemdClient,
+  type UnitChange,
+  type UnitSnapshot,
+} from '../systemd/client.js';
 import { ExitCode, TaskState, isFinished, type TaskRecord, type TaskUsage } from './model.js';
 import { mapUnitStatus, type MappedStatus, type UnitStatus } from './state-mapping.js';
 import type { TaskPatch, TaskStore } from './store.js';
@@ -33,8 +40,9 @@ interface TrackedUnit {
   signalsCurrent: boolean;
   /** A change's Service signal came, its Unit signal not yet: a read now would be one the signal makes needless. */
   midChange: boolean;
-  /** Reads of it that failed in a row (see retryLater). */
+  /** Reads of it that failed in a row, and the next one's timer (see retryLater). */
   failedReads: number;
+  retry: NodeJS.Timeout | undefined;
   /** Read the unit back at the next refresh: changes may have gone unseen (a start whose end this connection did not see). */
   mustRead: boolean;
   /** The read under way; a change signalled meanwhile sets `again`, and the unit is read once more. */
@@ -85,6 +93,7 @@ export class UnitTracker {
       midChange: false,
       mustRead: false,
       failedReads: 0,
+      retry: undefined,
       refreshing: null,
       again: false,
       scheduled: false,
@@ -99,9 +108,9 @@ export class UnitTracker {
   /**
    * The start job is done and its result handled: the unit's changes move its task from now on.
    * `signalsSeen`: this connection saw the job end, so the signals tell the unit's state at its end;
-   * when it did not, the next refresh reads the unit.
+   * when it did not (the default: the error paths), the next refresh reads the unit.
    */
-  started(unit: string, signalsSeen = true): void {
+  started(unit: string, signalsSeen = false): void {
     const tracked = this.units.get(unit);
     if (!tracked) return;
     tracked.starting = false;
@@ -114,6 +123,7 @@ export class UnitTracker {
   }
 
   untrack(unit: string): void {
+    clearTimeout(this.units.get(unit)?.retry);
     this.units.delete(unit);
     this.systemd.unwatch(unit);
     this.usage.forget(unit);
@@ -137,7 +147,14 @@ export class UnitTracker {
   watchAgain(task: TaskRecord): boolean {
     if (!this.track(task.unit)) return false;
     const tracked = this.units.get(task.unit);
-    if (tracked) tracked.catchingUp = true;
+    if (tracked) {
+      tracked.catchingUp = true;
+      // Changes went unsignalled (a lost bus, a restart): what the signals said before tells nothing
+      // now, until a change's Service and Unit signals come again.
+      tracked.signalled = {};
+      tracked.signalsCurrent = false;
+      tracked.midChange = false;
+    }
     return true;
   }
 
@@ -182,7 +199,8 @@ export class UnitTracker {
             if (error instanceof StoreUnwritableError) this.log.debug({ unit, err: error }, 'could not record the state of a task unit');
             else {
               this.log.warn({ unit, err: error }, 'could not read the state of a task unit: reading it again shortly');
-              this.retryLater(unit, tracked);
+              // systemd did not answer (busy, the bus gone): a later read may; a bug of ours would not.
+              if (error instanceof SystemdError) this.retryLater(unit, tracked);
             }
           }
           // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- refresh() sets it during the await
@@ -201,11 +219,13 @@ export class UnitTracker {
    * no more signals, so nothing else would move its task. Backs off; stops once the unit is not followed.
    */
   private retryLater(unit: string, tracked: TrackedUnit): void {
+    if (tracked.retry) return;
     const delayMs = READ_RETRY_DELAYS_MS[Math.min(tracked.failedReads, READ_RETRY_DELAYS_MS.length - 1)] ?? 0;
     tracked.failedReads += 1;
     // Read back, not taken from the signals: what failed may have been the signals' one Get.
     tracked.mustRead = true;
-    setTimeout(() => {
+    tracked.retry = setTimeout(() => {
+      tracked.retry = undefined;
       if (this.units.get(unit) === tracked) void this.refresh(unit);
     }, delayMs).unref();
   }
@@ -246,7 +266,10 @@ export class UnitTracker {
     this.closed = true;
     this.systemd.off('unitChanged', this.onUnitChanged);
     this.systemd.off('reconnected', this.onReconnected);
-    for (const unit of this.units.keys()) this.systemd.unwatch(unit);
+    for (const [unit, tracked] of this.units) {
+      clearTimeout(tracked.retry);
+      this.systemd.unwatch(unit);
+    }
     this.units.clear();
   }
 

@@ -379,7 +379,7 @@ describe('UnitTracker from the signals alone', () => {
     tracker.track(unit, true);
     change(unit, RUNNING_SERVICE, { ...RUNNING_UNIT, ActiveState: 'activating', SubState: 'start', ActiveEnterTimestamp: 0n });
     change(unit, RUNNING_SERVICE, RUNNING_UNIT);
-    tracker.started(unit);
+    tracker.started(unit, true);
     await tracker.refresh(unit);
     const task = taskOf(taskId);
     assert.equal(task.state, TaskState.running);
@@ -392,7 +392,7 @@ describe('UnitTracker from the signals alone', () => {
     const { taskId, unit } = insertTask();
     tracker.track(unit, true);
     change(unit, RUNNING_SERVICE, RUNNING_UNIT);
-    tracker.started(unit);
+    tracker.started(unit, true);
     await tracker.refresh(unit);
     systemd.units.set(unit, snapshot(unit, { cpuUsageNsec: 4_200_000 }));
     change(
@@ -416,7 +416,7 @@ describe('UnitTracker from the signals alone', () => {
     const { taskId, unit } = insertTask();
     tracker.track(unit, true);
     change(unit, RUNNING_SERVICE, RUNNING_UNIT);
-    tracker.started(unit);
+    tracker.started(unit, true);
     await tracker.refresh(unit);
     systemd.signal(unit, { Result: 'exit-code', ExecMainCode: 1, ExecMainStatus: 3 }, SERVICE_INTERFACE);
     await settled();
@@ -435,14 +435,14 @@ describe('UnitTracker from the signals alone', () => {
     systemd.units.set(first.unit, snapshot(first.unit));
     tracker.track(first.unit, true);
     systemd.signal(first.unit, RUNNING_UNIT, UNIT_INTERFACE);
-    tracker.started(first.unit);
+    tracker.started(first.unit, true);
     await tracker.refresh(first.unit);
     assert.deepEqual(systemd.reads, [first.unit]);
     const second = insertTask();
     systemd.units.set(second.unit, snapshot(second.unit));
     tracker.track(second.unit, true);
     change(second.unit, RUNNING_SERVICE, { ...RUNNING_UNIT, ActiveState: 'activating', SubState: 'start' });
-    tracker.started(second.unit);
+    tracker.started(second.unit, true);
     await tracker.refresh(second.unit);
     assert.deepEqual(systemd.reads, [first.unit, second.unit], 'signals that still say activating once the start job is done');
     assert.equal(taskOf(second.taskId).state, TaskState.running);
@@ -460,10 +460,30 @@ describe('UnitTracker from the signals alone', () => {
     systemd.units.set(unit, snapshot(unit, failedWith(4).read));
     tracker.track(unit, true);
     change(unit, RUNNING_SERVICE, RUNNING_UNIT);
-    tracker.started(unit);
+    tracker.started(unit, true);
     await tracker.reattach(taskOf(taskId));
     assert.deepEqual(systemd.reads, [unit]);
     assert.equal(taskOf(taskId).exitCode, 4);
+  });
+});
+
+describe('UnitTracker after changes went unsignalled', () => {
+  it('trusts no signal from before a lost bus: a refresh reads the unit until a change is signalled again whole.', async () => {
+    const { taskId, unit } = insertTask();
+    const invocationId = INVOCATION.toString('hex');
+    systemd.units.set(unit, snapshot(unit, { invocationId }));
+    tracker.track(unit, true);
+    change(unit, RUNNING_SERVICE, RUNNING_UNIT);
+    tracker.started(unit, true);
+    await tracker.refresh(unit);
+    assert.deepEqual(systemd.reads, []);
+    // The bus is back: the catch-up read finds it running; then it ends with no signal this side saw.
+    await tracker.reattach(taskOf(taskId));
+    assert.deepEqual(systemd.reads, [unit]);
+    systemd.units.set(unit, snapshot(unit, { ...failedWith(6).read, invocationId }));
+    await tracker.refresh(unit);
+    assert.deepEqual(systemd.reads, [unit, unit], 'the signals from before the loss were taken as the state');
+    assert.equal(taskOf(taskId).exitCode, 6);
   });
 });
 
