@@ -36,6 +36,19 @@ export default tseslint.config(
     },
   },
   {
+    // What ships loads its code at start. An upgrade swaps the package's files under running processes
+    // (the runner restarts only after the unpack, tasks never): a module imported later would come from
+    // another release, or be gone (test/integration/package-upgrade.test.ts).
+    files: ['src/**'],
+    ignores: ['src/embedded/**', 'src/cli/serve.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        { selector: 'ImportExpression', message: 'import at the top: an upgrade swaps files under a running process' },
+      ],
+    },
+  },
+  {
     // Tests, benchmarks and their launcher read JSON answers by shape and assert on them; typing every answer would
     // only restate the assertions.
     files: ['test/**', 'bench/**', 'src/embedded/**'],

@@ -42,6 +42,12 @@ export interface StopBenchResult {
   answeredBeforeExit: number;
   /** CPU milliseconds per stop, by process, over the API's stops and the bare ones apart. */
   cpuMsPerStop: { api: Record<string, number>; bare: Record<string, number> };
+  /**
+   * The runner's one call at a task's end (Get CPUUsageNSec: systemd keeps the figure when it removes
+   * the cgroup), timed apart on bare units: sent the moment the `inactive` signal arrives, and on a
+   * running unit for comparison. `gone`: the unit was collected before the answer.
+   */
+  cpuRead: { atEndP50Ms: number; atEndP99Ms: number; runningP50Ms: number; gone: number };
 }
 
 /** Units of the task's shape, started and stopped by the bench itself over its own bus connection. */
@@ -133,6 +139,7 @@ export async function benchStops(
     for (const [name, seconds] of Object.entries(used)) into[name] = (into[name] ?? 0) + seconds;
   };
   let answeredBeforeExit = 0;
+  let cpuRead: StopBenchResult['cpuRead'];
   try {
     for (let i = 0; i < samples; i++) {
       const task = await startTask(api, 'bench-stop-sleep', null);
@@ -168,6 +175,7 @@ export async function benchStops(
         await viaApi();
       }
     }
+    cpuRead = await timeCpuReads(bare, Math.min(samples, 100));
   } finally {
     bare.bus.close();
   }
@@ -186,11 +194,46 @@ export async function benchStops(
     },
     answeredBeforeExit,
     cpuMsPerStop: { api: perStop(cpu.api), bare: perStop(cpu.bare) },
+    cpuRead,
   };
   log(
     `stop latency over ${samples}: API p50 ${result.api.p50Ms} ms p99 ${result.api.p99Ms} ms; bare StopUnit + JobRemoved p50 ${result.bare.p50Ms} ms p99 ${result.bare.p99Ms} ms; ` +
       `p50 ${result.p50Ratio}×, p99 ${result.p99Ratio}×; API: the unit's inactive signal after ${result.apiSplit.untilInactiveSignalP50Ms} ms (p50), ` +
-      `the answer ${result.apiSplit.afterInactiveSignalP50Ms} ms (p50; p99 ${result.apiSplit.afterInactiveSignalP99Ms}) after it; ${answeredBeforeExit} answers before the end; CPU ms a stop: API ${JSON.stringify(result.cpuMsPerStop.api)}, bare ${JSON.stringify(result.cpuMsPerStop.bare)}`,
+      `the answer ${result.apiSplit.afterInactiveSignalP50Ms} ms (p50; p99 ${result.apiSplit.afterInactiveSignalP99Ms}) after it; ${answeredBeforeExit} answers before the end; CPU ms a stop: API ${JSON.stringify(result.cpuMsPerStop.api)}, bare ${JSON.stringify(result.cpuMsPerStop.bare)}; ` +
+      `Get CPUUsageNSec at the inactive signal p50 ${cpuRead.atEndP50Ms} ms p99 ${cpuRead.atEndP99Ms} ms (on a running unit ${cpuRead.runningP50Ms} ms; ${cpuRead.gone} gone)`,
   );
   return result;
+}
+
+async function timeCpuReads(bare: BareUnits, samples: number): Promise<StopBenchResult['cpuRead']> {
+  const atEnd: number[] = [];
+  const running: number[] = [];
+  let gone = 0;
+  for (let i = 0; i < samples; i++) {
+    const unit = await bare.start();
+    let began = performance.now();
+    await bare.bus.cpuUsage(unit);
+    running.push(performance.now() - began);
+    const read = new Promise<void>((resolve) => {
+      const onChange = ({ unitName, changed }: { unitName: string; changed: Record<string, unknown> }) => {
+        if (unitName !== unit || (changed['ActiveState'] !== 'inactive' && changed['ActiveState'] !== 'failed')) return;
+        bare.bus.off('unitChanged', onChange);
+        began = performance.now();
+        void bare.bus.cpuUsage(unit).then((nsec) => {
+          atEnd.push(performance.now() - began);
+          if (nsec === null) gone += 1;
+          resolve();
+        });
+      };
+      bare.bus.on('unitChanged', onChange);
+    });
+    await bare.stop(unit);
+    await read;
+  }
+  return {
+    atEndP50Ms: round(percentile(atEnd, 50), 2),
+    atEndP99Ms: round(percentile(atEnd, 99), 2),
+    runningP50Ms: round(percentile(running, 50), 2),
+    gone,
+  };
 }

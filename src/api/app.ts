@@ -12,6 +12,7 @@ import { apiSchema } from './schema.js';
 import { tasksRouter } from './tasks-routes.js';
 import { eventsRouter } from './events-route.js';
 import { filesRouter, type FilesRouteOptions } from './files-route.js';
+import { openApiDocument } from './openapi/document.js';
 import type { TaskFiles } from '../files/task-files.js';
 
 export const API_VERSION = '1.0.0';
@@ -93,10 +94,7 @@ export function createApp(tasks: TaskService, options: AppOptions, log: Logger):
   v1.get('/schema', (_request, response) => {
     response.json(apiSchema());
   });
-  v1.get('/openapi.json', async (_request, response) => {
-    // Loaded at the first request: its schemas and zod-openapi are ~4 MiB of heap that a runner
-    // nobody asks for its description would carry all its life (bench/memory.ts).
-    const { openApiDocument } = await import('./openapi/document.js');
+  v1.get('/openapi.json', (_request, response) => {
     response.json(openApiDocument(API_VERSION));
   });
   v1.use('/tasks/:taskId/files', filesRouter(tasks, { files: options.files, limits: options.limits }));

@@ -84,6 +84,19 @@ describe(`an upgrade from ${PREVIOUS_VERSION} with tasks under way, and back`, {
   /** Holds (SIGSTOP) or lets go on (SIGCONT) a task's main process, the echo machine. */
   const signalMain = (taskId: string, signal: 'SIGSTOP' | 'SIGCONT') =>
     run('systemctl', 'kill', '--kill-who=main', `--signal=${signal}`, `tessia-task-${taskId}.service`);
+  /**
+   * Holds a task once it has logged its first line: its code is loaded then. Held sooner, it would
+   * load it after the packages swap (an admin's task is running, or has not started yet).
+   */
+  const holdAfter = async (taskId: string, line: string) => {
+    await eventually(
+      `"${line}" from ${taskId}`,
+      () => unitJournal(taskId),
+      (journal) => journal.includes(line),
+      30_000,
+    );
+    await signalMain(taskId, 'SIGSTOP');
+  };
   const newTask = async (taskId: string) => {
     const reply = await newApi.get<TaskView>(`/v1/tasks/${taskId}`);
     assert.equal(reply.status, 200, JSON.stringify(reply.body));
@@ -195,9 +208,9 @@ describe(`an upgrade from ${PREVIOUS_VERSION} with tasks under way, and back`, {
         return reply.body as TaskView;
       };
       const through = await start(['echo through: before the upgrade', 'sleep 3', 'echo through: after the upgrade', 'return 3']);
-      await signalMain(through.taskId, 'SIGSTOP');
+      await holdAfter(through.taskId, 'through: before the upgrade');
       const whileDown = await start(['echo while down: started', 'sleep 3', 'echo while down: ending', 'return 4']);
-      await signalMain(whileDown.taskId, 'SIGSTOP');
+      await holdAfter(whileDown.taskId, 'while down: started');
       const started = await start(['echo done: under 0.1.0', 'log warning done: a warning', 'return 5']);
       const done = await eventually(
         'the short task to end under 0.1.0',
@@ -354,7 +367,7 @@ describe(`an upgrade from ${PREVIOUS_VERSION} with tasks under way, and back`, {
       });
       assert.equal(started.status, 201, JSON.stringify(started.body));
       const across = started.body;
-      await signalMain(across.taskId, 'SIGSTOP');
+      await holdAfter(across.taskId, 'across: before the downgrade');
       await installRelease('previous');
       assert.equal(await installedVersion(), PREVIOUS_VERSION);
       const listed = await eventually(
