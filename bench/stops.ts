@@ -211,6 +211,7 @@ async function timeCpuReads(bare: BareUnits, samples: number): Promise<StopBench
   let gone = 0;
   for (let i = 0; i < samples; i++) {
     const unit = await bare.start();
+    bare.bus.watch(unit);
     let began = performance.now();
     await bare.bus.cpuUsage(unit);
     running.push(performance.now() - began);
@@ -229,6 +230,7 @@ async function timeCpuReads(bare: BareUnits, samples: number): Promise<StopBench
     });
     await bare.stop(unit);
     await read;
+    bare.bus.unwatch(unit);
   }
   return {
     atEndP50Ms: round(percentile(atEnd, 50), 2),

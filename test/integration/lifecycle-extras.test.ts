@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { describe, test } from 'node:test';
 import { eventually } from '../../src/embedded/eventually.js';
-import { waitForState } from '../../src/embedded/runner-tasks.js';
+import { waitForCollected, waitForState } from '../../src/embedded/runner-tasks.js';
 import { runnerSuite } from '../harness/suite.js';
 import { startWithFault, storedRow } from '../harness/test-runner.js';
 
@@ -153,6 +153,8 @@ describe('what a task used', () => {
     assert.ok(live.usage.tasks >= 1, JSON.stringify(live.usage));
     assert.ok(live.usage.cpuNsec > 0, JSON.stringify(live.usage));
     await waitForState(suite.api, task.taskId, ['exited'], 30_000);
+    // systemd's CPU time is read after the end is recorded, before the unit is collected.
+    await waitForCollected(suite.runner, task.unit);
     const usage = (await suite.api.get(`/v1/tasks/${task.taskId}`)).body.usage;
     assert.ok(usage.memoryPeakBytes >= 48 * 2 ** 20, `the peak: ${usage.memoryPeakBytes}`);
     assert.ok(usage.cpuNsec >= live.usage.cpuNsec, 'CPU time only grows');

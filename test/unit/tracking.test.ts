@@ -117,8 +117,11 @@ class FakeSystemd extends EventEmitter<SystemdClientEvents> {
   }
 
   readonly cpuReads: string[] = [];
+  /** While set, a CPU time read waits for it. */
+  holdCpu: Gate | null = null;
   async cpuUsage(unit: string): Promise<number | null> {
     this.cpuReads.push(unit);
+    if (this.holdCpu) await this.holdCpu.promise;
     return this.units.get(unit)?.cpuUsageNsec ?? null;
   }
 
@@ -410,6 +413,33 @@ describe('UnitTracker from the signals alone', () => {
     assert.deepEqual(systemd.cpuReads, [unit]);
     assert.equal(systemd.collected.length, 1);
     assert.equal(systemd.collected[0]?.known?.activeState, 'failed');
+  });
+
+  it("records and tells an end before systemd answers for its CPU time, then keeps systemd's figure; the unit is collected after it.", async () => {
+    const { taskId, unit } = insertTask();
+    tracker.track(unit, true);
+    change(unit, RUNNING_SERVICE, RUNNING_UNIT);
+    tracker.started(unit, true);
+    await tracker.refresh(unit);
+    systemd.units.set(unit, snapshot(unit, { cpuUsageNsec: 4_200_000 }));
+    const cpuAnswer = gate();
+    systemd.holdCpu = cpuAnswer;
+    const finished = transitions.whenFinished(taskId, AbortSignal.timeout(5000));
+    change(
+      unit,
+      { Result: 'exit-code', ExecMainCode: 1, ExecMainStatus: 3, ExecMainExitTimestamp: 1_795_940_577_460_011n },
+      { ...RUNNING_UNIT, ActiveState: 'failed', SubState: 'failed', InactiveEnterTimestamp: 1_795_940_577_460_228n },
+    );
+    assert.equal((await finished)?.exitCode, 3, 'told while the CPU read waits');
+    assert.deepEqual(systemd.cpuReads, [unit]);
+    assert.notEqual(taskOf(taskId).usage?.cpuNsec, 4_200_000);
+    assert.deepEqual(systemd.collected, [], 'the unit stays until its CPU time is read');
+    const eventsBefore = store.eventsAfter(0, 100).length;
+    cpuAnswer.open();
+    await settled();
+    assert.equal(taskOf(taskId).usage?.cpuNsec, 4_200_000);
+    assert.equal(store.eventsAfter(0, 100).length, eventsBefore, 'no event for the figure');
+    assert.equal(systemd.collected.length, 1);
   });
 
   it("waits for the Unit interface's signal of a change before taking it in.", async () => {
