@@ -317,7 +317,8 @@ export class UnitTracker {
     // The change under way ends with its Unit signal, which asks for a refresh of its own.
     if (!read && tracked.midChange) return;
     tracked.mustRead = false;
-    const snapshot = read ? await this.systemd.getUnit(unit) : await this.snapshotOf(unit, tracked);
+    const fromSignals = !read && signalsTellWhole(tracked);
+    const snapshot = fromSignals ? snapshotFromSignals(unit, tracked.signalled) : await this.systemd.getUnit(unit);
     tracked.failedReads = 0;
     // Collected meanwhile, or the tracker closed: what was read moves nothing any more.
     if (this.units.get(unit) !== tracked) return;
@@ -328,7 +329,7 @@ export class UnitTracker {
     else this.apply(task, current, recovered);
     const after = this.store.find(taskId);
     if (!after || !isFinished(after.task)) return;
-    if (current !== null && current.cpuUsageNsec === null) await this.recordSystemdCpu(after.task);
+    if (fromSignals && current !== null) await this.recordSystemdCpu(after.task);
     await this.collect(taskId, unit, current);
   }
 
@@ -348,30 +349,6 @@ export class UnitTracker {
       if (!(error instanceof StoreUnwritableError)) throw error;
       this.log.debug({ taskId: task.taskId, err: error }, "the store refused systemd's CPU time: the last sample's stays");
     }
-  }
-
-  /**
-   * The unit's state from its signals when they tell it whole (no call: systemd sends every
-   * property the runner reads in them, but the CPU time, read after the end: recordSystemdCpu), else read back.
-   */
-  private async snapshotOf(unit: string, tracked: TrackedUnit): Promise<UnitSnapshot | null> {
-    const known = tracked.signalled;
-    if (!tracked.signalsCurrent || known.activeState === undefined || known.subState === undefined) return this.systemd.getUnit(unit);
-    const snapshot: UnitSnapshot = {
-      unitName: unit,
-      loadState: 'loaded',
-      activeState: known.activeState,
-      subState: known.subState,
-      result: known.result ?? '',
-      execMainCode: known.execMainCode ?? 0,
-      execMainStatus: known.execMainStatus ?? 0,
-      invocationId: known.invocationId ?? '',
-      activeEnterTimestamp: known.activeEnterTimestamp ?? 0n,
-      inactiveEnterTimestamp: known.inactiveEnterTimestamp ?? 0n,
-      execMainExitTimestamp: known.execMainExitTimestamp ?? 0n,
-      cpuUsageNsec: null,
-    };
-    return snapshot;
   }
 
   private apply(task: TaskRecord, snapshot: UnitSnapshot, recovered: boolean): void {
@@ -426,6 +403,32 @@ export class UnitTracker {
       recovered,
     );
   }
+}
+
+/** Whether a unit's signals told its state whole: a change seen on both interfaces, Unit last. */
+function signalsTellWhole(tracked: TrackedUnit): boolean {
+  return tracked.signalsCurrent && tracked.signalled.activeState !== undefined && tracked.signalled.subState !== undefined;
+}
+
+/**
+ * The unit's state from its signals (systemd sends every property the runner reads in them but the
+ * CPU time, read after the end: recordSystemdCpu).
+ */
+function snapshotFromSignals(unit: string, known: SignalledUnit): UnitSnapshot {
+  return {
+    unitName: unit,
+    loadState: 'loaded',
+    activeState: known.activeState ?? '',
+    subState: known.subState ?? '',
+    result: known.result ?? '',
+    execMainCode: known.execMainCode ?? 0,
+    execMainStatus: known.execMainStatus ?? 0,
+    invocationId: known.invocationId ?? '',
+    activeEnterTimestamp: known.activeEnterTimestamp ?? 0n,
+    inactiveEnterTimestamp: known.inactiveEnterTimestamp ?? 0n,
+    execMainExitTimestamp: known.execMainExitTimestamp ?? 0n,
+    cpuUsageNsec: null,
+  };
 }
 
 function finishedPatch(mapped: Extract<MappedStatus, { state: 'exited' }>): TaskPatch {
