@@ -13,6 +13,7 @@ import type { RunnerService } from '../src/embedded/runner-service.js';
 import { followLines, readAll } from '../src/embedded/api-streams.js';
 import { startTask, waitForJournalLine, waitForState } from '../src/embedded/runner-tasks.js';
 import { TASK_LOG_NAMESPACE } from '../src/package-layout.js';
+import { cpuDuring, watchedProcesses } from './processes.js';
 
 export const LOG_BENCH_MACHINES = {
   'bench-burst': { exec: ['/usr/bin/seq', '1', '100000'] },
@@ -30,7 +31,16 @@ const percentile = (values: number[], p: number) => {
 };
 
 export interface LogBenchResult {
-  throughput: { entries: number; rawMs: number; apiMs: number; apiGzipMs: number; ratio: number; gzipRatio: number };
+  throughput: {
+    entries: number;
+    rawMs: number;
+    apiMs: number;
+    apiGzipMs: number;
+    ratio: number;
+    gzipRatio: number;
+    /** CPU milliseconds a read, by process (journalctl is in "other"), raw and through the API. */
+    cpuMsPerRead: { raw: Record<string, number>; api: Record<string, number> };
+  };
   followLatency: { samples: number; p50Ms: number; p99Ms: number; maxMs: number; rawP50Ms: number; rawP99Ms: number };
   followers: { followers: number; entriesPerFollower: number; lost: number; allEnded: boolean; seconds: number };
 }
@@ -47,29 +57,38 @@ export async function benchLogs(runner: RunnerService, systemd: PrivateSystemd, 
   const viaApi: number[] = [];
   const viaGzip: number[] = [];
   let entries = 0;
+  const processes = await watchedProcesses(systemd, runner.unit, runner.starter?.unit);
+  const cpu = { raw: {} as Record<string, number>, api: {} as Record<string, number> };
+  const addCpu = (into: Record<string, number>, used: Record<string, number>) => {
+    for (const [name, seconds] of Object.entries(used)) into[name] = (into[name] ?? 0) + seconds;
+  };
   for (let round = 0; round < 3; round++) {
     let began = performance.now();
-    const result = await systemd.run(
-      [
-        'journalctl',
-        `--namespace=+${TASK_LOG_NAMESPACE}`,
-        '--output=json',
-        '--all',
-        '--no-pager',
-        '--',
-        `TESSIA_TASK_ID=${burst.taskId}`,
-        `_SYSTEMD_UNIT=${burst.unit}`,
-        '+',
-        `UNIT=${burst.unit}`,
-        '_PID=1',
-      ],
-      { timeoutMs: 120_000 },
+    const { result, cpuSeconds: rawCpu } = await cpuDuring(systemd, processes, () =>
+      systemd.run(
+        [
+          'journalctl',
+          `--namespace=+${TASK_LOG_NAMESPACE}`,
+          '--output=json',
+          '--all',
+          '--no-pager',
+          '--',
+          `TESSIA_TASK_ID=${burst.taskId}`,
+          `_SYSTEMD_UNIT=${burst.unit}`,
+          '+',
+          `UNIT=${burst.unit}`,
+          '_PID=1',
+        ],
+        { timeoutMs: 120_000 },
+      ),
     );
     raw.push(performance.now() - began);
+    addCpu(cpu.raw, rawCpu);
     const rawCount = result.stdout.split('\n').filter(Boolean).length;
     began = performance.now();
-    const reply = await readAll(url);
+    const { result: reply, cpuSeconds: apiCpu } = await cpuDuring(systemd, processes, () => readAll(url));
     viaApi.push(performance.now() - began);
+    addCpu(cpu.api, apiCpu);
     entries = reply.body.split('\n').filter((line) => line.startsWith('{"type":"entry"')).length;
     if (entries !== rawCount) throw new Error(`the API gave ${entries} entries, journalctl ${rawCount}`);
     began = performance.now();
@@ -79,7 +98,13 @@ export async function benchLogs(runner: RunnerService, systemd: PrivateSystemd, 
   const rawMs = median(raw);
   const apiMs = median(viaApi);
   const apiGzipMs = median(viaGzip);
-  log(`throughput: ${entries} entries: journalctl ${rawMs.toFixed(0)} ms, API ${apiMs.toFixed(0)} ms, API+gzip ${apiGzipMs.toFixed(0)} ms`);
+  const perRead = (used: Record<string, number>) =>
+    Object.fromEntries(Object.entries(used).map(([name, seconds]) => [name, Math.round((seconds * 1000) / 3)]));
+  const cpuMsPerRead = { raw: perRead(cpu.raw), api: perRead(cpu.api) };
+  log(
+    `throughput: ${entries} entries: journalctl ${rawMs.toFixed(0)} ms, API ${apiMs.toFixed(0)} ms, API+gzip ${apiGzipMs.toFixed(0)} ms; ` +
+      `CPU ms a read: raw ${JSON.stringify(cpuMsPerRead.raw)}, API ${JSON.stringify(cpuMsPerRead.api)}`,
+  );
 
   // Follow latency: each line carries its write time; the follower notes when it got it. A raw
   // `journalctl --follow` on the same lines at the same time is the baseline.
@@ -153,7 +178,7 @@ export async function benchLogs(runner: RunnerService, systemd: PrivateSystemd, 
   }
   await sleep(0);
   return {
-    throughput: { entries, rawMs, apiMs, apiGzipMs, ratio: rawMs / apiMs, gzipRatio: rawMs / apiGzipMs },
+    throughput: { entries, rawMs, apiMs, apiGzipMs, ratio: rawMs / apiMs, gzipRatio: rawMs / apiGzipMs, cpuMsPerRead },
     followLatency: {
       samples: latencies.length,
       p50Ms: percentile(latencies, 50),

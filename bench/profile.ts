@@ -1,13 +1,15 @@
 /**
- * Where the runner's time goes on its busiest path (task starts): a second runner with
+ * Where the runner's time goes on its busiest paths (task starts; reading a task's logs): a second runner with
  * `node --cpu-prof` takes sustained starts from 16 clients; its profile is summed by function
  * (self time) and by module.
  */
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import type { PrivateSystemd } from '../src/embedded/private-systemd.js';
-import { client } from '../src/embedded/api-client.js';
-import { startRunnerService } from '../src/embedded/runner-service.js';
+import { client, type Api } from '../src/embedded/api-client.js';
+import { readAll } from '../src/embedded/api-streams.js';
+import { startRunnerService, type RunnerService } from '../src/embedded/runner-service.js';
+import { startTask, waitForJournalLine, waitForState } from '../src/embedded/runner-tasks.js';
 import { round } from './stats.js';
 
 interface CpuProfile {
@@ -31,29 +33,65 @@ export async function profileStarts(
   log: (line: string) => void,
   starter = true,
 ): Promise<ProfileResult> {
-  const dir = `/run/tessia-bench/profile-${process.pid}`;
-  mkdirSync(`${systemd.root}${dir}`, { recursive: true });
-  // Through the privileged starter as the package runs it (its own CPU is not in this profile).
-  const runner = await startRunnerService(config, { nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${dir}`], starter });
-  const api = client(runner.baseUrl);
   let starts = 0;
-  const until = performance.now() + 5000;
-  await Promise.all(
-    Array.from({ length: 16 }, async () => {
-      while (performance.now() < until) {
-        if ((await api.post('/v1/tasks', { machine, parameters: null })).status === 201) starts += 1;
-      }
-    }),
-  );
-  // The tasks end and are collected, as part of what a start costs.
-  await new Promise((resolve) => setTimeout(resolve, 2000));
-  await runner.stop(); // the profile is written when node exits
+  const profile = await profiled(config, systemd, starter, async (api) => {
+    const until = performance.now() + 5000;
+    await Promise.all(
+      Array.from({ length: 16 }, async () => {
+        while (performance.now() < until) {
+          if ((await api.post('/v1/tasks', { machine, parameters: null })).status === 201) starts += 1;
+        }
+      }),
+    );
+    // The tasks end and are collected, as part of what a start costs.
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+  });
+  return logged(summarize(profile, starts), `profile of ${starts} starts`, 'start', log);
+}
+
+/**
+ * Where the runner's time goes serving a finished task's 100 000 log entries (bench/logs.ts's
+ * throughput): the task's output written first, then `GET …/logs` read whole, READS times.
+ */
+export async function profileLogReads(
+  config: Record<string, unknown>,
+  systemd: PrivateSystemd,
+  log: (line: string) => void,
+  starter = true,
+): Promise<ProfileResult> {
+  const READS = 3;
+  const profile = await profiled(config, systemd, starter, async (api, baseUrl, runner) => {
+    const burst = await startTask(api, 'bench-burst', null);
+    await waitForState(api, burst.taskId, ['exited']);
+    await waitForJournalLine(runner, burst.taskId, '100000', 60_000);
+    for (let i = 0; i < READS; i++) await readAll(`${baseUrl}/v1/tasks/${burst.taskId}/logs`);
+  });
+  return logged(summarize(profile, READS), `profile of ${READS} reads of 100 000 log entries`, 'read', log);
+}
+
+/** A second runner with `node --cpu-prof` (through the privileged starter as the package runs it; its own CPU is not in the profile). */
+async function profiled(
+  config: Record<string, unknown>,
+  systemd: PrivateSystemd,
+  starter: boolean,
+  work: (api: Api, baseUrl: string, runner: RunnerService) => Promise<void>,
+): Promise<CpuProfile> {
+  const dir = `/run/tessia-bench/profile-${process.pid}-${performance.now().toFixed(0)}`;
+  mkdirSync(`${systemd.root}${dir}`, { recursive: true });
+  const runner = await startRunnerService(config, { nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${dir}`], starter });
+  try {
+    await work(client(runner.baseUrl), runner.baseUrl, runner);
+  } finally {
+    await runner.stop(); // the profile is written when node exits
+  }
   const file = readdirSync(`${systemd.root}${dir}`).find((name) => name.endsWith('.cpuprofile'));
   if (!file) throw new Error('no CPU profile written');
-  const profile = JSON.parse(readFileSync(`${systemd.root}${dir}/${file}`, 'utf8')) as CpuProfile;
-  const result = summarize(profile, starts);
+  return JSON.parse(readFileSync(`${systemd.root}${dir}/${file}`, 'utf8')) as CpuProfile;
+}
+
+function logged(result: ProfileResult, what: string, unit: string, log: (line: string) => void): ProfileResult {
   log(
-    `profile of ${starts} starts: ${result.busyMsPerStart} ms busy per start; top: ${result.topFunctions
+    `${what}: ${result.busyMsPerStart} ms busy per ${unit}; top: ${result.topFunctions
       .slice(0, 8)
       .map((f) => `${f.name} ${f.ms}`)
       .join(', ')}`,

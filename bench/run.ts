@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { REPO_DIR, bootPrivateSystemd } from '../src/embedded/private-systemd.js';
 import { startRunnerService } from '../src/embedded/runner-service.js';
 import { LOG_BENCH_MACHINES, benchLogs } from './logs.js';
-import { profileStarts } from './profile.js';
+import { profileLogReads, profileStarts } from './profile.js';
 import { SCALE_BENCH_MACHINES, benchScale } from './scale.js';
 import { START_BENCH_MACHINES, benchStarts } from './starts.js';
 import { EVENT_BENCH_MACHINES, benchEvents } from './events.js';
@@ -85,6 +85,8 @@ try {
   const recovery = chosen.includes('recovery') ? await benchRecovery(runner, booted.systemd, say, recoverySizes) : undefined;
   await runner.stop();
   const profile = chosen.includes('profile') ? await profileStarts(config, booted.systemd, 'bench-sleep', say, starter) : undefined;
+  // Not in the default set: a profile of the log throughput's reads (TESSIA_BENCH=profile-logs).
+  const profileLogs = chosen.includes('profile-logs') ? await profileLogReads(config, booted.systemd, say, starter) : undefined;
   // A runner of its own, started after the others have stopped: its RSS is its tasks' alone.
   const memory = chosen.includes('memory') ? await benchMemory(config, booted.systemd, say, { nodeFlags, env }, starter) : undefined;
   const results = {
@@ -100,6 +102,7 @@ try {
     checks,
     recovery,
     profile,
+    profileLogs,
     memory,
   };
   // TESSIA_BENCH_OUT: where the results go (default bench/results.json; a partial run may keep them apart).

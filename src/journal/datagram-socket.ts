@@ -61,6 +61,8 @@ export interface UnixDgramMissing {
 /** unix-dgram, or why it cannot be used. */
 export function loadUnixDgram(): { unixDgram: UnixDgram } | { unixDgram: null; missing: UnixDgramMissing } {
   try {
+    // Called when a process opens its journal, at its start (native.ts), so it loads with the rest
+    // (see eslint.config.js); an optional addon: required where its absence can be told.
     const module = createRequire(import.meta.url)('unix-dgram') as Partial<UnixDgram>;
     if (typeof module.createSocket === 'function') return { unixDgram: module as UnixDgram };
     return { unixDgram: null, missing: { reason: 'failed', detail: 'unix-dgram has no createSocket' } };

@@ -3,6 +3,7 @@
  * that is UTF-8 text is a string; one that is not (journalctl gives an array of byte values) is
  * `{ base64 }`; a field that occurs several times in the entry is an array of those.
  */
+import { parseFlatJsonObject } from './flat-json.js';
 
 export type FieldValue = string | { base64: string };
 export type Field = FieldValue | FieldValue[];
@@ -14,28 +15,21 @@ export interface JournalEntry {
   /** µs since boot. */
   monotonic: bigint;
   /**
-   * Every other field, by name (trusted `_` ones included). The three address fields above may be
-   * keys here with the value `undefined` (see parseJournalLine): JSON.stringify leaves them out.
+   * Every other field, by name (trusted `_` ones included), in an object without a prototype. The
+   * three address fields above may be keys here with the value `undefined` (see parseJournalLine):
+   * JSON.stringify leaves them out.
    */
   fields: Record<string, Field | undefined>;
 }
 
 /** null when the line is not a journal entry (it is then skipped). */
 export function parseJournalLine(line: string): JournalEntry | null {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(line);
-  } catch {
-    return null;
-  }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return null;
-  const record = raw as Record<string, unknown>;
+  const record = parseFlatJsonObject(line);
+  if (record === undefined) return null;
   const cursor = record['__CURSOR'];
   if (typeof cursor !== 'string') return null;
   // Reuse the parsed object as the field map: entries come by the hundred thousand. Its address
-  // fields are set to undefined, not deleted: a delete turns the object into a dictionary, and
-  // every later read of it (the view, JSON.stringify) slower — 30 % more CPU an entry on the
-  // whole path, measured on 100 000 entries (docs/benchmarks.md).
+  // fields are set to undefined (JSON.stringify leaves them out).
   const realtime = toMicros(record['__REALTIME_TIMESTAMP']);
   const monotonic = toMicros(record['__MONOTONIC_TIMESTAMP']);
   record['__CURSOR'] = undefined;

@@ -80,7 +80,7 @@ export async function recoverTasks(
     if (taskId === null || settled.has(unit)) continue;
     const found = store.find(taskId);
     if (found && isFinished(found.task)) {
-      await tracker.collect(taskId, unit);
+      await tracker.collectFinished(found.task);
       report.collected += 1;
     } else if (!found) {
       try {

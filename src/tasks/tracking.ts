@@ -6,6 +6,7 @@
  *
  * A state the store cannot take (a full disk) is not lost: the unit is not collected (systemd keeps
  * its result, RemainAfterExit=), and refreshFollowed() reads it again once the store takes writes.
+ * Only systemd's exact CPU time, written after the end, is given up then (recordSystemdCpu).
  */
 import type { Logger } from 'pino';
 import {
@@ -329,20 +330,45 @@ export class UnitTracker {
     else this.apply(task, current, recovered);
     const after = this.store.find(taskId);
     if (!after || !isFinished(after.task)) return;
-    if (fromSignals && current !== null) await this.recordSystemdCpu(after.task);
-    await this.collect(taskId, unit, current);
+    try {
+      if (fromSignals && current !== null) await this.recordSystemdCpu(after.task, () => this.units.get(unit) === tracked);
+    } finally {
+      await this.collect(taskId, unit, current);
+    }
+  }
+
+  /**
+   * Collects the unit of a task recorded finished by a runner that did not live to collect it
+   * (recovery), with systemd's CPU time first: that runner may have died before it read it.
+   */
+  async collectFinished(task: TaskRecord): Promise<void> {
+    try {
+      await this.recordSystemdCpu(task, () => true);
+    } finally {
+      await this.collect(task.taskId, task.unit);
+    }
   }
 
   /**
    * systemd's CPU time of an ended unit (kept when it removed the cgroup), read after the end is
-   * recorded and told, not before: right after a unit's end systemd answers a call in ~6 ms against
-   * ~1.5 ms at other times (bench/stops.ts), a wait every stop would have. Until then the record
-   * has the last sample's figure; an update of the usage only, no event (none carries it).
+   * recorded and told, not before: right after a unit's end systemd answered a call in 7–9 ms
+   * against 1.5–1.7 ms at other times (bench/stops.ts, docs/benchmarks.md), a wait every stop had.
+   * Until then the record has the last sample's figure; then an update of its CPU time only, no
+   * event (none carries usage). `stillOurs`: false once the unit was let go meanwhile (a DELETE,
+   * close()). A figure the store refuses (a full disk) is lost: the last sample's stays.
    */
-  private async recordSystemdCpu(task: TaskRecord): Promise<void> {
-    const cpuNsec = await this.systemd.cpuUsage(task.unit);
-    if (cpuNsec === null || task.usage?.cpuNsec === cpuNsec) return;
-    const usage = this.usage.final(task.unit, cpuNsec);
+  private async recordSystemdCpu(task: TaskRecord, stillOurs: () => boolean): Promise<void> {
+    let cpuNsec: number | null;
+    try {
+      cpuNsec = await this.systemd.cpuUsage(task.unit);
+    } catch (error) {
+      this.log.warn({ taskId: task.taskId, err: error }, "could not read systemd's CPU time of an ended task: the last sample's stays");
+      return;
+    }
+    if (cpuNsec === null || !stillOurs()) return;
+    const recorded = this.store.find(task.taskId)?.task.usage ?? null;
+    if (recorded?.cpuNsec != null && recorded.cpuNsec >= cpuNsec) return;
+    const usage = recorded ? { ...recorded, cpuNsec } : this.usage.final(task.unit, cpuNsec);
     try {
       this.store.update(task.taskId, { usage });
     } catch (error) {

@@ -207,9 +207,9 @@ describe(`an upgrade from ${PREVIOUS_VERSION} with tasks under way, and back`, {
         assert.equal(reply.status, 201, JSON.stringify(reply.body));
         return reply.body as TaskView;
       };
-      const through = await start(['echo through: before the upgrade', 'sleep 3', 'echo through: after the upgrade', 'return 3']);
+      const through = await start(['echo through: before the upgrade', 'sleep 6', 'echo through: after the upgrade', 'return 3']);
       await holdAfter(through.taskId, 'through: before the upgrade');
-      const whileDown = await start(['echo while down: started', 'sleep 3', 'echo while down: ending', 'return 4']);
+      const whileDown = await start(['echo while down: started', 'sleep 6', 'echo while down: ending', 'return 4']);
       await holdAfter(whileDown.taskId, 'while down: started');
       const started = await start(['echo done: under 0.1.0', 'log warning done: a warning', 'return 5']);
       const done = await eventually(
@@ -363,7 +363,7 @@ describe(`an upgrade from ${PREVIOUS_VERSION} with tasks under way, and back`, {
       if ((await newTask(through.taskId)).state !== 'exited') await signalMain(through.taskId, 'SIGCONT');
       const started = await newApi.post<TaskView>('/v1/tasks', {
         machine: 'echo',
-        parameters: ['echo across: before the downgrade', 'sleep 3', 'echo across: under 0.1.0', 'return 8'],
+        parameters: ['echo across: before the downgrade', 'sleep 6', 'echo across: under 0.1.0', 'return 8'],
       });
       assert.equal(started.status, 201, JSON.stringify(started.body));
       const across = started.body;

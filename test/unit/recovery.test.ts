@@ -63,6 +63,11 @@ class FakeSystemd extends EventEmitter<SystemdClientEvents> {
     return this.units.get(unit) ?? null;
   }
 
+  async cpuUsage(unit: string): Promise<number | null> {
+    this.reads.push(`cpu ${unit}`);
+    return this.units.get(unit)?.cpuUsageNsec ?? null;
+  }
+
   async collectUnit(unit: string): Promise<boolean> {
     this.collected.push(unit);
     const loaded = this.units.get(unit);
@@ -123,6 +128,25 @@ afterEach(() => {
 });
 
 describe('recoverTasks', () => {
+  it("keeps systemd's CPU time of a task recorded finished whose unit a crash left loaded, then collects the unit.", async () => {
+    const { taskId, unit } = runningTask();
+    const sampled = {
+      cpuNsec: 1_000,
+      memoryBytes: 0,
+      memoryPeakBytes: 4096,
+      ioReadBytes: 1,
+      ioWriteBytes: 2,
+      tasks: 0,
+      sampledAt: '2026-11-28T10:00:02.000Z',
+    };
+    transitions.move(taskOf(taskId), { state: TaskState.exited, exitCode: 0, usage: sampled });
+    systemd.units.set(unit, snapshot(unit, { activeState: 'active', subState: 'exited', cpuUsageNsec: 5_000 }));
+    await recover();
+    assert.deepEqual(taskOf(taskId).usage, { ...sampled, cpuNsec: 5_000 }, "systemd's figure, the sample's others");
+    assert.deepEqual(systemd.reads.slice(1), [`cpu ${unit}`]);
+    assert.deepEqual(systemd.collected, [unit]);
+  });
+
   it('watches every active task before it lists the units, so an end after the listing is signalled.', async () => {
     const tasks = [runningTask(), runningTask()];
     await recover();

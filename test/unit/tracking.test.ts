@@ -442,6 +442,49 @@ describe('UnitTracker from the signals alone', () => {
     assert.equal(systemd.collected.length, 1);
   });
 
+  it("collects an ended unit even when reading systemd's CPU time fails, and writes no figure for a task deleted meanwhile.", async () => {
+    const ended = (unit: string) =>
+      change(
+        unit,
+        { Result: 'success', ExecMainCode: 1, ExecMainStatus: 0, ExecMainExitTimestamp: 1_795_940_577_460_011n },
+        { ...RUNNING_UNIT, ActiveState: 'active', SubState: 'exited' },
+      );
+    const failing = insertTask();
+    tracker.track(failing.unit, true);
+    change(failing.unit, RUNNING_SERVICE, RUNNING_UNIT);
+    tracker.started(failing.unit, true);
+    await tracker.refresh(failing.unit);
+    const cpuUsage = systemd.cpuUsage.bind(systemd);
+    systemd.cpuUsage = async () => {
+      throw new TypeError('a bug of ours');
+    };
+    ended(failing.unit);
+    await settled();
+    assert.equal(taskOf(failing.taskId).state, TaskState.exited);
+    assert.deepEqual(
+      systemd.collected.map(({ unit }) => unit),
+      [failing.unit],
+    );
+    systemd.cpuUsage = cpuUsage;
+
+    const deleted = insertTask();
+    tracker.track(deleted.unit, true);
+    change(deleted.unit, RUNNING_SERVICE, RUNNING_UNIT);
+    tracker.started(deleted.unit, true);
+    await tracker.refresh(deleted.unit);
+    systemd.units.set(deleted.unit, snapshot(deleted.unit, { activeState: 'active', subState: 'exited', cpuUsageNsec: 4_200_000 }));
+    const cpuAnswer = gate();
+    systemd.holdCpu = cpuAnswer;
+    ended(deleted.unit);
+    await settled();
+    assert.ok(systemd.cpuReads.includes(deleted.unit), 'the CPU time is being read');
+    const before = taskOf(deleted.taskId).usage;
+    await tracker.collect(deleted.taskId, deleted.unit);
+    cpuAnswer.open();
+    await settled();
+    assert.deepEqual(store.find(deleted.taskId)?.task.usage ?? null, before ?? null, 'no figure written once the unit was let go');
+  });
+
   it("waits for the Unit interface's signal of a change before taking it in.", async () => {
     const { taskId, unit } = insertTask();
     tracker.track(unit, true);
