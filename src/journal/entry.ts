@@ -26,8 +26,11 @@ export interface JournalEntry {
 export function parseJournalLine(line: string): JournalEntry | null {
   const record = parseFlatJsonObject(line);
   if (record === undefined) return null;
-  const cursor = record['__CURSOR'];
-  if (typeof cursor !== 'string') return null;
+  const field = record['__CURSOR'];
+  if (typeof field !== 'string') return null;
+  // A copy: a value read from the line shares its memory (a slice of it), and a follower keeps its
+  // last cursor as long as it follows (a huge entry's line would stay with it). Cursors are ASCII.
+  const cursor = Buffer.from(field, 'latin1').toString('latin1');
   // Reuse the parsed object as the field map: entries come by the hundred thousand. Its address
   // fields are set to undefined (JSON.stringify leaves them out).
   const realtime = toMicros(record['__REALTIME_TIMESTAMP']);

@@ -2,8 +2,9 @@
  * A reader of journalctl's JSON lines: one flat object whose values are strings, arrays (of byte
  * values, or of several values of a field) or null.
  *
- * journalctl prints an entry's fields in the order of its hash table, a different order for nearly
- * every entry (2005 orders in 2005 entries of one task, measured here). JSON.parse gives each such
+ * journalctl prints an entry's fields in the order of a hash table (systemd's draw new random keys
+ * as they grow), a different order for nearly every entry (2005 orders in 2005 entries of one task,
+ * measured here). JSON.parse gives each such
  * entry an object of a shape of its own, and V8 builds the hidden classes for each: ~26 µs an entry,
  * most of the CPU of serving a task's log (bench/profile.ts, `TESSIA_BENCH=profile-logs`). Read here
  * into an object without shapes (a prototype-less dictionary), with JSON.parse only for the values
@@ -21,7 +22,8 @@ const CLOSE_BRACKET = 93;
 
 /**
  * The object of a JSON line, as JSON.parse would give it (but without a prototype: a key
- * `__proto__` is a field like any other); undefined when the line is not one JSON object.
+ * `__proto__` is a field like any other); undefined when the line is not one JSON object. A string
+ * value without escapes is a slice of `line`: it keeps the line's memory while it is kept.
  */
 export function parseFlatJsonObject(line: string): Record<string, unknown> | undefined {
   const fast = scan(line);

@@ -35,7 +35,13 @@ export function runningReaders(): number {
   return running;
 }
 
-const CURSOR_AT_START = /^\{"__CURSOR":"([^"]+)"/;
+/**
+ * An entry's cursor, wherever journalctl put the field (it prints fields in no fixed order). Only
+ * the key can match: inside a value every quote is escaped.
+ */
+const CURSOR_FIELD = /"__CURSOR":"([^"]+)"/;
+/** What is kept of a skipped entry between two reads, to find a cursor cut in two. */
+const CURSOR_FIELD_SPAN = 256;
 
 export async function* readJournal(query: JournalQuery, options: ReaderOptions = {}): AsyncGenerator<JournalEntry[]> {
   const maxLine = options.maxLineBytes ?? 16 * 1024 * 1024;
@@ -74,6 +80,17 @@ export async function* readJournal(query: JournalQuery, options: ReaderOptions =
   try {
     let partial = '';
     let skipping = false;
+    /** A huge entry is being skipped and its cursor not seen yet: its last characters read, and its size so far. */
+    let hunting: { tail: string; bytes: number } | null = null;
+    const hunt = (text: string, batch: JournalEntry[]) => {
+      if (!hunting) return;
+      const seen = hunting.tail + text;
+      const cursor = CURSOR_FIELD.exec(seen)?.[1];
+      if (cursor) {
+        batch.push(placeholder(cursor, hunting.bytes + text.length));
+        hunting = null;
+      } else hunting = { tail: seen.slice(-CURSOR_FIELD_SPAN), bytes: hunting.bytes + text.length };
+    };
     // The entry of an after-cursor, read inclusively (see JournalQuery.afterCursor): first or nowhere.
     let dropFirst = query.afterCursor;
     for await (const chunk of child.stdout.setEncoding('utf8') as AsyncIterable<string>) {
@@ -85,6 +102,8 @@ export async function* readJournal(query: JournalQuery, options: ReaderOptions =
         start = end + 1;
         if (skipping) {
           skipping = false;
+          hunt(line, batch);
+          hunting = null;
           continue;
         }
         const entry = parseJournalLine(line);
@@ -98,10 +117,11 @@ export async function* readJournal(query: JournalQuery, options: ReaderOptions =
         if (!isAfterCursor) batch.push(entry);
       }
       if (!skipping) partial += chunk.slice(start);
+      else hunt(chunk.slice(start), batch);
       if (partial.length > maxLine) {
         // A huge entry (a native-protocol blob): keep its place in the stream, not its content.
-        const cursor = CURSOR_AT_START.exec(partial)?.[1];
-        if (cursor) batch.push(placeholder(cursor, partial.length));
+        hunting = { tail: '', bytes: 0 };
+        hunt(partial, batch);
         options.onSkippedLine?.(`an entry over ${maxLine} bytes`);
         partial = '';
         skipping = true;
@@ -127,6 +147,9 @@ function placeholder(cursor: string, bytes: number): JournalEntry {
     cursor,
     realtime: 0n,
     monotonic: 0n,
-    fields: { MESSAGE: `[an entry of more than ${bytes} bytes, left out]`, TESSIA_TRUNCATED: '1' },
+    fields: Object.assign(Object.create(null) as Record<string, string>, {
+      MESSAGE: `[an entry of more than ${bytes} bytes, left out]`,
+      TESSIA_TRUNCATED: '1',
+    }),
   };
 }

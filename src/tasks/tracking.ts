@@ -333,7 +333,8 @@ export class UnitTracker {
     try {
       if (fromSignals && current !== null) await this.recordSystemdCpu(after.task, () => this.units.get(unit) === tracked);
     } finally {
-      await this.collect(taskId, unit, current);
+      // Unless a DELETE (or close()) let it go meanwhile: collected once.
+      if (this.units.get(unit) === tracked) await this.collect(taskId, unit, current);
     }
   }
 

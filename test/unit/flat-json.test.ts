@@ -52,7 +52,6 @@ describe('parseFlatJsonObject', () => {
     const parsed = parseFlatJsonObject('{"__proto__":"x","MESSAGE":"m"}');
     assert.equal(Object.getPrototypeOf(parsed), null);
     assert.deepEqual(Object.keys(parsed ?? {}), ['__proto__', 'MESSAGE']);
-    assert.equal(({} as Record<string, unknown>)['MESSAGE'], undefined);
   });
 
   it('agrees with JSON.parse on generated entries: every kind of value, in random orders', () => {

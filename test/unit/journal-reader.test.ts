@@ -275,6 +275,25 @@ describe('readJournal output', () => {
     assert.match(skipped[0] ?? '', /over 1024 bytes/);
   });
 
+  it('finds the cursor of a huge line wherever journalctl printed it, after its first maxLineBytes too.', LIMIT, async () => {
+    const { __CURSOR: cursor, ...rest } = JSON.parse(entryLine(2)) as Record<string, string>;
+    // journalctl prints fields in no fixed order: here the cursor comes last, 300 kB in.
+    const huge = JSON.stringify({ ...rest, MESSAGE: 'x'.repeat(300_000), __CURSOR: cursor });
+    const fake = fakeJournalctl({
+      steps: [{ stdout: `${entryLine(1)}\n` }, { stdout: `${huge}\n` }, { stdout: `${entryLine(3)}\n` }],
+    });
+    const reader = readJournal(QUERY, { journalctl: fake.path, maxLineBytes: 1024, onSkippedLine: () => {} });
+    const entries = (await collect(reader)).flat();
+    assert.deepEqual(
+      entries.map((entry) => entry.cursor),
+      [cursorOf(1), cursorOf(2), cursorOf(3)],
+    );
+    const placeholder = entries[1];
+    assert.ok(placeholder);
+    assert.equal(placeholder.fields['TESSIA_TRUNCATED'], '1');
+    assert.equal(Object.getPrototypeOf(placeholder.fields), null, 'fields without a prototype, as every entry has them');
+  });
+
   it('reports a huge line without a cursor and yields no placeholder for it.', LIMIT, async () => {
     const fake = fakeJournalctl({
       steps: [{ stdout: `${entryLine(1)}\n` }, { stdout: `${'y'.repeat(300_000)}\n` }, { stdout: `${entryLine(3)}\n` }],

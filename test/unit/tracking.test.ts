@@ -483,6 +483,7 @@ describe('UnitTracker from the signals alone', () => {
     cpuAnswer.open();
     await settled();
     assert.deepEqual(store.find(deleted.taskId)?.task.usage ?? null, before ?? null, 'no figure written once the unit was let go');
+    assert.equal(systemd.collected.filter(({ unit }) => unit === deleted.unit).length, 1, 'collected once');
   });
 
   it("waits for the Unit interface's signal of a change before taking it in.", async () => {
