@@ -376,6 +376,16 @@ const RUNNING_UNIT = {
   InactiveEnterTimestamp: 0n,
 };
 
+/** A task whose unit's start its signals told whole (the start job's end seen): running, nothing read. */
+async function startedBySignals(): Promise<{ taskId: string; unit: string }> {
+  const inserted = insertTask();
+  tracker.track(inserted.unit, true);
+  change(inserted.unit, RUNNING_SERVICE, RUNNING_UNIT);
+  tracker.started(inserted.unit, true);
+  await tracker.refresh(inserted.unit);
+  return inserted;
+}
+
 describe('UnitTracker from the signals alone', () => {
   it("takes a started unit's state, invocation and start time from its signals, reading nothing back.", async () => {
     const { taskId, unit } = insertTask();
@@ -392,11 +402,7 @@ describe('UnitTracker from the signals alone', () => {
   });
 
   it("records an end from its signals with the exit status, the end time and systemd's CPU time: one property read.", async () => {
-    const { taskId, unit } = insertTask();
-    tracker.track(unit, true);
-    change(unit, RUNNING_SERVICE, RUNNING_UNIT);
-    tracker.started(unit, true);
-    await tracker.refresh(unit);
+    const { taskId, unit } = await startedBySignals();
     systemd.units.set(unit, snapshot(unit, { cpuUsageNsec: 4_200_000 }));
     change(
       unit,
@@ -416,11 +422,7 @@ describe('UnitTracker from the signals alone', () => {
   });
 
   it("records and tells an end before systemd answers for its CPU time, then keeps systemd's figure; the unit is collected after it.", async () => {
-    const { taskId, unit } = insertTask();
-    tracker.track(unit, true);
-    change(unit, RUNNING_SERVICE, RUNNING_UNIT);
-    tracker.started(unit, true);
-    await tracker.refresh(unit);
+    const { taskId, unit } = await startedBySignals();
     systemd.units.set(unit, snapshot(unit, { cpuUsageNsec: 4_200_000 }));
     const cpuAnswer = gate();
     systemd.holdCpu = cpuAnswer;
@@ -449,11 +451,7 @@ describe('UnitTracker from the signals alone', () => {
         { Result: 'success', ExecMainCode: 1, ExecMainStatus: 0, ExecMainExitTimestamp: 1_795_940_577_460_011n },
         { ...RUNNING_UNIT, ActiveState: 'active', SubState: 'exited' },
       );
-    const failing = insertTask();
-    tracker.track(failing.unit, true);
-    change(failing.unit, RUNNING_SERVICE, RUNNING_UNIT);
-    tracker.started(failing.unit, true);
-    await tracker.refresh(failing.unit);
+    const failing = await startedBySignals();
     const cpuUsage = systemd.cpuUsage.bind(systemd);
     systemd.cpuUsage = async () => {
       throw new TypeError('a bug of ours');
@@ -467,11 +465,7 @@ describe('UnitTracker from the signals alone', () => {
     );
     systemd.cpuUsage = cpuUsage;
 
-    const deleted = insertTask();
-    tracker.track(deleted.unit, true);
-    change(deleted.unit, RUNNING_SERVICE, RUNNING_UNIT);
-    tracker.started(deleted.unit, true);
-    await tracker.refresh(deleted.unit);
+    const deleted = await startedBySignals();
     systemd.units.set(deleted.unit, snapshot(deleted.unit, { activeState: 'active', subState: 'exited', cpuUsageNsec: 4_200_000 }));
     const cpuAnswer = gate();
     systemd.holdCpu = cpuAnswer;
@@ -487,11 +481,7 @@ describe('UnitTracker from the signals alone', () => {
   });
 
   it("waits for the Unit interface's signal of a change before taking it in.", async () => {
-    const { taskId, unit } = insertTask();
-    tracker.track(unit, true);
-    change(unit, RUNNING_SERVICE, RUNNING_UNIT);
-    tracker.started(unit, true);
-    await tracker.refresh(unit);
+    const { taskId, unit } = await startedBySignals();
     systemd.signal(unit, { Result: 'exit-code', ExecMainCode: 1, ExecMainStatus: 3 }, SERVICE_INTERFACE);
     await settled();
     assert.equal(taskOf(taskId).state, TaskState.running);
