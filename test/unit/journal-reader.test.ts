@@ -72,6 +72,19 @@ const SEQNUM_ID = '0123456789abcdef0123456789abcdef';
 const BOOT_ID = 'fedcba9876543210fedcba9876543210';
 
 /** A journalctl --output=json line; `n` makes the cursor (and timestamps) distinct. */
+/**
+ * Entries 1 and 3 around `huge` (300 kB: more than one pipe read, so the reader sees the line's start
+ * without its end), read with maxLineBytes 1024: what came out, and why lines were skipped.
+ */
+async function readAroundHugeLine(huge: string): Promise<{ entries: JournalEntry[]; skipped: string[] }> {
+  const fake = fakeJournalctl({
+    steps: [{ stdout: `${entryLine(1)}\n` }, { stdout: `${huge}\n` }, { stdout: `${entryLine(3)}\n` }],
+  });
+  const skipped: string[] = [];
+  const reader = readJournal(QUERY, { journalctl: fake.path, maxLineBytes: 1024, onSkippedLine: (why) => void skipped.push(why) });
+  return { entries: (await collect(reader)).flat(), skipped };
+}
+
 function entryLine(n: number, extra: Record<string, unknown> = {}): string {
   const hex = n.toString(16);
   return JSON.stringify({
@@ -249,15 +262,7 @@ describe('readJournal output', () => {
   });
 
   it('replaces a line over maxLineBytes by a placeholder entry with its cursor, and goes on after it.', LIMIT, async () => {
-    // 300 kB: more than one pipe read, so the reader sees the line's start without its end.
-    const huge = entryLine(2, { MESSAGE: 'x'.repeat(300_000) });
-    const fake = fakeJournalctl({
-      steps: [{ stdout: `${entryLine(1)}\n` }, { stdout: `${huge}\n` }, { stdout: `${entryLine(3)}\n` }],
-    });
-    const skipped: string[] = [];
-    const onSkippedLine = (why: string) => void skipped.push(why);
-    const reader = readJournal(QUERY, { journalctl: fake.path, maxLineBytes: 1024, onSkippedLine });
-    const entries = (await collect(reader)).flat();
+    const { entries, skipped } = await readAroundHugeLine(entryLine(2, { MESSAGE: 'x'.repeat(300_000) }));
     assert.equal(entries.length, 3);
     assert.deepEqual(
       entries.map((entry) => entry.cursor),
@@ -278,12 +283,7 @@ describe('readJournal output', () => {
   it('finds the cursor of a huge line wherever journalctl printed it, after its first maxLineBytes too.', LIMIT, async () => {
     const { __CURSOR: cursor, ...rest } = JSON.parse(entryLine(2)) as Record<string, string>;
     // journalctl prints fields in no fixed order: here the cursor comes last, 300 kB in.
-    const huge = JSON.stringify({ ...rest, MESSAGE: 'x'.repeat(300_000), __CURSOR: cursor });
-    const fake = fakeJournalctl({
-      steps: [{ stdout: `${entryLine(1)}\n` }, { stdout: `${huge}\n` }, { stdout: `${entryLine(3)}\n` }],
-    });
-    const reader = readJournal(QUERY, { journalctl: fake.path, maxLineBytes: 1024, onSkippedLine: () => {} });
-    const entries = (await collect(reader)).flat();
+    const { entries } = await readAroundHugeLine(JSON.stringify({ ...rest, MESSAGE: 'x'.repeat(300_000), __CURSOR: cursor }));
     assert.deepEqual(
       entries.map((entry) => entry.cursor),
       [cursorOf(1), cursorOf(2), cursorOf(3)],
@@ -295,13 +295,7 @@ describe('readJournal output', () => {
   });
 
   it('reports a huge line without a cursor and yields no placeholder for it.', LIMIT, async () => {
-    const fake = fakeJournalctl({
-      steps: [{ stdout: `${entryLine(1)}\n` }, { stdout: `${'y'.repeat(300_000)}\n` }, { stdout: `${entryLine(3)}\n` }],
-    });
-    const skipped: string[] = [];
-    const onSkippedLine = (why: string) => void skipped.push(why);
-    const reader = readJournal(QUERY, { journalctl: fake.path, maxLineBytes: 1024, onSkippedLine });
-    const entries = (await collect(reader)).flat();
+    const { entries, skipped } = await readAroundHugeLine('y'.repeat(300_000));
     assert.equal(entries.length, 2);
     assert.deepEqual(messages(entries), ['line 1', 'line 3']);
     assert.equal(skipped.length, 1);
