@@ -3,7 +3,7 @@
  * `node --cpu-prof` takes sustained starts from 16 clients; its profile is summed by function
  * (self time) and by module.
  */
-import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import type { PrivateSystemd } from '../src/embedded/private-systemd.js';
 import { client, type Api } from '../src/embedded/api-client.js';
@@ -14,9 +14,14 @@ import { round } from './stats.js';
 
 interface CpuProfile {
   nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[];
+  /** Microseconds of the monotonic clock (CLOCK_MONOTONIC, as process.hrtime here). */
+  startTime: number;
   samples: number[];
   timeDeltas: number[];
 }
+
+/** The monotonic clock in the profile's unit: samples before the work began (start-up, warm-up) are not counted. */
+const nowMicros = () => Number(process.hrtime.bigint() / 1000n);
 
 export interface ProfileResult {
   starts: number;
@@ -34,19 +39,29 @@ export async function profileStarts(
   starter = true,
 ): Promise<ProfileResult> {
   let starts = 0;
-  const profile = await profiled(config, systemd, starter, async (api) => {
-    const until = performance.now() + 5000;
+  let from = 0;
+  const startFor = async (api: Api, ms: number) => {
+    const until = performance.now() + ms;
+    let done = 0;
     await Promise.all(
       Array.from({ length: 16 }, async () => {
         while (performance.now() < until) {
-          if ((await api.post('/v1/tasks', { machine, parameters: null })).status === 201) starts += 1;
+          if ((await api.post('/v1/tasks', { machine, parameters: null })).status === 201) done += 1;
         }
       }),
     );
+    return done;
+  };
+  const profile = await profiled(config, systemd, starter, async (api) => {
+    // Warm-up (modules loaded, code optimised): not counted.
+    await startFor(api, 2000);
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    from = nowMicros();
+    starts = await startFor(api, 5000);
     // The tasks end and are collected, as part of what a start costs.
     await new Promise((resolve) => setTimeout(resolve, 2000));
   });
-  return logged(summarize(profile, starts), `profile of ${starts} starts`, 'start', log);
+  return logged(summarize(profile, starts, from), `profile of ${starts} starts (after a warm-up)`, 'start', log);
 }
 
 /**
@@ -60,13 +75,15 @@ export async function profileLogReads(
   starter = true,
 ): Promise<ProfileResult> {
   const READS = 3;
+  let from = 0;
   const profile = await profiled(config, systemd, starter, async (api, baseUrl, runner) => {
     const burst = await startTask(api, 'bench-burst', null);
     await waitForState(api, burst.taskId, ['exited']);
     await waitForJournalLine(runner, burst.taskId, '100000', 60_000);
+    from = nowMicros();
     for (let i = 0; i < READS; i++) await readAll(`${baseUrl}/v1/tasks/${burst.taskId}/logs`);
   });
-  return logged(summarize(profile, READS), `profile of ${READS} reads of 100 000 log entries`, 'read', log);
+  return logged(summarize(profile, READS, from), `profile of ${READS} reads of 100 000 log entries`, 'read', log);
 }
 
 /** A second runner with `node --cpu-prof` (through the privileged starter as the package runs it; its own CPU is not in the profile). */
@@ -86,7 +103,11 @@ async function profiled(
   }
   const file = readdirSync(`${systemd.root}${dir}`).find((name) => name.endsWith('.cpuprofile'));
   if (!file) throw new Error('no CPU profile written');
-  return JSON.parse(readFileSync(`${systemd.root}${dir}/${file}`, 'utf8')) as CpuProfile;
+  const text = readFileSync(`${systemd.root}${dir}/${file}`, 'utf8');
+  // For a look at the call tree (e.g. in Chrome's DevTools): TESSIA_BENCH_PROFILE_COPY=DIR keeps each profile.
+  const copyTo = process.env['TESSIA_BENCH_PROFILE_COPY'];
+  if (copyTo) writeFileSync(`${copyTo}/${file}`, text);
+  return JSON.parse(text) as CpuProfile;
 }
 
 function logged(result: ProfileResult, what: string, unit: string, log: (line: string) => void): ProfileResult {
@@ -105,9 +126,15 @@ function logged(result: ProfileResult, what: string, unit: string, log: (line: s
   return result;
 }
 
-function summarize(profile: CpuProfile, starts: number): ProfileResult {
+/** `fromMicros`: only the samples taken from then on (the monotonic clock), e.g. after a warm-up. */
+function summarize(profile: CpuProfile, starts: number, fromMicros = 0): ProfileResult {
   const selfMicros = new Map<number, number>();
-  profile.samples.forEach((id, i) => selfMicros.set(id, (selfMicros.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)));
+  let at = profile.startTime;
+  profile.samples.forEach((id, i) => {
+    const delta = profile.timeDeltas[i] ?? 0;
+    at += delta;
+    if (at >= fromMicros) selfMicros.set(id, (selfMicros.get(id) ?? 0) + delta);
+  });
   const byFunction = new Map<string, number>();
   const byModule = new Map<string, number>();
   let busy = 0;

@@ -1,7 +1,7 @@
 /**
  * Writing to journald over its native protocol: one datagram per entry to
  * /run/systemd/journal/socket, fields of our own included, so `journalctl FIELD=value` finds the
- * entry. Sent with the optional `unix-dgram` addon (./datagram-socket.ts), not libsystemd.
+ * entry. Sent with the optional `unix-dgram` addon (../datagram-socket.ts), not libsystemd.
  * Without the addon, `openNativeJournal()` returns null and callers write to stdout instead, where
  * journald keeps the text and the `<N>` priority prefix but no fields of their own.
  *
@@ -22,7 +22,7 @@ import {
   type DatagramSocket,
   type UnixDgram,
   type UnixDgramMissing,
-} from './datagram-socket.js';
+} from '../datagram-socket.js';
 import { serializeWithin, type JournalFields } from './native-entry.js';
 import { PRIORITIES } from './priority.js';
 

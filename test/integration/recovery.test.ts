@@ -5,6 +5,7 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { APP_DIR_INSIDE } from '../../src/embedded/private-systemd.js';
 import { eventually } from '../../src/embedded/eventually.js';
+import { nativeJournalBuilt } from '../harness/requirements.js';
 import { runnerSuite } from '../harness/suite.js';
 import { startWithFault, storedRow, waitForRowGone } from '../harness/test-runner.js';
 import { followLines, ndjson, readAll } from '../../src/embedded/api-streams.js';
@@ -282,9 +283,14 @@ describe('recovery', () => {
     );
   });
 
-  test('with WatchdogSec set, the runner keeps pinging and is not killed', async () => {
+  // With the unix-dgram addon, notifications are datagrams of the runner's own process: systemd takes
+  // them with NotifyAccess=main (systemd-notify, the fallback, is a child and needs NotifyAccess=all).
+  const ownDatagrams = nativeJournalBuilt();
+  test(`with WatchdogSec set${ownDatagrams ? ' and NotifyAccess=main' : ''}, the runner is ready, keeps pinging and is not killed`, async () => {
     await suite.runner.stop();
-    await suite.runner.start({}, ['WatchdogSec=2s']);
+    await suite.runner.start({}, ['WatchdogSec=2s', ...(ownDatagrams ? ['NotifyAccess=main'] : [])]);
+    const status = (await suite.runner.systemd.show(suite.runner.unit, ['StatusText']))['StatusText'] ?? '';
+    assert.match(status, /^\d+ tasks? running; listening on /, 'READY=1 and STATUS= were taken');
     const first = (await suite.runner.systemd.show(suite.runner.unit, ['WatchdogTimestampMonotonic']))['WatchdogTimestampMonotonic'];
     await sleep(5000);
     const later = await suite.runner.systemd.show(suite.runner.unit, ['WatchdogTimestampMonotonic', 'ActiveState', 'ExecMainPID']);

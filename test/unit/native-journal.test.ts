@@ -1,18 +1,16 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import type { Readable, Writable } from 'node:stream';
 import { join } from 'node:path';
-import { createInterface, type Interface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { journalFieldName, serializeEntry, serializeWithin } from '../../src/journal/native-entry.js';
 import { openNativeJournal, type NativeJournal, type NativeJournalOptions } from '../../src/journal/native.js';
 import { skipUnlessInstalled, skipUnlessNativeJournal } from '../harness/requirements.js';
 import { parseDatagram } from '../harness/journal-datagram.js';
+import { Receiver } from '../harness/datagram-receiver.js';
 
-const RECEIVER = fileURLToPath(new URL('../fixtures/datagram-receiver.py', import.meta.url));
 const NATIVE_JS = fileURLToPath(new URL('../../src/journal/native.ts', import.meta.url));
 const LIMIT = { timeout: 20_000 };
 
@@ -95,49 +93,6 @@ describe('serializeWithin (entries larger than a datagram)', () => {
     assert.equal(fields['SYSLOG_IDENTIFIER'], 'tessia-echo');
   });
 });
-
-/** A Unix datagram socket that reads only when told to (test/fixtures/datagram-receiver.py). */
-class Receiver {
-  private constructor(
-    private readonly child: ChildProcessByStdio<Writable, Readable, null>,
-    private readonly lines: AsyncIterator<string>,
-    private readonly reader: Interface,
-  ) {}
-
-  static async bind(path: string): Promise<Receiver> {
-    const child = spawn('python3', [RECEIVER, path], { stdio: ['pipe', 'pipe', 'inherit'] });
-    const reader = createInterface({ input: child.stdout });
-    const receiver = new Receiver(child, reader[Symbol.asyncIterator](), reader);
-    assert.equal(await receiver.nextLine(), 'ready');
-    return receiver;
-  }
-
-  /** The next `count` datagrams as fields, fewer when none comes within `seconds`. */
-  async read(count: number, seconds = 5): Promise<Record<string, string>[]> {
-    this.child.stdin.write(`read ${count} ${seconds}\n`);
-    const datagrams: Record<string, string>[] = [];
-    for (;;) {
-      const line = await this.nextLine();
-      if (line === 'end') return datagrams;
-      if (line !== 'timeout') datagrams.push(parseDatagram(Buffer.from(line, 'base64')));
-    }
-  }
-
-  /** Its socket closes with it, as journald's does when it stops. */
-  async close(): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
-    const exited = new Promise((resolve) => this.child.once('exit', resolve));
-    this.child.kill();
-    this.reader.close();
-    await exited;
-  }
-
-  private async nextLine(): Promise<string> {
-    const next = await this.lines.next();
-    if (next.done) throw new Error('the receiver ended');
-    return next.value;
-  }
-}
 
 const skipWriter =
   skipUnlessNativeJournal('the native journal writer tests') ||

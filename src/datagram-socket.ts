@@ -13,8 +13,8 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { constants } from 'node:os';
-import { messageOf } from '../errors.js';
-import { asNativeAddonMismatch } from '../native-abi.js';
+import { messageOf } from './errors.js';
+import { asNativeAddonMismatch } from './native-abi.js';
 
 /**
  * sent: the receiver has it. congested: try again on `onWritable`. too-large: over the socket's
