@@ -1,7 +1,7 @@
 /**
  * Prometheus metrics (prom-client), in one registry of the runner's own: task counts by state at
  * scrape time, starts/stops/failures, the D-Bus start round trip, log and event streams, journal
- * readers, retention, D-Bus reconnects, task unit reads, forged D-Bus signals, and writes the task
+ * readers, retention, D-Bus reconnects, task unit reads, other units' signals dropped, forged D-Bus signals, and writes the task
  * store refused (a full disk).
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
@@ -13,6 +13,7 @@ export interface MetricSources {
   eventStreams(): number;
   dbusReconnects(): number;
   unitReads(): number;
+  unitSignalsDropped(): number;
   storeWritable(): boolean;
   storeWriteFailures(): number;
 }
@@ -102,6 +103,15 @@ export class RunnerMetrics {
         // The client counts (a read is too frequent for an event each): the counter mirrors it.
         this.reset();
         this.inc(sources.unitReads());
+      },
+    });
+    new Counter({
+      name: 'tessia_dbus_unit_signals_dropped_total',
+      help: "systemd's signals about units the runner does not follow, dropped before they were decoded",
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        this.inc(sources.unitSignalsDropped());
       },
     });
     new Gauge({

@@ -89,6 +89,7 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
       eventStreams: () => transitions.listenerCount('event'),
       dbusReconnects: () => systemd.reconnects,
       unitReads: () => systemd.unitReads,
+      unitSignalsDropped: () => systemd.unitSignalsDropped,
       storeWritable: () => storeHealth.writable,
       storeWriteFailures: () => storeHealth.failedWrites,
     });

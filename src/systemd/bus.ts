@@ -3,8 +3,9 @@
  * and signal matches. The only file that imports the D-Bus library.
  */
 import { EventEmitter } from 'node:events';
-import type { Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { DBusError, Message, MessageBus, MessageType, Variant, systemBus } from '@jellybrick/dbus-next';
+import { interceptMessages, type MessageDecision } from './message-framing.js';
 
 export { Variant };
 
@@ -77,9 +78,15 @@ export class SystemBus extends EventEmitter<{ signal: [BusSignal]; disconnect: [
     connection?.on('end', () => lost(new Error('the system bus closed the connection')));
   }
 
-  /** Connects to `$DBUS_SYSTEM_BUS_ADDRESS` (default unix:path=/run/dbus/system_bus_socket). */
-  static async connect(): Promise<SystemBus> {
+  /**
+   * Connects to `$DBUS_SYSTEM_BUS_ADDRESS` (default unix:path=/run/dbus/system_bus_socket).
+   * `incoming`: what becomes of each message before it is decoded (./message-framing.ts).
+   */
+  static async connect(incoming?: MessageDecision): Promise<SystemBus> {
     const bus = systemBus();
+    const connection = (bus as unknown as { _connection: EventEmitter & { stream?: Readable } })._connection;
+    // Emitted once authenticated, before dbus-next reads the first message.
+    if (incoming) connection.once('connect', () => connection.stream && interceptMessages(connection.stream, incoming));
     await new Promise<void>((resolve, reject) => {
       const onError = (error: Error) => reject(error);
       (bus as unknown as EventEmitter).once('error', onError);

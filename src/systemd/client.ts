@@ -6,6 +6,8 @@ import { EventEmitter } from 'node:events';
 import { messageOf } from '../errors.js';
 import { BusCallError, DISCONNECTED, OUTCOME_UNKNOWN, SystemBus, type BusSignal, type Variant } from './bus.js';
 import { BUS_NAME, MANAGER, PROPERTIES, SYSTEMD_NAME, classifySignal, type ForgedMember } from './signals.js';
+import { type MessageDecision } from './message-framing.js';
+import { trimIncoming, type SignalTrimPolicy } from './signal-trimmer.js';
 import { unitObjectPath } from './unit-path.js';
 
 import { checkUnitProperties, unitProperties, type CheckUnitSpec, type TaskUnitSpec, type UnitProperty } from './unit-spec.js';
@@ -105,6 +107,8 @@ export class SystemdClient extends EventEmitter<SystemdClientEvents> {
   reconnects = 0;
   /** Task units' states read from systemd (for metrics): each read follows a signal, a reconnect, a start or recovery. */
   unitReads = 0;
+  /** systemd's signals about units not followed, dropped before decoding (for metrics). */
+  unitSignalsDropped = 0;
 
   /** `mayStart`: the only units this client starts (the runner's task units). */
   private constructor(
@@ -114,13 +118,28 @@ export class SystemdClient extends EventEmitter<SystemdClientEvents> {
     super();
   }
 
+  /** Units' signals cut down to what the client reads, before they are decoded (./signal-trimmer.ts). */
+  private get incoming(): MessageDecision | undefined {
+    if (!this.followUnits) return undefined;
+    const policy: SignalTrimPolicy = {
+      systemdOwner: () => this.systemdOwner,
+      watches: (path) => this.pathToUnit.has(path),
+      keeps: SIGNALLED_PROPERTIES,
+    };
+    return (message) => {
+      const kept = trimIncoming(message, policy);
+      if (kept === null) this.unitSignalsDropped += 1;
+      return kept;
+    };
+  }
+
   /**
    * Subscribes before anything is started, so no JobRemoved or state change can be missed.
    * `followUnits: false` (the privileged starter): start jobs only, no unit's property changes.
    */
   static async connect(mayStart: (unitName: string) => boolean, options: { followUnits?: boolean } = {}): Promise<SystemdClient> {
     const client = new SystemdClient(mayStart, options.followUnits ?? true);
-    await client.attach(await SystemBus.connect());
+    await client.attach(await SystemBus.connect(client.incoming));
     return client;
   }
 
@@ -194,7 +213,7 @@ export class SystemdClient extends EventEmitter<SystemdClientEvents> {
       if (this.closed) return;
       let bus: SystemBus | undefined;
       try {
-        bus = await SystemBus.connect();
+        bus = await SystemBus.connect(this.incoming);
         await this.attach(bus);
         this.reconnects += 1;
         this.emit('reconnected');
@@ -469,6 +488,8 @@ export class SystemdClient extends EventEmitter<SystemdClientEvents> {
 
 const UNIT_PROPERTIES = ['LoadState', 'ActiveState', 'SubState', 'InvocationID', 'ActiveEnterTimestamp', 'InactiveEnterTimestamp'] as const;
 const SERVICE_PROPERTIES = ['Result', 'ExecMainCode', 'ExecMainStatus', 'ExecMainExitTimestamp', 'CPUUsageNSec'] as const;
+/** A followed unit's signals carry these only: what a snapshot reads, which the signals stand in for. */
+const SIGNALLED_PROPERTIES: ReadonlySet<string> = new Set([...UNIT_PROPERTIES, ...SERVICE_PROPERTIES]);
 /** systemd's "not known" for a counter. */
 const UINT64_MAX = 2n ** 64n - 1n;
 

@@ -1,4 +1,5 @@
-const UNIT_PATH_PREFIX = '/org/freedesktop/systemd1/unit/';
+/** Every unit's object path starts so. */
+export const UNIT_PATH_PREFIX = '/org/freedesktop/systemd1/unit/';
 
 /** systemd's D-Bus object path of a unit: every byte outside [A-Za-z0-9] (and a leading digit) as _xx. */
 export function unitObjectPath(unitName: string): string {

@@ -124,6 +124,19 @@ describe('a task over its life', () => {
     assert.equal(await metricOf(suite.runner.baseUrl, 'tessia_unit_reads_total'), readsBefore, 'a unit was read back');
   });
 
+  test("systemd's signals about a unit not a task's are dropped before they are decoded", async () => {
+    const droppedBefore = await metricOf(suite.runner.baseUrl, 'tessia_dbus_unit_signals_dropped_total');
+    const unit = `not-a-task-${process.pid}-${Date.now()}.service`;
+    const ran = await suite.runner.systemd.run(['systemd-run', '--quiet', '--wait', `--unit=${unit}`, '/bin/true']);
+    assert.equal(ran.code, 0, ran.stderr);
+    // Its start and end: PropertiesChanged of its Unit and Service interfaces, each dropped.
+    await eventually(
+      'its signals dropped',
+      () => metricOf(suite.runner.baseUrl, 'tessia_dbus_unit_signals_dropped_total'),
+      (dropped) => dropped >= droppedBefore + 4,
+    );
+  });
+
   test('LOG lines reach the journal with the priority of their level', async () => {
     const task = await start('echo', ['log error broken', 'log debug details', 'echo plain']);
     await waitForState(suite.api, task.taskId, ['exited']);

@@ -1,0 +1,75 @@
+/**
+ * A bus for unit tests of what reaches dbus-next: a Unix socket that authenticates one client as
+ * dbus-daemon does (EXTERNAL), answers each of its method calls with an empty reply (Hello with a
+ * unique name), and sends it the messages a test gives, as bytes (./wire-marshal.ts).
+ */
+import { createServer, type Server, type Socket } from 'node:net';
+import { marshalMessage } from './wire-marshal.js';
+
+const UNIQUE_NAME = ':1.7';
+
+export class ScriptedBus {
+  private client: Socket | null = null;
+  private serial = 1;
+
+  private constructor(
+    private readonly server: Server,
+    readonly address: string,
+  ) {}
+
+  static async listen(path: string): Promise<ScriptedBus> {
+    const server = createServer();
+    const bus = new ScriptedBus(server, `unix:path=${path}`);
+    server.on('connection', (socket) => bus.serve(socket));
+    await new Promise<void>((resolve) => server.listen(path, resolve));
+    return bus;
+  }
+
+  /** Bytes to the client, as they are. */
+  send(bytes: Buffer): void {
+    if (!this.client) throw new Error('no client connected');
+    this.client.write(bytes);
+  }
+
+  async close(): Promise<void> {
+    this.client?.destroy();
+    await new Promise((resolve) => this.server.close(resolve));
+  }
+
+  private serve(socket: Socket): void {
+    this.client = socket;
+    let authenticated = false;
+    let pending = Buffer.alloc(0);
+    socket.on('data', (chunk: Buffer) => {
+      pending = Buffer.concat([pending, chunk]);
+      while (!authenticated) {
+        const end = pending.indexOf('\r\n');
+        if (end < 0) return;
+        const line = pending.subarray(0, end).toString('latin1').replace(/^\0/, '');
+        pending = pending.subarray(end + 2);
+        if (line.startsWith('AUTH ')) socket.write('OK 0123456789abcdef0123456789abcdef\r\n');
+        else if (line === 'BEGIN') authenticated = true;
+        else socket.write('ERROR\r\n');
+      }
+      for (;;) {
+        if (pending.length < 16) return;
+        const fieldsLength = pending.readUInt32LE(12);
+        const length = 16 + Math.ceil(fieldsLength / 8) * 8 + pending.readUInt32LE(4);
+        if (pending.length < length) return;
+        const callSerial = pending.readUInt32LE(8);
+        const member = pending.subarray(0, length).toString('latin1').includes('Hello') ? 'Hello' : 'other';
+        pending = pending.subarray(length);
+        socket.write(
+          marshalMessage({
+            type: 2,
+            serial: this.serial++,
+            replySerial: callSerial,
+            destination: UNIQUE_NAME,
+            sender: 'org.freedesktop.DBus',
+            ...(member === 'Hello' ? { body: ['s', [UNIQUE_NAME]] as [string, unknown[]] } : {}),
+          }),
+        );
+      }
+    });
+  }
+}

@@ -1,0 +1,254 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { after, before, describe, it } from 'node:test';
+import { SystemBus, type BusSignal } from '../../src/systemd/bus.js';
+import { interceptMessages, type MessageDecision } from '../../src/systemd/message-framing.js';
+import { trimIncoming, type SignalTrimPolicy } from '../../src/systemd/signal-trimmer.js';
+import { unitObjectPath } from '../../src/systemd/unit-path.js';
+import { WireFormatError } from '../../src/systemd/wire-message.js';
+import { ScriptedBus } from '../harness/scripted-bus.js';
+import { marshalMessage } from '../harness/wire-marshal.js';
+
+const SYSTEMD = ':1.1';
+const WATCHED = unitObjectPath('tessia-task-0000abcd.service');
+const OTHER = unitObjectPath('cron.service');
+const KEEPS = new Set(['ActiveState', 'SubState', 'InvocationID', 'ActiveEnterTimestamp', 'Result', 'ExecMainStatus']);
+const policy: SignalTrimPolicy = { systemdOwner: () => SYSTEMD, watches: (path) => path === WATCHED, keeps: KEEPS };
+
+/** A unit's PropertiesChanged as systemd sends it: properties of many types, some the runner reads. */
+const UNIT_PROPERTIES: [string, [string, unknown]][] = [
+  ['Job', ['(uo)', [0, '/']]],
+  ['ActiveState', ['s', 'active']],
+  ['Conditions', ['a(sbbsi)', [['ConditionPathExists', false, false, '/etc/x', 1]]]],
+  ['SubState', ['s', 'running']],
+  ['ConditionResult', ['b', true]],
+  ['Names', ['as', ['a.service', 'b.service']]],
+  ['InvocationID', ['ay', [...Buffer.from('00112233445566778899aabbccddeeff', 'hex')]]],
+  ['StateChangeTimestamp', ['t', 1_732_800_000_123_456n]],
+  ['Nested', ['v', ['v', ['as', ['deep']]]]],
+  ['ActiveEnterTimestamp', ['t', 1_732_800_000_000_001n]],
+  ['Empty', ['a{sv}', []]],
+  ['Weight', ['d', 2.5]],
+  ['Small', ['y', 7]],
+  ['Signed', ['n', -3]],
+];
+
+function propertiesChanged(
+  properties: [string, [string, unknown]][],
+  overrides: { path?: string; sender?: string; littleEndian?: boolean; invalidated?: string[] } = {},
+) {
+  return marshalMessage({
+    type: 4,
+    serial: 9,
+    path: overrides.path ?? WATCHED,
+    interface: 'org.freedesktop.DBus.Properties',
+    member: 'PropertiesChanged',
+    sender: overrides.sender ?? SYSTEMD,
+    littleEndian: overrides.littleEndian ?? true,
+    body: ['sa{sv}as', ['org.freedesktop.systemd1.Unit', properties, overrides.invalidated ?? ['ExecStart']]],
+  });
+}
+
+describe('trimIncoming', () => {
+  it("drops systemd's signals about units the runner does not watch", () => {
+    assert.equal(trimIncoming(propertiesChanged(UNIT_PROPERTIES, { path: OTHER }), policy), null);
+  });
+
+  it('passes another sender’s signals, and all while systemd’s owner is unknown, as they came', () => {
+    const forged = propertiesChanged(UNIT_PROPERTIES, { path: OTHER, sender: ':1.99' });
+    assert.equal(trimIncoming(forged, policy), forged, 'the client counts it as forged');
+    const early = propertiesChanged(UNIT_PROPERTIES, { path: OTHER });
+    assert.equal(trimIncoming(early, { ...policy, systemdOwner: () => null }), early);
+  });
+
+  it('passes method replies, other signals and signals already cut to size as they came', () => {
+    const reply = marshalMessage({ type: 2, serial: 3, replySerial: 2, sender: SYSTEMD, body: ['s', ['x']] });
+    assert.equal(trimIncoming(reply, policy), reply);
+    const jobRemoved = marshalMessage({
+      type: 4,
+      serial: 4,
+      path: '/org/freedesktop/systemd1',
+      interface: 'org.freedesktop.systemd1.Manager',
+      member: 'JobRemoved',
+      sender: SYSTEMD,
+      body: ['uoss', [1, '/org/freedesktop/systemd1/job/1', 'cron.service', 'done']],
+    });
+    assert.equal(trimIncoming(jobRemoved, policy), jobRemoved);
+    const onlyKept = propertiesChanged([['ActiveState', ['s', 'active']]]);
+    assert.equal(trimIncoming(onlyKept, policy), onlyKept);
+  });
+
+  it('refuses a message whose body does not read as its signature says', () => {
+    const whole = propertiesChanged(UNIT_PROPERTIES);
+    assert.throws(() => trimIncoming(whole.subarray(0, whole.length - 9), policy), WireFormatError);
+    const lying = Buffer.from(whole);
+    lying.writeUInt32LE(0xffff, 16 + Math.ceil(lying.readUInt32LE(12) / 8) * 8 + 4 + 'org.freedesktop.systemd1.Unit'.length + 1 + 2);
+    assert.throws(() => trimIncoming(lying, policy), WireFormatError);
+  });
+});
+
+describe('trimmed signals as dbus-next decodes them', () => {
+  let directory: string;
+  let trimmedSide: { bus: ScriptedBus; client: SystemBus; signals: BusSignal[] };
+  let wholeSide: { bus: ScriptedBus; client: SystemBus; signals: BusSignal[] };
+
+  async function connected(name: string, incoming?: MessageDecision) {
+    const bus = await ScriptedBus.listen(join(directory, name));
+    const previous = process.env['DBUS_SYSTEM_BUS_ADDRESS'];
+    process.env['DBUS_SYSTEM_BUS_ADDRESS'] = bus.address;
+    try {
+      const client = await SystemBus.connect(incoming);
+      const signals: BusSignal[] = [];
+      client.on('signal', (signal) => signals.push(signal));
+      return { bus, client, signals };
+    } finally {
+      process.env['DBUS_SYSTEM_BUS_ADDRESS'] = previous;
+    }
+  }
+
+  /** The signals each side decodes from the same bytes: trimmed on one, whole on the other. */
+  async function decodeBoth(messages: Buffer[]): Promise<{ trimmed: BusSignal[]; whole: BusSignal[] }> {
+    trimmedSide.signals.length = 0;
+    wholeSide.signals.length = 0;
+    for (const message of messages) {
+      trimmedSide.bus.send(message);
+      wholeSide.bus.send(message);
+    }
+    const arrived = (side: { signals: BusSignal[] }, count: number) => side.signals.length >= count;
+    const expected = messages.filter((message) => trimIncoming(message, policy) !== null).length;
+    for (let waited = 0; !(arrived(trimmedSide, expected) && arrived(wholeSide, messages.length)); waited += 10) {
+      if (waited > 5000) throw new Error('the signals did not arrive');
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    return { trimmed: [...trimmedSide.signals], whole: [...wholeSide.signals] };
+  }
+
+  function assertKeptOf(trimmed: BusSignal, whole: BusSignal) {
+    const [iface, changed, invalidated] = trimmed.body as [string, Record<string, unknown>, string[]];
+    const [wholeIface, wholeChanged, wholeInvalidated] = whole.body as [string, Record<string, unknown>, string[]];
+    assert.equal(iface, wholeIface);
+    assert.deepEqual(invalidated, wholeInvalidated);
+    assert.deepEqual(
+      Object.keys(changed),
+      Object.keys(wholeChanged).filter((name) => KEEPS.has(name)),
+    );
+    for (const name of Object.keys(changed)) assert.deepEqual(changed[name], wholeChanged[name], name);
+  }
+
+  before(async () => {
+    directory = mkdtempSync(join(tmpdir(), 'tessia-trim-'));
+    trimmedSide = await connected('trimmed', (message) => trimIncoming(message, policy));
+    wholeSide = await connected('whole');
+  });
+  after(async () => {
+    for (const side of [trimmedSide, wholeSide]) {
+      side.client.close();
+      await side.bus.close();
+    }
+    rmSync(directory, { recursive: true, force: true });
+  });
+
+  it('keeps exactly the properties the runner reads, with the values dbus-next reads from the whole signal', async () => {
+    const { trimmed, whole } = await decodeBoth([propertiesChanged(UNIT_PROPERTIES)]);
+    assert.equal(trimmed.length, 1);
+    assertKeptOf(trimmed[0] as BusSignal, whole[0] as BusSignal);
+    assert.deepEqual(Object.keys((trimmed[0]?.body as [string, Record<string, unknown>])[1]).sort(), [
+      'ActiveEnterTimestamp',
+      'ActiveState',
+      'InvocationID',
+      'SubState',
+    ]);
+  });
+
+  it('in big-endian messages too (as systemd sends them on s390x), and with none kept or none invalidated', async () => {
+    const none = UNIT_PROPERTIES.filter(([name]) => !KEEPS.has(name));
+    const { trimmed, whole } = await decodeBoth([
+      propertiesChanged(UNIT_PROPERTIES, { littleEndian: false }),
+      propertiesChanged(none, { invalidated: [] }),
+      propertiesChanged(UNIT_PROPERTIES, { path: OTHER }),
+      propertiesChanged(none, { littleEndian: false }),
+    ]);
+    assert.equal(trimmed.length, 3, 'the other unit’s signal dropped, the rest in order');
+    assertKeptOf(trimmed[0] as BusSignal, whole[0] as BusSignal);
+    assertKeptOf(trimmed[1] as BusSignal, whole[1] as BusSignal);
+    assertKeptOf(trimmed[2] as BusSignal, whole[3] as BusSignal);
+    assert.deepEqual((trimmed[1]?.body as [string, Record<string, unknown>])[1], {});
+  });
+
+  it('agrees with dbus-next on 300 signals of random properties, types and order', async () => {
+    const random = seeded(17);
+    const names = [...UNIT_PROPERTIES.map(([name]) => name), 'Result', 'ExecMainStatus', 'Description', 'MainPID'];
+    const values: Record<string, [string, unknown]> = {
+      ...Object.fromEntries(UNIT_PROPERTIES),
+      Result: ['s', 'success'],
+      ExecMainStatus: ['i', -1],
+      Description: ['s', 'é'.repeat(random(40))],
+      MainPID: ['u', 4242],
+    };
+    const messages = Array.from({ length: 300 }, () => {
+      const chosen = names.filter(() => random(2) === 0).sort(() => random(3) - 1);
+      return propertiesChanged(
+        chosen.map((name) => [name, values[name] as [string, unknown]]),
+        { littleEndian: random(2) === 0, invalidated: random(2) === 0 ? [] : ['ExecStart', 'x'.repeat(random(9))] },
+      );
+    });
+    const { trimmed, whole } = await decodeBoth(messages);
+    assert.equal(trimmed.length, 300);
+    trimmed.forEach((signal, i) => assertKeptOf(signal, whole[i] as BusSignal));
+  });
+});
+
+describe('interceptMessages', () => {
+  const messages = Array.from({ length: 12 }, (_, i) =>
+    propertiesChanged(UNIT_PROPERTIES.slice(0, i + 1), { path: i % 3 === 0 ? OTHER : WATCHED }),
+  );
+  const decide: MessageDecision = (message) => trimIncoming(message, policy);
+  const expected = Buffer.concat(messages.map((message) => decide(message)).filter((message): message is Buffer => message !== null));
+
+  function through(chunks: Buffer[]): Buffer {
+    // Fed by push() alone, as a socket is: read() asks for nothing.
+    const socket = new Readable({ read: () => undefined });
+    interceptMessages(socket, decide);
+    for (const chunk of chunks) socket.push(chunk);
+    const out: Buffer[] = [];
+    for (let chunk: Buffer | null; (chunk = socket.read() as Buffer | null) !== null;) out.push(chunk);
+    return Buffer.concat(out);
+  }
+
+  it('cuts the bytes into whole messages wherever the reads split them', () => {
+    const all = Buffer.concat(messages);
+    assert.deepEqual(through([all]), expected, 'one read');
+    assert.deepEqual(through([...all].map((byte) => Buffer.of(byte))), expected, 'a byte a read');
+    const random = seeded(5);
+    for (let round = 0; round < 50; round++) {
+      const chunks: Buffer[] = [];
+      for (let at = 0; at < all.length;) {
+        const size = 1 + random(400);
+        chunks.push(all.subarray(at, at + size));
+        at += size;
+      }
+      assert.deepEqual(through(chunks), expected, `round ${round}`);
+    }
+  });
+
+  it('hands bytes that are not D-Bus messages on as they came, from then on', () => {
+    const garbage = Buffer.from('not a message at all, just bytes');
+    const first = messages[1] as Buffer;
+    assert.deepEqual(
+      through([first, garbage, messages[0] as Buffer]),
+      Buffer.concat([decide(first) as Buffer, garbage, messages[0] as Buffer]),
+    );
+  });
+});
+
+/** A small deterministic generator: `random(n)` is an integer in [0, n). */
+function seeded(seed: number): (n: number) => number {
+  let state = seed;
+  return (n) => {
+    state = (state * 1_103_515_245 + 12_345) % 2 ** 31;
+    return state % n;
+  };
+}
