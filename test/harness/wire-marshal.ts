@@ -17,6 +17,8 @@ export interface WireMessageSpec {
   /** The body's signature and its values, one each. */
   body?: [string, unknown[]];
   littleEndian?: boolean;
+  /** Header fields beyond those above: [code, [signature, value]]. */
+  extraFields?: [number, [string, unknown]][];
 }
 
 class Writer {
@@ -213,6 +215,7 @@ export function marshalMessage(spec: WireMessageSpec): Buffer {
   if (spec.destination !== undefined) fields.push([6, ['s', spec.destination]]);
   if (spec.sender !== undefined) fields.push([7, ['s', spec.sender]]);
   if (signature !== '') fields.push([8, ['g', signature]]);
+  fields.push(...(spec.extraFields ?? []));
   const message = new Writer(littleEndian);
   message.raw(Buffer.of(littleEndian ? 0x6c : 0x42, spec.type, 0, 1));
   message.number(4, body.length, 'u');
