@@ -65,6 +65,41 @@ export async function profileStarts(
 }
 
 /**
+ * Where the runner's time goes on one start at a time of tasks that keep running (the latency
+ * bench's `running` case), then on one stop at a time of the same tasks (the stop bench's), on a
+ * machine not saturated: the profile's busy time is then the runner's CPU, not time it waited for
+ * a core.
+ */
+export async function profileSerialStartsAndStops(
+  config: Record<string, unknown>,
+  systemd: PrivateSystemd,
+  machine: string,
+  log: (line: string) => void,
+  starter = true,
+): Promise<{ starts: ProfileResult; stops: ProfileResult }> {
+  const COUNT = 200;
+  const marks = { starts: 0, stops: 0, end: 0 };
+  const profile = await profiled(config, systemd, starter, async (api) => {
+    const ids: string[] = [];
+    const startOne = async () => {
+      const reply = await api.post('/v1/tasks', { machine, parameters: null });
+      if (reply.status === 201) ids.push((reply.body as { taskId: string }).taskId);
+    };
+    for (let i = 0; i < 20; i++) await startOne(); // warm-up, not counted
+    marks.starts = nowMicros();
+    for (let i = 0; i < COUNT; i++) await startOne();
+    marks.stops = nowMicros();
+    for (const id of ids.slice(0, COUNT)) await api.post(`/v1/tasks/${id}/stop`);
+    marks.end = nowMicros();
+    await Promise.all(ids.slice(COUNT).map((id) => api.post(`/v1/tasks/${id}/stop`)));
+  });
+  return {
+    starts: logged(summarize(profile, COUNT, marks.starts, marks.stops), `profile of ${COUNT} starts one at a time (tasks running on)`, 'start', log),
+    stops: logged(summarize(profile, COUNT, marks.stops, marks.end), `profile of ${COUNT} stops one at a time`, 'stop', log),
+  };
+}
+
+/**
  * Where the runner's time goes serving a finished task's 100 000 log entries (bench/logs.ts's
  * throughput): the task's output written first, then `GET …/logs` read whole, READS times.
  */
@@ -126,14 +161,14 @@ function logged(result: ProfileResult, what: string, unit: string, log: (line: s
   return result;
 }
 
-/** `fromMicros`: only the samples taken from then on (the monotonic clock), e.g. after a warm-up. */
-function summarize(profile: CpuProfile, starts: number, fromMicros = 0): ProfileResult {
+/** `fromMicros`, `untilMicros`: only the samples taken in between (the monotonic clock), e.g. after a warm-up. */
+function summarize(profile: CpuProfile, starts: number, fromMicros = 0, untilMicros = Infinity): ProfileResult {
   const selfMicros = new Map<number, number>();
   let at = profile.startTime;
   profile.samples.forEach((id, i) => {
     const delta = profile.timeDeltas[i] ?? 0;
     at += delta;
-    if (at >= fromMicros) selfMicros.set(id, (selfMicros.get(id) ?? 0) + delta);
+    if (at >= fromMicros && at <= untilMicros) selfMicros.set(id, (selfMicros.get(id) ?? 0) + delta);
   });
   const byFunction = new Map<string, number>();
   const byModule = new Map<string, number>();

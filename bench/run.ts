@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { REPO_DIR, bootPrivateSystemd } from '../src/embedded/private-systemd.js';
 import { startRunnerService } from '../src/embedded/runner-service.js';
 import { LOG_BENCH_MACHINES, benchLogs } from './logs.js';
-import { profileLogReads, profileStarts } from './profile.js';
+import { profileLogReads, profileSerialStartsAndStops, profileStarts } from './profile.js';
 import { SCALE_BENCH_MACHINES, benchScale } from './scale.js';
 import { START_BENCH_MACHINES, benchStarts } from './starts.js';
 import { EVENT_BENCH_MACHINES, benchEvents } from './events.js';
@@ -87,6 +87,10 @@ try {
   const profile = chosen.includes('profile') ? await profileStarts(config, booted.systemd, 'bench-sleep', say, starter) : undefined;
   // Not in the default set: a profile of the log throughput's reads (TESSIA_BENCH=profile-logs).
   const profileLogs = chosen.includes('profile-logs') ? await profileLogReads(config, booted.systemd, say, starter) : undefined;
+  // Not in the default set either: one start, then one stop, at a time (TESSIA_BENCH=profile-serial).
+  const profileSerial = chosen.includes('profile-serial')
+    ? await profileSerialStartsAndStops(config, booted.systemd, 'bench-stop-sleep', say, starter)
+    : undefined;
   // A runner of its own, started after the others have stopped: its RSS is its tasks' alone.
   const memory = chosen.includes('memory') ? await benchMemory(config, booted.systemd, say, { nodeFlags, env }, starter) : undefined;
   const results = {
@@ -103,6 +107,7 @@ try {
     recovery,
     profile,
     profileLogs,
+    profileSerial,
     memory,
   };
   // TESSIA_BENCH_OUT: where the results go (default bench/results.json; a partial run may keep them apart).

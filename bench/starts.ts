@@ -69,6 +69,10 @@ const ADDED_BY_ISSUE_13 = new Set([
 /** The unit a bare start makes: the task's whole sandbox, 0.1.0's, or none. */
 type Sandbox = 'full' | '0.1.0' | 'none';
 const SUSTAINED_MS = 5000;
+/** Rounds of each side in the sustained comparison, interleaved. */
+const SUSTAINED_ROUNDS = 3;
+/** `bench-sleep` runs 0.3 s: its bare unit is collected this long after its start. */
+const BARE_COLLECT_AFTER_MS = 400;
 
 export interface SustainedResult {
   clients: number;
@@ -108,6 +112,7 @@ export interface StartBenchResult {
 /** Starts units the way the runner does, without the runner: the baseline. */
 class BareStarter {
   readonly units: string[] = [];
+  private readonly collecting = new Set<Promise<unknown>>();
 
   private constructor(
     private readonly bus: SystemdClient,
@@ -126,7 +131,7 @@ class BareStarter {
   }
 
   /** `sandbox`: the same unit with less of its sandbox, to show what the properties cost. */
-  async start(sandbox: Sandbox = 'full', machineName: keyof typeof START_BENCH_MACHINES = 'bench-sleep'): Promise<void> {
+  async start(sandbox: Sandbox = 'full', machineName: keyof typeof START_BENCH_MACHINES = 'bench-sleep'): Promise<string> {
     const machine: Machine | undefined = this.machines.get(machineName);
     if (!machine) throw new Error(`no bench machine ${machineName}`);
     const id = randomBytes(4).toString('hex');
@@ -146,6 +151,23 @@ class BareStarter {
     const result = await this.bus.startWithProperties(spec.unitName, properties);
     if (result !== 'done') throw new Error(`bare start: ${result}`);
     this.units.push(spec.unitName);
+    return spec.unitName;
+  }
+
+  /**
+   * What the runner does at a task's end, done bare once the unit has ended (`afterMs`): systemd's
+   * CPU time read, then the unit collected (StopUnit of an active/exited unit). Part of a task's
+   * cost: without it, the units of the same shape (RemainAfterExit=yes) stay loaded.
+   */
+  collectLater(unit: string, afterMs: number): void {
+    const index = this.units.indexOf(unit);
+    if (index >= 0) this.units.splice(index, 1);
+    const done = sleep(afterMs)
+      .then(() => this.bus.cpuUsage(unit))
+      .then(() => this.bus.stopUnit(unit))
+      .catch(() => this.units.push(unit))
+      .finally(() => this.collecting.delete(done));
+    this.collecting.add(done);
   }
 
   /** Stops the bare units still running (and lets systemd collect them). */
@@ -160,6 +182,7 @@ class BareStarter {
 
   /** The bare units end by themselves (active/exited): collect them, as the runner does its own. */
   async collectAll(): Promise<void> {
+    await Promise.all([...this.collecting]);
     await sleep(500);
     for (const unit of this.units.splice(0)) await this.bus.collectUnit(unit).catch(() => {});
   }
@@ -195,6 +218,24 @@ async function sustained(
   return { clients: CLIENTS, seconds: round(seconds, 2), starts, perSecond: round(starts / seconds), failures, cpuMsPerStart };
 }
 
+/** Rounds of one side as one: starts and seconds summed, CPU a start over all of them. */
+function together(rounds: SustainedResult[]): SustainedResult {
+  const starts = rounds.reduce((sum, r) => sum + r.starts, 0);
+  const seconds = rounds.reduce((sum, r) => sum + r.seconds, 0);
+  const cpuMsPerStart: Record<string, number> = {};
+  for (const r of rounds) {
+    for (const [name, ms] of Object.entries(r.cpuMsPerStart)) cpuMsPerStart[name] = (cpuMsPerStart[name] ?? 0) + ms * r.starts;
+  }
+  return {
+    clients: CLIENTS,
+    seconds: round(seconds, 2),
+    starts,
+    perSecond: round(starts / seconds),
+    failures: rounds.reduce((sum, r) => sum + r.failures, 0),
+    cpuMsPerStart: Object.fromEntries(Object.entries(cpuMsPerStart).map(([name, total]) => [name, round(total / Math.max(1, starts), 2)])),
+  };
+}
+
 export async function benchStarts(
   runner: RunnerService,
   systemd: PrivateSystemd,
@@ -210,20 +251,32 @@ export async function benchStarts(
       ending: await latencyRun(api, bare, systemd, processes, 'ending', samples, log),
       running: await latencyRun(api, bare, systemd, processes, 'running', samples, log),
     };
-    await sleep(1000);
-    const viaApi = await sustained(systemd, processes, startByApi);
-    log(
-      `sustained API: ${CLIENTS} clients, ${viaApi.starts} starts in ${viaApi.seconds} s = ${viaApi.perSecond}/s, ${viaApi.failures} failures; CPU ms per start ${JSON.stringify(viaApi.cpuMsPerStart)}`,
-    );
-    await sleep(1000);
-    const viaBus = await sustained(systemd, processes, () =>
+    // API and bare in rounds, interleaved (API, bare, bare, API, …): a drift of the machine over the
+    // minute weighs on both sides alike; each side's figures are its rounds together.
+    // Each bare unit collected once it has ended (sleep 0.3), as the runner collects its tasks'.
+    const startBare = () =>
       bare.start().then(
-        () => true,
+        (unit) => {
+          bare.collectLater(unit, BARE_COLLECT_AFTER_MS);
+          return true;
+        },
         () => false,
-      ),
+      );
+    const apiRounds: SustainedResult[] = [];
+    const bareRounds: SustainedResult[] = [];
+    for (let turn = 0; turn < SUSTAINED_ROUNDS * 2; turn++) {
+      const apiNow = turn % 4 === 0 || turn % 4 === 3;
+      await sleep(1000);
+      (apiNow ? apiRounds : bareRounds).push(await sustained(systemd, processes, apiNow ? startByApi : startBare));
+      if (!apiNow) await bare.collectAll();
+    }
+    const viaApi = together(apiRounds);
+    const viaBus = together(bareRounds);
+    log(
+      `sustained API: ${CLIENTS} clients, ${viaApi.starts} starts in ${viaApi.seconds} s = ${viaApi.perSecond}/s (rounds: ${apiRounds.map((r) => r.perSecond).join(', ')}), ${viaApi.failures} failures; CPU ms per start ${JSON.stringify(viaApi.cpuMsPerStart)}`,
     );
     log(
-      `sustained bare: ${CLIENTS} concurrent StartTransientUnit, ${viaBus.starts} starts in ${viaBus.seconds} s = ${viaBus.perSecond}/s, ${viaBus.failures} failures; CPU ms per start ${JSON.stringify(viaBus.cpuMsPerStart)}`,
+      `sustained bare: ${CLIENTS} concurrent StartTransientUnit, ${viaBus.starts} starts in ${viaBus.seconds} s = ${viaBus.perSecond}/s (rounds: ${bareRounds.map((r) => r.perSecond).join(', ')}), ${viaBus.failures} failures; CPU ms per start ${JSON.stringify(viaBus.cpuMsPerStart)}`,
     );
     await bare.collectAll();
     await sleep(1000);

@@ -38,6 +38,11 @@ export interface StopBenchResult {
    * own bus client (systemd's part), and from that signal to the answer (the runner's part after it).
    */
   apiSplit: { untilInactiveSignalP50Ms: number; afterInactiveSignalP50Ms: number; afterInactiveSignalP99Ms: number };
+  /**
+   * Either side's stop in two parts, as the bench's bus client sees the unit's signals: from the
+   * request to `deactivating` (systemd has taken the stop and sent SIGTERM), then to `inactive`.
+   */
+  phasesP50Ms: Record<'api' | 'bare', { untilDeactivating: number; deactivatingToInactive: number }>;
   /** Stops whose answer was not `exited` yet (a GET had to tell). */
   answeredBeforeExit: number;
   /** CPU milliseconds per stop, by process, over the API's stops and the bare ones apart. */
@@ -129,11 +134,28 @@ export async function benchStops(
   const untilSignal: number[] = [];
   const afterSignal: number[] = [];
   const inactiveAt = new Map<string, number>();
+  // systemd's `deactivating`: it has taken the stop (SIGTERM sent); for both sides, to tell the
+  // time before systemd acts from the time it takes.
+  const deactivatingAt = new Map<string, number>();
+  const phases = {
+    api: { untilDeactivating: [] as number[], deactivatingToInactive: [] as number[] },
+    bare: { untilDeactivating: [] as number[], deactivatingToInactive: [] as number[] },
+  };
   bare.bus.on('unitChanged', ({ unitName, changed }) => {
+    if (changed['ActiveState'] === 'deactivating' && !deactivatingAt.has(unitName)) deactivatingAt.set(unitName, performance.now());
     if ((changed['ActiveState'] === 'inactive' || changed['ActiveState'] === 'failed') && !inactiveAt.has(unitName)) {
       inactiveAt.set(unitName, performance.now());
     }
   });
+  const phasesOf = (unit: string, began: number, into: { untilDeactivating: number[]; deactivatingToInactive: number[] }) => {
+    const deactivating = deactivatingAt.get(unit);
+    const inactive = inactiveAt.get(unit);
+    if (deactivating !== undefined && inactive !== undefined) {
+      into.untilDeactivating.push(deactivating - began);
+      into.deactivatingToInactive.push(inactive - deactivating);
+    }
+    deactivatingAt.delete(unit);
+  };
   const cpu = { api: {} as Record<string, number>, bare: {} as Record<string, number> };
   const addCpu = (into: Record<string, number>, used: Record<string, number>) => {
     for (const [name, seconds] of Object.entries(used)) into[name] = (into[name] ?? 0) + seconds;
@@ -145,6 +167,7 @@ export async function benchStops(
       const task = await startTask(api, 'bench-stop-sleep', null);
       const unit = await bare.start();
       bare.bus.watch(task.unit);
+      bare.bus.watch(unit);
       const viaApi = async () => {
         const { cpuSeconds, result } = await cpuDuring(systemd, processes, () => stopByApi(api, task.taskId));
         addCpu(cpu.api, cpuSeconds);
@@ -155,6 +178,7 @@ export async function benchStops(
           untilSignal.push(signalled - result.began);
           afterSignal.push(result.ended - signalled);
         }
+        phasesOf(task.unit, result.began, phases.api);
         bare.bus.unwatch(task.unit);
         inactiveAt.delete(task.unit);
       };
@@ -162,10 +186,13 @@ export async function benchStops(
         const { cpuSeconds, result } = await cpuDuring(systemd, processes, async () => {
           const began = performance.now();
           await bare.stop(unit);
-          return performance.now() - began;
+          return { ms: performance.now() - began, began };
         });
-        bareMs.push(result);
+        bareMs.push(result.ms);
         addCpu(cpu.bare, cpuSeconds);
+        phasesOf(unit, result.began, phases.bare);
+        bare.bus.unwatch(unit);
+        inactiveAt.delete(unit);
       };
       if (i % 2 === 0) {
         await viaApi();
@@ -192,6 +219,16 @@ export async function benchStops(
       afterInactiveSignalP50Ms: round(percentile(afterSignal, 50), 2),
       afterInactiveSignalP99Ms: round(percentile(afterSignal, 99), 2),
     },
+    phasesP50Ms: {
+      api: {
+        untilDeactivating: round(percentile(phases.api.untilDeactivating, 50), 2),
+        deactivatingToInactive: round(percentile(phases.api.deactivatingToInactive, 50), 2),
+      },
+      bare: {
+        untilDeactivating: round(percentile(phases.bare.untilDeactivating, 50), 2),
+        deactivatingToInactive: round(percentile(phases.bare.deactivatingToInactive, 50), 2),
+      },
+    },
     answeredBeforeExit,
     cpuMsPerStop: { api: perStop(cpu.api), bare: perStop(cpu.bare) },
     cpuRead,
@@ -199,7 +236,7 @@ export async function benchStops(
   log(
     `stop latency over ${samples}: API p50 ${result.api.p50Ms} ms p99 ${result.api.p99Ms} ms; bare StopUnit + JobRemoved p50 ${result.bare.p50Ms} ms p99 ${result.bare.p99Ms} ms; ` +
       `p50 ${result.p50Ratio}×, p99 ${result.p99Ratio}×; API: the unit's inactive signal after ${result.apiSplit.untilInactiveSignalP50Ms} ms (p50), ` +
-      `the answer ${result.apiSplit.afterInactiveSignalP50Ms} ms (p50; p99 ${result.apiSplit.afterInactiveSignalP99Ms}) after it; ${answeredBeforeExit} answers before the end; CPU ms a stop: API ${JSON.stringify(result.cpuMsPerStop.api)}, bare ${JSON.stringify(result.cpuMsPerStop.bare)}; ` +
+      `the answer ${result.apiSplit.afterInactiveSignalP50Ms} ms (p50; p99 ${result.apiSplit.afterInactiveSignalP99Ms}) after it; until deactivating / then until inactive (p50): API ${result.phasesP50Ms.api.untilDeactivating} / ${result.phasesP50Ms.api.deactivatingToInactive} ms, bare ${result.phasesP50Ms.bare.untilDeactivating} / ${result.phasesP50Ms.bare.deactivatingToInactive} ms; ${answeredBeforeExit} answers before the end; CPU ms a stop: API ${JSON.stringify(result.cpuMsPerStop.api)}, bare ${JSON.stringify(result.cpuMsPerStop.bare)}; ` +
       `Get CPUUsageNSec at the inactive signal p50 ${cpuRead.atEndP50Ms} ms p99 ${cpuRead.atEndP99Ms} ms (on a running unit ${cpuRead.runningP50Ms} ms; ${cpuRead.gone} gone)`,
   );
   return result;
