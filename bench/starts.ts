@@ -71,8 +71,6 @@ type Sandbox = 'full' | '0.1.0' | 'none';
 const SUSTAINED_MS = 5000;
 /** Rounds of each side in the sustained comparison, interleaved. */
 const SUSTAINED_ROUNDS = 3;
-/** `bench-sleep` runs 0.3 s: its bare unit is collected this long after its start. */
-const BARE_COLLECT_AFTER_MS = 400;
 
 export interface SustainedResult {
   clients: number;
@@ -113,12 +111,16 @@ export interface StartBenchResult {
 class BareStarter {
   readonly units: string[] = [];
   private readonly collecting = new Set<Promise<unknown>>();
+  /** Units collected once their signals say they ended (collectOnEnd). */
+  private readonly ending = new Set<string>();
 
   private constructor(
     private readonly bus: SystemdClient,
     private readonly machines: MachineRegistry,
     private readonly parametersFile: string,
-  ) {}
+  ) {
+    bus.on('unitChanged', this.onChanged);
+  }
 
   static async connect(systemd: PrivateSystemd): Promise<BareStarter> {
     process.env['DBUS_SYSTEM_BUS_ADDRESS'] = systemd.busAddress;
@@ -131,7 +133,11 @@ class BareStarter {
   }
 
   /** `sandbox`: the same unit with less of its sandbox, to show what the properties cost. */
-  async start(sandbox: Sandbox = 'full', machineName: keyof typeof START_BENCH_MACHINES = 'bench-sleep'): Promise<string> {
+  async start(
+    sandbox: Sandbox = 'full',
+    machineName: keyof typeof START_BENCH_MACHINES = 'bench-sleep',
+    collectOnEnd = false,
+  ): Promise<string> {
     const machine: Machine | undefined = this.machines.get(machineName);
     if (!machine) throw new Error(`no bench machine ${machineName}`);
     const id = randomBytes(4).toString('hex');
@@ -148,6 +154,7 @@ class BareStarter {
       none: (name: string) => UNSANDBOXED.has(name),
     }[sandbox];
     const properties = unitProperties(spec).filter(([name]) => keep(name));
+    if (collectOnEnd) this.collectOnEnd(spec.unitName);
     const result = await this.bus.startWithProperties(spec.unitName, properties);
     if (result !== 'done') throw new Error(`bare start: ${result}`);
     this.units.push(spec.unitName);
@@ -155,20 +162,31 @@ class BareStarter {
   }
 
   /**
-   * What the runner does at a task's end, done bare once the unit has ended (`afterMs`): systemd's
-   * CPU time read, then the unit collected (StopUnit of an active/exited unit). Part of a task's
-   * cost: without it, the units of the same shape (RemainAfterExit=yes) stay loaded.
+   * What the runner does at a task's end, done bare when the unit's signals say it has ended (as the
+   * runner follows its tasks): systemd's CPU time read, then the unit collected (StopUnit of an
+   * active/exited unit). Part of a task's cost: without it, units of this shape (RemainAfterExit=yes)
+   * stay loaded. Call before the unit starts.
    */
-  collectLater(unit: string, afterMs: number): void {
-    const index = this.units.indexOf(unit);
+  collectOnEnd(unit: string): void {
+    this.bus.watch(unit);
+    this.ending.add(unit);
+  }
+
+  private readonly onChanged = ({ unitName, changed }: { unitName: string; changed: Record<string, unknown> }) => {
+    if (!this.ending.has(unitName)) return;
+    const ended = changed['SubState'] === 'exited' || changed['ActiveState'] === 'inactive' || changed['ActiveState'] === 'failed';
+    if (!ended) return;
+    this.ending.delete(unitName);
+    this.bus.unwatch(unitName);
+    const index = this.units.indexOf(unitName);
     if (index >= 0) this.units.splice(index, 1);
-    const done = sleep(afterMs)
-      .then(() => this.bus.cpuUsage(unit))
-      .then(() => this.bus.stopUnit(unit))
-      .catch(() => this.units.push(unit))
+    const done = this.bus
+      .cpuUsage(unitName)
+      .then(() => this.bus.stopUnit(unitName))
+      .catch(() => this.units.push(unitName))
       .finally(() => this.collecting.delete(done));
     this.collecting.add(done);
-  }
+  };
 
   /** Stops the bare units still running (and lets systemd collect them). */
   async stopAll(): Promise<void> {
@@ -255,11 +273,8 @@ export async function benchStarts(
     // minute weighs on both sides alike; each side's figures are its rounds together.
     // Each bare unit collected once it has ended (sleep 0.3), as the runner collects its tasks'.
     const startBare = () =>
-      bare.start().then(
-        (unit) => {
-          bare.collectLater(unit, BARE_COLLECT_AFTER_MS);
-          return true;
-        },
+      bare.start('full', 'bench-sleep', true).then(
+        () => true,
         () => false,
       );
     const apiRounds: SustainedResult[] = [];

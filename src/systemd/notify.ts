@@ -35,7 +35,7 @@ export function createNotifier(
   const send = async (state: Record<string, string>) => {
     if (!enabled) return;
     const assignments = Object.entries(state).map(([name, value]) => `${name}=${value.replace(/\n/g, ' ')}`);
-    if (datagram && sendDatagram(datagram, address, assignments.join('\n'))) return;
+    if (datagram && (await sendDatagram(datagram, address, assignments.join('\n')))) return;
     await execFileAsync('systemd-notify', assignments, { timeout: 10_000 });
   };
   return {
@@ -55,13 +55,34 @@ export function createNotifier(
   };
 }
 
-/** One message; false when it did not leave (no receiver, a full queue): the caller tries systemd-notify. */
-function sendDatagram(unixDgram: UnixDgram, path: string, message: string): boolean {
+/** How long a message waits for room on a full notify socket before systemd-notify is tried. */
+const CONGESTED_WAIT_MS = 2_000;
+
+/**
+ * One message; false when it did not leave (no receiver, or its queue still full after
+ * CONGESTED_WAIT_MS): the caller tries systemd-notify.
+ */
+async function sendDatagram(unixDgram: UnixDgram, path: string, message: string): Promise<boolean> {
+  let writable: () => void = () => {};
   // Open only for the message: an open unix-dgram socket keeps the process alive.
-  const socket = connectDatagramSocket(unixDgram, path, () => {});
+  const socket = connectDatagramSocket(unixDgram, path, () => writable());
   if (!socket) return false;
+  const datagram = Buffer.from(message, 'utf8');
   try {
-    return socket.send(Buffer.from(message, 'utf8')) === 'sent';
+    const deadline = Date.now() + CONGESTED_WAIT_MS;
+    for (;;) {
+      const outcome = socket.send(datagram);
+      if (outcome !== 'congested') return outcome === 'sent';
+      const waitMs = deadline - Date.now();
+      if (waitMs <= 0) return false;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, waitMs);
+        writable = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
   } finally {
     socket.close();
   }

@@ -48,6 +48,25 @@ describe('sd_notify', { skip }, () => {
     assert.equal(more, undefined, 'one datagram');
   });
 
+  it("waits for room when systemd's queue is full, rather than leaving the message to a child", async () => {
+    const path = join(directory, 'slow');
+    const receiver = await Receiver.bind(path);
+    receivers.push(receiver);
+    const notifier = createNotifier({ NOTIFY_SOCKET: path });
+    const received = await withoutSystemdNotify(async () => {
+      // More than a datagram socket's queue holds (net.unix.max_dgram_qlen: 512 with systemd's sysctl defaults): the last ones wait for room.
+      const sent = Promise.all(Array.from({ length: 600 }, (_, i) => notifier.send({ STATUS: `update ${i}` })));
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const read = receiver.readRaw(600, 5);
+      await sent;
+      return read;
+    });
+    assert.deepEqual(
+      received.map((datagram) => datagram.toString('utf8')).sort(),
+      Array.from({ length: 600 }, (_, i) => `STATUS=update ${i}`).sort(),
+    );
+  });
+
   it('falls back to systemd-notify when nothing listens at the path', async () => {
     const notifier = createNotifier({ NOTIFY_SOCKET: join(directory, 'nobody') });
     await assert.rejects(

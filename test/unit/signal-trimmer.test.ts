@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { SystemBus, type BusSignal } from '../../src/systemd/bus.js';
-import { interceptMessages, type MessageDecision } from '../../src/systemd/message-framing.js';
+import { interceptMessages, MAX_DECIDED_BYTES, type MessageDecision } from '../../src/systemd/message-framing.js';
 import { trimIncoming, type SignalTrimPolicy } from '../../src/systemd/signal-trimmer.js';
 import { unitObjectPath } from '../../src/systemd/unit-path.js';
 import { WireFormatError } from '../../src/systemd/wire-message.js';
@@ -232,6 +232,40 @@ describe('interceptMessages', () => {
       }
       assert.deepEqual(through(chunks), expected, `round ${round}`);
     }
+  });
+
+  it('passes signals over 64 KiB and other messages as their bytes come: nothing large held or copied', () => {
+    const large = marshalMessage({
+      type: 4,
+      serial: 3,
+      path: OTHER,
+      interface: 'org.freedesktop.DBus.Properties',
+      member: 'PropertiesChanged',
+      sender: SYSTEMD,
+      body: ['sa{sv}as', ['org.freedesktop.systemd1.Unit', [['Blob', ['ay', [...Buffer.alloc(MAX_DECIDED_BYTES, 7)]]]], []]],
+    });
+    assert.ok(large.length > MAX_DECIDED_BYTES);
+    const reply = marshalMessage({ type: 2, serial: 4, replySerial: 1, sender: SYSTEMD, body: ['ay', [[...Buffer.alloc(200_000, 1)]]] });
+    const all = Buffer.concat([large, reply, messages[1] as Buffer]);
+    const chunks: Buffer[] = [];
+    for (let at = 0; at < all.length; at += 65_536) chunks.push(Buffer.from(all.subarray(at, at + 65_536)));
+    const socket = new Readable({ read: () => undefined });
+    const handedOn: Buffer[] = [];
+    const push = socket.push.bind(socket);
+    socket.push = (chunk: unknown) => {
+      if (Buffer.isBuffer(chunk)) handedOn.push(chunk);
+      return push(chunk);
+    };
+    interceptMessages(socket, decide);
+    for (const chunk of chunks) socket.push(chunk);
+    const small = decide(messages[1] as Buffer) as Buffer;
+    assert.deepEqual(
+      Buffer.concat(handedOn),
+      Buffer.concat([large, reply, small]),
+      'the other unit’s large signal not dropped: not decided on',
+    );
+    const ofInput = handedOn.slice(0, -1).filter((part) => chunks.some((chunk) => chunk.buffer === part.buffer));
+    assert.equal(ofInput.length, handedOn.length - 1, 'all but the small signal are views of what the socket read');
   });
 
   it('hands bytes that are not D-Bus messages on as they came, from then on', () => {
