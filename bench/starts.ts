@@ -174,7 +174,8 @@ class BareStarter {
 
   private readonly onChanged = ({ unitName, changed }: { unitName: string; changed: Record<string, unknown> }) => {
     if (!this.ending.has(unitName)) return;
-    const ended = changed['SubState'] === 'exited' || changed['ActiveState'] === 'inactive' || changed['ActiveState'] === 'failed';
+    // active/exited: ended (RemainAfterExit=yes); not `inactive`, which a new unit is before it starts.
+    const ended = changed['SubState'] === 'exited' || changed['ActiveState'] === 'failed';
     if (!ended) return;
     this.ending.delete(unitName);
     this.bus.unwatch(unitName);
