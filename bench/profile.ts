@@ -52,7 +52,7 @@ export async function profileStarts(
     );
     return done;
   };
-  const profile = await profiled(config, systemd, starter, async (api) => {
+  const { runner: profile } = await profiled(config, systemd, starter, async (api) => {
     // Warm-up (modules loaded, code optimised): not counted.
     await startFor(api, 2000);
     await new Promise((resolve) => setTimeout(resolve, 2000));
@@ -76,12 +76,12 @@ export async function profileSerialStartsAndStops(
   machine: string,
   log: (line: string) => void,
   starter = true,
-): Promise<{ starts: ProfileResult; stops: ProfileResult }> {
+): Promise<{ starts: ProfileResult; stops: ProfileResult; starterStarts: ProfileResult | null }> {
   const COUNT = 200;
   const WARM_UP = 20;
   const marks = { starts: 0, stops: 0, end: 0 };
   const done = { starts: 0, stops: 0 };
-  const profile = await profiled(config, systemd, starter, async (api) => {
+  const profiles = await profiled(config, systemd, starter, async (api) => {
     const startSome = async (count: number) => {
       const ids: string[] = [];
       for (let i = 0; i < count; i++) {
@@ -104,14 +104,23 @@ export async function profileSerialStartsAndStops(
     done.stops = await stopAll(ids);
     marks.end = nowMicros();
   });
+  const starterStarts = profiles.starter
+    ? logged(summarize(profiles.starter, done.starts, marks.starts, marks.stops), `the starter, over the same starts`, 'start', log)
+    : null;
   return {
     starts: logged(
-      summarize(profile, done.starts, marks.starts, marks.stops),
+      summarize(profiles.runner, done.starts, marks.starts, marks.stops),
       `profile of ${done.starts} starts one at a time (tasks running on)`,
       'start',
       log,
     ),
-    stops: logged(summarize(profile, done.stops, marks.stops, marks.end), `profile of ${done.stops} stops one at a time`, 'stop', log),
+    stops: logged(
+      summarize(profiles.runner, done.stops, marks.stops, marks.end),
+      `profile of ${done.stops} stops one at a time`,
+      'stop',
+      log,
+    ),
+    starterStarts,
   };
 }
 
@@ -127,7 +136,7 @@ export async function profileLogReads(
 ): Promise<ProfileResult> {
   const READS = 3;
   let from = 0;
-  const profile = await profiled(config, systemd, starter, async (api, baseUrl, runner) => {
+  const { runner: profile } = await profiled(config, systemd, starter, async (api, baseUrl, runner) => {
     const burst = await startTask(api, 'bench-burst', null);
     await waitForState(api, burst.taskId, ['exited']);
     await waitForJournalLine(runner, burst.taskId, '100000', 60_000);
@@ -137,27 +146,41 @@ export async function profileLogReads(
   return logged(summarize(profile, READS, from), `profile of ${READS} reads of 100 000 log entries`, 'read', log);
 }
 
-/** A second runner with `node --cpu-prof` (through the privileged starter as the package runs it; its own CPU is not in the profile). */
+/**
+ * A second runner with `node --cpu-prof`, through the privileged starter as the package runs it;
+ * the starter under `--cpu-prof` as well (its profile: `starter`).
+ */
 async function profiled(
   config: Record<string, unknown>,
   systemd: PrivateSystemd,
   starter: boolean,
   work: (api: Api, baseUrl: string, runner: RunnerService) => Promise<void>,
-): Promise<CpuProfile> {
+): Promise<{ runner: CpuProfile; starter: CpuProfile | null }> {
   const dir = `/run/tessia-bench/profile-${process.pid}-${performance.now().toFixed(0)}`;
-  mkdirSync(`${systemd.root}${dir}`, { recursive: true });
-  const runner = await startRunnerService(config, { nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${dir}`], starter });
+  mkdirSync(`${systemd.root}${dir}/starter`, { recursive: true });
+  const runner = await startRunnerService(config, {
+    nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${dir}`],
+    starter,
+    starterNodeFlags: ['--cpu-prof', `--cpu-prof-dir=${dir}/starter`],
+  });
   try {
     await work(client(runner.baseUrl), runner.baseUrl, runner);
   } finally {
-    await runner.stop(); // the profile is written when node exits
+    await runner.stop(); // the profiles are written when node exits
   }
+  return { runner: readProfile(systemd, dir, true) as CpuProfile, starter: starter ? readProfile(systemd, `${dir}/starter`, true) : null };
+}
+
+function readProfile(systemd: PrivateSystemd, dir: string, required: boolean): CpuProfile | null {
   const file = readdirSync(`${systemd.root}${dir}`).find((name) => name.endsWith('.cpuprofile'));
-  if (!file) throw new Error('no CPU profile written');
+  if (!file) {
+    if (required) throw new Error(`no CPU profile written in ${dir}`);
+    return null;
+  }
   const text = readFileSync(`${systemd.root}${dir}/${file}`, 'utf8');
   // For a look at the call tree (e.g. in Chrome's DevTools): TESSIA_BENCH_PROFILE_COPY=DIR keeps each profile.
   const copyTo = process.env['TESSIA_BENCH_PROFILE_COPY'];
-  if (copyTo) writeFileSync(`${copyTo}/${file}`, text);
+  if (copyTo) writeFileSync(`${copyTo}/${dir.endsWith('/starter') ? 'starter-' : ''}${file}`, text);
   return JSON.parse(text) as CpuProfile;
 }
 

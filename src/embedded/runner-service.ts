@@ -54,6 +54,8 @@ export interface RunnerServiceOptions {
    * package runs it) instead of in the runner's process. (Default: false)
    */
   starter?: boolean;
+  /** Node flags of the starter (e.g. --cpu-prof). */
+  starterNodeFlags?: string[];
 }
 
 export async function startRunnerService(config: Record<string, unknown> = {}, options: RunnerServiceOptions = {}): Promise<RunnerService> {
@@ -74,7 +76,12 @@ export async function startRunnerService(config: Record<string, unknown> = {}, o
   const ensureStarter = async () => {
     if (!options.starter || (await systemd.systemctl('is-active', '--quiet', starterUnit)).code === 0) return;
     await systemd.systemctl('reset-failed', starterUnit);
-    const started = await startStarterUnit(systemd, { unit: starterUnit, configPath, socket: starterSocket });
+    const started = await startStarterUnit(systemd, {
+      unit: starterUnit,
+      configPath,
+      socket: starterSocket,
+      ...(options.starterNodeFlags ? { nodeFlags: options.starterNodeFlags } : {}),
+    });
     if (started.code !== 0) throw new Error(`the starter did not start: ${started.stderr}`);
   };
   const service: RunnerService = {

@@ -49,7 +49,7 @@ export function startRunnerUnit(systemd: PrivateSystemd, options: RunnerUnitOpti
 /** The privileged starter as the package runs it, listening on `socket` (root's alone) instead of a passed one. */
 export function startStarterUnit(
   systemd: PrivateSystemd,
-  options: { unit: string; configPath: string; socket: string },
+  options: { unit: string; configPath: string; socket: string; nodeFlags?: string[] },
 ): Promise<RunResult> {
   return systemd.run([
     'systemd-run',
@@ -60,6 +60,7 @@ export function startStarterUnit(
     `--working-directory=${APP_DIR_INSIDE}`,
     '--',
     '/usr/bin/node',
+    ...(options.nodeFlags ?? []),
     `${APP_DIR_INSIDE}/dist/starter/main.js`,
     '--config',
     options.configPath,
