@@ -101,35 +101,13 @@ class Writer {
   /** Writes one value of the complete type at `signature[index]`; returns the index after that type. */
   value(signature: string, index: number, value: unknown): number {
     const code = signature[index];
+    const fixed = FIXED[code as string];
+    if (fixed) {
+      const [size, kind] = fixed;
+      this.number(size, code === 'b' ? (value ? 1 : 0) : (value as number | bigint), kind);
+      return index + 1;
+    }
     switch (code) {
-      case 'y':
-        this.number(1, value as number, 'u');
-        return index + 1;
-      case 'b':
-        this.number(4, value ? 1 : 0, 'u');
-        return index + 1;
-      case 'n':
-        this.number(2, value as number, 'i');
-        return index + 1;
-      case 'q':
-        this.number(2, value as number, 'u');
-        return index + 1;
-      case 'i':
-        this.number(4, value as number, 'i');
-        return index + 1;
-      case 'u':
-      case 'h':
-        this.number(4, value as number, 'u');
-        return index + 1;
-      case 'x':
-        this.number(8, value as bigint, 'i');
-        return index + 1;
-      case 't':
-        this.number(8, value as bigint, 'u');
-        return index + 1;
-      case 'd':
-        this.number(8, value as number, 'd');
-        return index + 1;
       case 's':
       case 'o':
         this.string(value as string);
@@ -168,6 +146,20 @@ class Writer {
     }
   }
 }
+
+/** Fixed-size types: their size and how their bytes read (unsigned, signed, IEEE double); a boolean is a uint32. */
+const FIXED: Record<string, [1 | 2 | 4 | 8, 'u' | 'i' | 'd']> = {
+  y: [1, 'u'],
+  b: [4, 'u'],
+  n: [2, 'i'],
+  q: [2, 'u'],
+  i: [4, 'i'],
+  u: [4, 'u'],
+  h: [4, 'u'],
+  x: [8, 'i'],
+  t: [8, 'u'],
+  d: [8, 'd'],
+};
 
 const ALIGNMENT: Record<string, number> = {
   y: 1,
