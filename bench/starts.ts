@@ -101,6 +101,8 @@ export interface StartBenchResult {
   sustained: SustainedResult;
   sustainedBare: SustainedResult;
   sustainedRatio: number;
+  /** Starts a second of each round, in the order run (API, bare, bare, API, API, bare). */
+  sustainedRounds: { api: number[]; bare: number[] };
   /** The same bare starts with 0.1.0's sandbox (without what issue 13 added). */
   sustainedBareEarlierSandbox: SustainedResult;
   /** The same bare starts without the sandbox properties: what systemd does here without them. */
@@ -322,6 +324,7 @@ export async function benchStarts(
       sustained: viaApi,
       sustainedBare: viaBus,
       sustainedRatio: round(viaApi.perSecond / viaBus.perSecond, 2),
+      sustainedRounds: { api: apiRounds.map((r) => r.perSecond), bare: bareRounds.map((r) => r.perSecond) },
       sustainedBareEarlierSandbox: earlierSandbox,
       sustainedBareUnsandboxed: unsandboxed,
     };

@@ -85,7 +85,7 @@ export function interceptMessages(socket: Readable, decide: MessageDecision): vo
       if (decided) out.push(decided);
     }
     // Nothing handed on: say whether the stream has room, as push() would.
-    if (out.length === 0) return socket.readableLength < socket.readableHighWaterMark;
+    if (out.length === 0) return socket.readableLength === 0 || socket.readableLength < socket.readableHighWaterMark;
     let more = true;
     for (const part of out) more = push(part);
     return more;

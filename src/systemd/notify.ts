@@ -32,11 +32,19 @@ export function createNotifier(
   const enabled = address !== '';
   // A file system path: what unix-dgram connects to (an abstract `@name` or a `vsock:` address is not).
   const datagram = enabled && address.startsWith('/') && unixDgram !== null ? unixDgram : null;
-  const send = async (state: Record<string, string>) => {
-    if (!enabled) return;
+  const sendNow = async (state: Record<string, string>) => {
     const assignments = Object.entries(state).map(([name, value]) => `${name}=${value.replace(/\n/g, ' ')}`);
     if (datagram && (await sendDatagram(datagram, address, assignments.join('\n')))) return;
     await execFileAsync('systemd-notify', assignments, { timeout: 10_000 });
+  };
+  // One message at a time, in order: a STATUS= waiting for room (or for systemd-notify) is not
+  // overtaken by a newer one, nor STOPPING=1 by an older STATUS=.
+  let previous: Promise<unknown> = Promise.resolve();
+  const send = (state: Record<string, string>): Promise<void> => {
+    if (!enabled) return Promise.resolve();
+    const next = previous.then(() => sendNow(state));
+    previous = next.catch(() => undefined);
+    return next;
   };
   return {
     enabled,

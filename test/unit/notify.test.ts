@@ -48,7 +48,7 @@ describe('sd_notify', { skip }, () => {
     assert.equal(more, undefined, 'one datagram');
   });
 
-  it("waits for room when systemd's queue is full, rather than leaving the message to a child", async () => {
+  it("waits for room when systemd's queue is full, rather than leaving the message to a child, and keeps the order", async () => {
     const path = join(directory, 'slow');
     const receiver = await Receiver.bind(path);
     receivers.push(receiver);
@@ -62,8 +62,9 @@ describe('sd_notify', { skip }, () => {
       return read;
     });
     assert.deepEqual(
-      received.map((datagram) => datagram.toString('utf8')).sort(),
-      Array.from({ length: 600 }, (_, i) => `STATUS=update ${i}`).sort(),
+      received.map((datagram) => datagram.toString('utf8')),
+      Array.from({ length: 600 }, (_, i) => `STATUS=update ${i}`),
+      'every one, in the order sent',
     );
   });
 
