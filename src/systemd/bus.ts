@@ -5,7 +5,7 @@
 import { EventEmitter } from 'node:events';
 import type { Readable, Writable } from 'node:stream';
 import { DBusError, Message, MessageBus, MessageType, Variant, systemBus } from '@jellybrick/dbus-next';
-import { interceptMessages, type MessageDecision } from './message-framing.js';
+import { interceptMessages, type LargeSignalDecision, type MessageDecision } from './message-framing.js';
 
 export { Variant };
 
@@ -25,6 +25,12 @@ export interface BusSignal {
   interface: string;
   member: string;
   body: unknown[];
+}
+
+/** What becomes of incoming messages before dbus-next decodes them (./message-framing.ts). */
+export interface IncomingMessages {
+  decide: MessageDecision;
+  keepLarge?: LargeSignalDecision;
 }
 
 /** D-Bus error name given to calls that failed because the connection went away. */
@@ -82,11 +88,13 @@ export class SystemBus extends EventEmitter<{ signal: [BusSignal]; disconnect: [
    * Connects to `$DBUS_SYSTEM_BUS_ADDRESS` (default unix:path=/run/dbus/system_bus_socket).
    * `incoming`: what becomes of each message before it is decoded (./message-framing.ts).
    */
-  static async connect(incoming?: MessageDecision): Promise<SystemBus> {
+  static async connect(incoming?: IncomingMessages): Promise<SystemBus> {
     const bus = systemBus();
     const connection = (bus as unknown as { _connection: EventEmitter & { stream?: Readable } })._connection;
     // Emitted once authenticated, before dbus-next reads the first message.
-    if (incoming) connection.once('connect', () => connection.stream && interceptMessages(connection.stream, incoming));
+    if (incoming) {
+      connection.once('connect', () => connection.stream && interceptMessages(connection.stream, incoming.decide, incoming.keepLarge));
+    }
     await new Promise<void>((resolve, reject) => {
       const onError = (error: Error) => reject(error);
       (bus as unknown as EventEmitter).once('error', onError);

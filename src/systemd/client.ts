@@ -4,10 +4,9 @@
  */
 import { EventEmitter } from 'node:events';
 import { messageOf } from '../errors.js';
-import { BusCallError, DISCONNECTED, OUTCOME_UNKNOWN, SystemBus, type BusSignal, type Variant } from './bus.js';
+import { BusCallError, DISCONNECTED, OUTCOME_UNKNOWN, SystemBus, type BusSignal, type IncomingMessages, type Variant } from './bus.js';
 import { BUS_NAME, MANAGER, PROPERTIES, SYSTEMD_NAME, classifySignal, type ForgedMember } from './signals.js';
-import { type MessageDecision } from './message-framing.js';
-import { trimIncoming, type SignalTrimPolicy } from './signal-trimmer.js';
+import { trimIncoming, unbelievedLargeSignal, type SignalTrimPolicy } from './signal-trimmer.js';
 import { unitObjectPath } from './unit-path.js';
 
 import { checkUnitProperties, unitProperties, type CheckUnitSpec, type TaskUnitSpec, type UnitProperty } from './unit-spec.js';
@@ -118,18 +117,28 @@ export class SystemdClient extends EventEmitter<SystemdClientEvents> {
     super();
   }
 
-  /** Units' signals cut down to what the client reads, before they are decoded (./signal-trimmer.ts). */
-  private get incoming(): MessageDecision | undefined {
+  /**
+   * Units' signals cut down to what the client reads, before they are decoded (./signal-trimmer.ts);
+   * a large signal from anyone but systemd or the bus skipped unread, and counted as forged.
+   */
+  private get incoming(): IncomingMessages | undefined {
     if (!this.followUnits) return undefined;
     const policy: SignalTrimPolicy = {
       systemdOwner: () => this.systemdOwner,
       watches: (path) => this.pathToUnit.has(path),
       keeps: SIGNALLED_PROPERTIES,
     };
-    return (message) => {
-      const kept = trimIncoming(message, policy);
-      if (kept === null) this.unitSignalsDropped += 1;
-      return kept;
+    return {
+      decide: (message) => {
+        const kept = trimIncoming(message, policy);
+        if (kept === null) this.unitSignalsDropped += 1;
+        return kept;
+      },
+      keepLarge: (header) => {
+        const unbelieved = unbelievedLargeSignal(header, policy);
+        if (unbelieved) this.emit('forgedSignal', unbelieved);
+        return unbelieved === null;
+      },
     };
   }
 

@@ -2,29 +2,34 @@
  * A say on the system bus's incoming messages before dbus-next decodes them (./signal-trimmer.ts):
  * the bytes the socket reads are cut into whole messages, and each reaches dbus-next as `decide`
  * returns it, or not at all. Only signals up to MAX_DECIDED_BYTES are held until whole and decided
- * on (systemd's PropertiesChanged are a few KiB); every other message passes as its bytes come, so
- * nothing large is held or copied (any local user may send the runner signals of tens of MiB).
- * Installed once authentication is done (dbus-next's `connect`), when only messages follow. Bytes
- * that are not messages as the specification frames them (which dbus-daemon never sends) are
- * handed to dbus-next as they come, from then on, for it to judge.
+ * on (systemd's PropertiesChanged are a few KiB); a larger signal is held only until its header
+ * fields are in, and `keepLarge` says from them whether its bytes pass on or are skipped as they
+ * come (any local user may send the runner signals of tens of MiB); every other message passes as
+ * its bytes come, so nothing large is held or copied. Installed once authentication is done
+ * (dbus-next's `connect`), when only messages follow. Bytes that are not messages as the
+ * specification frames them (which dbus-daemon never sends) are handed to dbus-next as they come,
+ * from then on, for it to judge.
  */
 import type { Readable } from 'node:stream';
-import { FIXED_HEADER_BYTES, MESSAGE_TYPE_SIGNAL, messageLength } from './wire-message.js';
+import { FIXED_HEADER_BYTES, MESSAGE_TYPE_SIGNAL, headerLength, messageLength } from './wire-message.js';
 
 export type MessageDecision = (message: Buffer) => Buffer | null;
+/** From a large signal's fixed header and header fields (its first bytes): whether it reaches dbus-next. */
+export type LargeSignalDecision = (header: Buffer) => boolean;
 
-/** Signals larger than this pass as they came, undecided. */
+/** Signals larger than this are not held whole. */
 export const MAX_DECIDED_BYTES = 64 * 1024;
 
-export function interceptMessages(socket: Readable, decide: MessageDecision): void {
+export function interceptMessages(socket: Readable, decide: MessageDecision, keepLarge: LargeSignalDecision = () => true): void {
   const push = socket.push.bind(socket);
-  /** The start of the message being framed: under a fixed header, or a small signal not yet whole. */
+  /** The start of the message being framed: under a fixed header, or what is held of it. */
   let held: Buffer[] = [];
   let heldBytes = 0;
-  /** The length of the small signal being held, once its fixed header is in. */
-  let holding: number | null = null;
-  /** Bytes of the current message still to pass as they come. */
+  /** Once a message's fixed header is in and it is held: how much of it is held, and what for. */
+  let holding: { bytes: number; whole: boolean; length: number } | null = null;
+  /** Bytes of the current message still to pass as they come (or to skip, when `skipping`). */
   let passing = 0;
+  let skipping = false;
   let framing = true;
   // Where the socket hands over what it read (Node's stream_base_commons calls `stream.push(buffer)`).
   socket.push = (chunk: unknown, encoding?: BufferEncoding): boolean => {
@@ -35,15 +40,16 @@ export function interceptMessages(socket: Readable, decide: MessageDecision): vo
       held.push(bytes);
       heldBytes += bytes.length;
     };
-    const release = () => {
-      out.push(...held);
+    const takeHeld = () => {
+      const all = held.length === 1 ? (held[0] as Buffer) : Buffer.concat(held, heldBytes);
       held = [];
       heldBytes = 0;
+      return all;
     };
     while (rest.length > 0) {
       if (passing > 0) {
         const part = rest.subarray(0, passing);
-        out.push(part);
+        if (!skipping) out.push(part);
         passing -= part.length;
         rest = rest.subarray(part.length);
         continue;
@@ -53,36 +59,49 @@ export function interceptMessages(socket: Readable, decide: MessageDecision): vo
           hold(rest);
           break;
         }
-        const header = heldBytes === 0 ? rest : Buffer.concat([...held, rest.subarray(0, FIXED_HEADER_BYTES - heldBytes)]);
+        const fixed = heldBytes === 0 ? rest : Buffer.concat([...held, rest.subarray(0, FIXED_HEADER_BYTES - heldBytes)]);
         let length: number;
+        let fieldsEnd: number;
         try {
-          length = messageLength(header) as number;
+          length = messageLength(fixed) as number;
+          fieldsEnd = headerLength(fixed);
         } catch {
           framing = false;
-          release();
-          out.push(rest);
+          out.push(...held, rest);
+          held = [];
+          heldBytes = 0;
           break;
         }
-        if (header[1] !== MESSAGE_TYPE_SIGNAL || length > MAX_DECIDED_BYTES) {
+        if (fixed[1] !== MESSAGE_TYPE_SIGNAL || fieldsEnd > MAX_DECIDED_BYTES) {
           passing = length - heldBytes;
-          release();
+          skipping = false;
+          out.push(...held);
+          held = [];
+          heldBytes = 0;
           continue;
         }
-        holding = length;
+        const whole = length <= MAX_DECIDED_BYTES;
+        holding = { bytes: whole ? length : fieldsEnd, whole, length };
       }
-      const missing = holding - heldBytes;
+      const missing = holding.bytes - heldBytes;
       if (rest.length < missing) {
         hold(rest);
         break;
       }
       hold(rest.subarray(0, missing));
       rest = rest.subarray(missing);
-      const message = held.length === 1 ? (held[0] as Buffer) : Buffer.concat(held, holding);
-      held = [];
-      heldBytes = 0;
+      const { whole, length } = holding;
       holding = null;
-      const decided = decideSafely(decide, message);
-      if (decided) out.push(decided);
+      const bytes = takeHeld();
+      if (whole) {
+        const decided = decideSafely(decide, bytes);
+        if (decided) out.push(decided);
+        continue;
+      }
+      // A large signal: its header fields decide whether the rest passes or is skipped.
+      skipping = !keepSafely(keepLarge, bytes);
+      if (!skipping) out.push(bytes);
+      passing = length - bytes.length;
     }
     // Nothing handed on: say whether the stream has room, as push() would.
     if (out.length === 0) return socket.readableLength === 0 || socket.readableLength < socket.readableHighWaterMark;
@@ -98,5 +117,13 @@ function decideSafely(decide: MessageDecision, message: Buffer): Buffer | null {
     return decide(message);
   } catch {
     return message;
+  }
+}
+
+function keepSafely(keep: LargeSignalDecision, header: Buffer): boolean {
+  try {
+    return keep(header);
+  } catch {
+    return true;
   }
 }

@@ -9,8 +9,8 @@
  * not watch is dropped, and one about a watched unit keeps only the properties the runner reads.
  * Anything else passes as it came: another sender's signals are the client's to judge (forged).
  */
-import { MESSAGE_TYPE_SIGNAL, readHeader, WireFormatError, WireReader, type WireHeader } from './wire-message.js';
-import { PROPERTIES } from './signals.js';
+import { MESSAGE_TYPE_SIGNAL, readHeader, readHeaderFields, WireFormatError, WireReader, type WireHeader } from './wire-message.js';
+import { BUS_NAME, PROPERTIES, forgedMember, type ForgedMember } from './signals.js';
 import { UNIT_PATH_PREFIX } from './unit-path.js';
 const PROPERTIES_CHANGED_SIGNATURE = 'sa{sv}as';
 
@@ -34,6 +34,21 @@ export function trimIncoming(message: Buffer, policy: SignalTrimPolicy): Buffer 
   if (!policy.watches(path)) return null;
   if (signature !== PROPERTIES_CHANGED_SIGNATURE) return message;
   return keepProperties(message, header, policy.keeps);
+}
+
+/**
+ * A signal too large to be held whole (./message-framing.ts), judged by its header alone: null when
+ * it comes from systemd's current owner or from the bus itself, which the client reads; else who sent
+ * it, for the client to count as forged while its bytes are skipped unread (classifySignal would
+ * refuse it after dbus-next had decoded all of it: seconds of CPU for the bus's largest messages).
+ */
+export function unbelievedLargeSignal(
+  header: Buffer,
+  policy: Pick<SignalTrimPolicy, 'systemdOwner'>,
+): { sender: string; member: ForgedMember; path: string } | null {
+  const { sender = '', member = '', path = '' } = readHeaderFields(header).fields;
+  if (sender === BUS_NAME || (sender !== '' && sender === policy.systemdOwner())) return null;
+  return { sender, member: forgedMember(member), path: path.slice(0, 200) };
 }
 
 /**

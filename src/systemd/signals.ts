@@ -58,6 +58,6 @@ export function classifySignal(signal: IncomingSignal, systemdOwner: string | nu
   return { kind: 'ignored' };
 }
 
-function forgedMember(member: string): ForgedMember {
+export function forgedMember(member: string): ForgedMember {
   return member === 'JobRemoved' || member === 'PropertiesChanged' || member === 'NameOwnerChanged' ? member : 'other';
 }

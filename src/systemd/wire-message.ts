@@ -162,6 +162,20 @@ export function messageLength(bytes: Buffer): number | null {
 
 /** The fixed header and the header fields the runner reads, of one whole message. */
 export function readHeader(bytes: Buffer): WireHeader {
+  const header = readHeaderFields(bytes);
+  if (header.bodyStart + header.bodyLength !== bytes.length) throw new WireFormatError('the body is not the rest of the message');
+  return header;
+}
+
+/** Where a message's body starts (its fixed header and header fields, padded), once the fixed header is in. */
+export function headerLength(bytes: Buffer): number {
+  const littleEndian = endiannessOf(bytes);
+  const fieldsLength = littleEndian ? bytes.readUInt32LE(12) : bytes.readUInt32BE(12);
+  return FIXED_HEADER_BYTES + Math.ceil(fieldsLength / 8) * 8;
+}
+
+/** Like readHeader, from the message's first headerLength() bytes (the body need not be there). */
+export function readHeaderFields(bytes: Buffer): WireHeader {
   const littleEndian = endiannessOf(bytes);
   const reader = new WireReader(bytes, littleEndian);
   const bodyLength = reader.uint32(4);
@@ -184,7 +198,6 @@ export function readHeader(bytes: Buffer): WireHeader {
   }
   if (at !== fieldsEnd) throw new WireFormatError('header fields end elsewhere than their length says');
   const bodyStart = reader.align(fieldsEnd, 8);
-  if (bodyStart + bodyLength !== bytes.length) throw new WireFormatError('the body is not the rest of the message');
   return { littleEndian, type: reader.byte(1), bodyStart, bodyLength, fields };
 }
 

@@ -4,11 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import { SystemBus, type BusSignal } from '../../src/systemd/bus.js';
+import { SystemBus, type BusSignal, type IncomingMessages } from '../../src/systemd/bus.js';
 import { interceptMessages, MAX_DECIDED_BYTES, type MessageDecision } from '../../src/systemd/message-framing.js';
-import { trimIncoming, type SignalTrimPolicy } from '../../src/systemd/signal-trimmer.js';
+import { trimIncoming, unbelievedLargeSignal, type SignalTrimPolicy } from '../../src/systemd/signal-trimmer.js';
 import { unitObjectPath } from '../../src/systemd/unit-path.js';
-import { WireFormatError } from '../../src/systemd/wire-message.js';
+import { headerLength, WireFormatError } from '../../src/systemd/wire-message.js';
 import { ScriptedBus } from '../harness/scripted-bus.js';
 import { marshalMessage } from '../harness/wire-marshal.js';
 
@@ -90,12 +90,27 @@ describe('trimIncoming', () => {
   });
 });
 
+describe('unbelievedLargeSignal', () => {
+  const header = (sender: string) => {
+    const message = propertiesChanged(UNIT_PROPERTIES, { sender });
+    return message.subarray(0, headerLength(message));
+  };
+  it("believes systemd's current owner and the bus, from the header alone", () => {
+    assert.equal(unbelievedLargeSignal(header(SYSTEMD), policy), null);
+    assert.equal(unbelievedLargeSignal(header('org.freedesktop.DBus'), policy), null);
+  });
+  it('names anyone else, for the client to count as forged', () => {
+    assert.deepEqual(unbelievedLargeSignal(header(':1.99'), policy), { sender: ':1.99', member: 'PropertiesChanged', path: WATCHED });
+    assert.deepEqual(unbelievedLargeSignal(header(SYSTEMD), { systemdOwner: () => null })?.sender, SYSTEMD, 'owner not known yet');
+  });
+});
+
 describe('trimmed signals as dbus-next decodes them', () => {
   let directory: string;
   let trimmedSide: { bus: ScriptedBus; client: SystemBus; signals: BusSignal[] };
   let wholeSide: { bus: ScriptedBus; client: SystemBus; signals: BusSignal[] };
 
-  async function connected(name: string, incoming?: MessageDecision) {
+  async function connected(name: string, incoming?: IncomingMessages) {
     const bus = await ScriptedBus.listen(join(directory, name));
     const previous = process.env['DBUS_SYSTEM_BUS_ADDRESS'];
     process.env['DBUS_SYSTEM_BUS_ADDRESS'] = bus.address;
@@ -110,7 +125,7 @@ describe('trimmed signals as dbus-next decodes them', () => {
   }
 
   /** The signals each side decodes from the same bytes: trimmed on one, whole on the other. */
-  async function decodeBoth(messages: Buffer[]): Promise<{ trimmed: BusSignal[]; whole: BusSignal[] }> {
+  async function decodeBoth(messages: Buffer[], trimmedCount?: number): Promise<{ trimmed: BusSignal[]; whole: BusSignal[] }> {
     trimmedSide.signals.length = 0;
     wholeSide.signals.length = 0;
     for (const message of messages) {
@@ -118,7 +133,7 @@ describe('trimmed signals as dbus-next decodes them', () => {
       wholeSide.bus.send(message);
     }
     const arrived = (side: { signals: BusSignal[] }, count: number) => side.signals.length >= count;
-    const expected = messages.filter((message) => trimIncoming(message, policy) !== null).length;
+    const expected = trimmedCount ?? messages.filter((message) => trimIncoming(message, policy) !== null).length;
     for (let waited = 0; !(arrived(trimmedSide, expected) && arrived(wholeSide, messages.length)); waited += 10) {
       if (waited > 5000) throw new Error('the signals did not arrive');
       await new Promise((resolve) => setTimeout(resolve, 10));
@@ -140,7 +155,10 @@ describe('trimmed signals as dbus-next decodes them', () => {
 
   before(async () => {
     directory = mkdtempSync(join(tmpdir(), 'tessia-trim-'));
-    trimmedSide = await connected('trimmed', (message) => trimIncoming(message, policy));
+    trimmedSide = await connected('trimmed', {
+      decide: (message) => trimIncoming(message, policy),
+      keepLarge: (header) => unbelievedLargeSignal(header, policy) === null,
+    });
     wholeSide = await connected('whole');
   });
   after(async () => {
@@ -178,6 +196,28 @@ describe('trimmed signals as dbus-next decodes them', () => {
     assert.deepEqual((trimmed[1]?.body as [string, Record<string, unknown>])[1], {});
   });
 
+  it('skips a large signal from anyone but systemd unread, and decodes the next message as usual', async () => {
+    const large = (sender: string) =>
+      marshalMessage({
+        type: 4,
+        serial: 11,
+        path: WATCHED,
+        interface: 'org.freedesktop.DBus.Properties',
+        member: 'PropertiesChanged',
+        sender,
+        body: ['sa{sv}as', ['org.freedesktop.systemd1.Unit', [['Blob', ['as', Array.from({ length: 30_000 }, (_, i) => `s${i}`)]]], []]],
+      });
+    const { trimmed, whole } = await decodeBoth([large(':1.99'), large(SYSTEMD), propertiesChanged(UNIT_PROPERTIES)], 2);
+    assert.equal(whole.length, 3);
+    assert.deepEqual(
+      trimmed.map((signal) => signal.sender),
+      [SYSTEMD, SYSTEMD],
+      "the forged one skipped; systemd's own passes whole (not cut: over 64 KiB)",
+    );
+    assert.equal(((trimmed[0]?.body as [string, Record<string, unknown>])[1]['Blob'] as { value: string[] }).value.length, 30_000);
+    assertKeptOf(trimmed[1] as BusSignal, whole[2] as BusSignal);
+  });
+
   it('agrees with dbus-next on 300 signals of random properties, types and order', async () => {
     const random = seeded(17);
     const names = [...UNIT_PROPERTIES.map(([name]) => name), 'Result', 'ExecMainStatus', 'Description', 'MainPID'];
@@ -208,10 +248,11 @@ describe('interceptMessages', () => {
   const decide: MessageDecision = (message) => trimIncoming(message, policy);
   const expected = Buffer.concat(messages.map((message) => decide(message)).filter((message): message is Buffer => message !== null));
 
+  const keepLarge = (header: Buffer) => unbelievedLargeSignal(header, policy) === null;
   function through(chunks: Buffer[]): Buffer {
     // Fed by push() alone, as a socket is: read() asks for nothing.
     const socket = new Readable({ read: () => undefined });
-    interceptMessages(socket, decide);
+    interceptMessages(socket, decide, keepLarge);
     for (const chunk of chunks) socket.push(chunk);
     const out: Buffer[] = [];
     for (let chunk: Buffer | null; (chunk = socket.read() as Buffer | null) !== null;) out.push(chunk);
@@ -266,6 +307,32 @@ describe('interceptMessages', () => {
     );
     const ofInput = handedOn.slice(0, -1).filter((part) => chunks.some((chunk) => chunk.buffer === part.buffer));
     assert.equal(ofInput.length, handedOn.length - 1, 'all but the small signal are views of what the socket read');
+  });
+
+  it('skips large signals from anyone but systemd and passes the rest, wherever the reads split them', () => {
+    const large = (sender: string) =>
+      marshalMessage({
+        type: 4,
+        serial: 12,
+        path: OTHER,
+        interface: 'org.freedesktop.DBus.Properties',
+        member: 'PropertiesChanged',
+        sender,
+        body: ['sa{sv}as', ['org.freedesktop.systemd1.Unit', [['Blob', ['ay', [...Buffer.alloc(70_000, 3)]]]], []]],
+      });
+    const sequence = [messages[1] as Buffer, large(':1.99'), messages[2] as Buffer, large(SYSTEMD), large(':1.50'), messages[0] as Buffer];
+    const all = Buffer.concat(sequence);
+    const wanted = Buffer.concat([decide(messages[1] as Buffer) as Buffer, decide(messages[2] as Buffer) as Buffer, large(SYSTEMD)]);
+    const random = seeded(11);
+    for (let round = 0; round < 40; round++) {
+      const chunks: Buffer[] = [];
+      for (let at = 0; at < all.length;) {
+        const size = 1 + random(round % 2 === 0 ? 30 : 90_000);
+        chunks.push(all.subarray(at, at + size));
+        at += size;
+      }
+      assert.deepEqual(through(chunks), wanted, `round ${round}`);
+    }
   });
 
   it('hands bytes that are not D-Bus messages on as they came, from then on', () => {
