@@ -119,24 +119,28 @@ export class SystemdClient extends EventEmitter<SystemdClientEvents> {
 
   /**
    * Units' signals cut down to what the client reads, before they are decoded (./signal-trimmer.ts);
-   * a large signal from anyone but systemd or the bus skipped unread, and counted as forged.
+   * a large signal from anyone but systemd or the bus skipped unread, and counted as forged (the
+   * starter's connection too: any local user may send it signals).
    */
-  private get incoming(): IncomingMessages | undefined {
-    if (!this.followUnits) return undefined;
+  private get incoming(): IncomingMessages {
     const policy: SignalTrimPolicy = {
       systemdOwner: () => this.systemdOwner,
       watches: (path) => this.pathToUnit.has(path),
       keeps: SIGNALLED_PROPERTIES,
     };
     return {
-      decide: (message) => {
-        const kept = trimIncoming(message, policy);
-        if (kept === null) this.unitSignalsDropped += 1;
-        return kept;
-      },
+      // Without units followed (the starter): no PropertiesChanged is matched, nothing to cut.
+      decide: this.followUnits
+        ? (message) => {
+            const kept = trimIncoming(message, policy);
+            if (kept === null) this.unitSignalsDropped += 1;
+            return kept;
+          }
+        : (message) => message,
       keepLarge: (header) => {
         const unbelieved = unbelievedLargeSignal(header, policy);
-        if (unbelieved) this.emit('forgedSignal', unbelieved);
+        // Reported after this read is handled: a listener's error is not the framing's.
+        if (unbelieved) queueMicrotask(() => this.emit('forgedSignal', unbelieved));
         return unbelieved === null;
       },
     };

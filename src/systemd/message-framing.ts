@@ -4,8 +4,9 @@
  * returns it, or not at all. Only signals up to MAX_DECIDED_BYTES are held until whole and decided
  * on (systemd's PropertiesChanged are a few KiB); a larger signal is held only until its header
  * fields are in, and `keepLarge` says from them whether its bytes pass on or are skipped as they
- * come (any local user may send the runner signals of tens of MiB); every other message passes as
- * its bytes come, so nothing large is held or copied. Installed once authentication is done
+ * come (any local user may send the runner signals of tens of MiB; one whose header fields alone
+ * are that large is judged without them); every other message passes as its bytes come, so nothing
+ * large is held or copied. Installed once authentication is done
  * (dbus-next's `connect`), when only messages follow. Bytes that are not messages as the
  * specification frames them (which dbus-daemon never sends) are handed to dbus-next as they come,
  * from then on, for it to judge.
@@ -14,8 +15,12 @@ import type { Readable } from 'node:stream';
 import { FIXED_HEADER_BYTES, MESSAGE_TYPE_SIGNAL, headerLength, messageLength } from './wire-message.js';
 
 export type MessageDecision = (message: Buffer) => Buffer | null;
-/** From a large signal's fixed header and header fields (its first bytes): whether it reaches dbus-next. */
-export type LargeSignalDecision = (header: Buffer) => boolean;
+/**
+ * From a large signal's fixed header and header fields (its first bytes): whether it reaches
+ * dbus-next. Null when its header fields alone are over MAX_DECIDED_BYTES (systemd's and the bus's
+ * are a few hundred bytes; an object path has no limit of its own).
+ */
+export type LargeSignalDecision = (header: Buffer | null) => boolean;
 
 /** Signals larger than this are not held whole. */
 export const MAX_DECIDED_BYTES = 64 * 1024;
@@ -74,8 +79,8 @@ export function interceptMessages(socket: Readable, decide: MessageDecision, kee
         }
         if (fixed[1] !== MESSAGE_TYPE_SIGNAL || fieldsEnd > MAX_DECIDED_BYTES) {
           passing = length - heldBytes;
-          skipping = false;
-          out.push(...held);
+          skipping = fixed[1] === MESSAGE_TYPE_SIGNAL && !keepSafely(keepLarge, null);
+          if (!skipping) out.push(...held);
           held = [];
           heldBytes = 0;
           continue;
@@ -120,7 +125,7 @@ function decideSafely(decide: MessageDecision, message: Buffer): Buffer | null {
   }
 }
 
-function keepSafely(keep: LargeSignalDecision, header: Buffer): boolean {
+function keepSafely(keep: LargeSignalDecision, header: Buffer | null): boolean {
   try {
     return keep(header);
   } catch {

@@ -43,9 +43,11 @@ export function trimIncoming(message: Buffer, policy: SignalTrimPolicy): Buffer 
  * refuse it after dbus-next had decoded all of it: seconds of CPU for the bus's largest messages).
  */
 export function unbelievedLargeSignal(
-  header: Buffer,
+  header: Buffer | null,
   policy: Pick<SignalTrimPolicy, 'systemdOwner'>,
 ): { sender: string; member: ForgedMember; path: string } | null {
+  // Header fields over 64 KiB: neither systemd's nor the bus's (theirs are a few hundred bytes).
+  if (header === null) return { sender: '', member: 'other', path: '' };
   const { sender = '', member = '', path = '' } = readHeaderFields(header).fields;
   if (sender === BUS_NAME || (sender !== '' && sender === policy.systemdOwner())) return null;
   return { sender, member: forgedMember(member), path: path.slice(0, 200) };

@@ -99,7 +99,8 @@ describe('unbelievedLargeSignal', () => {
     assert.equal(unbelievedLargeSignal(header(SYSTEMD), policy), null);
     assert.equal(unbelievedLargeSignal(header('org.freedesktop.DBus'), policy), null);
   });
-  it('names anyone else, for the client to count as forged', () => {
+  it('names anyone else, for the client to count as forged; a header too large to hold is no one’s', () => {
+    assert.deepEqual(unbelievedLargeSignal(null, policy), { sender: '', member: 'other', path: '' });
     assert.deepEqual(unbelievedLargeSignal(header(':1.99'), policy), { sender: ':1.99', member: 'PropertiesChanged', path: WATCHED });
     assert.deepEqual(unbelievedLargeSignal(header(SYSTEMD), { systemdOwner: () => null })?.sender, SYSTEMD, 'owner not known yet');
   });
@@ -248,7 +249,7 @@ describe('interceptMessages', () => {
   const decide: MessageDecision = (message) => trimIncoming(message, policy);
   const expected = Buffer.concat(messages.map((message) => decide(message)).filter((message): message is Buffer => message !== null));
 
-  const keepLarge = (header: Buffer) => unbelievedLargeSignal(header, policy) === null;
+  const keepLarge = (header: Buffer | null) => unbelievedLargeSignal(header, policy) === null;
   function through(chunks: Buffer[]): Buffer {
     // Fed by push() alone, as a socket is: read() asks for nothing.
     const socket = new Readable({ read: () => undefined });
@@ -309,7 +310,7 @@ describe('interceptMessages', () => {
     assert.equal(ofInput.length, handedOn.length - 1, 'all but the small signal are views of what the socket read');
   });
 
-  it('skips large signals from anyone but systemd and passes the rest, wherever the reads split them', () => {
+  it('skips large signals from anyone but systemd, and those with huge header fields, and passes the rest, wherever the reads split them', () => {
     const large = (sender: string) =>
       marshalMessage({
         type: 4,
@@ -320,7 +321,24 @@ describe('interceptMessages', () => {
         sender,
         body: ['sa{sv}as', ['org.freedesktop.systemd1.Unit', [['Blob', ['ay', [...Buffer.alloc(70_000, 3)]]]], []]],
       });
-    const sequence = [messages[1] as Buffer, large(':1.99'), messages[2] as Buffer, large(SYSTEMD), large(':1.50'), messages[0] as Buffer];
+    // Header fields over 64 KiB (an object path has no limit of its own): judged without them, skipped.
+    const longPath = marshalMessage({
+      type: 4,
+      serial: 13,
+      path: `/x/${'a'.repeat(70_000)}`,
+      interface: 'a.b',
+      member: 'C',
+      sender: SYSTEMD,
+    });
+    const sequence = [
+      messages[1] as Buffer,
+      large(':1.99'),
+      messages[2] as Buffer,
+      longPath,
+      large(SYSTEMD),
+      large(':1.50'),
+      messages[0] as Buffer,
+    ];
     const all = Buffer.concat(sequence);
     const wanted = Buffer.concat([decide(messages[1] as Buffer) as Buffer, decide(messages[2] as Buffer) as Buffer, large(SYSTEMD)]);
     const random = seeded(11);
