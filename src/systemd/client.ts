@@ -139,9 +139,13 @@ export class SystemdClient extends EventEmitter<SystemdClientEvents> {
         : (message) => message,
       keepLarge: (header) => {
         const unbelieved = unbelievedLargeSignal(header, policy);
-        // Reported after this read is handled: a listener's error is not the framing's.
-        if (unbelieved) queueMicrotask(() => this.emit('forgedSignal', unbelieved));
-        return unbelieved === null;
+        if (unbelieved === null) return true;
+        try {
+          this.emit('forgedSignal', unbelieved);
+        } catch {
+          // A listener's error (the log, the metric) does not make the framing keep the signal.
+        }
+        return false;
       },
     };
   }
