@@ -129,4 +129,46 @@ describe('forged D-Bus signals', () => {
     await waitForCollected(suite.runner, task.unit);
     assert.equal(await metric('tessia_unit_reads_total'), readsBefore, 'the real end was read back instead of taken from its signals');
   });
+
+  test('a forged PropertiesChanged over 64 KiB is counted as forged, and the framing stays in step: the task runs on and ends from its real signals', async () => {
+    const task = await suite.start('echo', ['echo the target', 'sleep 120']);
+    const connections = await runnerConnections();
+    const forgedBefore = await metric('tessia_dbus_forged_signals_total', { member: 'PropertiesChanged' });
+    // Two values of 60 000 characters: one argument may hold 128 KiB (MAX_ARG_STRLEN), the signal needs more than 64.
+    const blob = 'x'.repeat(60_000);
+    for (const destination of connections) {
+      const sent = await suite.runner.systemd.run([
+        ...NOBODY,
+        'busctl',
+        '--system',
+        `--destination=${destination}`,
+        'emit',
+        unitObjectPath(task.unit),
+        'org.freedesktop.DBus.Properties',
+        'PropertiesChanged',
+        'sa{sv}as',
+        'org.freedesktop.systemd1.Unit',
+        '3',
+        'ActiveState',
+        's',
+        'failed',
+        'A',
+        's',
+        blob,
+        'B',
+        's',
+        blob,
+        '0',
+      ]);
+      assert.equal(sent.code, 0, sent.stderr);
+    }
+    await eventually(
+      'the large forged signal counted',
+      () => metric('tessia_dbus_forged_signals_total', { member: 'PropertiesChanged' }),
+      (count) => count === forgedBefore + connections.length,
+    );
+    assert.equal((await suite.api.get(`/v1/tasks/${task.taskId}`)).body.state, 'running');
+    await suite.api.post(`/v1/tasks/${task.taskId}/stop`);
+    assert.equal((await waitForState(suite.api, task.taskId, ['exited'])).exitCode, -1);
+  });
 });
