@@ -95,25 +95,17 @@ export class RunnerMetrics {
         this.set(sources.dbusReconnects());
       },
     });
-    new Counter({
-      name: 'tessia_unit_reads_total',
-      help: "Task units' states read from systemd (after their signals, a reconnect, a start, recovery)",
-      registers: [this.registry],
-      collect() {
-        // The client counts (a read is too frequent for an event each): the counter mirrors it.
-        this.reset();
-        this.inc(sources.unitReads());
-      },
-    });
-    new Counter({
-      name: 'tessia_dbus_unit_signals_dropped_total',
-      help: "systemd's signals about units the runner does not follow, dropped before they were decoded",
-      registers: [this.registry],
-      collect() {
-        this.reset();
-        this.inc(sources.unitSignalsDropped());
-      },
-    });
+    // The client counts (a read is too frequent for an event each): the counter mirrors it.
+    this.mirroredCounter(
+      'tessia_unit_reads_total',
+      "Task units' states read from systemd (after their signals, a reconnect, a start, recovery)",
+      () => sources.unitReads(),
+    );
+    this.mirroredCounter(
+      'tessia_dbus_unit_signals_dropped_total',
+      "systemd's signals about units the runner does not follow, dropped before they were decoded",
+      () => sources.unitSignalsDropped(),
+    );
     new Gauge({
       name: 'tessia_store_writable',
       help: 'Whether the task store takes writes (0 from a write its file system refused, full or failing, until one succeeds)',
@@ -122,13 +114,22 @@ export class RunnerMetrics {
         this.set(sources.storeWritable() ? 1 : 0);
       },
     });
+    this.mirroredCounter(
+      'tessia_store_write_failures_total',
+      'Writes the task store refused because its file system is full, failing or read-only (the probes while it does included)',
+      () => sources.storeWriteFailures(),
+    );
+  }
+
+  /** A counter kept elsewhere (a plain number), read at scrape time. */
+  private mirroredCounter(name: string, help: string, read: () => number): void {
     new Counter({
-      name: 'tessia_store_write_failures_total',
-      help: 'Writes the task store refused because its file system is full, failing or read-only (the probes while it does included)',
+      name,
+      help,
       registers: [this.registry],
       collect() {
         this.reset();
-        this.inc(sources.storeWriteFailures());
+        this.inc(read());
       },
     });
   }
