@@ -19,6 +19,7 @@ import { RECOVERY_BENCH_MACHINES, benchRecovery } from './recovery.js';
 import { STOP_BENCH_MACHINES, benchStops } from './stops.js';
 import { MEMORY_BENCH_MACHINES, benchMemory } from './memory.js';
 import { packageEnvironment } from './package-environment.js';
+import { benchWakeups } from './wakeups.js';
 
 const say = (line: string) => process.stderr.write(`[bench] ${line}\n`);
 const booted = await bootPrivateSystemd({ log: say });
@@ -56,9 +57,13 @@ try {
   say(starter ? 'task units are started through the privileged starter' : 'the runner starts task units itself');
   const machine = { cpus: cpus().length, cpu: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version };
   say(`machine: ${JSON.stringify(machine)}`);
-  // TESSIA_BENCH=starts,stops,scale,logs,events,retention,checks,recovery,profile,memory (default: all) picks benchmarks.
-  const chosen = (process.env['TESSIA_BENCH'] ?? 'starts,stops,scale,logs,events,retention,checks,recovery,profile,memory').split(',');
+  // TESSIA_BENCH=wakeups,starts,stops,scale,logs,events,retention,checks,recovery,profile,memory (default: all) picks benchmarks.
+  const chosen = (process.env['TESSIA_BENCH'] ?? 'wakeups,starts,stops,scale,logs,events,retention,checks,recovery,profile,memory').split(
+    ',',
+  );
   const samples = Number(process.env['TESSIA_BENCH_SAMPLES'] ?? 500);
+  // What a message read costs any process here: the floor under the runner's CPU a task (bench/wakeups.ts).
+  const wakeups = chosen.includes('wakeups') ? await benchWakeups(say) : undefined;
   const starts = chosen.includes('starts') ? await benchStarts(runner, booted.systemd, say, samples) : undefined;
   // TESSIA_BENCH_STOP_SAMPLES: tasks stopped, as many bare units (default 200).
   const stopSamples = Number(process.env['TESSIA_BENCH_STOP_SAMPLES'] ?? 200);
@@ -97,6 +102,7 @@ try {
     date: new Date().toISOString(),
     machine,
     starter,
+    wakeups,
     starts,
     stops,
     scale,

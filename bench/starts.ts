@@ -107,6 +107,13 @@ export interface StartBenchResult {
   sustainedBareEarlierSandbox: SustainedResult;
   /** The same bare starts without the sandbox properties: what systemd does here without them. */
   sustainedBareUnsandboxed: SustainedResult;
+  /**
+   * CPU milliseconds a second of each process with nothing started (the latency run's tasks still
+   * running, as during the sustained rounds): what each round pays whatever it does.
+   */
+  quietCpuMsPerSecond: Record<string, number>;
+  /** systemd's PropertiesChanged about one bare unit, start to collection (the runner's dropped-signal counter). */
+  signalsPerUnit: number;
 }
 
 /** Starts units the way the runner does, without the runner: the baseline. */
@@ -213,6 +220,14 @@ class BareStarter {
   }
 }
 
+async function droppedSignals(baseUrl: string): Promise<number> {
+  const text = await (await fetch(`${baseUrl}/metrics`)).text();
+  // After the runner's default labels ({service="…"}).
+  const found = /^tessia_dbus_unit_signals_dropped_total(?:\{[^}]*\})? (\d+)$/m.exec(text);
+  if (!found) throw new Error('the runner has no tessia_dbus_unit_signals_dropped_total');
+  return Number(found[1]);
+}
+
 async function sustained(
   systemd: PrivateSystemd,
   processes: Record<string, number>,
@@ -280,14 +295,31 @@ export async function benchStarts(
         () => true,
         () => false,
       );
+    await sleep(1000);
+    const quiet = await cpuDuring(systemd, processes, () => sleep(SUSTAINED_MS));
+    const quietCpuMsPerSecond = Object.fromEntries(
+      Object.entries(quiet.cpuSeconds).map(([name, used]) => [name, round((used * 1000) / (SUSTAINED_MS / 1000), 2)]),
+    );
+    log(`quiet: nothing started for ${SUSTAINED_MS / 1000} s; CPU ms a second ${JSON.stringify(quietCpuMsPerSecond)}`);
     const apiRounds: SustainedResult[] = [];
     const bareRounds: SustainedResult[] = [];
+    const droppedBefore = await droppedSignals(runner.baseUrl);
     for (let turn = 0; turn < SUSTAINED_ROUNDS * 2; turn++) {
       const apiNow = turn % 4 === 0 || turn % 4 === 3;
       await sleep(1000);
       (apiNow ? apiRounds : bareRounds).push(await sustained(systemd, processes, apiNow ? startByApi : startBare));
       if (!apiNow) await bare.collectAll();
     }
+    await bare.collectAll();
+    // Every signal about a bare unit, start to collection, is one the runner drops (not its unit).
+    const signalsPerUnit = round(
+      ((await droppedSignals(runner.baseUrl)) - droppedBefore) /
+        Math.max(
+          1,
+          bareRounds.reduce((sum, r) => sum + r.starts, 0),
+        ),
+    );
+    log(`systemd's PropertiesChanged a unit's life (start to collection), as the runner counted those it dropped: ${signalsPerUnit}`);
     const viaApi = together(apiRounds);
     const viaBus = together(bareRounds);
     log(
@@ -327,6 +359,8 @@ export async function benchStarts(
       sustainedRounds: { api: apiRounds.map((r) => r.perSecond), bare: bareRounds.map((r) => r.perSecond) },
       sustainedBareEarlierSandbox: earlierSandbox,
       sustainedBareUnsandboxed: unsandboxed,
+      quietCpuMsPerSecond,
+      signalsPerUnit,
     };
   } finally {
     await bare.collectAll();
