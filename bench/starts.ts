@@ -107,12 +107,13 @@ export interface StartBenchResult {
   sustainedBareEarlierSandbox: SustainedResult;
   /** The same bare starts without the sandbox properties: what systemd does here without them. */
   sustainedBareUnsandboxed: SustainedResult;
-  /**
-   * CPU milliseconds a second of each process with nothing started (the latency run's tasks still
-   * running, as during the sustained rounds): what each round pays whatever it does.
-   */
+  /** CPU milliseconds a second of each process with nothing started (the latency runs' tasks ended and collected). */
   quietCpuMsPerSecond: Record<string, number>;
-  /** systemd's PropertiesChanged about one bare unit, start to collection (the runner's dropped-signal counter). */
+  /**
+   * systemd's PropertiesChanged the runner dropped during the bare rounds, a bare start: the bare units', their
+   * slice's, any other unit's it does not follow (the runner's own, at most once a second): an upper bound on one
+   * unit's, start to collection.
+   */
   signalsPerUnit: number;
 }
 
@@ -303,23 +304,32 @@ export async function benchStarts(
     log(`quiet: nothing started for ${SUSTAINED_MS / 1000} s; CPU ms a second ${JSON.stringify(quietCpuMsPerSecond)}`);
     const apiRounds: SustainedResult[] = [];
     const bareRounds: SustainedResult[] = [];
-    const droppedBefore = await droppedSignals(runner.baseUrl);
+    // What the runner drops during the bare rounds (their units and slice, any other unit it does not
+    // follow), over the bare starts: an upper bound on one bare unit's signals, start to collection.
+    let droppedInBare = 0;
     for (let turn = 0; turn < SUSTAINED_ROUNDS * 2; turn++) {
       const apiNow = turn % 4 === 0 || turn % 4 === 3;
       await sleep(1000);
+      const droppedBefore = apiNow ? 0 : await droppedSignals(runner.baseUrl);
       (apiNow ? apiRounds : bareRounds).push(await sustained(systemd, processes, apiNow ? startByApi : startBare));
-      if (!apiNow) await bare.collectAll();
+      if (!apiNow) {
+        await bare.collectAll();
+        // The collections' last signals.
+        await sleep(200);
+        droppedInBare += (await droppedSignals(runner.baseUrl)) - droppedBefore;
+      }
     }
     await bare.collectAll();
-    // Every signal about a bare unit, start to collection, is one the runner drops (not its unit).
     const signalsPerUnit = round(
-      ((await droppedSignals(runner.baseUrl)) - droppedBefore) /
+      droppedInBare /
         Math.max(
           1,
           bareRounds.reduce((sum, r) => sum + r.starts, 0),
         ),
     );
-    log(`systemd's PropertiesChanged a unit's life (start to collection), as the runner counted those it dropped: ${signalsPerUnit}`);
+    log(
+      `PropertiesChanged the runner dropped a bare start, during the bare rounds (an upper bound on one unit's, start to collection): ${signalsPerUnit}`,
+    );
     const viaApi = together(apiRounds);
     const viaBus = together(bareRounds);
     log(
