@@ -11,6 +11,7 @@ import { checkHost, checkOrigin, jsonBodiesOnly, type PolicySource } from './req
 import { apiSchema } from './schema.js';
 import { tasksRouter } from './tasks-routes.js';
 import { eventsRouter } from './events-route.js';
+import { machinesRouter } from './machines-route.js';
 import { filesRouter, type FilesRouteOptions } from './files-route.js';
 import { openApiDocument } from './openapi/document.js';
 import type { TaskFiles } from '../files/task-files.js';
@@ -109,6 +110,7 @@ export function createApp(tasks: TaskService, options: AppOptions, log: Logger):
       ...(options.onStream ? { onStream: options.onStream } : {}),
     }),
   );
+  v1.use('/machines', machinesRouter(tasks));
   v1.use(
     '/events',
     eventsRouter(tasks, {

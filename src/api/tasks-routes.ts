@@ -52,6 +52,10 @@ export const ListQuery = z
       .optional()
       .meta({ description: `only tasks in these states, comma-separated (${TASK_STATES.join(', ')})` }),
     machine: z.string().regex(MACHINE_NAME, 'must be a machine name').optional().meta({ description: 'only tasks of this machine' }),
+    order: z
+      .enum(['oldest', 'newest'])
+      .default('oldest')
+      .meta({ description: 'oldest: in creation order (tessia v1); newest: the newest first, each page older than the one before' }),
     since: z.iso
       .datetime({ offset: true })
       .transform(toStoredTime)
@@ -148,7 +152,7 @@ export function tasksRouter(tasks: TaskService, logs: TaskLogs, options: TasksRo
       ...(query.since === undefined ? {} : { since: query.since }),
       ...(query.until === undefined ? {} : { until: query.until }),
     };
-    const page = { ...(query.after === undefined ? {} : { after: query.after }), limit, filter };
+    const page = { ...(query.after === undefined ? {} : { after: query.after }), limit, filter, newestFirst: query.order === 'newest' };
     const linkNext = (next: number | undefined) => {
       if (next !== undefined) response.links({ next: nextPageUrl(request, next) });
     };

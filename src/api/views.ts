@@ -1,3 +1,4 @@
+import type { Machine } from '../machines/registry.js';
 import type { TaskRecord, TaskUsage } from '../tasks/model.js';
 
 /**
@@ -20,4 +21,9 @@ export function fullView(task: TaskRecord, usage: TaskUsage | null = task.usage)
     stopRequested: task.stopRequested,
     usage,
   };
+}
+
+/** A machine as clients choose one: never its command, environment or sandbox. */
+export function machineView(machine: Machine) {
+  return { name: machine.name, description: machine.config.description, kind: machine.kind };
 }

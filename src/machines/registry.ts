@@ -48,11 +48,20 @@ export interface CheckUnitContext {
   reasonFile: string;
 }
 
+/** How a machine runs: built into the runner, an executable, or a tessia-mesh Python class. */
+export const MACHINE_KINDS = ['builtin', 'exec', 'tessia'] as const;
+export type MachineKind = (typeof MACHINE_KINDS)[number];
+
 export class Machine {
   constructor(
     readonly name: string,
     readonly config: MachineConfig,
   ) {}
+
+  get kind(): MachineKind {
+    if (this.config.builtin !== undefined) return 'builtin';
+    return this.config.exec !== undefined ? 'exec' : 'tessia';
+  }
 
   /** The built-in machines' check, in this process; other machines' run in units (checkArgv). */
   validate(parameters: unknown): void {
@@ -158,5 +167,10 @@ export class MachineRegistry {
 
   get(name: string): Machine | undefined {
     return this.machines.get(name);
+  }
+
+  /** Every machine, in the config's order. */
+  list(): Machine[] {
+    return [...this.machines.values()];
   }
 }

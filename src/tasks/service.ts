@@ -377,6 +377,11 @@ export class TaskService {
     return task;
   }
 
+  /** The machines new tasks may run, in the config's order. */
+  listMachines(): Machine[] {
+    return this.machines.list();
+  }
+
   replaceMachines(machines: MachineRegistry): void {
     this.machines = machines;
   }

@@ -236,8 +236,9 @@ export class TaskStore {
   page<View extends TaskView>(view: View, query: PageQuery): TaskPage<View> {
     const where = pageWhere(query, { limit: query.limit + 1 });
     const columns = view === 'brief' ? 'seq, task_id AS taskId, state' : '*';
-    const rows = this.query(`SELECT ${columns} FROM tasks WHERE ${where.sql()} ORDER BY seq LIMIT @limit`).all(where.values) as (TaskRow &
-      TaskBrief & { seq: number })[];
+    const rows = this.query(`SELECT ${columns} FROM tasks WHERE ${where.sql()} ORDER BY ${orderOf(query)} LIMIT @limit`).all(
+      where.values,
+    ) as (TaskRow & TaskBrief & { seq: number })[];
     const more = rows.length > query.limit;
     const kept = more ? rows.slice(0, query.limit) : rows;
     const tasks = kept.map((row) => (view === 'brief' ? { taskId: row.taskId, state: row.state } : fromRow(row)));
@@ -252,8 +253,9 @@ export class TaskStore {
   briefPageJson(query: PageQuery): { json: string; next?: number } {
     const where = pageWhere(query, { limit: query.limit });
     const page = this.query(
-      `SELECT json_group_array(json_object('taskId', task_id, 'state', state) ORDER BY seq) AS json, COUNT(*) AS count, MAX(seq) AS last
-       FROM (SELECT seq, task_id, state FROM tasks WHERE ${where.sql()} ORDER BY seq LIMIT @limit)`,
+      `SELECT json_group_array(json_object('taskId', task_id, 'state', state) ORDER BY ${orderOf(query)}) AS json, COUNT(*) AS count,
+         ${query.newestFirst ? 'MIN' : 'MAX'}(seq) AS last
+       FROM (SELECT seq, task_id, state FROM tasks WHERE ${where.sql()} ORDER BY ${orderOf(query)} LIMIT @limit)`,
     ).get(where.values) as { json: string; count: number; last: number | null };
     if (page.count < query.limit || page.last === null) return { json: page.json };
     const after = pageWhere({ ...query, after: page.last }, {});
@@ -521,7 +523,11 @@ export interface PageQuery {
   after?: number;
   limit: number;
   filter?: TaskFilter;
+  /** The newest first (each page older than the one before); else in creation order. */
+  newestFirst?: boolean;
 }
+
+const orderOf = (query: PageQuery) => (query.newestFirst ? 'seq DESC' : 'seq');
 
 /**
  * The conditions of a page: visible tasks after the cursor that pass the filter. A time bound is
@@ -531,7 +537,7 @@ export interface PageQuery {
  */
 function pageWhere(query: PageQuery, values: Record<string, number | string>): Where {
   const where = new Where('forgotten = 0', values);
-  where.when(query.after, 'after', 'seq > @after');
+  where.when(query.after, 'after', query.newestFirst ? 'seq < @after' : 'seq > @after');
   const filter = query.filter ?? {};
   if (filter.states !== undefined) {
     const names = filter.states.map((state, index) => {

@@ -187,6 +187,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/machines": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The machines new tasks may run, in the config's order
+         * @description Names and descriptions from the config (as reloaded); a machine's command, environment and sandbox are not shown.
+         */
+        get: operations["listMachines"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/tasks/{taskId}/logs": {
         parameters: {
             query?: never;
@@ -363,6 +383,17 @@ export interface components {
              * @description when these were read
              */
             sampledAt: string;
+        };
+        /** @description a machine new tasks may run (its command, environment and sandbox are not shown) */
+        Machine: {
+            name: string;
+            /** @description the config's description of it ('' when none) */
+            description: string;
+            /**
+             * @description built into the runner, an executable, or a tessia-mesh Python class
+             * @enum {string}
+             */
+            kind: "builtin" | "exec" | "tessia";
         };
         /** @description one line of an NDJSON log stream */
         LogLine: components["schemas"]["LogEntryLine"] | components["schemas"]["Heartbeat"] | components["schemas"]["LogEndLine"] | components["schemas"]["LogShutdownLine"] | components["schemas"]["LogErrorLine"];
@@ -1221,6 +1252,8 @@ export interface operations {
                 state?: string;
                 /** @description only tasks of this machine */
                 machine?: string;
+                /** @description oldest: in creation order (tessia v1); newest: the newest first, each page older than the one before */
+                order?: "oldest" | "newest";
                 /** @description only tasks created at or after this time (ISO 8601) */
                 since?: string;
                 /** @description only tasks created before this time (ISO 8601) */
@@ -1974,6 +2007,115 @@ export interface operations {
                          * @enum {string}
                          */
                         code: "SHUTTING_DOWN" | "SYSTEMD_UNAVAILABLE" | "STORE_UNWRITABLE";
+                    };
+                };
+            };
+        };
+    };
+    listMachines: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description every machine */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Machine"][];
+                };
+            };
+            /** @description UNAUTHENTICATED: no valid credentials (client certificate or bearer token) */
+            401: {
+                headers: {
+                    /** @description Bearer realm="tessia-task-runner": how to authenticate */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description what went wrong, for humans */
+                        detail: string;
+                        /**
+                         * @description what went wrong, for programs (docs/errors.md)
+                         * @enum {string}
+                         */
+                        code: "UNAUTHENTICATED";
+                    };
+                };
+            };
+            /** @description ORIGIN_NOT_ALLOWED: the Origin header is not one of allowedOrigins: browsers may not call */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description what went wrong, for humans */
+                        detail: string;
+                        /**
+                         * @description what went wrong, for programs (docs/errors.md)
+                         * @enum {string}
+                         */
+                        code: "ORIGIN_NOT_ALLOWED";
+                    };
+                };
+            };
+            /** @description HOST_NOT_ALLOWED: the Host header is not one of the runner's names (allowedHosts) */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description what went wrong, for humans */
+                        detail: string;
+                        /**
+                         * @description what went wrong, for programs (docs/errors.md)
+                         * @enum {string}
+                         */
+                        code: "HOST_NOT_ALLOWED";
+                    };
+                };
+            };
+            /** @description INTERNAL: an error in the runner (logged) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description what went wrong, for humans */
+                        detail: string;
+                        /**
+                         * @description what went wrong, for programs (docs/errors.md)
+                         * @enum {string}
+                         */
+                        code: "INTERNAL";
+                    };
+                };
+            };
+            /** @description SHUTTING_DOWN: the runner is shutting down (tasks keep running); retry after Retry-After */
+            503: {
+                headers: {
+                    /** @description seconds to wait before trying again */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description what went wrong, for humans */
+                        detail: string;
+                        /**
+                         * @description what went wrong, for programs (docs/errors.md)
+                         * @enum {string}
+                         */
+                        code: "SHUTTING_DOWN";
                     };
                 };
             };

@@ -132,7 +132,9 @@ describe('the task list, filtered', () => {
     const firstPage = await suite.api.get(`/v1/tasks?since=${before}&limit=1&view=full`);
     assert.equal(firstPage.body.length, 1);
     assert.match(firstPage.headers.get('link') ?? '', new RegExp(`since=${encodeURIComponent(before)}.*after=\\d+`));
-    for (const query of ['state=sleeping', 'state=', 'machine=..%2Fetc', 'since=yesterday', 'until=2026-13-01T00:00:00Z']) {
+    // The newest first, a page at a time through the Link header (getAll follows it).
+    assert.deepEqual(await ids(`since=${before}&order=newest&limit=1`), [running.taskId, done.taskId]);
+    for (const query of ['state=sleeping', 'state=', 'machine=..%2Fetc', 'since=yesterday', 'until=2026-13-01T00:00:00Z', 'order=random']) {
       const reply = await suite.api.get(`/v1/tasks?${query}`);
       assert.equal(reply.status, 400, query);
     }

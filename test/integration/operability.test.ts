@@ -162,6 +162,8 @@ describe('operability', () => {
   test('a reload (SIGHUP) adds machines for new tasks, leaves running tasks alone, and refuses a bad config', async () => {
     const running = await suite.start('echo', ['echo before the reload', 'sleep 60']);
     assert.equal((await suite.api.post('/v1/tasks', { machine: 'late', parameters: [] })).status, 400);
+    const machineNames = async () => ((await suite.api.get('/v1/machines')).body as { name: string }[]).map((machine) => machine.name);
+    assert.deepEqual(await machineNames(), Object.keys(TEST_MACHINES), 'GET /v1/machines: the machines of the config, in its order');
     const configPath = `${suite.runner.systemd.root}${suite.runner.configPath}`;
     suite.runner.writeConfig({ machines: { ...TEST_MACHINES, late: { builtin: 'echo' } }, auth: { anonymous: 'write' } });
     await suite.runner.systemd.systemctl('kill', '--signal=SIGHUP', '--kill-whom=main', suite.runner.unit);
@@ -172,6 +174,11 @@ describe('operability', () => {
     );
     suite.started.add(late.body.taskId);
     await waitForJournalLine(suite.runner, late.body.taskId, 'late');
+    const machines = (await suite.api.get('/v1/machines')).body as Record<string, unknown>[];
+    assert.deepEqual(machines.at(-1), { name: 'late', description: '', kind: 'builtin' }, 'the machines of the reloaded config');
+    const anExec = machines.find((machine) => machine['kind'] === 'exec');
+    assert.ok(anExec, 'the test config has an executable machine');
+    assert.deepEqual(Object.keys(anExec).sort(), ['description', 'kind', 'name'], 'never its command, environment or sandbox');
     assert.equal((await suite.api.get(`/v1/tasks/${running.taskId}`)).body.state, 'running');
 
     writeFileSync(configPath, 'machines:\n  late:\n    builtin: nope\n');

@@ -13,9 +13,9 @@ import type { z } from 'zod';
 import { API_TYPES_FILE, apiTypes } from '../../scripts/api-types.js';
 import { API_VERSION, createApp, type AppOptions } from '../../src/api/app.js';
 import type { apiSchema } from '../../src/api/schema.js';
-import type { fullView } from '../../src/api/views.js';
+import type { fullView, machineView } from '../../src/api/views.js';
 import { LICENSE, openApiDocument } from '../../src/api/openapi/document.js';
-import type { ApiSchema, BriefTask, Task, TaskEventLine, TaskUsage } from '../../src/api/openapi/responses.js';
+import type { ApiSchema, BriefTask, MachineInfo, Task, TaskEventLine, TaskUsage } from '../../src/api/openapi/responses.js';
 import type { TaskEvent, TaskUsage as ModelTaskUsage } from '../../src/tasks/model.js';
 import type { TaskService } from '../../src/tasks/service.js';
 import type { TaskBrief } from '../../src/tasks/store.js';
@@ -134,6 +134,7 @@ type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 type Expect<T extends true> = T;
 export type ResponseSchemasAgree = [
   Expect<Same<z.infer<typeof Task>, ReturnType<typeof fullView>>>,
+  Expect<Same<z.infer<typeof MachineInfo>, ReturnType<typeof machineView>>>,
   Expect<Same<z.infer<typeof TaskUsage>, ModelTaskUsage>>,
   Expect<Same<z.infer<typeof BriefTask>, TaskBrief>>,
   Expect<Same<Omit<z.infer<typeof TaskEventLine>, 'type'>, TaskEvent>>,

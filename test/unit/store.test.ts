@@ -298,6 +298,19 @@ describe('TaskStore pages', () => {
     assert.deepEqual(page.tasks, [getTask('aaaaaaaa'), getTask('cccccccc')]);
   });
 
+  it('gives the newest first, each page older than the one before, with the cursor of the next.', () => {
+    const all = ['cccccccc', 'aaaaaaaa', 'eeeeeeee', 'bbbbbbbb', 'dddddddd'];
+    for (const taskId of all) insertTask(taskId);
+    const seen: string[] = [];
+    let after: number | undefined;
+    do {
+      const page = store.page('full', { limit: 2, newestFirst: true, ...(after === undefined ? {} : { after }) });
+      seen.push(...ids(page.tasks));
+      after = page.next;
+    } while (after !== undefined);
+    assert.deepEqual(seen, [...all].reverse());
+  });
+
   it('loses no task when the last task of a page is deleted before the next page is read.', () => {
     for (const taskId of ['aaaaaaaa', 'bbbbbbbb', 'cccccccc']) insertTask(taskId);
     const first = store.page('brief', { limit: 2 });
@@ -451,20 +464,29 @@ describe('TaskStore filters', () => {
       { machine: 'echo', states: [TaskState.created, TaskState.exited], since: '2026-11-01T12:00:00.000000Z' },
     ];
     let compared = 0;
-    for (const filter of filters) {
-      for (let limit = 1; limit <= 5; limit++) {
-        for (let after: number | undefined = 0; after !== undefined; compared++) {
-          const query: Parameters<TaskStore['page']>[1] = { limit, after, ...(filter ? { filter } : {}) };
-          const expected: TaskPage<'brief'> = store.page('brief', query);
-          const json = store.briefPageJson(query);
-          assert.equal(json.json, JSON.stringify(expected.tasks), JSON.stringify(query));
-          assert.equal(json.next, expected.next, JSON.stringify(query));
-          after = expected.next;
+    for (const newestFirst of [false, true]) {
+      for (const filter of filters) {
+        for (let limit = 1; limit <= 5; limit++) {
+          let after: number | undefined;
+          do {
+            const query: Parameters<TaskStore['page']>[1] = {
+              limit,
+              newestFirst,
+              ...(after === undefined ? {} : { after }),
+              ...(filter ? { filter } : {}),
+            };
+            const expected: TaskPage<'brief'> = store.page('brief', query);
+            const json = store.briefPageJson(query);
+            assert.equal(json.json, JSON.stringify(expected.tasks), JSON.stringify(query));
+            assert.equal(json.next, expected.next, JSON.stringify(query));
+            after = expected.next;
+            compared++;
+          } while (after !== undefined);
         }
       }
     }
-    // Pages of each filter (4, 2, 0, 3, 3, 2 and 1 tasks) at sizes 1 to 5: 10 + 6 + 5 + 8 + 8 + 6 + 5.
-    assert.equal(compared, 48, 'every page of every filter and size was compared');
+    // Pages of each filter (4, 2, 0, 3, 3, 2 and 1 tasks) at sizes 1 to 5: 10 + 6 + 5 + 8 + 8 + 6 + 5, each order.
+    assert.equal(compared, 96, 'every page of every filter and size was compared, in both orders');
   });
 
   it('finds by creation time the tasks a clock set back created out of order.', () => {

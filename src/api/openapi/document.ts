@@ -6,6 +6,7 @@
 import { createDocument } from 'zod-openapi';
 import { ADMIN_GROUP, PACKAGE_API_SOCKET } from '../../package-layout.js';
 import { filePaths } from './file-paths.js';
+import { machinePaths } from './machine-paths.js';
 import { servicePaths } from './service-paths.js';
 import { streamPaths } from './stream-paths.js';
 import { taskPaths } from './task-paths.js';
@@ -34,6 +35,7 @@ export function openApiDocument(version: string): object {
     ],
     tags: [
       { name: 'tasks', description: 'tasks: transient systemd units, started, stopped, listed and forgotten' },
+      { name: 'machines', description: 'what tasks may run, as the config names them' },
       { name: 'streams', description: "a task's journal entries, and every task's changes of state, as they come" },
       { name: 'files', description: 'the files a task left in its directory' },
       { name: 'api', description: 'the v1 API root and its descriptions (this document among them)' },
@@ -55,7 +57,7 @@ export function openApiDocument(version: string): object {
     },
     // {}: without credentials, a caller on the Unix socket gets auth.unixSocket's scope, any other auth.anonymous's.
     security: [{}, { bearer: [] }, { mutualTLS: [] }],
-    paths: { ...servicePaths, ...taskPaths, ...streamPaths, ...filePaths },
+    paths: { ...servicePaths, ...taskPaths, ...machinePaths, ...streamPaths, ...filePaths },
   });
   return document;
 }

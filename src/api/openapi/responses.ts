@@ -5,6 +5,7 @@
  * validates real answers against the document.
  */
 import { z } from 'zod';
+import { MACHINE_KINDS } from '../../machines/registry.js';
 import { CURSOR_PATTERN } from '../../tasks/logs.js';
 import { TASK_STATES, type TaskState as TaskStateName } from '../../tasks/model.js';
 import { TASK_ID_PATTERN } from '../../tasks/unit-names.js';
@@ -36,6 +37,14 @@ export const TaskUsage = z
     id: 'TaskUsage',
     description: "what the task cost, from its cgroup's counters; null where this host's cgroup hierarchy does not count it",
   });
+
+export const MachineInfo = z
+  .object({
+    name: z.string(),
+    description: z.string().meta({ description: "the config's description of it ('' when none)" }),
+    kind: z.enum(MACHINE_KINDS).meta({ description: 'built into the runner, an executable, or a tessia-mesh Python class' }),
+  })
+  .meta({ id: 'Machine', description: 'a machine new tasks may run (its command, environment and sandbox are not shown)' });
 
 export const BriefTask = z.object({ taskId: TaskId, state: TaskState }).meta({ id: 'BriefTask', description: 'the tessia v1 list item' });
 
