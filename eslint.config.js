@@ -67,6 +67,11 @@ export default tseslint.config(
     },
   },
   {
+    // The Cockpit page runs in a browser, with cockpit.js's global (src/cockpit/cockpit.d.ts).
+    files: ['src/cockpit/**'],
+    languageOptions: { globals: globals.browser },
+  },
+  {
     files: ['**/*.js', '**/*.mjs'],
     ...tseslint.configs.disableTypeChecked,
   },

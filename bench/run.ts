@@ -20,7 +20,10 @@ import { STOP_BENCH_MACHINES, benchStops } from './stops.js';
 import { MEMORY_BENCH_MACHINES, benchMemory } from './memory.js';
 import { packageEnvironment } from './package-environment.js';
 import { benchWakeups } from './wakeups.js';
+import { benchCockpit } from './cockpit.js';
 
+/** The runner's Unix socket, inside the private system: what the Cockpit page talks to. */
+const BENCH_API_SOCKET = '/run/tessia-test/bench-api.sock';
 const say = (line: string) => process.stderr.write(`[bench] ${line}\n`);
 const booted = await bootPrivateSystemd({ log: say });
 process.env['TESSIA_TEST_SYSTEMD_PID'] = String(booted.systemd.pid);
@@ -42,8 +45,9 @@ try {
     limits: { maxActiveTasks: 100000 },
     // Every record a run makes or writes is kept until the end (bench/scale.ts lists 100 000).
     retention: { maxAgeDays: null, maxFinished: null },
-    // The benchmarks' clients call over loopback without a token.
+    // The benchmarks' clients call over loopback without a token; the Cockpit page over the Unix socket.
     auth: { anonymous: 'write' },
+    unixSocket: { path: BENCH_API_SOCKET, mode: '0600' },
   };
   // TESSIA_BENCH_NODE_FLAGS: node flags for the runner under test (default: what the packaged unit
   // sets in NODE_OPTIONS); its other Environment= variables (MALLOC_ARENA_MAX) are set as well.
@@ -57,7 +61,7 @@ try {
   say(starter ? 'task units are started through the privileged starter' : 'the runner starts task units itself');
   const machine = { cpus: cpus().length, cpu: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version };
   say(`machine: ${JSON.stringify(machine)}`);
-  // TESSIA_BENCH=wakeups,starts,stops,scale,logs,events,retention,checks,recovery,profile,memory (default: all) picks benchmarks.
+  // TESSIA_BENCH=wakeups,starts,stops,scale,logs,events,retention,checks,recovery,cockpit,profile,memory (default: all) picks benchmarks.
   const chosen = (process.env['TESSIA_BENCH'] ?? 'wakeups,starts,stops,scale,logs,events,retention,checks,recovery,profile,memory').split(
     ',',
   );
@@ -88,6 +92,7 @@ try {
   // TESSIA_BENCH_RECOVERY_SIZES: tasks running at each SIGKILL (default 0,10,100,1000).
   const recoverySizes = (process.env['TESSIA_BENCH_RECOVERY_SIZES'] ?? '0,10,100,1000').split(',').map(Number);
   const recovery = chosen.includes('recovery') ? await benchRecovery(runner, booted.systemd, say, recoverySizes) : undefined;
+  const cockpit = chosen.includes('cockpit') ? await benchCockpit(runner, booted.systemd, BENCH_API_SOCKET, say) : undefined;
   await runner.stop();
   const profile = chosen.includes('profile') ? await profileStarts(config, booted.systemd, 'bench-sleep', say, starter) : undefined;
   // Not in the default set: a profile of the log throughput's reads (TESSIA_BENCH=profile-logs).
@@ -111,6 +116,7 @@ try {
     retention,
     checks,
     recovery,
+    cockpit,
     profile,
     profileLogs,
     profileSerial,

@@ -6,6 +6,7 @@
 #   tessia-task-runner_<v>.orig-npm-cache.tar.xz  the npm packages of the lockfile (scripts/vendor-npm.sh)
 #   tessia-task-runner_<v>-1.debian.tar.xz, tessia-task-runner_<v>-1.dsc
 #   tessia-task-runner_<v>-1_<arch>.deb (and its -dbgsym .deb)   unless --source-only
+#   cockpit-tessia-task-runner_<v>-1_all.deb    the Cockpit page, likewise
 # Making the npm tarball is the only step that uses the network; the binary build needs none.
 # Every file is dated by the last commit (SOURCE_DATE_EPOCH; the changelog's date), so the same
 # checkout gives the same source package, and the same source package the same .deb.
@@ -32,7 +33,7 @@ rm -rf "$work"
 mkdir -p "$tree"
 # The npm tarball of an earlier build, which vendor-npm.sh keeps if it was made from this lockfile.
 [ ! -f "$out/$component" ] || mv "$out/$component" "$work/$component"
-rm -f "$out/${name}_$version".orig*.tar.xz "$out/${name}_$version"-1.* "$out/${name}"*_"$version"-1_*.deb
+rm -f "$out/${name}_$version".orig*.tar.xz "$out/${name}_$version"-1.* "$out/${name}"*_"$version"-1_*.deb "$out/cockpit-${name}_$version"-1_*.deb
 
 deterministic_tar() {
   tar --sort=name --mtime="@$SOURCE_DATE_EPOCH" --owner=0 --group=0 --numeric-owner --mode=u=rwX,go=rX --format=gnu "$@"
@@ -67,4 +68,4 @@ if [ -z "$source_only" ]; then
   mv "$binary"/*.deb "$out/"
 fi
 rm -rf "$work"
-ls "$out/${name}_$version"* "$out/$name"*"_$version"-1_*.deb 2>/dev/null || true
+ls "$out/${name}_$version"* "$out/$name"*"_$version"-1_*.deb "$out/cockpit-${name}_$version"-1_*.deb 2>/dev/null || true

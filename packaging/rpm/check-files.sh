@@ -62,6 +62,16 @@ for page in man8/tessia-task-runner.8 man5/tessia-task-runner.yaml.5; do
   printf '%s\n' "$list" | grep -Eqx "/usr/share/man/$page(\.gz|\.xz|\.bz2|\.zst)?" || fail "missing: /usr/share/man/$page"
 done
 if printf '%s\n' "$list" | grep -q '/obj.target/\|/build/Release/obj/\|\.a$'; then fail "build leftovers in the package"; fi
+# The Cockpit page: a package of its own, built with this one and beside it; none of it in this one.
+if printf '%s\n' "$list" | grep -q '/dist/cockpit'; then fail "the Cockpit page is in the runner's package"; fi
+cockpit_rpm=$(find "$(dirname "$rpm_file")" -maxdepth 1 -name 'cockpit-tessia-task-runner-*.noarch.rpm' | head -n 1)
+if [ -z "$cockpit_rpm" ]; then
+  fail "no cockpit-tessia-task-runner package beside it"
+else
+  for file in manifest.json index.html main.js patternfly.css; do
+    rpm -qlp "$cockpit_rpm" | grep -qx "/usr/share/cockpit/tessia-task-runner/$file" || fail "$cockpit_rpm lacks $file"
+  done
+fi
 
 # Scriptlets. The units the macros get: the runner's, never the tasks slice. Each macro has two
 # known expansions: systemd >= 249's (through systemd-update-helper, as Fedora and EL9 build) and
@@ -118,7 +128,7 @@ if ! command -v rpmlint >/dev/null; then
 elif ! command -v checkbashisms >/dev/null; then
   missing_tool devscripts "rpmlint of $rpm_file (it needs checkbashisms)"
 else
-  if ! rpmlint -c "$here/rpmlint.toml" -r "$here/tessia-task-runner.rpmlintrc" "$rpm_file" >"${TMPDIR:-/tmp}/rpmlint.$$" 2>&1; then
+  if ! rpmlint -c "$here/rpmlint.toml" -r "$here/tessia-task-runner.rpmlintrc" "$rpm_file" ${cockpit_rpm:+"$cockpit_rpm"} >"${TMPDIR:-/tmp}/rpmlint.$$" 2>&1; then
     cat "${TMPDIR:-/tmp}/rpmlint.$$" >&2
     fail "rpmlint found errors"
   elif ! grep -q ' 0 errors, 0 warnings' "${TMPDIR:-/tmp}/rpmlint.$$"; then

@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { REPO_DIR } from '../../src/embedded/private-systemd.js';
 
 const DIRECTORY = join(REPO_DIR, 'packaging/out/offline-build');
@@ -35,7 +35,13 @@ function thisRun(): string | undefined {
   }
 }
 
-/** Leaves `deb` for the package suite of this run. */
+/** The Cockpit page's package that the build of `deb` (tessia-task-runner_<v>_<arch>.deb) made beside it. */
+export function cockpitDebBeside(deb: string): string {
+  const version = /^tessia-task-runner_([^_]+)_/.exec(basename(deb))?.[1] ?? '';
+  return join(dirname(deb), `cockpit-tessia-task-runner_${version}_all.deb`);
+}
+
+/** Leaves `deb` (and the Cockpit page's package beside it) for the package suite of this run. */
 export function handOverOfflineDeb(deb: string): void {
   const run = thisRun();
   rmSync(DIRECTORY, { recursive: true, force: true });
@@ -43,6 +49,9 @@ export function handOverOfflineDeb(deb: string): void {
   mkdirSync(DIRECTORY, { recursive: true });
   const file = join(DIRECTORY, basename(deb));
   copyFileSync(deb, file);
+  // The Cockpit page's package, built with it, beside it (cockpitDebBeside).
+  const cockpit = cockpitDebBeside(deb);
+  if (existsSync(cockpit)) copyFileSync(cockpit, join(DIRECTORY, basename(cockpit)));
   writeFileSync(RECORD, JSON.stringify({ run, file, sha256: sha256Of(file) } satisfies Record));
 }
 

@@ -33,6 +33,13 @@ export function skipUnlessInstalled(commands: readonly string[], reason: string,
   return skipOrFail(reason, `not found on PATH: ${missing.join(', ')}`, env);
 }
 
+/** Like `skipUnlessInstalled`, for programs found by their path (those not on $PATH, as /usr/lib/cockpit/cockpit-ws). */
+export function skipUnlessFiles(files: readonly string[], reason: string, env: NodeJS.ProcessEnv = process.env): string | false {
+  const missing = files.filter((file) => !existsSync(file));
+  if (missing.length === 0) return false;
+  return skipOrFail(reason, `not found: ${missing.join(', ')}`, env);
+}
+
 /** What builds the native journal binding on a machine where `npm ci` could not (no C++ compiler). */
 export const NATIVE_JOURNAL_ENABLE = 'apt-get install python3 make g++ && npm rebuild unix-dgram';
 

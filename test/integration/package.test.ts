@@ -19,6 +19,7 @@ import { TASK_UNIT_GLOB } from '../../src/tasks/unit-names.js';
 import { ADMIN_GROUP, PACKAGE_API_SOCKET, TASK_LOG_NAMESPACE } from '../../src/package-layout.js';
 import { skipUnlessInstalled } from '../harness/requirements.js';
 import { freshDeb, holdPackageTurn } from '../harness/deb-package.js';
+import { cockpitDebBeside } from '../harness/offline-deb.js';
 
 const execFileAsync = promisify(execFile);
 const VERSION = (JSON.parse(readFileSync(join(REPO_DIR, 'package.json'), 'utf8')) as { version: string }).version;
@@ -77,7 +78,7 @@ describe('the Debian package', { timeout: 30 * 60_000, skip: SKIP }, () => {
   });
   after(async () => {
     // Whatever happened above, nothing of the package may stay installed or running.
-    await systemd.run(['dpkg', '--purge', 'tessia-task-runner'], { timeoutMs: 120_000 });
+    await systemd.run(['dpkg', '--purge', 'cockpit-tessia-task-runner', 'tessia-task-runner'], { timeoutMs: 120_000 });
     // The test system's own copy back, for the suites that follow.
     if (bootDropin) {
       mkdirSync(dirname(`${systemd.root}${NAMESPACE_DROPIN}`), { recursive: true });
@@ -483,6 +484,37 @@ describe('the Debian package', { timeout: 30 * 60_000, skip: SKIP }, () => {
     assert.equal((await systemd.show(`tessia-task-${taskId}.service`, ['MainPID']))['MainPID'], pid);
     assert.equal((await api.get(`/v1/tasks/${taskId}`)).body.state, 'running');
   });
+
+  test(
+    "the Cockpit page's package: lintian finds nothing, Cockpit finds the page, the runner's package holds none of it, and it removes cleanly",
+    {
+      skip: skipUnlessInstalled(
+        ['cockpit-bridge'],
+        "the Cockpit page's package needs Cockpit: apt-get install cockpit-bridge (.ci/run does)",
+      ),
+    },
+    async () => {
+      const cockpitDeb = cockpitDebBeside(deb);
+      assert.ok(existsSync(cockpitDeb), `${cockpitDeb} was built with the runner's package`);
+      const lint = await execFileAsync('lintian', ['--fail-on', 'error,warning', '--tag-display-limit', '0', cockpitDeb]).catch(
+        (error: unknown) => error as { stdout: string; stderr: string; code: number },
+      );
+      assert.ok(!('code' in lint) || lint.code === 0, `lintian:\n${lint.stdout}${lint.stderr}`);
+      assert.doesNotMatch(`${lint.stdout}${lint.stderr}`, /^[EW]: /m);
+      const runnerFiles = execFileSync('dpkg-deb', ['--contents', deb], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+      assert.doesNotMatch(runnerFiles, /dist\/cockpit/, "the runner's package does not carry the page");
+      await installed();
+      copyFileSync(cockpitDeb, `${systemd.root}${inside}/cockpit.deb`);
+      await run('dpkg', '-i', `${inside}/cockpit.deb`);
+      const page = '/usr/share/cockpit/tessia-task-runner';
+      for (const file of ['manifest.json', 'index.html', 'main.js', 'patternfly.css'])
+        assert.ok(existsSync(`${systemd.root}${page}/${file}`), file);
+      assert.match(await run('cockpit-bridge', '--packages'), /^tessia-task-runner\b/m, 'the bridge lists the package');
+      await run('dpkg', '--remove', 'cockpit-tessia-task-runner');
+      assert.ok(!existsSync(`${systemd.root}${page}`), 'nothing of the page is left');
+      assert.doesNotMatch(await run('cockpit-bridge', '--packages'), /^tessia-task-runner\b/m);
+    },
+  );
 
   test('remove stops the service and every task; purge removes the state; nothing of ours is left running', async () => {
     const { taskId } = await runningTask();

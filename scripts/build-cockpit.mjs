@@ -1,0 +1,57 @@
+// The Cockpit page's files besides its compiled modules (tsc -p src/cockpit): its HTML, manifest and
+// styles, and the part of PatternFly 4 it uses (the version Cockpit 287's own pages are built with),
+// into dist/cockpit/ — what the cockpit-tessia-task-runner package installs as
+// /usr/share/cockpit/tessia-task-runner/. PatternFly's fonts are Cockpit's own (../../static/fonts);
+// its icon font and images are not used.
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+
+const out = 'dist/cockpit';
+const source = 'src/cockpit';
+const patternfly = dirname(createRequire(import.meta.url).resolve('@patternfly/patternfly/package.json'));
+/** The PatternFly parts the page's markup uses (class names pf-c-*, pf-l-*). */
+const PARTS = [
+  'patternfly-base.css',
+  'components/Alert/alert.css',
+  'components/Backdrop/backdrop.css',
+  'components/Button/button.css',
+  'components/DescriptionList/description-list.css',
+  'components/Form/form.css',
+  'components/FormControl/form-control.css',
+  'components/Label/label.css',
+  'components/ModalBox/modal-box.css',
+  'components/Table/table.css',
+  'components/Table/table-grid.css',
+  'components/Title/title.css',
+  'components/Toolbar/toolbar.css',
+  'layouts/Bullseye/bullseye.css',
+];
+const FONTS = [
+  ['RedHatText', 'Regular', 400],
+  ['RedHatText', 'Medium', 500],
+  ['RedHatText', 'Bold', 700],
+  ['RedHatDisplay', 'Regular', 400],
+  ['RedHatDisplay', 'Medium', 500],
+  ['RedHatDisplay', 'Bold', 700],
+  ['RedHatMono', 'Regular', 400],
+];
+
+mkdirSync(out, { recursive: true });
+for (const file of ['index.html', 'manifest.json', 'tasks.css']) copyFileSync(join(source, file), join(out, file));
+const fonts = FONTS.map(
+  ([family, style, weight]) =>
+    `@font-face { font-family: "${family}"; src: url("../../static/fonts/${family}-${style}.woff2") format("woff2"); font-weight: ${weight}; font-style: normal; font-display: fallback; }`,
+).join('\n');
+const parts = PARTS.map((part) =>
+  readFileSync(join(patternfly, part), 'utf8')
+    // PatternFly's own @font-face rules point into its package; Cockpit serves the same families.
+    .replace(/@font-face\s*\{[^}]*\}/g, '')
+    .replace(/url\("\.\.\/\.\.\/assets\/[^"]*"\)/g, 'none')
+    .replace(/\/\*# sourceMappingURL=.*\*\//g, ''),
+);
+const { version } = JSON.parse(readFileSync(join(patternfly, 'package.json'), 'utf8'));
+writeFileSync(
+  join(out, 'patternfly.css'),
+  `/* PatternFly ${version} (MIT), the parts the page uses: ${PARTS.join(', ')} */\n${fonts}\n${parts.join('\n')}`,
+);

@@ -1,0 +1,36 @@
+/** The runner's answers as the page reads them (the API's OpenAPI document has them all: GET /v1/openapi.json). */
+export type TaskState = 'created' | 'running' | 'stopping' | 'exited' | 'lost';
+
+export const TASK_STATES: readonly TaskState[] = ['created', 'running', 'stopping', 'exited', 'lost'];
+
+export interface TaskUsage {
+  cpuNsec: number | null;
+  memoryBytes: number | null;
+  memoryPeakBytes: number | null;
+  ioReadBytes: number | null;
+  ioWriteBytes: number | null;
+  tasks: number | null;
+}
+
+export interface Task {
+  taskId: string;
+  state: TaskState;
+  machine: string;
+  exitCode: number | null;
+  result: string | null;
+  detail: string | null;
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  unit: string;
+  stopRequested: boolean;
+  usage: TaskUsage | null;
+}
+
+export interface MachineInfo {
+  name: string;
+  description: string;
+  kind: string;
+}
+
+export const isFinished = (task: Task) => task.state === 'exited' || task.state === 'lost';
