@@ -9,20 +9,27 @@ import { request } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { chromium } from 'playwright-core';
 import { client } from '../src/embedded/api-client.js';
-import { COCKPIT_WS, startCockpit } from '../src/embedded/cockpit-ws.js';
+import { BROWSER_OPTIONS, CHROMIUM, COCKPIT_WS, startCockpit } from '../src/embedded/cockpit-ws.js';
 import type { PrivateSystemd } from '../src/embedded/private-systemd.js';
 import type { RunnerService } from '../src/embedded/runner-service.js';
 import { percentile, round } from './stats.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const SAMPLES = 10;
+/** The task's first line of its own (the page shows systemd's lines about the unit too). */
+const FIRST_LINE = 'the first line of the task';
+export const COCKPIT_BENCH_MACHINES = {
+  'bench-print-then-sleep': { exec: ['/bin/sh', '-c', `echo ${FIRST_LINE}; exec sleep 60`] },
+};
 const LIST = '/v1/tasks?view=full&order=newest&limit=20';
 
 export interface CockpitBenchResult {
   samples: number;
   /** From navigation to the list shown (the page's own connection to Cockpit, its cockpit.js, the API's answer). */
   listLoad: { p50Ms: number; maxMs: number; bareP50Ms: number };
-  /** From navigation to a running task's page until its first log line is shown; bare: the log stream's first entry. */
+  /**
+   * From navigation to the page of a task just started until its first line of output is shown (after
+   * systemd's lines about its unit); bare: the same line in the log stream of another such task.
+   */
   firstLogLine: { p50Ms: number; maxMs: number; bareP50Ms: number };
 }
 
@@ -60,7 +67,7 @@ export async function benchCockpit(
   }
   const api = client(runner.baseUrl);
   const cockpit = await startCockpit(systemd, socket, 'bench-cockpit');
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  const browser = await chromium.launch({ ...BROWSER_OPTIONS, executablePath: cockpit.browserExecutable });
   const onHost = `${systemd.root}${socket}`;
   try {
     for (let i = 0; i < 20; i++) await api.post('/v1/tasks', { machine: 'bench-sleep', parameters: null });
@@ -83,10 +90,12 @@ export async function benchCockpit(
     for (let i = 0; i < SAMPLES; i++) {
       list.page.push(await timeOnPage(cockpit.pageUrl, '#app[data-loaded="true"]'));
       list.bare.push(await bare(onHost, LIST, () => false));
-      const task = (await api.post('/v1/tasks', { machine: 'bench-sleep-60', parameters: null })).body as { taskId: string };
-      running.push(task.taskId);
-      firstLine.page.push(await timeOnPage(`${cockpit.pageUrl}#/task/${task.taskId}`, '#tessia-log .tessia-log__entry'));
-      firstLine.bare.push(await bare(onHost, `/v1/tasks/${task.taskId}/logs?follow=true`, (text) => text.includes('"type":"entry"')));
+      // The page and the bare read each of a task of their own, started just before: its first line still to come.
+      const forPage = (await api.post('/v1/tasks', { machine: 'bench-print-then-sleep', parameters: null })).body as { taskId: string };
+      firstLine.page.push(await timeOnPage(`${cockpit.pageUrl}#/task/${forPage.taskId}`, `#tessia-log .tessia-log__entry:has-text("${FIRST_LINE}")`));
+      const forBare = (await api.post('/v1/tasks', { machine: 'bench-print-then-sleep', parameters: null })).body as { taskId: string };
+      firstLine.bare.push(await bare(onHost, `/v1/tasks/${forBare.taskId}/logs?follow=true`, (text) => text.includes(FIRST_LINE)));
+      running.push(forPage.taskId, forBare.taskId);
     }
     for (const taskId of running) await api.post(`/v1/tasks/${taskId}/stop`);
     const figures = (of: { page: number[]; bare: number[] }) => ({

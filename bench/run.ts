@@ -20,7 +20,7 @@ import { STOP_BENCH_MACHINES, benchStops } from './stops.js';
 import { MEMORY_BENCH_MACHINES, benchMemory } from './memory.js';
 import { packageEnvironment } from './package-environment.js';
 import { benchWakeups } from './wakeups.js';
-import { benchCockpit } from './cockpit.js';
+import { COCKPIT_BENCH_MACHINES, benchCockpit } from './cockpit.js';
 
 /** The runner's Unix socket, inside the private system: what the Cockpit page talks to. */
 const BENCH_API_SOCKET = '/run/tessia-test/bench-api.sock';
@@ -39,15 +39,15 @@ try {
       ...RECOVERY_BENCH_MACHINES,
       ...STOP_BENCH_MACHINES,
       ...MEMORY_BENCH_MACHINES,
+      ...COCKPIT_BENCH_MACHINES,
     },
     // TESSIA_BENCH_LOG_LEVEL: the runner's log level (default warn).
     log: { level: process.env['TESSIA_BENCH_LOG_LEVEL'] ?? 'warn' },
     limits: { maxActiveTasks: 100000 },
     // Every record a run makes or writes is kept until the end (bench/scale.ts lists 100 000).
     retention: { maxAgeDays: null, maxFinished: null },
-    // The benchmarks' clients call over loopback without a token; the Cockpit page over the Unix socket.
+    // The benchmarks' clients call over loopback without a token.
     auth: { anonymous: 'write' },
-    unixSocket: { path: BENCH_API_SOCKET, mode: '0600' },
   };
   // TESSIA_BENCH_NODE_FLAGS: node flags for the runner under test (default: what the packaged unit
   // sets in NODE_OPTIONS); its other Environment= variables (MALLOC_ARENA_MAX) are set as well.
@@ -57,14 +57,16 @@ try {
   // TESSIA_BENCH_STARTER=0: the runner starts task units itself, as before privilege separation
   // (default: through the privileged starter, as the package runs it).
   const starter = process.env['TESSIA_BENCH_STARTER'] !== '0';
-  const runner = await startRunnerService(config, { nodeFlags, env, starter });
+  // TESSIA_BENCH=wakeups,starts,stops,scale,logs,events,retention,checks,recovery,cockpit,profile,memory (default: all) picks benchmarks.
+  const chosen = (
+    process.env['TESSIA_BENCH'] ?? 'wakeups,starts,stops,scale,logs,events,retention,checks,recovery,cockpit,profile,memory'
+  ).split(',');
+  // The Cockpit page talks to the runner over its Unix socket: only the runs that measure it have one.
+  const runnerConfig = chosen.includes('cockpit') ? { ...config, unixSocket: { path: BENCH_API_SOCKET, mode: '0600' } } : config;
+  const runner = await startRunnerService(runnerConfig, { nodeFlags, env, starter });
   say(starter ? 'task units are started through the privileged starter' : 'the runner starts task units itself');
   const machine = { cpus: cpus().length, cpu: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version };
   say(`machine: ${JSON.stringify(machine)}`);
-  // TESSIA_BENCH=wakeups,starts,stops,scale,logs,events,retention,checks,recovery,cockpit,profile,memory (default: all) picks benchmarks.
-  const chosen = (process.env['TESSIA_BENCH'] ?? 'wakeups,starts,stops,scale,logs,events,retention,checks,recovery,profile,memory').split(
-    ',',
-  );
   const samples = Number(process.env['TESSIA_BENCH_SAMPLES'] ?? 500);
   // What a message read costs any process here: the floor under the runner's CPU a task (bench/wakeups.ts).
   const wakeups = chosen.includes('wakeups') ? await benchWakeups(say) : undefined;

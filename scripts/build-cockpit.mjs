@@ -3,7 +3,7 @@
 // into dist/cockpit/ — what the cockpit-tessia-task-runner package installs as
 // /usr/share/cockpit/tessia-task-runner/. PatternFly's fonts are Cockpit's own (../../static/fonts);
 // its icon font and images are not used.
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 
@@ -37,6 +37,8 @@ const FONTS = [
   ['RedHatMono', 'Regular', 400],
 ];
 
+// Only what this build makes: a module renamed or removed since must not linger.
+rmSync(out, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });
 for (const file of ['index.html', 'manifest.json', 'tasks.css']) copyFileSync(join(source, file), join(out, file));
 const fonts = FONTS.map(
@@ -51,7 +53,25 @@ const parts = PARTS.map((part) =>
     .replace(/\/\*# sourceMappingURL=.*\*\//g, ''),
 );
 const { version } = JSON.parse(readFileSync(join(patternfly, 'package.json'), 'utf8'));
-writeFileSync(
-  join(out, 'patternfly.css'),
-  `/* PatternFly ${version} (MIT), the parts the page uses: ${PARTS.join(', ')} */\n${fonts}\n${parts.join('\n')}`,
-);
+// The npm package carries no licence file: its licence (package.json: MIT), as the project states it.
+const LICENSE = `PatternFly ${version} (https://www.patternfly.org), the parts the page uses: ${PARTS.join(', ')}.
+
+MIT License
+
+Copyright (c) Red Hat, Inc.
+
+Permission is hereby granted, free of charge, to any person obtaining a copy of this software and
+associated documentation files (the "Software"), to deal in the Software without restriction,
+including without limitation the rights to use, copy, modify, merge, publish, distribute,
+sublicense, and/or sell copies of the Software, and to permit persons to whom the Software is
+furnished to do so, subject to the following conditions:
+
+The above copyright notice and this permission notice shall be included in all copies or
+substantial portions of the Software.
+
+THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR IMPLIED, INCLUDING BUT
+NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY, FITNESS FOR A PARTICULAR PURPOSE AND
+NONINFRINGEMENT. IN NO EVENT SHALL THE AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM,
+DAMAGES OR OTHER LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM, OUT
+OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE SOFTWARE.`;
+writeFileSync(join(out, 'patternfly.css'), `/*! ${LICENSE} */\n${fonts}\n${parts.join('\n')}`);

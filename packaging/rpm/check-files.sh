@@ -64,13 +64,17 @@ done
 if printf '%s\n' "$list" | grep -q '/obj.target/\|/build/Release/obj/\|\.a$'; then fail "build leftovers in the package"; fi
 # The Cockpit page: a package of its own, built with this one and beside it; none of it in this one.
 if printf '%s\n' "$list" | grep -q '/dist/cockpit'; then fail "the Cockpit page is in the runner's package"; fi
-cockpit_rpm=$(find "$(dirname "$rpm_file")" -maxdepth 1 -name 'cockpit-tessia-task-runner-*.noarch.rpm' | head -n 1)
-if [ -z "$cockpit_rpm" ]; then
-  fail "no cockpit-tessia-task-runner package beside it"
+cockpit_rpm="$(dirname "$rpm_file")/cockpit-tessia-task-runner-$(rpm -qp --qf '%{VERSION}-%{RELEASE}' "$rpm_file").noarch.rpm"
+if [ ! -f "$cockpit_rpm" ]; then
+  fail "no $cockpit_rpm beside it"
+  cockpit_rpm=
 else
   for file in manifest.json index.html main.js patternfly.css; do
     rpm -qlp "$cockpit_rpm" | grep -qx "/usr/share/cockpit/tessia-task-runner/$file" || fail "$cockpit_rpm lacks $file"
   done
+  # With administrative access the page drives the runner as root: none of it writable but by root.
+  rpm -qp --dump "$cockpit_rpm" | awk '$6 != "root" || $7 != "root" || substr($5, length($5) - 1) ~ /[2367]/ { print }' | grep -q . \
+    && fail "$cockpit_rpm has files not owned by root, or writable by others"
 fi
 
 # Scriptlets. The units the macros get: the runner's, never the tasks slice. Each macro has two

@@ -7,10 +7,11 @@ export function apiSchema() {
     '/tasks': {
       description: 'tasks',
       methods: {
-        GET: 'list tasks in creation order as [{taskId, state}]; ?view=full for every field; limit and after for pages (Link rel="next")',
+        GET: 'list tasks in creation order (?order=newest: the newest first) as [{taskId, state}]; ?view=full for every field; limit and after for pages (Link rel="next")',
         POST: 'start a task: body {"machine": string, "parameters": any}; 201 with the task',
       },
     },
+    '/machines': { description: 'machines', methods: { GET: 'the machines new tasks may run: [{name, description, kind}]' } },
     '/tasks/{taskId}': {
       description: 'one task',
       methods: { GET: 'the task', DELETE: 'forget the task (a running one is stopped first)' },

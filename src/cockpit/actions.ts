@@ -3,8 +3,13 @@ import type { Task } from './api-types.js';
 import { confirmAction } from './dialogs.js';
 import type { RunnerClient } from './runner-client.js';
 
+/** A stop asked for already (or under way): the next one kills, as the API does. */
+const kills = (task: Task) => task.stopRequested || task.state === 'stopping';
+
+export const stopLabel = (task: Task) => (kills(task) ? 'Kill' : 'Stop');
+
 export function confirmStop(runner: RunnerClient, task: Task): Promise<boolean> {
-  const kill = task.stopRequested || task.state === 'stopping';
+  const kill = kills(task);
   return confirmAction({
     title: kill ? `Kill task ${task.taskId}?` : `Stop task ${task.taskId}?`,
     body: kill

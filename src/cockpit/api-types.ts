@@ -33,4 +33,10 @@ export interface MachineInfo {
   kind: string;
 }
 
+/** The package's API socket (src/package-layout.ts PACKAGE_API_SOCKET), unless the manifest's config says another. */
+export const DEFAULT_SOCKET = '/run/tessia-task-runner.sock';
+
+/** A task id as the runner makes them (src/tasks/unit-names.ts): 8 hex digits. */
+export const TASK_ID = /^[0-9a-f]{8}$/;
+
 export const isFinished = (task: Task) => task.state === 'exited' || task.state === 'lost';

@@ -13,7 +13,7 @@ interface CockpitHttpError {
 interface CockpitHttpRequest extends PromiseLike<string> {
   /** Calls back with each block of a 2xx response; returns how much of it was used (the rest comes again). */
   stream(callback: (data: string) => number | undefined): CockpitHttpRequest;
-  /** Calls back with the response's status and headers (lower-case names) once they are in. */
+  /** Calls back with the response's status and headers once they are in. */
   response(callback: (status: number, headers: Record<string, string>) => void): CockpitHttpRequest;
   catch(callback: (error: unknown, body?: string) => void): PromiseLike<unknown>;
   close(problem?: string): void;
@@ -36,6 +36,7 @@ interface Cockpit {
   /** Filled in by ../manifests.js: each package's manifest, with its overrides. */
   readonly manifests: Record<string, { config?: Record<string, unknown> } | undefined>;
   addEventListener(event: 'locationchanged' | 'visibilitychange', listener: () => void): void;
+  removeEventListener(event: 'locationchanged' | 'visibilitychange', listener: () => void): void;
   readonly hidden: boolean;
 }
 

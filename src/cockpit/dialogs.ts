@@ -23,7 +23,8 @@ export function confirmAction(confirmation: Confirmation): Promise<boolean> {
       resolve(done);
     };
     const onKey = (event: KeyboardEvent) => {
-      if (event.key === 'Escape') close(false);
+      // Not while the action runs: its outcome is shown here.
+      if (event.key === 'Escape' && !act.disabled) close(false);
     };
     const act = button(confirmation.action, confirmation.danger ? 'danger' : 'primary', () => {
       act.disabled = true;
@@ -69,6 +70,7 @@ export function confirmAction(confirmation: Confirmation): Promise<boolean> {
     );
     document.addEventListener('keydown', onKey);
     document.body.append(backdrop);
-    act.focus();
+    // A key held or pressed twice must not confirm what cannot be undone.
+    (confirmation.danger ? cancel : act).focus();
   });
 }

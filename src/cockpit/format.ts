@@ -1,7 +1,7 @@
 /** How the page says things: exit codes, durations, times, sizes, journal priorities. */
 
-/** The runner's own exit codes (docs/lifecycle.md); any other is the machine's. */
-const EXIT_MEANINGS: Record<number, string> = {
+/** The runner's own exit codes (src/tasks/model.ts ExitCode, docs/lifecycle.md); any other is the machine's. */
+export const EXIT_MEANINGS: Readonly<Record<number, string>> = {
   0: 'success',
   [-1]: 'stopped on request',
   [-2]: 'runtime limit reached',
@@ -51,10 +51,24 @@ export function cpuTime(nsec: number | null): string {
   return nsec === null ? '' : duration(new Date(0).toISOString(), new Date(nsec / 1e6).toISOString());
 }
 
-/** syslog's priorities, as journalctl names and colours them: the class of an entry's line. */
-const PRIORITY_CLASSES = ['emerg', 'alert', 'crit', 'err', 'warning', 'notice', 'info', 'debug'] as const;
+/** The class of an entry's line, from the priority's name the runner gives it (journalctl's names). */
+export function priorityClass(priorityName: unknown): string {
+  return `tessia-log--${typeof priorityName === 'string' && /^[a-z]+$/.test(priorityName) ? priorityName : 'info'}`;
+}
 
-export function priorityClass(priority: unknown): string {
-  const index = typeof priority === 'number' && Number.isInteger(priority) ? priority : 6;
-  return `tessia-log--${PRIORITY_CLASSES[Math.min(Math.max(index, 0), 7)] ?? 'info'}`;
+/**
+ * Text as it is, but control characters and bidirectional overrides made visible (\u001b, \u202e):
+ * a task's output cannot move or hide what the page shows around it.
+ */
+export function visible(text: string): string {
+  return text.replace(
+    // eslint-disable-next-line no-control-regex -- the point: to find them
+    /[\u0000-\u0008\u000b-\u001f\u007f\u202a-\u202e\u2066-\u2069]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+}
+
+/** At most `max` characters of a text, and how many more there were. */
+export function truncated(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max)}… (${text.length - max} more characters)`;
 }

@@ -1,4 +1,5 @@
 /** The Tasks page: the list (#/), a task (#/task/ID), the start form (#/start), as Cockpit's location says. */
+import { TASK_ID } from './api-types.js';
 import { RunnerClient } from './runner-client.js';
 import { showStartForm } from './start-form.js';
 import { showTaskList } from './task-list.js';
@@ -14,7 +15,7 @@ function route(): void {
   leave();
   delete root.dataset['loaded'];
   const [view, id] = cockpit.location.path;
-  if (view === 'task' && id !== undefined && /^[0-9a-f]{8}$/.test(id)) leave = showTaskPage(root, runner, id);
+  if (view === 'task' && id !== undefined && TASK_ID.test(id)) leave = showTaskPage(root, runner, id);
   else if (view === 'start') leave = showStartForm(root, runner);
   else leave = showTaskList(root, runner);
 }

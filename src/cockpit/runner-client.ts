@@ -3,13 +3,22 @@
  * connect is the socket's mode and group, and with administrative access the bridge is root).
  */
 /* eslint-disable @typescript-eslint/no-unnecessary-type-parameters -- an answer's type is the caller's (api-types.ts), as the API documents it */
+import { DEFAULT_SOCKET } from './api-types.js';
 import { completeLines, nextPage, parseLine } from './wire.js';
 
 /** Where the runner listens: the package's socket, or the manifest override's (/etc/cockpit/tessia-task-runner.override.json). */
 export function runnerSocket(): string {
   const configured = cockpit.manifests['tessia-task-runner']?.config?.['socket'];
-  return typeof configured === 'string' && configured.startsWith('/') ? configured : '/run/tessia-task-runner.sock';
+  if (configured === undefined) return DEFAULT_SOCKET;
+  if (typeof configured === 'string' && SOCKET_PATH.test(configured) && !configured.split('/').includes('..')) return configured;
+  console.warn(
+    `tessia-task-runner: the configured socket ${JSON.stringify(configured)} is not a path under /run: ${DEFAULT_SOCKET} is used`,
+  );
+  return DEFAULT_SOCKET;
 }
+
+/** Under /run (root's): a socket elsewhere could be another user's, who would read what the page sends. */
+const SOCKET_PATH = /^\/run(\/[A-Za-z0-9._@-]+)+$/;
 
 /** An answer the page shows as it is: the runner's own `detail`, or what kept the request from it. */
 export class RunnerError extends Error {
@@ -71,25 +80,34 @@ export class RunnerClient {
 
   /** A page of a list, and the path of the next one (its Link header), if any. */
   getPage<T>(path: string): Promise<{ items: T[]; next: string | null }> {
-    return this.call<T[]>('GET', path).then((answer) => ({ items: answer.body, next: nextPage(answer.headers['link']) }));
+    return this.call<T[]>('GET', path).then((answer) => {
+      // Header names as the runner wrote them (Link): compared without case, as HTTP's are.
+      const link = Object.entries(answer.headers).find(([name]) => name.toLowerCase() === 'link')?.[1];
+      return { items: answer.body, next: nextPage(link) };
+    });
   }
 
-  post<T>(path: string, body?: unknown): Promise<T> {
-    return this.call<T>('POST', path, body).then((answer) => answer.body);
+  post<T>(path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
+    return this.call<T>('POST', path, body, headers).then((answer) => answer.body);
   }
 
   delete<T>(path: string): Promise<T> {
     return this.call<T>('DELETE', path).then((answer) => answer.body);
   }
 
-  private call<T>(method: string, path: string, body?: unknown): Promise<{ body: T; headers: Record<string, string> }> {
+  private call<T>(
+    method: string,
+    path: string,
+    body?: unknown,
+    extraHeaders: Record<string, string> = {},
+  ): Promise<{ body: T; headers: Record<string, string> }> {
     return new Promise((resolve, reject) => {
       let headers: Record<string, string> = {};
       const request = this.http.request({
         method,
         path,
         body: body === undefined ? '' : JSON.stringify(body),
-        headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
+        headers: { ...extraHeaders, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
       });
       request.response((_status, received) => {
         headers = received;
@@ -101,7 +119,11 @@ export class RunnerClient {
       request.then(
         (text) => {
           clearTimeout(timer);
-          resolve({ body: (text === '' ? null : JSON.parse(text)) as T, headers });
+          try {
+            resolve({ body: (text === '' ? null : JSON.parse(text)) as T, headers });
+          } catch {
+            reject(new RunnerError(`The answer on ${this.socket} is not the runner's (not JSON).`, null));
+          }
         },
         () => undefined,
       );

@@ -18,6 +18,17 @@ export function showStartForm(root: HTMLElement, runner: RunnerClient): () => vo
   const problem = el('div', { class: 'pf-c-form__helper-text pf-m-error', id: 'tessia-parameters-error', 'aria-live': 'polite' });
   const status = el('div', { class: 'tessia-status' });
   let machines: MachineInfo[] = [];
+  /**
+   * One Idempotency-Key for a request as the form holds it: a start sent again after a timeout (the
+   * runner may have started it) gives the task the first one made, not a second task.
+   */
+  let attempt: { request: string; key: string } | null = null;
+  const keyFor = (request: string) => {
+    // getRandomValues, not randomUUID: a console served over plain HTTP is no secure context.
+    if (attempt?.request !== request)
+      attempt = { request, key: Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, '0')).join('') };
+    return attempt.key;
+  };
 
   const submit = button('Start', 'primary', () => void start(), { id: 'tessia-submit' });
   const cancel = button('Cancel', 'link', () => {
@@ -36,7 +47,8 @@ export function showStartForm(root: HTMLElement, runner: RunnerClient): () => vo
     }
     submit.disabled = true;
     try {
-      const task = await runner.post<Task>('/v1/tasks', { machine: machine.value, parameters: body });
+      const request = { machine: machine.value, parameters: body };
+      const task = await runner.post<Task>('/v1/tasks', request, { 'Idempotency-Key': keyFor(JSON.stringify(request)) });
       if (!closed) cockpit.location.go(['task', task.taskId]);
     } catch (error) {
       if (closed) return;

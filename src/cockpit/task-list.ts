@@ -2,8 +2,8 @@
  * The task list: the newest first, a page at a time, filtered by the API (state, machine), updated
  * live from the runner's events; each row links to its task's page and its unit's page.
  */
-import { isFinished, TASK_STATES, type MachineInfo, type Task } from './api-types.js';
-import { confirmDelete, confirmStop } from './actions.js';
+import { isFinished, TASK_ID, TASK_STATES, type MachineInfo, type Task } from './api-types.js';
+import { confirmDelete, confirmStop, stopLabel } from './actions.js';
 import { alert, button, el } from './dom.js';
 import { bytes, cpuTime, duration, localTime } from './format.js';
 import { RunnerError, type RunnerClient, type Stream } from './runner-client.js';
@@ -71,7 +71,8 @@ export function showTaskList(root: HTMLElement, runner: RunnerClient): () => voi
       const page = await runner.getPage<Task>(path);
       if (closed) return;
       next = page.next;
-      body.replaceChildren(...page.items.map(row));
+      // A row is made only of a task whose id is one: it goes into paths and links.
+      body.replaceChildren(...page.items.filter((task) => TASK_ID.test(task.taskId)).map(row));
       if (page.items.length === 0) body.append(el('tr', {}, el('td', { colspan: '10', class: 'tessia-empty' }, 'No tasks.')));
       pageInfo.textContent = `Page ${pages.length + 1}`;
       newer.disabled = pages.length === 0;
@@ -109,7 +110,7 @@ export function showTaskList(root: HTMLElement, runner: RunnerClient): () => voi
     const actions = el('td', { class: 'pf-c-table__action' });
     if (!isFinished(task))
       actions.append(
-        button(task.stopRequested ? 'Kill' : 'Stop', 'secondary', () => void confirmStop(runner, task).then(scheduleRefresh), {
+        button(stopLabel(task), 'secondary', () => void confirmStop(runner, task).then(scheduleRefresh), {
           'data-action': 'stop',
         }),
       );
@@ -121,7 +122,7 @@ export function showTaskList(root: HTMLElement, runner: RunnerClient): () => voi
       el('td', { 'data-label': 'Machine' }, task.machine),
       el('td', { 'data-label': 'State' }, stateLabel(task)),
       el('td', { 'data-label': 'Exit code' }, exitCell(task)),
-      el('td', { 'data-label': 'Started' }, localTime(task.startedAt ?? task.createdAt)),
+      el('td', { 'data-label': 'Started' }, localTime(task.startedAt)),
       el('td', { 'data-label': 'Finished' }, localTime(task.finishedAt)),
       el('td', { 'data-label': 'Duration' }, duration(task.startedAt, task.finishedAt)),
       el(
@@ -153,7 +154,7 @@ export function showTaskList(root: HTMLElement, runner: RunnerClient): () => voi
       () => {
         // Ended (the runner restarting, the bridge gone): the page is read again when it is back.
         events = null;
-        if (!closed) reconnectTimer = window.setTimeout(() => void load().then(follow), RECONNECT_DELAY_MS);
+        if (!closed && !cockpit.hidden) reconnectTimer = window.setTimeout(() => void load().then(follow), RECONNECT_DELAY_MS);
       },
     );
   }
@@ -207,9 +208,20 @@ export function showTaskList(root: HTMLElement, runner: RunnerClient): () => voi
       body,
     ),
   );
+  // Hidden (another page of Cockpit shown), the list holds no stream; shown again, it reads the page again.
+  const onVisibility = () => {
+    if (cockpit.hidden) {
+      events?.close();
+      events = null;
+    } else if (!events) {
+      void load().then(follow);
+    }
+  };
+  cockpit.addEventListener('visibilitychange', onVisibility);
   void load().then(follow);
   return () => {
     closed = true;
+    cockpit.removeEventListener('visibilitychange', onVisibility);
     events?.close();
     window.clearTimeout(refreshTimer);
     window.clearTimeout(reconnectTimer);

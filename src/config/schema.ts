@@ -149,7 +149,11 @@ export const TessiaMachineSchema = z.strictObject({
 
 export const MachineSchema = z
   .strictObject({
-    description: z.string().max(1000).default('').meta({ description: 'What the machine is, for people reading the config.' }),
+    description: z
+      .string()
+      .max(1000)
+      .default('')
+      .meta({ description: 'What the machine is, for people reading the config, and for clients with read scope (GET /v1/machines).' }),
     builtin: z.enum(['echo']).optional().meta({
       description: 'A machine built into the runner: echo speaks the tessia test language (README, "The echo machine").',
     }),

@@ -9,12 +9,18 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { COCKPIT_PACKAGE as PACKAGE, COCKPIT_WS, startCockpit, type CockpitService } from '../../src/embedded/cockpit-ws.js';
+import {
+  BROWSER_OPTIONS,
+  CHROMIUM,
+  COCKPIT_PACKAGE as PACKAGE,
+  COCKPIT_WS,
+  startCockpit,
+  type CockpitService,
+} from '../../src/embedded/cockpit-ws.js';
 import { waitForState } from '../../src/embedded/runner-tasks.js';
 import { skipUnlessFiles } from '../harness/requirements.js';
 import { runnerSuite } from '../harness/suite.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const SKIP = skipUnlessFiles(
   [COCKPIT_WS, '/usr/bin/cockpit-bridge', '/usr/share/cockpit/shell/manifest.json', CHROMIUM],
   "the Cockpit page's browser tests need Cockpit and Chromium: apt-get install cockpit-ws cockpit-bridge cockpit-system chromium (.ci/run does)",
@@ -30,7 +36,7 @@ describe('the Cockpit page', { skip: SKIP }, () => {
 
   before(async () => {
     cockpit = await startCockpit(suite.runner.systemd, socketPath, name);
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+    browser = await chromium.launch({ ...BROWSER_OPTIONS, executablePath: cockpit.browserExecutable });
     page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
   });
 
@@ -53,7 +59,11 @@ describe('the Cockpit page', { skip: SKIP }, () => {
     const entry = page.locator(`a[href="/${PACKAGE}"]`).first();
     await entry.waitFor({ state: 'attached' });
     assert.equal((await entry.textContent())?.trim(), 'Tasks');
-    const manifest = (await (await fetch(`${cockpit.base}/cockpit/@localhost/${PACKAGE}/manifest.json`)).json()) as Record<string, any>;
+    // Inside cockpit-ws's network, as everything that reaches it.
+    const manifest = (await page.evaluate(
+      (url) => fetch(url).then((r) => r.json()),
+      `${cockpit.base}/cockpit/@localhost/${PACKAGE}/manifest.json`,
+    )) as Record<string, any>;
     assert.ok(manifest['tools'].index, 'a tools entry');
   });
 
@@ -89,7 +99,10 @@ describe('the Cockpit page', { skip: SKIP }, () => {
     await open('#/start');
     await loaded();
     await page.selectOption('#tessia-machine', 'echo');
-    await page.fill('#tessia-parameters', JSON.stringify(['echo the first line', 'sleep 2', 'echo the last line', 'return 0']));
+    await page.fill(
+      '#tessia-parameters',
+      JSON.stringify(['echo the first line', 'LOG ERROR something went wrong', 'sleep 2', 'echo the last line', 'return 0']),
+    );
     await page.click('#tessia-submit');
     await page.waitForSelector('#app[data-state="running"]');
     const taskId = new URL(page.url()).hash.replace('#/task/', '');
@@ -100,6 +113,12 @@ describe('the Cockpit page', { skip: SKIP }, () => {
     const messages = await page.locator('#tessia-log .tessia-log__message').allTextContents();
     assert.ok(messages.indexOf('the first line') < messages.indexOf('the last line'), messages.join('\n'));
     await page.waitForSelector('#app[data-state="exited"]');
+    // Coloured by priority, as journalctl does.
+    assert.match(
+      (await page.locator('.tessia-log__entry', { hasText: 'something went wrong' }).getAttribute('class')) ?? '',
+      /tessia-log--err/,
+    );
+    assert.match((await page.locator('.tessia-log__entry', { hasText: 'the first line' }).getAttribute('class')) ?? '', /tessia-log--info/);
     // An entry's structured fields, on a click.
     await page.locator('#tessia-log .tessia-log__entry', { hasText: 'the first line' }).click();
     const fields = await page.locator('.tessia-log__fields').first().textContent();
@@ -148,6 +167,71 @@ describe('the Cockpit page', { skip: SKIP }, () => {
     assert.equal((await suite.api.get(`/v1/tasks/${task.taskId}`)).status, 404);
   });
 
+  test('filters by state and pages through the API, the newest first', async () => {
+    const ended = [];
+    for (let i = 0; i < 21; i++) ended.push(await suite.start('echo', ['return 0']));
+    const running = await suite.start('sleeper', null);
+    for (const task of ended) await waitForState(suite.api, task.taskId, ['exited']);
+    await open();
+    await loaded();
+    await page.selectOption('#tessia-state-filter', 'running');
+    await page.waitForSelector(`tr[data-task="${ended.at(-1)?.taskId}"]`, { state: 'detached' });
+    const states = await page
+      .locator('#tessia-tasks tbody [data-state]')
+      .evaluateAll((labels) => labels.map((l) => l.getAttribute('data-state')));
+    assert.ok(states.length > 0 && states.every((state) => state === 'running'), states.join(','));
+    assert.equal(await page.locator(`tr[data-task="${running.taskId}"]`).count(), 1);
+    await page.selectOption('#tessia-state-filter', 'exited');
+    await page.waitForSelector(`tr[data-task="${ended.at(-1)?.taskId}"]`);
+    assert.equal(await page.locator('#tessia-tasks tbody tr[data-task]').count(), 20, 'a page of 20');
+    const firstPage = await page
+      .locator('#tessia-tasks tbody tr[data-task]')
+      .evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-task')));
+    await page.click('button:has-text("Older")');
+    await page.waitForSelector(`tr[data-task="${ended.at(-1)?.taskId}"]`, { state: 'detached' });
+    const secondPage = await page
+      .locator('#tessia-tasks tbody tr[data-task]')
+      .evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-task')));
+    assert.ok(secondPage.length > 0 && secondPage.every((id) => !firstPage.includes(id)), 'the older page holds other tasks');
+    assert.ok(secondPage.includes(ended[0]?.taskId ?? ''), 'the oldest of them on it');
+  });
+
+  test('a second stop kills: a task in its cleanup ends at once (confirmed again)', async () => {
+    const task = await suite.start('echo', ['echo working', 'sleep 120', 'CLEANUP', 'echo cleaning up', 'sleep 120']);
+    await open(`#/task/${task.taskId}`);
+    await page.waitForSelector('#app[data-state="running"]');
+    await page.click('[data-action="stop"]');
+    await page.locator('.pf-c-modal-box button', { hasText: 'Stop' }).click();
+    await page.waitForSelector('#tessia-log .tessia-log__entry:has-text("cleaning up")');
+    const kill = page.locator('[data-action="stop"]', { hasText: 'Kill' });
+    await kill.waitFor();
+    await kill.click();
+    await page
+      .locator('.pf-c-modal-box')
+      .filter({ hasText: `Kill task ${task.taskId}?` })
+      .waitFor();
+    await page.locator('.pf-c-modal-box button', { hasText: 'Kill' }).click();
+    await page.waitForSelector('#tessia-log-end');
+    assert.equal(await page.locator('#tessia-log-end').textContent(), 'The task ended: exited, exit code -1 (stopped on request).');
+  });
+
+  test('follows the log on across a restart of the runner', async () => {
+    const task = await suite.start('echo', ['echo before', 'sleep 4', 'echo after the restart', 'sleep 60']);
+    await open(`#/task/${task.taskId}`);
+    await page.waitForSelector('#tessia-log .tessia-log__entry:has-text("before")');
+    await suite.runner.restart();
+    await page.waitForSelector('#tessia-log .tessia-log__entry:has-text("after the restart")', { timeout: 30_000 });
+    assert.equal(await page.locator('#tessia-log .tessia-log__entry', { hasText: 'before' }).count(), 1, 'nothing twice');
+  });
+
+  test('inside the shell, a task links to its unit in Services', async () => {
+    const task = await suite.start('sleeper', null);
+    await page.goto(`${cockpit.base}/${PACKAGE}`);
+    const frame = page.frameLocator(`iframe[name="cockpit1:localhost/${PACKAGE}"]`);
+    await frame.locator(`tr[data-task="${task.taskId}"] a[data-unit]`).click();
+    await page.waitForURL(`**/system/services#/${encodeURIComponent(task.unit)}`);
+  });
+
   test('says plainly when the runner is not running', async () => {
     await suite.runner.stop();
     try {
@@ -157,5 +241,32 @@ describe('the Cockpit page', { skip: SKIP }, () => {
     } finally {
       await suite.runner.start();
     }
+  });
+});
+
+describe('the Cockpit page for a user who may not use the runner', { skip: SKIP }, () => {
+  const name = `cockpit-nobody-${process.pid}`;
+  const socketPath = `/run/tessia-test/${name}.sock`;
+  // Mode 0600, root's: the user's bridge cannot connect (the package's is 0660, tessia-task-runner-admin's).
+  const suite = runnerSuite({ unixSocket: { path: socketPath, mode: '0600' } });
+  let cockpit: CockpitService;
+  let browser: Browser;
+
+  before(async () => {
+    cockpit = await startCockpit(suite.runner.systemd, socketPath, name, 'nobody');
+    browser = await chromium.launch({ ...BROWSER_OPTIONS, executablePath: cockpit.browserExecutable });
+  });
+
+  after(async () => {
+    await browser.close();
+    await cockpit.stop();
+  });
+
+  test('is told it is not permitted, and nothing more', async () => {
+    const page = await browser.newPage();
+    await page.goto(cockpit.pageUrl);
+    await page.waitForSelector('#app[data-loaded="error"]');
+    assert.match((await page.locator('.tessia-status').textContent()) ?? '', /Not permitted to reach the task runner/);
+    assert.equal(await page.locator('#tessia-tasks tbody tr[data-task]').count(), 0);
   });
 });

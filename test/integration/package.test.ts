@@ -509,6 +509,8 @@ describe('the Debian package', { timeout: 30 * 60_000, skip: SKIP }, () => {
       const page = '/usr/share/cockpit/tessia-task-runner';
       for (const file of ['manifest.json', 'index.html', 'main.js', 'patternfly.css'])
         assert.ok(existsSync(`${systemd.root}${page}/${file}`), file);
+      // With administrative access the page drives the runner as root: none of it writable but by root.
+      assert.equal(await run('find', page, '(', '!', '-user', 'root', '-o', '-perm', '/022', ')', '-print'), '');
       assert.match(await run('cockpit-bridge', '--packages'), /^tessia-task-runner\b/m, 'the bridge lists the package');
       await run('dpkg', '--remove', 'cockpit-tessia-task-runner');
       assert.ok(!existsSync(`${systemd.root}${page}`), 'nothing of the page is left');

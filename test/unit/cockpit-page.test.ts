@@ -1,8 +1,14 @@
 /** The Cockpit page's pure parts (src/cockpit/wire.ts, format.ts): what it reads from the runner, and how it says it. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { bytes, cpuTime, duration, exitMeaning, priorityClass } from '../../src/cockpit/format.js';
+import { readFileSync } from 'node:fs';
+import { DEFAULT_SOCKET, TASK_ID, TASK_STATES as PAGE_STATES } from '../../src/cockpit/api-types.js';
+import { bytes, cpuTime, duration, EXIT_MEANINGS, exitMeaning, priorityClass, truncated, visible } from '../../src/cockpit/format.js';
 import { completeLines, nextPage, parseLine } from '../../src/cockpit/wire.js';
+import { PACKAGE_API_SOCKET } from '../../src/package-layout.js';
+import { PRIORITY_NAMES } from '../../src/journal/priority.js';
+import { ExitCode, TASK_STATES } from '../../src/tasks/model.js';
+import { TASK_ID_PATTERN } from '../../src/tasks/unit-names.js';
 
 describe('the Cockpit page reading the runner', () => {
   it('takes the complete lines of a block and leaves the rest for the next', () => {
@@ -47,11 +53,36 @@ describe('the Cockpit page saying things', () => {
     assert.equal(cpuTime(165_000_000), '165 ms');
   });
 
-  it('colours an entry by its priority, as journalctl does, and takes anything else as info', () => {
-    assert.equal(priorityClass(3), 'tessia-log--err');
-    assert.equal(priorityClass(4), 'tessia-log--warning');
-    assert.equal(priorityClass(7), 'tessia-log--debug');
-    assert.equal(priorityClass('3'), 'tessia-log--info');
-    assert.equal(priorityClass(42), 'tessia-log--debug');
+  it("colours an entry by the priority's name the runner gives it, and takes anything else as info", () => {
+    assert.equal(priorityClass('err'), 'tessia-log--err');
+    assert.equal(priorityClass('warning'), 'tessia-log--warning');
+    assert.equal(priorityClass('x y'), 'tessia-log--info');
+    assert.equal(priorityClass(3), 'tessia-log--info');
+    // Every name the runner gives but info has its rule in the page's styles.
+    const css = readFileSync(new URL('../../src/cockpit/tasks.css', import.meta.url), 'utf8');
+    for (const name of PRIORITY_NAMES.filter((each) => each !== 'info')) assert.ok(css.includes(`.tessia-log--${name}`), name);
+  });
+
+  it("shows a task's control characters and bidirectional overrides, and cuts what is too long", () => {
+    assert.equal(visible('a\tb\nc'), 'a\tb\nc', 'tabs and newlines stay');
+    assert.equal(visible('\u001b[31mred\u202etxt'), '\\u001b[31mred\\u202etxt');
+    assert.equal(truncated('abcdef', 4), 'abcd… (2 more characters)');
+    assert.equal(truncated('abc', 4), 'abc');
+  });
+});
+
+describe('the Cockpit page and the runner agree', () => {
+  it('on task states, exit codes, task ids and the socket', () => {
+    assert.deepEqual(PAGE_STATES, TASK_STATES);
+    assert.deepEqual(
+      Object.keys(EXIT_MEANINGS)
+        .map(Number)
+        .sort((a, b) => a - b),
+      Object.values(ExitCode).sort((a, b) => a - b),
+    );
+    assert.equal(TASK_ID.source, TASK_ID_PATTERN.source);
+    assert.equal(DEFAULT_SOCKET, PACKAGE_API_SOCKET);
+    const manifest = JSON.parse(readFileSync(new URL('../../src/cockpit/manifest.json', import.meta.url), 'utf8'));
+    assert.equal(manifest.config.socket, PACKAGE_API_SOCKET);
   });
 });
