@@ -92,7 +92,9 @@ export async function benchCockpit(
       list.bare.push(await bare(onHost, LIST, () => false));
       // The page and the bare read each of a task of their own, started just before: its first line still to come.
       const forPage = (await api.post('/v1/tasks', { machine: 'bench-print-then-sleep', parameters: null })).body as { taskId: string };
-      firstLine.page.push(await timeOnPage(`${cockpit.pageUrl}#/task/${forPage.taskId}`, `#tessia-log .tessia-log__entry:has-text("${FIRST_LINE}")`));
+      firstLine.page.push(
+        await timeOnPage(`${cockpit.pageUrl}#/task/${forPage.taskId}`, `#tessia-log .tessia-log__entry:has-text("${FIRST_LINE}")`),
+      );
       const forBare = (await api.post('/v1/tasks', { machine: 'bench-print-then-sleep', parameters: null })).body as { taskId: string };
       firstLine.bare.push(await bare(onHost, `/v1/tasks/${forBare.taskId}/logs?follow=true`, (text) => text.includes(FIRST_LINE)));
       running.push(forPage.taskId, forBare.taskId);
