@@ -2,6 +2,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { readFileSync } from 'node:fs';
+import type { fullView, machineView } from '../../src/api/views.js';
+import type { MachineInfo as PageMachine, Task as PageTask, TaskState as PageState } from '../../src/cockpit/api-types.js';
+import type { TaskState } from '../../src/tasks/model.js';
 import { DEFAULT_SOCKET, TASK_ID, TASK_STATES as PAGE_STATES } from '../../src/cockpit/api-types.js';
 import { bytes, cpuTime, duration, EXIT_MEANINGS, exitMeaning, priorityClass, truncated, visible } from '../../src/cockpit/format.js';
 import { completeLines, nextPage, parseLine } from '../../src/cockpit/wire.js';
@@ -70,6 +73,14 @@ describe('the Cockpit page saying things', () => {
     assert.equal(truncated('abc', 4), 'abc');
   });
 });
+
+/** At compile time: what the page reads is what the runner's views send (src/api/views.ts). */
+type Expect<T extends true> = T;
+export type PageReadsTheViews = [
+  Expect<ReturnType<typeof fullView> extends PageTask ? true : false>,
+  Expect<ReturnType<typeof machineView> extends PageMachine ? true : false>,
+  Expect<[PageState] extends [TaskState] ? ([TaskState] extends [PageState] ? true : false) : false>,
+];
 
 describe('the Cockpit page and the runner agree', () => {
   it('on task states, exit codes, task ids and the socket', () => {
