@@ -63,7 +63,7 @@ export function priorityClass(priorityName: unknown): string {
 export function visible(text: string): string {
   return text.replace(
     // eslint-disable-next-line no-control-regex -- the point: to find them
-    /[\u0000-\u0008\u000b-\u001f\u007f\u202a-\u202e\u2066-\u2069]/g,
+    /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g,
     (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
   );
 }

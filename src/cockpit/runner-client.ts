@@ -12,13 +12,16 @@ export function runnerSocket(): string {
   if (configured === undefined) return DEFAULT_SOCKET;
   if (typeof configured === 'string' && SOCKET_PATH.test(configured) && !configured.split('/').includes('..')) return configured;
   console.warn(
-    `tessia-task-runner: the configured socket ${JSON.stringify(configured)} is not a path under /run: ${DEFAULT_SOCKET} is used`,
+    `tessia-task-runner: the configured socket ${JSON.stringify(configured)} is not a path under /run (outside /run/user, /run/lock, /run/shm): ${DEFAULT_SOCKET} is used`,
   );
   return DEFAULT_SOCKET;
 }
 
-/** Under /run (root's): a socket elsewhere could be another user's, who would read what the page sends. */
-const SOCKET_PATH = /^\/run(\/[A-Za-z0-9._@-]+)+$/;
+/**
+ * Under /run, but not where users may create files (/run/user, /run/lock, /run/shm): a socket there could
+ * be another user's, who would read what the page sends.
+ */
+const SOCKET_PATH = /^\/run\/(?!user\/|lock\/|shm\/)[A-Za-z0-9._@-]+(\/[A-Za-z0-9._@-]+)*$/;
 
 /** An answer the page shows as it is: the runner's own `detail`, or what kept the request from it. */
 export class RunnerError extends Error {
@@ -34,7 +37,15 @@ export class RunnerError extends Error {
   get unreachable(): boolean {
     return this.status === null;
   }
+
+  /** Worth asking again shortly (the runner restarting, busy, away): not a refusal of the request itself, nor of the user. */
+  get transient(): boolean {
+    return this.status === null ? this.code !== NOT_PERMITTED : this.status >= 500 || this.status === 429;
+  }
 }
+
+/** The bridge's problem when the socket refuses the user (its mode and group). */
+const NOT_PERMITTED = 'access-denied';
 
 const isCockpitError = (error: unknown): error is CockpitHttpError => typeof error === 'object' && error !== null && 'problem' in error;
 

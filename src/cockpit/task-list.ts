@@ -145,15 +145,17 @@ export function showTaskList(root: HTMLElement, runner: RunnerClient): () => voi
 
   /** The runner's events (only new ones): any task's change reads the page shown again. */
   function follow(): void {
+    if (closed || cockpit.hidden) return;
     events?.close();
     events = runner.follow(
       '/v1/events?format=ndjson',
       (event) => {
         if (event['type'] === 'task') scheduleRefresh();
       },
-      () => {
+      (error) => {
         // Ended (the runner restarting, the bridge gone): the page is read again when it is back.
         events = null;
+        if (error && !error.transient) return;
         if (!closed && !cockpit.hidden) reconnectTimer = window.setTimeout(() => void load().then(follow), RECONNECT_DELAY_MS);
       },
     );
@@ -211,6 +213,7 @@ export function showTaskList(root: HTMLElement, runner: RunnerClient): () => voi
   // Hidden (another page of Cockpit shown), the list holds no stream; shown again, it reads the page again.
   const onVisibility = () => {
     if (cockpit.hidden) {
+      window.clearTimeout(reconnectTimer);
       events?.close();
       events = null;
     } else if (!events) {

@@ -17,6 +17,8 @@ const TAIL = 1000;
 const MAX_ENTRIES = 5000;
 /** Characters of a message or a field's value shown. */
 const MAX_TEXT = 16 * 1024;
+/** Fields of an entry kept for its details. */
+const MAX_FIELDS = 100;
 const RESUME_DELAY_MS = 3000;
 
 export function showTaskPage(root: HTMLElement, runner: RunnerClient, taskId: string): () => void {
@@ -25,6 +27,7 @@ export function showTaskPage(root: HTMLElement, runner: RunnerClient, taskId: st
   let log: Stream | null = null;
   let events: Stream | null = null;
   let resumeTimer: number | undefined;
+  let eventsTimer: number | undefined;
   /** The last entry's cursor: where a stream opened again resumes. */
   let cursor: string | null = null;
   const details = el('dl', { class: 'pf-c-description-list pf-m-horizontal pf-m-compact', id: 'tessia-details' });
@@ -93,7 +96,23 @@ export function showTaskPage(root: HTMLElement, runner: RunnerClient, taskId: st
     root.dataset['state'] = task.state;
   }
 
+  /** What an entry keeps for its fields on demand: bounded, whatever the task wrote (100 fields, 16 KiB each). */
+  function bounded(entry: Record<string, unknown>): Record<string, unknown> {
+    const fields = typeof entry['fields'] === 'object' && entry['fields'] !== null ? (entry['fields'] as Record<string, unknown>) : {};
+    const text = (value: unknown) => truncated(typeof value === 'string' ? value : JSON.stringify(value), MAX_TEXT);
+    return {
+      priorityName: entry['priorityName'],
+      source: entry['source'],
+      fields: Object.fromEntries(
+        Object.entries(fields)
+          .slice(0, MAX_FIELDS)
+          .map(([name, value]) => [truncated(name, 64), text(value)]),
+      ),
+    };
+  }
+
   function entryLine(entry: Record<string, unknown>): HTMLElement {
+    const kept = bounded(entry);
     const time = typeof entry['timestamp'] === 'string' ? localTime(entry['timestamp']) : '';
     const message = typeof entry['message'] === 'string' ? visible(truncated(entry['message'], MAX_TEXT)) : '';
     const line = el(
@@ -105,7 +124,7 @@ export function showTaskPage(root: HTMLElement, runner: RunnerClient, taskId: st
     const toggle = () => {
       const next = line.nextElementSibling;
       if (next?.classList.contains('tessia-log__fields')) next.remove();
-      else line.after(fieldsOf(entry));
+      else line.after(fieldsOf(kept));
     };
     line.addEventListener('click', toggle);
     line.addEventListener('keydown', (event) => {
@@ -160,8 +179,14 @@ export function showTaskPage(root: HTMLElement, runner: RunnerClient, taskId: st
       (error) => {
         log = null;
         if (closed || ended) return;
+        if (error && !error.transient) {
+          // Refused for good (no such task, not permitted): said, and not asked again.
+          status.replaceChildren(alert('danger', error.message));
+          return;
+        }
         // Cut short (the runner restarting, the bridge gone): said, and followed again from where it was.
         status.replaceChildren(alert('warning', error ? error.message : 'The log stream ended early: following again shortly.'));
+        window.clearTimeout(resumeTimer);
         resumeTimer = window.setTimeout(resume, RESUME_DELAY_MS);
       },
     );
@@ -174,8 +199,10 @@ export function showTaskPage(root: HTMLElement, runner: RunnerClient, taskId: st
       (event) => {
         if (event['type'] === 'task') void refresh();
       },
-      () => {
+      (error) => {
         events = null;
+        // Followed again (a runner restart ends it) unless refused for good.
+        if (!closed && (!error || error.transient)) eventsTimer = window.setTimeout(resume, RESUME_DELAY_MS);
       },
     );
   }
@@ -210,18 +237,17 @@ export function showTaskPage(root: HTMLElement, runner: RunnerClient, taskId: st
     el(
       'p',
       { class: 'tessia-note' },
-      `The last ${TAIL} entries, then new ones as they come (journalctl --namespace=tessia TESSIA_TASK_ID=${taskId}: all of them).`,
+      `The last ${TAIL} entries, then new ones as they come (journalctl --namespace=+tessia -u tessia-task-${taskId}: all of them).`,
     ),
     lines,
   );
   cockpit.addEventListener('visibilitychange', onVisibility);
-  void refresh().then(() => {
-    if (!closed && !cockpit.hidden) resume();
-  });
+  if (!cockpit.hidden) resume();
   return () => {
     closed = true;
     cockpit.removeEventListener('visibilitychange', onVisibility);
     window.clearTimeout(resumeTimer);
+    window.clearTimeout(eventsTimer);
     pause();
   };
 }

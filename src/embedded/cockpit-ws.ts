@@ -41,6 +41,9 @@ export async function startCockpit(systemd: PrivateSystemd, socket: string, name
   mkdirSync(packageDir, { recursive: true });
   cpSync(`${systemd.root}${APP_DIR_INSIDE}/dist/cockpit`, packageDir, { recursive: true });
   writeFileSync(join(packageDir, 'override.json'), JSON.stringify({ config: { socket } }));
+  // Readable by the bridge's user, whatever this process's umask.
+  for (const each of [dir, `${dir}/share`, `${dir}/share/cockpit`, `${dir}/share/cockpit/${COCKPIT_PACKAGE}`])
+    chmodSync(`${systemd.root}${each}`, 0o755);
   const started = await systemd.run([
     'systemd-run',
     `--unit=${unit}`,
@@ -78,10 +81,11 @@ export async function startCockpit(systemd: PrivateSystemd, socket: string, name
     (status) => status === '200',
   );
   const browserExecutable = `${systemd.root}${dir}/chromium`;
-  writeFileSync(browserExecutable, `#!/bin/sh\nexec nsenter --net=${systemd.root}${network} ${CHROMIUM} "$@"\n`);
-  chmodSync(browserExecutable, 0o700);
-  // The package directory was made by root: the user's bridge must read it.
-  if (user !== undefined) chmodSync(`${systemd.root}${dir}`, 0o755);
+  // Made here, whole, by this process (no file planted before it is followed), for root alone.
+  writeFileSync(browserExecutable, `#!/bin/sh\nexec nsenter --net=${systemd.root}${network} ${CHROMIUM} "$@"\n`, {
+    mode: 0o700,
+    flag: 'wx',
+  });
   return {
     base,
     pageUrl: `${base}/cockpit/@localhost/${COCKPIT_PACKAGE}/index.html`,

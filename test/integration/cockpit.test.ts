@@ -200,6 +200,8 @@ describe('the Cockpit page', { skip: SKIP }, () => {
     const task = await suite.start('echo', ['echo working', 'sleep 120', 'CLEANUP', 'echo cleaning up', 'sleep 120']);
     await open(`#/task/${task.taskId}`);
     await page.waitForSelector('#app[data-state="running"]');
+    // The machine itself running (its first line out): a SIGTERM before it listens would end it at once.
+    await page.waitForSelector('#tessia-log .tessia-log__entry:has-text("working")');
     await page.click('[data-action="stop"]');
     await page.locator('.pf-c-modal-box button', { hasText: 'Stop' }).click();
     await page.waitForSelector('#tessia-log .tessia-log__entry:has-text("cleaning up")');

@@ -69,6 +69,7 @@ describe('the Cockpit page saying things', () => {
   it("shows a task's control characters and bidirectional overrides, and cuts what is too long", () => {
     assert.equal(visible('a\tb\nc'), 'a\tb\nc', 'tabs and newlines stay');
     assert.equal(visible('\u001b[31mred\u202etxt'), '\\u001b[31mred\\u202etxt');
+    assert.equal(visible('\u009b\u200f\u2028'), '\\u009b\\u200f\\u2028', 'C1 controls, bidi marks, line separators');
     assert.equal(truncated('abcdef', 4), 'abcd… (2 more characters)');
     assert.equal(truncated('abc', 4), 'abc');
   });
