@@ -153,9 +153,19 @@ describe('the packages build with no network', { timeout: 60 * 60_000, skip: SKI
     // Its npm tarball is the source package's (made above); the rest is the checkout.
     const built = await offline(['sh', join(REPO_DIR, 'scripts/package-rpm.sh'), '--out', sources], REPO_DIR);
     t.diagnostic(`offline RPM build: ${built.seconds} s`);
-    const rpms = readdirSync(sources).filter((file) => file.endsWith('.rpm'));
-    assert.equal(rpms.length, 1, `one RPM: ${rpms.join(' ')}`);
-    const requires = execFileSync('rpm', ['-qp', '--requires', join(sources, rpms[0] ?? '')], { encoding: 'utf8' });
+    const rpms = readdirSync(sources)
+      .filter((file) => file.endsWith('.rpm'))
+      .sort();
+    // The runner's (for this machine's architecture), and the Cockpit page's (noarch).
+    assert.equal(rpms.length, 2, rpms.join(' '));
+    assert.equal(rpms[0], `cockpit-${NAME}-${VERSION}-1.noarch.rpm`);
+    assert.ok(rpms[1]?.startsWith(`${NAME}-${VERSION}-1.`), rpms.join(' '));
+    const runnerRpm = rpms.find((file) => file.startsWith(`${NAME}-`)) ?? '';
+    const requires = execFileSync('rpm', ['-qp', '--requires', join(sources, runnerRpm)], { encoding: 'utf8' });
     assert.match(requires, new RegExp(`^nodejs\\(abi${process.versions.node.split('.')[0]}\\)$`, 'm'));
+    const cockpitRequires = execFileSync('rpm', ['-qp', '--requires', join(sources, `cockpit-${NAME}-${VERSION}-1.noarch.rpm`)], {
+      encoding: 'utf8',
+    });
+    assert.match(cockpitRequires, /^cockpit-bridge >= 266$/m);
   });
 });
