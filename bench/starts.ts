@@ -110,9 +110,9 @@ export interface StartBenchResult {
   /** CPU milliseconds a second of each process with nothing started (the latency runs' tasks ended and collected). */
   quietCpuMsPerSecond: Record<string, number>;
   /**
-   * systemd's PropertiesChanged the runner dropped during the bare rounds, a bare start: the bare units', their
-   * slice's, any other unit's it does not follow (the runner's own, at most once a second): an upper bound on one
-   * unit's, start to collection.
+   * systemd's signals the runner dropped during the bare rounds, a bare start: the PropertiesChanged of the bare
+   * units, their slice and any other unit it does not follow (the runner's own, at most once a second), and the
+   * JobRemoved of their jobs: an upper bound on one unit's, start to collection.
    */
   signalsPerUnit: number;
 }
@@ -328,7 +328,7 @@ export async function benchStarts(
         ),
     );
     log(
-      `PropertiesChanged the runner dropped a bare start, during the bare rounds (an upper bound on one unit's, start to collection): ${signalsPerUnit}`,
+      `signals (PropertiesChanged, JobRemoved) the runner dropped a bare start, during the bare rounds (an upper bound on one unit's, start to collection): ${signalsPerUnit}`,
     );
     const viaApi = together(apiRounds);
     const viaBus = together(bareRounds);

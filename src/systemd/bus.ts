@@ -5,7 +5,7 @@
 import { EventEmitter } from 'node:events';
 import type { Readable, Writable } from 'node:stream';
 import { DBusError, Message, MessageBus, MessageType, Variant, systemBus } from '@jellybrick/dbus-next';
-import { interceptMessages, type LargeSignalDecision, type MessageDecision } from './message-framing.js';
+import { interceptMessages, type LargeSignalDecision, type MessageDecision, type SignalOrder } from './message-framing.js';
 
 export { Variant };
 
@@ -63,19 +63,26 @@ export class SystemBus extends EventEmitter<{ signal: [BusSignal]; disconnect: [
   private inFlight = 0;
   private readonly waiting: (() => void)[] = [];
 
+  /** Where the messages the client reads itself wait for the signals before them (./message-framing.ts). */
+  private order: SignalOrder | null = null;
+
   private constructor(private readonly bus: MessageBus) {
     super();
     bus.on('message', (message) => {
       if (message.type !== MessageType.SIGNAL) return;
-      // Every signal, also those sent to our unique name by anyone: the client decides whom to believe.
-      this.emit('signal', {
-        // Typed as always there; a message without the header field has none.
-        sender: (message.sender as string | undefined) ?? '',
-        path: message.path,
-        interface: message.interface,
-        member: message.member,
-        body: message.body,
-      });
+      try {
+        // Every signal, also those sent to our unique name by anyone: the client decides whom to believe.
+        this.emit('signal', {
+          // Typed as always there; a message without the header field has none.
+          sender: (message.sender as string | undefined) ?? '',
+          path: message.path,
+          interface: message.interface,
+          member: message.member,
+          body: message.body,
+        });
+      } finally {
+        this.order?.signalHandedOn();
+      }
     });
     const lost = (error: Error) => this.lost(error);
     (bus as unknown as EventEmitter).on('error', lost);
@@ -90,10 +97,14 @@ export class SystemBus extends EventEmitter<{ signal: [BusSignal]; disconnect: [
    */
   static async connect(incoming?: IncomingMessages): Promise<SystemBus> {
     const bus = systemBus();
+    // Listening from the first message on: each signal dbus-next hands on is counted in the order.
+    const systemBusConnection = new SystemBus(bus);
     const connection = (bus as unknown as { _connection: EventEmitter & { stream?: Readable } })._connection;
     // Emitted once authenticated, before dbus-next reads the first message.
     if (incoming) {
-      connection.once('connect', () => connection.stream && interceptMessages(connection.stream, incoming.decide, incoming.keepLarge));
+      connection.once('connect', () => {
+        if (connection.stream) systemBusConnection.order = interceptMessages(connection.stream, incoming.decide, incoming.keepLarge);
+      });
     }
     await new Promise<void>((resolve, reject) => {
       const onError = (error: Error) => reject(error);
@@ -103,7 +114,7 @@ export class SystemBus extends EventEmitter<{ signal: [BusSignal]; disconnect: [
         resolve();
       });
     });
-    return new SystemBus(bus);
+    return systemBusConnection;
   }
 
   async call(call: MethodCall): Promise<unknown[]> {

@@ -5,8 +5,9 @@
 import { EventEmitter } from 'node:events';
 import { messageOf } from '../errors.js';
 import { BusCallError, DISCONNECTED, OUTCOME_UNKNOWN, SystemBus, type BusSignal, type IncomingMessages, type Variant } from './bus.js';
-import { BUS_NAME, MANAGER, PROPERTIES, SYSTEMD_NAME, classifySignal, type ForgedMember } from './signals.js';
-import { trimIncoming, unbelievedLargeSignal, type SignalTrimPolicy } from './signal-trimmer.js';
+import { BUS_NAME, MANAGER, PROPERTIES, SYSTEMD_NAME, classifySignal, type ForgedMember, type SignalMeaning } from './signals.js';
+import { readSystemdSignal, type SignalReadPolicy } from './signal-decoder.js';
+import { trimIncoming, unbelievedLargeSignal } from './signal-trimmer.js';
 import { unitObjectPath } from './unit-path.js';
 
 import { checkUnitProperties, unitProperties, type CheckUnitSpec, type TaskUnitSpec, type UnitProperty } from './unit-spec.js';
@@ -118,25 +119,30 @@ export class SystemdClient extends EventEmitter<SystemdClientEvents> {
   }
 
   /**
-   * Units' signals cut down to what the client reads, before they are decoded (./signal-trimmer.ts);
-   * a large signal from anyone but systemd or the bus skipped unread, and counted as forged (the
-   * starter's connection too: any local user may send it signals).
+   * systemd's signals read on the wire (./signal-decoder.ts): a followed unit's changes and the ends
+   * of jobs awaited here, the rest of systemd's about units and jobs dropped unread; a large signal
+   * from anyone but systemd or the bus skipped unread, and counted as forged (the starter's
+   * connection too: any local user may send it signals).
    */
   private get incoming(): IncomingMessages {
-    const policy: SignalTrimPolicy = {
+    const policy: SignalReadPolicy = {
       systemdOwner: () => this.systemdOwner,
-      watches: (path) => this.pathToUnit.has(path),
+      // Without units followed (the starter): no PropertiesChanged is matched, none read here.
+      watches: (path) => this.followUnits && this.pathToUnit.has(path),
       keeps: SIGNALLED_PROPERTIES,
+      awaitsJob: (unitName) => this.jobWaiters.has(unitName) || this.jobWatchers.has(unitName),
     };
     return {
-      // Without units followed (the starter): no PropertiesChanged is matched, nothing to cut.
-      decide: this.followUnits
-        ? (message) => {
-            const kept = trimIncoming(message, policy);
-            if (kept === null) this.unitSignalsDropped += 1;
-            return kept;
-          }
-        : (message) => message,
+      decide: (message) => {
+        const signal = readSystemdSignal(message, policy);
+        if (signal === null) {
+          this.unitSignalsDropped += 1;
+          return null;
+        }
+        if (signal.kind !== 'passOn') return { deliver: () => this.act(signal) };
+        // A followed unit's signal with a value of a type not read on the wire: cut, for dbus-next.
+        return this.followUnits ? trimIncoming(message, policy) : message;
+      },
       keepLarge: (header) => {
         const unbelieved = unbelievedLargeSignal(header, policy);
         if (unbelieved === null) return true;
@@ -427,9 +433,25 @@ export class SystemdClient extends EventEmitter<SystemdClientEvents> {
     return new Promise((resolve, reject) => this.jobWaiters.set(unitName, { resolve, reject }));
   }
 
-  /** The one place signals enter: believed only from systemd's current owner, or the bus (signals.ts). */
+  /** Where signals dbus-next decoded enter: believed only from systemd's current owner, or the bus (signals.ts). */
   private onSignal(signal: BusSignal): void {
     const meaning = classifySignal(signal, this.systemdOwner);
+    if (meaning.kind === 'propertiesChanged') {
+      this.act({ ...meaning, changed: unwrap(meaning.changed as Record<string, Variant>) });
+      return;
+    }
+    if (meaning.kind === 'forged') {
+      this.emit('forgedSignal', { sender: signal.sender, member: meaning.member, path: signal.path.slice(0, 200) });
+      return;
+    }
+    this.act(meaning);
+  }
+
+  /**
+   * What the client does with a signal it believes, decoded by dbus-next or read on the wire
+   * (./signal-decoder.ts, which reads only systemd's current owner's): property values unwrapped.
+   */
+  private act(meaning: Exclude<SignalMeaning, { kind: 'forged' }>): void {
     switch (meaning.kind) {
       case 'jobRemoved': {
         const watchers = this.jobWatchers.get(meaning.unitName);
@@ -444,16 +466,13 @@ export class SystemdClient extends EventEmitter<SystemdClientEvents> {
       case 'propertiesChanged': {
         const unitName = this.pathToUnit.get(meaning.path);
         if (unitName === undefined) return;
-        this.emit('unitChanged', { unitName, interface: meaning.interface, changed: unwrap(meaning.changed as Record<string, Variant>) });
+        this.emit('unitChanged', { unitName, interface: meaning.interface, changed: meaning.changed });
         return;
       }
       case 'systemdOwnerChanged':
         this.ownerChanges += 1;
         this.systemdOwner = meaning.owner;
         if (meaning.owner !== null) void this.resubscribe();
-        return;
-      case 'forged':
-        this.emit('forgedSignal', { sender: signal.sender, member: meaning.member, path: signal.path.slice(0, 200) });
         return;
       case 'ignored':
         return;

@@ -10,11 +10,27 @@
  * (dbus-next's `connect`), when only messages follow. Bytes that are not messages as the
  * specification frames them (which dbus-daemon never sends) are handed to dbus-next as they come,
  * from then on, for it to judge.
+ *
+ * `decide` may also read a message itself (./signal-decoder.ts): it never reaches dbus-next, and its
+ * `deliver` runs in the message's order among the signals dbus-next hands on (the caller says when
+ * dbus-next has handed one on: signalHandedOn). dbus-next acts on a method reply in a later
+ * microtask, so only its signals are ordered against.
  */
 import type { Readable } from 'node:stream';
 import { FIXED_HEADER_BYTES, MESSAGE_TYPE_SIGNAL, headerLength, messageLength } from './wire-message.js';
 
-export type MessageDecision = (message: Buffer) => Buffer | null;
+/** A message read by the decision itself: `deliver` acts on it. */
+export interface ReadHere {
+  deliver: () => void;
+}
+export type MessageDecision = (message: Buffer) => Buffer | null | ReadHere;
+
+export interface SignalOrder {
+  /** dbus-next has handed on a signal it was given: the messages read here after it are delivered now. */
+  signalHandedOn(): void;
+}
+/** In the order: a signal given to dbus-next, not yet handed on by it. */
+const WITH_DBUS_NEXT = null;
 /**
  * From a large signal's fixed header and header fields (its first bytes): whether it reaches
  * dbus-next. Null when its header fields alone are over MAX_DECIDED_BYTES (systemd's and the bus's
@@ -25,8 +41,14 @@ export type LargeSignalDecision = (header: Buffer | null) => boolean;
 /** Signals larger than this are not held whole. */
 export const MAX_DECIDED_BYTES = 64 * 1024;
 
-export function interceptMessages(socket: Readable, decide: MessageDecision, keepLarge: LargeSignalDecision = () => true): void {
+export function interceptMessages(socket: Readable, decide: MessageDecision, keepLarge: LargeSignalDecision = () => true): SignalOrder {
   const push = socket.push.bind(socket);
+  /** Signals given to dbus-next and messages read here, in the order they came, from the first signal dbus-next has not handed on. */
+  const order: (ReadHere | typeof WITH_DBUS_NEXT)[] = [];
+  const readHere = (message: ReadHere) => {
+    if (order.length === 0) deliverSafely(message);
+    else order.push(message);
+  };
   /** The start of the message being framed: under a fixed header, or what is held of it. */
   let held: Buffer[] = [];
   let heldBytes = 0;
@@ -80,6 +102,7 @@ export function interceptMessages(socket: Readable, decide: MessageDecision, kee
         if (fixed[1] !== MESSAGE_TYPE_SIGNAL || fieldsEnd > MAX_DECIDED_BYTES) {
           passing = length - heldBytes;
           skipping = fixed[1] === MESSAGE_TYPE_SIGNAL && !keepSafely(keepLarge, null);
+          if (fixed[1] === MESSAGE_TYPE_SIGNAL && !skipping) order.push(WITH_DBUS_NEXT);
           if (!skipping) out.push(...held);
           held = [];
           heldBytes = 0;
@@ -100,12 +123,18 @@ export function interceptMessages(socket: Readable, decide: MessageDecision, kee
       const bytes = takeHeld();
       if (whole) {
         const decided = decideSafely(decide, bytes);
-        if (decided) out.push(decided);
+        if (Buffer.isBuffer(decided)) {
+          order.push(WITH_DBUS_NEXT); // only signals are held whole
+          out.push(decided);
+        } else if (decided !== null) readHere(decided);
         continue;
       }
       // A large signal: its header fields decide whether the rest passes or is skipped.
       skipping = !keepSafely(keepLarge, bytes);
-      if (!skipping) out.push(bytes);
+      if (!skipping) {
+        order.push(WITH_DBUS_NEXT);
+        out.push(bytes);
+      }
       passing = length - bytes.length;
     }
     // Nothing handed on: say whether the stream has room, as push() would.
@@ -114,10 +143,26 @@ export function interceptMessages(socket: Readable, decide: MessageDecision, kee
     for (const part of out) more = push(part);
     return more;
   };
+  return {
+    signalHandedOn() {
+      // A signal framed here (not one of bytes handed on unframed, which leave the order empty).
+      if (order[0] === WITH_DBUS_NEXT) order.shift();
+      while (order.length > 0 && order[0] !== WITH_DBUS_NEXT) deliverSafely(order.shift() as ReadHere);
+    },
+  };
+}
+
+/** As dbus-next does with an error thrown by a handler of a message: it does not stop the reading. */
+function deliverSafely(message: ReadHere): void {
+  try {
+    message.deliver();
+  } catch {
+    // The handlers (the client's) report their own failures.
+  }
 }
 
 /** A message `decide` cannot read is passed on as it came. */
-function decideSafely(decide: MessageDecision, message: Buffer): Buffer | null {
+function decideSafely(decide: MessageDecision, message: Buffer): ReturnType<MessageDecision> {
   try {
     return decide(message);
   } catch {

@@ -73,6 +73,14 @@ export class WireReader {
     return { text: this.bytes.toString('utf8', start + 4, start + 4 + length), end: start + 4 + length + 1 };
   }
 
+  /** Where the bytes of a string at `at` (aligned 4) are, without decoding them. */
+  stringBytes(at: number): { start: number; length: number; end: number } {
+    const lengthAt = this.align(at, 4);
+    const length = this.uint32(lengthAt);
+    this.need(lengthAt + 4, length + 1);
+    return { start: lengthAt + 4, length, end: lengthAt + 4 + length + 1 };
+  }
+
   /** A signature at `at` (one length byte): its text and where it ends. */
   signature(at: number): { text: string; end: number } {
     const length = this.byte(at);

@@ -93,6 +93,13 @@ export class TaskStore {
   private readonly queries = new Map<string, Database.Statement>();
   /** The schema version the store had when opened (0: new). */
   readonly openedAtVersion: number;
+  /**
+   * Active tasks' records as last read or written, by id: a start or a stop reads its task about
+   * ten times (the route, each signal's move, the end, the collection), each a query and a new
+   * object. Bounded by the active tasks; this object is the only writer of the rows, and each write
+   * drops the records it touches (the tables' triggers write no task rows). Frozen: shared.
+   */
+  private readonly activeRecords = new Map<string, Readonly<{ task: TaskRecord; forgotten: boolean }>>();
 
   constructor(
     private readonly stateDir: string,
@@ -180,7 +187,7 @@ export class TaskStore {
    * on (one a deleted task held is released first). Returns the event.
    */
   insert(task: Pick<TaskRecord, 'taskId' | 'machine' | 'unit' | 'createdAt'>, idempotency?: IdempotencyKey, recovered = false): TaskEvent {
-    return this.write(() =>
+    return this.write([task.taskId], () =>
       this.db
         .transaction(() => {
           if (idempotency) this.statements.releaseKey.run(idempotency.key);
@@ -207,9 +214,18 @@ export class TaskStore {
   }
 
   /** Any row, forgotten ones included. */
-  find(taskId: string): { task: TaskRecord; forgotten: boolean } | undefined {
+  find(taskId: string): Readonly<{ task: TaskRecord; forgotten: boolean }> | undefined {
+    const cached = this.activeRecords.get(taskId);
+    if (cached) return cached;
     const row = this.statements.get.get(taskId);
-    return row && { task: fromRow(row), forgotten: row.forgotten === 1 };
+    return row && this.remember(fromRow(row), row.forgotten === 1);
+  }
+
+  private remember(task: TaskRecord, forgotten: boolean): Readonly<{ task: TaskRecord; forgotten: boolean }> {
+    if (task.usage) Object.freeze(task.usage);
+    const found = Object.freeze({ task: Object.freeze(task), forgotten });
+    if (!isFinished(task)) this.activeRecords.set(task.taskId, found);
+    return found;
   }
 
   /** A task the API can see. */
@@ -276,7 +292,7 @@ export class TaskStore {
    * with while writes fail. Throws StoreUnwritableError while they still do.
    */
   probeWrite(): void {
-    this.write(() => {
+    this.write([], () => {
       const version = this.db.pragma('user_version', { simple: true }) as number;
       this.db.pragma(`user_version = ${version}`);
     });
@@ -302,7 +318,7 @@ export class TaskStore {
   }
 
   update(taskId: string, patch: TaskPatch): void {
-    this.write(() => this.applyPatch(taskId, patch));
+    this.write([taskId], () => this.applyPatch(taskId, patch));
   }
 
   private applyPatch(taskId: string, patch: TaskPatch): void {
@@ -323,7 +339,8 @@ export class TaskStore {
    * write: an event is recorded exactly when the change is. Returns the task as it now is.
    */
   transition(taskId: string, patch: TaskPatch, recovered: boolean): { task: TaskRecord; event?: TaskEvent } | undefined {
-    return this.write(() =>
+    let written: TaskRow | undefined;
+    const result = this.write([taskId], () =>
       this.db
         .transaction(() => {
           const before = this.statements.get.get(taskId);
@@ -331,6 +348,7 @@ export class TaskStore {
           this.applyPatch(taskId, patch);
           const after = this.statements.get.get(taskId);
           if (!after) return undefined;
+          written = after;
           const task = fromRow(after);
           if (after.state === before.state) return { task };
           const event = this.appendEvent(
@@ -342,6 +360,9 @@ export class TaskStore {
         })
         .immediate(),
     );
+    // Committed: the record as written is the one read next.
+    if (result && written) return { ...result, task: this.remember(result.task, written.forgotten === 1).task };
+    return result;
   }
 
   /**
@@ -390,7 +411,7 @@ export class TaskStore {
    * once the unit is stopped and collected (remove()).
    */
   forget(taskId: string): TaskEvent | undefined {
-    return this.write(() =>
+    return this.write([taskId], () =>
       this.db
         .transaction(() => {
           this.statements.forget.run(taskId);
@@ -402,7 +423,7 @@ export class TaskStore {
 
   /** Undoes forget() when systemd refused the stop: visible again, with its stop request as before. */
   unforget(taskId: string, stopRequested: boolean): TaskEvent | undefined {
-    return this.write(() =>
+    return this.write([taskId], () =>
       this.db
         .transaction(() => {
           this.statements.unforget.run({ taskId, stopRequested: Number(stopRequested) });
@@ -422,7 +443,7 @@ export class TaskStore {
    * deleted, for subscribers that resume later; retention prunes them (pruneOrphanEvents).
    */
   remove(taskId: string): void {
-    this.write(() =>
+    this.write([taskId], () =>
       this.db
         .transaction(() => {
           this.statements.remove.run(taskId);
@@ -434,7 +455,7 @@ export class TaskStore {
 
   /** Events of tasks no longer in the store, older than `before`. Returns how many went. */
   pruneOrphanEvents(before: string): number {
-    return this.write(() => this.statements.orphanEvents.run(before).changes);
+    return this.write([], () => this.statements.orphanEvents.run(before).changes);
   }
 
   /**
@@ -454,7 +475,7 @@ export class TaskStore {
 
   /** Removes these tasks (rows, keys, events) in one write. */
   removeAll(taskIds: readonly string[]): void {
-    this.write(() =>
+    this.write(taskIds, () =>
       this.db
         .transaction(() => {
           for (const taskId of taskIds) {
@@ -468,14 +489,16 @@ export class TaskStore {
   }
 
   close(): void {
+    this.activeRecords.clear();
     this.db.close();
   }
 
   /**
-   * Runs one write (a statement, or a transaction) and tells the observer how it went. A refusal of
+   * Runs one write (a statement, or a transaction) of the rows of `touching` (their records
+   * forgotten here, whether it is committed or not) and tells the observer how it went. A refusal of
    * the file system becomes StoreUnwritableError; SQLite rolled the transaction back whole.
    */
-  private write<T>(work: () => T): T {
+  private write<T>(touching: readonly string[], work: () => T): T {
     let result: T;
     try {
       result = work();
@@ -484,6 +507,8 @@ export class TaskStore {
       if (!unwritable) throw error;
       this.observer?.failed(unwritable);
       throw unwritable;
+    } finally {
+      for (const taskId of touching) this.activeRecords.delete(taskId);
     }
     this.observer?.wrote();
     return result;

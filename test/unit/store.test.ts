@@ -270,6 +270,55 @@ describe('TaskStore forget and remove', () => {
   });
 });
 
+describe("TaskStore's records of active tasks", () => {
+  const USAGE = { cpuNsec: 0, memoryBytes: 1, memoryPeakBytes: 2, ioReadBytes: 3, ioWriteBytes: 4, tasks: 1, sampledAt: CREATED_AT };
+  /** The task as a fresh query reads it: among the visible ones, or the forgotten ones. */
+  function fresh(taskId: string): { task: TaskRecord; forgotten: boolean } | undefined {
+    const visible = store.list().find((task) => task.taskId === taskId);
+    if (visible) return { task: visible, forgotten: false };
+    const forgotten = store.listForgotten().find((task) => task.taskId === taskId);
+    return forgotten && { task: forgotten, forgotten: true };
+  }
+
+  it('gives what a fresh query gives after every kind of write, in 600 random writes, read between them', () => {
+    const random = seeded(29);
+    const ids = Array.from({ length: 8 }, (_, i) => `c0ffee0${i}`);
+    const states = [TaskState.running, TaskState.stopping, TaskState.exited, TaskState.lost];
+    for (let step = 0; step < 600; step++) {
+      const taskId = ids[random(ids.length)] as string;
+      const exists = store.find(taskId) !== undefined;
+      const action = random(7);
+      if (!exists) insertTask(taskId);
+      else if (action === 0) store.update(taskId, { detail: `step ${step}`, usage: { ...USAGE, cpuNsec: step } });
+      else if (action === 1) {
+        const state = states[random(states.length)] as TaskState;
+        const finished = state === TaskState.exited || state === TaskState.lost;
+        store.transition(
+          taskId,
+          finished ? { state, exitCode: step % 3, finishedAt: CREATED_AT } : { state, startedAt: CREATED_AT },
+          false,
+        );
+      } else if (action === 2) store.forget(taskId);
+      else if (action === 3) store.unforget(taskId, random(2) === 0);
+      else if (action === 4) store.remove(taskId);
+      else if (action === 5) store.removeAll([taskId, ids[random(ids.length)] as string]);
+      else store.update(taskId, { stopRequested: random(2) === 0 });
+      for (const id of ids) assert.deepEqual(store.find(id), fresh(id), `step ${step}, task ${id}`);
+    }
+  });
+
+  it('are not changed by a caller (frozen), and keep no finished task', () => {
+    insertTask('c0ffee10');
+    const found = store.find('c0ffee10');
+    assert.ok(found);
+    assert.throws(() => {
+      (found.task as { detail: string | null }).detail = 'changed';
+    }, TypeError);
+    store.transition('c0ffee10', { state: TaskState.exited, exitCode: 0, finishedAt: CREATED_AT }, false);
+    assert.notEqual(store.find('c0ffee10'), store.find('c0ffee10'), 'a finished task is read each time');
+  });
+});
+
 describe('TaskStore pages', () => {
   const ids = (tasks: { taskId: string }[]) => tasks.map((task) => task.taskId);
 
@@ -794,3 +843,12 @@ describe('TaskStore events of changes an older release made without them', () =>
     assert.deepEqual(store.appendMissedEvents(), []);
   });
 });
+
+/** A small deterministic generator: `random(n)` is an integer in [0, n). */
+function seeded(seed: number): (n: number) => number {
+  let state = seed;
+  return (n) => {
+    state = (state * 1_103_515_245 + 12_345) % 2 ** 31;
+    return state % n;
+  };
+}

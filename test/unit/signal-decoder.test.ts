@@ -1,0 +1,308 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { after, before, describe, it } from 'node:test';
+import { SystemBus, type BusSignal, type IncomingMessages } from '../../src/systemd/bus.js';
+import { interceptMessages, type MessageDecision } from '../../src/systemd/message-framing.js';
+import { readSystemdSignal, type SignalReadPolicy } from '../../src/systemd/signal-decoder.js';
+import { unitObjectPath } from '../../src/systemd/unit-path.js';
+import { WireFormatError } from '../../src/systemd/wire-message.js';
+import { ScriptedBus } from '../harness/scripted-bus.js';
+import { marshalMessage } from '../harness/wire-marshal.js';
+
+const SYSTEMD = ':1.1';
+const WATCHED = unitObjectPath('tessia-task-0000abcd.service');
+const OTHER = unitObjectPath('cron.service');
+const KEEPS = new Set(['ActiveState', 'SubState', 'InvocationID', 'ActiveEnterTimestamp', 'Result', 'ExecMainStatus', 'ExecMainCode']);
+const AWAITED = 'tessia-task-0000abcd.service';
+const policy: SignalReadPolicy = {
+  systemdOwner: () => SYSTEMD,
+  watches: (path) => path === WATCHED,
+  keeps: KEEPS,
+  awaitsJob: (unit) => unit === AWAITED,
+};
+
+/** Every type a unit's properties have, as systemd sends them; those the runner reads among them. */
+const PROPERTIES: [string, [string, unknown]][] = [
+  ['Job', ['(uo)', [0, '/']]],
+  ['ActiveState', ['s', 'deactivating']],
+  ['Conditions', ['a(sbbsi)', [['ConditionPathExists', false, false, '/etc/x', 1]]]],
+  ['SubState', ['s', 'stop-sigterm']],
+  ['InvocationID', ['ay', [...Buffer.from('00112233445566778899aabbccddeeff', 'hex')]]],
+  ['StateChangeTimestamp', ['t', 1_732_800_000_123_456n]],
+  ['Nested', ['v', ['v', ['as', ['deep']]]]],
+  ['ActiveEnterTimestamp', ['t', 18_446_744_073_709_551_615n]],
+  ['ExecMainStatus', ['i', -15]],
+  ['ExecMainCode', ['i', 2]],
+  ['Result', ['s', 'signal']],
+  ['Weight', ['d', 2.5]],
+  ['Small', ['y', 7]],
+  // As long as names read (ActiveState, ExecMainCode) but not read.
+  ['ExecMainPID', ['u', 4242]],
+  ['MemoryLimit', ['t', 2n ** 64n - 1n]],
+];
+
+function propertiesChanged(
+  properties: [string, [string, unknown]][],
+  overrides: { path?: string; sender?: string; littleEndian?: boolean; invalidated?: string[]; serial?: number } = {},
+) {
+  return marshalMessage({
+    type: 4,
+    serial: overrides.serial ?? 9,
+    path: overrides.path ?? WATCHED,
+    interface: 'org.freedesktop.DBus.Properties',
+    member: 'PropertiesChanged',
+    sender: overrides.sender ?? SYSTEMD,
+    littleEndian: overrides.littleEndian ?? true,
+    body: ['sa{sv}as', ['org.freedesktop.systemd1.Unit', properties, overrides.invalidated ?? []]],
+  });
+}
+
+function jobRemoved(unit: string, overrides: { sender?: string; littleEndian?: boolean; result?: string } = {}) {
+  return marshalMessage({
+    type: 4,
+    serial: 4,
+    path: '/org/freedesktop/systemd1',
+    interface: 'org.freedesktop.systemd1.Manager',
+    member: 'JobRemoved',
+    sender: overrides.sender ?? SYSTEMD,
+    littleEndian: overrides.littleEndian ?? true,
+    body: ['uoss', [77, '/org/freedesktop/systemd1/job/77', unit, overrides.result ?? 'done']],
+  });
+}
+
+describe('readSystemdSignal', () => {
+  it('reads a JobRemoved somebody waits for, and drops one nobody waits for, in either byte order', () => {
+    for (const littleEndian of [true, false]) {
+      assert.deepEqual(readSystemdSignal(jobRemoved(AWAITED, { littleEndian, result: 'failed' }), policy), {
+        kind: 'jobRemoved',
+        unitName: AWAITED,
+        result: 'failed',
+      });
+      assert.equal(readSystemdSignal(jobRemoved('cron.service', { littleEndian }), policy), null);
+    }
+  });
+
+  it("drops systemd's PropertiesChanged of a unit not followed, whatever its body", () => {
+    assert.equal(readSystemdSignal(propertiesChanged(PROPERTIES, { path: OTHER }), policy), null);
+  });
+
+  it('leaves to dbus-next: other senders, any signal while systemd’s owner is unknown, replies, other members', () => {
+    const passOn = { kind: 'passOn' };
+    assert.deepEqual(readSystemdSignal(jobRemoved(AWAITED, { sender: ':1.99' }), policy), passOn, 'the client counts it as forged');
+    assert.deepEqual(readSystemdSignal(propertiesChanged(PROPERTIES, { sender: ':1.99' }), policy), passOn);
+    assert.deepEqual(readSystemdSignal(jobRemoved(AWAITED), { ...policy, systemdOwner: () => null }), passOn);
+    const reply = marshalMessage({ type: 2, serial: 3, replySerial: 2, sender: SYSTEMD, body: ['s', ['x']] });
+    assert.deepEqual(readSystemdSignal(reply, policy), passOn);
+    const unitNew = marshalMessage({
+      type: 4,
+      serial: 5,
+      path: '/org/freedesktop/systemd1',
+      interface: 'org.freedesktop.systemd1.Manager',
+      member: 'UnitNew',
+      sender: SYSTEMD,
+      body: ['so', [AWAITED, WATCHED]],
+    });
+    assert.deepEqual(readSystemdSignal(unitNew, policy), passOn);
+  });
+
+  it('leaves a followed unit’s signal to dbus-next when a property it reads has a type not read here', () => {
+    const odd = propertiesChanged([['ActiveState', ['as', ['active']]]]);
+    assert.deepEqual(readSystemdSignal(odd, policy), { kind: 'passOn' });
+  });
+
+  it('refuses a body that does not read as its signature says', () => {
+    const whole = jobRemoved(AWAITED);
+    assert.throws(() => readSystemdSignal(whole.subarray(0, whole.length - 3), policy), WireFormatError);
+    const signal = propertiesChanged(PROPERTIES);
+    assert.throws(() => readSystemdSignal(signal.subarray(0, signal.length - 9), policy), WireFormatError);
+  });
+});
+
+describe('signals read on the wire, against dbus-next reading the same bytes', () => {
+  let directory: string;
+  let bus: ScriptedBus;
+  let client: SystemBus;
+  const signals: BusSignal[] = [];
+
+  before(async () => {
+    directory = mkdtempSync(join(tmpdir(), 'tessia-decode-'));
+    bus = await ScriptedBus.listen(join(directory, 'bus'));
+    const previous = process.env['DBUS_SYSTEM_BUS_ADDRESS'];
+    process.env['DBUS_SYSTEM_BUS_ADDRESS'] = bus.address;
+    try {
+      client = await SystemBus.connect();
+    } finally {
+      process.env['DBUS_SYSTEM_BUS_ADDRESS'] = previous;
+    }
+    client.on('signal', (signal) => signals.push(signal));
+  });
+  after(async () => {
+    client.close();
+    await bus.close();
+    rmSync(directory, { recursive: true, force: true });
+  });
+
+  async function decodedByDbusNext(messages: Buffer[]): Promise<BusSignal[]> {
+    signals.length = 0;
+    for (const message of messages) bus.send(message);
+    for (let waited = 0; signals.length < messages.length; waited += 10) {
+      if (waited > 5000) throw new Error('the signals did not arrive');
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    return [...signals];
+  }
+
+  it('gives the values dbus-next gives, on 300 signals of random properties, types and order; the same in big-endian', async () => {
+    const random = seeded(23);
+    const values: [string, [string, unknown]][] = [
+      ...PROPERTIES,
+      ['ExecMainStatus', ['i', 2_147_483_647]],
+      ['ExecMainStatus', ['i', -2_147_483_648]],
+      ['ActiveEnterTimestamp', ['t', 0n]],
+      ['ActiveEnterTimestamp', ['t', 1_732_800_000_000_001n]],
+      ['ExecMainCode', ['i', 1]],
+      ['SubState', ['s', 'é'.repeat(random(40))]],
+      ['Result', ['s', '']],
+      ['InvocationID', ['ay', []]],
+    ];
+    const chosen = Array.from({ length: 300 }, () => {
+      const some = values.filter(() => random(2) === 0).sort(() => random(3) - 1);
+      return {
+        properties: [...new Map(some.map((entry) => [entry[0], entry])).values()],
+        invalidated: random(2) === 0 ? [] : ['ExecStart'],
+      };
+    });
+    const little = chosen.map(({ properties, invalidated }) => propertiesChanged(properties, { invalidated }));
+    const whole = await decodedByDbusNext(little);
+    chosen.forEach(({ properties, invalidated }, i) => {
+      const read = readSystemdSignal(little[i] as Buffer, policy);
+      assert.ok(read !== null && read.kind === 'propertiesChanged', `message ${i}`);
+      const [iface, changed] = (whole[i] as BusSignal).body as [string, Record<string, { value: unknown }>];
+      assert.equal(read.interface, iface);
+      assert.equal(read.path, WATCHED);
+      const expected = Object.fromEntries(
+        Object.entries(changed)
+          .filter(([name]) => KEEPS.has(name))
+          .map(([name, variant]) => [name, variant.value]),
+      );
+      assert.deepEqual(read.changed, expected, `message ${i}`);
+      // dbus-next reads a big-endian 64-bit value with its halves swapped (its unmarshaller joins
+      // the second 32-bit word above the first in either byte order): so against the little-endian reading.
+      const big = readSystemdSignal(propertiesChanged(properties, { invalidated, littleEndian: false }), policy);
+      assert.deepEqual(big, read, `message ${i}, big-endian`);
+    });
+  });
+
+  it('reads a JobRemoved as dbus-next does', async () => {
+    const [decoded] = await decodedByDbusNext([jobRemoved(AWAITED, { littleEndian: false, result: 'canceled' })]);
+    const read = readSystemdSignal(jobRemoved(AWAITED, { littleEndian: false, result: 'canceled' }), policy);
+    const [, , unit, result] = (decoded as BusSignal).body as [number, string, string, string];
+    assert.deepEqual(read, { kind: 'jobRemoved', unitName: unit, result });
+  });
+});
+
+describe('messages read here keep their order among the signals dbus-next hands on', () => {
+  const slow = (serial: number) =>
+    marshalMessage({
+      type: 4,
+      serial,
+      path: '/org/freedesktop/DBus',
+      interface: 'org.freedesktop.DBus',
+      member: 'NameOwnerChanged',
+      sender: 'org.freedesktop.DBus',
+      body: ['sss', [`n${serial}`, '', ':1.9']],
+    });
+  const reply = (serial: number) => marshalMessage({ type: 2, serial, replySerial: serial, sender: SYSTEMD });
+
+  it('delivers at once when no signal is ahead with dbus-next, else right after the signals ahead are handed on', () => {
+    const delivered: string[] = [];
+    const decide: MessageDecision = (message) =>
+      message.includes('JobRemoved') ? { deliver: () => delivered.push(`read ${message.readUInt32LE(8)}`) } : message;
+    const socket = new Readable({ read: () => undefined });
+    const order = interceptMessages(socket, decide);
+    const job = (serial: number) => {
+      const message = jobRemoved(AWAITED);
+      message.writeUInt32LE(serial, 8);
+      return message;
+    };
+    socket.push(Buffer.concat([reply(1), job(2)]));
+    assert.deepEqual(delivered, ['read 2'], 'a reply ahead does not hold it: dbus-next acts on replies in a later microtask');
+    socket.push(Buffer.concat([slow(3), job(4), job(5), slow(6), job(7)]));
+    assert.deepEqual(delivered, ['read 2'], 'held behind the signal given to dbus-next');
+    order.signalHandedOn();
+    assert.deepEqual(delivered, ['read 2', 'read 4', 'read 5']);
+    order.signalHandedOn();
+    assert.deepEqual(delivered, ['read 2', 'read 4', 'read 5', 'read 7']);
+    socket.push(job(8));
+    assert.deepEqual(delivered.at(-1), 'read 8', 'nothing ahead again');
+    order.signalHandedOn(); // a signal not framed here: nothing to release
+    assert.equal(delivered.length, 5);
+  });
+
+  it('through SystemBus and dbus-next: the wire’s order, whatever the reads', async () => {
+    const directory = mkdtempSync(join(tmpdir(), 'tessia-order-'));
+    const bus = await ScriptedBus.listen(join(directory, 'bus'));
+    const seen: string[] = [];
+    const incoming: IncomingMessages = {
+      decide: (message) => {
+        const read = readSystemdSignal(message, policy);
+        if (read === null) return null;
+        if (read.kind === 'jobRemoved') return { deliver: () => seen.push(`job ${read.result}`) };
+        if (read.kind === 'propertiesChanged') return { deliver: () => seen.push(`changed ${String(read.changed['SubState'])}`) };
+        return message;
+      },
+    };
+    const previous = process.env['DBUS_SYSTEM_BUS_ADDRESS'];
+    process.env['DBUS_SYSTEM_BUS_ADDRESS'] = bus.address;
+    const client = await SystemBus.connect(incoming).finally(() => (process.env['DBUS_SYSTEM_BUS_ADDRESS'] = previous));
+    try {
+      client.on('signal', (signal) => seen.push(`dbus-next ${signal.member}`));
+      const wire: Buffer[] = [];
+      const expected: string[] = [];
+      for (let i = 0; i < 60; i++) {
+        const kind = i % 5;
+        if (kind === 0) {
+          wire.push(slow(100 + i));
+          expected.push('dbus-next NameOwnerChanged');
+        } else if (kind === 1 || kind === 3) {
+          wire.push(propertiesChanged([['SubState', ['s', `s${i}`]]]));
+          expected.push(`changed s${i}`);
+        } else if (kind === 2) {
+          wire.push(jobRemoved(AWAITED, { result: `r${i}` }));
+          expected.push(`job r${i}`);
+        } else {
+          wire.push(jobRemoved('cron.service'), propertiesChanged(PROPERTIES, { path: OTHER })); // dropped
+        }
+      }
+      const all = Buffer.concat(wire);
+      const random = seeded(3);
+      for (let at = 0; at < all.length;) {
+        const size = 1 + random(700);
+        bus.send(all.subarray(at, at + size));
+        at += size;
+        if (random(4) === 0) await new Promise((resolve) => setImmediate(resolve));
+      }
+      for (let waited = 0; seen.length < expected.length; waited += 10) {
+        if (waited > 5000) throw new Error(`only ${seen.length} of ${expected.length} arrived`);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      assert.deepEqual(seen, expected);
+    } finally {
+      client.close();
+      await bus.close();
+      rmSync(directory, { recursive: true, force: true });
+    }
+  });
+});
+
+/** A small deterministic generator: `random(n)` is an integer in [0, n). */
+function seeded(seed: number): (n: number) => number {
+  let state = seed;
+  return (n) => {
+    state = (state * 1_103_515_245 + 12_345) % 2 ** 31;
+    return state % n;
+  };
+}
