@@ -5,7 +5,9 @@
 import { EventEmitter } from 'node:events';
 import type { Readable, Writable } from 'node:stream';
 import { DBusError, Message, MessageBus, MessageType, Variant, systemBus } from '@jellybrick/dbus-next';
+import { forDbusNext64 } from './dbus-next-uint64.js';
 import { interceptMessages, type LargeSignalDecision, type MessageDecision, type SignalOrder } from './message-framing.js';
+import { MESSAGE_TYPE_METHOD_RETURN } from './wire-message.js';
 
 export { Variant };
 
@@ -103,7 +105,11 @@ export class SystemBus extends EventEmitter<{ signal: [BusSignal]; disconnect: [
     // Emitted once authenticated, before dbus-next reads the first message.
     if (incoming) {
       connection.once('connect', () => {
-        if (connection.stream) systemBusConnection.order = interceptMessages(connection.stream, incoming.decide, incoming.keepLarge);
+        if (!connection.stream) return;
+        // Replies are the bus's own concern (their 64-bit values: ./dbus-next-uint64.ts); signals the caller's.
+        const decide: MessageDecision = (message) =>
+          message[1] === MESSAGE_TYPE_METHOD_RETURN ? forDbusNext64(message) : incoming.decide(message);
+        systemBusConnection.order = interceptMessages(connection.stream, decide, incoming.keepLarge);
       });
     }
     await new Promise<void>((resolve, reject) => {
@@ -205,12 +211,15 @@ export class SystemBus extends EventEmitter<{ signal: [BusSignal]; disconnect: [
 
   close(): void {
     this.ended = true;
+    this.order?.close();
     this.bus.disconnect();
   }
 
   private lost(error: Error): void {
     if (this.ended) return;
     this.ended = true;
+    // A signal dbus-next could not decode never takes its place in the order: nothing waits on it.
+    this.order?.close();
     for (const fail of this.pending) fail(new BusCallError(DISCONNECTED, `the system bus went away: ${error.message}`));
     this.pending.clear();
     this.emit('disconnect', error);

@@ -139,6 +139,10 @@ export class SystemdClient extends EventEmitter<SystemdClientEvents> {
           this.unitSignalsDropped += 1;
           return null;
         }
+        if (signal.kind === 'forgedWithDescriptor') {
+          const { sender, member, path } = signal;
+          return { deliver: () => this.emit('forgedSignal', { sender, member, path }) };
+        }
         if (signal.kind !== 'passOn') return { deliver: () => this.act(signal) };
         // A followed unit's signal with a value of a type not read on the wire: cut, for dbus-next.
         return this.followUnits ? trimIncoming(message, policy) : message;
@@ -218,6 +222,8 @@ export class SystemdClient extends EventEmitter<SystemdClientEvents> {
   private onDisconnect(bus: SystemBus, error: Error): void {
     if (this.bus !== bus && this.bus !== null) return;
     this.bus = null;
+    // Nobody's signals are systemd's until the next connection has asked (a restarted bus hands its unique names out again).
+    this.systemdOwner = null;
     for (const [unit, waiter] of this.jobWaiters) {
       waiter.reject(new SystemdError(`lost the system bus while starting ${unit}`, DISCONNECTED));
     }

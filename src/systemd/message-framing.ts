@@ -1,8 +1,9 @@
 /**
  * A say on the system bus's incoming messages before dbus-next decodes them (./signal-trimmer.ts):
  * the bytes the socket reads are cut into whole messages, and each reaches dbus-next as `decide`
- * returns it, or not at all. Only signals up to MAX_DECIDED_BYTES are held until whole and decided
- * on (systemd's PropertiesChanged are a few KiB); a larger signal is held only until its header
+ * returns it, or not at all. Only signals, and big-endian method replies (./dbus-next-uint64.ts), up
+ * to MAX_DECIDED_BYTES are held until whole and decided on (systemd's PropertiesChanged are a few
+ * KiB); a larger signal is held only until its header
  * fields are in, and `keepLarge` says from them whether its bytes pass on or are skipped as they
  * come (any local user may send the runner signals of tens of MiB; one whose header fields alone
  * are that large is judged without them); every other message passes as its bytes come, so nothing
@@ -17,7 +18,14 @@
  * microtask, so only its signals are ordered against.
  */
 import type { Readable } from 'node:stream';
-import { FIXED_HEADER_BYTES, MESSAGE_TYPE_SIGNAL, headerLength, messageLength } from './wire-message.js';
+import {
+  BIG_ENDIAN,
+  FIXED_HEADER_BYTES,
+  MESSAGE_TYPE_METHOD_RETURN,
+  MESSAGE_TYPE_SIGNAL,
+  headerLength,
+  messageLength,
+} from './wire-message.js';
 
 /** A message read by the decision itself: `deliver` acts on it. */
 export interface ReadHere {
@@ -28,6 +36,8 @@ export type MessageDecision = (message: Buffer) => Buffer | null | ReadHere;
 export interface SignalOrder {
   /** dbus-next has handed on a signal it was given: the messages read here after it are delivered now. */
   signalHandedOn(): void;
+  /** The connection is lost: nothing read here is delivered any more. */
+  close(): void;
 }
 /** In the order: a signal given to dbus-next, not yet handed on by it. */
 const WITH_DBUS_NEXT = null;
@@ -45,7 +55,9 @@ export function interceptMessages(socket: Readable, decide: MessageDecision, kee
   const push = socket.push.bind(socket);
   /** Signals given to dbus-next and messages read here, in the order they came, from the first signal dbus-next has not handed on. */
   const order: (ReadHere | typeof WITH_DBUS_NEXT)[] = [];
+  let closed = false;
   const readHere = (message: ReadHere) => {
+    if (closed) return;
     if (order.length === 0) deliverSafely(message);
     else order.push(message);
   };
@@ -99,7 +111,9 @@ export function interceptMessages(socket: Readable, decide: MessageDecision, kee
           heldBytes = 0;
           break;
         }
-        if (fixed[1] !== MESSAGE_TYPE_SIGNAL || fieldsEnd > MAX_DECIDED_BYTES) {
+        // Signals, and big-endian method replies (./dbus-next-uint64.ts), are decided on; the rest passes.
+        const bigEndianReply = fixed[0] === BIG_ENDIAN && fixed[1] === MESSAGE_TYPE_METHOD_RETURN && length <= MAX_DECIDED_BYTES;
+        if ((fixed[1] !== MESSAGE_TYPE_SIGNAL && !bigEndianReply) || fieldsEnd > MAX_DECIDED_BYTES) {
           passing = length - heldBytes;
           skipping = fixed[1] === MESSAGE_TYPE_SIGNAL && !keepSafely(keepLarge, null);
           if (fixed[1] === MESSAGE_TYPE_SIGNAL && !skipping) order.push(WITH_DBUS_NEXT);
@@ -124,7 +138,7 @@ export function interceptMessages(socket: Readable, decide: MessageDecision, kee
       if (whole) {
         const decided = decideSafely(decide, bytes);
         if (Buffer.isBuffer(decided)) {
-          order.push(WITH_DBUS_NEXT); // only signals are held whole
+          if (bytes[1] === MESSAGE_TYPE_SIGNAL) order.push(WITH_DBUS_NEXT);
           out.push(decided);
         } else if (decided !== null) readHere(decided);
         continue;
@@ -147,7 +161,11 @@ export function interceptMessages(socket: Readable, decide: MessageDecision, kee
     signalHandedOn() {
       // A signal framed here (not one of bytes handed on unframed, which leave the order empty).
       if (order[0] === WITH_DBUS_NEXT) order.shift();
-      while (order.length > 0 && order[0] !== WITH_DBUS_NEXT) deliverSafely(order.shift() as ReadHere);
+      while (!closed && order.length > 0 && order[0] !== WITH_DBUS_NEXT) deliverSafely(order.shift() as ReadHere);
+    },
+    close() {
+      closed = true;
+      order.length = 0;
     },
   };
 }

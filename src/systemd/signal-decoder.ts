@@ -11,7 +11,7 @@
  * else, and any value of a type not read here, is left to ./signal-trimmer.ts and dbus-next.
  */
 import { MESSAGE_TYPE_SIGNAL, readHeader, WireFormatError, WireReader, type WireHeader } from './wire-message.js';
-import { MANAGER, PROPERTIES, type SignalMeaning } from './signals.js';
+import { BUS_NAME, forgedMember, MANAGER, PROPERTIES, type ForgedMember, type SignalMeaning } from './signals.js';
 import type { SignalTrimPolicy } from './signal-trimmer.js';
 import { UNIT_PATH_PREFIX } from './unit-path.js';
 
@@ -28,7 +28,12 @@ export interface SignalReadPolicy extends SignalTrimPolicy {
  * What the wire says a signal is: read here; dropped (null: a unit not followed, a job nobody waits
  * for); or left to ./signal-trimmer.ts and dbus-next (`passOn`).
  */
-export type WireSignal = Extract<SignalMeaning, { kind: 'jobRemoved' | 'propertiesChanged' }> | null | { kind: 'passOn' };
+export type WireSignal =
+  | Extract<SignalMeaning, { kind: 'jobRemoved' | 'propertiesChanged' }>
+  | null
+  | { kind: 'passOn' }
+  /** A signal with a file descriptor from anyone but systemd or the bus: forged, and dbus-next cannot read it. */
+  | { kind: 'forgedWithDescriptor'; sender: string; member: ForgedMember; path: string };
 
 const PASS_ON = { kind: 'passOn' } as const;
 
@@ -38,6 +43,11 @@ export function readSystemdSignal(message: Buffer, policy: SignalReadPolicy): Wi
   const header = readHeader(message);
   const { path, interface: iface, member, sender, signature } = header.fields;
   const owner = policy.systemdOwner();
+  // dbus-next throws out of its stream's handler on a file descriptor the message did not bring
+  // (the bus passes an `h` whose index has no descriptor), which would end the process.
+  if (signature?.includes('h') && sender !== BUS_NAME && (owner === null || sender !== owner)) {
+    return { kind: 'forgedWithDescriptor', sender: sender ?? '', member: forgedMember(member ?? ''), path: (path ?? '').slice(0, 200) };
+  }
   if (owner === null || sender !== owner) return PASS_ON;
   if (iface === MANAGER && member === 'JobRemoved' && path === MANAGER_PATH && signature === JOB_REMOVED_SIGNATURE) {
     return jobRemoved(message, header, policy);

@@ -15,9 +15,10 @@ export class WireFormatError extends Error {
 }
 
 export const FIXED_HEADER_BYTES = 16;
+export const MESSAGE_TYPE_METHOD_RETURN = 2;
 export const MESSAGE_TYPE_SIGNAL = 4;
 const LITTLE_ENDIAN = 0x6c; // 'l'
-const BIG_ENDIAN = 0x42; // 'B'
+export const BIG_ENDIAN = 0x42; // 'B'
 const MAX_MESSAGE_BYTES = 128 * 1024 * 1024;
 /** The specification's limit on nested containers (32 arrays and 32 structs). */
 const MAX_DEPTH = 64;

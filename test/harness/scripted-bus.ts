@@ -1,7 +1,8 @@
 /**
  * A bus for unit tests of what reaches dbus-next: a Unix socket that authenticates one client as
  * dbus-daemon does (EXTERNAL), answers each of its method calls with an empty reply (Hello with a
- * unique name), and sends it the messages a test gives, as bytes (./wire-marshal.ts).
+ * unique name) or the next one a test gave (`replies`), and sends it the messages a test gives, as
+ * bytes (./wire-marshal.ts).
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import { marshalMessage } from './wire-marshal.js';
@@ -11,6 +12,8 @@ const UNIQUE_NAME = ':1.7';
 export class ScriptedBus {
   private client: Socket | null = null;
   private serial = 1;
+  /** The bodies of the next replies to method calls other than Hello, in order; `then`: bytes sent in the same write. */
+  readonly replies: { body: [string, unknown[]]; littleEndian: boolean; then?: Buffer }[] = [];
 
   private constructor(
     private readonly server: Server,
@@ -59,16 +62,17 @@ export class ScriptedBus {
         const callSerial = pending.readUInt32LE(8);
         const member = pending.subarray(0, length).toString('latin1').includes('Hello') ? 'Hello' : 'other';
         pending = pending.subarray(length);
-        socket.write(
-          marshalMessage({
-            type: 2,
-            serial: this.serial++,
-            replySerial: callSerial,
-            destination: UNIQUE_NAME,
-            sender: 'org.freedesktop.DBus',
-            ...(member === 'Hello' ? { body: ['s', [UNIQUE_NAME]] as [string, unknown[]] } : {}),
-          }),
-        );
+        const { then, ...scripted } = (member === 'Hello' ? undefined : this.replies.shift()) ?? {};
+        const reply = marshalMessage({
+          type: 2,
+          serial: this.serial++,
+          replySerial: callSerial,
+          destination: UNIQUE_NAME,
+          sender: 'org.freedesktop.DBus',
+          ...(member === 'Hello' ? { body: ['s', [UNIQUE_NAME]] as [string, unknown[]] } : {}),
+          ...scripted,
+        });
+        socket.write(then ? Buffer.concat([reply, then]) : reply);
       }
     });
   }

@@ -5,12 +5,14 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { SystemBus, type BusSignal, type IncomingMessages } from '../../src/systemd/bus.js';
+import { SystemdClient, type ForgedSignal } from '../../src/systemd/client.js';
 import { interceptMessages, type MessageDecision } from '../../src/systemd/message-framing.js';
 import { readSystemdSignal, type SignalReadPolicy } from '../../src/systemd/signal-decoder.js';
 import { unitObjectPath } from '../../src/systemd/unit-path.js';
 import { WireFormatError } from '../../src/systemd/wire-message.js';
 import { ScriptedBus } from '../harness/scripted-bus.js';
 import { marshalMessage } from '../harness/wire-marshal.js';
+import { seeded } from '../harness/seeded.js';
 
 const SYSTEMD = ':1.1';
 const WATCHED = unitObjectPath('tessia-task-0000abcd.service');
@@ -106,6 +108,20 @@ describe('readSystemdSignal', () => {
       body: ['so', [AWAITED, WATCHED]],
     });
     assert.deepEqual(readSystemdSignal(unitNew, policy), passOn);
+  });
+
+  it('refuses a signal with a file descriptor from anyone but systemd or the bus (dbus-next cannot read it)', () => {
+    const withDescriptor = (sender: string) =>
+      marshalMessage({ type: 4, serial: 6, path: WATCHED, interface: 'x.y', member: 'PropertiesChanged', sender, body: ['h', [0]] });
+    assert.deepEqual(readSystemdSignal(withDescriptor(':1.99'), policy), {
+      kind: 'forgedWithDescriptor',
+      sender: ':1.99',
+      member: 'PropertiesChanged',
+      path: WATCHED,
+    });
+    assert.equal(readSystemdSignal(withDescriptor(':1.99'), { ...policy, systemdOwner: () => null })?.kind, 'forgedWithDescriptor');
+    assert.deepEqual(readSystemdSignal(withDescriptor(SYSTEMD), policy), { kind: 'passOn' });
+    assert.deepEqual(readSystemdSignal(withDescriptor('org.freedesktop.DBus'), policy), { kind: 'passOn' });
   });
 
   it('leaves a followed unit’s signal to dbus-next when a property it reads has a type not read here', () => {
@@ -204,6 +220,44 @@ describe('signals read on the wire, against dbus-next reading the same bytes', (
   });
 });
 
+describe("the systemd client's connection, against signals any local user may send it", () => {
+  it('counts a forged signal with a file descriptor, which dbus-next would throw on out of its stream (ending the process), and reads on', async () => {
+    const directory = mkdtempSync(join(tmpdir(), 'tessia-fd-'));
+    const bus = await ScriptedBus.listen(join(directory, 'bus'));
+    const previous = process.env['DBUS_SYSTEM_BUS_ADDRESS'];
+    process.env['DBUS_SYSTEM_BUS_ADDRESS'] = bus.address;
+    const systemd = await SystemdClient.connect(() => true).finally(() => (process.env['DBUS_SYSTEM_BUS_ADDRESS'] = previous));
+    try {
+      const forged: ForgedSignal[] = [];
+      systemd.on('forgedSignal', (signal) => forged.push(signal));
+      const signal = (serial: number, body: [string, unknown[]]) =>
+        marshalMessage({
+          type: 4,
+          serial,
+          path: WATCHED,
+          interface: 'org.freedesktop.DBus.Properties',
+          member: 'PropertiesChanged',
+          sender: ':1.99',
+          body,
+        });
+      bus.send(Buffer.concat([signal(20, ['h', [0]]), signal(21, ['sa{sv}as', ['org.freedesktop.systemd1.Unit', [], []]])]));
+      for (let waited = 0; forged.length < 2; waited += 10) {
+        if (waited > 5000) throw new Error(`${forged.length} of 2 forged signals counted`);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      assert.deepEqual(
+        forged.map((one) => one.sender),
+        [':1.99', ':1.99'],
+        'the one with a descriptor refused on the wire, the next as before',
+      );
+    } finally {
+      systemd.close();
+      await bus.close();
+      rmSync(directory, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('messages read here keep their order among the signals dbus-next hands on', () => {
   const slow = (serial: number) =>
     marshalMessage({
@@ -240,6 +294,36 @@ describe('messages read here keep their order among the signals dbus-next hands 
     assert.deepEqual(delivered.at(-1), 'read 8', 'nothing ahead again');
     order.signalHandedOn(); // a signal not framed here: nothing to release
     assert.equal(delivered.length, 5);
+  });
+
+  it("a message read here in the same read as the reply to a call awaited: delivered before the call's continuation, as dbus-next would", async () => {
+    const directory = mkdtempSync(join(tmpdir(), 'tessia-reply-'));
+    const bus = await ScriptedBus.listen(join(directory, 'bus'));
+    const seen: string[] = [];
+    const incoming: IncomingMessages = {
+      decide: (message) => {
+        const read = readSystemdSignal(message, policy);
+        return read?.kind === 'jobRemoved' ? { deliver: () => seen.push(`job ${read.result}`) } : message;
+      },
+    };
+    const previous = process.env['DBUS_SYSTEM_BUS_ADDRESS'];
+    process.env['DBUS_SYSTEM_BUS_ADDRESS'] = bus.address;
+    const client = await SystemBus.connect(incoming).finally(() => (process.env['DBUS_SYSTEM_BUS_ADDRESS'] = previous));
+    try {
+      client.on('signal', (signal) => seen.push(`dbus-next ${signal.member}`));
+      bus.replies.push({
+        body: ['o', ['/org/freedesktop/systemd1/job/1']],
+        littleEndian: true,
+        then: Buffer.concat([slow(40), jobRemoved(AWAITED, { result: 'r1' })]),
+      });
+      await client.call({ destination: 'org.freedesktop.systemd1', path: '/org/freedesktop/systemd1', interface: 'x.y', member: 'Start' });
+      seen.push('reply');
+      assert.deepEqual(seen, ['dbus-next NameOwnerChanged', 'job r1', 'reply']);
+    } finally {
+      client.close();
+      await bus.close();
+      rmSync(directory, { recursive: true, force: true });
+    }
   });
 
   it('through SystemBus and dbus-next: the wire’s order, whatever the reads', async () => {
@@ -297,12 +381,3 @@ describe('messages read here keep their order among the signals dbus-next hands 
     }
   });
 });
-
-/** A small deterministic generator: `random(n)` is an integer in [0, n). */
-function seeded(seed: number): (n: number) => number {
-  let state = seed;
-  return (n) => {
-    state = (state * 1_103_515_245 + 12_345) % 2 ** 31;
-    return state % n;
-  };
-}

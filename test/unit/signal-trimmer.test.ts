@@ -11,6 +11,7 @@ import { unitObjectPath } from '../../src/systemd/unit-path.js';
 import { headerLength, WireFormatError } from '../../src/systemd/wire-message.js';
 import { ScriptedBus } from '../harness/scripted-bus.js';
 import { marshalMessage } from '../harness/wire-marshal.js';
+import { seeded } from '../harness/seeded.js';
 
 const SYSTEMD = ':1.1';
 const WATCHED = unitObjectPath('tessia-task-0000abcd.service');
@@ -362,12 +363,3 @@ describe('interceptMessages', () => {
     );
   });
 });
-
-/** A small deterministic generator: `random(n)` is an integer in [0, n). */
-function seeded(seed: number): (n: number) => number {
-  let state = seed;
-  return (n) => {
-    state = (state * 1_103_515_245 + 12_345) % 2 ** 31;
-    return state % n;
-  };
-}

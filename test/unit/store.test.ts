@@ -9,6 +9,7 @@ import { TaskState, type TaskRecord } from '../../src/tasks/model.js';
 import Database from 'better-sqlite3';
 import { TaskStore, type TaskPage } from '../../src/tasks/store.js';
 import { SCHEMA_VERSION, StoreVersionError } from '../../src/tasks/store-schema.js';
+import { seeded } from '../harness/seeded.js';
 
 let directory: string;
 let stateDir: string;
@@ -305,6 +306,14 @@ describe("TaskStore's records of active tasks", () => {
       else store.update(taskId, { stopRequested: random(2) === 0 });
       for (const id of ids) assert.deepEqual(store.find(id), fresh(id), `step ${step}, task ${id}`);
     }
+  });
+
+  it('give the record as it was after a write that failed and was rolled back', () => {
+    insertTask('c0ffee20');
+    const before = store.find('c0ffee20');
+    assert.throws(() => store.transition('c0ffee20', { state: 'sleeping' as TaskState, detail: 'changed' }, false));
+    assert.deepEqual(store.find('c0ffee20'), fresh('c0ffee20'));
+    assert.deepEqual(store.find('c0ffee20'), before);
   });
 
   it('are not changed by a caller (frozen), and keep no finished task', () => {
@@ -843,12 +852,3 @@ describe('TaskStore events of changes an older release made without them', () =>
     assert.deepEqual(store.appendMissedEvents(), []);
   });
 });
-
-/** A small deterministic generator: `random(n)` is an integer in [0, n). */
-function seeded(seed: number): (n: number) => number {
-  let state = seed;
-  return (n) => {
-    state = (state * 1_103_515_245 + 12_345) % 2 ** 31;
-    return state % n;
-  };
-}
