@@ -44,8 +44,8 @@ export function readSystemdSignal(message: Buffer, policy: SignalReadPolicy): Wi
   const { path, interface: iface, member, sender, signature } = header.fields;
   const owner = policy.systemdOwner();
   // dbus-next throws out of its stream's handler on a file descriptor the message did not bring
-  // (the bus passes an `h` whose index has no descriptor), which would end the process.
-  if (signature?.includes('h') && sender !== BUS_NAME && (owner === null || sender !== owner)) {
+  // (an `h` whose index has no descriptor, in a variant too), which would end the process.
+  if (sender !== BUS_NAME && (owner === null || sender !== owner) && holdsDescriptor(message, header)) {
     return { kind: 'forgedWithDescriptor', sender: sender ?? '', member: forgedMember(member ?? ''), path: (path ?? '').slice(0, 200) };
   }
   if (owner === null || sender !== owner) return PASS_ON;
@@ -58,6 +58,17 @@ export function readSystemdSignal(message: Buffer, policy: SignalReadPolicy): Wi
     return propertiesChanged(message, header, path, policy.keeps);
   }
   return PASS_ON;
+}
+
+/** Whether the body holds a Unix file descriptor anywhere; a body that does not read as its signature: as if it did. */
+function holdsDescriptor(message: Buffer, header: WireHeader): boolean {
+  const signature = header.fields.signature ?? '';
+  if (!signature.includes('h') && !signature.includes('v')) return false;
+  try {
+    return new WireReader(message, header.littleEndian).holdsDescriptor(header.bodyStart, signature);
+  } catch {
+    return true;
+  }
 }
 
 function jobRemoved(message: Buffer, header: WireHeader, policy: SignalReadPolicy): WireSignal {

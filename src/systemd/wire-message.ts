@@ -144,6 +144,55 @@ export class WireReader {
     }
   }
 
+  /**
+   * Whether the values of `signature` from `at` hold a Unix file descriptor (`h`), in variants too:
+   * arrays whose elements may hold one are walked element by element, the rest skipped whole.
+   */
+  holdsDescriptor(at: number, signature: string): boolean {
+    let end = at;
+    for (let index = 0; index < signature.length;) {
+      const value = this.walkForDescriptor(end, signature, index, 0);
+      if (value.found) return true;
+      ({ end, next: index } = value);
+    }
+    return false;
+  }
+
+  private walkForDescriptor(at: number, signature: string, index: number, depth: number): { end: number; next: number; found: boolean } {
+    if (depth > MAX_DEPTH) throw new WireFormatError('containers nested too deep');
+    const code = signature[index];
+    if (code === 'h') return { ...this.skip(at, signature, index, depth), found: true };
+    if (code === 'v') {
+      const inner = this.signature(at);
+      const value = this.walkForDescriptor(inner.end, inner.text, 0, depth + 1);
+      if (value.next !== inner.text.length) throw new WireFormatError('a variant holds more than one type');
+      return { end: value.end, next: index + 1, found: value.found };
+    }
+    const typeEnd = endOfType(signature, index, depth);
+    const type = signature.slice(index, typeEnd);
+    if (!type.includes('v') && !type.includes('h')) return { ...this.skip(at, signature, index, depth), found: false };
+    if (code === 'a') {
+      const start = this.align(at, 4);
+      const length = this.uint32(start);
+      const elements = this.align(start + 4, alignmentOf(signature, index + 1));
+      this.need(elements, length);
+      for (let element = elements; element < elements + length;) {
+        const value = this.walkForDescriptor(element, signature, index + 1, depth + 1);
+        if (value.found) return { end: elements + length, next: typeEnd, found: true };
+        element = value.end;
+      }
+      return { end: elements + length, next: typeEnd, found: false };
+    }
+    // A struct or a dict entry.
+    let end = this.align(at, 8);
+    for (let next = index + 1; next < typeEnd - 1;) {
+      const value = this.walkForDescriptor(end, signature, next, depth + 1);
+      if (value.found) return { end: value.end, next: typeEnd, found: true };
+      ({ end, next } = value);
+    }
+    return { end, next: typeEnd, found: false };
+  }
+
   private fixed(at: number, size: number): number {
     const start = this.align(at, size);
     this.need(start, size);

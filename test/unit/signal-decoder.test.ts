@@ -110,18 +110,63 @@ describe('readSystemdSignal', () => {
     assert.deepEqual(readSystemdSignal(unitNew, policy), passOn);
   });
 
-  it('refuses a signal with a file descriptor from anyone but systemd or the bus (dbus-next cannot read it)', () => {
-    const withDescriptor = (sender: string) =>
-      marshalMessage({ type: 4, serial: 6, path: WATCHED, interface: 'x.y', member: 'PropertiesChanged', sender, body: ['h', [0]] });
-    assert.deepEqual(readSystemdSignal(withDescriptor(':1.99'), policy), {
-      kind: 'forgedWithDescriptor',
-      sender: ':1.99',
-      member: 'PropertiesChanged',
-      path: WATCHED,
-    });
-    assert.equal(readSystemdSignal(withDescriptor(':1.99'), { ...policy, systemdOwner: () => null })?.kind, 'forgedWithDescriptor');
-    assert.deepEqual(readSystemdSignal(withDescriptor(SYSTEMD), policy), { kind: 'passOn' });
-    assert.deepEqual(readSystemdSignal(withDescriptor('org.freedesktop.DBus'), policy), { kind: 'passOn' });
+  it('refuses a signal with a file descriptor from anyone but systemd or the bus (dbus-next cannot read it), in a variant too', () => {
+    const withBody = (sender: string, body: [string, unknown[]]) =>
+      marshalMessage({ type: 4, serial: 6, path: WATCHED, interface: 'x.y', member: 'PropertiesChanged', sender, body });
+    const forged = { kind: 'forgedWithDescriptor', sender: ':1.99', member: 'PropertiesChanged', path: WATCHED };
+    const holding: [string, unknown[]][] = [
+      ['h', [0]],
+      ['sh', ['x', 1]],
+      ['v', [['h', 0]]],
+      [
+        'a{sv}',
+        [
+          [
+            ['a', ['s', 'x']],
+            ['b', ['h', 2]],
+          ],
+        ],
+      ],
+      ['sa{sv}as', ['i', [['n', ['v', ['a(ih)', [[1, 2]]]]]], ['z']]],
+      [
+        'av',
+        [
+          [
+            ['ai', [1, 2, 3]],
+            ['(sv)', ['k', ['h', 4]]],
+          ],
+        ],
+      ],
+    ];
+    for (const body of holding) {
+      assert.deepEqual(readSystemdSignal(withBody(':1.99', body), policy), forged, body[0]);
+      assert.equal(readSystemdSignal(withBody(':1.99', body), { ...policy, systemdOwner: () => null })?.kind, 'forgedWithDescriptor');
+      assert.deepEqual(readSystemdSignal(withBody(SYSTEMD, body), policy), { kind: 'passOn' }, 'systemd’s own');
+      assert.deepEqual(readSystemdSignal(withBody('org.freedesktop.DBus', body), policy), { kind: 'passOn' }, 'the bus’s own');
+    }
+    const without: [string, unknown[]][] = [
+      ['s', ['h']],
+      [
+        'a{sv}',
+        [
+          [
+            ['h', ['s', 'h']],
+            ['t', ['at', [1n]]],
+          ],
+        ],
+      ],
+      [
+        'av',
+        [
+          [
+            ['(sv)', ['k', ['ay', [1, 2]]]],
+            ['as', ['h']],
+          ],
+        ],
+      ],
+      ['v', [['v', ['v', ['u', 7]]]]],
+    ];
+    for (const body of without) assert.deepEqual(readSystemdSignal(withBody(':1.99', body), policy), { kind: 'passOn' }, body[0]);
   });
 
   it('leaves a followed unit’s signal to dbus-next when a property it reads has a type not read here', () => {
@@ -240,15 +285,21 @@ describe("the systemd client's connection, against signals any local user may se
           sender: ':1.99',
           body,
         });
-      bus.send(Buffer.concat([signal(20, ['h', [0]]), signal(21, ['sa{sv}as', ['org.freedesktop.systemd1.Unit', [], []]])]));
-      for (let waited = 0; forged.length < 2; waited += 10) {
-        if (waited > 5000) throw new Error(`${forged.length} of 2 forged signals counted`);
+      bus.send(
+        Buffer.concat([
+          signal(20, ['h', [0]]),
+          signal(21, ['sa{sv}as', ['org.freedesktop.systemd1.Unit', [['ActiveState', ['h', 0]]], []]]),
+          signal(22, ['sa{sv}as', ['org.freedesktop.systemd1.Unit', [], []]]),
+        ]),
+      );
+      for (let waited = 0; forged.length < 3; waited += 10) {
+        if (waited > 5000) throw new Error(`${forged.length} of 3 forged signals counted`);
         await new Promise((resolve) => setTimeout(resolve, 10));
       }
       assert.deepEqual(
         forged.map((one) => one.sender),
-        [':1.99', ':1.99'],
-        'the one with a descriptor refused on the wire, the next as before',
+        [':1.99', ':1.99', ':1.99'],
+        'those with a descriptor (one in a variant) refused on the wire, the next as before',
       );
     } finally {
       systemd.close();
