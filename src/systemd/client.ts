@@ -105,6 +105,8 @@ export class SystemdClient extends EventEmitter<SystemdClientEvents> {
   private ownerChanges = 0;
   /** Times the connection was made again (for metrics). */
   reconnects = 0;
+  /** A reconnect loop is under way. */
+  private reconnecting = false;
   /** Task units' states read from systemd (for metrics): each read follows a signal, a reconnect, a start or recovery. */
   unitReads = 0;
   /** systemd's signals about units not followed, dropped before decoding (for metrics). */
@@ -220,7 +222,8 @@ export class SystemdClient extends EventEmitter<SystemdClientEvents> {
   }
 
   private onDisconnect(bus: SystemBus, error: Error): void {
-    if (this.bus !== bus && this.bus !== null) return;
+    // A connection lost before it was attached: its attempt fails, and whoever made it tries again.
+    if (this.bus !== bus) return;
     this.bus = null;
     // Nobody's signals are systemd's until the next connection has asked (a restarted bus hands its unique names out again).
     this.systemdOwner = null;
@@ -237,20 +240,29 @@ export class SystemdClient extends EventEmitter<SystemdClientEvents> {
   }
 
   private async reconnect(): Promise<void> {
-    for (let attempt = 0; ; attempt++) {
-      await new Promise((resolve) => setTimeout(resolve, RECONNECT_DELAYS_MS[Math.min(attempt, RECONNECT_DELAYS_MS.length - 1)]));
-      if (this.closed) return;
-      let bus: SystemBus | undefined;
-      try {
-        bus = await SystemBus.connect(this.incoming);
-        await this.attach(bus);
-        this.reconnects += 1;
-        this.emit('reconnected');
-        return;
-      } catch {
-        this.bus = null;
-        bus?.close();
+    // One loop at a time: a connection lost while it is being attached is this loop's to replace.
+    if (this.reconnecting) return;
+    this.reconnecting = true;
+    try {
+      for (let attempt = 0; ; attempt++) {
+        await new Promise((resolve) => setTimeout(resolve, RECONNECT_DELAYS_MS[Math.min(attempt, RECONNECT_DELAYS_MS.length - 1)]));
+        if (this.closed) return;
+        let bus: SystemBus | undefined;
+        try {
+          bus = await SystemBus.connect(this.incoming);
+          await this.attach(bus);
+          this.reconnects += 1;
+          this.emit('reconnected');
+          return;
+        } catch {
+          this.bus = null;
+          // What that attempt learnt judges nothing on the next.
+          this.systemdOwner = null;
+          bus?.close();
+        }
       }
+    } finally {
+      this.reconnecting = false;
     }
   }
 

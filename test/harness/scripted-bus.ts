@@ -13,7 +13,7 @@ export class ScriptedBus {
   private client: Socket | null = null;
   private serial = 1;
   /** The bodies of the next replies to method calls other than Hello, in order; `then`: bytes sent in the same write. */
-  readonly replies: { body: [string, unknown[]]; littleEndian: boolean; then?: Buffer }[] = [];
+  readonly replies: { body?: [string, unknown[]]; littleEndian: boolean; then?: Buffer }[] = [];
 
   private constructor(
     private readonly server: Server,

@@ -309,6 +309,39 @@ describe("the systemd client's connection, against signals any local user may se
   });
 });
 
+describe("the systemd client's believed owner", () => {
+  it("believes systemd's owner on its connection, and nobody once that connection is lost", async () => {
+    const directory = mkdtempSync(join(tmpdir(), 'tessia-owner-'));
+    const bus = await ScriptedBus.listen(join(directory, 'bus'));
+    // attach(): AddMatch (NameOwnerChanged), then GetNameOwner: systemd is :1.1.
+    bus.replies.push({ littleEndian: true }, { body: ['s', [SYSTEMD]], littleEndian: true });
+    const previous = process.env['DBUS_SYSTEM_BUS_ADDRESS'];
+    process.env['DBUS_SYSTEM_BUS_ADDRESS'] = bus.address;
+    const systemd = await SystemdClient.connect(() => true).finally(() => (process.env['DBUS_SYSTEM_BUS_ADDRESS'] = previous));
+    try {
+      systemd.watch(AWAITED);
+      const changed = new Promise((resolve) => systemd.once('unitChanged', resolve));
+      bus.send(propertiesChanged([['ActiveState', ['s', 'active']]]));
+      assert.deepEqual(await changed, {
+        unitName: AWAITED,
+        interface: 'org.freedesktop.systemd1.Unit',
+        changed: { ActiveState: 'active' },
+      });
+      const lost = new Promise((resolve) => systemd.once('disconnected', resolve));
+      await bus.close();
+      await lost;
+      assert.equal(
+        (systemd as unknown as { systemdOwner: string | null }).systemdOwner,
+        null,
+        'a new connection believes nobody before it has asked',
+      );
+    } finally {
+      systemd.close();
+      rmSync(directory, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('messages read here keep their order among the signals dbus-next hands on', () => {
   const slow = (serial: number) =>
     marshalMessage({
@@ -345,6 +378,68 @@ describe('messages read here keep their order among the signals dbus-next hands 
     assert.deepEqual(delivered.at(-1), 'read 8', 'nothing ahead again');
     order.signalHandedOn(); // a signal not framed here: nothing to release
     assert.equal(delivered.length, 5);
+  });
+
+  it('delivers nothing once closed (the connection is lost): neither what waits nor what comes', () => {
+    const delivered: number[] = [];
+    const decide: MessageDecision = (message) =>
+      message.includes('JobRemoved') ? { deliver: () => delivered.push(message.readUInt32LE(8)) } : message;
+    const socket = new Readable({ read: () => undefined });
+    const order = interceptMessages(socket, decide);
+    const job = jobRemoved(AWAITED);
+    socket.push(Buffer.concat([slow(1), job]));
+    order.close();
+    order.signalHandedOn();
+    socket.push(job);
+    assert.deepEqual(delivered, []);
+  });
+
+  it('holds a big-endian method reply whole and decides on it (its 64-bit values), wherever the reads split it; never in the signal order', () => {
+    const getReply = marshalMessage({
+      type: 2,
+      serial: 7,
+      replySerial: 3,
+      sender: SYSTEMD,
+      littleEndian: false,
+      body: ['v', [['t', 1_732_800_000_000_001n]]],
+    });
+    const largeReply = marshalMessage({
+      type: 2,
+      serial: 8,
+      replySerial: 4,
+      sender: SYSTEMD,
+      littleEndian: false,
+      body: ['ay', [[...Buffer.alloc(70_000, 5)]]],
+    });
+    const errorReply = marshalMessage({
+      type: 3,
+      serial: 9,
+      replySerial: 5,
+      sender: SYSTEMD,
+      littleEndian: false,
+      extraFields: [[4, ['s', 'x.Error']]],
+      body: ['s', ['no']],
+    });
+    const littleReply = marshalMessage({ type: 2, serial: 10, replySerial: 6, sender: SYSTEMD, body: ['v', [['t', 5n]]] });
+    const all = Buffer.concat([getReply, jobRemoved(AWAITED), largeReply, errorReply, littleReply, jobRemoved(AWAITED)]);
+    for (const size of [1, 7, 64, 1000, all.length]) {
+      const decided: number[] = [];
+      const delivered: string[] = [];
+      const decide: MessageDecision = (message) => {
+        decided.push(message.readUInt32BE(8));
+        if (message[1] === 4) return { deliver: () => delivered.push('job') };
+        return Buffer.from(message).fill(0xee, message.length - 8);
+      };
+      const socket = new Readable({ read: () => undefined });
+      interceptMessages(socket, decide);
+      for (let at = 0; at < all.length; at += size) socket.push(all.subarray(at, at + size));
+      const out: Buffer[] = [];
+      for (let chunk: Buffer | null; (chunk = socket.read() as Buffer | null) !== null;) out.push(chunk);
+      assert.deepEqual(delivered, ['job', 'job'], `reads of ${size}: the signals after the replies not held back by them`);
+      assert.equal(decided.length, 3, `reads of ${size}: the big-endian reply and the signals decided on, nothing else`);
+      const expected = Buffer.concat([Buffer.from(getReply).fill(0xee, getReply.length - 8), largeReply, errorReply, littleReply]);
+      assert.deepEqual(Buffer.concat(out), expected, `reads of ${size}`);
+    }
   });
 
   it("a message read here in the same read as the reply to a call awaited: delivered before the call's continuation, as dbus-next would", async () => {

@@ -308,12 +308,21 @@ describe("TaskStore's records of active tasks", () => {
     }
   });
 
-  it('give the record as it was after a write that failed and was rolled back', () => {
+  it('give the record as it was after a write that failed after its update and was rolled back', () => {
     insertTask('c0ffee20');
     const before = store.find('c0ffee20');
-    assert.throws(() => store.transition('c0ffee20', { state: 'sleeping' as TaskState, detail: 'changed' }, false));
+    // The task's row is updated, then its event refused: the whole transaction is rolled back.
+    const other = new Database(join(stateDir, 'tasks.sqlite3'));
+    other.exec(`CREATE TRIGGER refuse_events BEFORE INSERT ON events BEGIN SELECT RAISE(ABORT, 'refused'); END`);
+    try {
+      assert.throws(() => store.transition('c0ffee20', { state: TaskState.running, startedAt: CREATED_AT }, false), /refused/);
+    } finally {
+      other.exec('DROP TRIGGER refuse_events');
+      other.close();
+    }
     assert.deepEqual(store.find('c0ffee20'), fresh('c0ffee20'));
     assert.deepEqual(store.find('c0ffee20'), before);
+    assert.equal(store.find('c0ffee20')?.task.state, TaskState.created);
   });
 
   it('are not changed by a caller (frozen), and keep no finished task', () => {
