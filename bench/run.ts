@@ -21,6 +21,7 @@ import { MEMORY_BENCH_MACHINES, benchMemory } from './memory.js';
 import { packageEnvironment } from './package-environment.js';
 import { benchWakeups } from './wakeups.js';
 import { COCKPIT_BENCH_MACHINES, benchCockpit } from './cockpit.js';
+import { benchAb } from './ab.js';
 
 /** The runner's Unix socket, inside the private system: what the Cockpit page talks to. */
 const BENCH_API_SOCKET = '/run/tessia-test/bench-api.sock';
@@ -71,6 +72,13 @@ try {
   // What a message read costs any process here: the floor under the runner's CPU a task (bench/wakeups.ts).
   const wakeups = chosen.includes('wakeups') ? await benchWakeups(say) : undefined;
   const starts = chosen.includes('starts') ? await benchStarts(runner, booted.systemd, say, samples) : undefined;
+  // Not in the default set: this checkout against another revision, interleaved (TESSIA_BENCH=ab TESSIA_BENCH_AB=<revision>).
+  const abRevision = process.env['TESSIA_BENCH_AB'];
+  if (chosen.includes('ab') && !abRevision) throw new Error('TESSIA_BENCH=ab needs TESSIA_BENCH_AB=<git revision> to compare with');
+  const ab =
+    chosen.includes('ab') && abRevision
+      ? await benchAb(runner, booted.systemd, say, { revision: abRevision, config, nodeFlags, env, samples })
+      : undefined;
   // TESSIA_BENCH_STOP_SAMPLES: tasks stopped, as many bare units (default 200).
   const stopSamples = Number(process.env['TESSIA_BENCH_STOP_SAMPLES'] ?? 200);
   const stops = chosen.includes('stops') ? await benchStops(runner, booted.systemd, say, stopSamples) : undefined;
@@ -111,6 +119,7 @@ try {
     starter,
     wakeups,
     starts,
+    ab,
     stops,
     scale,
     logs,

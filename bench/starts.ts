@@ -118,7 +118,7 @@ export interface StartBenchResult {
 }
 
 /** Starts units the way the runner does, without the runner: the baseline. */
-class BareStarter {
+export class BareStarter {
   readonly units: string[] = [];
   private readonly collecting = new Set<Promise<unknown>>();
   /** Units collected once their signals say they ended (collectOnEnd). */
@@ -229,7 +229,7 @@ async function droppedSignals(baseUrl: string): Promise<number> {
   return Number(found[1]);
 }
 
-async function sustained(
+export async function sustained(
   systemd: PrivateSystemd,
   processes: Record<string, number>,
   startOne: () => Promise<boolean>,
@@ -256,7 +256,7 @@ async function sustained(
 }
 
 /** Rounds of one side as one: starts and seconds summed, CPU a start over all of them. */
-function together(rounds: SustainedResult[]): SustainedResult {
+export function together(rounds: SustainedResult[]): SustainedResult {
   const starts = rounds.reduce((sum, r) => sum + r.starts, 0);
   const seconds = rounds.reduce((sum, r) => sum + r.seconds, 0);
   const cpuMsPerStart: Record<string, number> = {};

@@ -56,6 +56,8 @@ export interface RunnerServiceOptions {
   starter?: boolean;
   /** Node flags of the starter (e.g. --cpu-prof). */
   starterNodeFlags?: string[];
+  /** Another build to run, runner and starter (a directory inside the private system holding its dist/): A/B benchmarks. */
+  appDir?: string;
 }
 
 export async function startRunnerService(config: Record<string, unknown> = {}, options: RunnerServiceOptions = {}): Promise<RunnerService> {
@@ -81,6 +83,7 @@ export async function startRunnerService(config: Record<string, unknown> = {}, o
       configPath,
       socket: starterSocket,
       ...(options.starterNodeFlags ? { nodeFlags: options.starterNodeFlags } : {}),
+      ...(options.appDir ? { appDir: options.appDir } : {}),
     });
     if (started.code !== 0) throw new Error(`the starter did not start: ${started.stderr}`);
   };
@@ -104,6 +107,7 @@ export async function startRunnerService(config: Record<string, unknown> = {}, o
         properties,
         ...(options.nodeFlags ? { nodeFlags: options.nodeFlags } : {}),
         ...(entry ? { entry } : {}),
+        ...(options.appDir ? { appDir: options.appDir } : {}),
         serveArgs: [
           '--config',
           configPath,

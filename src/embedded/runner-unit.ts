@@ -17,11 +17,12 @@ export interface RunnerUnitOptions {
   nodeFlags?: string[];
   /** Another entry point than the shipped one, as node arguments (tests: a runner with fault hooks). */
   entry?: string[];
+  /** Another build of the runner to run (a directory inside the private system holding its dist/): A/B benchmarks. (Default: the checkout) */
+  appDir?: string;
 }
 
-const SHIPPED_ENTRY = [`${APP_DIR_INSIDE}/dist/cli/main.js`];
-
 export function startRunnerUnit(systemd: PrivateSystemd, options: RunnerUnitOptions): Promise<RunResult> {
+  const appDir = options.appDir ?? APP_DIR_INSIDE;
   return systemd.run([
     'systemd-run',
     `--unit=${options.unit}`,
@@ -33,14 +34,14 @@ export function startRunnerUnit(systemd: PrivateSystemd, options: RunnerUnitOpti
     // reload that waits for the runner's answer.
     `--property=RuntimeDirectory=${options.unit.replace(/\.service$/, '')}`,
     '--property=RuntimeDirectoryMode=0700',
-    `--property=ExecReload=/usr/bin/node ${APP_DIR_INSIDE}/dist/cli/main.js reload`,
-    `--working-directory=${APP_DIR_INSIDE}`,
+    `--property=ExecReload=/usr/bin/node ${appDir}/dist/cli/main.js reload`,
+    `--working-directory=${appDir}`,
     ...Object.entries(options.env ?? {}).map(([key, value]) => `--setenv=${key}=${value}`),
     ...(options.properties ?? []).map((property) => `--property=${property}`),
     '--',
     '/usr/bin/node',
     ...(options.nodeFlags ?? []),
-    ...(options.entry ?? SHIPPED_ENTRY),
+    ...(options.entry ?? [`${appDir}/dist/cli/main.js`]),
     'serve',
     ...options.serveArgs,
   ]);
@@ -49,19 +50,20 @@ export function startRunnerUnit(systemd: PrivateSystemd, options: RunnerUnitOpti
 /** The privileged starter as the package runs it, listening on `socket` (root's alone) instead of a passed one. */
 export function startStarterUnit(
   systemd: PrivateSystemd,
-  options: { unit: string; configPath: string; socket: string; nodeFlags?: string[] },
+  options: { unit: string; configPath: string; socket: string; nodeFlags?: string[]; appDir?: string },
 ): Promise<RunResult> {
+  const appDir = options.appDir ?? APP_DIR_INSIDE;
   return systemd.run([
     'systemd-run',
     `--unit=${options.unit}`,
     '--property=Type=notify',
     '--property=NotifyAccess=all',
     `--property=RuntimeDirectory=${options.unit.replace(/\.service$/, '')}`,
-    `--working-directory=${APP_DIR_INSIDE}`,
+    `--working-directory=${appDir}`,
     '--',
     '/usr/bin/node',
     ...(options.nodeFlags ?? []),
-    `${APP_DIR_INSIDE}/dist/starter/main.js`,
+    `${appDir}/dist/starter/main.js`,
     '--config',
     options.configPath,
     '--socket',

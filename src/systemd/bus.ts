@@ -4,10 +4,11 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Readable, Writable } from 'node:stream';
-import { DBusError, Message, MessageBus, MessageType, Variant, systemBus } from '@jellybrick/dbus-next';
+import { type Message, type MessageBus, MessageType, Variant, systemBus } from '@jellybrick/dbus-next';
 import { forDbusNext64 } from './dbus-next-uint64.js';
 import { interceptMessages, type LargeSignalDecision, type MessageDecision, type SignalOrder } from './message-framing.js';
 import { MESSAGE_TYPE_METHOD_RETURN } from './wire-message.js';
+import { marshalMethodCall } from './wire-writer.js';
 
 export { Variant };
 
@@ -56,6 +57,15 @@ export class BusCallError extends Error {
     super(message);
     this.name = 'BusCallError';
   }
+}
+
+/**
+ * What of dbus-next the bus uses beyond its typed surface: its connection's stream (calls are
+ * written there, ./wire-writer.ts) and the table it answers replies from, by serial.
+ */
+interface DbusNextInternals {
+  _connection?: EventEmitter & { stream?: Readable & Writable };
+  _methodReturnHandlers?: Record<number, (reply: Message) => void>;
 }
 
 export class SystemBus extends EventEmitter<{ signal: [BusSignal]; disconnect: [Error] }> {
@@ -152,34 +162,49 @@ export class SystemBus extends EventEmitter<{ signal: [BusSignal]; disconnect: [
     else this.inFlight -= 1;
   }
 
+  /**
+   * The call is marshalled here (./wire-writer.ts) and written to dbus-next's stream with a serial
+   * of dbus-next's; dbus-next decodes the reply and hands it to the handler left in its table.
+   */
   private async send(call: MethodCall): Promise<unknown[]> {
-    if (this.ended) throw new BusCallError(DISCONNECTED, 'not connected to the system bus');
-    const message = new Message({
-      destination: call.destination,
-      path: call.path,
-      interface: call.interface,
-      member: call.member,
-      signature: call.signature ?? '',
-      body: call.body ?? [],
-    });
+    const internals = this.bus as unknown as DbusNextInternals;
+    const stream = internals._connection?.stream;
+    const handlers = internals._methodReturnHandlers;
+    if (this.ended || !stream?.writable) throw new BusCallError(DISCONNECTED, 'not connected to the system bus');
+    if (!handlers)
+      throw new Error("dbus-next keeps no table of replies: this version's internals are not the ones the runner was written for");
+    const serial = this.bus.newSerial();
+    const bytes = marshalMethodCall(call, serial);
     let fail: (error: Error) => void = () => {};
-    const failed = new Promise<never>((_, reject) => (fail = reject));
+    const reply = new Promise<unknown[]>((resolve, reject) => {
+      fail = reject;
+      handlers[serial] = (answer) => {
+        if (answer.type !== MessageType.ERROR) {
+          resolve(answer.body);
+          return;
+        }
+        // Typed as always there; an error without the header field has none.
+        const name = (answer.errorName as string | undefined) ?? 'org.freedesktop.DBus.Error.Failed';
+        const text: unknown = answer.body[0];
+        // An error reply without a text is told by its name.
+        reject(new BusCallError(name, typeof text === 'string' && text !== '' ? text : name));
+      };
+    });
     this.pending.add(fail);
-    this.coalesceWrites();
+    this.coalesceWrites(stream);
     const timer = setTimeout(
       () => fail(new BusCallError('org.freedesktop.DBus.Error.NoReply', `${call.member}: no reply`)),
       CALL_TIMEOUT_MS,
     );
     try {
-      const reply = await Promise.race([this.bus.call(message), failed]);
-      return reply?.body ?? [];
-    } catch (error) {
-      // An error reply without a body has an empty text.
-      if (error instanceof DBusError) throw new BusCallError(error.type, error.text === '' ? error.type : error.text);
-      throw error;
+      stream.write(bytes);
+      return await reply;
     } finally {
       clearTimeout(timer);
       this.pending.delete(fail);
+      // A reply that never came (a timeout, a lost bus) leaves nothing behind in dbus-next's table.
+      // eslint-disable-next-line @typescript-eslint/no-dynamic-delete -- dbus-next's table is keyed by serial
+      delete handlers[serial];
     }
   }
 
@@ -187,9 +212,8 @@ export class SystemBus extends EventEmitter<{ signal: [BusSignal]; disconnect: [
    * Calls made in the same tick (a snapshot's Gets, a burst of refreshes) leave in one writev
    * instead of a write(2) each: measured, socket writes were the runner's largest CPU cost per start.
    */
-  private coalesceWrites(): void {
-    const stream = (this.bus as unknown as { _connection?: { stream?: Writable } })._connection?.stream;
-    if (this.corked || !stream) return;
+  private coalesceWrites(stream: Writable): void {
+    if (this.corked) return;
     this.corked = true;
     stream.cork();
     process.nextTick(() => {

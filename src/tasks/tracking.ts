@@ -120,7 +120,7 @@ export class UnitTracker {
     const { activeState } = tracked.signalled;
     const told = signalsSeen && tracked.signalsCurrent && !tracked.midChange && activeState !== undefined && activeState !== 'activating';
     if (!told) tracked.mustRead = true;
-    this.usage.follow(unit);
+    this.usage.follow(unit, 'soon');
   }
 
   untrack(unit: string): void {

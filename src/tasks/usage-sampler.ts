@@ -31,10 +31,20 @@ export class UsageSampler {
     this.timer = setInterval(() => void this.sweep(), intervalMs).unref();
   }
 
-  /** Reads the unit's usage from now on (its first read now: a short task has one at least). */
-  follow(unit: string): void {
+  /**
+   * Reads the unit's usage from now on, its first read now (a short task has one at least), or
+   * `soon`: once the work under way is done (a start's answer does not wait for five files).
+   */
+  follow(unit: string, when: 'now' | 'soon' = 'now'): void {
     if (!this.samples.has(unit)) this.samples.set(unit, undefined);
-    this.read(unit);
+    if (when === 'now') {
+      this.read(unit);
+      return;
+    }
+    setImmediate(() => {
+      // Not forgotten (collected) meanwhile, and not read by anything else yet.
+      if (!this.closed && this.samples.has(unit) && this.samples.get(unit) === undefined) this.read(unit);
+    });
   }
 
   forget(unit: string): void {

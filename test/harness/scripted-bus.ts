@@ -2,7 +2,7 @@
  * A bus for unit tests of what reaches dbus-next: a Unix socket that authenticates one client as
  * dbus-daemon does (EXTERNAL), answers each of its method calls with an empty reply (Hello with a
  * unique name) or the next one a test gave (`replies`), and sends it the messages a test gives, as
- * bytes (./wire-marshal.ts).
+ * bytes (./wire-marshal.ts). It keeps the calls it was sent (`calls`).
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import { marshalMessage } from './wire-marshal.js';
@@ -14,6 +14,8 @@ export class ScriptedBus {
   private serial = 1;
   /** The bodies of the next replies to method calls other than Hello, in order; `then`: bytes sent in the same write. */
   readonly replies: { body?: [string, unknown[]]; littleEndian: boolean; then?: Buffer }[] = [];
+  /** Every method call the client sent, as bytes, Hello first. */
+  readonly calls: Buffer[] = [];
 
   private constructor(
     private readonly server: Server,
@@ -60,6 +62,7 @@ export class ScriptedBus {
         const length = 16 + Math.ceil(fieldsLength / 8) * 8 + pending.readUInt32LE(4);
         if (pending.length < length) return;
         const callSerial = pending.readUInt32LE(8);
+        this.calls.push(Buffer.from(pending.subarray(0, length)));
         const member = pending.subarray(0, length).toString('latin1').includes('Hello') ? 'Hello' : 'other';
         pending = pending.subarray(length);
         const { then, ...scripted } = (member === 'Hello' ? undefined : this.replies.shift()) ?? {};

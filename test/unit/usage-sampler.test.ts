@@ -52,4 +52,17 @@ describe('UsageSampler', () => {
     );
     sampler.close();
   });
+
+  it("reads a unit followed 'soon' once the work under way is done", async () => {
+    const unit = 'tessia-task-0000000a.service';
+    const root = cgroups([unit], 3);
+    const sampler = new UsageSampler(SLICE, 3_600_000, root);
+    sampler.follow(unit, 'soon');
+    // Still in the same turn: the first read is not done yet, so a change now is what it reads.
+    writeFileSync(join(root, cgroupPathOf(SLICE, unit), 'cpu.stat'), 'usage_usec 4\n');
+    await new Promise((resolve) => setImmediate(resolve));
+    rmSync(join(root, cgroupPathOf(SLICE, unit)), { recursive: true });
+    assert.equal(sampler.final(unit, null)?.cpuNsec, 4000, 'read after the turn, kept once the cgroup is gone');
+    sampler.close();
+  });
 });

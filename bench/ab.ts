@@ -1,0 +1,161 @@
+/**
+ * Two builds of the runner side by side (TESSIA_BENCH=ab, TESSIA_BENCH_AB=<git revision>): this
+ * checkout's (A) and the revision's (B), each a service with its own privileged starter, in the same
+ * private systemd, measured in interleaved rounds (A B, B A, …) against each other and against bare
+ * starts of the same unit shape. Two runs at different moments do not compare below a millisecond or
+ * two of CPU a start here (docs/benchmarks.md); rounds a few seconds apart do.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { APP_DIR_INSIDE, REPO_DIR, type PrivateSystemd } from '../src/embedded/private-systemd.js';
+import { startRunnerService, type RunnerService } from '../src/embedded/runner-service.js';
+import { client } from '../src/embedded/api-client.js';
+import { watchedProcesses } from './processes.js';
+import { BareStarter, sustained, together, type SustainedResult } from './starts.js';
+import { inParallel, percentile, round } from './stats.js';
+
+/** Rounds of each build (and of bare starts) in the sustained comparison. */
+const AB_ROUNDS = 6;
+
+export interface AbSide {
+  revision: string;
+  sustained: SustainedResult;
+  rounds: number[];
+  latency: { p50Ms: number; p99Ms: number };
+}
+
+export interface AbResult {
+  a: AbSide;
+  b: AbSide;
+  bare: { sustained: SustainedResult; rounds: number[]; latency: { p50Ms: number; p99Ms: number } };
+  /** A's rate over B's, and over bare; each build's runner and starter CPU a start. */
+  ratios: { aOverB: number; aOverBare: number; bOverBare: number; latencyP50AOverBare: number; latencyP50BOverBare: number };
+}
+
+/**
+ * The revision's build, made once into .state/bench-ab/<commit> (inside the checkout, so the private
+ * system sees it under /run/tessia-app), with this checkout's node_modules.
+ */
+export function buildRevision(revision: string, log: (line: string) => void): { commit: string; appDir: string } {
+  const commit = execFileSync('git', ['rev-parse', '--verify', `${revision}^{commit}`], { cwd: REPO_DIR, encoding: 'utf8' }).trim();
+  const relative = join('.state', 'bench-ab', commit);
+  const directory = join(REPO_DIR, relative);
+  if (!existsSync(join(directory, 'dist', 'cli', 'main.js'))) {
+    log(`building ${revision} (${commit}) in ${relative}`);
+    rmSync(directory, { recursive: true, force: true });
+    mkdirSync(directory, { recursive: true });
+    execFileSync('sh', ['-c', `git archive ${commit} | tar -x -C "${directory}"`], { cwd: REPO_DIR, stdio: 'inherit' });
+    symlinkSync(join('..', '..', '..', 'node_modules'), join(directory, 'node_modules'));
+    execFileSync('npm', ['run', '--silent', 'build'], { cwd: directory, stdio: ['ignore', 'ignore', 'inherit'] });
+  }
+  return { commit, appDir: `${APP_DIR_INSIDE}/${relative}` };
+}
+
+export async function benchAb(
+  runnerA: RunnerService,
+  systemd: PrivateSystemd,
+  log: (line: string) => void,
+  options: { revision: string; config: Record<string, unknown>; nodeFlags: string[]; env: Record<string, string>; samples: number },
+): Promise<AbResult> {
+  const head = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: REPO_DIR, encoding: 'utf8' }).trim();
+  const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: REPO_DIR, encoding: 'utf8' }).trim() !== '';
+  const revisionA = `${head}${dirty ? ' with uncommitted changes' : ''}`;
+  const { commit, appDir } = buildRevision(options.revision, log);
+  const runnerB = await startRunnerService(options.config, { nodeFlags: options.nodeFlags, env: options.env, starter: true, appDir });
+  const bare = await BareStarter.connect(systemd);
+  try {
+    const watchedA = await watchedProcesses(systemd, runnerA.unit, runnerA.starter?.unit);
+    const watchedB = await watchedProcesses(systemd, runnerB.unit, runnerB.starter?.unit);
+    const processes: Record<string, number> = {
+      systemd: watchedA['systemd'] ?? 1,
+      'dbus-daemon': watchedA['dbus-daemon'] ?? 0,
+      journald: watchedA['journald'] ?? 0,
+      'runner A': watchedA['runner'] ?? 0,
+      'starter A': watchedA['starter'] ?? 0,
+      'runner B': watchedB['runner'] ?? 0,
+      'starter B': watchedB['starter'] ?? 0,
+    };
+    const apiA = client(runnerA.baseUrl);
+    const apiB = client(runnerB.baseUrl);
+    const startBy = (api: ReturnType<typeof client>) => async () =>
+      (await api.post('/v1/tasks', { machine: 'bench-sleep', parameters: null })).status === 201;
+    const startBare = () =>
+      bare.start('full', 'bench-sleep', true).then(
+        () => true,
+        () => false,
+      );
+
+    // One client, tasks that keep running: A, B and bare starts in turn (the order rotating).
+    const latencyMs: Record<'a' | 'b' | 'bare', number[]> = { a: [], b: [], bare: [] };
+    const running: [ReturnType<typeof client>, string][] = [];
+    for (let i = 0; i < options.samples; i++) {
+      const order = (['a', 'b', 'bare'] as const).map((_, k, all) => all[(i + k) % all.length] ?? 'bare');
+      for (const side of order) {
+        const began = performance.now();
+        if (side === 'bare') await bare.start('full', 'bench-sleep-60');
+        else {
+          const api = side === 'a' ? apiA : apiB;
+          const reply = await api.post('/v1/tasks', { machine: 'bench-sleep-60', parameters: null });
+          if (reply.status !== 201) throw new Error(`start failed: ${reply.status} ${JSON.stringify(reply.body)}`);
+          running.push([api, String(reply.body.taskId)]);
+        }
+        latencyMs[side].push(performance.now() - began);
+      }
+    }
+    await inParallel(running, 16, async ([api, taskId]) => {
+      await api.post(`/v1/tasks/${taskId}/stop`);
+    });
+    await bare.stopAll();
+    await bare.collectAll();
+    const latency = (side: 'a' | 'b' | 'bare') => ({
+      p50Ms: round(percentile(latencyMs[side], 50)),
+      p99Ms: round(percentile(latencyMs[side], 99)),
+    });
+    log(
+      `A/B start latency, running on, ${options.samples} each: A p50 ${latency('a').p50Ms} p99 ${latency('a').p99Ms} ms; B p50 ${latency('b').p50Ms} p99 ${latency('b').p99Ms} ms; bare p50 ${latency('bare').p50Ms} p99 ${latency('bare').p99Ms} ms`,
+    );
+    await sleep(3000);
+
+    // Sustained: A, B and bare rounds, the order rotating each turn.
+    const rounds: Record<'a' | 'b' | 'bare', SustainedResult[]> = { a: [], b: [], bare: [] };
+    for (let turn = 0; turn < AB_ROUNDS; turn++) {
+      const order = (['a', 'b', 'bare'] as const).map((_, k, all) => all[(turn + k) % all.length] ?? 'bare');
+      for (const side of order) {
+        await sleep(1000);
+        const startOne = side === 'a' ? startBy(apiA) : side === 'b' ? startBy(apiB) : startBare;
+        rounds[side].push(await sustained(systemd, processes, startOne));
+        if (side === 'bare') await bare.collectAll();
+      }
+    }
+    const side = (key: 'a' | 'b', revision: string): AbSide => {
+      const all = together(rounds[key]);
+      const label = key === 'a' ? 'A' : 'B';
+      log(
+        `A/B sustained ${label} (${revision}): ${all.perSecond}/s (rounds ${rounds[key].map((r) => r.perSecond).join(', ')}), ${all.failures} failures; runner ${all.cpuMsPerStart[`runner ${label}`]} ms, starter ${all.cpuMsPerStart[`starter ${label}`]} ms of CPU a start; all ${JSON.stringify(all.cpuMsPerStart)}`,
+      );
+      return { revision, sustained: all, rounds: rounds[key].map((r) => r.perSecond), latency: latency(key) };
+    };
+    const a = side('a', revisionA);
+    const b = side('b', commit);
+    const bareAll = together(rounds.bare);
+    log(
+      `A/B sustained bare: ${bareAll.perSecond}/s (rounds ${rounds.bare.map((r) => r.perSecond).join(', ')}); all ${JSON.stringify(bareAll.cpuMsPerStart)}`,
+    );
+    const ratios = {
+      aOverB: round(a.sustained.perSecond / b.sustained.perSecond, 3),
+      aOverBare: round(a.sustained.perSecond / bareAll.perSecond, 3),
+      bOverBare: round(b.sustained.perSecond / bareAll.perSecond, 3),
+      latencyP50AOverBare: round(a.latency.p50Ms / latency('bare').p50Ms, 3),
+      latencyP50BOverBare: round(b.latency.p50Ms / latency('bare').p50Ms, 3),
+    };
+    log(`A/B ratios: ${JSON.stringify(ratios)}`);
+    return { a, b, bare: { sustained: bareAll, rounds: rounds.bare.map((r) => r.perSecond), latency: latency('bare') }, ratios };
+  } finally {
+    await bare.collectAll();
+    bare.close();
+    await runnerB.stop();
+  }
+}
