@@ -8,7 +8,19 @@ const nodeTest = { from: /** @type {const} */ ('package'), package: 'node:test',
 
 export default tseslint.config(
   // test/generated/: written by npm run api:types (openapi-typescript), checked by a test.
-  { ignores: ['dist/', '.state/', 'coverage/', 'node_modules/', 'packaging/**/build/', 'packaging/out/', 'debian/', 'obj-*/', 'test/generated/'] },
+  {
+    ignores: [
+      'dist/',
+      '.state/',
+      'coverage/',
+      'node_modules/',
+      'packaging/**/build/',
+      'packaging/out/',
+      'debian/',
+      'obj-*/',
+      'test/generated/',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   ...tseslint.configs.stylisticTypeChecked,

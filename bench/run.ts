@@ -22,6 +22,7 @@ import { packageEnvironment } from './package-environment.js';
 import { benchWakeups } from './wakeups.js';
 import { COCKPIT_BENCH_MACHINES, benchCockpit } from './cockpit.js';
 import { benchAb } from './ab.js';
+import { perfProfileStarts } from './perf-profile.js';
 
 /** The runner's Unix socket, inside the private system: what the Cockpit page talks to. */
 const BENCH_API_SOCKET = '/run/tessia-test/bench-api.sock';
@@ -111,6 +112,10 @@ try {
   const profileSerial = chosen.includes('profile-serial')
     ? await profileSerialStartsAndStops(config, booted.systemd, 'bench-stop-sleep', say, starter)
     : undefined;
+  // Not in the default set either (needs perf): the runner's and the starter's CPU during sustained starts, counted by the kernel.
+  const perf = chosen.includes('perf')
+    ? await perfProfileStarts(config, booted.systemd, 'bench-sleep', say, { nodeFlags, env })
+    : undefined;
   // A runner of its own, started after the others have stopped: its RSS is its tasks' alone.
   const memory = chosen.includes('memory') ? await benchMemory(config, booted.systemd, say, { nodeFlags, env }, starter) : undefined;
   const results = {
@@ -131,6 +136,7 @@ try {
     profile,
     profileLogs,
     profileSerial,
+    perf,
     memory,
   };
   // TESSIA_BENCH_OUT: where the results go (default bench/results.json; a partial run may keep them apart).

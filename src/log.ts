@@ -35,7 +35,7 @@ const LEFT_OUT = new Set(['level', 'time', 'msg', 'pid', 'hostname', 'service'])
 const IDENTIFIER = 'tessia-task-runner';
 
 /**
- * Credentials never reach a log line: pino-http logs the request's headers (and the response's),
+ * Credentials never reach a log line: a change's request is logged with its headers (and the answer's: src/api/request-log.ts),
  * and the journal is readable by the systemd-journal and adm groups and every log shipper. Redacted
  * by the root logger, so every child (each request's logger included) and every output honours it.
  */

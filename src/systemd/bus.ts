@@ -8,7 +8,7 @@ import { type Message, type MessageBus, MessageType, Variant, systemBus } from '
 import { forDbusNext64 } from './dbus-next-uint64.js';
 import { interceptMessages, type LargeSignalDecision, type MessageDecision, type SignalOrder } from './message-framing.js';
 import { MESSAGE_TYPE_METHOD_RETURN } from './wire-message.js';
-import { marshalMethodCall } from './wire-writer.js';
+import { NO_REPLY_EXPECTED, marshalMethodCall } from './wire-writer.js';
 
 export { Variant };
 
@@ -143,6 +143,25 @@ export class SystemBus extends EventEmitter<{ signal: [BusSignal]; disconnect: [
   }
 
   /**
+   * As call(), but written before this returns when a slot is free (call() writes a microtask
+   * later): what is written on this connection next (a request elsewhere that makes systemd signal)
+   * reaches the bus after it.
+   */
+  callNow(call: MethodCall): Promise<unknown[]> {
+    if (this.inFlight >= MAX_IN_FLIGHT) return this.call(call);
+    this.inFlight += 1;
+    return this.send(call).finally(() => this.releaseSlot());
+  }
+
+  /** A call whose answer nobody reads (the bus sends none, errors included), written now. */
+  callWithoutReply(call: MethodCall): void {
+    const stream = (this.bus as unknown as DbusNextInternals)._connection?.stream;
+    if (this.ended || !stream?.writable) return;
+    this.coalesceWrites(stream);
+    stream.write(marshalMethodCall(call, this.bus.newSerial(), NO_REPLY_EXPECTED));
+  }
+
+  /**
    * The system bus refuses more than 128 calls awaiting replies on one connection
    * (max_replies_per_connection): a burst of snapshots (recovery, 1000 tasks ending at once) waits
    * its turn here instead of failing with LimitsExceeded.
@@ -223,14 +242,17 @@ export class SystemBus extends EventEmitter<{ signal: [BusSignal]; disconnect: [
   }
 
   async addMatch(rule: string): Promise<void> {
-    await this.call({
-      destination: 'org.freedesktop.DBus',
-      path: '/org/freedesktop/DBus',
-      interface: 'org.freedesktop.DBus',
-      member: 'AddMatch',
-      signature: 's',
-      body: [rule],
-    });
+    await this.call(matchCall('AddMatch', rule));
+  }
+
+  /** AddMatch, written now when a slot is free (callNow). */
+  async addMatchNow(rule: string): Promise<void> {
+    await this.callNow(matchCall('AddMatch', rule));
+  }
+
+  /** RemoveMatch, written now; the bus's answer is not asked for (a rule this connection added goes). */
+  removeMatchNow(rule: string): void {
+    this.callWithoutReply(matchCall('RemoveMatch', rule));
   }
 
   close(): void {
@@ -253,4 +275,15 @@ export class SystemBus extends EventEmitter<{ signal: [BusSignal]; disconnect: [
       // already gone
     }
   }
+}
+
+function matchCall(member: 'AddMatch' | 'RemoveMatch', rule: string): MethodCall {
+  return {
+    destination: 'org.freedesktop.DBus',
+    path: '/org/freedesktop/DBus',
+    interface: 'org.freedesktop.DBus',
+    member,
+    signature: 's',
+    body: [rule],
+  };
 }

@@ -88,7 +88,20 @@ export interface SystemdClientEvents {
   disconnected: [Error];
   /** Connected and subscribed again (after a lost bus, or systemd re-executing): state may have moved. */
   reconnected: [];
+  /** The bus refused a followed unit's match: its changes until now may have gone unseen (read them again). */
+  signalsMissed: [];
 }
+
+/**
+ * Followed units have a match rule each (dbus-daemon then sends none of systemd's signals about
+ * other units: measured, a task's start and end made systemd signal 20 changes of the units it
+ * depends on — targets, mounts, journald's sockets — and each woke the runner); beyond this many,
+ * one rule for all units (dbus-daemon allows 512 rules a connection on the system bus by default).
+ */
+export const UNIT_MATCH_LIMIT = 256;
+const ALL_UNITS_RULE = `type='signal',sender='${SYSTEMD_NAME}',interface='org.freedesktop.DBus.Properties',member='PropertiesChanged',path_namespace='/org/freedesktop/systemd1/unit'`;
+const unitRule = (path: string) =>
+  `type='signal',sender='${SYSTEMD_NAME}',interface='org.freedesktop.DBus.Properties',member='PropertiesChanged',path='${path}'`;
 
 const RECONNECT_DELAYS_MS = [200, 500, 1000, 2000, 5000];
 
@@ -97,6 +110,12 @@ export class SystemdClient extends EventEmitter<SystemdClientEvents> {
   /** Who waits to see a unit's next JobRemoved on this connection (whoever started the job). */
   private readonly jobWatchers = new Map<string, Set<(result: string | null) => void>>();
   private readonly pathToUnit = new Map<string, string>();
+  /** Followed units' object paths with a match rule of their own on the current connection. */
+  private readonly matchedPaths = new Set<string>();
+  /** The rule for all units is in place on the current connection (more than UNIT_MATCH_LIMIT followed, or a rule refused). */
+  private allUnitsMatched = false;
+  /** Units' rules being added again before the rule for all units goes (see narrowMatches). */
+  private narrowing = false;
   private bus: SystemBus | null = null;
   private closed = false;
   /** The unique name owning org.freedesktop.systemd1 on the current connection: the only sender of systemd's signals. */
@@ -187,10 +206,16 @@ export class SystemdClient extends EventEmitter<SystemdClientEvents> {
     await this.learnSystemdOwner(bus);
     const signalFrom = `type='signal',sender='${SYSTEMD}'`;
     await bus.addMatch(`${signalFrom},interface='${MANAGER}',member='JobRemoved'`);
+    // A new connection has none of the last one's rules.
+    this.matchedPaths.clear();
+    this.allUnitsMatched = false;
     if (this.followUnits) {
-      await bus.addMatch(
-        `${signalFrom},interface='${PROPERTIES}',member='PropertiesChanged',path_namespace='/org/freedesktop/systemd1/unit'`,
-      );
+      if (this.pathToUnit.size > UNIT_MATCH_LIMIT) {
+        await bus.addMatch(ALL_UNITS_RULE);
+        this.allUnitsMatched = true;
+      } else {
+        await Promise.all([...this.pathToUnit.keys()].map((path) => bus.addMatch(unitRule(path)).then(() => this.matchedPaths.add(path))));
+      }
     }
     this.bus = bus;
     await this.manager('Subscribe');
@@ -266,13 +291,69 @@ export class SystemdClient extends EventEmitter<SystemdClientEvents> {
     }
   }
 
-  /** Watches a unit's changes; call before starting it. */
+  /**
+   * Watches a unit's changes; call before starting it: its match rule is written to the bus before
+   * this returns (when no burst of calls holds every slot), so before anything written after it that
+   * makes systemd signal, such as the request to the privileged starter.
+   */
   watch(unitName: string): void {
-    this.pathToUnit.set(unitObjectPath(unitName), unitName);
+    const path = unitObjectPath(unitName);
+    if (this.pathToUnit.has(path)) return;
+    this.pathToUnit.set(path, unitName);
+    const bus = this.bus;
+    if (!this.followUnits || bus === null || this.allUnitsMatched) return;
+    if (this.matchedPaths.size >= UNIT_MATCH_LIMIT) {
+      void this.matchAllUnits(bus);
+      return;
+    }
+    this.matchedPaths.add(path);
+    bus.addMatchNow(unitRule(path)).catch(() => {
+      // Refused (a bus whose limit of rules is lower) or the bus lost: the rule for all units
+      // instead, and the changes missed meanwhile read again.
+      if (this.bus !== bus) return;
+      this.matchedPaths.delete(path);
+      void this.matchAllUnits(bus).then(() => this.emit('signalsMissed'));
+    });
   }
 
+  /**
+   * Stops watching a unit: its rule goes before anything written after this reaches the bus (a
+   * StopUnit that collects it: the signals of its collection are not sent here).
+   */
   unwatch(unitName: string): void {
-    this.pathToUnit.delete(unitObjectPath(unitName));
+    const path = unitObjectPath(unitName);
+    if (!this.pathToUnit.delete(path)) return;
+    const bus = this.bus;
+    if (bus !== null && this.matchedPaths.delete(path)) bus.removeMatchNow(unitRule(path));
+    if (bus !== null && this.allUnitsMatched && this.pathToUnit.size <= UNIT_MATCH_LIMIT / 4) void this.narrowMatches(bus);
+  }
+
+  /** The rule for all units (once; until narrowMatches). */
+  private async matchAllUnits(bus: SystemBus): Promise<void> {
+    if (this.allUnitsMatched) return;
+    this.allUnitsMatched = true;
+    try {
+      await bus.addMatch(ALL_UNITS_RULE);
+    } catch {
+      // The bus is going away: the next connection adds its rules.
+    }
+  }
+
+  /** Few units followed again: each its own rule, then the rule for all units goes (in that order: nothing missed). */
+  private async narrowMatches(bus: SystemBus): Promise<void> {
+    if (this.narrowing) return;
+    this.narrowing = true;
+    try {
+      const paths = [...this.pathToUnit.keys()].filter((path) => !this.matchedPaths.has(path));
+      await Promise.all(paths.map((path) => bus.addMatch(unitRule(path)).then(() => this.matchedPaths.add(path))));
+      if (this.bus !== bus || ![...this.pathToUnit.keys()].every((path) => this.matchedPaths.has(path))) return;
+      bus.removeMatchNow(ALL_UNITS_RULE);
+      this.allUnitsMatched = false;
+    } catch {
+      // A rule refused: the rule for all units stays.
+    } finally {
+      this.narrowing = false;
+    }
   }
 
   /** Starts the unit and resolves when systemd's start job has finished, with the job's result. */

@@ -309,12 +309,15 @@ function isVariant(value: unknown): value is VariantLike {
   return typeof value === 'object' && value !== null && typeof (value as VariantLike).signature === 'string' && 'value' in value;
 }
 
+/** The header flag of a call whose sender wants no reply (nor error): the bus sends none. */
+export const NO_REPLY_EXPECTED = 0x1;
+
 /**
- * A method call as it goes on the wire, little-endian: the fixed header (its serial given), the
- * header fields in the order dbus-next writes them (path, interface, member, destination,
+ * A method call as it goes on the wire, little-endian: the fixed header (its serial and flags given),
+ * the header fields in the order dbus-next writes them (path, interface, member, destination,
  * signature), then the body. Throws MarshalError when a value does not fit its signature.
  */
-export function marshalMethodCall(call: MethodCall, serial: number): Buffer {
+export function marshalMethodCall(call: MethodCall, serial: number, flags = 0): Buffer {
   const signature = call.signature ?? '';
   const body = call.body ?? [];
   const types = parseSignature(signature);
@@ -322,7 +325,7 @@ export function marshalMethodCall(call: MethodCall, serial: number): Buffer {
   const out = new Output(256);
   out.buffer[0] = LITTLE_ENDIAN;
   out.buffer[1] = MESSAGE_TYPE_METHOD_CALL;
-  out.buffer[2] = 0;
+  out.buffer[2] = flags;
   out.buffer[3] = PROTOCOL_VERSION;
   out.buffer.writeUInt32LE(serial, 8);
   out.at = 12;

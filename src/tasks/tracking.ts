@@ -64,7 +64,7 @@ export class UnitTracker {
   private readonly units = new Map<string, TrackedUnit>();
   private closed = false;
   private readonly onUnitChanged = (change: UnitChange) => this.signalled(change);
-  // Changes while the bus was gone were never signalled: read every active task again.
+  // Changes while the bus was gone (or before a refused match rule) were never seen: read every active task again.
   private readonly onReconnected = () => void this.refreshActive();
 
   constructor(
@@ -78,6 +78,7 @@ export class UnitTracker {
   ) {
     systemd.on('unitChanged', this.onUnitChanged);
     systemd.on('reconnected', this.onReconnected);
+    systemd.on('signalsMissed', this.onReconnected);
   }
 
   /**
@@ -237,6 +238,8 @@ export class UnitTracker {
    * (a delete left unfinished is finished by finishDeletes, recovery.ts).
    */
   async collect(taskId: string, unit: string, known?: UnitSnapshot | null): Promise<void> {
+    // Not followed from here on, before the StopUnit: its collection's signals are not sent here.
+    this.untrack(unit);
     let released = false;
     try {
       released = await this.systemd.collectUnit(unit, known ?? undefined);
@@ -244,7 +247,6 @@ export class UnitTracker {
     } catch (error) {
       this.log.warn({ taskId, err: error }, 'could not collect a finished task unit');
     }
-    this.untrack(unit);
     if (released && this.store.find(taskId)?.forgotten) {
       try {
         // The directory first: a delete whose directory could not go keeps its (hidden) row, and
@@ -267,6 +269,7 @@ export class UnitTracker {
     this.closed = true;
     this.systemd.off('unitChanged', this.onUnitChanged);
     this.systemd.off('reconnected', this.onReconnected);
+    this.systemd.off('signalsMissed', this.onReconnected);
     for (const [unit, tracked] of this.units) {
       clearTimeout(tracked.retry);
       this.systemd.unwatch(unit);

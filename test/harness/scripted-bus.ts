@@ -1,7 +1,8 @@
 /**
  * A bus for unit tests of what reaches dbus-next: a Unix socket that authenticates one client as
  * dbus-daemon does (EXTERNAL), answers each of its method calls with an empty reply (Hello with a
- * unique name) or the next one a test gave (`replies`), and sends it the messages a test gives, as
+ * unique name; AddMatch and RemoveMatch with an empty one, or none when the call asks for none) or the
+ * next one a test gave (`replies`), and sends it the messages a test gives, as
  * bytes (./wire-marshal.ts). It keeps the calls it was sent (`calls`).
  */
 import { createServer, type Server, type Socket } from 'node:net';
@@ -16,6 +17,8 @@ export class ScriptedBus {
   readonly replies: { body?: [string, unknown[]]; littleEndian: boolean; then?: Buffer }[] = [];
   /** Every method call the client sent, as bytes, Hello first. */
   readonly calls: Buffer[] = [];
+  /** AddMatch calls whose rule holds this text are refused, as a bus at its limit of rules refuses them. */
+  refuseMatches: string | null = null;
 
   private constructor(
     private readonly server: Server,
@@ -63,9 +66,27 @@ export class ScriptedBus {
         if (pending.length < length) return;
         const callSerial = pending.readUInt32LE(8);
         this.calls.push(Buffer.from(pending.subarray(0, length)));
-        const member = pending.subarray(0, length).toString('latin1').includes('Hello') ? 'Hello' : 'other';
+        const text = pending.subarray(0, length).toString('latin1');
+        // The bus's own methods are answered as dbus-daemon does, without the replies a test scripted.
+        const member = ['Hello', 'AddMatch', 'RemoveMatch'].find((name) => text.includes(name)) ?? 'other';
+        const noReply = (pending[2] ?? 0) & 0x1;
         pending = pending.subarray(length);
-        const { then, ...scripted } = (member === 'Hello' ? undefined : this.replies.shift()) ?? {};
+        if (noReply) continue;
+        const { then, ...scripted } = (member === 'other' ? this.replies.shift() : undefined) ?? {};
+        if (member === 'AddMatch' && this.refuseMatches !== null && text.includes(this.refuseMatches)) {
+          socket.write(
+            marshalMessage({
+              type: 3,
+              serial: this.serial++,
+              replySerial: callSerial,
+              destination: UNIQUE_NAME,
+              sender: 'org.freedesktop.DBus',
+              extraFields: [[4, ['s', 'org.freedesktop.DBus.Error.LimitsExceeded']]],
+              body: ['s', ['too many rules']],
+            }),
+          );
+          continue;
+        }
         const reply = marshalMessage({
           type: 2,
           serial: this.serial++,

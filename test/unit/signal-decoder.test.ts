@@ -313,8 +313,8 @@ describe("the systemd client's believed owner", () => {
   it("believes systemd's owner on its connection, and nobody once that connection is lost", async () => {
     const directory = mkdtempSync(join(tmpdir(), 'tessia-owner-'));
     const bus = await ScriptedBus.listen(join(directory, 'bus'));
-    // attach(): AddMatch (NameOwnerChanged), then GetNameOwner: systemd is :1.1.
-    bus.replies.push({ littleEndian: true }, { body: ['s', [SYSTEMD]], littleEndian: true });
+    // attach(): AddMatch (NameOwnerChanged, answered by the bus), then GetNameOwner: systemd is :1.1.
+    bus.replies.push({ body: ['s', [SYSTEMD]], littleEndian: true });
     const previous = process.env['DBUS_SYSTEM_BUS_ADDRESS'];
     process.env['DBUS_SYSTEM_BUS_ADDRESS'] = bus.address;
     const systemd = await SystemdClient.connect(() => true).finally(() => (process.env['DBUS_SYSTEM_BUS_ADDRESS'] = previous));
