@@ -6,7 +6,7 @@
  * two of CPU a start here (docs/benchmarks.md); rounds a few seconds apart do.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -47,8 +47,14 @@ export function buildRevision(revision: string, log: (line: string) => void): { 
     log(`building ${revision} (${commit}) in ${relative}`);
     rmSync(directory, { recursive: true, force: true });
     mkdirSync(directory, { recursive: true });
-    execFileSync('sh', ['-c', `git archive ${commit} | tar -x -C "${directory}"`], { cwd: REPO_DIR, stdio: 'inherit' });
-    symlinkSync(join('..', '..', '..', 'node_modules'), join(directory, 'node_modules'));
+    const archive = join(REPO_DIR, '.state', 'bench-ab', `${commit}.tar`);
+    execFileSync('git', ['archive', '--output', archive, commit], { cwd: REPO_DIR, stdio: 'inherit' });
+    execFileSync('tar', ['-x', '-f', archive, '-C', directory], { stdio: 'inherit' });
+    rmSync(archive);
+    // Its own dependencies when its lockfile differs from this checkout's (one was added or removed since).
+    const sameLock = readFileSync(join(directory, 'package-lock.json'), 'utf8') === readFileSync(join(REPO_DIR, 'package-lock.json'), 'utf8');
+    if (sameLock) symlinkSync(join('..', '..', '..', 'node_modules'), join(directory, 'node_modules'));
+    else execFileSync('npm', ['ci', '--no-audit', '--no-fund', '--silent'], { cwd: directory, stdio: ['ignore', 'ignore', 'inherit'] });
     execFileSync('npm', ['run', '--silent', 'build'], { cwd: directory, stdio: ['ignore', 'ignore', 'inherit'] });
   }
   return { commit, appDir: `${APP_DIR_INSIDE}/${relative}` };

@@ -8,12 +8,14 @@
  * the garbage collector, the kernel, libuv, SQLite).
  */
 import { execFile, execFileSync, spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { constants, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { once } from 'node:events';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { REPO_DIR, type PrivateSystemd } from '../src/embedded/private-systemd.js';
+import { ALL_UNITS_CHANGES_RULE, JOB_REMOVED_RULE } from '../src/systemd/match-rules.js';
 import { client, type Api } from '../src/embedded/api-client.js';
 import { startRunnerService } from '../src/embedded/runner-service.js';
 import { mainPid } from './processes.js';
@@ -31,12 +33,25 @@ export interface PerfProfileResult {
   wakeUpsPerStart: { runner: number; starter: number };
   /** Per main thread: its waits that slept (a timeout other than 0) a start, by the descriptor read first after each. */
   wokenBy: Record<string, Record<string, number>>;
-  /** systemd's signals the runner's match rules take in, a start: by member, the unit's kind and the interface. */
+  /** systemd's signals about units and jobs a start (all of them, as a subscriber of every unit's changes gets them): by member, the unit's kind and the interface. */
   signals: Record<string, number>;
   /** Per process: ms a start by kind of code, and the symbols with the most self time. */
   byProcess: Record<string, { byKind: Record<string, number>; top: { symbol: string; ms: number }[] }>;
   /** System calls a start, by thread kind and name. */
   syscallsPerStart: Record<string, Record<string, number>>;
+}
+
+/** The tools this benchmark runs, checked before it starts anything (Debian: linux-perf, iproute2, dbus-bin, strace). */
+export function requireTools(): void {
+  const missing = ['perf', 'ss', 'dbus-monitor', ...(process.env['TESSIA_BENCH_PERF_STRACE'] === '1' ? ['strace'] : [])].filter((tool) => {
+    try {
+      execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });
+      return false;
+    } catch {
+      return true;
+    }
+  });
+  if (missing.length > 0) throw new Error(`TESSIA_BENCH=perf needs ${missing.join(', ')} (apt-get install linux-perf iproute2 dbus-bin strace)`);
 }
 
 /** A thread's voluntary context switches: each a sleep in epoll_wait (or a lock) and a wake-up. */
@@ -233,6 +248,7 @@ export async function perfProfileStarts(
   log: (line: string) => void,
   options: { nodeFlags: string[]; env: Record<string, string> },
 ): Promise<PerfProfileResult> {
+  requireTools();
   const runner = await startRunnerService(config, {
     nodeFlags: [...options.nodeFlags, '--perf-basic-prof'],
     env: options.env,
@@ -266,6 +282,7 @@ export async function perfProfileStarts(
     const recorder = spawn('perf', ['record', '-F', '999', '-e', 'cpu-clock', '-g', '-o', data, '-p', `${host.runner},${host.starter}`], {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
+    const recorderExit = once(recorder, 'exit');
     await sleep(500);
     const switchesBefore = { runner: wakeUps(host.runner), starter: wakeUps(host.starter) };
     const began = performance.now();
@@ -277,14 +294,17 @@ export async function perfProfileStarts(
       starter: round((wakeUps(host.starter) - switchesBefore.starter) / Math.max(1, starts), 1),
     };
     recorder.kill('SIGINT');
-    await new Promise((resolve) => recorder.once('exit', resolve));
+    await recorderExit;
     log(
       `perf: ${starts} starts in ${round((performance.now() - began) / 1000, 1)} s recorded; main threads' wake-ups a start ${JSON.stringify(wakeUpsPerStart)}`,
     );
     // Node's maps of compiled code, where perf looks for them: /tmp/perf-<host PID>.map.
     for (const name of ['runner', 'starter'] as const) {
       const map = `${systemd.root}/tmp/perf-${inside[name]}.map`;
-      if (existsSync(map)) copyFileSync(map, `/tmp/perf-${host[name]}.map`);
+      // Where perf looks; made afresh, never through what another user may have put there.
+      const target = `/tmp/perf-${host[name]}.map`;
+      rmSync(target, { force: true });
+      if (existsSync(map)) copyFileSync(map, target, constants.COPYFILE_EXCL);
     }
     const { stdout } = await run(
       'perf',
@@ -351,11 +371,12 @@ export async function perfProfileStarts(
     const traced = spawn('perf', ['trace', '-s', '-p', `${host.runner},${host.starter}`], { stdio: ['ignore', 'ignore', 'pipe'] });
     let summary = '';
     traced.stderr.on('data', (chunk: Buffer) => (summary += chunk.toString()));
+    const tracedExit = once(traced, 'exit');
     await sleep(500);
     const tracedStarts = await startFor(4000);
     await sleep(1500);
     traced.kill('SIGINT');
-    await new Promise((resolve) => traced.once('exit', resolve));
+    await tracedExit;
     const syscallsPerStart = syscallSummary(summary, host, tracedStarts);
     // What wakes each main thread: every wait's end and the reads that follow it, by descriptor
     // (perf's syscall tracepoints: a few microseconds each, not strace's stop of the process).
@@ -381,32 +402,24 @@ export async function perfProfileStarts(
       ],
       { stdio: 'ignore' },
     );
+    const wakesExit = once(wakes, 'exit');
     await sleep(500);
     const wakeStarts = await startFor(4000);
     await sleep(1500);
     const descriptors = { runner: describeDescriptors(host.runner), starter: describeDescriptors(host.starter) };
     wakes.kill('SIGINT');
-    await new Promise((resolve) => wakes.once('exit', resolve));
+    await wakesExit;
     const { stdout: script } = await run('perf', ['script', '-i', wakeData, '-F', 'tid,event,trace'], { maxBuffer: 512 * 1024 * 1024 });
     const wokenBy = wakeSources(script, host, descriptors, wakeStarts);
     for (const [name, sources] of Object.entries(wokenBy))
       log(`wake-ups of the ${name} a start, by what was read first: ${JSON.stringify(sources)}`);
-    // Which of systemd's signals reach the runner (its match rules: src/systemd/client.ts), a start.
-    const monitored = systemd.run(
-      [
-        'timeout',
-        '5',
-        'dbus-monitor',
-        '--system',
-        "type='signal',sender='org.freedesktop.systemd1',interface='org.freedesktop.DBus.Properties',member='PropertiesChanged',path_namespace='/org/freedesktop/systemd1/unit'",
-        "type='signal',sender='org.freedesktop.systemd1',interface='org.freedesktop.systemd1.Manager',member='JobRemoved'",
-      ],
-      { timeoutMs: 10_000 },
-    );
+    // What systemd signals a start: every unit's changes and every job's end, as a subscriber of all
+    // of them is sent (as the runner was before each followed unit had a rule of its own), a start.
+    const monitored = systemd.run(['timeout', '5', 'dbus-monitor', '--system', ALL_UNITS_CHANGES_RULE, JOB_REMOVED_RULE], { timeoutMs: 10_000 });
     await sleep(500);
     const monitoredStarts = await startFor(4000);
     const signals = signalKinds((await monitored).stdout, monitoredStarts);
-    log(`systemd's signals the runner is sent a start (${monitoredStarts} starts): ${JSON.stringify(signals)}`);
+    log(`systemd's signals about units and jobs a start (${monitoredStarts} starts): ${JSON.stringify(signals)}`);
     // Every read, write and wait of the runner's main thread, with what each descriptor is (strace -yy),
     // for a look at what wakes it: .state/perf/strace.txt (TESSIA_BENCH_PERF_STRACE=1).
     if (process.env['TESSIA_BENCH_PERF_STRACE'] === '1') {
@@ -424,11 +437,12 @@ export async function perfProfileStarts(
         ],
         { stdio: 'ignore' },
       );
+      const stracedExit = once(straced, 'exit');
       await sleep(500);
       const stracedStarts = await startFor(3000);
       await sleep(1500);
       straced.kill('SIGINT');
-      await new Promise((resolve) => straced.once('exit', resolve));
+      await stracedExit;
       log(`strace: ${stracedStarts} starts traced, in .state/perf/strace.txt`);
     }
     for (const [name, calls] of Object.entries(syscallsPerStart)) {

@@ -22,11 +22,15 @@ import { packageEnvironment } from './package-environment.js';
 import { benchWakeups } from './wakeups.js';
 import { COCKPIT_BENCH_MACHINES, benchCockpit } from './cockpit.js';
 import { benchAb } from './ab.js';
-import { perfProfileStarts } from './perf-profile.js';
+import { perfProfileStarts, requireTools } from './perf-profile.js';
 
 /** The runner's Unix socket, inside the private system: what the Cockpit page talks to. */
 const BENCH_API_SOCKET = '/run/tessia-test/bench-api.sock';
 const say = (line: string) => process.stderr.write(`[bench] ${line}\n`);
+if ((process.env['TESSIA_BENCH'] ?? '').split(',').includes('ab') && !process.env['TESSIA_BENCH_AB']) {
+  throw new Error('TESSIA_BENCH=ab needs TESSIA_BENCH_AB=<git revision> to compare with');
+}
+if ((process.env['TESSIA_BENCH'] ?? '').split(',').includes('perf')) requireTools();
 const booted = await bootPrivateSystemd({ log: say });
 process.env['TESSIA_TEST_SYSTEMD_PID'] = String(booted.systemd.pid);
 process.once('SIGINT', () => void booted.shutdown().then(() => process.exit(130)));
@@ -59,7 +63,8 @@ try {
   // TESSIA_BENCH_STARTER=0: the runner starts task units itself, as before privilege separation
   // (default: through the privileged starter, as the package runs it).
   const starter = process.env['TESSIA_BENCH_STARTER'] !== '0';
-  // TESSIA_BENCH=wakeups,starts,stops,scale,logs,events,retention,checks,recovery,cockpit,profile,memory (default: all) picks benchmarks.
+  // TESSIA_BENCH=wakeups,starts,stops,scale,logs,events,retention,checks,recovery,cockpit,profile,memory (default: all) picks benchmarks;
+  // not in the default set: ab (with TESSIA_BENCH_AB), perf, profile-logs, profile-serial (docs/benchmarks.md).
   const chosen = (
     process.env['TESSIA_BENCH'] ?? 'wakeups,starts,stops,scale,logs,events,retention,checks,recovery,cockpit,profile,memory'
   ).split(',');
@@ -75,7 +80,6 @@ try {
   const starts = chosen.includes('starts') ? await benchStarts(runner, booted.systemd, say, samples) : undefined;
   // Not in the default set: this checkout against another revision, interleaved (TESSIA_BENCH=ab TESSIA_BENCH_AB=<revision>).
   const abRevision = process.env['TESSIA_BENCH_AB'];
-  if (chosen.includes('ab') && !abRevision) throw new Error('TESSIA_BENCH=ab needs TESSIA_BENCH_AB=<git revision> to compare with');
   const ab =
     chosen.includes('ab') && abRevision
       ? await benchAb(runner, booted.systemd, say, { revision: abRevision, config, nodeFlags, env, samples })

@@ -103,7 +103,7 @@ export class RunnerMetrics {
     );
     this.mirroredCounter(
       'tessia_dbus_unit_signals_dropped_total',
-      "systemd's signals about units the runner does not follow, and ends of jobs it does not wait for, dropped before they were decoded",
+      "systemd's signals about units the runner does not follow (no longer, or any while it follows more than 256), and ends of jobs it does not wait for, dropped before they were decoded",
       () => sources.unitSignalsDropped(),
     );
     new Gauge({

@@ -20,6 +20,7 @@ declare module 'node:http' {
 
 const { req, res, err } = pino.stdSerializers;
 const SERIALIZERS = { req, res, err };
+/** Request ids count up and wrap at 2^31, as pino-http's did: the same field, numbers of the same range. */
 const MAX_REQUEST_ID = 0x7fff_ffff;
 
 /** `logged`: whether a request leaves a line when answered (the runner's: every one but GET). */

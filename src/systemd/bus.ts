@@ -143,14 +143,14 @@ export class SystemBus extends EventEmitter<{ signal: [BusSignal]; disconnect: [
   }
 
   /**
-   * As call(), but written before this returns when a slot is free (call() writes a microtask
-   * later): what is written on this connection next (a request elsewhere that makes systemd signal)
-   * reaches the bus after it.
+   * As call(), but on the socket before this returns when a slot is free (call() writes a microtask
+   * later, held with the tick's other calls until the next tick), so before anything the process
+   * writes elsewhere after it.
    */
   callNow(call: MethodCall): Promise<unknown[]> {
     if (this.inFlight >= MAX_IN_FLIGHT) return this.call(call);
     this.inFlight += 1;
-    return this.send(call).finally(() => this.releaseSlot());
+    return this.send(call, 'now').finally(() => this.releaseSlot());
   }
 
   /** A call whose answer nobody reads (the bus sends none, errors included), written now. */
@@ -185,7 +185,7 @@ export class SystemBus extends EventEmitter<{ signal: [BusSignal]; disconnect: [
    * The call is marshalled here (./wire-writer.ts) and written to dbus-next's stream with a serial
    * of dbus-next's; dbus-next decodes the reply and hands it to the handler left in its table.
    */
-  private async send(call: MethodCall): Promise<unknown[]> {
+  private async send(call: MethodCall, when: 'now' | 'this tick' = 'this tick'): Promise<unknown[]> {
     const internals = this.bus as unknown as DbusNextInternals;
     const stream = internals._connection?.stream;
     const handlers = internals._methodReturnHandlers;
@@ -210,7 +210,8 @@ export class SystemBus extends EventEmitter<{ signal: [BusSignal]; disconnect: [
       };
     });
     this.pending.add(fail);
-    this.coalesceWrites(stream);
+    if (when === 'now') this.flushWrites(stream);
+    else this.coalesceWrites(stream);
     const timer = setTimeout(
       () => fail(new BusCallError('org.freedesktop.DBus.Error.NoReply', `${call.member}: no reply`)),
       CALL_TIMEOUT_MS,
@@ -231,11 +232,20 @@ export class SystemBus extends EventEmitter<{ signal: [BusSignal]; disconnect: [
    * Calls made in the same tick (a snapshot's Gets, a burst of refreshes) leave in one writev
    * instead of a write(2) each: measured, socket writes were the runner's largest CPU cost per start.
    */
+  /** What the calls of this tick wrote leaves now, in order; the write that follows is not held. */
+  private flushWrites(stream: Writable): void {
+    if (!this.corked) return;
+    this.corked = false;
+    stream.uncork();
+  }
+
   private coalesceWrites(stream: Writable): void {
     if (this.corked) return;
     this.corked = true;
     stream.cork();
     process.nextTick(() => {
+      // Flushed already (flushWrites): nothing held.
+      if (!this.corked) return;
       this.corked = false;
       stream.uncork();
     });

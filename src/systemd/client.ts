@@ -8,6 +8,7 @@ import { BusCallError, DISCONNECTED, OUTCOME_UNKNOWN, SystemBus, type BusSignal,
 import { BUS_NAME, MANAGER, PROPERTIES, SYSTEMD_NAME, classifySignal, type ForgedMember, type SignalMeaning } from './signals.js';
 import { readSystemdSignal, type SignalReadPolicy } from './signal-decoder.js';
 import { trimIncoming, unbelievedLargeSignal } from './signal-trimmer.js';
+import { ALL_UNITS_CHANGES_RULE, JOB_REMOVED_RULE, SYSTEMD_OWNER_RULE, unitChangesRule } from './match-rules.js';
 import { unitObjectPath } from './unit-path.js';
 
 import { checkUnitProperties, unitProperties, type CheckUnitSpec, type TaskUnitSpec, type UnitProperty } from './unit-spec.js';
@@ -96,12 +97,12 @@ export interface SystemdClientEvents {
  * Followed units have a match rule each (dbus-daemon then sends none of systemd's signals about
  * other units: measured, a task's start and end made systemd signal 20 changes of the units it
  * depends on — targets, mounts, journald's sockets — and each woke the runner); beyond this many,
- * one rule for all units (dbus-daemon allows 512 rules a connection on the system bus by default).
+ * one rule for all units. dbus-daemon allows 512 rules a connection on the system bus by default:
+ * half of it, leaving room for a bus configured tighter and for the connection's other rules.
  */
 export const UNIT_MATCH_LIMIT = 256;
-const ALL_UNITS_RULE = `type='signal',sender='${SYSTEMD_NAME}',interface='org.freedesktop.DBus.Properties',member='PropertiesChanged',path_namespace='/org/freedesktop/systemd1/unit'`;
-const unitRule = (path: string) =>
-  `type='signal',sender='${SYSTEMD_NAME}',interface='org.freedesktop.DBus.Properties',member='PropertiesChanged',path='${path}'`;
+/** Under the rule for all units, each unit has its own rule again once this few are followed. */
+export const UNIT_MATCH_NARROW_AT = UNIT_MATCH_LIMIT / 4;
 
 const RECONNECT_DELAYS_MS = [200, 500, 1000, 2000, 5000];
 
@@ -110,12 +111,18 @@ export class SystemdClient extends EventEmitter<SystemdClientEvents> {
   /** Who waits to see a unit's next JobRemoved on this connection (whoever started the job). */
   private readonly jobWatchers = new Map<string, Set<(result: string | null) => void>>();
   private readonly pathToUnit = new Map<string, string>();
-  /** Followed units' object paths with a match rule of their own on the current connection. */
-  private readonly matchedPaths = new Set<string>();
+  /**
+   * Followed units' object paths with a match rule of their own on the current connection, asked
+   * for (`adding`: a unit let go meanwhile has its rule removed once the bus has answered, so that
+   * the removal cannot overtake the addition) or in place.
+   */
+  private readonly matchedPaths = new Map<string, 'adding' | 'added'>();
   /** The rule for all units is in place on the current connection (more than UNIT_MATCH_LIMIT followed, or a rule refused). */
   private allUnitsMatched = false;
   /** Units' rules being added again before the rule for all units goes (see narrowMatches). */
   private narrowing = false;
+  /** The connection whose rules attach() is adding: watch() and unwatch() act on it already. */
+  private attaching: SystemBus | null = null;
   private bus: SystemBus | null = null;
   private closed = false;
   /** The unique name owning org.freedesktop.systemd1 on the current connection: the only sender of systemd's signals. */
@@ -202,22 +209,23 @@ export class SystemdClient extends EventEmitter<SystemdClientEvents> {
     bus.once('disconnect', (error) => this.onDisconnect(bus, error));
     // systemd going away and coming back (daemon-reexec) drops our subscription with it; and its
     // owner is the only sender whose signals count. Matched before asking, so no change is missed.
-    await bus.addMatch(`type='signal',sender='${BUS_NAME}',interface='${BUS_NAME}',member='NameOwnerChanged',arg0='${SYSTEMD}'`);
+    await bus.addMatch(SYSTEMD_OWNER_RULE);
     await this.learnSystemdOwner(bus);
-    const signalFrom = `type='signal',sender='${SYSTEMD}'`;
-    await bus.addMatch(`${signalFrom},interface='${MANAGER}',member='JobRemoved'`);
-    // A new connection has none of the last one's rules.
+    await bus.addMatch(JOB_REMOVED_RULE);
+    // A new connection has none of the last one's rules: the units followed now get theirs, and
+    // watch() and unwatch() act on this connection from here on.
     this.matchedPaths.clear();
     this.allUnitsMatched = false;
-    if (this.followUnits) {
-      if (this.pathToUnit.size > UNIT_MATCH_LIMIT) {
-        await bus.addMatch(ALL_UNITS_RULE);
-        this.allUnitsMatched = true;
-      } else {
-        await Promise.all([...this.pathToUnit.keys()].map((path) => bus.addMatch(unitRule(path)).then(() => this.matchedPaths.add(path))));
+    this.attaching = bus;
+    try {
+      if (this.followUnits) {
+        if (this.pathToUnit.size > UNIT_MATCH_LIMIT) await this.matchAllUnits(bus);
+        else await this.matchEach(bus, [...this.pathToUnit.keys()]);
       }
+      this.bus = bus;
+    } finally {
+      this.attaching = null;
     }
-    this.bus = bus;
     await this.manager('Subscribe');
   }
 
@@ -292,27 +300,25 @@ export class SystemdClient extends EventEmitter<SystemdClientEvents> {
   }
 
   /**
-   * Watches a unit's changes; call before starting it: its match rule is written to the bus before
-   * this returns (when no burst of calls holds every slot), so before anything written after it that
-   * makes systemd signal, such as the request to the privileged starter.
+   * Watches a unit's changes; call before starting it. Its match rule is on the socket before this
+   * returns (unless a burst of calls holds every slot), so before the request to the privileged
+   * starter; the bus does not order two connections' messages, so a start whose signals did not
+   * tell the unit's state whole reads it back (UnitTracker.started).
    */
   watch(unitName: string): void {
     const path = unitObjectPath(unitName);
     if (this.pathToUnit.has(path)) return;
     this.pathToUnit.set(path, unitName);
-    const bus = this.bus;
+    const bus = this.currentBus();
     if (!this.followUnits || bus === null || this.allUnitsMatched) return;
     if (this.matchedPaths.size >= UNIT_MATCH_LIMIT) {
       void this.matchAllUnits(bus);
       return;
     }
-    this.matchedPaths.add(path);
-    bus.addMatchNow(unitRule(path)).catch(() => {
-      // Refused (a bus whose limit of rules is lower) or the bus lost: the rule for all units
-      // instead, and the changes missed meanwhile read again.
-      if (this.bus !== bus) return;
-      this.matchedPaths.delete(path);
-      void this.matchAllUnits(bus).then(() => this.emit('signalsMissed'));
+    void this.matchUnit(bus, path, 'now').catch(() => {
+      // Refused (a bus allowing fewer rules): the rule for all units instead, and the changes missed
+      // meanwhile read again.
+      if (this.currentBus() === bus) void this.matchAllUnits(bus).then(() => this.emit('signalsMissed'));
     });
   }
 
@@ -323,19 +329,78 @@ export class SystemdClient extends EventEmitter<SystemdClientEvents> {
   unwatch(unitName: string): void {
     const path = unitObjectPath(unitName);
     if (!this.pathToUnit.delete(path)) return;
-    const bus = this.bus;
-    if (bus !== null && this.matchedPaths.delete(path)) bus.removeMatchNow(unitRule(path));
-    if (bus !== null && this.allUnitsMatched && this.pathToUnit.size <= UNIT_MATCH_LIMIT / 4) void this.narrowMatches(bus);
+    const bus = this.currentBus();
+    if (bus === null) return;
+    if (this.matchedPaths.get(path) === 'added') {
+      this.matchedPaths.delete(path);
+      bus.removeMatchNow(unitChangesRule(path));
+    }
+    if (this.allUnitsMatched && this.pathToUnit.size <= UNIT_MATCH_NARROW_AT) void this.narrowMatches(bus);
   }
 
-  /** The rule for all units (once; until narrowMatches). */
+  /**
+   * A unit's rule (`now`: written before this returns, when a call slot is free). Once the bus has
+   * answered, a unit let go meanwhile has it removed; a rule the bus did not answer for in time may
+   * be in place: removed too. Rejects when the bus refuses the rule.
+   */
+  private async matchUnit(bus: SystemBus, path: string, when: 'now' | 'queued'): Promise<void> {
+    this.matchedPaths.set(path, 'adding');
+    try {
+      await (when === 'now' ? bus.addMatchNow(unitChangesRule(path)) : bus.addMatch(unitChangesRule(path)));
+    } catch (error) {
+      if (this.matchedPaths.get(path) === 'adding') this.matchedPaths.delete(path);
+      if (error instanceof BusCallError && OUTCOME_UNKNOWN.has(error.dbusName ?? '')) {
+        if (error.dbusName !== DISCONNECTED) bus.removeMatchNow(unitChangesRule(path));
+        return;
+      }
+      throw error;
+    }
+    if (this.currentBus() !== bus) return;
+    if (this.pathToUnit.has(path)) this.matchedPaths.set(path, 'added');
+    else {
+      this.matchedPaths.delete(path);
+      bus.removeMatchNow(unitChangesRule(path));
+    }
+  }
+
+  /** A rule for each of these units, or the rule for all units when the bus refuses one. */
+  private async matchEach(bus: SystemBus, paths: string[]): Promise<void> {
+    try {
+      await Promise.all(paths.map((path) => this.matchUnit(bus, path, 'queued')));
+    } catch (error) {
+      if (!(error instanceof BusCallError)) throw error;
+      await this.matchAllUnits(bus);
+    }
+  }
+
+  /**
+   * The rule for all units (once; until narrowMatches); the units' own rules then go. Refused (the
+   * bus's limit of rules reached): one unit's rule is removed to make room, and it is asked again.
+   */
   private async matchAllUnits(bus: SystemBus): Promise<void> {
     if (this.allUnitsMatched) return;
     this.allUnitsMatched = true;
-    try {
-      await bus.addMatch(ALL_UNITS_RULE);
-    } catch {
-      // The bus is going away: the next connection adds its rules.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await bus.addMatch(ALL_UNITS_CHANGES_RULE);
+        break;
+      } catch (error) {
+        const added = [...this.matchedPaths].find(([, state]) => state === 'added')?.[0];
+        if (!(error instanceof BusCallError) || OUTCOME_UNKNOWN.has(error.dbusName ?? '') || added === undefined || attempt > 0) {
+          // Lost bus: the next connection adds its rules. Refused with nothing to make room with: no
+          // rule takes the units' changes; every later watch() tries again.
+          this.allUnitsMatched = false;
+          return;
+        }
+        this.matchedPaths.delete(added);
+        bus.removeMatchNow(unitChangesRule(added));
+      }
+    }
+    // Each unit's own rule is redundant now (and counts against the bus's limit).
+    for (const [path, state] of [...this.matchedPaths]) {
+      if (state !== 'added') continue;
+      this.matchedPaths.delete(path);
+      bus.removeMatchNow(unitChangesRule(path));
     }
   }
 
@@ -344,16 +409,25 @@ export class SystemdClient extends EventEmitter<SystemdClientEvents> {
     if (this.narrowing) return;
     this.narrowing = true;
     try {
-      const paths = [...this.pathToUnit.keys()].filter((path) => !this.matchedPaths.has(path));
-      await Promise.all(paths.map((path) => bus.addMatch(unitRule(path)).then(() => this.matchedPaths.add(path))));
-      if (this.bus !== bus || ![...this.pathToUnit.keys()].every((path) => this.matchedPaths.has(path))) return;
-      bus.removeMatchNow(ALL_UNITS_RULE);
+      await this.matchEach(
+        bus,
+        [...this.pathToUnit.keys()].filter((path) => !this.matchedPaths.has(path)),
+      );
+      const covered = [...this.pathToUnit.keys()].every((path) => this.matchedPaths.get(path) === 'added');
+      // A rule refused (matchEach kept the rule for all), a lost bus, or more units followed meanwhile.
+      if (this.currentBus() !== bus || !covered || this.pathToUnit.size > UNIT_MATCH_LIMIT) return;
+      bus.removeMatchNow(ALL_UNITS_CHANGES_RULE);
       this.allUnitsMatched = false;
     } catch {
-      // A rule refused: the rule for all units stays.
+      // The bus is going away: the next connection adds its rules.
     } finally {
       this.narrowing = false;
     }
+  }
+
+  /** The connection the rules are on: the attached one, or the one being attached. */
+  private currentBus(): SystemBus | null {
+    return this.bus ?? this.attaching;
   }
 
   /** Starts the unit and resolves when systemd's start job has finished, with the job's result. */

@@ -1,10 +1,8 @@
 /**
- * systemd's PropertiesChanged signals, cut down before dbus-next decodes them. Once subscribed, the
- * runner receives one for each interface of every unit on the host at each change of its state, each
- * with every property that changed (tens), and dbus-next decodes all of it into objects: measured,
- * 4.5 ms of the runner's CPU for each start of a unit not its own (bench/starts.ts, the bare phases).
- * The bus cannot select them for it: a match's `path_namespace` cannot tell task units' paths apart,
- * and a match a unit would meet dbus-daemon's limit of matches a connection at thousands of tasks.
+ * systemd's PropertiesChanged signals, cut down before dbus-next decodes them. systemd sends one
+ * for each interface of a unit at each change of its state, each with every property that changed
+ * (tens), and dbus-next decodes all of it into objects. The bus sends the runner those of the units
+ * it follows (a match rule each, ./client.ts), or of every unit beyond UNIT_MATCH_LIMIT followed.
  * So, on the wire, a signal from systemd's current owner of its name about a unit the runner does
  * not watch is dropped, and one about a watched unit keeps only the properties the runner reads.
  * Anything else passes as it came: another sender's signals are the client's to judge (forged).

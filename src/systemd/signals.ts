@@ -8,7 +8,7 @@
 
 /** The bus itself: the sender of its own signals (dbus-daemon and dbus-broker alike). */
 export const BUS_NAME = 'org.freedesktop.DBus';
-const BUS_PATH = '/org/freedesktop/DBus';
+export const BUS_PATH = '/org/freedesktop/DBus';
 export const SYSTEMD_NAME = 'org.freedesktop.systemd1';
 export const MANAGER = 'org.freedesktop.systemd1.Manager';
 export const PROPERTIES = 'org.freedesktop.DBus.Properties';

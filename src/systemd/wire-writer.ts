@@ -229,12 +229,26 @@ function writeArray(out: Output, node: Extract<TypeNode, { kind: 'array' }>, val
   out.buffer.writeUInt32LE(length, lengthAt);
 }
 
+/** The specification's object path: `/`, or `/`-separated elements of [A-Za-z0-9_]. */
+const OBJECT_PATH = /^\/(?:[A-Za-z0-9_]+(?:\/[A-Za-z0-9_]+)*)?$/;
+
+/**
+ * A string the bus takes: dbus-daemon checks every message and disconnects a sender whose message
+ * breaks the specification (a NUL inside a string, a malformed object path): the runner would lose
+ * the bus over one bad value. Refused here instead, before anything is written.
+ */
+function checkedString(code: 's' | 'o', value: unknown): string {
+  if (typeof value !== 'string') throw new MarshalError(`expected a string, got ${typeof value}`);
+  if (value.includes('\0')) throw new MarshalError('a string with a NUL character');
+  if (code === 'o' && !OBJECT_PATH.test(value)) throw new MarshalError(`not an object path: ${JSON.stringify(value.slice(0, 200))}`);
+  return value;
+}
+
 function writeBasic(out: Output, code: string, value: unknown): void {
   switch (code) {
     case 's':
     case 'o':
-      if (typeof value !== 'string') throw new MarshalError(`expected a string, got ${typeof value}`);
-      out.string(value);
+      out.string(checkedString(code, value));
       return;
     case 'g':
       if (typeof value !== 'string') throw new MarshalError(`expected a signature, got ${typeof value}`);
@@ -331,14 +345,14 @@ export function marshalMethodCall(call: MethodCall, serial: number, flags = 0): 
   out.at = 12;
   out.uint32(0);
   const fieldsStart = out.at;
-  const field = (code: number, type: string, text: string) => {
+  const field = (code: number, type: 'o' | 's' | 'g', text: string) => {
     out.align(8);
     out.ensure(1);
     out.buffer[out.at] = code;
     out.at += 1;
     out.signature(type);
     if (type === 'g') out.signature(text);
-    else out.string(text);
+    else out.string(checkedString(type, text));
   };
   field(FIELD_PATH, 'o', call.path);
   if (call.interface) field(FIELD_INTERFACE, 's', call.interface);

@@ -39,6 +39,12 @@ export class ScriptedBus {
     this.client.write(bytes);
   }
 
+  /** Drops the connection of the client (as a restarted bus would); the next one is served as the first. */
+  dropClient(): void {
+    this.client?.destroy();
+    this.client = null;
+  }
+
   async close(): Promise<void> {
     this.client?.destroy();
     await new Promise((resolve) => this.server.close(resolve));

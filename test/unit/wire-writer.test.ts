@@ -192,10 +192,18 @@ describe('method calls marshalled by the runner', () => {
       ['a{vs}', {}],
       ['(s', ['x']],
       ['v', new Variant('ss', ['a', 'b'])],
+      // dbus-daemon disconnects whoever sends these: refused before anything is written.
+      ['s', 'a\0b'],
+      ['o', '/org/freedesktop/systemd1/unit/tessia-task'],
+      ['o', '/org//x'],
+      ['o', 'relative/path'],
+      ['o', '/trailing/'],
     ] as const) {
       assert.throws(() => marshalMethodCall(call(signature, value), 1), MarshalError, `${signature} ${typeof value}`);
     }
     assert.throws(() => marshalMethodCall({ ...MANAGER, member: 'X', signature: 'ss', body: ['one'] }, 1), MarshalError);
+    assert.throws(() => marshalMethodCall({ ...MANAGER, path: '/org/freedesktop/systemd1/unit/a.service', member: 'X' }, 1), MarshalError);
+    assert.throws(() => marshalMethodCall({ ...MANAGER, member: 'X\0' }, 1), MarshalError);
   });
 
   it("is what the runner's bus sends, and its replies come back through dbus-next", async () => {
