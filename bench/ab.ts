@@ -52,7 +52,8 @@ export function buildRevision(revision: string, log: (line: string) => void): { 
     execFileSync('tar', ['-x', '-f', archive, '-C', directory], { stdio: 'inherit' });
     rmSync(archive);
     // Its own dependencies when its lockfile differs from this checkout's (one was added or removed since).
-    const sameLock = readFileSync(join(directory, 'package-lock.json'), 'utf8') === readFileSync(join(REPO_DIR, 'package-lock.json'), 'utf8');
+    const sameLock =
+      readFileSync(join(directory, 'package-lock.json'), 'utf8') === readFileSync(join(REPO_DIR, 'package-lock.json'), 'utf8');
     if (sameLock) symlinkSync(join('..', '..', '..', 'node_modules'), join(directory, 'node_modules'));
     else execFileSync('npm', ['ci', '--no-audit', '--no-fund', '--silent'], { cwd: directory, stdio: ['ignore', 'ignore', 'inherit'] });
     execFileSync('npm', ['run', '--silent', 'build'], { cwd: directory, stdio: ['ignore', 'ignore', 'inherit'] });

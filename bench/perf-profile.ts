@@ -51,7 +51,8 @@ export function requireTools(): void {
       return true;
     }
   });
-  if (missing.length > 0) throw new Error(`TESSIA_BENCH=perf needs ${missing.join(', ')} (apt-get install linux-perf iproute2 dbus-bin strace)`);
+  if (missing.length > 0)
+    throw new Error(`TESSIA_BENCH=perf needs ${missing.join(', ')} (apt-get install linux-perf iproute2 dbus-bin strace)`);
 }
 
 /** A thread's voluntary context switches: each a sleep in epoll_wait (or a lock) and a wake-up. */
@@ -415,7 +416,9 @@ export async function perfProfileStarts(
       log(`wake-ups of the ${name} a start, by what was read first: ${JSON.stringify(sources)}`);
     // What systemd signals a start: every unit's changes and every job's end, as a subscriber of all
     // of them is sent (as the runner was before each followed unit had a rule of its own), a start.
-    const monitored = systemd.run(['timeout', '5', 'dbus-monitor', '--system', ALL_UNITS_CHANGES_RULE, JOB_REMOVED_RULE], { timeoutMs: 10_000 });
+    const monitored = systemd.run(['timeout', '5', 'dbus-monitor', '--system', ALL_UNITS_CHANGES_RULE, JOB_REMOVED_RULE], {
+      timeoutMs: 10_000,
+    });
     await sleep(500);
     const monitoredStarts = await startFor(4000);
     const signals = signalKinds((await monitored).stdout, monitoredStarts);
