@@ -268,7 +268,15 @@ export class SystemBus extends EventEmitter<{ signal: [BusSignal]; disconnect: [
   close(): void {
     this.ended = true;
     this.order?.close();
+    // Calls under way end now, not at their timeout: nothing answers them on a closed connection.
+    for (const fail of this.pending) fail(new BusCallError(DISCONNECTED, 'the connection to the system bus was closed'));
+    this.pending.clear();
     this.bus.disconnect();
+  }
+
+  /** Gives the connection up as lost (its state on the bus is not what it should be): `disconnect` follows. */
+  drop(reason: string): void {
+    this.lost(new Error(reason));
   }
 
   private lost(error: Error): void {

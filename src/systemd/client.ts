@@ -117,10 +117,14 @@ export class SystemdClient extends EventEmitter<SystemdClientEvents> {
    * the removal cannot overtake the addition) or in place.
    */
   private readonly matchedPaths = new Map<string, 'adding' | 'added'>();
-  /** The rule for all units is in place on the current connection (more than UNIT_MATCH_LIMIT followed, or a rule refused). */
-  private allUnitsMatched = false;
+  /** The rule for all units on the current connection (more than UNIT_MATCH_LIMIT followed, or a unit's rule failed). */
+  private allUnitsRule: 'none' | 'adding' | 'added' = 'none';
+  /** A unit's rule failed while the rule for all units was being asked for: say so once it is in place. */
+  private missedWhileAdding = false;
   /** Units' rules being added again before the rule for all units goes (see narrowMatches). */
   private narrowing = false;
+  /** The current connection's bus refused a unit's rule: the rule for all units stays on it. */
+  private unitRulesRefused = false;
   /** The connection whose rules attach() is adding: watch() and unwatch() act on it already. */
   private attaching: SystemBus | null = null;
   private bus: SystemBus | null = null;
@@ -213,15 +217,15 @@ export class SystemdClient extends EventEmitter<SystemdClientEvents> {
     await this.learnSystemdOwner(bus);
     await bus.addMatch(JOB_REMOVED_RULE);
     // A new connection has none of the last one's rules: the units followed now get theirs, and
-    // watch() and unwatch() act on this connection from here on.
+    // watch() and unwatch() act on this connection from here on. A rule the bus does not take fails
+    // the attempt (the reconnect loop tries again), unless the rule for all units can stand for it.
     this.matchedPaths.clear();
-    this.allUnitsMatched = false;
+    this.allUnitsRule = 'none';
+    this.missedWhileAdding = false;
+    this.unitRulesRefused = false;
     this.attaching = bus;
     try {
-      if (this.followUnits) {
-        if (this.pathToUnit.size > UNIT_MATCH_LIMIT) await this.matchAllUnits(bus);
-        else await this.matchEach(bus, [...this.pathToUnit.keys()]);
-      }
+      if (this.followUnits) await this.attachRules(bus);
       this.bus = bus;
     } finally {
       this.attaching = null;
@@ -310,16 +314,10 @@ export class SystemdClient extends EventEmitter<SystemdClientEvents> {
     if (this.pathToUnit.has(path)) return;
     this.pathToUnit.set(path, unitName);
     const bus = this.currentBus();
-    if (!this.followUnits || bus === null || this.allUnitsMatched) return;
-    if (this.matchedPaths.size >= UNIT_MATCH_LIMIT) {
-      void this.matchAllUnits(bus);
-      return;
-    }
-    void this.matchUnit(bus, path, 'now').catch(() => {
-      // Refused (a bus allowing fewer rules): the rule for all units instead, and the changes missed
-      // meanwhile read again.
-      if (this.currentBus() === bus) void this.matchAllUnits(bus).then(() => this.emit('signalsMissed'));
-    });
+    // Covered by the rule for all units, or by its own rule still being asked for (its answer finds it followed).
+    if (!this.followUnits || bus === null || this.allUnitsRule !== 'none' || this.matchedPaths.has(path)) return;
+    if (this.matchedPaths.size >= UNIT_MATCH_LIMIT) void this.matchAllUnits(bus, false);
+    else void this.matchUnit(bus, path);
   }
 
   /**
@@ -335,25 +333,25 @@ export class SystemdClient extends EventEmitter<SystemdClientEvents> {
       this.matchedPaths.delete(path);
       bus.removeMatchNow(unitChangesRule(path));
     }
-    if (this.allUnitsMatched && this.pathToUnit.size <= UNIT_MATCH_NARROW_AT) void this.narrowMatches(bus);
+    if (this.allUnitsRule === 'added' && this.pathToUnit.size <= UNIT_MATCH_NARROW_AT) void this.narrowMatches(bus);
   }
 
   /**
-   * A unit's rule (`now`: written before this returns, when a call slot is free). Once the bus has
-   * answered, a unit let go meanwhile has it removed; a rule the bus did not answer for in time may
-   * be in place: removed too. Rejects when the bus refuses the rule.
+   * A unit's rule, written now when a call slot is free. Once the bus has answered, a unit let go
+   * meanwhile has it removed. A rule the bus refused, or did not answer for (it may be in place:
+   * removed), is stood for by the rule for all units; the unit's changes until then are read again.
    */
-  private async matchUnit(bus: SystemBus, path: string, when: 'now' | 'queued'): Promise<void> {
+  private async matchUnit(bus: SystemBus, path: string): Promise<void> {
     this.matchedPaths.set(path, 'adding');
     try {
-      await (when === 'now' ? bus.addMatchNow(unitChangesRule(path)) : bus.addMatch(unitChangesRule(path)));
+      await bus.addMatchNow(unitChangesRule(path));
     } catch (error) {
-      if (this.matchedPaths.get(path) === 'adding') this.matchedPaths.delete(path);
-      if (error instanceof BusCallError && OUTCOME_UNKNOWN.has(error.dbusName ?? '')) {
-        if (error.dbusName !== DISCONNECTED) bus.removeMatchNow(unitChangesRule(path));
-        return;
-      }
-      throw error;
+      if (this.currentBus() !== bus) return;
+      this.matchedPaths.delete(path);
+      if (isRefusal(error)) this.unitRulesRefused = true;
+      else if (error instanceof BusCallError && error.dbusName !== DISCONNECTED) bus.removeMatchNow(unitChangesRule(path));
+      if (this.pathToUnit.has(path)) await this.matchAllUnits(bus, true);
+      return;
     }
     if (this.currentBus() !== bus) return;
     if (this.pathToUnit.has(path)) this.matchedPaths.set(path, 'added');
@@ -363,65 +361,94 @@ export class SystemdClient extends EventEmitter<SystemdClientEvents> {
     }
   }
 
-  /** A rule for each of these units, or the rule for all units when the bus refuses one. */
-  private async matchEach(bus: SystemBus, paths: string[]): Promise<void> {
-    try {
-      await Promise.all(paths.map((path) => this.matchUnit(bus, path, 'queued')));
-    } catch (error) {
-      if (!(error instanceof BusCallError)) throw error;
-      await this.matchAllUnits(bus);
-    }
-  }
-
   /**
-   * The rule for all units (once; until narrowMatches); the units' own rules then go. Refused (the
-   * bus's limit of rules reached): one unit's rule is removed to make room, and it is asked again.
+   * The rule for all units; once in place, the units' own go (they count against the bus's limit).
+   * `missed`: a unit's rule failed, so its changes until now are read again (signalsMissed). The bus
+   * refusing or not answering this rule leaves units without one: the connection is given up, and
+   * the next one adds every rule again (attach).
    */
-  private async matchAllUnits(bus: SystemBus): Promise<void> {
-    if (this.allUnitsMatched) return;
-    this.allUnitsMatched = true;
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await bus.addMatch(ALL_UNITS_CHANGES_RULE);
-        break;
-      } catch (error) {
-        const added = [...this.matchedPaths].find(([, state]) => state === 'added')?.[0];
-        if (!(error instanceof BusCallError) || OUTCOME_UNKNOWN.has(error.dbusName ?? '') || added === undefined || attempt > 0) {
-          // Lost bus: the next connection adds its rules. Refused with nothing to make room with: no
-          // rule takes the units' changes; every later watch() tries again.
-          this.allUnitsMatched = false;
-          return;
-        }
-        this.matchedPaths.delete(added);
-        bus.removeMatchNow(unitChangesRule(added));
-      }
+  private async matchAllUnits(bus: SystemBus, missed: boolean): Promise<void> {
+    this.missedWhileAdding ||= missed;
+    if (this.allUnitsRule !== 'none') return;
+    this.allUnitsRule = 'adding';
+    try {
+      await bus.addMatch(ALL_UNITS_CHANGES_RULE);
+    } catch (error) {
+      if (this.currentBus() === bus) bus.drop(`the bus did not take the rule for every unit's changes: ${messageOf(error)}`);
+      return;
     }
-    // Each unit's own rule is redundant now (and counts against the bus's limit).
+    if (this.currentBus() !== bus) return;
+    this.allUnitsRule = 'added';
     for (const [path, state] of [...this.matchedPaths]) {
       if (state !== 'added') continue;
       this.matchedPaths.delete(path);
       bus.removeMatchNow(unitChangesRule(path));
     }
+    if (this.missedWhileAdding) {
+      this.missedWhileAdding = false;
+      this.emit('signalsMissed');
+    }
+    if (this.pathToUnit.size <= UNIT_MATCH_NARROW_AT) void this.narrowMatches(bus);
   }
 
-  /** Few units followed again: each its own rule, then the rule for all units goes (in that order: nothing missed). */
+  /**
+   * Few units followed again: each its own rule, then the rule for all units goes (in that order:
+   * nothing missed). A rule refused or unanswered keeps the rule for all units.
+   */
   private async narrowMatches(bus: SystemBus): Promise<void> {
-    if (this.narrowing) return;
+    if (this.narrowing || this.allUnitsRule !== 'added' || this.unitRulesRefused) return;
     this.narrowing = true;
     try {
-      await this.matchEach(
-        bus,
-        [...this.pathToUnit.keys()].filter((path) => !this.matchedPaths.has(path)),
-      );
+      const missing = [...this.pathToUnit.keys()].filter((path) => !this.matchedPaths.has(path));
+      for (const path of missing) this.matchedPaths.set(path, 'adding');
+      const added = await Promise.allSettled(missing.map((path) => bus.addMatch(unitChangesRule(path))));
+      if (this.currentBus() !== bus) return;
+      missing.forEach((path, index) => {
+        const answer = added[index];
+        if (answer?.status === 'fulfilled' && this.pathToUnit.has(path)) this.matchedPaths.set(path, 'added');
+        else {
+          this.matchedPaths.delete(path);
+          // Let go meanwhile, or unanswered (it may be in place): removed.
+          if (answer?.status === 'fulfilled' || !isRefusal(answer?.reason)) bus.removeMatchNow(unitChangesRule(path));
+          else this.unitRulesRefused = true;
+        }
+      });
       const covered = [...this.pathToUnit.keys()].every((path) => this.matchedPaths.get(path) === 'added');
-      // A rule refused (matchEach kept the rule for all), a lost bus, or more units followed meanwhile.
-      if (this.currentBus() !== bus || !covered || this.pathToUnit.size > UNIT_MATCH_LIMIT) return;
+      if (!covered || this.pathToUnit.size > UNIT_MATCH_LIMIT) return;
       bus.removeMatchNow(ALL_UNITS_CHANGES_RULE);
-      this.allUnitsMatched = false;
-    } catch {
-      // The bus is going away: the next connection adds its rules.
+      this.allUnitsRule = 'none';
     } finally {
       this.narrowing = false;
+    }
+  }
+
+  /** A new connection's rules: each followed unit's, or the rule for all units (beyond the limit, or when one is refused). */
+  private async attachRules(bus: SystemBus): Promise<void> {
+    const paths = [...this.pathToUnit.keys()];
+    if (paths.length <= UNIT_MATCH_LIMIT) {
+      for (const path of paths) this.matchedPaths.set(path, 'adding');
+      const added = await Promise.allSettled(paths.map((path) => bus.addMatch(unitChangesRule(path))));
+      const failure = added.find((answer): answer is PromiseRejectedResult => answer.status === 'rejected');
+      paths.forEach((path, index) => {
+        if (added[index]?.status === 'fulfilled') this.matchedPaths.set(path, 'added');
+        else this.matchedPaths.delete(path);
+      });
+      if (failure === undefined) {
+        // Let go while they were asked for.
+        for (const path of paths.filter((one) => !this.pathToUnit.has(one) && this.matchedPaths.has(one))) {
+          this.matchedPaths.delete(path);
+          bus.removeMatchNow(unitChangesRule(path));
+        }
+        return;
+      }
+      if (!isRefusal(failure.reason)) throw failure.reason;
+      this.unitRulesRefused = true;
+    }
+    await bus.addMatch(ALL_UNITS_CHANGES_RULE);
+    this.allUnitsRule = 'added';
+    for (const path of [...this.matchedPaths.keys()]) {
+      this.matchedPaths.delete(path);
+      bus.removeMatchNow(unitChangesRule(path));
     }
   }
 
@@ -724,4 +751,9 @@ function counterOf(value: unknown): number | null {
 
 function microsOf(value: unknown): bigint {
   return typeof value === 'bigint' ? value : 0n;
+}
+
+/** The bus answered a match rule with an error (its limit of rules, say), as opposed to no answer or a lost bus. */
+function isRefusal(error: unknown): boolean {
+  return error instanceof BusCallError && !OUTCOME_UNKNOWN.has(error.dbusName ?? '');
 }

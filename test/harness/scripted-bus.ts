@@ -19,6 +19,9 @@ export class ScriptedBus {
   readonly calls: Buffer[] = [];
   /** AddMatch calls whose rule holds this text are refused, as a bus at its limit of rules refuses them. */
   refuseMatches: string | null = null;
+  /** AddMatch calls whose rule holds this text are answered only at releaseHeld(), in order. */
+  holdMatches: string | null = null;
+  private readonly held: (() => void)[] = [];
 
   private constructor(
     private readonly server: Server,
@@ -37,6 +40,11 @@ export class ScriptedBus {
   send(bytes: Buffer): void {
     if (!this.client) throw new Error('no client connected');
     this.client.write(bytes);
+  }
+
+  /** Answers the AddMatch calls held so far (holdMatches), in the order they came. */
+  releaseHeld(): void {
+    for (const answer of this.held.splice(0)) answer();
   }
 
   /** Drops the connection of the client (as a restarted bus would); the next one is served as the first. */
@@ -102,6 +110,10 @@ export class ScriptedBus {
           ...(member === 'Hello' ? { body: ['s', [UNIQUE_NAME]] as [string, unknown[]] } : {}),
           ...scripted,
         });
+        if (member === 'AddMatch' && this.holdMatches !== null && text.includes(this.holdMatches)) {
+          this.held.push(() => socket.write(reply));
+          continue;
+        }
         socket.write(then ? Buffer.concat([reply, then]) : reply);
       }
     });

@@ -159,4 +159,58 @@ describe("followed units' match rules", () => {
         .some((call) => call.member === 'AddMatch' && call.rule === ALL_UNITS),
     );
   });
+
+  it(
+    'asks once for a unit watched, let go and watched again before the bus answered, and removes it once',
+    { timeout: 10_000 },
+    async () => {
+      const unit = unitName(9);
+      bus.holdMatches = pathRule(unit);
+      systemd.watch(unit);
+      systemd.unwatch(unit);
+      systemd.watch(unit);
+      await until('its rule asked for', () => sent(bus).some((call) => call.rule === pathRule(unit)));
+      bus.holdMatches = null;
+      bus.releaseHeld();
+      // Answered: followed again, so its rule stays until it is let go.
+      await systemd.stopUnit(unit);
+      systemd.unwatch(unit);
+      await systemd.stopUnit(unit);
+      assert.deepEqual(
+        sent(bus)
+          .filter((call) => call.rule === pathRule(unit))
+          .map((call) => call.member),
+        ['AddMatch', 'RemoveMatch'],
+      );
+    },
+  );
+
+  it('narrows only once the rule for all units is in place', { timeout: 20_000 }, async () => {
+    const units = Array.from({ length: UNIT_MATCH_LIMIT + 1 }, (_, index) => unitName(index));
+    for (const unit of units.slice(0, UNIT_MATCH_LIMIT)) systemd.watch(unit);
+    await until(
+      'each its rule',
+      () => sent(bus).filter((call) => call.member === 'AddMatch' && call.rule.includes("path='")).length === UNIT_MATCH_LIMIT,
+    );
+    await systemd.stopUnit(unitName(0));
+    bus.holdMatches = ALL_UNITS;
+    systemd.watch(units.at(-1) ?? '');
+    await until('the rule for all asked for', () => sent(bus).some((call) => call.rule === ALL_UNITS));
+    // Few followed again while the rule for all is not answered: nothing is removed yet.
+    for (const unit of units.slice(UNIT_MATCH_NARROW_AT)) systemd.unwatch(unit);
+    await systemd.stopUnit(unitName(0));
+    assert.ok(
+      !sent(bus).some((call) => call.member === 'RemoveMatch' && call.rule === ALL_UNITS),
+      'the rule for all is not removed before it is in place',
+    );
+    bus.holdMatches = null;
+    bus.releaseHeld();
+    await until('the rule for all units removed', () => sent(bus).some((call) => call.member === 'RemoveMatch' && call.rule === ALL_UNITS));
+    const calls = sent(bus);
+    const removedAll = calls.findIndex((call) => call.member === 'RemoveMatch' && call.rule === ALL_UNITS);
+    for (const unit of units.slice(0, UNIT_MATCH_NARROW_AT)) {
+      const last = calls.filter((call, index) => index < removedAll && call.rule === pathRule(unit)).at(-1);
+      assert.equal(last?.member, 'AddMatch', `${unit} has its rule before the rule for all goes`);
+    }
+  });
 });
