@@ -369,6 +369,7 @@ export class SystemdClient extends EventEmitter<SystemdClientEvents> {
    */
   private async matchAllUnits(bus: SystemBus, missed: boolean): Promise<void> {
     this.missedWhileAdding ||= missed;
+    if (this.allUnitsRule === 'added') this.sayMissed();
     if (this.allUnitsRule !== 'none') return;
     this.allUnitsRule = 'adding';
     try {
@@ -384,11 +385,15 @@ export class SystemdClient extends EventEmitter<SystemdClientEvents> {
       this.matchedPaths.delete(path);
       bus.removeMatchNow(unitChangesRule(path));
     }
-    if (this.missedWhileAdding) {
-      this.missedWhileAdding = false;
-      this.emit('signalsMissed');
-    }
+    this.sayMissed();
     if (this.pathToUnit.size <= UNIT_MATCH_NARROW_AT) void this.narrowMatches(bus);
+  }
+
+  /** Once the rule for all units is in place: the changes a failed unit's rule may have missed are read again. */
+  private sayMissed(): void {
+    if (!this.missedWhileAdding) return;
+    this.missedWhileAdding = false;
+    this.emit('signalsMissed');
   }
 
   /**
@@ -446,7 +451,9 @@ export class SystemdClient extends EventEmitter<SystemdClientEvents> {
     }
     await bus.addMatch(ALL_UNITS_CHANGES_RULE);
     this.allUnitsRule = 'added';
-    for (const path of [...this.matchedPaths.keys()]) {
+    // Those in place go; one still asked for (a unit watched meanwhile) is settled by its answer.
+    for (const [path, state] of [...this.matchedPaths]) {
+      if (state !== 'added') continue;
       this.matchedPaths.delete(path);
       bus.removeMatchNow(unitChangesRule(path));
     }
