@@ -13,12 +13,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { APP_DIR_INSIDE, REPO_DIR, type PrivateSystemd } from '../src/embedded/private-systemd.js';
 import { startRunnerService, type RunnerService } from '../src/embedded/runner-service.js';
 import { client } from '../src/embedded/api-client.js';
+import { startTask } from '../src/embedded/runner-tasks.js';
 import { watchedProcesses } from './processes.js';
 import { BareStarter, sustained, together, type SustainedResult } from './starts.js';
 import { inParallel, percentile, round } from './stats.js';
+import { BareUnits, stopByApi } from './stops.js';
 
-/** Rounds of each build (and of bare starts) in the sustained comparison. */
-const AB_ROUNDS = 6;
+/** Rounds of each build (and of bare starts) in the sustained comparison (TESSIA_BENCH_AB_ROUNDS; 0: none). */
+const AB_ROUNDS = Number(process.env['TESSIA_BENCH_AB_ROUNDS'] ?? 6);
 
 export interface AbSide {
   revision: string;
@@ -31,6 +33,13 @@ export interface AbResult {
   a: AbSide;
   b: AbSide;
   bare: { sustained: SustainedResult; rounds: number[]; latency: { p50Ms: number; p99Ms: number } };
+  /**
+   * `POST …/stop` until exited (the answer, else the GETs that follow it), for a task that ends at
+   * once on SIGTERM, against a bare StopUnit + JobRemoved of a unit of the same shape: an A task, a
+   * B task and a bare unit started (not timed), then stopped in turn, the order rotating. `aByFetch`:
+   * one more A task, stopped through fetch (undici) instead of the kept-alive node:http client.
+   */
+  stops: Record<StopSide, { p50Ms: number; p99Ms: number }> & { p50AOverBare: number; p50BOverBare: number; p50AOverB: number };
   /** A's rate over B's, and over bare; each build's runner and starter CPU a start. */
   ratios: { aOverB: number; aOverBare: number; bOverBare: number; latencyP50AOverBare: number; latencyP50BOverBare: number };
 }
@@ -65,7 +74,14 @@ export async function benchAb(
   runnerA: RunnerService,
   systemd: PrivateSystemd,
   log: (line: string) => void,
-  options: { revision: string; config: Record<string, unknown>; nodeFlags: string[]; env: Record<string, string>; samples: number },
+  options: {
+    revision: string;
+    config: Record<string, unknown>;
+    nodeFlags: string[];
+    env: Record<string, string>;
+    samples: number;
+    stopSamples: number;
+  },
 ): Promise<AbResult> {
   const head = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: REPO_DIR, encoding: 'utf8' }).trim();
   const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: REPO_DIR, encoding: 'utf8' }).trim() !== '';
@@ -85,8 +101,8 @@ export async function benchAb(
       'runner B': watchedB['runner'] ?? 0,
       'starter B': watchedB['starter'] ?? 0,
     };
-    const apiA = client(runnerA.baseUrl);
-    const apiB = client(runnerB.baseUrl);
+    const apiA = client(runnerA.baseUrl, { keepAlive: true });
+    const apiB = client(runnerB.baseUrl, { keepAlive: true });
     const startBy = (api: ReturnType<typeof client>) => async () =>
       (await api.post('/v1/tasks', { machine: 'bench-sleep', parameters: null })).status === 201;
     const startBare = () =>
@@ -124,6 +140,10 @@ export async function benchAb(
     log(
       `A/B start latency, running on, ${options.samples} each: A p50 ${latency('a').p50Ms} p99 ${latency('a').p99Ms} ms; B p50 ${latency('b').p50Ms} p99 ${latency('b').p99Ms} ms; bare p50 ${latency('bare').p50Ms} p99 ${latency('bare').p99Ms} ms`,
     );
+    const stops = await stopsInTurn({ a: apiA, b: apiB, aByFetch: client(runnerA.baseUrl) }, systemd, options.stopSamples);
+    log(
+      `A/B stops, ${options.stopSamples} each: A p50 ${stops.a.p50Ms} p99 ${stops.a.p99Ms} ms; B p50 ${stops.b.p50Ms} p99 ${stops.b.p99Ms} ms; bare p50 ${stops.bare.p50Ms} p99 ${stops.bare.p99Ms} ms; A through fetch p50 ${stops.aByFetch.p50Ms} p99 ${stops.aByFetch.p99Ms} ms; A/bare ${stops.p50AOverBare}, B/bare ${stops.p50BOverBare}, A/B ${stops.p50AOverB}`,
+    );
     await sleep(3000);
 
     // Sustained: A, B and bare rounds, the order rotating each turn.
@@ -159,10 +179,55 @@ export async function benchAb(
       latencyP50BOverBare: round(b.latency.p50Ms / latency('bare').p50Ms, 3),
     };
     log(`A/B ratios: ${JSON.stringify(ratios)}`);
-    return { a, b, bare: { sustained: bareAll, rounds: rounds.bare.map((r) => r.perSecond), latency: latency('bare') }, ratios };
+    return { a, b, bare: { sustained: bareAll, rounds: rounds.bare.map((r) => r.perSecond), latency: latency('bare') }, stops, ratios };
   } finally {
     await bare.collectAll();
     bare.close();
     await runnerB.stop();
   }
+}
+
+type StopSide = 'a' | 'b' | 'bare' | 'aByFetch';
+
+async function stopsInTurn(
+  apis: Record<'a' | 'b' | 'aByFetch', ReturnType<typeof client>>,
+  systemd: PrivateSystemd,
+  samples: number,
+): Promise<AbResult['stops']> {
+  const bare = await BareUnits.connect(systemd);
+  const sides = ['a', 'b', 'bare', 'aByFetch'] as const;
+  const ms: Record<StopSide, number[]> = { a: [], b: [], bare: [], aByFetch: [] };
+  try {
+    for (let i = 0; i < samples; i++) {
+      const tasks = {
+        a: await startTask(apis.a, 'bench-stop-sleep', null),
+        b: await startTask(apis.b, 'bench-stop-sleep', null),
+        aByFetch: await startTask(apis.a, 'bench-stop-sleep', null),
+      };
+      const unit = await bare.start();
+      const order = sides.map((_, k) => sides[(i + k) % sides.length] ?? 'bare');
+      for (const side of order) {
+        if (side === 'bare') {
+          const began = performance.now();
+          await bare.stop(unit);
+          ms.bare.push(performance.now() - began);
+        } else {
+          ms[side].push((await stopByApi(apis[side], tasks[side].taskId)).ms);
+        }
+      }
+    }
+  } finally {
+    bare.bus.close();
+  }
+  const figures = (side: StopSide) => ({ p50Ms: round(percentile(ms[side], 50), 2), p99Ms: round(percentile(ms[side], 99), 2) });
+  const p50 = (side: StopSide) => percentile(ms[side], 50);
+  return {
+    a: figures('a'),
+    b: figures('b'),
+    bare: figures('bare'),
+    aByFetch: figures('aByFetch'),
+    p50AOverBare: round(p50('a') / p50('bare'), 3),
+    p50BOverBare: round(p50('b') / p50('bare'), 3),
+    p50AOverB: round(p50('a') / p50('b'), 3),
+  };
 }

@@ -5,7 +5,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
-import { join } from 'node:path';
+import { resolve } from 'node:path';
 import { REPO_DIR, bootPrivateSystemd } from '../src/embedded/private-systemd.js';
 import { startRunnerService } from '../src/embedded/runner-service.js';
 import { LOG_BENCH_MACHINES, benchLogs } from './logs.js';
@@ -80,12 +80,12 @@ try {
   const starts = chosen.includes('starts') ? await benchStarts(runner, booted.systemd, say, samples) : undefined;
   // Not in the default set: this checkout against another revision, interleaved (TESSIA_BENCH=ab TESSIA_BENCH_AB=<revision>).
   const abRevision = process.env['TESSIA_BENCH_AB'];
+  // TESSIA_BENCH_STOP_SAMPLES: tasks stopped, as many bare units (default 200); in `ab`, of each build.
+  const stopSamples = Number(process.env['TESSIA_BENCH_STOP_SAMPLES'] ?? 200);
   const ab =
     chosen.includes('ab') && abRevision
-      ? await benchAb(runner, booted.systemd, say, { revision: abRevision, config, nodeFlags, env, samples })
+      ? await benchAb(runner, booted.systemd, say, { revision: abRevision, config, nodeFlags, env, samples, stopSamples })
       : undefined;
-  // TESSIA_BENCH_STOP_SAMPLES: tasks stopped, as many bare units (default 200).
-  const stopSamples = Number(process.env['TESSIA_BENCH_STOP_SAMPLES'] ?? 200);
   const stops = chosen.includes('stops') ? await benchStops(runner, booted.systemd, say, stopSamples) : undefined;
   // TESSIA_BENCH_RECORDS: finished tasks in the store during the scale stages (default 100 000);
   // TESSIA_BENCH_CEILING: the last stage starts tasks until one is refused, or this many run
@@ -144,7 +144,7 @@ try {
     memory,
   };
   // TESSIA_BENCH_OUT: where the results go (default bench/results.json; a partial run may keep them apart).
-  writeFileSync(join(REPO_DIR, process.env['TESSIA_BENCH_OUT'] ?? 'bench/results.json'), `${JSON.stringify(results, null, 2)}\n`);
+  writeFileSync(resolve(REPO_DIR, process.env['TESSIA_BENCH_OUT'] ?? 'bench/results.json'), `${JSON.stringify(results, null, 2)}\n`);
   console.log(JSON.stringify(results, null, 2));
 } finally {
   await booted.shutdown();

@@ -279,7 +279,7 @@ export async function benchStarts(
   log: (line: string) => void,
   samples = 500,
 ): Promise<StartBenchResult> {
-  const api = client(runner.baseUrl);
+  const api = client(runner.baseUrl, { keepAlive: true });
   const bare = await BareStarter.connect(systemd);
   const processes = await watchedProcesses(systemd, runner.unit, runner.starter?.unit);
   const startByApi = async () => (await api.post('/v1/tasks', { machine: 'bench-sleep', parameters: null })).status === 201;

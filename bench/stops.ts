@@ -56,7 +56,7 @@ export interface StopBenchResult {
 }
 
 /** Units of the task's shape, started and stopped by the bench itself over its own bus connection. */
-class BareUnits {
+export class BareUnits {
   private constructor(
     readonly bus: SystemdClient,
     private readonly machine: Machine,
@@ -104,7 +104,7 @@ interface ApiStop {
   ended: number;
 }
 
-async function stopByApi(api: Api, taskId: string): Promise<ApiStop> {
+export async function stopByApi(api: Api, taskId: string): Promise<ApiStop> {
   const began = performance.now();
   const reply = await api.post(`/v1/tasks/${taskId}/stop`);
   if (reply.status !== 200) throw new Error(`stop failed: ${reply.status} ${JSON.stringify(reply.body)}`);
@@ -126,7 +126,7 @@ export async function benchStops(
   log: (line: string) => void,
   samples = 200,
 ): Promise<StopBenchResult> {
-  const api = client(runner.baseUrl);
+  const api = client(runner.baseUrl, { keepAlive: true });
   const bare = await BareUnits.connect(systemd);
   const processes = await watchedProcesses(systemd, runner.unit, runner.starter?.unit);
   const apiMs: number[] = [];

@@ -1,4 +1,4 @@
-import { request as httpRequest } from 'node:http';
+import { Agent, request as httpRequest, type IncomingMessage } from 'node:http';
 
 /** The runner's API as the tests and the benchmarks call it (JSON in; JSON, or the text when it is not, out). */
 export interface Reply<T = any> {
@@ -7,41 +7,63 @@ export interface Reply<T = any> {
   headers: Headers;
 }
 
-/** A fetch() that goes through the Unix socket at `socketPath` (fetch itself cannot). */
-function fetchOverSocket(socketPath: string): typeof fetch {
-  return (input, init = {}) =>
+/** An answer read whole: what the client makes its Reply of. */
+interface Answer {
+  status: number;
+  headers: Headers;
+  text: string;
+}
+
+interface Sent {
+  method: string;
+  headers: Record<string, string>;
+  body?: string;
+}
+
+type Transport = (url: URL, sent: Sent) => Promise<Answer>;
+
+const byFetch: Transport = async (url, { method, headers, body }) => {
+  const response = await fetch(url, { method, headers, ...(body === undefined ? {} : { body }) });
+  return { status: response.status, headers: response.headers, text: await response.text() };
+};
+
+/** The same request over node:http, through `agent`, or the Unix socket `socketPath`. */
+function byNodeHttp(target: { agent: Agent } | { socketPath: string }): Transport {
+  return (url, { method, headers, body }) =>
     new Promise((resolve, reject) => {
-      const url = new URL(input instanceof Request ? input.url : input);
-      const headers = Object.fromEntries(new Headers(init.headers).entries());
-      const request = httpRequest(
-        { socketPath, path: `${url.pathname}${url.search}`, method: init.method ?? 'GET', headers },
-        (response) => {
-          const chunks: Buffer[] = [];
-          response.on('data', (chunk: Buffer) => chunks.push(chunk));
-          response.on('error', reject);
-          response.on('end', () => {
-            const answer = new Headers();
-            for (const [name, value] of Object.entries(response.headers)) {
-              for (const each of ([] as (string | undefined)[]).concat(value)) if (each !== undefined) answer.append(name, each);
-            }
-            const status = response.statusCode ?? 0;
-            // A Response with a null-body status must have no body.
-            const body = [101, 204, 205, 304].includes(status) ? null : Buffer.concat(chunks);
-            resolve(new Response(body, { status, headers: answer }));
-          });
-        },
-      );
+      const where = 'agent' in target ? { host: url.hostname, port: url.port, agent: target.agent } : { socketPath: target.socketPath };
+      const request = httpRequest({ ...where, path: `${url.pathname}${url.search}`, method, headers }, (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('error', reject);
+        response.on('end', () =>
+          resolve({ status: response.statusCode ?? 0, headers: headersOf(response), text: Buffer.concat(chunks).toString() }),
+        );
+      });
       request.on('error', reject);
-      request.end(typeof init.body === 'string' ? init.body : undefined);
+      request.end(body);
     });
+}
+
+function headersOf(response: IncomingMessage): Headers {
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(response.headers)) {
+    for (const each of ([] as (string | undefined)[]).concat(value)) if (each !== undefined) headers.append(name, each);
+  }
+  return headers;
 }
 
 /**
  * A small JSON client for the runner's API, at `baseUrl`, or through the Unix socket `socketPath`
- * (then `baseUrl` gives only the Host header).
+ * (fetch cannot; then `baseUrl` gives only the Host header). `keepAlive`: node:http with its connections kept
+ * alive instead of fetch, plain http only — the benchmarks' client: fetch (undici) spent 0.15–0.4 ms
+ * more a request here (docs/benchmarks.md), a cost of the client that the bare side of a benchmark,
+ * a D-Bus call, does not pay.
  */
-export function client(baseUrl: string, { socketPath }: { socketPath?: string } = {}) {
-  const send = socketPath === undefined ? fetch : fetchOverSocket(socketPath);
+export function client(baseUrl: string, { socketPath, keepAlive = false }: { socketPath?: string; keepAlive?: boolean } = {}) {
+  if (keepAlive && !baseUrl.startsWith('http:')) throw new Error(`the kept-alive client speaks plain http only, not ${baseUrl}`);
+  const send: Transport =
+    socketPath !== undefined ? byNodeHttp({ socketPath }) : keepAlive ? byNodeHttp({ agent: new Agent({ keepAlive: true }) }) : byFetch;
   const request = async <T = any>(
     method: string,
     path: string,
@@ -49,23 +71,22 @@ export function client(baseUrl: string, { socketPath }: { socketPath?: string } 
     raw?: string,
     contentType = 'application/json',
   ): Promise<Reply<T>> => {
-    const init: RequestInit = { method };
+    const sent: Sent = { method, headers: {} };
     if (raw !== undefined) {
-      init.body = raw;
-      init.headers = { 'content-type': contentType };
+      sent.body = raw;
+      sent.headers = { 'content-type': contentType };
     } else if (body !== undefined) {
-      init.body = JSON.stringify(body);
-      init.headers = { 'content-type': 'application/json' };
+      sent.body = JSON.stringify(body);
+      sent.headers = { 'content-type': 'application/json' };
     }
-    const response = await send(baseUrl + path, init);
-    const text = await response.text();
+    const { status, headers, text } = await send(new URL(baseUrl + path), sent);
     let parsed: unknown = text;
     try {
       parsed = JSON.parse(text);
     } catch {
       // not JSON: keep the text
     }
-    return { status: response.status, body: parsed as T, headers: response.headers };
+    return { status, body: parsed as T, headers };
   };
   /** Every item of a paged list (GET /v1/tasks): the path, then each page its Link rel="next" names. */
   const getAll = async <T = any>(path: string): Promise<T[]> => {

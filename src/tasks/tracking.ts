@@ -8,6 +8,7 @@
  * its result, RemainAfterExit=), and refreshFollowed() reads it again once the store takes writes.
  * Only systemd's exact CPU time, written after the end, is given up then (recordSystemdCpu).
  */
+import { setImmediate as afterIo } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import {
   SERVICE_INTERFACE,
@@ -333,6 +334,9 @@ export class UnitTracker {
     else this.apply(task, current, recovered);
     const after = this.store.find(taskId);
     if (!after || !isFinished(after.task)) return;
+    // The end is recorded and told: what waited for it (a stop's answer) is written out before
+    // systemd is asked anything more, at the moment it is busiest (the unit's clean-up).
+    await afterIo();
     try {
       if (fromSignals && current !== null) await this.recordSystemdCpu(after.task, () => this.units.get(unit) === tracked);
     } finally {

@@ -4,6 +4,7 @@
  * recovery all create and move tasks through here.
  */
 import { EventEmitter } from 'node:events';
+import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
 import { LEGAL_NEXT, isFinished, isFinishedState, type FinishedTask, type TaskEvent, type TaskRecord } from './model.js';
 import type { IdempotencyKey, TaskPatch, TaskStore } from './store.js';
@@ -58,6 +59,9 @@ export class TaskTransitions extends EventEmitter<{ changed: [TaskRecord]; event
       this.log.warn({ taskId: task.taskId, from: task.state, to: next }, 'ignored an illegal state change');
       return;
     }
+    // A signal that repeats what the record says (systemd tells of a job, or of each interface
+    // apart) is not written: a transaction each, some per stop, for nothing.
+    if (changesNothing(task, patch)) return;
     const write: TaskPatch = { ...patch };
     if (isFinishedState(next) && write.finishedAt === undefined) {
       write.finishedAt = endMicros > 0n ? isoFromMicros(endMicros) : nowIso();
@@ -106,4 +110,9 @@ export class TaskTransitions extends EventEmitter<{ changed: [TaskRecord]; event
     if (!waiters) return;
     for (const resolve of [...waiters]) resolve(task);
   }
+}
+
+/** Whether `patch` holds only what `task` has already. */
+function changesNothing(task: TaskRecord, patch: TaskPatch): boolean {
+  return (Object.keys(patch) as (keyof TaskPatch)[]).every((key) => isDeepStrictEqual(task[key], patch[key]));
 }

@@ -432,8 +432,9 @@ describe('UnitTracker from the signals alone', () => {
       { Result: 'exit-code', ExecMainCode: 1, ExecMainStatus: 3, ExecMainExitTimestamp: 1_795_940_577_460_011n },
       { ...RUNNING_UNIT, ActiveState: 'failed', SubState: 'failed', InactiveEnterTimestamp: 1_795_940_577_460_228n },
     );
-    assert.equal((await finished)?.exitCode, 3, 'told while the CPU read waits');
-    assert.deepEqual(systemd.cpuReads, [unit]);
+    assert.equal((await finished)?.exitCode, 3, 'told before the CPU read');
+    await settled();
+    assert.deepEqual(systemd.cpuReads, [unit], 'asked once told');
     assert.notEqual(taskOf(taskId).usage?.cpuNsec, 4_200_000);
     assert.deepEqual(systemd.collected, [], 'the unit stays until its CPU time is read');
     const eventsBefore = store.eventsAfter(0, 100).length;
@@ -441,6 +442,28 @@ describe('UnitTracker from the signals alone', () => {
     await settled();
     assert.equal(taskOf(taskId).usage?.cpuNsec, 4_200_000);
     assert.equal(store.eventsAfter(0, 100).length, eventsBefore, 'no event for the figure');
+    assert.equal(systemd.collected.length, 1);
+  });
+
+  it("asks systemd for the CPU time only once what waited for the end has written its answer (a socket's write at the next tick).", async () => {
+    const { taskId, unit } = await startedBySignals();
+    systemd.units.set(unit, snapshot(unit, { cpuUsageNsec: 4_200_000 }));
+    const order: string[] = [];
+    const cpuUsage = systemd.cpuUsage.bind(systemd);
+    systemd.cpuUsage = (asked: string) => {
+      order.push('CPU time asked');
+      return cpuUsage(asked);
+    };
+    // As a stop's route does: answer once the task has finished; express's write leaves at the next tick.
+    void transitions.whenFinished(taskId, AbortSignal.timeout(5000)).then(() => process.nextTick(() => order.push('answer written')));
+    change(
+      unit,
+      { Result: 'success', ExecMainCode: 1, ExecMainStatus: 0, ExecMainExitTimestamp: 1_795_940_577_460_011n },
+      { ...RUNNING_UNIT, ActiveState: 'active', SubState: 'exited' },
+    );
+    await settled();
+    assert.deepEqual(order, ['answer written', 'CPU time asked']);
+    assert.equal(taskOf(taskId).usage?.cpuNsec, 4_200_000);
     assert.equal(systemd.collected.length, 1);
   });
 

@@ -152,6 +152,37 @@ describe('TaskTransitions.move', () => {
     });
   });
 
+  it('writes nothing and tells no one for a patch that repeats the record; a patch with one new value is written.', () => {
+    const taskId = taskIn(TaskState.stopping);
+    store.update(taskId, { invocationId: 'c0ffee', startedAt: '2026-11-28T10:00:00.500Z' });
+    let writes = 0;
+    const transition = store.transition.bind(store);
+    store.transition = (...args) => {
+      writes += 1;
+      return transition(...args);
+    };
+    const record = taskOf(taskId);
+    transitions.move(record, { state: TaskState.stopping });
+    transitions.move(record, { state: TaskState.stopping, invocationId: 'c0ffee', startedAt: '2026-11-28T10:00:00.500Z' });
+    transitions.move(record, {});
+    assert.equal(writes, 0);
+    assert.equal(changes.length, 0);
+    assert.deepEqual(taskOf(taskId), record);
+
+    transitions.move(record, { state: TaskState.stopping, detail: 'a new detail' });
+    assert.equal(writes, 1);
+    assert.equal(changes.length, 1);
+    assert.equal(taskOf(taskId).detail, 'a new detail');
+    // Usage is compared by value: the same figures are not written again, other ones are.
+    const usage = { cpuNsec: 5, memoryBytes: 6, memoryPeakBytes: 7, ioReadBytes: 8, ioWriteBytes: 9, tasks: 1, sampledAt: '2026-11-28T10:00:02.000Z' };
+    transitions.move(taskOf(taskId), { usage });
+    transitions.move(taskOf(taskId), { usage: { ...usage } });
+    assert.equal(writes, 2);
+    transitions.move(taskOf(taskId), { usage: { ...usage, cpuNsec: 6 } });
+    assert.equal(writes, 3);
+    assert.equal(taskOf(taskId).usage?.cpuNsec, 6);
+  });
+
   it('ignores a move of a task the store does not have.', () => {
     const taskId = insertTask();
     const record = taskOf(taskId);
