@@ -174,7 +174,15 @@ describe('TaskTransitions.move', () => {
     assert.equal(changes.length, 1);
     assert.equal(taskOf(taskId).detail, 'a new detail');
     // Usage is compared by value: the same figures are not written again, other ones are.
-    const usage = { cpuNsec: 5, memoryBytes: 6, memoryPeakBytes: 7, ioReadBytes: 8, ioWriteBytes: 9, tasks: 1, sampledAt: '2026-11-28T10:00:02.000Z' };
+    const usage = {
+      cpuNsec: 5,
+      memoryBytes: 6,
+      memoryPeakBytes: 7,
+      ioReadBytes: 8,
+      ioWriteBytes: 9,
+      tasks: 1,
+      sampledAt: '2026-11-28T10:00:02.000Z',
+    };
     transitions.move(taskOf(taskId), { usage });
     transitions.move(taskOf(taskId), { usage: { ...usage } });
     assert.equal(writes, 2);
