@@ -39,7 +39,17 @@ export interface AbResult {
    * B task and a bare unit started (not timed), then stopped in turn, the order rotating. `aByFetch`:
    * one more A task, stopped through fetch (undici) instead of the kept-alive node:http client.
    */
-  stops: Record<StopSide, { p50Ms: number; p99Ms: number }> & { p50AOverBare: number; p50BOverBare: number; p50AOverB: number };
+  stops: Record<StopSide, { p50Ms: number; p99Ms: number }> & {
+    p50AOverBare: number;
+    p50BOverBare: number;
+    p50AOverB: number;
+    /**
+     * The floor under any API call against a D-Bus call, timed between the stops: `GET /healthz` of
+     * A (an HTTP round trip through the runner, nothing else) and a bare `Get` of a running unit's
+     * CPUUsageNSec (a round trip through dbus-daemon to systemd), p50.
+     */
+    floorP50Ms: { httpRoundTrip: number; dbusRoundTrip: number };
+  };
   /** A's rate over B's, and over bare; each build's runner and starter CPU a start. */
   ratios: { aOverB: number; aOverBare: number; bOverBare: number; latencyP50AOverBare: number; latencyP50BOverBare: number };
 }
@@ -142,7 +152,7 @@ export async function benchAb(
     );
     const stops = await stopsInTurn({ a: apiA, b: apiB, aByFetch: client(runnerA.baseUrl) }, systemd, options.stopSamples);
     log(
-      `A/B stops, ${options.stopSamples} each: A p50 ${stops.a.p50Ms} p99 ${stops.a.p99Ms} ms; B p50 ${stops.b.p50Ms} p99 ${stops.b.p99Ms} ms; bare p50 ${stops.bare.p50Ms} p99 ${stops.bare.p99Ms} ms; A through fetch p50 ${stops.aByFetch.p50Ms} p99 ${stops.aByFetch.p99Ms} ms; A/bare ${stops.p50AOverBare}, B/bare ${stops.p50BOverBare}, A/B ${stops.p50AOverB}`,
+      `A/B stops, ${options.stopSamples} each: A p50 ${stops.a.p50Ms} p99 ${stops.a.p99Ms} ms; B p50 ${stops.b.p50Ms} p99 ${stops.b.p99Ms} ms; bare p50 ${stops.bare.p50Ms} p99 ${stops.bare.p99Ms} ms; A through fetch p50 ${stops.aByFetch.p50Ms} p99 ${stops.aByFetch.p99Ms} ms; GET /healthz of A p50 ${stops.floorP50Ms.httpRoundTrip} ms, a bare Get p50 ${stops.floorP50Ms.dbusRoundTrip} ms; A/bare ${stops.p50AOverBare}, B/bare ${stops.p50BOverBare}, A/B ${stops.p50AOverB}`,
     );
     await sleep(3000);
 
@@ -197,6 +207,7 @@ async function stopsInTurn(
   const bare = await BareUnits.connect(systemd);
   const sides = ['a', 'b', 'bare', 'aByFetch'] as const;
   const ms: Record<StopSide, number[]> = { a: [], b: [], bare: [], aByFetch: [] };
+  const floor = { http: [] as number[], dbus: [] as number[] };
   try {
     for (let i = 0; i < samples; i++) {
       const tasks = {
@@ -205,6 +216,12 @@ async function stopsInTurn(
         aByFetch: await startTask(apis.a, 'bench-stop-sleep', null),
       };
       const unit = await bare.start();
+      let began = performance.now();
+      if ((await apis.a.get('/healthz')).status !== 200) throw new Error('GET /healthz failed');
+      floor.http.push(performance.now() - began);
+      began = performance.now();
+      await bare.bus.cpuUsage(unit);
+      floor.dbus.push(performance.now() - began);
       const order = sides.map((_, k) => sides[(i + k) % sides.length] ?? 'bare');
       for (const side of order) {
         if (side === 'bare') {
@@ -229,5 +246,6 @@ async function stopsInTurn(
     p50AOverBare: round(p50('a') / p50('bare'), 3),
     p50BOverBare: round(p50('b') / p50('bare'), 3),
     p50AOverB: round(p50('a') / p50('b'), 3),
+    floorP50Ms: { httpRoundTrip: round(percentile(floor.http, 50), 3), dbusRoundTrip: round(percentile(floor.dbus, 50), 3) },
   };
 }
