@@ -5,7 +5,8 @@
  * starts of the same unit shape. Two runs at different moments do not compare below a millisecond or
  * two of CPU a start here (docs/benchmarks.md); rounds a few seconds apart do.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -19,8 +20,19 @@ import { BareStarter, sustained, together, type SustainedResult } from './starts
 import { inParallel, percentile, round } from './stats.js';
 import { BareUnits, stopByApi } from './stops.js';
 
-/** Rounds of each build (and of bare starts) in the sustained comparison (TESSIA_BENCH_AB_ROUNDS; 0: none). */
-const AB_ROUNDS = Number(process.env['TESSIA_BENCH_AB_ROUNDS'] ?? 6);
+/**
+ * The i-th of all the orders of `sides`, in turn: over a multiple of their number, each side goes
+ * right after each other one equally often (a rotation keeps the same one before each).
+ */
+export function orderOf<T>(sides: readonly T[], i: number): T[] {
+  const all = permutations(sides);
+  return all[i % all.length] ?? [...sides];
+}
+
+function permutations<T>(items: readonly T[]): T[][] {
+  if (items.length <= 1) return [[...items]];
+  return items.flatMap((item, index) => permutations([...items.slice(0, index), ...items.slice(index + 1)]).map((rest) => [item, ...rest]));
+}
 
 export interface AbSide {
   revision: string;
@@ -30,25 +42,31 @@ export interface AbSide {
 }
 
 export interface AbResult {
+  /** What the run was sized with (a phase of 0 did not run: its figures are null). */
+  settings: { samples: number; stopSamples: number; rounds: number };
   a: AbSide;
   b: AbSide;
   bare: { sustained: SustainedResult; rounds: number[]; latency: { p50Ms: number; p99Ms: number } };
   /**
    * `POST …/stop` until exited (the answer, else the GETs that follow it), for a task that ends at
    * once on SIGTERM, against a bare StopUnit + JobRemoved of a unit of the same shape: an A task, a
-   * B task and a bare unit started (not timed), then stopped in turn, the order rotating. `aByFetch`:
-   * one more A task, stopped through fetch (undici) instead of the kept-alive node:http client.
+   * B task and a bare unit started (not timed), then stopped in turn, in each of their orders in
+   * turn (orderOf). `aByFetch`: one more A task of the same kind, stopped through fetch (undici)
+   * instead of the kept-alive node:http client.
    */
   stops: Record<StopSide, { p50Ms: number; p99Ms: number }> & {
     p50AOverBare: number;
     p50BOverBare: number;
     p50AOverB: number;
     /**
-     * The floor under any API call against a D-Bus call, timed between the stops: `GET /healthz` of
-     * A (an HTTP round trip through the runner, nothing else) and a bare `Get` of a running unit's
-     * CPUUsageNSec (a round trip through dbus-daemon to systemd), p50.
+     * Minimal calls, p50, each once between the stops, 20 ms after the starts, their order rotating:
+     * `GET /healthz` of A (its middleware; no store, no D-Bus), the same request to a node:http
+     * server that answers `{}` in a process of its own (Node.js and TCP alone), and a bare `Get` of a
+     * running unit's CPUUsageNSec (through dbus-daemon to systemd and back).
      */
-    floorP50Ms: { httpRoundTrip: number; dbusRoundTrip: number };
+    floorP50Ms: { runnerHealthz: number; nodeHttpEcho: number; dbusGet: number };
+    /** Stops whose answer was not `exited` yet (a GET had to tell), by side. */
+    answeredBeforeExit: Record<'a' | 'b' | 'aByFetch', number>;
   };
   /** A's rate over B's, and over bare; each build's runner and starter CPU a start. */
   ratios: { aOverB: number; aOverBare: number; bOverBare: number; latencyP50AOverBare: number; latencyP50BOverBare: number };
@@ -89,8 +107,12 @@ export async function benchAb(
     config: Record<string, unknown>;
     nodeFlags: string[];
     env: Record<string, string>;
+    /** Starts of each side, one at a time (0: none). */
     samples: number;
+    /** Stops of each side (0: none). */
     stopSamples: number;
+    /** Sustained rounds of each side (0: none). */
+    rounds: number;
   },
 ): Promise<AbResult> {
   const head = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: REPO_DIR, encoding: 'utf8' }).trim();
@@ -125,8 +147,7 @@ export async function benchAb(
     const latencyMs: Record<'a' | 'b' | 'bare', number[]> = { a: [], b: [], bare: [] };
     const running: [ReturnType<typeof client>, string][] = [];
     for (let i = 0; i < options.samples; i++) {
-      const order = (['a', 'b', 'bare'] as const).map((_, k, all) => all[(i + k) % all.length] ?? 'bare');
-      for (const side of order) {
+      for (const side of orderOf(['a', 'b', 'bare'] as const, i)) {
         const began = performance.now();
         if (side === 'bare') await bare.start('full', 'bench-sleep-60');
         else {
@@ -152,15 +173,14 @@ export async function benchAb(
     );
     const stops = await stopsInTurn({ a: apiA, b: apiB, aByFetch: client(runnerA.baseUrl) }, systemd, options.stopSamples);
     log(
-      `A/B stops, ${options.stopSamples} each: A p50 ${stops.a.p50Ms} p99 ${stops.a.p99Ms} ms; B p50 ${stops.b.p50Ms} p99 ${stops.b.p99Ms} ms; bare p50 ${stops.bare.p50Ms} p99 ${stops.bare.p99Ms} ms; A through fetch p50 ${stops.aByFetch.p50Ms} p99 ${stops.aByFetch.p99Ms} ms; GET /healthz of A p50 ${stops.floorP50Ms.httpRoundTrip} ms, a bare Get p50 ${stops.floorP50Ms.dbusRoundTrip} ms; A/bare ${stops.p50AOverBare}, B/bare ${stops.p50BOverBare}, A/B ${stops.p50AOverB}`,
+      `A/B stops, ${options.stopSamples} each: A p50 ${stops.a.p50Ms} p99 ${stops.a.p99Ms} ms; B p50 ${stops.b.p50Ms} p99 ${stops.b.p99Ms} ms; bare p50 ${stops.bare.p50Ms} p99 ${stops.bare.p99Ms} ms; A through fetch p50 ${stops.aByFetch.p50Ms} p99 ${stops.aByFetch.p99Ms} ms; GET /healthz of A p50 ${stops.floorP50Ms.runnerHealthz} ms, of a node:http echo ${stops.floorP50Ms.nodeHttpEcho} ms, a bare Get ${stops.floorP50Ms.dbusGet} ms; answered before the end ${JSON.stringify(stops.answeredBeforeExit)}; A/bare ${stops.p50AOverBare}, B/bare ${stops.p50BOverBare}, A/B ${stops.p50AOverB}`,
     );
     await sleep(3000);
 
     // Sustained: A, B and bare rounds, the order rotating each turn.
     const rounds: Record<'a' | 'b' | 'bare', SustainedResult[]> = { a: [], b: [], bare: [] };
-    for (let turn = 0; turn < AB_ROUNDS; turn++) {
-      const order = (['a', 'b', 'bare'] as const).map((_, k, all) => all[(turn + k) % all.length] ?? 'bare');
-      for (const side of order) {
+    for (let turn = 0; turn < options.rounds; turn++) {
+      for (const side of orderOf(['a', 'b', 'bare'] as const, turn)) {
         await sleep(1000);
         const startOne = side === 'a' ? startBy(apiA) : side === 'b' ? startBy(apiB) : startBare;
         rounds[side].push(await sustained(systemd, processes, startOne));
@@ -189,7 +209,14 @@ export async function benchAb(
       latencyP50BOverBare: round(b.latency.p50Ms / latency('bare').p50Ms, 3),
     };
     log(`A/B ratios: ${JSON.stringify(ratios)}`);
-    return { a, b, bare: { sustained: bareAll, rounds: rounds.bare.map((r) => r.perSecond), latency: latency('bare') }, stops, ratios };
+    return {
+      settings: { samples: options.samples, stopSamples: options.stopSamples, rounds: options.rounds },
+      a,
+      b,
+      bare: { sustained: bareAll, rounds: rounds.bare.map((r) => r.perSecond), latency: latency('bare') },
+      stops,
+      ratios,
+    };
   } finally {
     await bare.collectAll();
     bare.close();
@@ -198,6 +225,8 @@ export async function benchAb(
 }
 
 type StopSide = 'a' | 'b' | 'bare' | 'aByFetch';
+/** The floor's calls are made this long after the starts before them. */
+const FLOOR_SETTLE_MS = 20;
 
 async function stopsInTurn(
   apis: Record<'a' | 'b' | 'aByFetch', ReturnType<typeof client>>,
@@ -205,9 +234,11 @@ async function stopsInTurn(
   samples: number,
 ): Promise<AbResult['stops']> {
   const bare = await BareUnits.connect(systemd);
+  const echo = await nodeHttpEcho();
   const sides = ['a', 'b', 'bare', 'aByFetch'] as const;
+  const answeredBeforeExit = { a: 0, b: 0, aByFetch: 0 };
   const ms: Record<StopSide, number[]> = { a: [], b: [], bare: [], aByFetch: [] };
-  const floor = { http: [] as number[], dbus: [] as number[] };
+  const floor = { runnerHealthz: [] as number[], nodeHttpEcho: [] as number[], dbusGet: [] as number[] };
   try {
     for (let i = 0; i < samples; i++) {
       const tasks = {
@@ -216,25 +247,33 @@ async function stopsInTurn(
         aByFetch: await startTask(apis.a, 'bench-stop-sleep', null),
       };
       const unit = await bare.start();
-      let began = performance.now();
-      if ((await apis.a.get('/healthz')).status !== 200) throw new Error('GET /healthz failed');
-      floor.http.push(performance.now() - began);
-      began = performance.now();
-      await bare.bus.cpuUsage(unit);
-      floor.dbus.push(performance.now() - began);
-      const order = sides.map((_, k) => sides[(i + k) % sides.length] ?? 'bare');
-      for (const side of order) {
+      // After the starts have settled, in turn first: both calls of an idle moment.
+      await sleep(FLOOR_SETTLE_MS);
+      const calls = {
+        runnerHealthz: () => apis.a.get('/healthz'),
+        nodeHttpEcho: () => echo.api.get('/healthz'),
+        dbusGet: () => bare.bus.cpuUsage(unit),
+      };
+      for (const name of orderOf(['runnerHealthz', 'nodeHttpEcho', 'dbusGet'] as const, i)) {
+        const began = performance.now();
+        await calls[name]();
+        floor[name].push(performance.now() - began);
+      }
+      for (const side of orderOf(sides, i)) {
         if (side === 'bare') {
           const began = performance.now();
           await bare.stop(unit);
           ms.bare.push(performance.now() - began);
         } else {
-          ms[side].push((await stopByApi(apis[side], tasks[side].taskId)).ms);
+          const stop = await stopByApi(apis[side], tasks[side].taskId);
+          ms[side].push(stop.ms);
+          if (!stop.answered) answeredBeforeExit[side] += 1;
         }
       }
     }
   } finally {
     bare.bus.close();
+    echo.close();
   }
   const figures = (side: StopSide) => ({ p50Ms: round(percentile(ms[side], 50), 2), p99Ms: round(percentile(ms[side], 99), 2) });
   const p50 = (side: StopSide) => percentile(ms[side], 50);
@@ -246,6 +285,25 @@ async function stopsInTurn(
     p50AOverBare: round(p50('a') / p50('bare'), 3),
     p50BOverBare: round(p50('b') / p50('bare'), 3),
     p50AOverB: round(p50('a') / p50('b'), 3),
-    floorP50Ms: { httpRoundTrip: round(percentile(floor.http, 50), 3), dbusRoundTrip: round(percentile(floor.dbus, 50), 3) },
+    floorP50Ms: {
+      runnerHealthz: round(percentile(floor.runnerHealthz, 50), 3),
+      nodeHttpEcho: round(percentile(floor.nodeHttpEcho, 50), 3),
+      dbusGet: round(percentile(floor.dbusGet, 50), 3),
+    },
+    answeredBeforeExit,
   };
+}
+
+/** A node:http server that answers `{}`, in a process of its own: the floor of an HTTP call here. */
+async function nodeHttpEcho(): Promise<{ api: ReturnType<typeof client>; close: () => void }> {
+  const server = spawn(
+    process.execPath,
+    [
+      '-e',
+      "require('node:http').createServer((q, r) => { r.setHeader('content-type', 'application/json'); r.end('{}'); }).listen(0, '127.0.0.1', function () { console.log(this.address().port); })",
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const [line] = (await once(server.stdout, 'data')) as [Buffer];
+  return { api: client(`http://127.0.0.1:${line.toString().trim()}`, { keepAlive: true }), close: () => server.kill() };
 }

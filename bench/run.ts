@@ -27,10 +27,24 @@ import { perfProfileStarts, requireTools } from './perf-profile.js';
 /** The runner's Unix socket, inside the private system: what the Cockpit page talks to. */
 const BENCH_API_SOCKET = '/run/tessia-test/bench-api.sock';
 const say = (line: string) => process.stderr.write(`[bench] ${line}\n`);
+/** A count from the environment: a whole number, 0 or more, else the run stops before it boots anything. */
+function countFrom(name: string, fallback: number): number {
+  const text = process.env[name];
+  if (text === undefined) return fallback;
+  const value = Number(text);
+  if (text.trim() === '' || !Number.isInteger(value) || value < 0) throw new Error(`${name}=${text}: a whole number, 0 or more`);
+  return value;
+}
 if ((process.env['TESSIA_BENCH'] ?? '').split(',').includes('ab') && !process.env['TESSIA_BENCH_AB']) {
   throw new Error('TESSIA_BENCH=ab needs TESSIA_BENCH_AB=<git revision> to compare with');
 }
 if ((process.env['TESSIA_BENCH'] ?? '').split(',').includes('perf')) requireTools();
+// TESSIA_BENCH_SAMPLES: starts timed one at a time (default 500); in `ab`, of each side (0: none).
+const samples = countFrom('TESSIA_BENCH_SAMPLES', 500);
+// TESSIA_BENCH_STOP_SAMPLES: tasks stopped, as many bare units (default 200); in `ab`, of each side (0: none).
+const stopSamples = countFrom('TESSIA_BENCH_STOP_SAMPLES', 200);
+// TESSIA_BENCH_AB_ROUNDS: sustained rounds of each side in `ab` (default 6; 0: none).
+const abRounds = countFrom('TESSIA_BENCH_AB_ROUNDS', 6);
 const booted = await bootPrivateSystemd({ log: say });
 process.env['TESSIA_TEST_SYSTEMD_PID'] = String(booted.systemd.pid);
 process.once('SIGINT', () => void booted.shutdown().then(() => process.exit(130)));
@@ -74,17 +88,14 @@ try {
   say(starter ? 'task units are started through the privileged starter' : 'the runner starts task units itself');
   const machine = { cpus: cpus().length, cpu: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version };
   say(`machine: ${JSON.stringify(machine)}`);
-  const samples = Number(process.env['TESSIA_BENCH_SAMPLES'] ?? 500);
   // What a message read costs any process here: the floor under the runner's CPU a task (bench/wakeups.ts).
   const wakeups = chosen.includes('wakeups') ? await benchWakeups(say) : undefined;
   const starts = chosen.includes('starts') ? await benchStarts(runner, booted.systemd, say, samples) : undefined;
   // Not in the default set: this checkout against another revision, interleaved (TESSIA_BENCH=ab TESSIA_BENCH_AB=<revision>).
   const abRevision = process.env['TESSIA_BENCH_AB'];
-  // TESSIA_BENCH_STOP_SAMPLES: tasks stopped, as many bare units (default 200); in `ab`, of each build.
-  const stopSamples = Number(process.env['TESSIA_BENCH_STOP_SAMPLES'] ?? 200);
   const ab =
     chosen.includes('ab') && abRevision
-      ? await benchAb(runner, booted.systemd, say, { revision: abRevision, config, nodeFlags, env, samples, stopSamples })
+      ? await benchAb(runner, booted.systemd, say, { revision: abRevision, config, nodeFlags, env, samples, stopSamples, rounds: abRounds })
       : undefined;
   const stops = chosen.includes('stops') ? await benchStops(runner, booted.systemd, say, stopSamples) : undefined;
   // TESSIA_BENCH_RECORDS: finished tasks in the store during the scale stages (default 100 000);

@@ -31,7 +31,9 @@ const byFetch: Transport = async (url, { method, headers, body }) => {
 function byNodeHttp(target: { agent: Agent } | { socketPath: string }): Transport {
   return (url, { method, headers, body }) =>
     new Promise((resolve, reject) => {
-      const where = 'agent' in target ? { host: url.hostname, port: url.port, agent: target.agent } : { socketPath: target.socketPath };
+      // A URL's IPv6 host is bracketed; node:http wants the address alone.
+      const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+      const where = 'agent' in target ? { host, port: url.port, agent: target.agent } : { socketPath: target.socketPath };
       const request = httpRequest({ ...where, path: `${url.pathname}${url.search}`, method, headers }, (response) => {
         const chunks: Buffer[] = [];
         response.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -53,17 +55,26 @@ function headersOf(response: IncomingMessage): Headers {
   return headers;
 }
 
+/** Under the runner's keepAliveTimeout (5 s, src/listener.ts): an idle kept-alive connection is closed here first. */
+const FREE_SOCKET_TIMEOUT_MS = 4000;
+
 /**
  * A small JSON client for the runner's API, at `baseUrl`, or through the Unix socket `socketPath`
- * (fetch cannot; then `baseUrl` gives only the Host header). `keepAlive`: node:http with its connections kept
- * alive instead of fetch, plain http only — the benchmarks' client: fetch (undici) spent 0.15–0.4 ms
- * more a request here (docs/benchmarks.md), a cost of the client that the bare side of a benchmark,
- * a D-Bus call, does not pay.
+ * (fetch cannot; then `baseUrl` gives only the Host header). `keepAlive`: node:http with its
+ * connections kept alive instead of fetch, plain http over TCP only — the client of the starts,
+ * stops and ab benchmarks: fetch (undici) costs the client time the bare side of a benchmark, a
+ * D-Bus call, does not pay (docs/benchmarks.md, the seventh session of round two).
  */
 export function client(baseUrl: string, { socketPath, keepAlive = false }: { socketPath?: string; keepAlive?: boolean } = {}) {
-  if (keepAlive && !baseUrl.startsWith('http:')) throw new Error(`the kept-alive client speaks plain http only, not ${baseUrl}`);
+  if (keepAlive && (socketPath !== undefined || !baseUrl.startsWith('http:'))) {
+    throw new Error(`the kept-alive client speaks plain http over TCP only, not ${socketPath ?? baseUrl}`);
+  }
   const send: Transport =
-    socketPath !== undefined ? byNodeHttp({ socketPath }) : keepAlive ? byNodeHttp({ agent: new Agent({ keepAlive: true }) }) : byFetch;
+    socketPath !== undefined
+      ? byNodeHttp({ socketPath })
+      : keepAlive
+        ? byNodeHttp({ agent: new Agent({ keepAlive: true, timeout: FREE_SOCKET_TIMEOUT_MS }) })
+        : byFetch;
   const request = async <T = any>(
     method: string,
     path: string,

@@ -337,6 +337,8 @@ export class UnitTracker {
     // The end is recorded and told: what waited for it (a stop's answer) is written out before
     // systemd is asked anything more, at the moment it is busiest (the unit's clean-up).
     await afterIo();
+    // Let go meanwhile (a DELETE, close()): whoever did collects it; systemd is not asked for nothing.
+    if (this.units.get(unit) !== tracked) return;
     try {
       if (fromSignals && current !== null) await this.recordSystemdCpu(after.task, () => this.units.get(unit) === tracked);
     } finally {

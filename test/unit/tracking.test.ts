@@ -467,6 +467,26 @@ describe('UnitTracker from the signals alone', () => {
     assert.equal(systemd.collected.length, 1);
   });
 
+  it('asks systemd nothing more for a unit let go in the turn after its end (a DELETE collects it itself).', async () => {
+    const { taskId, unit } = await startedBySignals();
+    systemd.units.set(unit, snapshot(unit, { activeState: 'active', subState: 'exited', cpuUsageNsec: 4_200_000 }));
+    // What waited for the end lets the unit go before the next turn, as a DELETE's collect() does.
+    void transitions.whenFinished(taskId, AbortSignal.timeout(5000)).then(() => tracker.collect(taskId, unit));
+    change(
+      unit,
+      { Result: 'success', ExecMainCode: 1, ExecMainStatus: 0, ExecMainExitTimestamp: 1_795_940_577_460_011n },
+      { ...RUNNING_UNIT, ActiveState: 'active', SubState: 'exited' },
+    );
+    await settled();
+    assert.equal(taskOf(taskId).state, TaskState.exited);
+    assert.deepEqual(systemd.cpuReads, []);
+    assert.deepEqual(
+      systemd.collected.map(({ unit: collected }) => collected),
+      [unit],
+      'collected once, by what let it go',
+    );
+  });
+
   it("collects an ended unit even when reading systemd's CPU time fails, and writes no figure for a task deleted meanwhile.", async () => {
     const ended = (unit: string) =>
       change(
