@@ -1,7 +1,7 @@
 /**
  * Two builds of the runner side by side (TESSIA_BENCH=ab, TESSIA_BENCH_AB=<git revision>): this
  * checkout's (A) and the revision's (B), each a service with its own privileged starter, in the same
- * private systemd, measured in interleaved rounds (A B, B A, …) against each other and against bare
+ * private systemd, measured in interleaved rounds (each phase's sides in every order in turn: orderOf) against each other and against bare
  * starts of the same unit shape. Two runs at different moments do not compare below a millisecond or
  * two of CPU a start here (docs/benchmarks.md); rounds a few seconds apart do.
  */
@@ -59,12 +59,13 @@ export interface AbResult {
     p50BOverBare: number;
     p50AOverB: number;
     /**
-     * Minimal calls, p50, each once between the stops, 20 ms after the starts, their order rotating:
-     * `GET /healthz` of A (its middleware; no store, no D-Bus), the same request to a node:http
-     * server that answers `{}` in a process of its own (Node.js and TCP alone), and a bare `Get` of a
-     * running unit's CPUUsageNSec (through dbus-daemon to systemd and back).
+     * Minimal calls, p50, each once between the stops, 20 ms after the starts, in every order in
+     * turn: `GET /healthz` of A and of B (their middleware; no store, no D-Bus), the same request to a
+     * node:http server that answers `{}` in a process of its own (Node.js and TCP alone), and a bare
+     * `Get` of a running unit's CPUUsageNSec (through dbus-daemon to systemd and back). Both runners
+     * are called, so neither comes to its stops warmer.
      */
-    floorP50Ms: { runnerHealthz: number; nodeHttpEcho: number; dbusGet: number };
+    floorP50Ms: Record<FloorCall, number>;
     /** Stops whose answer was not `exited` yet (a GET had to tell), by side. */
     answeredBeforeExit: Record<'a' | 'b' | 'aByFetch', number>;
   };
@@ -118,6 +119,14 @@ export async function benchAb(
   const head = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: REPO_DIR, encoding: 'utf8' }).trim();
   const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: REPO_DIR, encoding: 'utf8' }).trim() !== '';
   const revisionA = `${head}${dirty ? ' with uncommitted changes' : ''}`;
+  // Whole cycles of orders (3 sides: 6 orders; the stops' 4 sides and 4 floor calls: 24): else some orders come more often.
+  for (const [name, count, cycle] of [
+    ['TESSIA_BENCH_SAMPLES', options.samples, 6],
+    ['TESSIA_BENCH_STOP_SAMPLES', options.stopSamples, 24],
+    ['TESSIA_BENCH_AB_ROUNDS', options.rounds, 6],
+  ] as const) {
+    if (count % cycle !== 0) log(`${name}=${count} is not a multiple of ${cycle}: its orders do not come equally often`);
+  }
   const { commit, appDir } = buildRevision(options.revision, log);
   const runnerB = await startRunnerService(options.config, { nodeFlags: options.nodeFlags, env: options.env, starter: true, appDir });
   const bare = await BareStarter.connect(systemd);
@@ -143,7 +152,7 @@ export async function benchAb(
         () => false,
       );
 
-    // One client, tasks that keep running: A, B and bare starts in turn (the order rotating).
+    // One client, tasks that keep running: A, B and bare starts in turn, in every order in turn.
     const latencyMs: Record<'a' | 'b' | 'bare', number[]> = { a: [], b: [], bare: [] };
     const running: [ReturnType<typeof client>, string][] = [];
     for (let i = 0; i < options.samples; i++) {
@@ -173,11 +182,11 @@ export async function benchAb(
     );
     const stops = await stopsInTurn({ a: apiA, b: apiB, aByFetch: client(runnerA.baseUrl) }, systemd, options.stopSamples);
     log(
-      `A/B stops, ${options.stopSamples} each: A p50 ${stops.a.p50Ms} p99 ${stops.a.p99Ms} ms; B p50 ${stops.b.p50Ms} p99 ${stops.b.p99Ms} ms; bare p50 ${stops.bare.p50Ms} p99 ${stops.bare.p99Ms} ms; A through fetch p50 ${stops.aByFetch.p50Ms} p99 ${stops.aByFetch.p99Ms} ms; GET /healthz of A p50 ${stops.floorP50Ms.runnerHealthz} ms, of a node:http echo ${stops.floorP50Ms.nodeHttpEcho} ms, a bare Get ${stops.floorP50Ms.dbusGet} ms; answered before the end ${JSON.stringify(stops.answeredBeforeExit)}; A/bare ${stops.p50AOverBare}, B/bare ${stops.p50BOverBare}, A/B ${stops.p50AOverB}`,
+      `A/B stops, ${options.stopSamples} each: A p50 ${stops.a.p50Ms} p99 ${stops.a.p99Ms} ms; B p50 ${stops.b.p50Ms} p99 ${stops.b.p99Ms} ms; bare p50 ${stops.bare.p50Ms} p99 ${stops.bare.p99Ms} ms; A through fetch p50 ${stops.aByFetch.p50Ms} p99 ${stops.aByFetch.p99Ms} ms; GET /healthz of A p50 ${stops.floorP50Ms.runnerHealthzA} ms, of B ${stops.floorP50Ms.runnerHealthzB} ms, of a node:http echo ${stops.floorP50Ms.nodeHttpEcho} ms, a bare Get ${stops.floorP50Ms.dbusGet} ms; answered before the end ${JSON.stringify(stops.answeredBeforeExit)}; A/bare ${stops.p50AOverBare}, B/bare ${stops.p50BOverBare}, A/B ${stops.p50AOverB}`,
     );
     await sleep(3000);
 
-    // Sustained: A, B and bare rounds, the order rotating each turn.
+    // Sustained: A, B and bare rounds, in every order in turn.
     const rounds: Record<'a' | 'b' | 'bare', SustainedResult[]> = { a: [], b: [], bare: [] };
     for (let turn = 0; turn < options.rounds; turn++) {
       for (const side of orderOf(['a', 'b', 'bare'] as const, turn)) {
@@ -225,6 +234,8 @@ export async function benchAb(
 }
 
 type StopSide = 'a' | 'b' | 'bare' | 'aByFetch';
+const FLOOR_CALLS = ['runnerHealthzA', 'runnerHealthzB', 'nodeHttpEcho', 'dbusGet'] as const;
+type FloorCall = (typeof FLOOR_CALLS)[number];
 /** The floor's calls are made this long after the starts before them. */
 const FLOOR_SETTLE_MS = 20;
 
@@ -234,12 +245,14 @@ async function stopsInTurn(
   samples: number,
 ): Promise<AbResult['stops']> {
   const bare = await BareUnits.connect(systemd);
-  const echo = await nodeHttpEcho();
+  let echo: Awaited<ReturnType<typeof nodeHttpEcho>> | undefined;
   const sides = ['a', 'b', 'bare', 'aByFetch'] as const;
   const answeredBeforeExit = { a: 0, b: 0, aByFetch: 0 };
   const ms: Record<StopSide, number[]> = { a: [], b: [], bare: [], aByFetch: [] };
-  const floor = { runnerHealthz: [] as number[], nodeHttpEcho: [] as number[], dbusGet: [] as number[] };
+  const floor: Record<FloorCall, number[]> = { runnerHealthzA: [], runnerHealthzB: [], nodeHttpEcho: [], dbusGet: [] };
   try {
+    echo = await nodeHttpEcho();
+    const echoApi = echo.api;
     for (let i = 0; i < samples; i++) {
       const tasks = {
         a: await startTask(apis.a, 'bench-stop-sleep', null),
@@ -247,14 +260,15 @@ async function stopsInTurn(
         aByFetch: await startTask(apis.a, 'bench-stop-sleep', null),
       };
       const unit = await bare.start();
-      // After the starts have settled, in turn first: both calls of an idle moment.
+      // Once the starts have settled, the minimal calls, each first in turn.
       await sleep(FLOOR_SETTLE_MS);
-      const calls = {
-        runnerHealthz: () => apis.a.get('/healthz'),
-        nodeHttpEcho: () => echo.api.get('/healthz'),
+      const calls: Record<FloorCall, () => Promise<unknown>> = {
+        runnerHealthzA: () => apis.a.get('/healthz'),
+        runnerHealthzB: () => apis.b.get('/healthz'),
+        nodeHttpEcho: () => echoApi.get('/healthz'),
         dbusGet: () => bare.bus.cpuUsage(unit),
       };
-      for (const name of orderOf(['runnerHealthz', 'nodeHttpEcho', 'dbusGet'] as const, i)) {
+      for (const name of orderOf(FLOOR_CALLS, i)) {
         const began = performance.now();
         await calls[name]();
         floor[name].push(performance.now() - began);
@@ -273,7 +287,7 @@ async function stopsInTurn(
     }
   } finally {
     bare.bus.close();
-    echo.close();
+    echo?.close();
   }
   const figures = (side: StopSide) => ({ p50Ms: round(percentile(ms[side], 50), 2), p99Ms: round(percentile(ms[side], 99), 2) });
   const p50 = (side: StopSide) => percentile(ms[side], 50);
@@ -285,11 +299,7 @@ async function stopsInTurn(
     p50AOverBare: round(p50('a') / p50('bare'), 3),
     p50BOverBare: round(p50('b') / p50('bare'), 3),
     p50AOverB: round(p50('a') / p50('b'), 3),
-    floorP50Ms: {
-      runnerHealthz: round(percentile(floor.runnerHealthz, 50), 3),
-      nodeHttpEcho: round(percentile(floor.nodeHttpEcho, 50), 3),
-      dbusGet: round(percentile(floor.dbusGet, 50), 3),
-    },
+    floorP50Ms: Object.fromEntries(FLOOR_CALLS.map((name) => [name, round(percentile(floor[name], 50), 3)])) as Record<FloorCall, number>,
     answeredBeforeExit,
   };
 }
@@ -304,6 +314,15 @@ async function nodeHttpEcho(): Promise<{ api: ReturnType<typeof client>; close: 
     ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
-  const [line] = (await once(server.stdout, 'data')) as [Buffer];
-  return { api: client(`http://127.0.0.1:${line.toString().trim()}`, { keepAlive: true }), close: () => server.kill() };
+  const close = () => server.kill();
+  // Its port, or a clear failure (the process gone or silent), never a wait without end.
+  const port = await Promise.race([
+    once(server.stdout, 'data').then(([line]) => String(line).trim()),
+    once(server, 'exit').then(([code]) => Promise.reject(new Error(`the node:http echo exited (${String(code)}) before it listened`))),
+    sleep(10_000).then(() => Promise.reject(new Error('the node:http echo did not listen within 10 s'))),
+  ]).catch((error: unknown) => {
+    close();
+    throw error;
+  });
+  return { api: client(`http://127.0.0.1:${port}`, { keepAlive: true }), close };
 }
