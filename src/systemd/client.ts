@@ -68,6 +68,15 @@ export class SystemdError extends Error {
   }
 }
 
+/** The next job of a unit to end, as one connection sees it (SystemdClient.watchJobRemoved). */
+export interface JobWatch {
+  /** The job's result, once its end is seen on this connection; never settles otherwise. */
+  seen: Promise<string>;
+  /** The job's result, or null after `timeoutMs` (counted from the first call), a lost bus or `cancel()`. */
+  ended: (timeoutMs: number) => Promise<string | null>;
+  cancel: () => void;
+}
+
 interface JobWaiter {
   resolve: (result: string) => void;
   reject: (error: Error) => void;
@@ -494,9 +503,10 @@ export class SystemdClient extends EventEmitter<SystemdClientEvents> {
    * sent them, and systemd sends a unit's pending PropertiesChanged before its job's JobRemoved: once
    * `ended(timeoutMs)` resolves with a result, every change of the unit up to the job's end has been
    * reported (unitChanged). It resolves with null after `timeoutMs` (counted from its call), on a
-   * lost bus (onDisconnect), or once `cancel()` is called; the watch ends with it.
+   * lost bus (onDisconnect), or once `cancel()` is called; the watch ends with it. `seen` resolves
+   * with the result only once the job's end is seen here, never otherwise.
    */
-  watchJobRemoved(unitName: string): { ended: (timeoutMs: number) => Promise<string | null>; cancel: () => void } {
+  watchJobRemoved(unitName: string): JobWatch {
     let settle: (result: string | null) => void = () => {};
     let timer: NodeJS.Timeout | undefined;
     const watchers = this.jobWatchers.get(unitName) ?? new Set();
@@ -510,6 +520,7 @@ export class SystemdClient extends EventEmitter<SystemdClientEvents> {
     };
     watchers.add(done);
     return {
+      seen: result.then((value) => value ?? new Promise<string>(() => {})),
       ended: (timeoutMs) => {
         timer ??= setTimeout(() => done(null), timeoutMs).unref();
         return result;

@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import { messageOf } from '../errors.js';
 import type { Machine, MachineRegistry } from '../machines/registry.js';
 import { InvalidParametersError } from '../machines/registry.js';
-import { DISCONNECTED, NO_SUCH_UNIT, OUTCOME_UNKNOWN, SystemdError, type SystemdClient } from '../systemd/client.js';
+import { DISCONNECTED, NO_SUCH_UNIT, OUTCOME_UNKNOWN, SystemdError, type JobWatch, type SystemdClient } from '../systemd/client.js';
 import { TaskError } from './errors.js';
 import { TaskEvents } from './events.js';
 import { ExitCode, TaskState, isFinished, type FinishedTask, type TaskEvent, type TaskRecord, type TaskUsage } from './model.js';
@@ -254,7 +254,7 @@ export class TaskService {
     const jobSeen = this.systemd.watchJobRemoved(unit);
     let jobResult: string;
     try {
-      jobResult = await this.startUnit(taskId, unit, machine.name, request.parameters);
+      jobResult = await this.startUnit(taskId, unit, machine.name, request.parameters, jobSeen);
     } catch (error) {
       jobSeen.cancel();
       throw error;
@@ -280,7 +280,7 @@ export class TaskService {
     }
     this.options.observer?.started((performance.now() - began) / 1000);
     this.options.hooks?.afterStart?.();
-    // Counted from the starter's answer: the job has ended by then, its signal is on its way here.
+    // The job has ended: seen here already, or its signal is on its way (the starter saw it first).
     this.tracker.started(unit, (await jobSeen.ended(JOB_SIGNAL_WAIT_MS)) !== null);
     // If the store cannot take the task's new state (a full disk), the task still runs: it is
     // answered as recorded ("created") and tracking records the rest once the store takes writes.
@@ -390,10 +390,22 @@ export class TaskService {
     this.closed = true;
   }
 
-  /** StartTransientUnit until systemd's start job is done: the job's result ("done", "failed", …). */
-  private async startUnit(taskId: string, unit: string, machine: string, parameters: unknown): Promise<string> {
+  /**
+   * StartTransientUnit until systemd's start job is done: the job's result ("done", "failed", …),
+   * from whichever tells it first. The starter's answer is the same signal read on its connection,
+   * then one more hop, at the moment the machine is busiest (the job's end): this connection's own
+   * JobRemoved settles the start without it. A job seen ending here was started: the starter
+   * failing after that fails nothing.
+   */
+  private async startUnit(taskId: string, unit: string, machine: string, parameters: unknown, jobSeen: JobWatch): Promise<string> {
+    const answered = this.options.starter.start({ taskId, machine, parameters });
     try {
-      return await this.options.starter.start({ taskId, machine, parameters });
+      const first = await Promise.race([answered, jobSeen.seen.then((result) => ({ seenHere: result }))]);
+      if (typeof first === 'string') return first;
+      answered.catch((error: unknown) =>
+        this.log.warn({ taskId, err: error }, "the starter's answer to a start failed after its job had ended: the task runs"),
+      );
+      return first.seenHere;
     } catch (error) {
       this.options.observer?.startFailed();
       if (error instanceof SystemdError && error.dbusName === DISCONNECTED) {

@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { MachineSchema } from '../../src/config/schema.js';
 import { MachineRegistry } from '../../src/machines/registry.js';
@@ -17,6 +18,7 @@ import {
   SERVICE_INTERFACE,
   SystemdError,
   UNIT_INTERFACE,
+  type JobWatch,
   type SystemdClient,
   type SystemdClientEvents,
   type UnitSnapshot,
@@ -65,7 +67,9 @@ class FakeSystemd extends EventEmitter<SystemdClientEvents> {
   hold: Gate | null = null;
   collectFails = false;
   /** What StartTransientUnit does: the result of the start job, or a throw. */
-  onStart: (spec: TaskUnitSpec) => string = () => 'done';
+  onStart: (spec: TaskUnitSpec) => string | Promise<string> = () => 'done';
+  /** The start job's end as this connection sees it: by default not before the starter's answer. */
+  jobSeenHere = new Promise<string>(() => {});
 
   watch(unit: string): void {
     this.watched.add(unit);
@@ -112,8 +116,8 @@ class FakeSystemd extends EventEmitter<SystemdClientEvents> {
   }
 
   /** This connection sees each start job end with it (its signals are the test's to send). */
-  watchJobRemoved(): { ended: () => Promise<string | null>; cancel: () => void } {
-    return { ended: async () => 'done', cancel: () => {} };
+  watchJobRemoved(): JobWatch {
+    return { seen: this.jobSeenHere, ended: async () => 'done', cancel: () => {} };
   }
 
   readonly cpuReads: string[] = [];
@@ -747,6 +751,52 @@ describe('UnitTracker and the lifecycle', () => {
     assert.equal(task.exitCode, ExitCode.exception);
     assert.equal(systemd.collected.length, 1);
     assert.equal(systemd.watched.size, 0);
+  });
+
+  it("goes on once this runner's connection has seen the start job end, before the starter's answer.", async () => {
+    const tasks = await service();
+    const starterAnswers = gate();
+    systemd.onStart = async ({ unitName }) => {
+      systemd.units.set(unitName, snapshot(unitName));
+      await starterAnswers.promise;
+      return 'done';
+    };
+    systemd.jobSeenHere = Promise.resolve('done');
+    const created = await Promise.race([tasks.create({ machine: 'echo', parameters: ['echo hi'] }), sleep(2000, 'waited for the starter')]);
+    assert.notEqual(created, 'waited for the starter');
+    assert.equal(typeof created === 'string' ? null : created.task.state, TaskState.running);
+    starterAnswers.open();
+    await settled();
+    assert.deepEqual(
+      store.list().map((task) => task.state),
+      [TaskState.running],
+    );
+  });
+
+  it('keeps a task running whose starter failed after its job was seen ending here; a failed job seen first fails the start.', async () => {
+    const tasks = await service();
+    const starterAnswers = gate();
+    systemd.onStart = async ({ unitName }) => {
+      systemd.units.set(unitName, snapshot(unitName));
+      await starterAnswers.promise;
+      throw new SystemdError('StartTransientUnit: connection closed', DISCONNECTED);
+    };
+    systemd.jobSeenHere = Promise.resolve('done');
+    const { task } = await tasks.create({ machine: 'echo', parameters: ['echo hi'] });
+    starterAnswers.open();
+    await settled();
+    assert.equal(taskOf(task.taskId).state, TaskState.running);
+    assert.equal(systemd.collected.length, 0);
+
+    systemd.onStart = async ({ unitName }) => {
+      systemd.units.set(unitName, snapshot(unitName, failedWith(203).read));
+      await new Promise(() => {});
+      return 'done';
+    };
+    systemd.jobSeenHere = Promise.resolve('failed');
+    await assert.rejects(tasks.create({ machine: 'echo', parameters: ['echo hi'] }), withCode('START_FAILED'));
+    const failed = store.list().find((other) => other.taskId !== task.taskId);
+    assert.equal(failed?.exitCode, ExitCode.exception);
   });
 
   it('reads a task whose start lost the bus once systemd answers again.', async () => {
