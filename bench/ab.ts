@@ -43,7 +43,7 @@ export interface AbSide {
 
 export interface AbResult {
   /** What the run was sized with (a phase of 0 did not run: its figures are null). */
-  settings: { samples: number; stopSamples: number; rounds: number };
+  settings: { samples: number; stopSamples: number; rounds: number; runnerUser: string };
   a: AbSide;
   b: AbSide;
   bare: { sustained: SustainedResult; rounds: number[]; latency: { p50Ms: number; p99Ms: number } };
@@ -114,6 +114,8 @@ export async function benchAb(
     stopSamples: number;
     /** Sustained rounds of each side (0: none). */
     rounds: number;
+    /** The user both runners run as (runner A was started so: RunnerServiceOptions.user). (Default: root) */
+    user?: string;
   },
 ): Promise<AbResult> {
   const head = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: REPO_DIR, encoding: 'utf8' }).trim();
@@ -128,7 +130,13 @@ export async function benchAb(
     if (count % cycle !== 0) log(`${name}=${count} is not a multiple of ${cycle}: its orders do not come equally often`);
   }
   const { commit, appDir } = buildRevision(options.revision, log);
-  const runnerB = await startRunnerService(options.config, { nodeFlags: options.nodeFlags, env: options.env, starter: true, appDir });
+  const runnerB = await startRunnerService(options.config, {
+    nodeFlags: options.nodeFlags,
+    env: options.env,
+    starter: true,
+    appDir,
+    ...(options.user ? { user: options.user } : {}),
+  });
   const bare = await BareStarter.connect(systemd);
   try {
     const watchedA = await watchedProcesses(systemd, runnerA.unit, runnerA.starter?.unit);
@@ -219,7 +227,7 @@ export async function benchAb(
     };
     log(`A/B ratios: ${JSON.stringify(ratios)}`);
     return {
-      settings: { samples: options.samples, stopSamples: options.stopSamples, rounds: options.rounds },
+      settings: { samples: options.samples, stopSamples: options.stopSamples, rounds: options.rounds, runnerUser: options.user ?? 'root' },
       a,
       b,
       bare: { sustained: bareAll, rounds: rounds.bare.map((r) => r.perSecond), latency: latency('bare') },

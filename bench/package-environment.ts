@@ -4,9 +4,10 @@
  * cannot drift. NODE_OPTIONS becomes node flags (the private system's runner is started with
  * systemd-run, flags first); every other variable stays a variable.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { REPO_DIR } from '../src/embedded/private-systemd.js';
+import { REPO_DIR, type PrivateSystemd } from '../src/embedded/private-systemd.js';
+import { ensureSystemUser } from '../src/embedded/runner-service.js';
 
 export interface PackageEnvironment {
   nodeFlags: string[];
@@ -23,4 +24,20 @@ export function packageEnvironment(
   }
   const { NODE_OPTIONS: options = '', ...rest } = env;
   return { nodeFlags: options.split(' ').filter(Boolean), env: rest };
+}
+
+const POLKIT_RULE = '60-tessia-task-runner.rules';
+
+/**
+ * The package's user and its polkit rule (units/60-tessia-task-runner.rules) in the private system:
+ * a runner run as that user is asked about by polkit for each stop, kill and reset of its own, as
+ * the package's is. polkitd must be installed (D-Bus activates it at the first question).
+ */
+export async function packageUser(systemd: PrivateSystemd, user: string): Promise<void> {
+  if (!existsSync('/usr/lib/polkit-1/polkitd'))
+    throw new Error('running the runner as the package does needs polkit: apt-get install polkitd');
+  await ensureSystemUser(systemd, user);
+  const rules = `${systemd.root}/etc/polkit-1/rules.d`;
+  mkdirSync(rules, { recursive: true });
+  writeFileSync(join(rules, POLKIT_RULE), readFileSync(join(REPO_DIR, 'units', POLKIT_RULE)));
 }

@@ -18,7 +18,7 @@ import { CHECK_BENCH_MACHINES, benchChecks } from './checks.js';
 import { RECOVERY_BENCH_MACHINES, benchRecovery } from './recovery.js';
 import { STOP_BENCH_MACHINES, benchStops } from './stops.js';
 import { MEMORY_BENCH_MACHINES, benchMemory } from './memory.js';
-import { packageEnvironment } from './package-environment.js';
+import { packageEnvironment, packageUser } from './package-environment.js';
 import { benchWakeups } from './wakeups.js';
 import { COCKPIT_BENCH_MACHINES, benchCockpit } from './cockpit.js';
 import { benchAb } from './ab.js';
@@ -77,6 +77,10 @@ try {
   // TESSIA_BENCH_STARTER=0: the runner starts task units itself, as before privilege separation
   // (default: through the privileged starter, as the package runs it).
   const starter = process.env['TESSIA_BENCH_STARTER'] !== '0';
+  // TESSIA_BENCH_RUNNER_USER=tessia-task-runner: the runner (and `ab`'s other build) runs as the
+  // package's user, with the package's polkit rule (default: root, about whom polkit is never asked).
+  const user = process.env['TESSIA_BENCH_RUNNER_USER'] || undefined;
+  if (user) await packageUser(booted.systemd, user);
   // TESSIA_BENCH=wakeups,starts,stops,scale,logs,events,retention,checks,recovery,cockpit,profile,memory (default: all) picks benchmarks;
   // not in the default set: ab (with TESSIA_BENCH_AB), perf, profile-logs, profile-serial (docs/benchmarks.md).
   const chosen = (
@@ -84,8 +88,9 @@ try {
   ).split(',');
   // The Cockpit page talks to the runner over its Unix socket: only the runs that measure it have one.
   const runnerConfig = chosen.includes('cockpit') ? { ...config, unixSocket: { path: BENCH_API_SOCKET, mode: '0600' } } : config;
-  const runner = await startRunnerService(runnerConfig, { nodeFlags, env, starter });
+  const runner = await startRunnerService(runnerConfig, { nodeFlags, env, starter, ...(user ? { user } : {}) });
   say(starter ? 'task units are started through the privileged starter' : 'the runner starts task units itself');
+  say(`the runner runs as ${user ?? 'root'}`);
   const machine = { cpus: cpus().length, cpu: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version };
   say(`machine: ${JSON.stringify(machine)}`);
   // What a message read costs any process here: the floor under the runner's CPU a task (bench/wakeups.ts).
@@ -95,7 +100,16 @@ try {
   const abRevision = process.env['TESSIA_BENCH_AB'];
   const ab =
     chosen.includes('ab') && abRevision
-      ? await benchAb(runner, booted.systemd, say, { revision: abRevision, config, nodeFlags, env, samples, stopSamples, rounds: abRounds })
+      ? await benchAb(runner, booted.systemd, say, {
+          revision: abRevision,
+          config,
+          nodeFlags,
+          env,
+          samples,
+          stopSamples,
+          rounds: abRounds,
+          ...(user ? { user } : {}),
+        })
       : undefined;
   const stops = chosen.includes('stops') ? await benchStops(runner, booted.systemd, say, stopSamples) : undefined;
   // TESSIA_BENCH_RECORDS: finished tasks in the store during the scale stages (default 100 000);

@@ -30,6 +30,7 @@ import { UsageSampler } from './tasks/usage-sampler.js';
 import { Retention } from './tasks/retention.js';
 import { mayStartUnit } from './tasks/unit-names.js';
 import { StarterClient } from './starter/client.js';
+import { UnitControlByStarter } from './starter/unit-control.js';
 import { ParameterHandoff } from './starter/parameter-handoff.js';
 import { TaskUnitStarter } from './starter/task-unit-starter.js';
 import { groupId } from './system-accounts.js';
@@ -110,7 +111,9 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
     releasers.push(() => files.close());
     // A DELETE is finished once its unit is gone: its working directory goes then, before its row.
     const removeDeleted = (taskId: string) => files.remove(taskId);
-    const tracker = new UnitTracker(store, systemd, transitions, usage, log, removeDeleted);
+    // Through the starter, a stop costs systemd no polkit check (an unprivileged runner's own call does).
+    const control = starter instanceof StarterClient ? new UnitControlByStarter(starter, systemd, log) : systemd;
+    const tracker = new UnitTracker(store, systemd, transitions, usage, log, removeDeleted, control);
     releasers.push(() => tracker.close());
     const tasks = new TaskService(
       store,
@@ -152,14 +155,14 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
     // Tasks that ended, and deletes that finished, while the store refused writes: recorded now.
     const onStoreWritable = () => {
       void tracker.refreshFollowed();
-      void finishDeletes(store, systemd, tracker, log);
+      void finishDeletes(store, tracker, log);
     };
     storeHealth.on('writable', onStoreWritable);
     releasers.push(() => {
       storeHealth.off('writable', onStoreWritable);
     });
     // A delete the bus outage interrupted is finished once systemd answers again.
-    const onReconnected = () => void finishDeletes(store, systemd, tracker, log);
+    const onReconnected = () => void finishDeletes(store, tracker, log);
     systemd.on('reconnected', onReconnected);
     releasers.push(() => {
       systemd.off('reconnected', onReconnected);

@@ -58,6 +58,13 @@ export interface RunnerServiceOptions {
   starterNodeFlags?: string[];
   /** Another build to run, runner and starter (a directory inside the private system holding its dist/): A/B benchmarks. */
   appDir?: string;
+  /**
+   * The system user the runner runs as (made in the private system when missing), as the package's
+   * unit runs it: its state directory its own, the journal's group, and the starter's socket open to
+   * its group, as the package's socket unit opens it. systemd asks polkit about each of its own
+   * stops. (Default: root)
+   */
+  user?: string;
 }
 
 export async function startRunnerService(config: Record<string, unknown> = {}, options: RunnerServiceOptions = {}): Promise<RunnerService> {
@@ -86,7 +93,13 @@ export async function startRunnerService(config: Record<string, unknown> = {}, o
       ...(options.appDir ? { appDir: options.appDir } : {}),
     });
     if (started.code !== 0) throw new Error(`the starter did not start: ${started.stderr}`);
+    if (options.user) await mustRun(systemd, ['sh', '-c', 'chgrp "$1" "$2" && chmod 0660 "$2"', 'sh', options.user, starterSocket]);
   };
+  const asUser = options.user ? [`User=${options.user}`, `Group=${options.user}`, 'SupplementaryGroups=systemd-journal'] : [];
+  if (options.user) {
+    await ensureSystemUser(systemd, options.user);
+    await mustRun(systemd, ['install', '-d', '-o', options.user, '-g', options.user, '-m', '0750', `${dirInside}/state`]);
+  }
   const service: RunnerService = {
     baseUrl: `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}`,
     unit,
@@ -104,7 +117,7 @@ export async function startRunnerService(config: Record<string, unknown> = {}, o
       const started = await startRunnerUnit(systemd, {
         unit,
         env: { NODE_ENV: 'test', ...options.env, ...env },
-        properties,
+        properties: [...asUser, ...properties],
         ...(options.nodeFlags ? { nodeFlags: options.nodeFlags } : {}),
         ...(entry ? { entry } : {}),
         ...(options.appDir ? { appDir: options.appDir } : {}),
@@ -147,6 +160,17 @@ export async function startRunnerService(config: Record<string, unknown> = {}, o
   };
   await service.start();
   return service;
+}
+
+/** A system user (and its group) in the private system, made unless it is there. */
+export async function ensureSystemUser(systemd: PrivateSystemd, user: string): Promise<void> {
+  if ((await systemd.run(['id', '-u', user])).code === 0) return;
+  await mustRun(systemd, ['useradd', '--system', '--user-group', '--no-create-home', '--shell', '/usr/sbin/nologin', user]);
+}
+
+async function mustRun(systemd: PrivateSystemd, argv: string[]): Promise<void> {
+  const done = await systemd.run(argv);
+  if (done.code !== 0) throw new Error(`${argv.join(' ')} failed: ${done.stderr}`);
 }
 
 async function waitUntilAnswering(service: RunnerService): Promise<void> {

@@ -6,12 +6,12 @@ import { createConnection, type Socket } from 'node:net';
 import { DISCONNECTED, OUTCOME_UNKNOWN, SystemdError } from '../systemd/client.js';
 import { CheckersBusyError, type CheckRequest, type CheckVerdict, type TaskStartRequest, type TaskStarter } from '../tasks/task-starter.js';
 import { splitLines } from '../line-socket.js';
-import { STARTER_ERRORS, StarterReplySchema } from './protocol.js';
+import { STARTER_ERRORS, StarterReplySchema, type UnitAction } from './protocol.js';
 
 const ANSWER_LIMIT = 1024 * 1024;
 
-/** What a request in flight waits for: a start job's result, or a check's verdict. */
-type Answer = { result: string } | { verdict: CheckVerdict };
+/** What a request in flight waits for: a start job's result, a check's verdict, or a unit action done. */
+type Answer = { result: string } | { verdict: CheckVerdict } | { done: true };
 
 interface Pending {
   resolve: (answer: Answer) => void;
@@ -59,7 +59,25 @@ export class StarterClient implements TaskStarter {
     return answer.verdict;
   }
 
-  private async ask(request: Record<string, unknown>): Promise<Answer> {
+  /**
+   * Has the starter stop, kill (SIGKILL) or reset the unit of task `taskId`. systemd's refusal comes
+   * as a SystemdError with its D-Bus name (NoSuchUnit: the unit is gone), as the runner's own call's
+   * would; a starter that could not (unreachable, busy, an older one) as a StarterError.
+   */
+  async controlUnit(action: UnitAction, taskId: string): Promise<void> {
+    let answer: Answer;
+    try {
+      answer = await this.ask({ op: 'unit', action, taskId }, false);
+    } catch (error) {
+      if (error instanceof StarterError && error.errorName.startsWith('org.freedesktop.')) {
+        throw new SystemdError(error.message, error.errorName, { cause: error });
+      }
+      throw error;
+    }
+    if (!('done' in answer)) throw new StarterError('tessia.Starter.Failed', 'the starter answered a unit action with something else');
+  }
+
+  private async ask(request: Record<string, unknown>, withSettings = true): Promise<Answer> {
     if (this.closed) throw new StarterError(DISCONNECTED, 'the runner is shutting down');
     // Not reached: nothing was sent, so nothing started.
     const socket = await this.connect().catch((error: unknown) => {
@@ -70,7 +88,7 @@ export class StarterClient implements TaskStarter {
     });
     const id = this.nextId++;
     const answer = new Promise<Answer>((resolve, reject) => this.pending.set(id, { resolve, reject }));
-    socket.write(`${JSON.stringify({ id, settings: this.settings(), ...request })}\n`);
+    socket.write(`${JSON.stringify({ id, ...(withSettings ? { settings: this.settings() } : {}), ...request })}\n`);
     return answer;
   }
 
@@ -110,6 +128,7 @@ export class StarterClient implements TaskStarter {
     this.pending.delete(reply.id);
     if ('result' in reply) pending.resolve({ result: reply.result });
     else if ('verdict' in reply) pending.resolve({ verdict: reply.verdict });
+    else if ('done' in reply) pending.resolve({ done: true });
     else if (OUTCOME_UNKNOWN.has(reply.error.name)) {
       // The starter lost systemd mid-start: whether the unit started is unknown, as when the runner
       // loses the starter. Tracking settles it once systemd answers.

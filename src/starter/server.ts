@@ -1,6 +1,6 @@
 /**
- * The privileged starter's side of the socket: each line a start request, each answer a line with
- * the same id, in the order the starts finish. A line that is not a valid request is answered
+ * The privileged starter's side of the socket: each line a request (a start, a check, a unit
+ * action), each answer a line with the same id, in the order they finish. A line that is not a valid request is answered
  * with a refusal; a line longer than any valid request ends the connection.
  */
 import type { Server, Socket } from 'node:net';
@@ -85,14 +85,24 @@ export class StarterServer {
       return { id, error: { name: STARTER_ERRORS.busy, message: `${this.options.maxInFlight} starts are under way already` } };
     }
     this.inFlight += 1;
+    const { data } = request;
     try {
-      await this.options.beforeStart?.(request.data.settings);
-      return await this.run(id, request.data);
+      if (data.op === 'unit') {
+        await this.starter.controlUnit(data.action, data.taskId);
+        return { id, done: true };
+      }
+      await this.options.beforeStart?.(data.settings);
+      return await this.run(id, data);
     } catch (error) {
       if (error instanceof StartRefused) return { id, error: { name: error.errorName, message: error.message } };
       const name = error instanceof SystemdError && error.dbusName ? error.dbusName : 'tessia.Starter.Failed';
-      const taskId = request.data.op === 'start' ? request.data.taskId : undefined;
-      this.log.warn({ taskId, machine: request.data.machine, op: request.data.op, err: error }, 'starting a unit failed');
+      // A unit gone already (NoSuchUnit) is the runner's to settle, as its own call's answer would be.
+      if (data.op === 'unit') this.log.debug({ taskId: data.taskId, action: data.action, err: error }, 'a unit action failed');
+      else
+        this.log.warn(
+          { taskId: data.op === 'start' ? data.taskId : undefined, machine: data.machine, op: data.op, err: error },
+          'starting a unit failed',
+        );
       return { id, error: { name, message: messageOf(error) } };
     } finally {
       this.inFlight -= 1;
@@ -101,7 +111,7 @@ export class StarterServer {
     }
   }
 
-  private async run(id: number, request: StarterRequest): Promise<StarterReply> {
+  private async run(id: number, request: Exclude<StarterRequest, { op: 'unit' }>): Promise<StarterReply> {
     const { machine, parameters } = request;
     if (request.op === 'check') {
       if (this.checksInFlight >= this.options.maxChecksInFlight) {

@@ -17,7 +17,7 @@ import { groupId, groupIdsOf, userIds } from '../system-accounts.js';
 import type { MachineConfig } from '../config/schema.js';
 import type { ParameterHandoff } from './parameter-handoff.js';
 import { takeReasonFile } from './reason-file.js';
-import { STARTER_ERRORS } from './protocol.js';
+import { STARTER_ERRORS, type UnitAction } from './protocol.js';
 
 export interface TaskUnitSettings {
   machines: MachineRegistry;
@@ -25,6 +25,7 @@ export interface TaskUnitSettings {
   maxParameterBytes: number;
 }
 
+const SIGKILL = 9;
 /** A check's unit gets SIGKILL 2 s after its stop (CHECK_STOP_GRACE_SEC): this is ample. */
 const SWEEP_STOP_WAIT_MS = 10_000;
 
@@ -86,6 +87,17 @@ export class TaskUnitStarter implements TaskStarter {
     } finally {
       this.handoff.release(request.taskId);
     }
+  }
+
+  /**
+   * Stops, kills (SIGKILL to every process) or resets the unit of task `taskId`: what polkit's rule
+   * lets the runner do itself, to task units only (the name comes from the id, never from a request).
+   */
+  async controlUnit(action: UnitAction, taskId: string): Promise<void> {
+    const unitName = unitNameOf(taskId);
+    if (action === 'stop') await this.systemd.stopUnit(unitName);
+    else if (action === 'kill') await this.systemd.killUnit(unitName, SIGKILL);
+    else await this.systemd.resetFailedUnit(unitName);
   }
 
   /**

@@ -77,6 +77,17 @@ export interface JobWatch {
   cancel: () => void;
 }
 
+/**
+ * What is done to a task's unit besides starting it. The runner's own calls, which polkit rules on
+ * for an unprivileged runner, or the privileged starter's (src/starter/unit-control.ts).
+ */
+export interface UnitControl {
+  stopUnit(unitName: string): Promise<void>;
+  /** `signal` to every process of the unit. */
+  killUnit(unitName: string, signal: number): Promise<void>;
+  resetFailedUnit(unitName: string): Promise<void>;
+}
+
 interface JobWaiter {
   resolve: (result: string) => void;
   reject: (error: Error) => void;
@@ -547,6 +558,10 @@ export class SystemdClient extends EventEmitter<SystemdClientEvents> {
     return done;
   }
 
+  async resetFailedUnit(unitName: string): Promise<void> {
+    await this.manager('ResetFailedUnit', 's', [unitName]);
+  }
+
   async killUnit(unitName: string, signal: number): Promise<void> {
     await this.manager('KillUnit', 'ssi', [unitName, 'all', signal]);
   }
@@ -554,14 +569,15 @@ export class SystemdClient extends EventEmitter<SystemdClientEvents> {
   /**
    * Lets systemd garbage-collect a finished unit: an `active (exited)` one is stopped (it has no
    * process left), a `failed` one is reset. Resolves with false when the unit still has processes
-   * (active and not exited, activating, deactivating): it is left alone.
+   * (active and not exited, activating, deactivating): it is left alone. `control`: who stops or
+   * resets it (this connection, or the privileged starter).
    */
-  async collectUnit(unitName: string, known?: UnitSnapshot): Promise<boolean> {
+  async collectUnit(unitName: string, known?: UnitSnapshot, control: UnitControl = this): Promise<boolean> {
     const snapshot = known ?? (await this.getUnit(unitName));
     if (snapshot === null) return true;
     try {
-      if (snapshot.activeState === 'failed') await this.manager('ResetFailedUnit', 's', [unitName]);
-      else if (snapshot.activeState === 'active' && snapshot.subState === 'exited') await this.stopUnit(unitName);
+      if (snapshot.activeState === 'failed') await control.resetFailedUnit(unitName);
+      else if (snapshot.activeState === 'active' && snapshot.subState === 'exited') await control.stopUnit(unitName);
       else return snapshot.activeState === 'inactive';
     } catch (error) {
       // Collected meanwhile (another collect, or systemd's own garbage collection).

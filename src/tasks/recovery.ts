@@ -97,7 +97,7 @@ export async function recoverTasks(
       report.adopted += 1;
     }
   }
-  report.deletesResumed = await finishDeletes(store, systemd, tracker, log);
+  report.deletesResumed = await finishDeletes(store, tracker, log);
   log.info({ ...report, durationMs: Math.round(performance.now() - began) }, 'recovery done');
   return report;
 }
@@ -130,7 +130,7 @@ function isRunning(unit: ListedUnit | undefined): boolean {
  * systemd has let its unit go. Never throws: what fails now is tried again at the next reconnect or
  * start. Resolves with the number of deletes it took up.
  */
-export async function finishDeletes(store: TaskStore, systemd: SystemdClient, tracker: UnitTracker, log: Logger): Promise<number> {
+export async function finishDeletes(store: TaskStore, tracker: UnitTracker, log: Logger): Promise<number> {
   const pending = store.listForgotten();
   await Promise.all(
     pending.map(async (task) => {
@@ -145,7 +145,7 @@ export async function finishDeletes(store: TaskStore, systemd: SystemdClient, tr
         const now = store.find(task.taskId)?.task;
         // Its unit ended meanwhile: recorded, collected, and the row gone (or going) with it.
         if (!now || isFinished(now)) return;
-        await systemd.stopUnit(task.unit);
+        await tracker.control.stopUnit(task.unit);
         log.info({ taskId: task.taskId }, 'unfinished delete: stop sent again');
       } catch (error) {
         // Gone meanwhile: the reattach above, or its unit's last signals, settle it.

@@ -459,10 +459,10 @@ export class TaskService {
     try {
       if (first) {
         this.options.observer?.stopRequested();
-        await this.systemd.stopUnit(task.unit);
+        await this.tracker.control.stopUnit(task.unit);
         this.log.info({ taskId: task.taskId }, 'stop requested: SIGTERM, then SIGKILL after the grace period');
       } else {
-        await this.systemd.killUnit(task.unit, SIGKILL);
+        await this.tracker.control.killUnit(task.unit, SIGKILL);
         this.log.info({ taskId: task.taskId }, 'second stop: SIGKILL to every process of the task');
       }
     } catch (error) {

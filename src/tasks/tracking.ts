@@ -16,6 +16,7 @@ import {
   UNIT_INTERFACE,
   type SystemdClient,
   type UnitChange,
+  type UnitControl,
   type UnitSnapshot,
 } from '../systemd/client.js';
 import { ExitCode, TaskState, isFinished, type TaskRecord, type TaskUsage } from './model.js';
@@ -76,6 +77,8 @@ export class UnitTracker {
     private readonly log: Logger,
     /** Removes a deleted task's working directory, before its row goes. */
     private readonly removeDirectory?: (taskId: string) => Promise<unknown>,
+    /** Who stops, kills and resets task units: this connection, or the privileged starter. */
+    readonly control: UnitControl = systemd,
   ) {
     systemd.on('unitChanged', this.onUnitChanged);
     systemd.on('reconnected', this.onReconnected);
@@ -243,7 +246,7 @@ export class UnitTracker {
     this.untrack(unit);
     let released = false;
     try {
-      released = await this.systemd.collectUnit(unit, known ?? undefined);
+      released = await this.systemd.collectUnit(unit, known ?? undefined, this.control);
       if (!released) this.log.warn({ taskId, unit }, 'a finished task unit still has processes: left alone');
     } catch (error) {
       this.log.warn({ taskId, err: error }, 'could not collect a finished task unit');

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { createConnection } from 'node:net';
 import { createInterface } from 'node:readline';
 import { describe, test } from 'node:test';
-import { waitForJournalLine } from '../../src/embedded/runner-tasks.js';
+import { waitForCollected, waitForJournalLine, waitForState } from '../../src/embedded/runner-tasks.js';
 import { runnerSuite } from '../harness/suite.js';
 import { TEST_MACHINES } from '../harness/test-runner.js';
 import { loadConfig } from '../../src/config/load.js';
@@ -59,8 +59,13 @@ describe('the privileged starter', () => {
         JSON.stringify({ id: 5, taskId: '0000000c', machine: 'echo', parameters: ['x'.repeat(MAX_PARAMETER_BYTES)], settings: digest }),
         JSON.stringify({ id: 6, taskId: '0000000f', machine: 'echo', parameters: [] }),
         JSON.stringify({ id: 10, taskId: '00000010', machine: 'echo', parameters: [], settings: 'f'.repeat(64) }),
+        JSON.stringify({ id: 11, op: 'unit', action: 'stop', taskId: '../runner' }),
+        JSON.stringify({ id: 12, op: 'unit', action: 'start', taskId: '00000011' }),
+        JSON.stringify({ id: 13, op: 'unit', action: 'kill', taskId: '00000011', signal: 15 }),
+        JSON.stringify({ id: 14, op: 'unit', action: 'stop', unit: 'tessia-task-runner.service' }),
+        JSON.stringify({ id: 15, op: 'unit', action: 'stop', taskId: '00000012' }),
       ],
-      8,
+      13,
     );
     const byId = new Map(answers.map((answer) => [answer.id, answer.error?.name]));
     assert.equal(byId.get(-1), 'tessia.Starter.InvalidRequest', 'not JSON');
@@ -71,6 +76,11 @@ describe('the privileged starter', () => {
     assert.equal(byId.get(5), 'tessia.Starter.ParametersTooLarge');
     assert.equal(byId.get(6), 'tessia.Starter.InvalidRequest', 'no settings digest');
     assert.equal(byId.get(10), 'tessia.Starter.ConfigMismatch', 'settings the config file does not have');
+    assert.equal(byId.get(11), 'tessia.Starter.InvalidRequest', 'a unit action on a task id that is a path');
+    assert.equal(byId.get(12), 'tessia.Starter.InvalidRequest', 'an action other than stop, kill and reset-failed');
+    assert.equal(byId.get(13), 'tessia.Starter.InvalidRequest', 'a signal of the runner’s choosing');
+    assert.equal(byId.get(14), 'tessia.Starter.InvalidRequest', 'a unit by its name');
+    assert.equal(byId.get(15), 'org.freedesktop.systemd1.NoSuchUnit', 'systemd’s own answer, by its D-Bus name');
     assert.ok(
       answers.every((answer) => answer.result === undefined),
       JSON.stringify(answers),
@@ -171,5 +181,61 @@ describe('the privileged starter', () => {
       await suite.runner.stop();
       await suite.runner.start();
     }
+  });
+});
+
+describe('a runner that may not stop units itself', () => {
+  // Not the package's user: polkit's rule (units/60-tessia-task-runner.rules) allows this one nothing.
+  const user = 'tessia-test-unprivileged';
+  const suite = runnerSuite({}, { user });
+  const loadState = async (unit: string) => (await suite.runner.systemd.show(unit, ['LoadState']))['LoadState'];
+
+  test('runs as its user, whose own StopUnit systemd refuses', async () => {
+    const { MainPID: pid } = await suite.runner.systemd.show(suite.runner.unit, ['MainPID']);
+    assert.equal((await suite.runner.systemd.run(['ps', '-o', 'user=', '-p', pid ?? '0'])).stdout.trim(), user);
+    const { unit } = await suite.start('sleeper', null);
+    const own = await suite.runner.systemd.run([
+      'setpriv',
+      `--reuid=${user}`,
+      `--regid=${user}`,
+      '--clear-groups',
+      'busctl',
+      'call',
+      'org.freedesktop.systemd1',
+      '/org/freedesktop/systemd1',
+      'org.freedesktop.systemd1.Manager',
+      'StopUnit',
+      'ss',
+      unit,
+      'replace',
+    ]);
+    assert.notEqual(own.code, 0, own.stdout);
+    assert.match(own.stderr, /denied|authentication/i);
+    assert.equal((await suite.runner.systemd.show(unit, ['ActiveState']))['ActiveState'], 'active');
+  });
+
+  test('stops a task, kills one on a second stop, and collects ended and failed units: the starter does it for the runner', async () => {
+    const stopped = await suite.start('sleeper', null);
+    const reply = await suite.api.post(`/v1/tasks/${stopped.taskId}/stop`);
+    assert.equal(reply.status, 200, JSON.stringify(reply.body));
+    assert.equal((await waitForState(suite.api, stopped.taskId, ['exited'])).exitCode, -1);
+    await waitForCollected(suite.runner, stopped.unit);
+
+    const stubborn = await suite.start('ignores-term', null);
+    await waitForJournalLine(suite.runner, stubborn.taskId, 'trapped');
+    assert.equal((await suite.api.post(`/v1/tasks/${stubborn.taskId}/stop`)).status, 200);
+    assert.equal((await suite.api.get(`/v1/tasks/${stubborn.taskId}`)).body.state, 'stopping');
+    assert.equal((await suite.api.post(`/v1/tasks/${stubborn.taskId}/stop`)).status, 200);
+    assert.equal((await waitForState(suite.api, stubborn.taskId, ['exited'])).exitCode, -1);
+    await waitForCollected(suite.runner, stubborn.unit);
+
+    // Ended by itself (active, exited: stopped to be collected) and failed (reset to be collected).
+    const ended = await suite.start('echo', ['echo done']);
+    const failed = await suite.start('echo', ['return 3']);
+    assert.equal((await waitForState(suite.api, ended.taskId, ['exited'])).exitCode, 0);
+    assert.equal((await waitForState(suite.api, failed.taskId, ['exited'])).exitCode, 3);
+    await waitForCollected(suite.runner, ended.unit);
+    await waitForCollected(suite.runner, failed.unit);
+    assert.equal(await loadState(failed.unit), 'not-found');
   });
 });

@@ -65,4 +65,23 @@ describe('StarterClient', () => {
     client.close();
     await starter.close();
   });
+
+  it("sends a unit action without settings, and gives systemd's refusal of it as a SystemdError with its name, the starter's as a StarterError", async () => {
+    const name = 'org.freedesktop.systemd1.NoSuchUnit';
+    const starter = await starterAnswering('unit', { name, message: 'not loaded' });
+    const client = new StarterClient(starter.path, () => 'd'.repeat(64));
+    await assert.rejects(client.controlUnit('stop', '0000000d'), (error: unknown) => {
+      assert.ok(error instanceof SystemdError, String(error));
+      assert.equal(error.dbusName, name);
+      return true;
+    });
+    assert.deepEqual(starter.requests[0], { id: 1, op: 'unit', action: 'stop', taskId: '0000000d' });
+    client.close();
+    await starter.close();
+    const busy = await starterAnswering('busy', { name: 'tessia.Starter.Busy', message: 'busy' });
+    const second = new StarterClient(busy.path, () => 'd'.repeat(64));
+    await assert.rejects(second.controlUnit('kill', '0000000e'), StarterError);
+    second.close();
+    await busy.close();
+  });
 });

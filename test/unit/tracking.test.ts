@@ -872,7 +872,7 @@ describe('Deleting a task', () => {
     assert.equal(store.find(taskId)?.forgotten, true);
     assert.equal(taskOf(taskId).stopRequested, true);
     systemd.onStop = () => {};
-    assert.equal(await finishDeletes(store, systemd as unknown as SystemdClient, tracker, log), 1);
+    assert.equal(await finishDeletes(store, tracker, log), 1);
     assert.deepEqual(systemd.stops, [unit, unit]);
     endUnit(unit);
     await settled();
@@ -888,7 +888,7 @@ describe('Deleting a task', () => {
     await assert.rejects(tasks.delete(taskId), withCode('SYSTEMD_UNAVAILABLE'));
     assert.equal(store.find(taskId)?.forgotten, false);
     assert.equal(tasks.get(taskId).stopRequested, false);
-    assert.equal(await finishDeletes(store, systemd as unknown as SystemdClient, tracker, log), 0);
+    assert.equal(await finishDeletes(store, tracker, log), 0);
   });
 
   it('forgets a finished task once systemd has let its unit go, and finishes the delete later if it could not.', async () => {
@@ -901,7 +901,7 @@ describe('Deleting a task', () => {
     assert.equal(store.find(taskId)?.forgotten, true, 'the unit is still loaded: the row is kept');
     assert.equal(store.get(taskId), undefined);
     systemd.collectFails = false;
-    assert.equal(await finishDeletes(store, systemd as unknown as SystemdClient, tracker, log), 1);
+    assert.equal(await finishDeletes(store, tracker, log), 1);
     assert.equal(store.find(taskId), undefined);
     assert.equal(systemd.units.has(unit), false);
     assert.deepEqual(systemd.stops, [], 'a finished task is not stopped');
@@ -939,7 +939,7 @@ describe('Deleting a task', () => {
     };
     const ends: TaskRecord[] = [];
     transitions.on('changed', (task) => ends.push(task));
-    await finishDeletes(store, systemd as unknown as SystemdClient, tracker, log);
+    await finishDeletes(store, tracker, log);
     await settled();
     assert.equal(store.find(taskId), undefined);
     assert.deepEqual(

@@ -1,0 +1,51 @@
+/**
+ * The runner's stops, kills and resets of task units, done by the privileged starter: as root, they
+ * cost systemd no polkit check, which took a stop from 4.3 to 9.1 ms here for the runner's own user
+ * (docs/benchmarks.md). When the starter cannot (not reachable, busy, shutting down, or an older
+ * one during an upgrade, which knows no unit actions), the runner's own call, which polkit's rule
+ * allows (units/60-tessia-task-runner.rules): a stop never waits for the starter to come back.
+ */
+import type { Logger } from 'pino';
+import { DISCONNECTED, SystemdError, type UnitControl } from '../systemd/client.js';
+import { taskIdOf } from '../tasks/unit-names.js';
+import type { StarterClient } from './client.js';
+import type { UnitAction } from './protocol.js';
+
+const SIGKILL = 9;
+
+export class UnitControlByStarter implements UnitControl {
+  constructor(
+    private readonly starter: Pick<StarterClient, 'controlUnit'>,
+    /** The runner's own connection. */
+    private readonly own: UnitControl,
+    private readonly log: Logger,
+  ) {}
+
+  stopUnit(unitName: string): Promise<void> {
+    return this.act('stop', unitName, () => this.own.stopUnit(unitName));
+  }
+
+  killUnit(unitName: string, signal: number): Promise<void> {
+    // The starter sends SIGKILL only, the one signal the runner sends itself.
+    if (signal !== SIGKILL) return this.own.killUnit(unitName, signal);
+    return this.act('kill', unitName, () => this.own.killUnit(unitName, signal));
+  }
+
+  resetFailedUnit(unitName: string): Promise<void> {
+    return this.act('reset-failed', unitName, () => this.own.resetFailedUnit(unitName));
+  }
+
+  private async act(action: UnitAction, unitName: string, ownCall: () => Promise<void>): Promise<void> {
+    const taskId = taskIdOf(unitName);
+    if (taskId === null) return ownCall();
+    try {
+      await this.starter.controlUnit(action, taskId);
+    } catch (error) {
+      // systemd's own answer (NoSuchUnit, …): the same as this runner's call would get.
+      if (error instanceof SystemdError && error.dbusName !== DISCONNECTED) throw error;
+      // The starter could not, or was lost before its answer: these actions may be done twice.
+      this.log.debug({ unit: unitName, action, err: error }, 'the starter did not act on the unit: the runner does');
+      await ownCall();
+    }
+  }
+}

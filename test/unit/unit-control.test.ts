@@ -1,0 +1,74 @@
+/**
+ * The runner's stops, kills and resets through the privileged starter, with the runner's own call
+ * when the starter cannot: which is used when, and which errors are systemd's answer.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { pino } from 'pino';
+import { StarterError } from '../../src/starter/client.js';
+import type { UnitAction } from '../../src/starter/protocol.js';
+import { UnitControlByStarter } from '../../src/starter/unit-control.js';
+import { DISCONNECTED, NO_SUCH_UNIT, SystemdError, type UnitControl } from '../../src/systemd/client.js';
+
+const UNIT = 'tessia-task-0000abcd.service';
+
+function setUp(starterSays: () => void = () => {}) {
+  const calls: string[] = [];
+  const starter = {
+    async controlUnit(action: UnitAction, taskId: string) {
+      calls.push(`starter ${action} ${taskId}`);
+      starterSays();
+    },
+  };
+  const own: UnitControl = {
+    async stopUnit(unit) {
+      calls.push(`own stop ${unit}`);
+    },
+    async killUnit(unit, signal) {
+      calls.push(`own kill ${signal} ${unit}`);
+    },
+    async resetFailedUnit(unit) {
+      calls.push(`own reset-failed ${unit}`);
+    },
+  };
+  return { calls, control: new UnitControlByStarter(starter, own, pino({ level: 'silent' })) };
+}
+
+describe('UnitControlByStarter', () => {
+  it('has the starter stop, kill (SIGKILL) and reset a task unit, by its task id, and makes no call of its own.', async () => {
+    const { calls, control } = setUp();
+    await control.stopUnit(UNIT);
+    await control.killUnit(UNIT, 9);
+    await control.resetFailedUnit(UNIT);
+    assert.deepEqual(calls, ['starter stop 0000abcd', 'starter kill 0000abcd', 'starter reset-failed 0000abcd']);
+  });
+
+  it('makes its own call for another signal than SIGKILL, and for a unit that is not a task unit.', async () => {
+    const { calls, control } = setUp();
+    await control.killUnit(UNIT, 15);
+    await control.stopUnit('tessia-check-0123456789abcdef.service');
+    assert.deepEqual(calls, [`own kill 15 ${UNIT}`, 'own stop tessia-check-0123456789abcdef.service']);
+  });
+
+  it('makes its own call when the starter cannot: unreachable, busy, an older one, lost before its answer.', async () => {
+    for (const refusal of [
+      new StarterError('tessia.Starter.Unreachable', 'not reachable'),
+      new StarterError('tessia.Starter.InvalidRequest', 'invalid request: op'),
+      new SystemdError('lost the privileged starter', DISCONNECTED),
+    ]) {
+      const { calls, control } = setUp(() => {
+        throw refusal;
+      });
+      await control.stopUnit(UNIT);
+      assert.deepEqual(calls, ['starter stop 0000abcd', `own stop ${UNIT}`], refusal.message);
+    }
+  });
+
+  it("passes systemd's own answer on, as its own call would get it, and does not call again.", async () => {
+    const { calls, control } = setUp(() => {
+      throw new SystemdError('Unit tessia-task-0000abcd.service not loaded.', NO_SUCH_UNIT);
+    });
+    await assert.rejects(control.stopUnit(UNIT), (error: unknown) => error instanceof SystemdError && error.dbusName === NO_SUCH_UNIT);
+    assert.deepEqual(calls, ['starter stop 0000abcd']);
+  });
+});
