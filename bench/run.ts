@@ -22,6 +22,7 @@ import { packageEnvironment, packageUser } from './package-environment.js';
 import { benchWakeups } from './wakeups.js';
 import { COCKPIT_BENCH_MACHINES, benchCockpit } from './cockpit.js';
 import { benchAb } from './ab.js';
+import { benchPolkit } from './polkit.js';
 import { perfProfileStarts, requireTools } from './perf-profile.js';
 
 /** The runner's Unix socket, inside the private system: what the Cockpit page talks to. */
@@ -82,7 +83,7 @@ try {
   const user = process.env['TESSIA_BENCH_RUNNER_USER'] || undefined;
   if (user) await packageUser(booted.systemd, user);
   // TESSIA_BENCH=wakeups,starts,stops,scale,logs,events,retention,checks,recovery,cockpit,profile,memory (default: all) picks benchmarks;
-  // not in the default set: ab (with TESSIA_BENCH_AB), perf, profile-logs, profile-serial (docs/benchmarks.md).
+  // not in the default set: ab (with TESSIA_BENCH_AB), perf, polkit, profile-logs, profile-serial (docs/benchmarks.md).
   const chosen = (
     process.env['TESSIA_BENCH'] ?? 'wakeups,starts,stops,scale,logs,events,retention,checks,recovery,cockpit,profile,memory'
   ).split(',');
@@ -112,6 +113,10 @@ try {
         })
       : undefined;
   const stops = chosen.includes('stops') ? await benchStops(runner, booted.systemd, say, stopSamples) : undefined;
+  // Not in the default set: StopUnit as root and as the package's user (its polkit rule), TESSIA_BENCH_STOP_SAMPLES in all (TESSIA_BENCH=polkit).
+  const polkit = chosen.includes('polkit')
+    ? await benchPolkit(booted.systemd, say, { samples: stopSamples, user: user ?? 'tessia-task-runner' })
+    : undefined;
   // TESSIA_BENCH_RECORDS: finished tasks in the store during the scale stages (default 100 000);
   // TESSIA_BENCH_CEILING: the last stage starts tasks until one is refused, or this many run
   // (default 6000, past the 4336 dynamic users a host has; 0: no such stage).
@@ -155,6 +160,7 @@ try {
     starts,
     ab,
     stops,
+    polkit,
     scale,
     logs,
     events,
