@@ -27,6 +27,8 @@ export function packageEnvironment(
 }
 
 const POLKIT_RULE = '60-tessia-task-runner.rules';
+/** The package's user: the one the polkit rule allows. */
+export const PACKAGE_USER = 'tessia-task-runner';
 
 /**
  * The package's user and its polkit rule (units/60-tessia-task-runner.rules) in the private system:

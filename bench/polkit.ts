@@ -37,13 +37,9 @@ export async function benchPolkit(
   for (let from = 0; from < units.length; from += BLOCK) {
     const side = (from / BLOCK) % 2 === 0 ? 'root' : 'asUser';
     const who = side === 'root' ? 'root' : options.user;
-    const ran = await systemd.run(
+    const ran = await systemd.runAs(
+      who,
       [
-        'setpriv',
-        `--reuid=${who}`,
-        `--regid=${who}`,
-        '--clear-groups',
-        '--',
         '/usr/bin/node',
         '--import',
         `${APP_DIR_INSIDE}/node_modules/tsx/dist/esm/index.mjs`,

@@ -18,7 +18,7 @@ import { CHECK_BENCH_MACHINES, benchChecks } from './checks.js';
 import { RECOVERY_BENCH_MACHINES, benchRecovery } from './recovery.js';
 import { STOP_BENCH_MACHINES, benchStops } from './stops.js';
 import { MEMORY_BENCH_MACHINES, benchMemory } from './memory.js';
-import { packageEnvironment, packageUser } from './package-environment.js';
+import { PACKAGE_USER, packageEnvironment, packageUser } from './package-environment.js';
 import { benchWakeups } from './wakeups.js';
 import { COCKPIT_BENCH_MACHINES, benchCockpit } from './cockpit.js';
 import { benchAb } from './ab.js';
@@ -81,6 +81,8 @@ try {
   // TESSIA_BENCH_RUNNER_USER=tessia-task-runner: the runner (and `ab`'s other build) runs as the
   // package's user, with the package's polkit rule (default: root, about whom polkit is never asked).
   const user = process.env['TESSIA_BENCH_RUNNER_USER'] || undefined;
+  if (user && !starter)
+    throw new Error('TESSIA_BENCH_RUNNER_USER needs the privileged starter: a runner not root cannot start units itself');
   if (user) await packageUser(booted.systemd, user);
   // TESSIA_BENCH=wakeups,starts,stops,scale,logs,events,retention,checks,recovery,cockpit,profile,memory (default: all) picks benchmarks;
   // not in the default set: ab (with TESSIA_BENCH_AB), perf, polkit, profile-logs, profile-serial (docs/benchmarks.md).
@@ -115,7 +117,7 @@ try {
   const stops = chosen.includes('stops') ? await benchStops(runner, booted.systemd, say, stopSamples) : undefined;
   // Not in the default set: StopUnit as root and as the package's user (its polkit rule), TESSIA_BENCH_STOP_SAMPLES in all (TESSIA_BENCH=polkit).
   const polkit = chosen.includes('polkit')
-    ? await benchPolkit(booted.systemd, say, { samples: stopSamples, user: user ?? 'tessia-task-runner' })
+    ? await benchPolkit(booted.systemd, say, { samples: stopSamples, user: PACKAGE_USER })
     : undefined;
   // TESSIA_BENCH_RECORDS: finished tasks in the store during the scale stages (default 100 000);
   // TESSIA_BENCH_CEILING: the last stage starts tasks until one is refused, or this many run

@@ -111,8 +111,9 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
     releasers.push(() => files.close());
     // A DELETE is finished once its unit is gone: its working directory goes then, before its row.
     const removeDeleted = (taskId: string) => files.remove(taskId);
-    // Through the starter, a stop costs systemd no polkit check (an unprivileged runner's own call does).
-    const control = starter instanceof StarterClient ? new UnitControlByStarter(starter, systemd, log) : systemd;
+    // An unprivileged runner's own stop waits for polkit's check; the starter's (root) does not. A root runner's does not either.
+    const control =
+      starter instanceof StarterClient && process.getuid?.() !== 0 ? new UnitControlByStarter(starter, systemd, log) : systemd;
     const tracker = new UnitTracker(store, systemd, transitions, usage, log, removeDeleted, control);
     releasers.push(() => tracker.close());
     const tasks = new TaskService(

@@ -455,7 +455,7 @@ export const ConfigSchema = z.strictObject({
         .meta({ description: 'How long POST /v1/tasks/{id}/stop waits for the task to end before answering.', unit: 'seconds' }),
       starterSocket: absolutePath.nullable().default(null).meta({
         description:
-          "The privileged starter's socket (tessia-task-runner-starter.socket): task units are started through it, so that the runner itself needs no right to start units. The package sets /run/tessia-task-runner-starter.sock.",
+          "The privileged starter's socket (tessia-task-runner-starter.socket): task units are started through it, so that the runner itself needs no right to start units, and an unprivileged runner stops, kills and resets them through it (without polkit's check each time). The package sets /run/tessia-task-runner-starter.sock.",
         nullMeans: 'the runner starts task units itself, which needs root (npm start, tests)',
       }),
       usageSampleSec: z.number().min(0.1).max(3600).default(10).meta({

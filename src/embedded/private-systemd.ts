@@ -22,6 +22,17 @@ export interface RunResult {
   stderr: string;
 }
 
+/** What boot-inside.sh sets in the private systemd's environment (`container=`): how one is told from any other process. */
+const CONTAINER = 'container=tessia-test';
+
+function isPrivateSystemd(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').includes(CONTAINER);
+  } catch {
+    return false;
+  }
+}
+
 export class PrivateSystemd {
   constructor(
     /** The host PID of the private systemd (PID 1 inside). */
@@ -55,6 +66,11 @@ export class PrivateSystemd {
     }
   }
 
+  /** Runs a command inside as `user`, with the user's groups; never throws on a non-zero exit. */
+  async runAs(user: string, argv: string[], options: { timeoutMs?: number } = {}): Promise<RunResult> {
+    return this.run(['setpriv', `--reuid=${user}`, `--regid=${user}`, '--init-groups', '--', ...argv], options);
+  }
+
   async systemctl(...args: string[]): Promise<RunResult> {
     return this.run(['systemctl', '--no-pager', ...args]);
   }
@@ -75,6 +91,12 @@ export class PrivateSystemd {
     const pid = Number(process.env['TESSIA_TEST_SYSTEMD_PID']);
     if (!Number.isInteger(pid) || pid <= 1) {
       throw new Error('TESSIA_TEST_SYSTEMD_PID is not set: run the tests with `npm test`, which boots the private systemd');
+    }
+    // A stale PID (reused by a process of the host) would have the tests' commands act on the host.
+    if (!isPrivateSystemd(pid)) {
+      throw new Error(
+        `TESSIA_TEST_SYSTEMD_PID=${pid} is not a private systemd booted by boot-inside.sh: boot one with \`npm test\` or \`npm run systemd\``,
+      );
     }
     return new PrivateSystemd(pid);
   }

@@ -67,7 +67,7 @@ export class StarterClient implements TaskStarter {
   async controlUnit(action: UnitAction, taskId: string): Promise<void> {
     let answer: Answer;
     try {
-      answer = await this.ask({ op: 'unit', action, taskId }, false);
+      answer = await this.ask({ op: 'unit', action, taskId }, { settings: false });
     } catch (error) {
       if (error instanceof StarterError && error.errorName.startsWith('org.freedesktop.')) {
         throw new SystemdError(error.message, error.errorName, { cause: error });
@@ -77,7 +77,8 @@ export class StarterClient implements TaskStarter {
     if (!('done' in answer)) throw new StarterError('tessia.Starter.Failed', 'the starter answered a unit action with something else');
   }
 
-  private async ask(request: Record<string, unknown>, withSettings = true): Promise<Answer> {
+  /** `settings: false`: a request that builds no unit, without the digest of the unit settings. */
+  private async ask(request: Record<string, unknown>, { settings = true } = {}): Promise<Answer> {
     if (this.closed) throw new StarterError(DISCONNECTED, 'the runner is shutting down');
     // Not reached: nothing was sent, so nothing started.
     const socket = await this.connect().catch((error: unknown) => {
@@ -88,7 +89,7 @@ export class StarterClient implements TaskStarter {
     });
     const id = this.nextId++;
     const answer = new Promise<Answer>((resolve, reject) => this.pending.set(id, { resolve, reject }));
-    socket.write(`${JSON.stringify({ id, ...(withSettings ? { settings: this.settings() } : {}), ...request })}\n`);
+    socket.write(`${JSON.stringify({ id, ...(settings ? { settings: this.settings() } : {}), ...request })}\n`);
     return answer;
   }
 
@@ -132,7 +133,7 @@ export class StarterClient implements TaskStarter {
     else if (OUTCOME_UNKNOWN.has(reply.error.name)) {
       // The starter lost systemd mid-start: whether the unit started is unknown, as when the runner
       // loses the starter. Tracking settles it once systemd answers.
-      pending.reject(new SystemdError(`the privileged starter lost systemd while starting the unit: ${reply.error.message}`, DISCONNECTED));
+      pending.reject(new SystemdError(`the privileged starter lost systemd before its answer: ${reply.error.message}`, DISCONNECTED));
     } else pending.reject(new StarterError(reply.error.name, reply.error.message));
   }
 
@@ -144,7 +145,7 @@ export class StarterClient implements TaskStarter {
     this.connection = null;
     for (const [id, pending] of this.pending) {
       this.pending.delete(id);
-      pending.reject(new SystemdError('lost the privileged starter while it was starting the unit', DISCONNECTED));
+      pending.reject(new SystemdError('lost the privileged starter before its answer', DISCONNECTED));
     }
   }
 }

@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 /**
- * tessia-task-runner-starter: the privileged part of the runner. It answers two requests — "start
- * task T of machine M" and "check these parameters for machine M" — from the runner's user, over the socket systemd passes it
- * (tessia-task-runner-starter.socket), with a unit it builds from the root-owned config. Everything
- * else (HTTP, tracking, stopping task units, journals) stays in the unprivileged runner.
+ * tessia-task-runner-starter: the privileged part of the runner. It answers three requests — "start
+ * task T of machine M", "check these parameters for machine M" (each with a unit it builds from the
+ * root-owned config) and "stop, SIGKILL or reset task T's unit" (without polkit's check of the
+ * runner's own call) — from the runner's user, over the socket systemd passes it
+ * (tessia-task-runner-starter.socket). Everything else (HTTP, tracking, journals) stays in the
+ * unprivileged runner.
  *
  *   tessia-task-runner-starter [--config FILE] [--socket PATH]   (--socket: without socket activation)
  */
@@ -28,6 +30,8 @@ import { STARTER_ERRORS, settingsDigest } from './protocol.js';
 const MAX_IN_FLIGHT = 512;
 /** Checks among them: the runner's limits.maxActiveChecks is at most this (each holds a slot up to its timeout). */
 const MAX_CHECKS_IN_FLIGHT = 64;
+/** Stops, kills and resets among them: beyond, the runner makes its own call (polkit allows it). */
+const MAX_UNIT_ACTIONS_IN_FLIGHT = 64;
 const DRAIN_LIMIT_MS = 30_000;
 
 const settingsOf = (config: Config): TaskUnitSettings => ({
@@ -86,6 +90,7 @@ async function main(): Promise<void> {
       maxParameterBytes: () => config.limits.maxParameterBytes,
       maxInFlight: MAX_IN_FLIGHT,
       maxChecksInFlight: MAX_CHECKS_IN_FLIGHT,
+      maxUnitActionsInFlight: MAX_UNIT_ACTIONS_IN_FLIGHT,
       beforeStart,
     },
     log,

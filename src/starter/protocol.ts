@@ -8,7 +8,7 @@
  * request becomes a unit property but the task id (its unit name, checked against the task pattern)
  * and the parameters (the process's stdin). The unit actions are those polkit's rule lets the
  * runner's user do itself (units/60-tessia-task-runner.rules), for task units only; done by the
- * starter, as root, they cost systemd no polkit check (4.8 ms a stop here: docs/benchmarks.md).
+ * starter, as root, they cost systemd no polkit check (docs/benchmarks.md, TESSIA_BENCH=polkit).
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';

@@ -18,6 +18,8 @@ export interface StarterServerOptions {
   maxInFlight: number;
   /** Checks among them: a check lasts up to its timeout, and starts must always find room. */
   maxChecksInFlight: number;
+  /** Unit actions among them: the end of many tasks at once must not take starts' room (the runner then acts itself). */
+  maxUnitActionsInFlight: number;
   /**
    * Called before each start with the digest of the settings the runner checked it against: makes
    * the starter use those same settings, or refuses the start (StartRefused).
@@ -28,6 +30,7 @@ export interface StarterServerOptions {
 export class StarterServer {
   private inFlight = 0;
   private checksInFlight = 0;
+  private unitActionsInFlight = 0;
   private readonly idle = new Set<() => void>();
   private draining = false;
 
@@ -82,15 +85,12 @@ export class StarterServer {
     }
     if (this.draining) return { id, error: { name: STARTER_ERRORS.shuttingDown, message: 'the starter is shutting down' } };
     if (this.inFlight >= this.options.maxInFlight) {
-      return { id, error: { name: STARTER_ERRORS.busy, message: `${this.options.maxInFlight} starts are under way already` } };
+      return { id, error: { name: STARTER_ERRORS.busy, message: `${this.options.maxInFlight} requests are under way already` } };
     }
     this.inFlight += 1;
     const { data } = request;
     try {
-      if (data.op === 'unit') {
-        await this.starter.controlUnit(data.action, data.taskId);
-        return { id, done: true };
-      }
+      if (data.op === 'unit') return await this.act(id, data);
       await this.options.beforeStart?.(data.settings);
       return await this.run(id, data);
     } catch (error) {
@@ -108,6 +108,22 @@ export class StarterServer {
       this.inFlight -= 1;
       if (this.inFlight === 0) for (const resolve of this.idle) resolve();
       if (this.inFlight === 0) this.idle.clear();
+    }
+  }
+
+  private async act(id: number, request: Extract<StarterRequest, { op: 'unit' }>): Promise<StarterReply> {
+    if (this.unitActionsInFlight >= this.options.maxUnitActionsInFlight) {
+      return {
+        id,
+        error: { name: STARTER_ERRORS.busy, message: `${this.options.maxUnitActionsInFlight} unit actions are under way already` },
+      };
+    }
+    this.unitActionsInFlight += 1;
+    try {
+      await this.starter.controlUnit(request.action, request.taskId);
+      return { id, done: true };
+    } finally {
+      this.unitActionsInFlight -= 1;
     }
   }
 

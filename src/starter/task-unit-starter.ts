@@ -4,6 +4,7 @@
  * a runner allowed to start units itself (root, `npm start`) runs it in its own process.
  */
 import { randomBytes } from 'node:crypto';
+import { constants } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { bounded, lastLine, withoutParameters } from '../machines/check-reason.js';
@@ -25,7 +26,7 @@ export interface TaskUnitSettings {
   maxParameterBytes: number;
 }
 
-const SIGKILL = 9;
+const { SIGKILL } = constants.signals;
 /** A check's unit gets SIGKILL 2 s after its stop (CHECK_STOP_GRACE_SEC): this is ample. */
 const SWEEP_STOP_WAIT_MS = 10_000;
 

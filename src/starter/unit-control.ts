@@ -1,17 +1,22 @@
 /**
  * The runner's stops, kills and resets of task units, done by the privileged starter: as root, they
- * cost systemd no polkit check, which took a stop from 4.3 to 9.1 ms here for the runner's own user
- * (docs/benchmarks.md). When the starter cannot (not reachable, busy, shutting down, or an older
- * one during an upgrade, which knows no unit actions), the runner's own call, which polkit's rule
- * allows (units/60-tessia-task-runner.rules): a stop never waits for the starter to come back.
+ * cost systemd no polkit check, which nearly doubled a stop here for the runner's own user
+ * (docs/benchmarks.md, TESSIA_BENCH=polkit). When the starter cannot (not reachable, busy, shutting
+ * down, silent for ANSWER_WAIT_MS, or an older one during an upgrade, which knows no unit actions),
+ * the runner's own call, which polkit's rule allows (units/60-tessia-task-runner.rules): a stop
+ * never waits for the starter to come back.
  */
+import { constants } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { DISCONNECTED, SystemdError, type UnitControl } from '../systemd/client.js';
 import { taskIdOf } from '../tasks/unit-names.js';
 import type { StarterClient } from './client.js';
 import type { UnitAction } from './protocol.js';
 
-const SIGKILL = 9;
+const { SIGKILL } = constants.signals;
+/** A StopUnit the starter takes is answered in milliseconds: past this, the runner acts itself. */
+const ANSWER_WAIT_MS = 5000;
 
 export class UnitControlByStarter implements UnitControl {
   constructor(
@@ -19,6 +24,7 @@ export class UnitControlByStarter implements UnitControl {
     /** The runner's own connection. */
     private readonly own: UnitControl,
     private readonly log: Logger,
+    private readonly answerWaitMs = ANSWER_WAIT_MS,
   ) {}
 
   stopUnit(unitName: string): Promise<void> {
@@ -38,14 +44,22 @@ export class UnitControlByStarter implements UnitControl {
   private async act(action: UnitAction, unitName: string, ownCall: () => Promise<void>): Promise<void> {
     const taskId = taskIdOf(unitName);
     if (taskId === null) return ownCall();
+    const asked = this.starter.controlUnit(action, taskId);
+    // Answered after the wait: the runner acted already; the same action twice does no harm.
+    asked.catch(() => undefined);
+    const wait = new AbortController();
     try {
-      await this.starter.controlUnit(action, taskId);
+      const silent = sleep(this.answerWaitMs, true, { signal: wait.signal }).catch(() => false);
+      if (await Promise.race([asked.then(() => false), silent]))
+        throw new Error(`the starter did not answer within ${this.answerWaitMs} ms`);
     } catch (error) {
       // systemd's own answer (NoSuchUnit, …): the same as this runner's call would get.
       if (error instanceof SystemdError && error.dbusName !== DISCONNECTED) throw error;
       // The starter could not, or was lost before its answer: these actions may be done twice.
       this.log.debug({ unit: unitName, action, err: error }, 'the starter did not act on the unit: the runner does');
       await ownCall();
+    } finally {
+      wait.abort();
     }
   }
 }

@@ -3,6 +3,7 @@
  * forget. What happens to a task after its start is unit tracking's (tracking.ts).
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { constants } from 'node:os';
 import { stringify } from 'safe-stable-stringify';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
@@ -22,7 +23,7 @@ import type { UnitTracker } from './tracking.js';
 import type { TaskTransitions } from './transitions.js';
 import { TASK_ID_PATTERN, unitNameOf } from './unit-names.js';
 
-const SIGKILL = 9;
+const { SIGKILL } = constants.signals;
 /** How long after the starter's answer the runner waits to see the same job end on its own connection. */
 const JOB_SIGNAL_WAIT_MS = 1000;
 /** Beyond a check's own timeout (its unit's TimeoutStartSec=, then 2 s to SIGKILL), how long the starter's answer may take. */

@@ -44,8 +44,7 @@ describe('the Debian package', { timeout: 30 * 60_000, skip: SKIP }, () => {
   // As root, through the package's Unix socket: over TCP, callers who show nothing may do nothing.
   const api = client(API, { socketPath: `${systemd.root}${PACKAGE_API_SOCKET}` });
   /** Runs `argv` inside as `user`, with the user's groups. */
-  const as = (user: string, ...argv: string[]) =>
-    systemd.run(['setpriv', `--reuid=${user}`, `--regid=${user}`, '--init-groups', '--', ...argv]);
+  const as = (user: string, ...argv: string[]) => systemd.runAs(user, argv);
   /** The overall exposure level `systemd-analyze security` gives `unit`, and its table for messages. */
   const exposureOf = async (unit: string) => {
     const analysis = await systemd.run(['systemd-analyze', 'security', '--no-pager', unit]);

@@ -194,11 +194,7 @@ describe('a runner that may not stop units itself', () => {
     const { MainPID: pid } = await suite.runner.systemd.show(suite.runner.unit, ['MainPID']);
     assert.equal((await suite.runner.systemd.run(['ps', '-o', 'user=', '-p', pid ?? '0'])).stdout.trim(), user);
     const { unit } = await suite.start('sleeper', null);
-    const own = await suite.runner.systemd.run([
-      'setpriv',
-      `--reuid=${user}`,
-      `--regid=${user}`,
-      '--clear-groups',
+    const own = await suite.runner.systemd.runAs(user, [
       'busctl',
       'call',
       'org.freedesktop.systemd1',

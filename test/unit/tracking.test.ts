@@ -20,6 +20,7 @@ import {
   UNIT_INTERFACE,
   type JobWatch,
   type SystemdClient,
+  type UnitControl,
   type SystemdClientEvents,
   type UnitSnapshot,
 } from '../../src/systemd/client.js';
@@ -96,12 +97,16 @@ class FakeSystemd extends EventEmitter<SystemdClientEvents> {
     return this.onStart(spec);
   }
 
-  /** As systemd: a unit that still runs is left alone (false); a finished one is let go. */
-  async collectUnit(unit: string, known?: UnitSnapshot): Promise<boolean> {
+  /** As systemd: a unit that still runs is left alone (false); a finished one is let go, by `control` when it is another's. */
+  async collectUnit(unit: string, known?: UnitSnapshot, control?: UnitControl): Promise<boolean> {
     this.collected.push({ unit, known });
     if (this.collectFails) throw new Error('ResetFailedUnit: the bus is gone');
     const loaded = this.units.get(unit);
     if (loaded?.activeState === 'active' && loaded.subState === 'running') return false;
+    if (control && control !== (this as unknown)) {
+      if (loaded?.activeState === 'failed') await control.resetFailedUnit(unit);
+      else await control.stopUnit(unit);
+    }
     this.units.delete(unit);
     return true;
   }
@@ -813,6 +818,44 @@ describe('UnitTracker and the lifecycle', () => {
     systemd.emit('reconnected');
     await settled();
     assert.equal(taskOf(created.taskId).state, TaskState.running);
+  });
+});
+
+describe("A task's unit is stopped, killed and collected by the tracker's unit control", () => {
+  it('sends stops, second stops, collections and unfinished deletes to the control it was given (the starter), not to its connection.', async () => {
+    const actions: string[] = [];
+    const control: UnitControl = {
+      stopUnit: async (unit) => void actions.push(`stop ${unit}`),
+      killUnit: async (unit, signal) => void actions.push(`kill ${signal} ${unit}`),
+      resetFailedUnit: async (unit) => void actions.push(`reset-failed ${unit}`),
+    };
+    tracker.close();
+    tracker = new UnitTracker(store, systemd as unknown as SystemdClient, transitions, usage, log, undefined, control);
+    const tasks = await service();
+    systemd.onStart = ({ unitName }) => {
+      systemd.units.set(unitName, snapshot(unitName));
+      return 'done';
+    };
+    const { task } = await tasks.create({ machine: 'echo', parameters: ['echo hi'] });
+    await tasks.stop(task.taskId);
+    transitions.move(taskOf(task.taskId), { state: TaskState.stopping });
+    await tasks.stop(task.taskId);
+    assert.deepEqual(actions, [`stop ${task.unit}`, `kill 9 ${task.unit}`]);
+
+    actions.length = 0;
+    systemd.units.set(task.unit, snapshot(task.unit, failedWith(1).read));
+    systemd.signal(task.unit, failedWith(1).signalled);
+    await settled();
+    assert.equal(taskOf(task.taskId).state, TaskState.exited);
+    assert.deepEqual(actions, [`reset-failed ${task.unit}`]);
+
+    actions.length = 0;
+    const deleted = insertTask();
+    systemd.units.set(deleted.unit, snapshot(deleted.unit));
+    store.forget(deleted.taskId);
+    await finishDeletes(store, tracker, log);
+    assert.deepEqual(actions, [`stop ${deleted.unit}`]);
+    assert.deepEqual([systemd.stops, systemd.kills], [[], []]);
   });
 });
 

@@ -12,12 +12,12 @@ import { DISCONNECTED, NO_SUCH_UNIT, SystemdError, type UnitControl } from '../.
 
 const UNIT = 'tessia-task-0000abcd.service';
 
-function setUp(starterSays: () => void = () => {}) {
+function setUp(starterSays: () => void | Promise<void> = () => {}) {
   const calls: string[] = [];
   const starter = {
     async controlUnit(action: UnitAction, taskId: string) {
       calls.push(`starter ${action} ${taskId}`);
-      starterSays();
+      await starterSays();
     },
   };
   const own: UnitControl = {
@@ -31,7 +31,7 @@ function setUp(starterSays: () => void = () => {}) {
       calls.push(`own reset-failed ${unit}`);
     },
   };
-  return { calls, control: new UnitControlByStarter(starter, own, pino({ level: 'silent' })) };
+  return { calls, control: new UnitControlByStarter(starter, own, pino({ level: 'silent' }), 200) };
 }
 
 describe('UnitControlByStarter', () => {
@@ -54,6 +54,7 @@ describe('UnitControlByStarter', () => {
     for (const refusal of [
       new StarterError('tessia.Starter.Unreachable', 'not reachable'),
       new StarterError('tessia.Starter.InvalidRequest', 'invalid request: op'),
+      new StarterError('tessia.Starter.Busy', '64 unit actions are under way already'),
       new SystemdError('lost the privileged starter', DISCONNECTED),
     ]) {
       const { calls, control } = setUp(() => {
@@ -70,5 +71,13 @@ describe('UnitControlByStarter', () => {
     });
     await assert.rejects(control.stopUnit(UNIT), (error: unknown) => error instanceof SystemdError && error.dbusName === NO_SUCH_UNIT);
     assert.deepEqual(calls, ['starter stop 0000abcd']);
+  });
+
+  it('makes its own call when the starter does not answer in time, and takes no late answer for a failure.', async () => {
+    let answerLate = () => {};
+    const { calls, control } = setUp(() => new Promise<void>((resolve) => (answerLate = () => resolve())));
+    await control.killUnit(UNIT, 9);
+    assert.deepEqual(calls, ['starter kill 0000abcd', `own kill 9 ${UNIT}`]);
+    answerLate();
   });
 });
