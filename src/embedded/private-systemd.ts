@@ -3,7 +3,7 @@
  * journald, reached from outside through /proc/PID/root and `nsenter`. One per test run.
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readlinkSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -22,12 +22,23 @@ export interface RunResult {
   stderr: string;
 }
 
-/** What boot-inside.sh sets in the private systemd's environment (`container=`): how one is told from any other process. */
+/** What boot-inside.sh sets in the private systemd's environment (`container=`). */
 const CONTAINER = 'container=tessia-test';
 
+/**
+ * Whether `pid` is a private systemd: root's in this user namespace (no other user can make such a
+ * process), PID 1 of a PID namespace of its own, with boot-inside.sh's environment.
+ */
 function isPrivateSystemd(pid: number): boolean {
   try {
-    return readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').includes(CONTAINER);
+    const status = readFileSync(`/proc/${pid}/status`, 'latin1');
+    const ids = (name: string) => new RegExp(`^${name}:\\s+(.*)$`, 'm').exec(status)?.[1]?.trim().split(/\s+/) ?? [];
+    return (
+      [...ids('Uid'), ...ids('Gid')].every((id) => id === '0') &&
+      ids('NSpid').at(-1) === '1' &&
+      readlinkSync(`/proc/${pid}/ns/user`) === readlinkSync('/proc/self/ns/user') &&
+      readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').includes(CONTAINER)
+    );
   } catch {
     return false;
   }

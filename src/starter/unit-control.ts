@@ -3,10 +3,11 @@
  * cost systemd no polkit check, which nearly doubled a stop here for the runner's own user
  * (docs/benchmarks.md, TESSIA_BENCH=polkit). When the starter cannot (not reachable, busy, shutting
  * down, silent for ANSWER_WAIT_MS, or an older one during an upgrade, which knows no unit actions),
- * the runner's own call, which polkit's rule allows (units/60-tessia-task-runner.rules): a stop
- * never waits for the starter to come back.
+ * the runner's own call, which polkit's rule allows (units/60-tessia-task-runner.rules), and, after
+ * a silence, for SILENT_STARTER_PAUSE_MS without asking: a stop never waits for the starter to come back.
  */
 import { constants } from 'node:os';
+import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { DISCONNECTED, SystemdError, type UnitControl } from '../systemd/client.js';
@@ -17,8 +18,13 @@ import type { UnitAction } from './protocol.js';
 const { SIGKILL } = constants.signals;
 /** A StopUnit the starter takes is answered in milliseconds: past this, the runner acts itself. */
 const ANSWER_WAIT_MS = 5000;
+/** After a starter fell silent, how long the runner acts itself without asking it (no stop waits for it meanwhile). */
+const SILENT_STARTER_PAUSE_MS = 30_000;
 
 export class UnitControlByStarter implements UnitControl {
+  /** Until then (performance.now()), the starter is not asked: it last fell silent. */
+  private askAgainAt = 0;
+
   constructor(
     private readonly starter: Pick<StarterClient, 'controlUnit'>,
     /** The runner's own connection. */
@@ -43,15 +49,17 @@ export class UnitControlByStarter implements UnitControl {
 
   private async act(action: UnitAction, unitName: string, ownCall: () => Promise<void>): Promise<void> {
     const taskId = taskIdOf(unitName);
-    if (taskId === null) return ownCall();
+    if (taskId === null || performance.now() < this.askAgainAt) return ownCall();
     const asked = this.starter.controlUnit(action, taskId);
     // Answered after the wait: the runner acted already; the same action twice does no harm.
     asked.catch(() => undefined);
     const wait = new AbortController();
     try {
       const silent = sleep(this.answerWaitMs, true, { signal: wait.signal }).catch(() => false);
-      if (await Promise.race([asked.then(() => false), silent]))
+      if (await Promise.race([asked.then(() => false), silent])) {
+        this.askAgainAt = performance.now() + SILENT_STARTER_PAUSE_MS;
         throw new Error(`the starter did not answer within ${this.answerWaitMs} ms`);
+      }
     } catch (error) {
       // systemd's own answer (NoSuchUnit, …): the same as this runner's call would get.
       if (error instanceof SystemdError && error.dbusName !== DISCONNECTED) throw error;

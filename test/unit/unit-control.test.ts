@@ -73,11 +73,14 @@ describe('UnitControlByStarter', () => {
     assert.deepEqual(calls, ['starter stop 0000abcd']);
   });
 
-  it('makes its own call when the starter does not answer in time, and takes no late answer for a failure.', async () => {
+  it('makes its own call when the starter does not answer in time, and for a while after; a late answer is no failure.', async () => {
     let answerLate = () => {};
     const { calls, control } = setUp(() => new Promise<void>((resolve) => (answerLate = () => resolve())));
     await control.killUnit(UNIT, 9);
     assert.deepEqual(calls, ['starter kill 0000abcd', `own kill 9 ${UNIT}`]);
     answerLate();
+    // Silent once: not asked again for a while, so that no stop waits for it meanwhile.
+    await control.stopUnit(UNIT);
+    assert.deepEqual(calls.slice(2), [`own stop ${UNIT}`]);
   });
 });
