@@ -83,6 +83,8 @@ try {
   const user = process.env['TESSIA_BENCH_RUNNER_USER'] || undefined;
   if (user && !starter)
     throw new Error('TESSIA_BENCH_RUNNER_USER needs the privileged starter: a runner not root cannot start units itself');
+  if (user && user !== PACKAGE_USER)
+    throw new Error(`TESSIA_BENCH_RUNNER_USER=${user}: only ${PACKAGE_USER}, the user the package's polkit rule names`);
   if (user) await packageUser(booted.systemd, user);
   // TESSIA_BENCH=wakeups,starts,stops,scale,logs,events,retention,checks,recovery,cockpit,profile,memory (default: all) picks benchmarks;
   // not in the default set: ab (with TESSIA_BENCH_AB), perf, polkit, profile-logs, profile-serial (docs/benchmarks.md).

@@ -30,7 +30,7 @@ import { UsageSampler } from './tasks/usage-sampler.js';
 import { Retention } from './tasks/retention.js';
 import { mayStartUnit } from './tasks/unit-names.js';
 import { StarterClient } from './starter/client.js';
-import { UnitControlByStarter } from './starter/unit-control.js';
+import { unitControlFor } from './starter/unit-control.js';
 import { ParameterHandoff } from './starter/parameter-handoff.js';
 import { TaskUnitStarter } from './starter/task-unit-starter.js';
 import { groupId } from './system-accounts.js';
@@ -111,10 +111,7 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
     releasers.push(() => files.close());
     // A DELETE is finished once its unit is gone: its working directory goes then, before its row.
     const removeDeleted = (taskId: string) => files.remove(taskId);
-    // An unprivileged runner's own stop waits for polkit's check; the starter's (root) does not. A root runner's does not either.
-    const control =
-      starter instanceof StarterClient && process.getuid?.() !== 0 ? new UnitControlByStarter(starter, systemd, log) : systemd;
-    const tracker = new UnitTracker(store, systemd, transitions, usage, log, removeDeleted, control);
+    const tracker = new UnitTracker(store, systemd, transitions, usage, log, removeDeleted, unitControlFor(starter, systemd, log));
     releasers.push(() => tracker.close());
     const tasks = new TaskService(
       store,

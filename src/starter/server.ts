@@ -84,11 +84,18 @@ export class StarterServer {
       return { id, error: { name: STARTER_ERRORS.invalidRequest, message: `invalid request: ${where}` } };
     }
     if (this.draining) return { id, error: { name: STARTER_ERRORS.shuttingDown, message: 'the starter is shutting down' } };
+    const { data } = request;
+    // Before a slot is taken: a burst of unit actions refused here holds none of starts' room.
+    if (data.op === 'unit' && this.unitActionsInFlight >= this.options.maxUnitActionsInFlight) {
+      return {
+        id,
+        error: { name: STARTER_ERRORS.busy, message: `${this.options.maxUnitActionsInFlight} unit actions are under way already` },
+      };
+    }
     if (this.inFlight >= this.options.maxInFlight) {
       return { id, error: { name: STARTER_ERRORS.busy, message: `${this.options.maxInFlight} requests are under way already` } };
     }
     this.inFlight += 1;
-    const { data } = request;
     try {
       if (data.op === 'unit') return await this.act(id, data);
       await this.options.beforeStart?.(data.settings);
@@ -112,12 +119,6 @@ export class StarterServer {
   }
 
   private async act(id: number, request: Extract<StarterRequest, { op: 'unit' }>): Promise<StarterReply> {
-    if (this.unitActionsInFlight >= this.options.maxUnitActionsInFlight) {
-      return {
-        id,
-        error: { name: STARTER_ERRORS.busy, message: `${this.options.maxUnitActionsInFlight} unit actions are under way already` },
-      };
-    }
     this.unitActionsInFlight += 1;
     try {
       await this.starter.controlUnit(request.action, request.taskId);

@@ -12,7 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { DISCONNECTED, SystemdError, type UnitControl } from '../systemd/client.js';
 import { taskIdOf } from '../tasks/unit-names.js';
-import type { StarterClient } from './client.js';
+import { StarterClient } from './client.js';
 import type { UnitAction } from './protocol.js';
 
 const { SIGKILL } = constants.signals;
@@ -31,6 +31,7 @@ export class UnitControlByStarter implements UnitControl {
     private readonly own: UnitControl,
     private readonly log: Logger,
     private readonly answerWaitMs = ANSWER_WAIT_MS,
+    private readonly silentPauseMs = SILENT_STARTER_PAUSE_MS,
   ) {}
 
   stopUnit(unitName: string): Promise<void> {
@@ -57,7 +58,7 @@ export class UnitControlByStarter implements UnitControl {
     try {
       const silent = sleep(this.answerWaitMs, true, { signal: wait.signal }).catch(() => false);
       if (await Promise.race([asked.then(() => false), silent])) {
-        this.askAgainAt = performance.now() + SILENT_STARTER_PAUSE_MS;
+        this.askAgainAt = performance.now() + this.silentPauseMs;
         throw new Error(`the starter did not answer within ${this.answerWaitMs} ms`);
       }
     } catch (error) {
@@ -70,4 +71,13 @@ export class UnitControlByStarter implements UnitControl {
       wait.abort();
     }
   }
+}
+
+/**
+ * Who stops, kills and resets a runner's task units: the starter for an unprivileged runner (its own
+ * calls wait for polkit's check), the runner's own connection for a root one (never checked) or
+ * one that starts units itself.
+ */
+export function unitControlFor(starter: unknown, own: UnitControl, log: Logger, uid = process.getuid?.()): UnitControl {
+  return starter instanceof StarterClient && uid !== 0 ? new UnitControlByStarter(starter, own, log) : own;
 }

@@ -29,7 +29,7 @@ describe('StarterServer', () => {
     } as unknown as TaskUnitStarter;
     const server = new StarterServer(
       unitStarter,
-      { maxParameterBytes: () => 1024, maxInFlight: 8, maxChecksInFlight: 2, maxUnitActionsInFlight: 2 },
+      { maxParameterBytes: () => 1024, maxInFlight: 3, maxChecksInFlight: 1, maxUnitActionsInFlight: 2 },
       pino({ level: 'silent' }),
     );
     const path = join(directory, 'starter.sock');
@@ -37,37 +37,41 @@ describe('StarterServer', () => {
     server.serve(listener);
     await new Promise<void>((resolve) => listener.listen(path, resolve));
     const socket = createConnection(path);
-    const answers: { id: number; [key: string]: unknown }[] = [];
-    createInterface({ input: socket }).on('line', (line) => answers.push(JSON.parse(line) as { id: number }));
-    const send = (request: object) => socket.write(`${JSON.stringify(request)}\n`);
-    for (const [id, taskId] of [
-      [1, '0000000a'],
-      [2, '0000000b'],
-      [3, '0000000c'],
-    ] as const)
-      send({ id, op: 'unit', action: 'stop', taskId });
-    send({ id: 4, taskId: '0000000d', machine: 'echo', parameters: null, settings: 'e'.repeat(64) });
-    const until = async (count: number) => {
-      for (let i = 0; i < 200 && answers.length < count; i++) await new Promise((resolve) => setTimeout(resolve, 10));
-    };
-    await until(2);
-    assert.deepEqual(answers.map((answer) => answer.id).sort(), [3, 4]);
-    assert.deepEqual((answers.find((answer) => answer.id === 3)?.['error'] as { name: string }).name, 'tessia.Starter.Busy');
-    assert.deepEqual(
-      answers.find((answer) => answer.id === 4),
-      { id: 4, result: 'done' },
-    );
-    release();
-    await until(4);
-    assert.deepEqual(
-      answers.filter((answer) => answer.id <= 2),
-      [
-        { id: 1, done: true },
-        { id: 2, done: true },
-      ],
-    );
-    assert.deepEqual(acted, ['stop 0000000a', 'stop 0000000b']);
-    socket.destroy();
-    await new Promise((resolve) => listener.close(resolve));
+    try {
+      const answers: { id: number; [key: string]: unknown }[] = [];
+      createInterface({ input: socket }).on('line', (line) => answers.push(JSON.parse(line) as { id: number }));
+      const send = (request: object) => socket.write(`${JSON.stringify(request)}\n`);
+      for (const [id, taskId] of [
+        [1, '0000000a'],
+        [2, '0000000b'],
+        [3, '0000000c'],
+      ] as const)
+        send({ id, op: 'unit', action: 'stop', taskId });
+      send({ id: 4, taskId: '0000000d', machine: 'echo', parameters: null, settings: 'e'.repeat(64) });
+      const until = async (count: number) => {
+        for (let i = 0; i < 200 && answers.length < count; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+      };
+      await until(2);
+      assert.deepEqual(answers.map((answer) => answer.id).sort(), [3, 4]);
+      assert.deepEqual((answers.find((answer) => answer.id === 3)?.['error'] as { name: string }).name, 'tessia.Starter.Busy');
+      assert.deepEqual(
+        answers.find((answer) => answer.id === 4),
+        { id: 4, result: 'done' },
+      );
+      release();
+      await until(4);
+      assert.deepEqual(
+        answers.filter((answer) => answer.id <= 2),
+        [
+          { id: 1, done: true },
+          { id: 2, done: true },
+        ],
+      );
+      assert.deepEqual(acted, ['stop 0000000a', 'stop 0000000b']);
+    } finally {
+      release();
+      socket.destroy();
+      await new Promise((resolve) => listener.close(resolve));
+    }
   });
 });

@@ -4,10 +4,11 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
-import { StarterError } from '../../src/starter/client.js';
+import { StarterClient, StarterError } from '../../src/starter/client.js';
 import type { UnitAction } from '../../src/starter/protocol.js';
-import { UnitControlByStarter } from '../../src/starter/unit-control.js';
+import { UnitControlByStarter, unitControlFor } from '../../src/starter/unit-control.js';
 import { DISCONNECTED, NO_SUCH_UNIT, SystemdError, type UnitControl } from '../../src/systemd/client.js';
 
 const UNIT = 'tessia-task-0000abcd.service';
@@ -31,7 +32,7 @@ function setUp(starterSays: () => void | Promise<void> = () => {}) {
       calls.push(`own reset-failed ${unit}`);
     },
   };
-  return { calls, control: new UnitControlByStarter(starter, own, pino({ level: 'silent' }), 200) };
+  return { calls, own, control: new UnitControlByStarter(starter, own, pino({ level: 'silent' }), 200, 300) };
 }
 
 describe('UnitControlByStarter', () => {
@@ -75,12 +76,28 @@ describe('UnitControlByStarter', () => {
 
   it('makes its own call when the starter does not answer in time, and for a while after; a late answer is no failure.', async () => {
     let answerLate = () => {};
-    const { calls, control } = setUp(() => new Promise<void>((resolve) => (answerLate = () => resolve())));
+    let silent = true;
+    const { calls, control } = setUp(() => (silent ? new Promise<void>((resolve) => (answerLate = () => resolve())) : undefined));
     await control.killUnit(UNIT, 9);
     assert.deepEqual(calls, ['starter kill 0000abcd', `own kill 9 ${UNIT}`]);
     answerLate();
     // Silent once: not asked again for a while, so that no stop waits for it meanwhile.
     await control.stopUnit(UNIT);
     assert.deepEqual(calls.slice(2), [`own stop ${UNIT}`]);
+    // Then asked again.
+    silent = false;
+    await sleep(300);
+    await control.stopUnit(UNIT);
+    assert.deepEqual(calls.slice(3), ['starter stop 0000abcd']);
+  });
+
+  it('is used by an unprivileged runner with a starter; a root runner, or one without a starter, keeps its own calls.', () => {
+    const { own } = setUp();
+    const log = pino({ level: 'silent' });
+    const starter = new StarterClient('/nonexistent/starter.sock', () => 'f'.repeat(64));
+    assert.ok(unitControlFor(starter, own, log, 998) instanceof UnitControlByStarter);
+    assert.equal(unitControlFor(starter, own, log, 0), own);
+    assert.equal(unitControlFor({ start: () => 'done' }, own, log, 998), own);
+    starter.close();
   });
 });
