@@ -18,6 +18,7 @@ import { startTask } from '../src/embedded/runner-tasks.js';
 import { watchedProcesses } from './processes.js';
 import { BareStarter, sustained, together, type SustainedResult } from './starts.js';
 import { inParallel, percentile, round } from './stats.js';
+import { FRONT_ENV } from './http-front.js';
 import { BareUnits, stopByApi } from './stops.js';
 
 /**
@@ -48,26 +49,34 @@ export interface AbResult {
   b: AbSide;
   bare: { sustained: SustainedResult; rounds: number[]; latency: { p50Ms: number; p99Ms: number } };
   /**
+   * The same bare starts (one at a time) and stops made through bench/http-front.ts: a node:http
+   * server in a process of its own that makes the bare call and answers when it is done. The floor of
+   * any HTTP API over systemd here; `overBare`: its p50 over the bare side's.
+   */
+  front: { latency: { p50Ms: number; p99Ms: number; overBare: number } };
+  /**
    * `POST …/stop` until exited (the answer, else the GETs that follow it), for a task that ends at
    * once on SIGTERM, against a bare StopUnit + JobRemoved of a unit of the same shape: an A task, a
    * B task and a bare unit started (not timed), then stopped in turn, in each of their orders in
-   * turn (orderOf). `aByFetch`: one more A task of the same kind, stopped through fetch (undici)
-   * instead of the kept-alive node:http client.
+   * turn (orderOf). `front`: one more bare unit, stopped through the HTTP front.
    */
   stops: Record<StopSide, { p50Ms: number; p99Ms: number }> & {
     p50AOverBare: number;
     p50BOverBare: number;
     p50AOverB: number;
+    p50FrontOverBare: number;
+    /** A's p50 over the front's: the runner's own part, beyond what an HTTP front costs. */
+    p50AOverFront: number;
     /**
      * Minimal calls, p50, each once between the stops, 20 ms after the starts, in every order in
-     * turn: `GET /healthz` of A and of B (their middleware; no store, no D-Bus), the same request to a
-     * node:http server that answers `{}` in a process of its own (Node.js and TCP alone), and a bare
+     * turn: `GET /healthz` of A and of B (their middleware; no store, no D-Bus), the same request to the
+     * HTTP front, which answers `{}` in a process of its own (Node.js and TCP alone), and a bare
      * `Get` of a running unit's CPUUsageNSec (through dbus-daemon to systemd and back). Both runners
      * are called, so neither comes to its stops warmer.
      */
     floorP50Ms: Record<FloorCall, number>;
     /** Stops whose answer was not `exited` yet (a GET had to tell), by side. */
-    answeredBeforeExit: Record<'a' | 'b' | 'aByFetch', number>;
+    answeredBeforeExit: Record<'a' | 'b', number>;
   };
   /** A's rate over B's, and over bare; each build's runner and starter CPU a start. */
   ratios: { aOverB: number; aOverBare: number; bOverBare: number; latencyP50AOverBare: number; latencyP50BOverBare: number };
@@ -121,9 +130,9 @@ export async function benchAb(
   const head = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: REPO_DIR, encoding: 'utf8' }).trim();
   const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: REPO_DIR, encoding: 'utf8' }).trim() !== '';
   const revisionA = `${head}${dirty ? ' with uncommitted changes' : ''}`;
-  // Whole cycles of orders (3 sides: 6 orders; the stops' 4 sides and 4 floor calls: 24): else some orders come more often.
+  // Whole cycles of orders (3 sides: 6 orders; 4 sides and the 4 floor calls: 24): else some orders come more often.
   for (const [name, count, cycle] of [
-    ['TESSIA_BENCH_SAMPLES', options.samples, 6],
+    ['TESSIA_BENCH_SAMPLES', options.samples, 24],
     ['TESSIA_BENCH_STOP_SAMPLES', options.stopSamples, 24],
     ['TESSIA_BENCH_AB_ROUNDS', options.rounds, 6],
   ] as const) {
@@ -138,6 +147,7 @@ export async function benchAb(
     ...(options.user ? { user: options.user } : {}),
   });
   const bare = await BareStarter.connect(systemd);
+  const front = await httpFront(systemd);
   try {
     const watchedA = await watchedProcesses(systemd, runnerA.unit, runnerA.starter?.unit);
     const watchedB = await watchedProcesses(systemd, runnerB.unit, runnerB.starter?.unit);
@@ -160,14 +170,17 @@ export async function benchAb(
         () => false,
       );
 
-    // One client, tasks that keep running: A, B and bare starts in turn, in every order in turn.
-    const latencyMs: Record<'a' | 'b' | 'bare', number[]> = { a: [], b: [], bare: [] };
+    // One client, tasks that keep running: A, B, bare and front starts in turn, in every order in turn.
+    const latencyMs: Record<StartSide, number[]> = { a: [], b: [], bare: [], front: [] };
     const running: [ReturnType<typeof client>, string][] = [];
     for (let i = 0; i < options.samples; i++) {
-      for (const side of orderOf(['a', 'b', 'bare'] as const, i)) {
+      for (const side of orderOf(START_SIDES, i)) {
         const began = performance.now();
         if (side === 'bare') await bare.start('full', 'bench-sleep-60');
-        else {
+        else if (side === 'front') {
+          const reply = await front.api.post('/start');
+          if (reply.status !== 201) throw new Error(`front start failed: ${reply.status} ${JSON.stringify(reply.body)}`);
+        } else {
           const api = side === 'a' ? apiA : apiB;
           const reply = await api.post('/v1/tasks', { machine: 'bench-sleep-60', parameters: null });
           if (reply.status !== 201) throw new Error(`start failed: ${reply.status} ${JSON.stringify(reply.body)}`);
@@ -181,16 +194,17 @@ export async function benchAb(
     });
     await bare.stopAll();
     await bare.collectAll();
-    const latency = (side: 'a' | 'b' | 'bare') => ({
+    await front.api.post('/stop-all');
+    const latency = (side: StartSide) => ({
       p50Ms: round(percentile(latencyMs[side], 50)),
       p99Ms: round(percentile(latencyMs[side], 99)),
     });
     log(
-      `A/B start latency, running on, ${options.samples} each: A p50 ${latency('a').p50Ms} p99 ${latency('a').p99Ms} ms; B p50 ${latency('b').p50Ms} p99 ${latency('b').p99Ms} ms; bare p50 ${latency('bare').p50Ms} p99 ${latency('bare').p99Ms} ms`,
+      `A/B start latency, running on, ${options.samples} each: A p50 ${latency('a').p50Ms} p99 ${latency('a').p99Ms} ms; B p50 ${latency('b').p50Ms} p99 ${latency('b').p99Ms} ms; bare p50 ${latency('bare').p50Ms} p99 ${latency('bare').p99Ms} ms; front p50 ${latency('front').p50Ms} p99 ${latency('front').p99Ms} ms`,
     );
-    const stops = await stopsInTurn({ a: apiA, b: apiB, aByFetch: client(runnerA.baseUrl) }, systemd, options.stopSamples);
+    const stops = await stopsInTurn({ a: apiA, b: apiB, front: front.api }, systemd, options.stopSamples);
     log(
-      `A/B stops, ${options.stopSamples} each: A p50 ${stops.a.p50Ms} p99 ${stops.a.p99Ms} ms; B p50 ${stops.b.p50Ms} p99 ${stops.b.p99Ms} ms; bare p50 ${stops.bare.p50Ms} p99 ${stops.bare.p99Ms} ms; A through fetch p50 ${stops.aByFetch.p50Ms} p99 ${stops.aByFetch.p99Ms} ms; GET /healthz of A p50 ${stops.floorP50Ms.runnerHealthzA} ms, of B ${stops.floorP50Ms.runnerHealthzB} ms, of a node:http echo ${stops.floorP50Ms.nodeHttpEcho} ms, a bare Get ${stops.floorP50Ms.dbusGet} ms; answered before the end ${JSON.stringify(stops.answeredBeforeExit)}; A/bare ${stops.p50AOverBare}, B/bare ${stops.p50BOverBare}, A/B ${stops.p50AOverB}`,
+      `A/B stops, ${options.stopSamples} each: A p50 ${stops.a.p50Ms} p99 ${stops.a.p99Ms} ms; B p50 ${stops.b.p50Ms} p99 ${stops.b.p99Ms} ms; bare p50 ${stops.bare.p50Ms} p99 ${stops.bare.p99Ms} ms; front p50 ${stops.front.p50Ms} p99 ${stops.front.p99Ms} ms; GET /healthz of A p50 ${stops.floorP50Ms.runnerHealthzA} ms, of B ${stops.floorP50Ms.runnerHealthzB} ms, of the front ${stops.floorP50Ms.frontHealthz} ms, a bare Get ${stops.floorP50Ms.dbusGet} ms; answered before the end ${JSON.stringify(stops.answeredBeforeExit)}; A/bare ${stops.p50AOverBare}, B/bare ${stops.p50BOverBare}, A/B ${stops.p50AOverB}, front/bare ${stops.p50FrontOverBare}, A/front ${stops.p50AOverFront}`,
     );
     await sleep(3000);
 
@@ -231,49 +245,49 @@ export async function benchAb(
       a,
       b,
       bare: { sustained: bareAll, rounds: rounds.bare.map((r) => r.perSecond), latency: latency('bare') },
+      front: { latency: { ...latency('front'), overBare: round(percentile(latencyMs.front, 50) / percentile(latencyMs.bare, 50), 3) } },
       stops,
       ratios,
     };
   } finally {
     await bare.collectAll();
     bare.close();
+    front.close();
     await runnerB.stop();
   }
 }
 
-type StopSide = 'a' | 'b' | 'bare' | 'aByFetch';
-const FLOOR_CALLS = ['runnerHealthzA', 'runnerHealthzB', 'nodeHttpEcho', 'dbusGet'] as const;
+const START_SIDES = ['a', 'b', 'bare', 'front'] as const;
+type StartSide = (typeof START_SIDES)[number];
+type StopSide = StartSide;
+const FLOOR_CALLS = ['runnerHealthzA', 'runnerHealthzB', 'frontHealthz', 'dbusGet'] as const;
 type FloorCall = (typeof FLOOR_CALLS)[number];
 /** The floor's calls are made this long after the starts before them. */
 const FLOOR_SETTLE_MS = 20;
 
 async function stopsInTurn(
-  apis: Record<'a' | 'b' | 'aByFetch', ReturnType<typeof client>>,
+  apis: Record<'a' | 'b' | 'front', ReturnType<typeof client>>,
   systemd: PrivateSystemd,
   samples: number,
 ): Promise<AbResult['stops']> {
   const bare = await BareUnits.connect(systemd);
-  let echo: Awaited<ReturnType<typeof nodeHttpEcho>> | undefined;
-  const sides = ['a', 'b', 'bare', 'aByFetch'] as const;
-  const answeredBeforeExit = { a: 0, b: 0, aByFetch: 0 };
-  const ms: Record<StopSide, number[]> = { a: [], b: [], bare: [], aByFetch: [] };
-  const floor: Record<FloorCall, number[]> = { runnerHealthzA: [], runnerHealthzB: [], nodeHttpEcho: [], dbusGet: [] };
+  const answeredBeforeExit = { a: 0, b: 0 };
+  const ms: Record<StopSide, number[]> = { a: [], b: [], bare: [], front: [] };
+  const floor: Record<FloorCall, number[]> = { runnerHealthzA: [], runnerHealthzB: [], frontHealthz: [], dbusGet: [] };
   try {
-    echo = await nodeHttpEcho();
-    const echoApi = echo.api;
     for (let i = 0; i < samples; i++) {
       const tasks = {
         a: await startTask(apis.a, 'bench-stop-sleep', null),
         b: await startTask(apis.b, 'bench-stop-sleep', null),
-        aByFetch: await startTask(apis.a, 'bench-stop-sleep', null),
       };
       const unit = await bare.start();
+      const frontUnit = await bare.start();
       // Once the starts have settled, the minimal calls, each first in turn.
       await sleep(FLOOR_SETTLE_MS);
       const calls: Record<FloorCall, () => Promise<unknown>> = {
         runnerHealthzA: () => apis.a.get('/healthz'),
         runnerHealthzB: () => apis.b.get('/healthz'),
-        nodeHttpEcho: () => echoApi.get('/healthz'),
+        frontHealthz: () => apis.front.get('/healthz'),
         dbusGet: () => bare.bus.cpuUsage(unit),
       };
       for (const name of orderOf(FLOOR_CALLS, i)) {
@@ -281,11 +295,16 @@ async function stopsInTurn(
         await calls[name]();
         floor[name].push(performance.now() - began);
       }
-      for (const side of orderOf(sides, i)) {
+      for (const side of orderOf(START_SIDES, i)) {
         if (side === 'bare') {
           const began = performance.now();
           await bare.stop(unit);
           ms.bare.push(performance.now() - began);
+        } else if (side === 'front') {
+          const began = performance.now();
+          const reply = await apis.front.post('/stop', { unit: frontUnit });
+          if (reply.status !== 200) throw new Error(`front stop failed: ${reply.status} ${JSON.stringify(reply.body)}`);
+          ms.front.push(performance.now() - began);
         } else {
           const stop = await stopByApi(apis[side], tasks[side].taskId);
           ms[side].push(stop.ms);
@@ -295,7 +314,6 @@ async function stopsInTurn(
     }
   } finally {
     bare.bus.close();
-    echo?.close();
   }
   const figures = (side: StopSide) => ({ p50Ms: round(percentile(ms[side], 50), 2), p99Ms: round(percentile(ms[side], 99), 2) });
   const p50 = (side: StopSide) => percentile(ms[side], 50);
@@ -303,31 +321,29 @@ async function stopsInTurn(
     a: figures('a'),
     b: figures('b'),
     bare: figures('bare'),
-    aByFetch: figures('aByFetch'),
+    front: figures('front'),
     p50AOverBare: round(p50('a') / p50('bare'), 3),
     p50BOverBare: round(p50('b') / p50('bare'), 3),
     p50AOverB: round(p50('a') / p50('b'), 3),
+    p50FrontOverBare: round(p50('front') / p50('bare'), 3),
+    p50AOverFront: round(p50('a') / p50('front'), 3),
     floorP50Ms: Object.fromEntries(FLOOR_CALLS.map((name) => [name, round(percentile(floor[name], 50), 3)])) as Record<FloorCall, number>,
     answeredBeforeExit,
   };
 }
 
-/** A node:http server that answers `{}`, in a process of its own: the floor of an HTTP call here. */
-async function nodeHttpEcho(): Promise<{ api: ReturnType<typeof client>; close: () => void }> {
-  const server = spawn(
-    process.execPath,
-    [
-      '-e',
-      "require('node:http').createServer((q, r) => { r.setHeader('content-type', 'application/json'); r.end('{}'); }).listen(0, '127.0.0.1', function () { console.log(this.address().port); })",
-    ],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
+/** bench/http-front.ts in a process of its own, on the private system's bus, as root like the bare side. */
+async function httpFront(systemd: PrivateSystemd): Promise<{ api: ReturnType<typeof client>; close: () => void }> {
+  const server = spawn(process.execPath, [...process.execArgv, join(REPO_DIR, 'bench', 'http-front.ts')], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+    env: { ...process.env, [FRONT_ENV.busAddress]: systemd.busAddress, [FRONT_ENV.root]: systemd.root },
+  });
   const close = () => server.kill();
   // Its port, or a clear failure (the process gone or silent), never a wait without end.
   const port = await Promise.race([
     once(server.stdout, 'data').then(([line]) => String(line).trim()),
-    once(server, 'exit').then(([code]) => Promise.reject(new Error(`the node:http echo exited (${String(code)}) before it listened`))),
-    sleep(10_000).then(() => Promise.reject(new Error('the node:http echo did not listen within 10 s'))),
+    once(server, 'exit').then(([code]) => Promise.reject(new Error(`the HTTP front exited (${String(code)}) before it listened`))),
+    sleep(20_000).then(() => Promise.reject(new Error('the HTTP front did not listen within 20 s'))),
   ]).catch((error: unknown) => {
     close();
     throw error;

@@ -132,7 +132,7 @@ export class BareStarter {
     bus.on('unitChanged', this.onChanged);
   }
 
-  static async connect(systemd: PrivateSystemd): Promise<BareStarter> {
+  static async connect(systemd: Pick<PrivateSystemd, 'busAddress' | 'root'>): Promise<BareStarter> {
     process.env['DBUS_SYSTEM_BUS_ADDRESS'] = systemd.busAddress;
     const bus = await SystemdClient.connect((unit) => unit.startsWith('tessia-bench-'));
     const machines = new MachineRegistry(validateConfig({ machines: START_BENCH_MACHINES }).machines);

@@ -26,6 +26,8 @@ export const STOP_BENCH_MACHINES = {
   'bench-stop-sleep': { exec: ['/bin/sleep', '600'] },
 };
 const BARE_PREFIX = 'tessia-bench-stop-';
+/** A bare stop unit's name (BareUnits.start). */
+export const BARE_STOP_UNIT = /^tessia-bench-stop-[0-9a-f]{8}\.service$/;
 
 export interface StopBenchResult {
   samples: number;
@@ -63,7 +65,7 @@ export class BareUnits {
     private readonly parametersFile: string,
   ) {}
 
-  static async connect(systemd: PrivateSystemd): Promise<BareUnits> {
+  static async connect(systemd: Pick<PrivateSystemd, 'busAddress' | 'root'>): Promise<BareUnits> {
     process.env['DBUS_SYSTEM_BUS_ADDRESS'] = systemd.busAddress;
     const bus = await SystemdClient.connect((unit) => unit.startsWith(BARE_PREFIX));
     const machine = new MachineRegistry(validateConfig({ machines: STOP_BENCH_MACHINES }).machines).get('bench-stop-sleep');

@@ -1,0 +1,88 @@
+/**
+ * An HTTP front over the bare side's D-Bus calls, in a process of its own (the `front` side of
+ * TESSIA_BENCH=ab): a node:http server that, on a request, makes exactly the bare start or the bare
+ * stop and answers once it is done — no store, no validation beyond the unit's name, no middleware.
+ * The floor of any HTTP API over systemd on this machine: what one more process and an HTTP round
+ * trip cost at the moment of a start or a stop. Bench-only: spawned by bench/ab.ts on 127.0.0.1.
+ *
+ * GET /healthz → {}; POST /start → 201 {unit} (a unit of the `bench-sleep-60` machine, running on);
+ * POST /stop {unit} → 200 {state: 'exited'} once its stop job is done; POST /stop-all → 200 {} once
+ * the units it started are stopped and collected.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { BareStarter } from './starts.js';
+import { BareUnits, BARE_STOP_UNIT } from './stops.js';
+
+export interface FrontEnvironment {
+  busAddress: string;
+  /** The private system's root as this process sees it (bare parameters files are written there). */
+  root: string;
+}
+
+/** The front's process reads its bus and the private system's root from these. */
+export const FRONT_ENV = { busAddress: 'TESSIA_BENCH_FRONT_BUS', root: 'TESSIA_BENCH_FRONT_ROOT' } as const;
+
+function answer(response: ServerResponse, status: number, body: unknown): void {
+  response.statusCode = status;
+  response.setHeader('content-type', 'application/json');
+  response.end(JSON.stringify(body));
+}
+
+async function bodyOf(request: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of request) chunks.push(chunk as Buffer);
+  return chunks.length === 0 ? null : (JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown);
+}
+
+async function serve(environment: FrontEnvironment): Promise<void> {
+  let starter: BareStarter | undefined;
+  let stopper: BareUnits | undefined;
+  const routes: Record<string, (request: IncomingMessage, response: ServerResponse) => Promise<void>> = {
+    'GET /healthz': async (_request, response) => answer(response, 200, {}),
+    'POST /start': async (_request, response) => {
+      starter ??= await BareStarter.connect(environment);
+      answer(response, 201, { unit: await starter.start('full', 'bench-sleep-60') });
+    },
+    'POST /stop': async (request, response) => {
+      const body = await bodyOf(request);
+      const unit = typeof body === 'object' && body !== null ? (body as { unit?: unknown }).unit : undefined;
+      if (typeof unit !== 'string' || !BARE_STOP_UNIT.test(unit)) {
+        answer(response, 400, { detail: 'unit: a bare stop unit' });
+        return;
+      }
+      stopper ??= await BareUnits.connect(environment);
+      await stopper.stop(unit);
+      answer(response, 200, { state: 'exited' });
+    },
+    'POST /stop-all': async (_request, response) => {
+      await starter?.stopAll();
+      await starter?.collectAll();
+      answer(response, 200, {});
+    },
+  };
+  const server = createServer((request, response) => {
+    const route = routes[`${request.method ?? ''} ${request.url ?? ''}`];
+    if (!route) {
+      answer(response, 404, { detail: 'no such route' });
+      return;
+    }
+    route(request, response).catch((error: unknown) => answer(response, 500, { detail: String(error) }));
+  });
+  server.keepAliveTimeout = 60_000;
+  server.listen(0, '127.0.0.1', () => {
+    const address = server.address();
+    if (typeof address === 'object' && address !== null) process.stdout.write(`${address.port}\n`);
+  });
+  const close = () => {
+    server.close();
+    starter?.close();
+    stopper?.bus.close();
+  };
+  process.once('SIGTERM', close);
+  process.stdin.once('end', close);
+  process.stdin.resume();
+}
+
+const busAddress = process.env[FRONT_ENV.busAddress];
+const root = process.env[FRONT_ENV.root];
+if (busAddress && root) await serve({ busAddress, root });
