@@ -60,9 +60,13 @@ export interface RunnerLog {
   flush: () => Promise<void>;
 }
 
-export function createLogger(level: string): RunnerLog {
+/**
+ * `service`: the process ends by exiting (process.exit), never by running out of work: the native
+ * journal's socket stays open between entries (NativeJournalOptions.keepOpen).
+ */
+export function createLogger(level: string, { service = false }: { service?: boolean } = {}): RunnerLog {
   if (process.env['TESSIA_LOG_FORMAT'] !== 'json' && stdoutIsJournal()) {
-    const { journal: native, off } = tryNativeJournal();
+    const { journal: native, off } = tryNativeJournal(process.env, { keepOpen: service });
     const log = pino({ level, redact, base: { service: IDENTIFIER } }, journalDestination(native));
     if (off) return { log, output: 'journal-text', nativeJournalOff: off, flush: () => flushPino(log) };
     return {

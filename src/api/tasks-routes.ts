@@ -103,7 +103,10 @@ function toStoredTime(value: string): string {
   return new Date(value).toISOString().replace(/Z$/, '000Z');
 }
 
-/** Who did what to which task, from where: one log entry per change (never the parameters). */
+/**
+ * Who did what to which task, from where: one log entry per change (never the parameters). Written
+ * right after the answer, in the same turn: the entry costs the answer nothing.
+ */
 function audit(request: Request, action: string, taskId: string, machine?: string): void {
   request.log.info(
     { audit: action, identity: request.identity?.name, taskId, machine, source: request.socket.remoteAddress ?? 'unix' },
@@ -137,8 +140,8 @@ export function tasksRouter(tasks: TaskService, logs: TaskLogs, options: TasksRo
       response.set('Idempotent-Replayed', 'true').json(fullView(task));
       return;
     }
-    audit(request, 'task.start', task.taskId, task.machine);
     response.status(201).json(fullView(task));
+    audit(request, 'task.start', task.taskId, task.machine);
   });
 
   // In creation order, a page at a time; the next page's URL in a Link header (RFC 8288), as the
@@ -194,14 +197,14 @@ export function tasksRouter(tasks: TaskService, logs: TaskLogs, options: TasksRo
 
   router.post('/:taskId/stop', async (request, response) => {
     const task = await tasks.stop(request.params.taskId);
-    audit(request, 'task.stop', task.taskId, task.machine);
     response.json(fullView(task));
+    audit(request, 'task.stop', task.taskId, task.machine);
   });
 
   router.delete('/:taskId', async (request, response) => {
     const task = await tasks.delete(request.params.taskId);
-    audit(request, 'task.delete', task.taskId, task.machine);
     response.json({ success: true });
+    audit(request, 'task.delete', task.taskId, task.machine);
   });
 
   return router;

@@ -60,7 +60,7 @@ export async function serve(args: string[], hooks: StartHooks = {}): Promise<voi
   const listen = splitHostPort(config.listen);
   const stateDir = config.stateDir ?? process.env['STATE_DIRECTORY']?.split(':')[0] ?? '/var/lib/tessia-task-runner';
   const runtimeDir = process.env['RUNTIME_DIRECTORY']?.split(':')[0] ?? join(stateDir, 'run');
-  const { log, nativeJournalOff, flush } = createLogger(config.log.level);
+  const { log, nativeJournalOff, flush } = createLogger(config.log.level, { service: true });
   log.info({ version: VERSION }, `tessia-task-runner ${VERSION} starting`);
   if (nativeJournalOff) {
     // Turned off, not installed, not built: the admin's choice or a tree without a compiler. An

@@ -27,17 +27,22 @@ export function journalFieldName(name: string): string {
 }
 
 export function serializeEntry(fields: JournalFields): Buffer {
+  // Text fields run together into one string, encoded once: an entry is mostly short text fields.
   const parts: Buffer[] = [];
+  let text = '';
   for (const [name, value] of Object.entries(fields)) {
     if (!value.includes('\n')) {
-      parts.push(Buffer.from(`${name}=${value}\n`, 'utf8'));
+      text += `${name}=${value}\n`;
       continue;
     }
     const bytes = Buffer.from(value, 'utf8');
     const length = Buffer.alloc(8);
     length.writeBigUInt64LE(BigInt(bytes.length));
-    parts.push(Buffer.from(`${name}\n`, 'utf8'), length, bytes, Buffer.from('\n'));
+    parts.push(Buffer.from(`${text}${name}\n`, 'utf8'), length, bytes, Buffer.from('\n'));
+    text = '';
   }
+  if (parts.length === 0) return Buffer.from(text, 'utf8');
+  if (text !== '') parts.push(Buffer.from(text, 'utf8'));
   return Buffer.concat(parts);
 }
 

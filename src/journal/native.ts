@@ -11,7 +11,7 @@
  *
  * The socket is open only while entries wait, and closed in the turn of the event loop after the
  * last one left: an open unix-dgram socket keeps the process alive, and a program that logs and
- * returns must exit. While journald is congested, waiting entries keep the process alive, as
+ * returns must exit. A service, which ends by exiting, keeps it open (`keepOpen`). While journald is congested, waiting entries keep the process alive, as
  * output to a slow reader does on journald's stdout stream; `flush(timeoutMs)` bounds how long a
  * caller waits before exiting anyway. While journald is unreachable they do not hold the process.
  */
@@ -54,6 +54,13 @@ export interface NativeJournalOptions {
   maxQueuedBytes?: number;
   /** The largest datagram sent. (Default: the send buffer less 32 bytes, 212 960 with Linux's defaults) */
   maxDatagramBytes?: number;
+  /**
+   * Keeps the socket open between entries, for a process that ends by exiting (a service): it then
+   * lives until close(). Opening and closing it around each entry cost a service's entry about
+   * 0.1 ms of its own and as much CPU again (docs/benchmarks.md). (Default: false: closed in the
+   * turn after the last entry left, so a program that logs and returns exits)
+   */
+  keepOpen?: boolean;
 }
 
 /** The native journal when the addon is installed and not turned off (TESSIA_LOG_TRANSPORT=stdout). */
@@ -81,6 +88,7 @@ export function tryNativeJournal(
     socketPath: options.socketPath ?? JOURNAL_SOCKET,
     maxQueuedBytes: options.maxQueuedBytes ?? 8 * 1024 * 1024,
     maxDatagramBytes: options.maxDatagramBytes ?? largestDatagram(),
+    keepOpen: options.keepOpen ?? false,
   });
   return { journal };
 }
@@ -200,6 +208,7 @@ class DatagramJournal implements NativeJournal {
       }
     }
     for (const done of [...this.flushes]) done(true);
+    if (this.options.keepOpen) return;
     this.idleClose ??= setImmediate(() => {
       this.idleClose = undefined;
       if (this.queue.length === 0) this.closeSocket();

@@ -47,7 +47,7 @@ async function main(): Promise<void> {
   const { values } = parseArgs({ options: { config: { type: 'string' }, socket: { type: 'string' } }, strict: true });
   const configPath = values.config ?? defaultConfigPath();
   let config = await loadConfig(configPath);
-  const { log } = createLogger(config.log.level);
+  const { log } = createLogger(config.log.level, { service: true });
   const runtimeDir = process.env['RUNTIME_DIRECTORY']?.split(':')[0] ?? '/run/tessia-task-runner-starter';
   await mkdir(runtimeDir, { recursive: true, mode: 0o700 });
   const handoff = new ParameterHandoff(join(runtimeDir, 'parameters'));

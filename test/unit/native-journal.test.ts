@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { journalFieldName, serializeEntry, serializeWithin } from '../../src/journal/native-entry.js';
 import { openNativeJournal, type NativeJournal, type NativeJournalOptions } from '../../src/journal/native.js';
@@ -179,6 +180,41 @@ describe('the native journal writer', { skip: skipWriter }, () => {
     const first = Number(received[0]?.replace('entry ', ''));
     assert.deepEqual(received, sequence(first, 1100));
     assert.equal(await journal.flush(2000), true);
+  });
+
+  it('keeps its socket open between entries for a service (keepOpen), and closes it after each burst otherwise', LIMIT, async () => {
+    const sockets = () =>
+      new Set(
+        readdirSync('/proc/self/fd')
+          .map((fd) => {
+            try {
+              return readlinkSync(`/proc/self/fd/${fd}`);
+            } catch {
+              return '';
+            }
+          })
+          .filter((link) => link.startsWith('socket:')),
+      );
+    const opened = (before: Set<string>) => [...sockets()].filter((socket) => !before.has(socket));
+    for (const keepOpen of [true, false]) {
+      const { receiver, journal } = await receiverAndJournal({ keepOpen });
+      const before = sockets();
+      journal.send(entry(0));
+      await sleep(20);
+      const afterFirst = opened(before);
+      journal.send(entry(1));
+      await sleep(20);
+      const afterSecond = opened(before);
+      assert.deepEqual(messages(await receiver.read(2)), sequence(0, 2), `keepOpen ${keepOpen}: both entries arrive`);
+      if (keepOpen) {
+        assert.equal(afterFirst.length, 1, 'open after the first entry has left');
+        assert.deepEqual(afterSecond, afterFirst, 'the same socket for the next entry');
+      } else {
+        assert.deepEqual([afterFirst, afterSecond], [[], []], 'closed in the turn after each entry left');
+      }
+      journal.close();
+      assert.deepEqual(opened(before), [], `keepOpen ${keepOpen}: closed by close()`);
+    }
   });
 
   it('keeps entries until the receiver exists, when it is not there yet', LIMIT, async () => {
