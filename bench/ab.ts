@@ -19,6 +19,7 @@ import { watchedProcesses } from './processes.js';
 import { BareStarter, sustained, together, type SustainedResult } from './starts.js';
 import { inParallel, percentile, round } from './stats.js';
 import { FRONT_ENV } from './http-front.js';
+import { JobTimeline, phasesP50, type StartPhases } from './job-timeline.js';
 import { BareUnits, stopByApi } from './stops.js';
 
 /**
@@ -54,6 +55,12 @@ export interface AbResult {
    * any HTTP API over systemd here; `overBare`: its p50 over the bare side's.
    */
   front: { latency: { p50Ms: number; p99Ms: number; overBare: number } };
+  /**
+   * Each side's starts one at a time in three parts, p50 of each, by the JobNew and JobRemoved of
+   * its unit as another bus connection of the bench read them (bench/job-timeline.ts): before
+   * systemd has the job, the job, and after the job's end until the answer.
+   */
+  startPhases: Record<StartSide, ReturnType<typeof phasesP50>>;
   /**
    * `POST …/stop` until exited (the answer, else the GETs that follow it), for a task that ends at
    * once on SIGTERM, against a bare StopUnit + JobRemoved of a unit of the same shape: an A task, a
@@ -172,23 +179,38 @@ export async function benchAb(
 
     // One client, tasks that keep running: A, B, bare and front starts in turn, in every order in turn.
     const latencyMs: Record<StartSide, number[]> = { a: [], b: [], bare: [], front: [] };
+    const phases: Record<StartSide, StartPhases[]> = { a: [], b: [], bare: [], front: [] };
     const running: [ReturnType<typeof client>, string][] = [];
-    for (let i = 0; i < options.samples; i++) {
-      for (const side of orderOf(START_SIDES, i)) {
-        const began = performance.now();
-        if (side === 'bare') await bare.start('full', 'bench-sleep-60');
-        else if (side === 'front') {
-          const reply = await front.api.post('/start');
-          if (reply.status !== 201) throw new Error(`front start failed: ${reply.status} ${JSON.stringify(reply.body)}`);
-        } else {
-          const api = side === 'a' ? apiA : apiB;
-          const reply = await api.post('/v1/tasks', { machine: 'bench-sleep-60', parameters: null });
-          if (reply.status !== 201) throw new Error(`start failed: ${reply.status} ${JSON.stringify(reply.body)}`);
-          running.push([api, String(reply.body.taskId)]);
+    const timeline = await JobTimeline.connect();
+    try {
+      for (let i = 0; i < options.samples; i++) {
+        for (const side of orderOf(START_SIDES, i)) {
+          const began = performance.now();
+          let unit: string;
+          if (side === 'bare') unit = await bare.start('full', 'bench-sleep-60');
+          else if (side === 'front') {
+            const reply = await front.api.post('/start');
+            if (reply.status !== 201) throw new Error(`front start failed: ${reply.status} ${JSON.stringify(reply.body)}`);
+            unit = String(reply.body.unit);
+          } else {
+            const api = side === 'a' ? apiA : apiB;
+            const reply = await api.post('/v1/tasks', { machine: 'bench-sleep-60', parameters: null });
+            if (reply.status !== 201) throw new Error(`start failed: ${reply.status} ${JSON.stringify(reply.body)}`);
+            running.push([api, String(reply.body.taskId)]);
+            unit = String(reply.body.unit);
+          }
+          const answered = performance.now();
+          latencyMs[side].push(answered - began);
+          // The JobRemoved may be read a moment after the answer: wait for it (outside the timing).
+          await sleep(2);
+          const split = timeline.phases(unit, began, answered);
+          if (split) phases[side].push(split);
         }
-        latencyMs[side].push(performance.now() - began);
       }
+    } finally {
+      timeline.close();
     }
+    const startPhases = Object.fromEntries(START_SIDES.map((side) => [side, phasesP50(phases[side])])) as AbResult['startPhases'];
     await inParallel(running, 16, async ([api, taskId]) => {
       await api.post(`/v1/tasks/${taskId}/stop`);
     });
@@ -200,7 +222,7 @@ export async function benchAb(
       p99Ms: round(percentile(latencyMs[side], 99)),
     });
     log(
-      `A/B start latency, running on, ${options.samples} each: A p50 ${latency('a').p50Ms} p99 ${latency('a').p99Ms} ms; B p50 ${latency('b').p50Ms} p99 ${latency('b').p99Ms} ms; bare p50 ${latency('bare').p50Ms} p99 ${latency('bare').p99Ms} ms; front p50 ${latency('front').p50Ms} p99 ${latency('front').p99Ms} ms`,
+      `A/B start latency, running on, ${options.samples} each: A p50 ${latency('a').p50Ms} p99 ${latency('a').p99Ms} ms; B p50 ${latency('b').p50Ms} p99 ${latency('b').p99Ms} ms; bare p50 ${latency('bare').p50Ms} p99 ${latency('bare').p99Ms} ms; front p50 ${latency('front').p50Ms} p99 ${latency('front').p99Ms} ms; until JobNew / the job / after JobRemoved, p50: ${START_SIDES.map((side) => `${side} ${startPhases[side].untilJobNewMs} / ${startPhases[side].jobMs} / ${startPhases[side].afterJobMs} ms (${startPhases[side].starts})`).join('; ')}`,
     );
     const stops = await stopsInTurn({ a: apiA, b: apiB, front: front.api }, systemd, options.stopSamples);
     log(
@@ -246,6 +268,7 @@ export async function benchAb(
       b,
       bare: { sustained: bareAll, rounds: rounds.bare.map((r) => r.perSecond), latency: latency('bare') },
       front: { latency: { ...latency('front'), overBare: round(percentile(latencyMs.front, 50) / percentile(latencyMs.bare, 50), 3) } },
+      startPhases,
       stops,
       ratios,
     };
