@@ -41,7 +41,7 @@ async function serve(environment: FrontEnvironment): Promise<void> {
     'GET /healthz': async (_request, response) => answer(response, 200, {}),
     'POST /start': async (_request, response) => {
       starter ??= await BareStarter.connect(environment);
-      answer(response, 201, { unit: await starter.start('full', 'bench-sleep-60') });
+      answer(response, 201, { unit: await starter.start('full', 'bench-sleep-60', process.env['TESSIA_BENCH_FRONT_FOLLOWS'] === '1') });
     },
     'POST /stop': async (request, response) => {
       const body = await bodyOf(request);
@@ -73,13 +73,15 @@ async function serve(environment: FrontEnvironment): Promise<void> {
     const address = server.address();
     if (typeof address === 'object' && address !== null) process.stdout.write(`${address.port}\n`);
   });
-  const close = () => {
-    server.close();
+  // Its bus connections would try to reconnect to a private system that is gone: it exits.
+  const exit = () => {
     starter?.close();
     stopper?.bus.close();
+    process.exit(0);
   };
-  process.once('SIGTERM', close);
-  process.stdin.once('end', close);
+  process.once('SIGTERM', exit);
+  // The bench gone without a word: its end of stdin closes.
+  process.stdin.once('end', exit);
   process.stdin.resume();
 }
 

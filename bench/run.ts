@@ -62,8 +62,9 @@ try {
       ...MEMORY_BENCH_MACHINES,
       ...COCKPIT_BENCH_MACHINES,
     },
-    // TESSIA_BENCH_LOG_LEVEL: the runner's log level (default warn).
-    log: { level: process.env['TESSIA_BENCH_LOG_LEVEL'] ?? 'warn' },
+    // TESSIA_BENCH_LOG_LEVEL: the runner's log level (default: the package's, info, whose entries a
+    // start and a stop write: until the ninth session of round two, warn).
+    log: { level: process.env['TESSIA_BENCH_LOG_LEVEL'] ?? 'info' },
     limits: { maxActiveTasks: 100000 },
     // Every record a run makes or writes is kept until the end (bench/scale.ts lists 100 000).
     retention: { maxAgeDays: null, maxFinished: null },
