@@ -70,7 +70,11 @@ export class TaskTransitions extends EventEmitter<{ changed: [TaskRecord]; event
     if (!written) return;
     const { task: updated, event } = written;
     if (event) this.afterEvent?.(event);
-    if (event) this.log.info({ taskId: task.taskId, state: updated.state, exitCode: updated.exitCode }, `task ${updated.state}`);
+    if (event) {
+      const fields = { taskId: task.taskId, state: updated.state, exitCode: updated.exitCode };
+      // In the next turn: what waits for the change (a start's or a stop's answer) is written first.
+      setImmediate(() => this.log.info(fields, `task ${updated.state}`));
+    }
     this.emit('changed', updated);
     if (event) this.emit('event', event);
     if (isFinished(updated)) this.settle(updated);

@@ -191,6 +191,22 @@ describe('TaskTransitions.move', () => {
     assert.equal(taskOf(taskId).usage?.cpuNsec, 6);
   });
 
+  it('logs a change after what waited for it has run (a stop’s answer), in the next turn.', async () => {
+    const order: string[] = [];
+    const lines = new TaskTransitions(
+      store,
+      pino({ level: 'info' }, { write: (line: string) => order.push(`log: ${JSON.parse(line).msg}`) }),
+    );
+    const taskId = taskIn(TaskState.running);
+    const answered = lines.whenFinished(taskId, new AbortController().signal).then(() => order.push('answered'));
+    lines.move(taskOf(taskId), patchTo(TaskState.exited));
+    await answered;
+    assert.deepEqual(order, ['answered'], 'not logged before the waiter ran');
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(order, ['answered', 'log: task exited']);
+    lines.close();
+  });
+
   it('ignores a move of a task the store does not have.', () => {
     const taskId = insertTask();
     const record = taskOf(taskId);
