@@ -6,6 +6,7 @@
  * two of CPU a start here (docs/benchmarks.md); rounds a few seconds apart do.
  */
 import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
@@ -357,9 +358,10 @@ async function stopsInTurn(
 
 /** bench/http-front.ts in a process of its own, on the private system's bus, as root like the bare side. */
 async function httpFront(systemd: PrivateSystemd): Promise<{ api: ReturnType<typeof client>; close: () => void }> {
+  const secret = randomBytes(16).toString('hex');
   const server = spawn(process.execPath, [...process.execArgv, join(REPO_DIR, 'bench', 'http-front.ts')], {
     stdio: ['pipe', 'pipe', 'inherit'],
-    env: { ...process.env, [FRONT_ENV.busAddress]: systemd.busAddress, [FRONT_ENV.root]: systemd.root },
+    env: { ...process.env, [FRONT_ENV.busAddress]: systemd.busAddress, [FRONT_ENV.root]: systemd.root, [FRONT_ENV.secret]: secret },
   });
   const close = () => server.kill();
   // Its port, or a clear failure (the process gone or silent), never a wait without end.
@@ -371,5 +373,5 @@ async function httpFront(systemd: PrivateSystemd): Promise<{ api: ReturnType<typ
     close();
     throw error;
   });
-  return { api: client(`http://127.0.0.1:${port}`, { keepAlive: true }), close };
+  return { api: client(`http://127.0.0.1:${port}/${secret}`, { keepAlive: true }), close };
 }

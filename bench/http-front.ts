@@ -3,7 +3,8 @@
  * TESSIA_BENCH=ab): a node:http server that, on a request, makes exactly the bare start or the bare
  * stop and answers once it is done — no store, no validation beyond the unit's name, no middleware.
  * The floor of any HTTP API over systemd on this machine: what one more process and an HTTP round
- * trip cost at the moment of a start or a stop. Bench-only: spawned by bench/ab.ts on 127.0.0.1.
+ * trip cost at the moment of a start or a stop. Bench-only: spawned by bench/ab.ts on 127.0.0.1,
+ * as root; every path starts with a secret the bench gives it (other local users reach the port).
  *
  * GET /healthz → {}; POST /start → 201 {unit} (a unit of the `bench-sleep-60` machine, running on);
  * POST /stop {unit} → 200 {state: 'exited'} once its stop job is done; POST /stop-all → 200 {} once
@@ -17,10 +18,16 @@ export interface FrontEnvironment {
   busAddress: string;
   /** The private system's root as this process sees it (bare parameters files are written there). */
   root: string;
+  /** Every path's first segment: a request without it is not found. */
+  secret: string;
 }
 
 /** The front's process reads its bus and the private system's root from these. */
-export const FRONT_ENV = { busAddress: 'TESSIA_BENCH_FRONT_BUS', root: 'TESSIA_BENCH_FRONT_ROOT' } as const;
+export const FRONT_ENV = {
+  busAddress: 'TESSIA_BENCH_FRONT_BUS',
+  root: 'TESSIA_BENCH_FRONT_ROOT',
+  secret: 'TESSIA_BENCH_FRONT_SECRET',
+} as const;
 
 function answer(response: ServerResponse, status: number, body: unknown): void {
   response.statusCode = status;
@@ -61,7 +68,9 @@ async function serve(environment: FrontEnvironment): Promise<void> {
     },
   };
   const server = createServer((request, response) => {
-    const route = routes[`${request.method ?? ''} ${request.url ?? ''}`];
+    const prefix = `/${environment.secret}/`;
+    const path = request.url?.startsWith(prefix) ? request.url.slice(prefix.length - 1) : '';
+    const route = routes[`${request.method ?? ''} ${path}`];
     if (!route) {
       answer(response, 404, { detail: 'no such route' });
       return;
@@ -87,4 +96,5 @@ async function serve(environment: FrontEnvironment): Promise<void> {
 
 const busAddress = process.env[FRONT_ENV.busAddress];
 const root = process.env[FRONT_ENV.root];
-if (busAddress && root) await serve({ busAddress, root });
+const secret = process.env[FRONT_ENV.secret];
+if (busAddress && root && secret) await serve({ busAddress, root, secret });
