@@ -46,7 +46,7 @@ export interface AbSide {
 
 export interface AbResult {
   /** What the run was sized with (a phase of 0 did not run: its figures are null). */
-  settings: { samples: number; stopSamples: number; rounds: number; runnerUser: string };
+  settings: { samples: number; stopSamples: number; rounds: number; runnerUser: string; logLevel: string; frontFollows: boolean };
   a: AbSide;
   b: AbSide;
   bare: { sustained: SustainedResult; rounds: number[]; latency: { p50Ms: number; p99Ms: number } };
@@ -61,14 +61,14 @@ export interface AbResult {
    * its unit as another bus connection of the bench read them (bench/job-timeline.ts): before
    * systemd has the job, the job, and after the job's end until the answer.
    */
-  startPhases: Record<StartSide, ReturnType<typeof phasesP50>>;
+  startPhases: Record<Side, ReturnType<typeof phasesP50>>;
   /**
    * `POST …/stop` until exited (the answer, else the GETs that follow it), for a task that ends at
    * once on SIGTERM, against a bare StopUnit + JobRemoved of a unit of the same shape: an A task, a
    * B task and a bare unit started (not timed), then stopped in turn, in each of their orders in
    * turn (orderOf). `front`: one more bare unit, stopped through the HTTP front.
    */
-  stops: Record<StopSide, { p50Ms: number; p99Ms: number }> & {
+  stops: Record<Side, { p50Ms: number; p99Ms: number }> & {
     p50AOverBare: number;
     p50BOverBare: number;
     p50AOverB: number;
@@ -154,9 +154,11 @@ export async function benchAb(
     appDir,
     ...(options.user ? { user: options.user } : {}),
   });
-  const bare = await BareStarter.connect(systemd);
-  const front = await httpFront(systemd);
+  let bareToClose: BareStarter | undefined;
+  let frontToClose: Awaited<ReturnType<typeof httpFront>> | undefined;
   try {
+    const bare = (bareToClose = await BareStarter.connect(systemd));
+    const front = (frontToClose = await httpFront(systemd));
     const watchedA = await watchedProcesses(systemd, runnerA.unit, runnerA.starter?.unit);
     const watchedB = await watchedProcesses(systemd, runnerB.unit, runnerB.starter?.unit);
     const processes: Record<string, number> = {
@@ -179,13 +181,13 @@ export async function benchAb(
       );
 
     // One client, tasks that keep running: A, B, bare and front starts in turn, in every order in turn.
-    const latencyMs: Record<StartSide, number[]> = { a: [], b: [], bare: [], front: [] };
-    const phases: Record<StartSide, StartPhases[]> = { a: [], b: [], bare: [], front: [] };
+    const latencyMs: Record<Side, number[]> = { a: [], b: [], bare: [], front: [] };
+    const phases: Record<Side, StartPhases[]> = { a: [], b: [], bare: [], front: [] };
     const running: [ReturnType<typeof client>, string][] = [];
     const timeline = await JobTimeline.connect();
     try {
       for (let i = 0; i < options.samples; i++) {
-        for (const side of orderOf(START_SIDES, i)) {
+        for (const side of orderOf(SIDES, i)) {
           const began = performance.now();
           let unit: string;
           if (side === 'bare') unit = await bare.start('full', 'bench-sleep-60');
@@ -211,19 +213,19 @@ export async function benchAb(
     } finally {
       timeline.close();
     }
-    const startPhases = Object.fromEntries(START_SIDES.map((side) => [side, phasesP50(phases[side])])) as AbResult['startPhases'];
+    const startPhases = Object.fromEntries(SIDES.map((side) => [side, phasesP50(phases[side])])) as AbResult['startPhases'];
     await inParallel(running, 16, async ([api, taskId]) => {
       await api.post(`/v1/tasks/${taskId}/stop`);
     });
     await bare.stopAll();
     await bare.collectAll();
     await front.api.post('/stop-all');
-    const latency = (side: StartSide) => ({
+    const latency = (side: Side) => ({
       p50Ms: round(percentile(latencyMs[side], 50)),
       p99Ms: round(percentile(latencyMs[side], 99)),
     });
     log(
-      `A/B start latency, running on, ${options.samples} each: A p50 ${latency('a').p50Ms} p99 ${latency('a').p99Ms} ms; B p50 ${latency('b').p50Ms} p99 ${latency('b').p99Ms} ms; bare p50 ${latency('bare').p50Ms} p99 ${latency('bare').p99Ms} ms; front p50 ${latency('front').p50Ms} p99 ${latency('front').p99Ms} ms; until JobNew / the job / after JobRemoved, p50: ${START_SIDES.map((side) => `${side} ${startPhases[side].untilJobNewMs} / ${startPhases[side].jobMs} / ${startPhases[side].afterJobMs} ms (${startPhases[side].starts})`).join('; ')}`,
+      `A/B start latency, running on, ${options.samples} each: A p50 ${latency('a').p50Ms} p99 ${latency('a').p99Ms} ms; B p50 ${latency('b').p50Ms} p99 ${latency('b').p99Ms} ms; bare p50 ${latency('bare').p50Ms} p99 ${latency('bare').p99Ms} ms; front p50 ${latency('front').p50Ms} p99 ${latency('front').p99Ms} ms; until JobNew / the job / after JobRemoved, p50: ${SIDES.map((side) => `${side} ${startPhases[side].untilJobNewMs} / ${startPhases[side].jobMs} / ${startPhases[side].afterJobMs} ms (${startPhases[side].starts})`).join('; ')}`,
     );
     const stops = await stopsInTurn({ a: apiA, b: apiB, front: front.api }, systemd, options.stopSamples);
     log(
@@ -264,7 +266,14 @@ export async function benchAb(
     };
     log(`A/B ratios: ${JSON.stringify(ratios)}`);
     return {
-      settings: { samples: options.samples, stopSamples: options.stopSamples, rounds: options.rounds, runnerUser: options.user ?? 'root' },
+      settings: {
+        samples: options.samples,
+        stopSamples: options.stopSamples,
+        rounds: options.rounds,
+        runnerUser: options.user ?? 'root',
+        logLevel: (options.config['log'] as { level?: string } | undefined)?.level ?? 'info',
+        frontFollows: process.env[FRONT_ENV.follows] === '1',
+      },
       a,
       b,
       bare: { sustained: bareAll, rounds: rounds.bare.map((r) => r.perSecond), latency: latency('bare') },
@@ -274,16 +283,15 @@ export async function benchAb(
       ratios,
     };
   } finally {
-    await bare.collectAll();
-    bare.close();
-    front.close();
+    await bareToClose?.collectAll();
+    bareToClose?.close();
+    frontToClose?.close();
     await runnerB.stop();
   }
 }
 
-const START_SIDES = ['a', 'b', 'bare', 'front'] as const;
-type StartSide = (typeof START_SIDES)[number];
-type StopSide = StartSide;
+const SIDES = ['a', 'b', 'bare', 'front'] as const;
+type Side = (typeof SIDES)[number];
 const FLOOR_CALLS = ['runnerHealthzA', 'runnerHealthzB', 'frontHealthz', 'dbusGet'] as const;
 type FloorCall = (typeof FLOOR_CALLS)[number];
 /** The floor's calls are made this long after the starts before them. */
@@ -296,7 +304,7 @@ async function stopsInTurn(
 ): Promise<AbResult['stops']> {
   const bare = await BareUnits.connect(systemd);
   const answeredBeforeExit = { a: 0, b: 0 };
-  const ms: Record<StopSide, number[]> = { a: [], b: [], bare: [], front: [] };
+  const ms: Record<Side, number[]> = { a: [], b: [], bare: [], front: [] };
   const floor: Record<FloorCall, number[]> = { runnerHealthzA: [], runnerHealthzB: [], frontHealthz: [], dbusGet: [] };
   try {
     for (let i = 0; i < samples; i++) {
@@ -319,7 +327,7 @@ async function stopsInTurn(
         await calls[name]();
         floor[name].push(performance.now() - began);
       }
-      for (const side of orderOf(START_SIDES, i)) {
+      for (const side of orderOf(SIDES, i)) {
         if (side === 'bare') {
           const began = performance.now();
           await bare.stop(unit);
@@ -339,8 +347,8 @@ async function stopsInTurn(
   } finally {
     bare.bus.close();
   }
-  const figures = (side: StopSide) => ({ p50Ms: round(percentile(ms[side], 50), 2), p99Ms: round(percentile(ms[side], 99), 2) });
-  const p50 = (side: StopSide) => percentile(ms[side], 50);
+  const figures = (side: Side) => ({ p50Ms: round(percentile(ms[side], 50), 2), p99Ms: round(percentile(ms[side], 99), 2) });
+  const p50 = (side: Side) => percentile(ms[side], 50);
   return {
     a: figures('a'),
     b: figures('b'),
@@ -359,7 +367,8 @@ async function stopsInTurn(
 /** bench/http-front.ts in a process of its own, on the private system's bus, as root like the bare side. */
 async function httpFront(systemd: PrivateSystemd): Promise<{ api: ReturnType<typeof client>; close: () => void }> {
   const secret = randomBytes(16).toString('hex');
-  const server = spawn(process.execPath, [...process.execArgv, join(REPO_DIR, 'bench', 'http-front.ts')], {
+  // tsx's loader only: the bench's own flags (an --inspect) are not a root child's.
+  const server = spawn(process.execPath, ['--import', 'tsx', join(REPO_DIR, 'bench', 'http-front.ts')], {
     stdio: ['pipe', 'pipe', 'inherit'],
     env: { ...process.env, [FRONT_ENV.busAddress]: systemd.busAddress, [FRONT_ENV.root]: systemd.root, [FRONT_ENV.secret]: secret },
   });

@@ -11,6 +11,7 @@
  * the units it started are stopped and collected.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { pathToFileURL } from 'node:url';
 import { BareStarter } from './starts.js';
 import { BareUnits, BARE_STOP_UNIT } from './stops.js';
 
@@ -20,6 +21,8 @@ export interface FrontEnvironment {
   root: string;
   /** Every path's first segment: a request without it is not found. */
   secret: string;
+  /** Follows each unit it starts (a match rule for its changes, each read and decoded) as the runner does. */
+  follows: boolean;
 }
 
 /** The front's process reads its bus and the private system's root from these. */
@@ -27,7 +30,11 @@ export const FRONT_ENV = {
   busAddress: 'TESSIA_BENCH_FRONT_BUS',
   root: 'TESSIA_BENCH_FRONT_ROOT',
   secret: 'TESSIA_BENCH_FRONT_SECRET',
+  /** `1`: the front follows its units (FrontEnvironment.follows); the bench's own setting, inherited. */
+  follows: 'TESSIA_BENCH_FRONT_FOLLOWS',
 } as const;
+
+const MAX_BODY_BYTES = 1024;
 
 function answer(response: ServerResponse, status: number, body: unknown): void {
   response.statusCode = status;
@@ -35,10 +42,21 @@ function answer(response: ServerResponse, status: number, body: unknown): void {
   response.end(JSON.stringify(body));
 }
 
+/** The request's JSON body (null when empty); undefined when it is larger than a stop's or not JSON. */
 async function bodyOf(request: IncomingMessage): Promise<unknown> {
   const chunks: Buffer[] = [];
-  for await (const chunk of request) chunks.push(chunk as Buffer);
-  return chunks.length === 0 ? null : (JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown);
+  let size = 0;
+  for await (const chunk of request) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY_BYTES) return undefined;
+    chunks.push(chunk as Buffer);
+  }
+  if (chunks.length === 0) return null;
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+  } catch {
+    return undefined;
+  }
 }
 
 async function serve(environment: FrontEnvironment): Promise<void> {
@@ -48,13 +66,13 @@ async function serve(environment: FrontEnvironment): Promise<void> {
     'GET /healthz': async (_request, response) => answer(response, 200, {}),
     'POST /start': async (_request, response) => {
       starter ??= await BareStarter.connect(environment);
-      answer(response, 201, { unit: await starter.start('full', 'bench-sleep-60', process.env['TESSIA_BENCH_FRONT_FOLLOWS'] === '1') });
+      answer(response, 201, { unit: await starter.start('full', 'bench-sleep-60', environment.follows) });
     },
     'POST /stop': async (request, response) => {
       const body = await bodyOf(request);
       const unit = typeof body === 'object' && body !== null ? (body as { unit?: unknown }).unit : undefined;
       if (typeof unit !== 'string' || !BARE_STOP_UNIT.test(unit)) {
-        answer(response, 400, { detail: 'unit: a bare stop unit' });
+        answer(response, 400, { detail: 'a JSON body {unit} naming a bare stop unit' });
         return;
       }
       stopper ??= await BareUnits.connect(environment);
@@ -94,7 +112,11 @@ async function serve(environment: FrontEnvironment): Promise<void> {
   process.stdin.resume();
 }
 
-const busAddress = process.env[FRONT_ENV.busAddress];
-const root = process.env[FRONT_ENV.root];
-const secret = process.env[FRONT_ENV.secret];
-if (busAddress && root && secret) await serve({ busAddress, root, secret });
+// Run as a program (bench/ab.ts spawns it), never as a side effect of importing FRONT_ENV.
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const busAddress = process.env[FRONT_ENV.busAddress];
+  const root = process.env[FRONT_ENV.root];
+  const secret = process.env[FRONT_ENV.secret];
+  if (!busAddress || !root || !secret) throw new Error(`set ${FRONT_ENV.busAddress}, ${FRONT_ENV.root} and ${FRONT_ENV.secret}`);
+  await serve({ busAddress, root, secret, follows: process.env[FRONT_ENV.follows] === '1' });
+}

@@ -105,7 +105,8 @@ function toStoredTime(value: string): string {
 
 /**
  * Who did what to which task, from where: one log entry per change (never the parameters). Written
- * right after the answer, in the same turn: the entry costs the answer nothing.
+ * right after the answer is handed to the socket, in the same turn (and even if that throws), so the
+ * entry does not delay an answer written at once (a compressed one is written later anyway).
  */
 function audit(request: Request, action: string, taskId: string, machine?: string): void {
   request.log.info(
@@ -140,8 +141,11 @@ export function tasksRouter(tasks: TaskService, logs: TaskLogs, options: TasksRo
       response.set('Idempotent-Replayed', 'true').json(fullView(task));
       return;
     }
-    response.status(201).json(fullView(task));
-    audit(request, 'task.start', task.taskId, task.machine);
+    try {
+      response.status(201).json(fullView(task));
+    } finally {
+      audit(request, 'task.start', task.taskId, task.machine);
+    }
   });
 
   // In creation order, a page at a time; the next page's URL in a Link header (RFC 8288), as the
@@ -197,14 +201,20 @@ export function tasksRouter(tasks: TaskService, logs: TaskLogs, options: TasksRo
 
   router.post('/:taskId/stop', async (request, response) => {
     const task = await tasks.stop(request.params.taskId);
-    response.json(fullView(task));
-    audit(request, 'task.stop', task.taskId, task.machine);
+    try {
+      response.json(fullView(task));
+    } finally {
+      audit(request, 'task.stop', task.taskId, task.machine);
+    }
   });
 
   router.delete('/:taskId', async (request, response) => {
     const task = await tasks.delete(request.params.taskId);
-    response.json({ success: true });
-    audit(request, 'task.delete', task.taskId, task.machine);
+    try {
+      response.json({ success: true });
+    } finally {
+      audit(request, 'task.delete', task.taskId, task.machine);
+    }
   });
 
   return router;

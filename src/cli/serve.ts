@@ -120,6 +120,8 @@ export async function serve(args: string[], hooks: StartHooks = {}): Promise<voi
         () => log.info('stopped'),
         (error: unknown) => log.error({ err: error }, `shutdown failed: ${messageOf(error)}`),
       )
+      // A task's change is logged a turn after it is written (transitions.ts): a turn, then the last flush.
+      .then(() => new Promise((resolve) => setImmediate(resolve)))
       .then(flush)
       .then(() => process.exit(0));
   };

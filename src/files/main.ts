@@ -20,7 +20,7 @@ const MAX_CONNECTIONS = 256;
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { socket: { type: 'string' } }, strict: true });
-  const { log } = createLogger(process.env['TESSIA_LOG_LEVEL'] ?? 'info');
+  const { log } = createLogger(process.env['TESSIA_LOG_LEVEL'] ?? 'info', { service: true });
   const server = new FilesServer(new TaskDirectories(), log);
   const listener = await listenForRunner(values.socket, 'tessia-task-runner-files.socket', MAX_CONNECTIONS);
   server.serve(listener);

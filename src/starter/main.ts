@@ -47,7 +47,7 @@ async function main(): Promise<void> {
   const { values } = parseArgs({ options: { config: { type: 'string' }, socket: { type: 'string' } }, strict: true });
   const configPath = values.config ?? defaultConfigPath();
   let config = await loadConfig(configPath);
-  const { log } = createLogger(config.log.level, { service: true });
+  const { log, flush } = createLogger(config.log.level, { service: true });
   const runtimeDir = process.env['RUNTIME_DIRECTORY']?.split(':')[0] ?? '/run/tessia-task-runner-starter';
   await mkdir(runtimeDir, { recursive: true, mode: 0o700 });
   const handoff = new ParameterHandoff(join(runtimeDir, 'parameters'));
@@ -106,7 +106,8 @@ async function main(): Promise<void> {
   const shutdown = () => {
     listener.close();
     const drained = Promise.race([server.drain(), new Promise((resolve) => setTimeout(resolve, DRAIN_LIMIT_MS).unref())]);
-    void drained.then(() => {
+    // What the last starts logged leaves before the process does (bounded by flush's own wait).
+    void drained.then(flush).then(() => {
       systemd.close();
       process.exit(0);
     });

@@ -145,8 +145,7 @@ export class StarterServer {
       }
     }
     const result = await this.starter.start({ taskId: request.taskId, machine, parameters });
-    // Once the answer has left (its write is a few microtasks on): the entry costs it nothing.
-    setImmediate(() => this.log.info({ taskId: request.taskId, machine, result }, 'task unit started'));
+    this.log.info({ taskId: request.taskId, machine, result }, 'task unit started');
     return { id, result };
   }
 }

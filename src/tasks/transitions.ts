@@ -73,6 +73,8 @@ export class TaskTransitions extends EventEmitter<{ changed: [TaskRecord]; event
     if (event) {
       const fields = { taskId: task.taskId, state: updated.state, exitCode: updated.exitCode };
       // In the next turn: what waits for the change (a start's or a stop's answer) is written first.
+      // The record is the store's; a runner that dies within this turn loses only this entry, and
+      // the serve command lets a turn pass before its last flush.
       setImmediate(() => this.log.info(fields, `task ${updated.state}`));
     }
     this.emit('changed', updated);

@@ -174,11 +174,26 @@ describe('the native journal writer', { skip: skipWriter }, () => {
     const replacement = await Receiver.bind(socketPath);
     receivers.push(replacement);
     for (let i = 1001; i < 1100; i++) journal.send(entry(i));
-    const received = messages(await replacement.read(1100, 1));
+    // Longer than the writer's longest wait between tries (2 s): under load its tries back off that far.
+    const received = messages(await replacement.read(1100, 3));
     // What the first receiver held died with it; the rest comes, in order and once each.
     assert.ok(received.length >= 100, `${received.length} received`);
     const first = Number(received[0]?.replace('entry ', ''));
     assert.deepEqual(received, sequence(first, 1100));
+    assert.equal(await journal.flush(2000), true);
+  });
+
+  it('sends to a receiver that replaced the one its kept-open socket was connected to, losing nothing', LIMIT, async () => {
+    const { receiver, journal } = await receiverAndJournal({ keepOpen: true });
+    journal.send(entry(0));
+    assert.deepEqual(messages(await receiver.read(1)), ['entry 0']);
+    await sleep(20); // idle, the socket kept open on the old receiver
+    await receiver.close();
+    rmSync(socketPath);
+    const replacement = await Receiver.bind(socketPath);
+    receivers.push(replacement);
+    for (let i = 1; i < 10; i++) journal.send(entry(i));
+    assert.deepEqual(messages(await replacement.read(9)), sequence(1, 10));
     assert.equal(await journal.flush(2000), true);
   });
 
