@@ -367,10 +367,12 @@ async function stopsInTurn(
 /** bench/http-front.ts in a process of its own, on the private system's bus, as root like the bare side. */
 async function httpFront(systemd: PrivateSystemd): Promise<{ api: ReturnType<typeof client>; close: () => void }> {
   const secret = randomBytes(16).toString('hex');
-  // tsx's loader only: the bench's own flags (an --inspect) are not a root child's.
+  // tsx's loader only, found in this checkout: the bench's own flags (an --inspect, NODE_OPTIONS) are not a root child's.
+  const { NODE_OPTIONS: _flags, NODE_PATH: _path, ...inherited } = process.env;
   const server = spawn(process.execPath, ['--import', 'tsx', join(REPO_DIR, 'bench', 'http-front.ts')], {
+    cwd: REPO_DIR,
     stdio: ['pipe', 'pipe', 'inherit'],
-    env: { ...process.env, [FRONT_ENV.busAddress]: systemd.busAddress, [FRONT_ENV.root]: systemd.root, [FRONT_ENV.secret]: secret },
+    env: { ...inherited, [FRONT_ENV.busAddress]: systemd.busAddress, [FRONT_ENV.root]: systemd.root, [FRONT_ENV.secret]: secret },
   });
   const close = () => server.kill();
   // Its port, or a clear failure (the process gone or silent), never a wait without end.

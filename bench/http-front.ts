@@ -96,6 +96,8 @@ async function serve(environment: FrontEnvironment): Promise<void> {
     route(request, response).catch((error: unknown) => answer(response, 500, { detail: String(error) }));
   });
   server.keepAliveTimeout = 60_000;
+  // The bench keeps one connection; other local users reach the port (the secret turns them away).
+  server.maxConnections = 8;
   server.listen(0, '127.0.0.1', () => {
     const address = server.address();
     if (typeof address === 'object' && address !== null) process.stdout.write(`${address.port}\n`);

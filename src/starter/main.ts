@@ -107,10 +107,13 @@ async function main(): Promise<void> {
     listener.close();
     const drained = Promise.race([server.drain(), new Promise((resolve) => setTimeout(resolve, DRAIN_LIMIT_MS).unref())]);
     // What the last starts logged leaves before the process does (bounded by flush's own wait).
-    void drained.then(flush).then(() => {
-      systemd.close();
-      process.exit(0);
-    });
+    void drained
+      .then(flush)
+      .catch(() => {})
+      .then(() => {
+        systemd.close();
+        process.exit(0);
+      });
   };
   process.once('SIGTERM', shutdown);
   process.once('SIGINT', shutdown);
