@@ -12,9 +12,9 @@
  * By default the socket is open only while entries wait, and closed in the turn of the event loop
  * after the last one left: an open unix-dgram socket keeps the process alive, and a program that
  * logs and returns must exit. With `keepOpen` (a service, which ends by exiting) it stays open
- * (connected again after journald restarts) until close(). While journald is congested, waiting entries keep the process alive, as
- * output to a slow reader does on journald's stdout stream; `flush(timeoutMs)` bounds how long a
- * caller waits before exiting anyway. While journald is unreachable they do not hold the process.
+ * (connected again after journald restarts) until close(). While journald is congested, waiting
+ * entries keep the process alive, as output to a slow reader does on journald's stdout stream;
+ * `flush(timeoutMs)` bounds how long a caller waits before exiting anyway. While journald is unreachable they do not hold the process.
  */
 import {
   connectDatagramSocket,
@@ -57,9 +57,10 @@ export interface NativeJournalOptions {
   maxDatagramBytes?: number;
   /**
    * Keeps the socket open between entries, for a process that ends by exiting (a service): it then
-   * lives, connected again after journald restarts, until close(). Opening and closing it around each entry cost a service's entry about
-   * 0.05 ms of the call and 0.1 ms of CPU (docs/benchmarks.md). (Default: false: closed in the
-   * turn after the last entry left, so a program that logs and returns exits)
+   * lives, connected again after journald restarts, until close(). Opening and closing it around
+   * each entry cost a service's entry about 0.05 ms of the call and 0.1 ms of CPU
+   * (docs/benchmarks.md). (Default: false: closed in the turn after the last entry left, so a
+   * program that logs and returns exits)
    */
   keepOpen?: boolean;
 }
