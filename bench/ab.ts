@@ -32,6 +32,19 @@ export function orderOf<T>(sides: readonly T[], i: number): T[] {
   return all[i % all.length] ?? [...sides];
 }
 
+/**
+ * The i-th row of a balanced Latin square of `sides` (an even number of them: Williams' design):
+ * over a multiple of their number of rows, each side is in each place once and goes right after
+ * each other one once. Fewer rounds than orderOf's every order (4 sides: 4 rows, not 24).
+ */
+export function balancedOrderOf<T>(sides: readonly T[], i: number): T[] {
+  const n = sides.length;
+  if (n % 2 !== 0) throw new Error('a balanced order needs an even number of sides');
+  // First row 0, 1, n-1, 2, n-2, …; row r adds r to each (mod n).
+  const first = Array.from({ length: n }, (_, k) => (k === 0 ? 0 : k % 2 === 1 ? (k + 1) / 2 : n - k / 2));
+  return first.map((place) => sides[(place + i) % n] as T);
+}
+
 function permutations<T>(items: readonly T[]): T[][] {
   if (items.length <= 1) return [[...items]];
   return items.flatMap((item, index) => permutations([...items.slice(0, index), ...items.slice(index + 1)]).map((rest) => [item, ...rest]));
@@ -53,9 +66,11 @@ export interface AbResult {
   /**
    * The same bare starts (one at a time) and stops made through bench/http-front.ts: a node:http
    * server in a process of its own that makes the bare call and answers when it is done. The floor of
-   * any HTTP API over systemd here; `overBare`: its p50 over the bare side's.
+   * any HTTP API over systemd here; `overBare`: its p50 over the bare side's. `sustained`: its
+   * rounds beside the others' (tasks that end at once, each followed, its CPU time read and collected
+   * as the runner does), with the front's own CPU a start (`cpuMsPerStart.front`).
    */
-  front: { latency: { p50Ms: number; p99Ms: number; overBare: number } };
+  front: { latency: { p50Ms: number; p99Ms: number; overBare: number }; sustained: SustainedResult; rounds: number[] };
   /**
    * Each side's starts one at a time in three parts, p50 of each, by the JobNew and JobRemoved of
    * its unit as another bus connection of the bench read them (bench/job-timeline.ts): before
@@ -87,7 +102,14 @@ export interface AbResult {
     answeredBeforeExit: Record<'a' | 'b', number>;
   };
   /** A's rate over B's, and over bare; each build's runner and starter CPU a start. */
-  ratios: { aOverB: number; aOverBare: number; bOverBare: number; latencyP50AOverBare: number; latencyP50BOverBare: number };
+  ratios: {
+    aOverB: number;
+    aOverBare: number;
+    bOverBare: number;
+    frontOverBare: number;
+    latencyP50AOverBare: number;
+    latencyP50BOverBare: number;
+  };
 }
 
 /**
@@ -138,11 +160,11 @@ export async function benchAb(
   const head = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: REPO_DIR, encoding: 'utf8' }).trim();
   const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: REPO_DIR, encoding: 'utf8' }).trim() !== '';
   const revisionA = `${head}${dirty ? ' with uncommitted changes' : ''}`;
-  // Whole cycles of orders (3 sides: 6 orders; 4 sides and the 4 floor calls: 24): else some orders come more often.
+  // Whole cycles of orders (starts and stops: 4 sides and the 4 floor calls, 24 orders; rounds: 4 rows, balancedOrderOf): else some orders come more often.
   for (const [name, count, cycle] of [
     ['TESSIA_BENCH_SAMPLES', options.samples, 24],
     ['TESSIA_BENCH_STOP_SAMPLES', options.stopSamples, 24],
-    ['TESSIA_BENCH_AB_ROUNDS', options.rounds, 6],
+    ['TESSIA_BENCH_AB_ROUNDS', options.rounds, SIDES.length],
   ] as const) {
     if (count % cycle !== 0) log(`${name}=${count} is not a multiple of ${cycle}: its orders do not come equally often`);
   }
@@ -233,14 +255,18 @@ export async function benchAb(
     );
     await sleep(3000);
 
-    // Sustained: A, B and bare rounds, in every order in turn.
-    const rounds: Record<'a' | 'b' | 'bare', SustainedResult[]> = { a: [], b: [], bare: [] };
+    // Sustained: A, B, bare and front rounds, in a balanced order (balancedOrderOf). The front's
+    // tasks end at once as the others do; it follows each, reads its CPU time and collects it.
+    const rounds: Record<Side, SustainedResult[]> = { a: [], b: [], bare: [], front: [] };
+    const startByFront = async () => (await front.api.post('/start-ending')).status === 201;
+    const hostProcesses = { front: front.pid };
     for (let turn = 0; turn < options.rounds; turn++) {
-      for (const side of orderOf(['a', 'b', 'bare'] as const, turn)) {
+      for (const side of balancedOrderOf(SIDES, turn)) {
         await sleep(1000);
-        const startOne = side === 'a' ? startBy(apiA) : side === 'b' ? startBy(apiB) : startBare;
-        rounds[side].push(await sustained(systemd, processes, startOne));
+        const startOne = { a: startBy(apiA), b: startBy(apiB), bare: startBare, front: startByFront }[side];
+        rounds[side].push(await sustained(systemd, processes, startOne, hostProcesses));
         if (side === 'bare') await bare.collectAll();
+        if (side === 'front') await front.api.post('/stop-all');
       }
     }
     const side = (key: 'a' | 'b', revision: string): AbSide => {
@@ -257,10 +283,15 @@ export async function benchAb(
     log(
       `A/B sustained bare: ${bareAll.perSecond}/s (rounds ${rounds.bare.map((r) => r.perSecond).join(', ')}); all ${JSON.stringify(bareAll.cpuMsPerStart)}`,
     );
+    const frontAll = together(rounds.front);
+    log(
+      `A/B sustained front: ${frontAll.perSecond}/s (rounds ${rounds.front.map((r) => r.perSecond).join(', ')}), ${frontAll.failures} failures; the front ${frontAll.cpuMsPerStart['front']} ms of CPU a start; all ${JSON.stringify(frontAll.cpuMsPerStart)}`,
+    );
     const ratios = {
       aOverB: round(a.sustained.perSecond / b.sustained.perSecond, 3),
       aOverBare: round(a.sustained.perSecond / bareAll.perSecond, 3),
       bOverBare: round(b.sustained.perSecond / bareAll.perSecond, 3),
+      frontOverBare: round(frontAll.perSecond / bareAll.perSecond, 3),
       latencyP50AOverBare: round(a.latency.p50Ms / latency('bare').p50Ms, 3),
       latencyP50BOverBare: round(b.latency.p50Ms / latency('bare').p50Ms, 3),
     };
@@ -277,7 +308,11 @@ export async function benchAb(
       a,
       b,
       bare: { sustained: bareAll, rounds: rounds.bare.map((r) => r.perSecond), latency: latency('bare') },
-      front: { latency: { ...latency('front'), overBare: round(percentile(latencyMs.front, 50) / percentile(latencyMs.bare, 50), 3) } },
+      front: {
+        latency: { ...latency('front'), overBare: round(percentile(latencyMs.front, 50) / percentile(latencyMs.bare, 50), 3) },
+        sustained: frontAll,
+        rounds: rounds.front.map((r) => r.perSecond),
+      },
       startPhases,
       stops,
       ratios,
@@ -365,7 +400,7 @@ async function stopsInTurn(
 }
 
 /** bench/http-front.ts in a process of its own, on the private system's bus, as root like the bare side. */
-async function httpFront(systemd: PrivateSystemd): Promise<{ api: ReturnType<typeof client>; close: () => void }> {
+async function httpFront(systemd: PrivateSystemd): Promise<{ api: ReturnType<typeof client>; pid: number; close: () => void }> {
   const secret = randomBytes(16).toString('hex');
   // tsx's loader only, found in this checkout: the bench's own flags (an --inspect, NODE_OPTIONS) are not a root child's.
   const { NODE_OPTIONS: _flags, NODE_PATH: _path, ...inherited } = process.env;
@@ -384,5 +419,6 @@ async function httpFront(systemd: PrivateSystemd): Promise<{ api: ReturnType<typ
     close();
     throw error;
   });
-  return { api: client(`http://127.0.0.1:${port}/${secret}`, { keepAlive: true }), close };
+  if (server.pid === undefined) throw new Error('the HTTP front has no PID');
+  return { api: client(`http://127.0.0.1:${port}/${secret}`, { keepAlive: true }), pid: server.pid, close };
 }

@@ -7,6 +7,8 @@
  * as root; every path starts with a secret the bench gives it (other local users reach the port).
  *
  * GET /healthz → {}; POST /start → 201 {unit} (a unit of the `bench-sleep-60` machine, running on);
+ * POST /start-ending → 201 {unit} (a unit of `bench-sleep`, ending at once: followed, and at its end
+ * its CPU time read and the unit collected, as the runner and the bare sustained starts do);
  * POST /stop {unit} → 200 {state: 'exited'} once its stop job is done; POST /stop-all → 200 {} once
  * the units it started are stopped and collected.
  */
@@ -60,13 +62,16 @@ async function bodyOf(request: IncomingMessage): Promise<unknown> {
 }
 
 async function serve(environment: FrontEnvironment): Promise<void> {
-  let starter: BareStarter | undefined;
-  let stopper: BareUnits | undefined;
+  // Connected before it listens: concurrent first requests share them.
+  const starter = await BareStarter.connect(environment);
+  const stopper = await BareUnits.connect(environment);
   const routes: Record<string, (request: IncomingMessage, response: ServerResponse) => Promise<void>> = {
     'GET /healthz': async (_request, response) => answer(response, 200, {}),
     'POST /start': async (_request, response) => {
-      starter ??= await BareStarter.connect(environment);
       answer(response, 201, { unit: await starter.start('full', 'bench-sleep-60', environment.follows) });
+    },
+    'POST /start-ending': async (_request, response) => {
+      answer(response, 201, { unit: await starter.start('full', 'bench-sleep', true) });
     },
     'POST /stop': async (request, response) => {
       const body = await bodyOf(request);
@@ -75,13 +80,12 @@ async function serve(environment: FrontEnvironment): Promise<void> {
         answer(response, 400, { detail: 'a JSON body {unit} naming a bare stop unit' });
         return;
       }
-      stopper ??= await BareUnits.connect(environment);
       await stopper.stop(unit);
       answer(response, 200, { state: 'exited' });
     },
     'POST /stop-all': async (_request, response) => {
-      await starter?.stopAll();
-      await starter?.collectAll();
+      await starter.stopAll();
+      await starter.collectAll();
       answer(response, 200, {});
     },
   };
@@ -96,16 +100,17 @@ async function serve(environment: FrontEnvironment): Promise<void> {
     route(request, response).catch((error: unknown) => answer(response, 500, { detail: String(error) }));
   });
   server.keepAliveTimeout = 60_000;
-  // The bench keeps one connection; other local users reach the port (the secret turns them away).
-  server.maxConnections = 8;
+  // The bench keeps at most one connection a client (16 in the sustained rounds); other local users
+  // reach the port (the secret turns them away).
+  server.maxConnections = 20;
   server.listen(0, '127.0.0.1', () => {
     const address = server.address();
     if (typeof address === 'object' && address !== null) process.stdout.write(`${address.port}\n`);
   });
   // Its bus connections would try to reconnect to a private system that is gone: it exits.
   const exit = () => {
-    starter?.close();
-    stopper?.bus.close();
+    starter.close();
+    stopper.bus.close();
     process.exit(0);
   };
   process.once('SIGTERM', exit);

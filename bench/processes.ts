@@ -9,7 +9,12 @@ const CLOCK_TICKS = 100;
 
 /** user + system CPU seconds of a process (PID as seen inside the private system). */
 export function cpuSeconds(systemd: PrivateSystemd, pid: number): number {
-  const stat = readFileSync(`${systemd.root}/proc/${pid}/stat`, 'utf8');
+  return cpuSecondsIn(`${systemd.root}/proc`, pid);
+}
+
+/** user + system CPU seconds of process `pid` of the /proc at `proc`. */
+function cpuSecondsIn(proc: string, pid: number): number {
+  const stat = readFileSync(`${proc}/${pid}/stat`, 'utf8');
   // Fields after the command name (which may hold spaces), from field 3 on: utime is 14, stime 15.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
@@ -50,21 +55,28 @@ export function machineCpu(): { busy: number; idle: number } {
 /**
  * CPU seconds each watched process (and this bench process) used while `phase` ran; "other" is
  * the rest of the machine's busy time: the tasks' processes, including the sandbox set-up systemd
- * does in each new process before exec.
+ * does in each new process before exec. `processes` are PIDs inside the private system,
+ * `hostProcesses` this bench's own children (the HTTP front of bench/http-front.ts).
  */
 export async function cpuDuring<T>(
   systemd: PrivateSystemd,
   processes: Record<string, number>,
   phase: () => Promise<T>,
+  hostProcesses: Record<string, number> = {},
 ): Promise<{ result: T; cpuSeconds: Record<string, number> }> {
-  const before = Object.fromEntries(Object.entries(processes).map(([name, pid]) => [name, cpuSeconds(systemd, pid)]));
+  const inside = `${systemd.root}/proc`;
+  const watched = [
+    ...Object.entries(processes).map(([name, pid]) => [name, () => cpuSecondsIn(inside, pid)] as const),
+    ...Object.entries(hostProcesses).map(([name, pid]) => [name, () => cpuSecondsIn('/proc', pid)] as const),
+  ];
+  const before = Object.fromEntries(watched.map(([name, read]) => [name, read()]));
   const benchBefore = process.cpuUsage();
   const machineBefore = machineCpu();
   const result = await phase();
   const machineAfter = machineCpu();
   const bench = process.cpuUsage(benchBefore);
   const used: Record<string, number> = {};
-  for (const [name, pid] of Object.entries(processes)) used[name] = cpuSeconds(systemd, pid) - (before[name] ?? 0);
+  for (const [name, read] of watched) used[name] = read() - (before[name] ?? 0);
   used['bench (clients)'] = (bench.user + bench.system) / 1e6;
   const busy = machineAfter.busy - machineBefore.busy;
   used['other'] = Math.max(0, busy - Object.values(used).reduce((sum, value) => sum + value, 0));

@@ -44,8 +44,8 @@ if ((process.env['TESSIA_BENCH'] ?? '').split(',').includes('perf')) requireTool
 const samples = countFrom('TESSIA_BENCH_SAMPLES', 500);
 // TESSIA_BENCH_STOP_SAMPLES: tasks stopped, as many bare units (default 200); in `ab`, of each side (0: none).
 const stopSamples = countFrom('TESSIA_BENCH_STOP_SAMPLES', 200);
-// TESSIA_BENCH_AB_ROUNDS: sustained rounds of each side in `ab` (default 6; 0: none).
-const abRounds = countFrom('TESSIA_BENCH_AB_ROUNDS', 6);
+// TESSIA_BENCH_AB_ROUNDS: sustained rounds of each side in `ab` (default 8, two cycles of its balanced order; 0: none).
+const abRounds = countFrom('TESSIA_BENCH_AB_ROUNDS', 8);
 const booted = await bootPrivateSystemd({ log: say });
 process.env['TESSIA_TEST_SYSTEMD_PID'] = String(booted.systemd.pid);
 process.once('SIGINT', () => void booted.shutdown().then(() => process.exit(130)));

@@ -233,20 +233,25 @@ export async function sustained(
   systemd: PrivateSystemd,
   processes: Record<string, number>,
   startOne: () => Promise<boolean>,
+  hostProcesses: Record<string, number> = {},
 ): Promise<SustainedResult> {
   let starts = 0;
   let failures = 0;
   const began = performance.now();
   const until = began + SUSTAINED_MS;
-  const { cpuSeconds } = await cpuDuring(systemd, processes, () =>
-    Promise.all(
-      Array.from({ length: CLIENTS }, async () => {
-        while (performance.now() < until) {
-          if (await startOne()) starts += 1;
-          else failures += 1;
-        }
-      }),
-    ),
+  const { cpuSeconds } = await cpuDuring(
+    systemd,
+    processes,
+    () =>
+      Promise.all(
+        Array.from({ length: CLIENTS }, async () => {
+          while (performance.now() < until) {
+            if (await startOne()) starts += 1;
+            else failures += 1;
+          }
+        }),
+      ),
+    hostProcesses,
   );
   const seconds = (performance.now() - began) / 1000;
   const cpuMsPerStart = Object.fromEntries(

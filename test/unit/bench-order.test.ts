@@ -1,7 +1,7 @@
 /** The A/B benchmark's order of sides (bench/ab.ts): fair to each side over whole cycles. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { orderOf } from '../../bench/ab.js';
+import { balancedOrderOf, orderOf } from '../../bench/ab.js';
 
 describe('orderOf', () => {
   for (const sides of [
@@ -25,4 +25,29 @@ describe('orderOf', () => {
       assert.deepEqual(new Set(first.values()), new Set([(2 * cycle) / sides.length]));
     });
   }
+});
+
+describe('balancedOrderOf', () => {
+  for (const count of [2, 4, 6]) {
+    const sides = Array.from({ length: count }, (_, index) => `s${index}`);
+    it(`over ${count} rows puts each of ${count} sides in each place once and right after each other one once.`, () => {
+      const after = new Map<string, number>();
+      const places = new Map<string, number>();
+      for (let turn = 0; turn < 2 * count; turn++) {
+        const order = balancedOrderOf(sides, turn);
+        assert.deepEqual([...order].sort(), [...sides].sort(), `turn ${turn}: ${order.join(' ')}`);
+        order.forEach((side, place) => places.set(`${side}@${place}`, (places.get(`${side}@${place}`) ?? 0) + 1));
+        for (let k = 1; k < order.length; k++)
+          after.set(`${order[k - 1]}→${order[k]}`, (after.get(`${order[k - 1]}→${order[k]}`) ?? 0) + 1);
+      }
+      assert.equal(places.size, count * count);
+      assert.deepEqual(new Set(places.values()), new Set([2]));
+      assert.equal(after.size, count * (count - 1));
+      assert.deepEqual(new Set(after.values()), new Set([2]));
+    });
+  }
+
+  it('refuses an odd number of sides (no such square of that few rows).', () => {
+    assert.throws(() => balancedOrderOf(['a', 'b', 'c'], 0), /even number/);
+  });
 });
