@@ -62,9 +62,10 @@ async function bodyOf(request: IncomingMessage): Promise<unknown> {
 }
 
 async function serve(environment: FrontEnvironment): Promise<void> {
-  // Connected before it listens: concurrent first requests share them.
+  // The starter connected before it listens: concurrent first starts share it. The stopper's
+  // connection (one more that every job's end wakes) only from the first stop on, as before.
   const starter = await BareStarter.connect(environment);
-  const stopper = await BareUnits.connect(environment);
+  let stopper: Promise<BareUnits> | undefined;
   const routes: Record<string, (request: IncomingMessage, response: ServerResponse) => Promise<void>> = {
     'GET /healthz': async (_request, response) => answer(response, 200, {}),
     'POST /start': async (_request, response) => {
@@ -80,7 +81,8 @@ async function serve(environment: FrontEnvironment): Promise<void> {
         answer(response, 400, { detail: 'a JSON body {unit} naming a bare stop unit' });
         return;
       }
-      await stopper.stop(unit);
+      stopper ??= BareUnits.connect(environment);
+      await (await stopper).stop(unit);
       answer(response, 200, { state: 'exited' });
     },
     'POST /stop-all': async (_request, response) => {
@@ -110,7 +112,7 @@ async function serve(environment: FrontEnvironment): Promise<void> {
   // Its bus connections would try to reconnect to a private system that is gone: it exits.
   const exit = () => {
     starter.close();
-    stopper.bus.close();
+    void stopper?.then((units) => units.bus.close());
     process.exit(0);
   };
   process.once('SIGTERM', exit);

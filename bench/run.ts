@@ -25,8 +25,13 @@ import { benchAb } from './ab.js';
 import { benchPolkit } from './polkit.js';
 import { perfProfileStarts, requireTools } from './perf-profile.js';
 
-/** The runner's Unix socket, inside the private system: what the Cockpit page talks to. */
-const BENCH_API_SOCKET = '/run/tessia-test/bench-api.sock';
+/**
+ * The runner's Unix socket, inside the private system: what the Cockpit page talks to. In a
+ * directory of its own, which the runner's user owns (a runner not root cannot make a socket in
+ * /run/tessia-test).
+ */
+const BENCH_API_DIR = '/run/tessia-test/bench-api';
+const BENCH_API_SOCKET = `${BENCH_API_DIR}/api.sock`;
 const say = (line: string) => process.stderr.write(`[bench] ${line}\n`);
 /** A count from the environment: a whole number, 0 or more, else the run stops before it boots anything. */
 function countFrom(name: string, fallback: number): number {
@@ -94,6 +99,11 @@ try {
   ).split(',');
   // The Cockpit page talks to the runner over its Unix socket: only the runs that measure it have one.
   const runnerConfig = chosen.includes('cockpit') ? { ...config, unixSocket: { path: BENCH_API_SOCKET, mode: '0600' } } : config;
+  if (chosen.includes('cockpit')) {
+    const owner = user ?? 'root';
+    const made = await booted.systemd.run(['install', '-d', '-o', owner, '-g', owner, '-m', '0750', BENCH_API_DIR]);
+    if (made.code !== 0) throw new Error(`could not make ${BENCH_API_DIR}: ${made.stderr}`);
+  }
   const runner = await startRunnerService(runnerConfig, { nodeFlags, env, starter, ...(user ? { user } : {}) });
   say(starter ? 'task units are started through the privileged starter' : 'the runner starts task units itself');
   say(`the runner runs as ${user ?? 'root'}`);
