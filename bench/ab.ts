@@ -1,7 +1,8 @@
 /**
  * Two builds of the runner side by side (TESSIA_BENCH=ab, TESSIA_BENCH_AB=<git revision>): this
  * checkout's (A) and the revision's (B), each a service with its own privileged starter, in the same
- * private systemd, measured in interleaved rounds (each phase's sides in every order in turn: orderOf) against each other and against bare
+ * private systemd, measured in interleaved rounds (starts and stops: each phase's sides in every order in turn, orderOf; sustained
+ * rounds: balancedOrderOf) against each other and against bare
  * starts of the same unit shape. Two runs at different moments do not compare below a millisecond or
  * two of CPU a start here (docs/benchmarks.md); rounds a few seconds apart do.
  */
@@ -34,8 +35,8 @@ export function orderOf<T>(sides: readonly T[], i: number): T[] {
 
 /**
  * The i-th row of a balanced Latin square of `sides` (an even number of them: Williams' design):
- * over a multiple of their number of rows, each side is in each place once and goes right after
- * each other one once. Fewer rounds than orderOf's every order (4 sides: 4 rows, not 24).
+ * over each whole cycle of rows (as many as sides), each side is in each place once and goes right
+ * after each other one once. Fewer rounds than orderOf's every order (4 sides: 4 rows, not 24).
  */
 export function balancedOrderOf<T>(sides: readonly T[], i: number): T[] {
   const n = sides.length;
@@ -101,7 +102,7 @@ export interface AbResult {
     /** Stops whose answer was not `exited` yet (a GET had to tell), by side. */
     answeredBeforeExit: Record<'a' | 'b', number>;
   };
-  /** A's rate over B's, and over bare; each build's runner and starter CPU a start. */
+  /** Sustained rates, each over another: A's over B's and over bare, B's and the front's over bare (starts over seconds, unrounded). */
   ratios: {
     aOverB: number;
     aOverBare: number;
@@ -241,7 +242,7 @@ export async function benchAb(
     });
     await bare.stopAll();
     await bare.collectAll();
-    await front.api.post('/stop-all');
+    await mustAnswer(front.api.post('/stop-all'), 'the front did not stop and collect its units');
     const latency = (side: Side) => ({
       p50Ms: round(percentile(latencyMs[side], 50)),
       p99Ms: round(percentile(latencyMs[side], 99)),
@@ -250,6 +251,8 @@ export async function benchAb(
       `A/B start latency, running on, ${options.samples} each: A p50 ${latency('a').p50Ms} p99 ${latency('a').p99Ms} ms; B p50 ${latency('b').p50Ms} p99 ${latency('b').p99Ms} ms; bare p50 ${latency('bare').p50Ms} p99 ${latency('bare').p99Ms} ms; front p50 ${latency('front').p50Ms} p99 ${latency('front').p99Ms} ms; until JobNew / the job / after JobRemoved, p50: ${SIDES.map((side) => `${side} ${startPhases[side].untilJobNewMs} / ${startPhases[side].jobMs} / ${startPhases[side].afterJobMs} ms (${startPhases[side].starts})`).join('; ')}`,
     );
     const stops = await stopsInTurn({ a: apiA, b: apiB, front: front.api }, systemd, options.stopSamples);
+    // The front's stop connection, which every job's end would wake, is not carried into its sustained rounds.
+    await mustAnswer(front.api.post('/stops-done'), 'the front did not close its stop connection');
     log(
       `A/B stops, ${options.stopSamples} each: A p50 ${stops.a.p50Ms} p99 ${stops.a.p99Ms} ms; B p50 ${stops.b.p50Ms} p99 ${stops.b.p99Ms} ms; bare p50 ${stops.bare.p50Ms} p99 ${stops.bare.p99Ms} ms; front p50 ${stops.front.p50Ms} p99 ${stops.front.p99Ms} ms; GET /healthz of A p50 ${stops.floorP50Ms.runnerHealthzA} ms, of B ${stops.floorP50Ms.runnerHealthzB} ms, of the front ${stops.floorP50Ms.frontHealthz} ms, a bare Get ${stops.floorP50Ms.dbusGet} ms; answered before the end ${JSON.stringify(stops.answeredBeforeExit)}; A/bare ${stops.p50AOverBare}, B/bare ${stops.p50BOverBare}, A/B ${stops.p50AOverB}, front/bare ${stops.p50FrontOverBare}, A/front ${stops.p50AOverFront}`,
     );
@@ -266,7 +269,7 @@ export async function benchAb(
         const startOne = { a: startBy(apiA), b: startBy(apiB), bare: startBare, front: startByFront }[side];
         rounds[side].push(await sustained(systemd, processes, startOne, hostProcesses));
         if (side === 'bare') await bare.collectAll();
-        if (side === 'front') await front.api.post('/stop-all');
+        if (side === 'front') await mustAnswer(front.api.post('/stop-all'), 'the front did not stop and collect its units');
       }
     }
     const side = (key: 'a' | 'b', revision: string): AbSide => {
@@ -288,10 +291,10 @@ export async function benchAb(
       `A/B sustained front: ${frontAll.perSecond}/s (rounds ${rounds.front.map((r) => r.perSecond).join(', ')}), ${frontAll.failures} failures; the front ${frontAll.cpuMsPerStart['front']} ms of CPU a start; all ${JSON.stringify(frontAll.cpuMsPerStart)}`,
     );
     const ratios = {
-      aOverB: round(a.sustained.perSecond / b.sustained.perSecond, 3),
-      aOverBare: round(a.sustained.perSecond / bareAll.perSecond, 3),
-      bOverBare: round(b.sustained.perSecond / bareAll.perSecond, 3),
-      frontOverBare: round(frontAll.perSecond / bareAll.perSecond, 3),
+      aOverB: rateOver(a.sustained, b.sustained),
+      aOverBare: rateOver(a.sustained, bareAll),
+      bOverBare: rateOver(b.sustained, bareAll),
+      frontOverBare: rateOver(frontAll, bareAll),
       latencyP50AOverBare: round(a.latency.p50Ms / latency('bare').p50Ms, 3),
       latencyP50BOverBare: round(b.latency.p50Ms / latency('bare').p50Ms, 3),
     };
@@ -303,6 +306,7 @@ export async function benchAb(
         rounds: options.rounds,
         runnerUser: options.user ?? 'root',
         logLevel: (options.config['log'] as { level?: string } | undefined)?.level ?? 'info',
+        // The front's starts one at a time only: in its sustained rounds it follows every unit (to collect it at its end).
         frontFollows: process.env[FRONT_ENV.follows] === '1',
       },
       a,
@@ -323,6 +327,17 @@ export async function benchAb(
     frontToClose?.close();
     await runnerB.stop();
   }
+}
+
+/** One sustained side's rate over another's, from their starts and seconds (not the rounded rates). */
+function rateOver(side: SustainedResult, other: SustainedResult): number {
+  return round(side.starts / side.seconds / (other.starts / other.seconds), 3);
+}
+
+/** A request to the front that must succeed (2xx), else the run stops with `why`. */
+async function mustAnswer(reply: Promise<{ status: number }>, why: string): Promise<void> {
+  const { status } = await reply;
+  if (status < 200 || status >= 300) throw new Error(`${why}: ${status}`);
 }
 
 const SIDES = ['a', 'b', 'bare', 'front'] as const;

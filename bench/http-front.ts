@@ -9,8 +9,9 @@
  * GET /healthz → {}; POST /start → 201 {unit} (a unit of the `bench-sleep-60` machine, running on);
  * POST /start-ending → 201 {unit} (a unit of `bench-sleep`, ending at once: followed, and at its end
  * its CPU time read and the unit collected, as the runner and the bare sustained starts do);
- * POST /stop {unit} → 200 {state: 'exited'} once its stop job is done; POST /stop-all → 200 {} once
- * the units it started are stopped and collected.
+ * POST /stop {unit} → 200 {state: 'exited'} once its stop job is done; POST /stops-done → 200 {} once
+ * the stops' bus connection is closed; POST /stop-all → 200 {} once the units it started are stopped
+ * and collected.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { pathToFileURL } from 'node:url';
@@ -38,6 +39,14 @@ export const FRONT_ENV = {
 
 const MAX_BODY_BYTES = 1024;
 
+/** Runs `undo`, then rethrows: a failed connection is not kept. */
+function forget(undo: () => void): (error: unknown) => never {
+  return (error) => {
+    undo();
+    throw error;
+  };
+}
+
 function answer(response: ServerResponse, status: number, body: unknown): void {
   response.statusCode = status;
   response.setHeader('content-type', 'application/json');
@@ -62,17 +71,26 @@ async function bodyOf(request: IncomingMessage): Promise<unknown> {
 }
 
 async function serve(environment: FrontEnvironment): Promise<void> {
-  // The starter connected before it listens: concurrent first starts share it. The stopper's
-  // connection (one more that every job's end wakes) only from the first stop on, as before.
-  const starter = await BareStarter.connect(environment);
+  // Each bus connection is made at its first use (as in the ninth session's runs: the starts' after
+  // the bench's own connections), once: concurrent first requests share it. A failed one is tried
+  // again at the next request.
+  let starter: Promise<BareStarter> | undefined;
   let stopper: Promise<BareUnits> | undefined;
+  const starts = () => (starter ??= BareStarter.connect(environment).catch(forget(() => (starter = undefined))));
+  const stops = () => (stopper ??= BareUnits.connect(environment).catch(forget(() => (stopper = undefined))));
+  // Its bus connections would try to reconnect to a private system that is gone: it exits (the
+  // process's end closes them).
+  process.once('SIGTERM', () => process.exit(0));
+  // The bench gone without a word: its end of stdin closes.
+  process.stdin.once('end', () => process.exit(0));
+  process.stdin.resume();
   const routes: Record<string, (request: IncomingMessage, response: ServerResponse) => Promise<void>> = {
     'GET /healthz': async (_request, response) => answer(response, 200, {}),
     'POST /start': async (_request, response) => {
-      answer(response, 201, { unit: await starter.start('full', 'bench-sleep-60', environment.follows) });
+      answer(response, 201, { unit: await (await starts()).start('full', 'bench-sleep-60', environment.follows) });
     },
     'POST /start-ending': async (_request, response) => {
-      answer(response, 201, { unit: await starter.start('full', 'bench-sleep', true) });
+      answer(response, 201, { unit: await (await starts()).start('full', 'bench-sleep', true) });
     },
     'POST /stop': async (request, response) => {
       const body = await bodyOf(request);
@@ -81,13 +99,20 @@ async function serve(environment: FrontEnvironment): Promise<void> {
         answer(response, 400, { detail: 'a JSON body {unit} naming a bare stop unit' });
         return;
       }
-      stopper ??= BareUnits.connect(environment);
-      await (await stopper).stop(unit);
+      await (await stops()).stop(unit);
       answer(response, 200, { state: 'exited' });
     },
+    // After the stops: the stops' connection, which every job's end would wake, is closed.
+    'POST /stops-done': async (_request, response) => {
+      const closing = stopper;
+      stopper = undefined;
+      (await closing)?.bus.close();
+      answer(response, 200, {});
+    },
     'POST /stop-all': async (_request, response) => {
-      await starter.stopAll();
-      await starter.collectAll();
+      const made = await starter;
+      await made?.stopAll();
+      await made?.collectAll();
       answer(response, 200, {});
     },
   };
@@ -96,12 +121,16 @@ async function serve(environment: FrontEnvironment): Promise<void> {
     const path = request.url?.startsWith(prefix) ? request.url.slice(prefix.length - 1) : '';
     const route = routes[`${request.method ?? ''} ${path}`];
     if (!route) {
+      // Without the secret, no connection kept: other local users cannot hold the bench's slots cheaply.
+      response.setHeader('connection', 'close');
       answer(response, 404, { detail: 'no such route' });
       return;
     }
     route(request, response).catch((error: unknown) => answer(response, 500, { detail: String(error) }));
   });
   server.keepAliveTimeout = 60_000;
+  // A connection that sends no whole request head within 5 s is closed (the bench sends it at once).
+  server.headersTimeout = 5_000;
   // The bench keeps at most one connection a client (16 in the sustained rounds); other local users
   // reach the port (the secret turns them away).
   server.maxConnections = 20;
@@ -109,16 +138,6 @@ async function serve(environment: FrontEnvironment): Promise<void> {
     const address = server.address();
     if (typeof address === 'object' && address !== null) process.stdout.write(`${address.port}\n`);
   });
-  // Its bus connections would try to reconnect to a private system that is gone: it exits.
-  const exit = () => {
-    starter.close();
-    void stopper?.then((units) => units.bus.close());
-    process.exit(0);
-  };
-  process.once('SIGTERM', exit);
-  // The bench gone without a word: its end of stdin closes.
-  process.stdin.once('end', exit);
-  process.stdin.resume();
 }
 
 // Run as a program (bench/ab.ts spawns it), never as a side effect of importing FRONT_ENV.

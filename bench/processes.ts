@@ -1,6 +1,7 @@
 /**
  * CPU time and memory of processes inside the private system, read from its /proc (reachable from
- * outside through /proc/PID/root), to say where the time of a benchmark phase went.
+ * outside through /proc/PID/root), and of the bench's own children on the host (cpuDuring's
+ * `hostProcesses`), to say where the time of a benchmark phase went.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import type { PrivateSystemd } from '../src/embedded/private-systemd.js';

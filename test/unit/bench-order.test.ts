@@ -30,20 +30,21 @@ describe('orderOf', () => {
 describe('balancedOrderOf', () => {
   for (const count of [2, 4, 6]) {
     const sides = Array.from({ length: count }, (_, index) => `s${index}`);
-    it(`over ${count} rows puts each of ${count} sides in each place once and right after each other one once.`, () => {
+    it(`over ${count} rows puts each of ${count} sides in each place once and right after each other one once, then repeats.`, () => {
       const after = new Map<string, number>();
       const places = new Map<string, number>();
-      for (let turn = 0; turn < 2 * count; turn++) {
+      for (let turn = 0; turn < count; turn++) {
         const order = balancedOrderOf(sides, turn);
         assert.deepEqual([...order].sort(), [...sides].sort(), `turn ${turn}: ${order.join(' ')}`);
+        assert.deepEqual(balancedOrderOf(sides, turn + count), order, `turn ${turn + count} repeats turn ${turn}`);
         order.forEach((side, place) => places.set(`${side}@${place}`, (places.get(`${side}@${place}`) ?? 0) + 1));
         for (let k = 1; k < order.length; k++)
           after.set(`${order[k - 1]}→${order[k]}`, (after.get(`${order[k - 1]}→${order[k]}`) ?? 0) + 1);
       }
       assert.equal(places.size, count * count);
-      assert.deepEqual(new Set(places.values()), new Set([2]));
+      assert.deepEqual(new Set(places.values()), new Set([1]));
       assert.equal(after.size, count * (count - 1));
-      assert.deepEqual(new Set(after.values()), new Set([2]));
+      assert.deepEqual(new Set(after.values()), new Set([1]));
     });
   }
 
