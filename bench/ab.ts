@@ -102,7 +102,7 @@ export interface AbResult {
     /** Stops whose answer was not `exited` yet (a GET had to tell), by side. */
     answeredBeforeExit: Record<'a' | 'b', number>;
   };
-  /** Sustained rates, each over another: A's over B's and over bare, B's and the front's over bare (starts over seconds, unrounded). */
+  /** Sustained rates over one another (from starts and seconds, not from the rounded rates) and A's and B's start p50 over bare's; each rounded to 3 places. */
   ratios: {
     aOverB: number;
     aOverBare: number;

@@ -39,12 +39,31 @@ export const FRONT_ENV = {
 
 const MAX_BODY_BYTES = 1024;
 
-/** Runs `undo`, then rethrows: a failed connection is not kept. */
-function forget(undo: () => void): (error: unknown) => never {
-  return (error) => {
-    undo();
-    throw error;
-  };
+/**
+ * A bus connection made at its first use, once: concurrent first requests share it; a failed one is
+ * forgotten (the next request tries again), unless another has replaced it meanwhile.
+ */
+class Lazy<T> {
+  private made: Promise<T> | undefined;
+
+  constructor(private readonly connect: () => Promise<T>) {}
+
+  get(): Promise<T> {
+    if (this.made) return this.made;
+    const made = this.connect().catch((error: unknown) => {
+      if (this.made === made) this.made = undefined;
+      throw error;
+    });
+    this.made = made;
+    return made;
+  }
+
+  /** The connection if one was made (or is being made); forgotten here. */
+  take(): Promise<T> | undefined {
+    const made = this.made;
+    this.made = undefined;
+    return made;
+  }
 }
 
 function answer(response: ServerResponse, status: number, body: unknown): void {
@@ -71,13 +90,11 @@ async function bodyOf(request: IncomingMessage): Promise<unknown> {
 }
 
 async function serve(environment: FrontEnvironment): Promise<void> {
-  // Each bus connection is made at its first use (as in the ninth session's runs: the starts' after
-  // the bench's own connections), once: concurrent first requests share it. A failed one is tried
-  // again at the next request.
-  let starter: Promise<BareStarter> | undefined;
-  let stopper: Promise<BareUnits> | undefined;
-  const starts = () => (starter ??= BareStarter.connect(environment).catch(forget(() => (starter = undefined))));
-  const stops = () => (stopper ??= BareUnits.connect(environment).catch(forget(() => (stopper = undefined))));
+  // Each bus connection is made at its first use (as in the ninth session's runs: the starts' one
+  // after the bench's own connections).
+  const starter = new Lazy(() => BareStarter.connect(environment));
+  const stopper = new Lazy(() => BareUnits.connect(environment));
+  let stopsUnderWay = 0;
   // Its bus connections would try to reconnect to a private system that is gone: it exits (the
   // process's end closes them).
   process.once('SIGTERM', () => process.exit(0));
@@ -87,10 +104,10 @@ async function serve(environment: FrontEnvironment): Promise<void> {
   const routes: Record<string, (request: IncomingMessage, response: ServerResponse) => Promise<void>> = {
     'GET /healthz': async (_request, response) => answer(response, 200, {}),
     'POST /start': async (_request, response) => {
-      answer(response, 201, { unit: await (await starts()).start('full', 'bench-sleep-60', environment.follows) });
+      answer(response, 201, { unit: await (await starter.get()).start('full', 'bench-sleep-60', environment.follows) });
     },
     'POST /start-ending': async (_request, response) => {
-      answer(response, 201, { unit: await (await starts()).start('full', 'bench-sleep', true) });
+      answer(response, 201, { unit: await (await starter.get()).start('full', 'bench-sleep', true) });
     },
     'POST /stop': async (request, response) => {
       const body = await bodyOf(request);
@@ -99,29 +116,38 @@ async function serve(environment: FrontEnvironment): Promise<void> {
         answer(response, 400, { detail: 'a JSON body {unit} naming a bare stop unit' });
         return;
       }
-      await (await stops()).stop(unit);
+      stopsUnderWay += 1;
+      try {
+        await (await stopper.get()).stop(unit);
+      } finally {
+        stopsUnderWay -= 1;
+      }
       answer(response, 200, { state: 'exited' });
     },
     // After the stops: the stops' connection, which every job's end would wake, is closed.
     'POST /stops-done': async (_request, response) => {
-      const closing = stopper;
-      stopper = undefined;
-      (await closing)?.bus.close();
+      if (stopsUnderWay > 0) {
+        answer(response, 409, { detail: `${stopsUnderWay} stops are under way` });
+        return;
+      }
+      (await stopper.take()?.catch(() => undefined))?.bus.close();
       answer(response, 200, {});
     },
     'POST /stop-all': async (_request, response) => {
-      const made = await starter;
-      await made?.stopAll();
-      await made?.collectAll();
+      const made = await starter.get();
+      await made.stopAll();
+      await made.collectAll();
       answer(response, 200, {});
     },
   };
-  const server = createServer((request, response) => {
+  // A connection that sends no whole request head within 5 s is closed, checked every second (the
+  // bench sends it at once).
+  const server = createServer({ headersTimeout: 5_000, connectionsCheckingInterval: 1_000 }, (request, response) => {
     const prefix = `/${environment.secret}/`;
     const path = request.url?.startsWith(prefix) ? request.url.slice(prefix.length - 1) : '';
     const route = routes[`${request.method ?? ''} ${path}`];
     if (!route) {
-      // Without the secret, no connection kept: other local users cannot hold the bench's slots cheaply.
+      // Without the secret, the connection is not kept: a local user sending requests holds no slot.
       response.setHeader('connection', 'close');
       answer(response, 404, { detail: 'no such route' });
       return;
@@ -129,10 +155,9 @@ async function serve(environment: FrontEnvironment): Promise<void> {
     route(request, response).catch((error: unknown) => answer(response, 500, { detail: String(error) }));
   });
   server.keepAliveTimeout = 60_000;
-  // A connection that sends no whole request head within 5 s is closed (the bench sends it at once).
-  server.headersTimeout = 5_000;
   // The bench keeps at most one connection a client (16 in the sustained rounds); other local users
-  // reach the port (the secret turns them away).
+  // reach the port (the secret turns them away; one holding idle connections can still fill these
+  // slots, each for up to 6 s, and stop a run: it gains nothing else).
   server.maxConnections = 20;
   server.listen(0, '127.0.0.1', () => {
     const address = server.address();
