@@ -87,6 +87,8 @@ interface ListFigure {
   bytes: number;
   p50Ms: number;
   p95Ms: number;
+  /** The three slowest requests (of LIST_SAMPLES: p95 is about the third slowest of 40). */
+  slowestMs: number[];
   /** The runner's CPU a request (from its /proc stat: less noisy than times on a shared machine). */
   runnerCpuMs: number;
 }
@@ -138,7 +140,7 @@ export async function benchScale(
     );
     for (const [name, figure] of Object.entries(stage.list))
       log(
-        `  GET /v1/tasks ${name}: ${figure.items} items, ${figure.bytes} bytes, p50 ${figure.p50Ms} ms p95 ${figure.p95Ms} ms, runner CPU ${figure.runnerCpuMs} ms a request`,
+        `  GET /v1/tasks ${name}: ${figure.items} items, ${figure.bytes} bytes, p50 ${figure.p50Ms} ms p95 ${figure.p95Ms} ms (slowest ${figure.slowestMs.join(', ')}), runner CPU ${figure.runnerCpuMs} ms a request`,
       );
     log(`  systemd's descriptors, all running: ${JSON.stringify(stage.systemdFds)}`);
     if (stage.ceiling) log(`  ceiling: ${JSON.stringify(stage.ceiling)}`);
@@ -302,7 +304,11 @@ async function listFigures(baseUrl: string, stageBegan: string, runnerCpu: () =>
       items = (JSON.parse(Buffer.from(body).toString()) as unknown[]).length;
     }
     const runnerCpuMs = round(((runnerCpu() - cpuBefore) * 1000) / LIST_SAMPLES, 2);
-    figures[name] = { items, bytes, p50Ms: round(percentile(times, 50)), p95Ms: round(percentile(times, 95)), runnerCpuMs };
+    const slowestMs = [...times]
+      .sort((a, b) => b - a)
+      .slice(0, 3)
+      .map((ms) => round(ms));
+    figures[name] = { items, bytes, p50Ms: round(percentile(times, 50)), p95Ms: round(percentile(times, 95)), slowestMs, runnerCpuMs };
   }
   return figures;
 }

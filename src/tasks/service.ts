@@ -307,8 +307,8 @@ export class TaskService {
     return this.store.page(view, query);
   }
 
-  /** The brief page as JSON text (TaskStore.briefPageJson). */
-  briefPageJson(query: PageQuery): { json: string; next?: number } {
+  /** The brief page as JSON text, in bytes (TaskStore.briefPageJson). */
+  briefPageJson(query: PageQuery): { json: Buffer; next?: number } {
     return this.store.briefPageJson(query);
   }
 

@@ -544,7 +544,7 @@ describe('TaskStore filters', () => {
             };
             const expected: TaskPage<'brief'> = store.page('brief', query);
             const json = store.briefPageJson(query);
-            assert.equal(json.json, JSON.stringify(expected.tasks), JSON.stringify(query));
+            assert.equal(json.json.toString(), JSON.stringify(expected.tasks), JSON.stringify(query));
             assert.equal(json.next, expected.next, JSON.stringify(query));
             after = expected.next;
             compared++;
