@@ -8,6 +8,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { closeSync, constants, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
+import { Agent, get as httpGet } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { APP_DIR_INSIDE, type PrivateSystemd } from '../src/embedded/private-systemd.js';
@@ -288,20 +289,24 @@ async function listFigures(baseUrl: string, stageBegan: string, runnerCpu: () =>
     'since the stage began, full, largest page': `since=${stageBegan}&view=full&limit=1000`,
     'since the stage began, state=running': `since=${stageBegan}&state=running`,
   };
+  // The default page once more as a client without fetch asks for it: node:http, its connection kept
+  // alive, nothing compressed (curl without --compressed). fetch (undici) asks for gzip and inflates it.
+  const keptAlive = new Agent({ keepAlive: true });
+  const plainHttp: Record<string, string> = { 'default, node:http kept alive, not compressed': '' };
   const figures: Record<string, ListFigure> = {};
-  for (const [name, query] of Object.entries(queries)) {
+  for (const [name, query] of Object.entries({ ...queries, ...plainHttp })) {
     const times: number[] = [];
     let bytes = 0;
     let items = 0;
     const cpuBefore = runnerCpu();
     for (let i = 0; i < LIST_SAMPLES; i++) {
       const sent = performance.now();
-      const response = await fetch(`${baseUrl}/v1/tasks?${query}`);
-      const body = await response.arrayBuffer();
+      const url = `${baseUrl}/v1/tasks?${query}`;
+      const { status, body } = name in plainHttp ? await getKeptAlive(url, keptAlive) : await getByFetch(url);
       times.push(performance.now() - sent);
-      if (response.status !== 200) throw new Error(`GET /v1/tasks?${query}: ${response.status} ${Buffer.from(body).toString()}`);
+      if (status !== 200) throw new Error(`GET /v1/tasks?${query}: ${status} ${body.toString()}`);
       bytes = body.byteLength;
-      items = (JSON.parse(Buffer.from(body).toString()) as unknown[]).length;
+      items = (JSON.parse(body.toString()) as unknown[]).length;
     }
     const runnerCpuMs = round(((runnerCpu() - cpuBefore) * 1000) / LIST_SAMPLES, 2);
     const slowestMs = [...times]
@@ -310,7 +315,24 @@ async function listFigures(baseUrl: string, stageBegan: string, runnerCpu: () =>
       .map((ms) => round(ms));
     figures[name] = { items, bytes, p50Ms: round(percentile(times, 50)), p95Ms: round(percentile(times, 95)), slowestMs, runnerCpuMs };
   }
+  keptAlive.destroy();
   return figures;
+}
+
+async function getByFetch(url: string): Promise<{ status: number; body: Buffer }> {
+  const response = await fetch(url);
+  return { status: response.status, body: Buffer.from(await response.arrayBuffer()) };
+}
+
+function getKeptAlive(url: string, agent: Agent): Promise<{ status: number; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    httpGet(url, { agent, headers: { 'accept-encoding': 'identity' } }, (response) => {
+      const chunks: Buffer[] = [];
+      response.on('data', (chunk: Buffer) => chunks.push(chunk));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks) }));
+      response.on('error', reject);
+    }).on('error', reject);
+  });
 }
 
 function cursorOf(link: string | null): number {
