@@ -13,6 +13,7 @@
  * the stops' bus connection is closed; POST /stop-all → 200 {} once the units it started are stopped
  * and collected.
  */
+import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { pathToFileURL } from 'node:url';
 import { BareStarter } from './starts.js';
@@ -143,8 +144,8 @@ async function serve(environment: FrontEnvironment): Promise<void> {
   // A connection that sends no whole request head within 5 s is closed, checked every second (the
   // bench sends it at once).
   const server = createServer({ headersTimeout: 5_000, connectionsCheckingInterval: 1_000 }, (request, response) => {
-    const prefix = `/${environment.secret}/`;
-    const path = request.url?.startsWith(prefix) ? request.url.slice(prefix.length - 1) : '';
+    const [, given = '', ...rest] = (request.url ?? '').split('/');
+    const path = isSecret(given, environment.secret) ? `/${rest.join('/')}` : '';
     const route = routes[`${request.method ?? ''} ${path}`];
     if (!route) {
       // Without the secret, the connection is not kept: a local user sending requests holds no slot.
@@ -172,4 +173,11 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
   const secret = process.env[FRONT_ENV.secret];
   if (!busAddress || !root || !secret) throw new Error(`set ${FRONT_ENV.busAddress}, ${FRONT_ENV.root} and ${FRONT_ENV.secret}`);
   await serve({ busAddress, root, secret, follows: process.env[FRONT_ENV.follows] === '1' });
+}
+
+/** The URL's first segment is the secret: compared in constant time (a local user may time the answers). */
+function isSecret(given: string, secret: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(secret);
+  return a.length === b.length && timingSafeEqual(a, b);
 }

@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { resolve } from 'node:path';
 import { REPO_DIR, bootPrivateSystemd } from '../src/embedded/private-systemd.js';
-import { startRunnerService } from '../src/embedded/runner-service.js';
+import { mustRun, startRunnerService } from '../src/embedded/runner-service.js';
 import { LOG_BENCH_MACHINES, benchLogs } from './logs.js';
 import { profileLogReads, profileSerialStartsAndStops, profileStarts } from './profile.js';
 import { SCALE_BENCH_MACHINES, benchScale } from './scale.js';
@@ -101,8 +101,7 @@ try {
   const runnerConfig = chosen.includes('cockpit') ? { ...config, unixSocket: { path: BENCH_API_SOCKET, mode: '0600' } } : config;
   if (chosen.includes('cockpit')) {
     const owner = user ?? 'root';
-    const made = await booted.systemd.run(['install', '-d', '-o', owner, '-g', owner, '-m', '0750', BENCH_API_DIR]);
-    if (made.code !== 0) throw new Error(`could not make ${BENCH_API_DIR}: ${made.stderr}`);
+    await mustRun(booted.systemd, ['install', '-d', '-o', owner, '-g', owner, '-m', '0750', BENCH_API_DIR]);
   }
   const runner = await startRunnerService(runnerConfig, { nodeFlags, env, starter, ...(user ? { user } : {}) });
   say(starter ? 'task units are started through the privileged starter' : 'the runner starts task units itself');

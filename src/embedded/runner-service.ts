@@ -168,7 +168,8 @@ export async function ensureSystemUser(systemd: PrivateSystemd, user: string): P
   await mustRun(systemd, ['useradd', '--system', '--user-group', '--no-create-home', '--shell', '/usr/sbin/nologin', user]);
 }
 
-async function mustRun(systemd: PrivateSystemd, argv: string[]): Promise<void> {
+/** Runs argv inside the private system; its failure, with what it printed on stderr, is thrown. */
+export async function mustRun(systemd: PrivateSystemd, argv: string[]): Promise<void> {
   const done = await systemd.run(argv);
   if (done.code !== 0) throw new Error(`${argv.join(' ')} failed: ${done.stderr}`);
 }
