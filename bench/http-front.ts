@@ -144,8 +144,8 @@ async function serve(environment: FrontEnvironment): Promise<void> {
   // A connection that sends no whole request head within 5 s is closed, checked every second (the
   // bench sends it at once).
   const server = createServer({ headersTimeout: 5_000, connectionsCheckingInterval: 1_000 }, (request, response) => {
-    const [, given = '', ...rest] = (request.url ?? '').split('/');
-    const path = isSecret(given, environment.secret) ? `/${rest.join('/')}` : '';
+    const [first, given = '', ...rest] = (request.url ?? '').split('/');
+    const path = first === '' && isSecret(given, environment.secret) ? `/${rest.join('/')}` : '';
     const route = routes[`${request.method ?? ''} ${path}`];
     if (!route) {
       // Without the secret, the connection is not kept: a local user sending requests holds no slot.

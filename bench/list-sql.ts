@@ -1,46 +1,67 @@
 /**
  * `node --import tsx bench/list-sql.ts [STATE_DIR] [COUNT]`: a diagnostic, not in `npm run bench`.
- * The default `GET /v1/tasks` page (10 000 tasks, brief) as SQLite makes it, timed in this process:
- * the store's query (TaskStore.briefPageJson) against the same page with an ORDER BY in the
- * aggregate, as a string, as before the eleventh session of round two. The store is made with the
- * store's code the first time (COUNT finished tasks, default 100 000; minutes: each write is synced).
- * Prints p50 and p95 of each, in ms, over rounds that alternate them.
+ * The default `GET /v1/tasks` page (10 000 tasks, brief) as SQLite makes it: the page's query with
+ * or without an ORDER BY in the aggregate (before the eleventh session of round two: with), its
+ * JSON as a string or as bytes (before: a string), and the store's own (TaskStore.briefPageJson:
+ * no ORDER BY in the aggregate, bytes, and its query for a next page). Each way runs in a process
+ * of its own (a string's garbage would land in the next way's time), 200 times; p50 and p95 in ms.
+ * The store is made with the store's code the first time (COUNT finished tasks, default 100 000;
+ * minutes: each write is synced).
  */
 import Database from 'better-sqlite3';
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { TaskStore } from '../src/tasks/store.js';
 import { writeFinishedTasks } from './records.js';
 import { percentile, round } from './stats.js';
 
-const stateDir = process.argv[2] ?? '/tmp/tessia-list-sql';
-const count = Number(process.argv[3] ?? 100_000);
-if (!existsSync(join(stateDir, 'tasks.sqlite3'))) {
-  process.stderr.write(`writing ${count} finished tasks into ${stateDir}…\n`);
-  process.stderr.write(`${JSON.stringify(writeFinishedTasks(stateDir, count, ['bench-true', 'bench-hold']))}\n`);
-}
-const store = new TaskStore(stateDir);
-const db = new Database(join(stateDir, 'tasks.sqlite3'), { readonly: true });
 const LIMIT = 10_000;
-const sortedAgain = db.prepare(
-  `SELECT json_group_array(json_object('taskId', task_id, 'state', state) ORDER BY seq) AS json, COUNT(*) AS count, MAX(seq) AS last
-   FROM (SELECT seq, task_id, state FROM tasks WHERE forgotten = 0 ORDER BY seq LIMIT ${LIMIT})`,
-);
-const ways: Record<string, () => number> = {
-  'the store (bytes, the subquery order)': () => store.briefPageJson({ limit: LIMIT, filter: {}, newestFirst: false }).json.length,
-  'ORDER BY in the aggregate, as a string': () => (sortedAgain.get() as { json: string }).json.length,
-};
-const times: Record<string, number[]> = Object.fromEntries(Object.keys(ways).map((name) => [name, []]));
-for (let turn = 0; turn < 100; turn++) {
-  for (const [name, way] of Object.entries(ways)) {
-    const began = performance.now();
-    if (way() < 2) throw new Error(`${name}: an empty page`);
-    times[name]?.push(performance.now() - began);
-  }
+const RUNS = 200;
+const WAYS = ['the store', 'ORDER BY, a string (before)', 'ORDER BY, bytes', 'no ORDER BY, a string', 'no ORDER BY, bytes'] as const;
+type Way = (typeof WAYS)[number];
+
+/** The page's one query, as the store wrote it before (`ORDER BY`, a string) and in the other three ways. */
+function pageQuery(db: Database.Database, way: Exclude<Way, 'the store'>): () => number {
+  const aggregate = `json_group_array(json_object('taskId', task_id, 'state', state)${way.startsWith('ORDER BY') ? ' ORDER BY seq' : ''})`;
+  const statement = db.prepare(
+    `SELECT ${way.endsWith('bytes') ? `CAST(${aggregate} AS BLOB)` : aggregate} AS json, COUNT(*) AS count, MAX(seq) AS last
+     FROM (SELECT seq, task_id, state FROM tasks WHERE forgotten = 0 ORDER BY seq LIMIT @limit)`,
+  );
+  return () => (statement.get({ limit: LIMIT }) as { json: string | Buffer }).json.length;
 }
-const result = Object.fromEntries(
-  Object.entries(times).map(([name, ms]) => [name, { p50Ms: round(percentile(ms, 50), 2), p95Ms: round(percentile(ms, 95), 2) }]),
-);
-process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-store.close();
-db.close();
+
+function timeOne(stateDir: string, way: Way): { p50Ms: number; p95Ms: number } {
+  const store = new TaskStore(stateDir);
+  const db = new Database(join(stateDir, 'tasks.sqlite3'), { readonly: true });
+  const run =
+    way === 'the store' ? () => store.briefPageJson({ limit: LIMIT, filter: {}, newestFirst: false }).json.length : pageQuery(db, way);
+  const times: number[] = [];
+  for (let turn = 0; turn < RUNS; turn++) {
+    const began = performance.now();
+    if (run() < 2) throw new Error(`${way}: an empty page`);
+    times.push(performance.now() - began);
+  }
+  store.close();
+  db.close();
+  return { p50Ms: round(percentile(times, 50), 2), p95Ms: round(percentile(times, 95), 2) };
+}
+
+const [stateDir = '/tmp/tessia-list-sql', second] = process.argv.slice(2);
+const asked = WAYS.find((way) => way === second);
+if (asked) process.stdout.write(JSON.stringify(timeOne(stateDir, asked)));
+else {
+  const count = Number(second ?? 100_000);
+  if (!existsSync(join(stateDir, 'tasks.sqlite3'))) {
+    process.stderr.write(`writing ${count} finished tasks into ${stateDir}…\n`);
+    process.stderr.write(`${JSON.stringify(writeFinishedTasks(stateDir, count, ['bench-true', 'bench-hold']))}\n`);
+  }
+  const results: Record<string, unknown> = {};
+  for (const way of WAYS) {
+    const child = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), stateDir, way], { encoding: 'utf8' });
+    if (child.status !== 0) throw new Error(`${way}: ${child.stderr}`);
+    results[way] = JSON.parse(child.stdout) as unknown;
+  }
+  process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
+}

@@ -88,7 +88,7 @@ interface ListFigure {
   bytes: number;
   p50Ms: number;
   p95Ms: number;
-  /** The three slowest requests (of LIST_SAMPLES: p95 is about the third slowest of 40). */
+  /** The three slowest requests (of LIST_SAMPLES: p95 of 40 is the third slowest). */
   slowestMs: number[];
   /** The runner's CPU a request (from its /proc stat: less noisy than times on a shared machine). */
   runnerCpuMs: number;
@@ -289,33 +289,36 @@ async function listFigures(baseUrl: string, stageBegan: string, runnerCpu: () =>
     'since the stage began, full, largest page': `since=${stageBegan}&view=full&limit=1000`,
     'since the stage began, state=running': `since=${stageBegan}&state=running`,
   };
-  // The default page once more as a client without fetch asks for it: node:http, its connection kept
-  // alive, nothing compressed (curl without --compressed). fetch (undici) asks for gzip and inflates it.
+  // The default page once more by node:http, its connection kept alive (as fetch keeps its own),
+  // nothing compressed: fetch (undici) asks for gzip and inflates it, in this process.
   const keptAlive = new Agent({ keepAlive: true });
   const plainHttp: Record<string, string> = { 'default, node:http kept alive, not compressed': '' };
   const figures: Record<string, ListFigure> = {};
-  for (const [name, query] of Object.entries({ ...queries, ...plainHttp })) {
-    const times: number[] = [];
-    let bytes = 0;
-    let items = 0;
-    const cpuBefore = runnerCpu();
-    for (let i = 0; i < LIST_SAMPLES; i++) {
-      const sent = performance.now();
-      const url = `${baseUrl}/v1/tasks?${query}`;
-      const { status, body } = name in plainHttp ? await getKeptAlive(url, keptAlive) : await getByFetch(url);
-      times.push(performance.now() - sent);
-      if (status !== 200) throw new Error(`GET /v1/tasks?${query}: ${status} ${body.toString()}`);
-      bytes = body.byteLength;
-      items = (JSON.parse(body.toString()) as unknown[]).length;
+  try {
+    for (const [name, query] of Object.entries({ ...queries, ...plainHttp })) {
+      const times: number[] = [];
+      let bytes = 0;
+      let items = 0;
+      const cpuBefore = runnerCpu();
+      for (let i = 0; i < LIST_SAMPLES; i++) {
+        const sent = performance.now();
+        const url = `${baseUrl}/v1/tasks?${query}`;
+        const { status, body } = name in plainHttp ? await getKeptAlive(url, keptAlive) : await getByFetch(url);
+        times.push(performance.now() - sent);
+        if (status !== 200) throw new Error(`GET /v1/tasks?${query}: ${status} ${body.toString()}`);
+        bytes = body.byteLength;
+        items = (JSON.parse(body.toString()) as unknown[]).length;
+      }
+      const runnerCpuMs = round(((runnerCpu() - cpuBefore) * 1000) / LIST_SAMPLES, 2);
+      const slowestMs = [...times]
+        .sort((a, b) => b - a)
+        .slice(0, 3)
+        .map((ms) => round(ms));
+      figures[name] = { items, bytes, p50Ms: round(percentile(times, 50)), p95Ms: round(percentile(times, 95)), slowestMs, runnerCpuMs };
     }
-    const runnerCpuMs = round(((runnerCpu() - cpuBefore) * 1000) / LIST_SAMPLES, 2);
-    const slowestMs = [...times]
-      .sort((a, b) => b - a)
-      .slice(0, 3)
-      .map((ms) => round(ms));
-    figures[name] = { items, bytes, p50Ms: round(percentile(times, 50)), p95Ms: round(percentile(times, 95)), slowestMs, runnerCpuMs };
+  } finally {
+    keptAlive.destroy();
   }
-  keptAlive.destroy();
   return figures;
 }
 

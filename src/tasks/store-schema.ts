@@ -101,6 +101,20 @@ export function refuseNewer(db: Database.Database, file: string): void {
   }
 }
 
+/**
+ * Refuses a store whose text is not UTF-8 (SQLite's default, and what the runner makes): the
+ * default list's JSON is sent as the bytes SQLite has (TaskStore.briefPageJson).
+ */
+export function refuseOtherEncoding(db: Database.Database, file: string): void {
+  const encoding = db.pragma('encoding', { simple: true }) as string;
+  if (encoding !== 'UTF-8') {
+    throw new StoreVersionError(
+      `the task store ${file} keeps its text in ${encoding}; tessia-task-runner makes and reads UTF-8 stores only. ` +
+        'Move the store aside to start empty.',
+    );
+  }
+}
+
 /** Brings the database to SCHEMA_VERSION; returns the version it was at (0: a new store). */
 export function migrate(db: Database.Database, file: string): number {
   refuseNewer(db, file);

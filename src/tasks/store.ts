@@ -9,7 +9,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { FINISHED_STATES, TaskState, isFinished, type TaskEvent, type TaskRecord, type TaskUsage } from './model.js';
-import { ACTIVE_SQL, migrate, refuseNewer } from './store-schema.js';
+import { ACTIVE_SQL, migrate, refuseNewer, refuseOtherEncoding } from './store-schema.js';
 import { asStoreUnwritable } from './store-errors.js';
 import type { StoreWriteObserver } from './store-health.js';
 import { nowIso } from './time.js';
@@ -115,6 +115,7 @@ export class TaskStore {
     }
     try {
       refuseNewer(this.db, file);
+      refuseOtherEncoding(this.db, file);
       // On a full disk this is where opening fails: WAL mode needs room for its shared-memory file.
       this.db.pragma('journal_mode = WAL');
       this.db.pragma('synchronous = FULL');
@@ -265,10 +266,10 @@ export class TaskStore {
   /**
    * page('brief', query) as the JSON text of its tasks, made by SQLite: the default list is 10 000
    * of them, which as rows, objects and JSON.stringify cost the runner three times the CPU. As
-   * bytes, ready for the socket: a string of them would be one more copy, kept on V8's heap until a
-   * full collection. The aggregate takes the rows in the order the page's subquery yields them
-   * (SQLite runs it as a co-routine); an ORDER BY of its own would sort them again, half the query's
-   * time. The store's test of this page against page() fails if that order is ever not kept.
+   * bytes (the store's are UTF-8: refuseOtherEncoding), ready for the socket: a string of them would
+   * be one more copy, on V8's heap. The aggregate takes the rows in the order the page's subquery
+   * yields them (SQLite runs it as a co-routine); an ORDER BY of its own would sort them again. The
+   * store's test of this page against page() fails if that order is ever not kept.
    */
   briefPageJson(query: PageQuery): { json: Buffer; next?: number } {
     const where = pageWhere(query, { limit: query.limit });

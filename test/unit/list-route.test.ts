@@ -1,12 +1,12 @@
 /**
  * GET /v1/tasks in its default (brief) view sends the page's JSON as the store made it, in bytes:
- * the same whether compressed or not, with its cursor in a Link header.
+ * the same whether compressed (gzip, brotli) or not, with its cursor in a Link header.
  */
 import assert from 'node:assert/strict';
 import { get as httpGet, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { gunzipSync } from 'node:zlib';
+import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { pino } from 'pino';
 import { createApp, type AppOptions } from '../../src/api/app.js';
 import type { TaskService } from '../../src/tasks/service.js';
@@ -65,21 +65,29 @@ describe('the default list', () => {
   });
   after(() => new Promise((resolve) => server.close(resolve)));
 
-  test('sends the JSON the store made, as JSON, the same gzipped as not, with the next page named', async () => {
+  test('sends the JSON the store made, as JSON, the same by gzip, brotli or neither, with the next page named', async () => {
     const plain = await getWithEncoding(url, 'identity');
     const zipped = await getWithEncoding(url, 'gzip');
+    const brotli = await getWithEncoding(url, 'br');
     assert.equal(plain.headers['content-encoding'], undefined);
     assert.equal(zipped.headers['content-encoding'], 'gzip');
-    for (const { headers } of [plain, zipped]) {
+    assert.equal(brotli.headers['content-encoding'], 'br');
+    for (const { headers } of [plain, zipped, brotli]) {
       assert.equal(headers['content-type'], 'application/json; charset=utf-8');
       assert.match(String(headers['link']), /[?&]after=4242>; rel="next"/);
     }
     assert.deepEqual(JSON.parse(plain.body.toString()), PAGE);
     assert.deepEqual(JSON.parse(gunzipSync(zipped.body).toString()), PAGE);
-    assert.ok(zipped.body.length < plain.body.length / 4, `compressed: ${zipped.body.length} of ${plain.body.length} bytes`);
+    // gzip's header says how hard it tried (XFL, RFC 1952): 4, the fastest level; 0 at zlib's default.
+    assert.equal(zipped.body[8], 4, 'gzip at its fastest level');
+    assert.deepEqual(JSON.parse(brotliDecompressSync(brotli.body).toString()), PAGE);
+    for (const { body } of [zipped, brotli]) {
+      assert.ok(body.length < plain.body.length / 4, `compressed: ${body.length} of ${plain.body.length} bytes`);
+    }
     assert.deepEqual(
       asked.map((query) => [query.limit, query.newestFirst, query.after]),
       [
+        [10_000, false, undefined],
         [10_000, false, undefined],
         [10_000, false, undefined],
       ],

@@ -765,6 +765,28 @@ describe('TaskStore schema versions', () => {
     );
     assert.deepEqual(readFileSync(join(dir, 'tasks.sqlite3')), before);
   });
+
+  it('refuses a store whose text is not UTF-8 (the default list is sent as its bytes), and changes nothing in it.', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tessia-store-utf16-'));
+    try {
+      const db = new Database(join(dir, 'tasks.sqlite3'));
+      db.pragma("encoding = 'UTF-16le'");
+      db.exec('CREATE TABLE made (x TEXT)');
+      db.close();
+      const before = readFileSync(join(dir, 'tasks.sqlite3'));
+      assert.throws(
+        () => new TaskStore(dir),
+        (error: Error) => {
+          assert.ok(error instanceof StoreVersionError);
+          assert.match(error.message, /keeps its text in UTF-16le; tessia-task-runner makes and reads UTF-8 stores only/);
+          return true;
+        },
+      );
+      assert.deepEqual(readFileSync(join(dir, 'tasks.sqlite3')), before);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('TaskStore events of changes an older release made without them', () => {
