@@ -5,14 +5,15 @@
  * JSON as a string or as bytes (before: a string), and the store's own (TaskStore.briefPageJson:
  * no ORDER BY in the aggregate, bytes, and its query for a next page). Each way runs in a process
  * of its own (a string's garbage would land in the next way's time), 200 times; p50 and p95 in ms.
- * The store is made with the store's code the first time (COUNT finished tasks, default 100 000;
- * minutes: each write is synced).
+ * The store (STATE_DIR, default .state/list-sql in the checkout) is made with the store's code the
+ * first time (COUNT finished tasks, default 100 000; minutes: each write is synced).
  */
 import Database from 'better-sqlite3';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { REPO_DIR } from '../src/embedded/private-systemd.js';
 import { TaskStore } from '../src/tasks/store.js';
 import { writeFinishedTasks } from './records.js';
 import { percentile, round } from './stats.js';
@@ -48,7 +49,7 @@ function timeOne(stateDir: string, way: Way): { p50Ms: number; p95Ms: number } {
   return { p50Ms: round(percentile(times, 50), 2), p95Ms: round(percentile(times, 95), 2) };
 }
 
-const [stateDir = '/tmp/tessia-list-sql', second] = process.argv.slice(2);
+const [stateDir = join(REPO_DIR, '.state', 'list-sql'), second] = process.argv.slice(2);
 const asked = WAYS.find((way) => way === second);
 if (asked) process.stdout.write(JSON.stringify(timeOne(stateDir, asked)));
 else {
@@ -59,7 +60,7 @@ else {
   }
   const results: Record<string, unknown> = {};
   for (const way of WAYS) {
-    const child = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), stateDir, way], { encoding: 'utf8' });
+    const child = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), stateDir, way], { encoding: 'utf8' });
     if (child.status !== 0) throw new Error(`${way}: ${child.stderr}`);
     results[way] = JSON.parse(child.stdout) as unknown;
   }

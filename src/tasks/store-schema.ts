@@ -110,7 +110,7 @@ export function refuseOtherEncoding(db: Database.Database, file: string): void {
   if (encoding !== 'UTF-8') {
     throw new StoreVersionError(
       `the task store ${file} keeps its text in ${encoding}; tessia-task-runner makes and reads UTF-8 stores only. ` +
-        'Move the store aside to start empty.',
+        'Move the store aside to start empty, or copy it into a new one (sqlite3 OLD .dump | sqlite3 NEW: a new file is UTF-8).',
     );
   }
 }

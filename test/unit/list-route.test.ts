@@ -6,11 +6,12 @@ import assert from 'node:assert/strict';
 import { get as httpGet, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { brotliDecompressSync, gunzipSync } from 'node:zlib';
+import { brotliCompressSync, brotliDecompressSync, constants as zlibConstants, gunzipSync } from 'node:zlib';
 import { pino } from 'pino';
-import { createApp, type AppOptions } from '../../src/api/app.js';
+import { createApp } from '../../src/api/app.js';
 import type { TaskService } from '../../src/tasks/service.js';
 import type { PageQuery } from '../../src/tasks/store.js';
+import { appOptionsForTests } from '../harness/app-options.js';
 
 const PAGE = Array.from({ length: 2000 }, (_, index) => ({
   taskId: index.toString(16).padStart(8, '0'),
@@ -41,25 +42,7 @@ describe('the default list', () => {
         return { json: Buffer.from(JSON.stringify(PAGE)), next: 4242 };
       },
     } as unknown as TaskService;
-    const options: AppOptions = {
-      health: {} as AppOptions['health'],
-      logs: {} as AppOptions['logs'],
-      auth: () => ({ tokens: [], unixSocket: 'write', anonymous: 'read' }),
-      policy: () => ({ hosts: new Set(), origins: new Set() }),
-      limits: {
-        maxBodyBytes: 1024,
-        maxJsonDepth: 8,
-        maxLogStreams: 1,
-        maxEventStreams: 1,
-        maxFileEntries: 1,
-        maxFileDepth: 1,
-        maxFileBytes: 1,
-      },
-      files: {} as AppOptions['files'],
-      heartbeatMs: 1000,
-      shuttingDown: new AbortController().signal,
-    };
-    server = createApp(tasks, options, pino({ level: 'silent' })).listen(0, '127.0.0.1');
+    server = createApp(tasks, appOptionsForTests('read'), pino({ level: 'silent' })).listen(0, '127.0.0.1');
     await new Promise((resolve) => server.once('listening', resolve));
     url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/tasks`;
   });
@@ -81,6 +64,9 @@ describe('the default list', () => {
     // gzip's header says how hard it tried (XFL, RFC 1952): 4, the fastest level; 0 at zlib's default.
     assert.equal(zipped.body[8], 4, 'gzip at its fastest level');
     assert.deepEqual(JSON.parse(brotliDecompressSync(brotli.body).toString()), PAGE);
+    // Brotli at its fastest quality: the very bytes quality 1 makes of the page (4, the middleware's default, makes others).
+    const fastest = brotliCompressSync(plain.body, { params: { [zlibConstants.BROTLI_PARAM_QUALITY]: zlibConstants.BROTLI_MIN_QUALITY } });
+    assert.ok(brotli.body.equals(fastest), 'brotli at quality 1');
     for (const { body } of [zipped, brotli]) {
       assert.ok(body.length < plain.body.length / 4, `compressed: ${body.length} of ${plain.body.length} bytes`);
     }

@@ -11,7 +11,7 @@ import type { Express } from 'express';
 import { pino } from 'pino';
 import type { z } from 'zod';
 import { API_TYPES_FILE, apiTypes } from '../../scripts/api-types.js';
-import { API_VERSION, createApp, type AppOptions } from '../../src/api/app.js';
+import { API_VERSION, createApp } from '../../src/api/app.js';
 import type { apiSchema } from '../../src/api/schema.js';
 import type { fullView, machineView } from '../../src/api/views.js';
 import { LICENSE, openApiDocument } from '../../src/api/openapi/document.js';
@@ -19,6 +19,7 @@ import type { ApiSchema, BriefTask, MachineInfo, Task, TaskEventLine, TaskUsage 
 import type { TaskEvent, TaskUsage as ModelTaskUsage } from '../../src/tasks/model.js';
 import type { TaskService } from '../../src/tasks/service.js';
 import type { TaskBrief } from '../../src/tasks/store.js';
+import { appOptionsForTests } from '../harness/app-options.js';
 
 const document = openApiDocument(API_VERSION) as { paths: Record<string, Record<string, unknown>>; info: { license: { name: string } } };
 const METHODS = new Set(['get', 'put', 'post', 'delete', 'patch', 'head', 'options', 'trace']);
@@ -45,25 +46,7 @@ function servedOperations(stack: Layer[], prefix = ''): string[] {
 
 function appOf(): Express {
   // Only the routes are read: nothing here is called.
-  const options: AppOptions = {
-    health: {} as AppOptions['health'],
-    logs: {} as AppOptions['logs'],
-    auth: () => ({ tokens: [], unixSocket: 'write', anonymous: 'none' }),
-    policy: () => ({ hosts: new Set(), origins: new Set() }),
-    limits: {
-      maxBodyBytes: 1024,
-      maxJsonDepth: 8,
-      maxLogStreams: 1,
-      maxEventStreams: 1,
-      maxFileEntries: 1,
-      maxFileDepth: 1,
-      maxFileBytes: 1,
-    },
-    files: {} as AppOptions['files'],
-    heartbeatMs: 1000,
-    shuttingDown: new AbortController().signal,
-  };
-  return createApp({} as TaskService, options, pino({ level: 'silent' }));
+  return createApp({} as TaskService, appOptionsForTests(), pino({ level: 'silent' }));
 }
 
 describe('the OpenAPI document', () => {
