@@ -79,14 +79,17 @@ describe('UnitControlByStarter', () => {
     let silent = true;
     const { calls, control } = setUp(() => (silent ? new Promise<void>((resolve) => (answerLate = () => resolve())) : undefined));
     await control.killUnit(UNIT, 9);
+    // The pause (300 ms by performance.now()) began before this.
+    const pausedBy = performance.now();
     assert.deepEqual(calls, ['starter kill 0000abcd', `own kill 9 ${UNIT}`]);
     answerLate();
     // Silent once: not asked again for a while, so that no stop waits for it meanwhile.
     await control.stopUnit(UNIT);
     assert.deepEqual(calls.slice(2), [`own stop ${UNIT}`]);
-    // Then asked again.
+    // Then asked again, once the pause is over: waited for by the same clock (a timer counts from the
+    // event loop's cached time, and may end before it).
     silent = false;
-    await sleep(300);
+    while (performance.now() < pausedBy + 300) await sleep(10);
     await control.stopUnit(UNIT);
     assert.deepEqual(calls.slice(3), ['starter stop 0000abcd']);
   });
