@@ -4,7 +4,7 @@
  * and `_`-prefixed trusted ones on request. Values are lossless: text as a string, other bytes as
  * {"base64": …}, a field that occurs several times as an array.
  */
-import { fieldText, priorityName, type LogEntry, type LogField } from '../tasks/logs.js';
+import { fieldText, isSystemdLine, priorityName, type LogEntry, type LogField } from '../tasks/logs.js';
 import type { TaskRecord } from '../tasks/model.js';
 import { isoFromMicros } from '../tasks/time.js';
 
@@ -35,7 +35,7 @@ export function entryView(entry: LogEntry, options: EntryViewOptions) {
     priority,
     priorityName: priorityName(priority),
     message: fieldText(message) ?? '',
-    source: entry.fields['_PID'] === '1' && entry.fields['TESSIA_TASK_ID'] === undefined ? 'systemd' : 'task',
+    source: isSystemdLine(entry) ? 'systemd' : 'task',
     fields,
   };
   // A message that is not one plain string (bytes, or several values) keeps its exact value(s) too.

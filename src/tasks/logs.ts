@@ -3,6 +3,13 @@
  * state. Following keeps reading new entries until the task has finished and journald has had
  * nothing more to say about it for a settle period (journald lags fast writers, so the end of the
  * unit alone is not the end of its output), then drains what is left after the last cursor.
+ *
+ * A follower reads two journals, merged by time, and journalctl never goes back: an entry that
+ * shows up in its file after a later-stamped entry of the other journal was shown is passed over
+ * (each journald writes its own files at its own pace; seen once: a task's last line, stamped 47 ms
+ * before PID 1's line about its unit's end, missing from a stream). So systemd's lines are held back
+ * until a task line after them is read; then what lies between is read again, in the journal's
+ * order (and at the end, the drain reads again from before them).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
@@ -38,6 +45,11 @@ const LONG_FINISHED_MS = 30_000;
 const TASK_JOURNALS: JournalNamespace = { name: TASK_LOG_NAMESPACE, andDefault: true };
 
 export type LogEvent = { type: 'entries'; entries: JournalEntry[] } | { type: 'end'; task: TaskRecord };
+
+/** PID 1's line about a task's unit (in the default journal), not the task's own. */
+export function isSystemdLine(entry: JournalEntry): boolean {
+  return entry.fields['_PID'] === '1' && entry.fields['TESSIA_TASK_ID'] === undefined;
+}
 
 export interface TaskLogOptions {
   /** Quiet time after a followed task has finished before its stream ends. (Default: 1 s) */
@@ -124,7 +136,10 @@ export class TaskLogs {
   }
 
   private async *follow(task: TaskRecord, query: JournalQuery, signal: AbortSignal): AsyncGenerator<LogEvent> {
+    /** Where the entries passed on end: the drain, and a reading again, start after it. */
     let lastCursor = query.afterCursor;
+    /** systemd's lines read since, not passed on yet (see the module's comment). */
+    let held: JournalEntry[] = [];
     const finished = this.tasks.whenFinished(task.taskId, signal);
     const readerStop = new AbortController();
     const stopReader = () => readerStop.abort();
@@ -157,8 +172,18 @@ export class TaskLogs {
           }
           break;
         }
-        const entries = result.value.filter((entry) => this.ofThisRun(task, entry));
-        lastCursor = result.value.at(-1)?.cursor ?? lastCursor;
+        const passed: JournalEntry[] = [];
+        for (const entry of result.value) {
+          if (isSystemdLine(entry)) {
+            held.push(entry);
+            continue;
+          }
+          if (held.length === 0) passed.push(entry);
+          else passed.push(...(await this.readAgain(query, lastCursor, entry, held, readerStop.signal)));
+          held = [];
+          lastCursor = entry.cursor;
+        }
+        const entries = passed.filter((entry) => this.ofThisRun(task, entry));
         if (entries.length > 0) yield { type: 'entries', entries };
         next = reader.next();
       }
@@ -168,15 +193,51 @@ export class TaskLogs {
       signal.removeEventListener('abort', stopReader);
     }
     if (signal.aborted) return;
-    // Whatever journald wrote between the follower's last read and now.
-    const drain: JournalQuery = { matches: query.matches, namespace: TASK_JOURNALS };
-    if (lastCursor !== undefined) drain.afterCursor = lastCursor;
+    // Whatever journald wrote between the last entry passed on and now (held lines included).
+    yield* this.once(task, this.resumed(query, lastCursor), signal);
+  }
+
+  /** The follow's query read once, from after `lastCursor` (none passed on yet: from its start). */
+  private resumed(query: JournalQuery, lastCursor: string | undefined): JournalQuery {
+    const again: JournalQuery = { matches: query.matches, namespace: TASK_JOURNALS };
+    if (lastCursor !== undefined) again.afterCursor = lastCursor;
     else {
-      if (query.since) drain.since = query.since;
-      if (query.tail !== undefined) drain.tail = query.tail;
+      if (query.since) again.since = query.since;
+      if (query.tail !== undefined) again.tail = query.tail;
     }
-    if (query.maxPriority !== undefined) drain.maxPriority = query.maxPriority;
-    yield* this.once(task, drain, signal);
+    if (query.maxPriority !== undefined) again.maxPriority = query.maxPriority;
+    return again;
+  }
+
+  /**
+   * A task line was read after held systemd lines: its journal has caught up to it. The entries from
+   * after `lastCursor` up to it, read again in the journal's order (with any the follower passed
+   * over); if that read does not reach it, the held lines and it, as they were read.
+   */
+  private async readAgain(
+    query: JournalQuery,
+    lastCursor: string | undefined,
+    upTo: JournalEntry,
+    held: JournalEntry[],
+    signal: AbortSignal,
+  ): Promise<JournalEntry[]> {
+    const stop = new AbortController();
+    const onAbort = () => stop.abort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    const read: JournalEntry[] = [];
+    try {
+      for await (const batch of readJournal(this.resumed(query, lastCursor), this.readerOptions(stop.signal))) {
+        const at = batch.findIndex((entry) => entry.cursor === upTo.cursor);
+        if (at >= 0) return [...read, ...batch.slice(0, at + 1)];
+        read.push(...batch);
+      }
+    } catch (error) {
+      if (!signal.aborted) this.log.warn({ err: error }, 'reading the journal again failed: entries passed on as read');
+    } finally {
+      stop.abort();
+      signal.removeEventListener('abort', onAbort);
+    }
+    return [...held, upTo];
   }
 
   /** Entries of an earlier unit that had the same task id (ids are 32 bits) are not this task's. */

@@ -1,72 +1,19 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, afterEach, before, describe, it } from 'node:test';
 import type { JournalEntry } from '../../src/journal/entry.js';
 import { journalctlArgs, type JournalQuery } from '../../src/journal/query.js';
 import { JournalctlError, readJournal, runningReaders } from '../../src/journal/reader.js';
+import { endFakes, fakeJournalctl as makeFake, type Scenario } from '../harness/fake-journalctl.js';
 
-const FIXTURE = fileURLToPath(new URL('../fixtures/fake-journalctl.mjs', import.meta.url));
 const QUERY: JournalQuery = { matches: [[['TESSIA_TASK_ID', 'abcd1234']]] };
 /** Every test ends long before this; a hang fails instead of blocking the run. */
 const LIMIT = { timeout: 5_000 };
 
-type Step = { stdout: string } | { stderr: string } | { waitForSignal: true };
-
-interface Scenario {
-  steps?: Step[];
-  exitCode?: number;
-  /** Stay alive after the steps until killed, as journalctl --follow does. */
-  block?: boolean;
-}
-
-interface Recorded {
-  pid: number;
-  argv: string[];
-  env: { SYSTEMD_COLORS: string | null; SYSTEMD_PAGER: string | null; LC_ALL: string | null };
-}
-
-interface FakeJournalctl {
-  /** The program to give readJournal as `journalctl`. */
-  path: string;
-  /** What the fake saw when it started: its pid, argv and environment. */
-  record(): Recorded;
-  /** Lets a fake waiting at a `waitForSignal` step go on. */
-  proceed(): void;
-}
-
 let directory: string;
-let cases = 0;
-const fakes: FakeJournalctl[] = [];
-
-const shellQuote = (text: string) => `'${text.replaceAll("'", `'\\''`)}'`;
-
-/** A program that runs the fixture with this scenario (and exec's it, so its pid is the fixture's). */
-function fakeJournalctl(scenario: Scenario): FakeJournalctl {
-  const caseDirectory = join(directory, `case-${++cases}`);
-  mkdirSync(caseDirectory);
-  const scenarioFile = join(caseDirectory, 'scenario.json');
-  const recordFile = join(caseDirectory, 'record.json');
-  writeFileSync(scenarioFile, JSON.stringify({ ...scenario, recordFile }));
-  const path = join(caseDirectory, 'journalctl');
-  writeFileSync(
-    path,
-    [
-      '#!/bin/sh',
-      `FAKE_JOURNALCTL_SCENARIO=${shellQuote(scenarioFile)}`,
-      'export FAKE_JOURNALCTL_SCENARIO',
-      `exec ${shellQuote(process.execPath)} ${shellQuote(FIXTURE)} "$@"`,
-      '',
-    ].join('\n'),
-    { mode: 0o755 },
-  );
-  const record = () => JSON.parse(readFileSync(recordFile, 'utf8')) as Recorded;
-  const fake = { path, record, proceed: () => process.kill(record().pid, 'SIGUSR2') };
-  fakes.push(fake);
-  return fake;
-}
+const fakeJournalctl = (scenario: Scenario) => makeFake(directory, scenario);
 
 const SEQNUM_ID = '0123456789abcdef0123456789abcdef';
 const BOOT_ID = 'fedcba9876543210fedcba9876543210';
@@ -127,16 +74,7 @@ before(() => {
 });
 
 after(() => {
-  // A failed test may leave a blocked fake behind: end it, so the run does not hang.
-  for (const fake of fakes) {
-    try {
-      const { pid } = fake.record();
-      // Only if that pid is still the fixture (not a process that got the number since).
-      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(FIXTURE)) process.kill(pid, 'SIGKILL');
-    } catch {
-      // Never started, or already gone.
-    }
-  }
+  endFakes();
   rmSync(directory, { recursive: true, force: true });
 });
 

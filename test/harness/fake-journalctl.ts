@@ -1,0 +1,82 @@
+/**
+ * A stand-in for journalctl (test/fixtures/fake-journalctl.mjs), driven by a scenario: what it
+ * prints, or a journal it reads from. Made in a directory of the caller's; endFakes() ends those
+ * still running once the tests are done.
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const FIXTURE = fileURLToPath(new URL('../fixtures/fake-journalctl.mjs', import.meta.url));
+
+export type Step = { stdout: string } | { stderr: string } | { waitForSignal: true };
+
+export interface Scenario {
+  steps?: Step[];
+  exitCode?: number;
+  /** Stay alive after the steps until killed, as journalctl --follow does. */
+  block?: boolean;
+  /** Entries (JSON lines) in the journal's order: a plain read prints them from its --cursor=. */
+  journal?: string[];
+  /** What --follow prints of `journal`, before it waits until killed. */
+  followed?: string[];
+}
+
+export interface Recorded {
+  pid: number;
+  argv: string[];
+  env: { SYSTEMD_COLORS: string | null; SYSTEMD_PAGER: string | null; LC_ALL: string | null };
+}
+
+export interface FakeJournalctl {
+  /** The program to give readJournal as `journalctl`. */
+  path: string;
+  /** What the fake saw when it last started: its pid, argv and environment. */
+  record(): Recorded;
+  /** Lets a fake waiting at a `waitForSignal` step go on. */
+  proceed(): void;
+}
+
+const fakes: FakeJournalctl[] = [];
+let cases = 0;
+
+const shellQuote = (text: string) => `'${text.replaceAll("'", `'\\''`)}'`;
+
+/** A program that runs the fixture with this scenario (and exec's it, so its pid is the fixture's). */
+export function fakeJournalctl(directory: string, scenario: Scenario): FakeJournalctl {
+  const caseDirectory = join(directory, `case-${++cases}`);
+  mkdirSync(caseDirectory);
+  const scenarioFile = join(caseDirectory, 'scenario.json');
+  const recordFile = join(caseDirectory, 'record.json');
+  writeFileSync(scenarioFile, JSON.stringify({ ...scenario, recordFile }));
+  const path = join(caseDirectory, 'journalctl');
+  writeFileSync(
+    path,
+    [
+      '#!/bin/sh',
+      `FAKE_JOURNALCTL_SCENARIO=${shellQuote(scenarioFile)}`,
+      'export FAKE_JOURNALCTL_SCENARIO',
+      `exec ${shellQuote(process.execPath)} ${shellQuote(FIXTURE)} "$@"`,
+      '',
+    ].join('\n'),
+    { mode: 0o755 },
+  );
+  const record = () => JSON.parse(readFileSync(recordFile, 'utf8')) as Recorded;
+  const fake = { path, record, proceed: () => process.kill(record().pid, 'SIGUSR2') };
+  fakes.push(fake);
+  return fake;
+}
+
+/** A failed test may leave a blocked fake behind: ends it, so the run does not hang. */
+export function endFakes(): void {
+  for (const fake of fakes) {
+    try {
+      const { pid } = fake.record();
+      // Only if that pid is still the fixture (not a process that got the number since).
+      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(FIXTURE)) process.kill(pid, 'SIGKILL');
+    } catch {
+      // Never started, or already gone.
+    }
+  }
+  fakes.length = 0;
+}

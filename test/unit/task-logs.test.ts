@@ -1,0 +1,139 @@
+/**
+ * How a follow stream passes on systemd's lines (TaskLogs): against a journal of two files as
+ * journalctl merges them, played by test/fixtures/fake-journalctl.mjs. journald itself cannot be made
+ * to show the case on demand (integration tests: test/integration/logs.test.ts).
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import pino from 'pino';
+import { runningReaders } from '../../src/journal/reader.js';
+import { fieldText, TaskLogs, type LogEvent } from '../../src/tasks/logs.js';
+import { TaskState, type ActiveTask, type FinishedTask, type TaskRecord } from '../../src/tasks/model.js';
+import type { TaskService } from '../../src/tasks/service.js';
+import { endFakes, fakeJournalctl } from '../harness/fake-journalctl.js';
+
+const LIMIT = { timeout: 10_000 };
+const TASK_ID = 'abcd1234';
+const UNIT = `tessia-task-${TASK_ID}.service`;
+
+let directory: string;
+before(() => {
+  directory = mkdtempSync(join(tmpdir(), 'tessia-task-logs-test-'));
+});
+after(() => {
+  endFakes();
+  rmSync(directory, { recursive: true, force: true });
+});
+
+/** An entry as journalctl --output=json prints it: the task's (in the tasks' journal) or PID 1's. */
+function line(n: number, source: 'task' | 'systemd', message: string): string {
+  const seqnumId = source === 'task' ? '1'.repeat(32) : '2'.repeat(32);
+  const fields = source === 'task' ? { TESSIA_TASK_ID: TASK_ID, _SYSTEMD_UNIT: UNIT, _NAMESPACE: 'tessia' } : { UNIT, _PID: '1' };
+  return `${JSON.stringify({
+    __CURSOR: `s=${seqnumId};i=${n};b=${'3'.repeat(32)};m=${n};t=${n};x=${n}`,
+    __REALTIME_TIMESTAMP: String(1767323045000000 + n),
+    __MONOTONIC_TIMESTAMP: String(1000 + n),
+    MESSAGE: message,
+    ...fields,
+  })}\n`;
+}
+
+const running: ActiveTask = {
+  taskId: TASK_ID,
+  machine: 'echo',
+  unit: UNIT,
+  createdAt: '2026-01-02T03:04:00.000000Z',
+  startedAt: '2026-01-02T03:04:01.000000Z',
+  invocationId: null,
+  stopRequested: false,
+  usage: null,
+  state: TaskState.running,
+  exitCode: null,
+  result: null,
+  finishedAt: null,
+  detail: null,
+};
+const exited: FinishedTask = {
+  ...running,
+  state: TaskState.exited,
+  exitCode: 0,
+  result: 'success',
+  finishedAt: '2026-01-02T03:04:02.000000Z',
+};
+
+/** The two calls TaskLogs makes of the tasks: the record now, and when it has finished. */
+function tasksThatFinish(finished: Promise<void>): TaskService {
+  let task: TaskRecord = running;
+  void finished.then(() => {
+    task = exited;
+  });
+  const tasks: Pick<TaskService, 'get' | 'whenFinished'> = {
+    get: () => task,
+    whenFinished: async () => {
+      await finished;
+      return exited;
+    },
+  };
+  return tasks as TaskService;
+}
+
+/** Follows the task to its end line; the task finishes once `finishWhen` has seen the messages so far. */
+async function follow(journal: string[], followed: string[], finishWhen: (messages: string[]) => boolean): Promise<string[]> {
+  const fake = fakeJournalctl(directory, { journal, followed });
+  let finish = () => {};
+  const finished = new Promise<void>((resolve) => (finish = resolve));
+  const logs = new TaskLogs(tasksThatFinish(finished), { settleMs: 100, journalctl: fake.path }, pino({ level: 'silent' }));
+  const messages: string[] = [];
+  const events: AsyncIterable<LogEvent> = await logs.open({ taskId: TASK_ID, follow: true }, AbortSignal.timeout(8000));
+  // Finishes once the follower has shown what it shows: a stream never ends before its task does.
+  const timer = setInterval(() => {
+    if (finishWhen(messages)) finish();
+  }, 20);
+  try {
+    for await (const event of events) {
+      if (event.type === 'end') messages.push(`end: ${event.task.state}`);
+      else messages.push(...event.entries.map((entry) => fieldText(entry.fields['MESSAGE']) ?? ''));
+    }
+  } finally {
+    clearInterval(timer);
+  }
+  return messages;
+}
+
+describe('TaskLogs following two journals', () => {
+  it(
+    "streams a task line that the follower passed over (stamped before systemd's line about the end, written after it), in the journal's order.",
+    LIMIT,
+    async () => {
+      const started = line(1, 'systemd', 'Started');
+      const first = line(2, 'task', 'first');
+      const last = line(3, 'task', 'last');
+      const deactivated = line(4, 'systemd', 'Deactivated successfully.');
+      // journalctl --follow showed "Deactivated" before "last" was in its file: it never goes back for it.
+      const messages = await follow([started, first, last, deactivated], [started, first, deactivated], (seen) => seen.includes('first'));
+      assert.deepEqual(messages, ['Started', 'first', 'last', 'Deactivated successfully.', 'end: exited']);
+      assert.equal(runningReaders(), 0, 'a journalctl child outlived the stream');
+    },
+  );
+
+  it(
+    "passes systemd's lines on with the task line after them, read again in the journal's order (a task line passed over before it).",
+    LIMIT,
+    async () => {
+      const started = line(1, 'systemd', 'Started');
+      const early = line(2, 'task', 'early');
+      const next = line(3, 'task', 'next');
+      const messages = await follow([started, early, next], [started, next], (seen) => seen.includes('next'));
+      assert.deepEqual(messages, ['Started', 'early', 'next', 'end: exited']);
+    },
+  );
+
+  it('passes the lines on as the follower read them when none of systemd is among them.', LIMIT, async () => {
+    const lines = [line(1, 'task', 'one'), line(2, 'task', 'two')];
+    const messages = await follow(lines, lines, (seen) => seen.includes('two'));
+    assert.deepEqual(messages, ['one', 'two', 'end: exited']);
+  });
+});
