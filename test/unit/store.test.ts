@@ -749,21 +749,26 @@ describe('TaskStore schema versions', () => {
     assert.equal(new Database(file, { readonly: true }).pragma('user_version', { simple: true }), SCHEMA_VERSION);
   });
 
-  it('refuses a store of a newer schema, with what to do, and changes nothing in it.', () => {
-    const dir = copyOf(FIXTURE);
-    const db = new Database(join(dir, 'tasks.sqlite3'));
-    db.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
-    db.close();
+  /** Opening the store in `dir` fails with StoreVersionError saying `message`, and leaves its file as it was. */
+  function assertRefusedUntouched(dir: string, message: RegExp): void {
     const before = readFileSync(join(dir, 'tasks.sqlite3'));
     assert.throws(
       () => new TaskStore(dir),
       (error: Error) => {
         assert.ok(error instanceof StoreVersionError);
-        assert.match(error.message, new RegExp(`schema version ${SCHEMA_VERSION + 1}, made by a newer tessia-task-runner`));
+        assert.match(error.message, message);
         return true;
       },
     );
     assert.deepEqual(readFileSync(join(dir, 'tasks.sqlite3')), before);
+  }
+
+  it('refuses a store of a newer schema, with what to do, and changes nothing in it.', () => {
+    const dir = copyOf(FIXTURE);
+    const db = new Database(join(dir, 'tasks.sqlite3'));
+    db.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
+    db.close();
+    assertRefusedUntouched(dir, new RegExp(`schema version ${SCHEMA_VERSION + 1}, made by a newer tessia-task-runner`));
   });
 
   it('refuses a store whose text is not UTF-8 (the default list is sent as its bytes), and changes nothing in it.', () => {
@@ -773,16 +778,7 @@ describe('TaskStore schema versions', () => {
       db.pragma("encoding = 'UTF-16le'");
       db.exec('CREATE TABLE made (x TEXT)');
       db.close();
-      const before = readFileSync(join(dir, 'tasks.sqlite3'));
-      assert.throws(
-        () => new TaskStore(dir),
-        (error: Error) => {
-          assert.ok(error instanceof StoreVersionError);
-          assert.match(error.message, /keeps its text in UTF-16le; tessia-task-runner makes and reads UTF-8 stores only/);
-          return true;
-        },
-      );
-      assert.deepEqual(readFileSync(join(dir, 'tasks.sqlite3')), before);
+      assertRefusedUntouched(dir, /keeps its text in UTF-16le; tessia-task-runner makes and reads UTF-8 stores only/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
