@@ -39,6 +39,11 @@ export interface LogRequest {
 
 const LONG_FINISHED_MS = 30_000;
 /**
+ * A reading again spans the held systemd lines and what the follower passed over among them, a few
+ * entries: past this many it has missed its end, and is given up rather than held in memory.
+ */
+const READ_AGAIN_MAX_ENTRIES = 1000;
+/**
  * A task's output is in the tasks' journal namespace, systemd's lines about its unit in the default
  * one (PID 1 logs there, whatever the unit's LogNamespace=): read both, interleaved.
  */
@@ -212,7 +217,7 @@ export class TaskLogs {
   /**
    * A task line was read after held systemd lines: its journal has caught up to it. The entries from
    * after `lastCursor` up to it, read again in the journal's order (with any the follower passed
-   * over); if that read does not reach it, the held lines and it, as they were read.
+   * over); if that read does not reach it, or misses a held line, the held lines and it, as read.
    */
   private async readAgain(
     query: JournalQuery,
@@ -228,8 +233,15 @@ export class TaskLogs {
     try {
       for await (const batch of readJournal(this.resumed(query, lastCursor), this.readerOptions(stop.signal))) {
         const at = batch.findIndex((entry) => entry.cursor === upTo.cursor);
-        if (at >= 0) return [...read, ...batch.slice(0, at + 1)];
+        if (at >= 0) {
+          const stretch = [...read, ...batch.slice(0, at + 1)];
+          // A window that moved meanwhile (tail=, nothing passed on yet) may start past a held line.
+          const cursors = new Set(stretch.map((entry) => entry.cursor));
+          if (held.every((entry) => cursors.has(entry.cursor))) return stretch;
+          break;
+        }
         read.push(...batch);
+        if (read.length > READ_AGAIN_MAX_ENTRIES) break;
       }
     } catch (error) {
       if (!signal.aborted) this.log.warn({ err: error }, 'reading the journal again failed: entries passed on as read');

@@ -81,13 +81,18 @@ function tasksThatFinish(finished: Promise<void>): TaskService {
 }
 
 /** Follows the task to its end line; the task finishes once `finishWhen` has seen the messages so far. */
-async function follow(journal: string[], followed: string[], finishWhen: (messages: string[]) => boolean): Promise<string[]> {
+async function follow(
+  journal: string[],
+  followed: string[],
+  finishWhen: (messages: string[]) => boolean,
+  request: { tail?: number } = {},
+): Promise<string[]> {
   const fake = fakeJournalctl(directory, { journal, followed });
   let finish = () => {};
   const finished = new Promise<void>((resolve) => (finish = resolve));
   const logs = new TaskLogs(tasksThatFinish(finished), { settleMs: 100, journalctl: fake.path }, pino({ level: 'silent' }));
   const messages: string[] = [];
-  const events: AsyncIterable<LogEvent> = await logs.open({ taskId: TASK_ID, follow: true }, AbortSignal.timeout(8000));
+  const events: AsyncIterable<LogEvent> = await logs.open({ taskId: TASK_ID, follow: true, ...request }, AbortSignal.timeout(8000));
   // Finishes once the follower has shown what it shows: a stream never ends before its task does.
   const timer = setInterval(() => {
     if (finishWhen(messages)) finish();
@@ -128,6 +133,17 @@ describe('TaskLogs following two journals', () => {
       const next = line(3, 'task', 'next');
       const messages = await follow([started, early, next], [started, next], (seen) => seen.includes('next'));
       assert.deepEqual(messages, ['Started', 'early', 'next', 'end: exited']);
+    },
+  );
+
+  it(
+    "keeps a held line that a reading again no longer has (tail=: the journal's last lines moved on), passing the lines on as read.",
+    LIMIT,
+    async () => {
+      const lines = [line(1, 'systemd', 'Started'), line(2, 'task', 'first'), line(3, 'task', 'second'), line(4, 'task', 'third')];
+      // The follower began with the last three ("Started" to "second"), then "third"; read again, the last three start at "first".
+      const messages = await follow(lines, lines, (seen) => seen.includes('third'), { tail: 3 });
+      assert.deepEqual(messages, ['Started', 'first', 'second', 'third', 'end: exited']);
     },
   );
 
