@@ -75,7 +75,8 @@ export function logsRouter(logs: TaskLogs, options: LogRouteOptions): Router {
   // Streams are compressed when the client accepts it, from the first byte, and flushed per batch.
   // Level 1: journal JSON compresses well even so, and the stream keeps up with journalctl.
   router.use(compression({ threshold: 0, level: 1, filter: () => true }));
-  // Each stream is a journalctl child of the runner's: at most maxLogStreams of them at once.
+  // Each stream is a journalctl child of the runner's (a follow stream reading a stretch again: two, for a
+  // moment, at most one such read a second): at most maxLogStreams streams at once.
   let open = 0;
   router.get('/', async (request: Request<{ taskId: string }>, response: Response) => {
     const query = parseRequest(LogQuery, request.query, 'query');

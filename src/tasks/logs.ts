@@ -4,12 +4,7 @@
  * nothing more to say about it for a settle period (journald lags fast writers, so the end of the
  * unit alone is not the end of its output), then drains what is left after the last cursor.
  *
- * A follower reads two journals, merged by time, and journalctl never goes back: an entry that
- * shows up in its file after a later-stamped entry of the other journal was shown is passed over
- * (each journald writes its own files at its own pace; seen once: a task's last line, stamped 47 ms
- * before PID 1's line about its unit's end, missing from a stream). So systemd's lines are held back
- * until a task line after them is read; then what lies between is read again, in the journal's
- * order (and at the end, the drain reads again from before them).
+ * The order in which it passes entries on: FollowOrder (two journals, merged by time).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
@@ -18,6 +13,7 @@ import { isCursor, type JournalNamespace, type JournalQuery } from '../journal/q
 import { JournalctlError, readJournal } from '../journal/reader.js';
 import { TASK_LOG_NAMESPACE } from '../package-layout.js';
 import { TaskError } from './errors.js';
+import { FollowOrder } from './follow-order.js';
 import { isFinished, type TaskRecord } from './model.js';
 import type { TaskService } from './service.js';
 
@@ -26,6 +22,7 @@ export type { JournalEntry as LogEntry, Field as LogField } from '../journal/ent
 export { fieldText } from '../journal/entry.js';
 export { CURSOR_PATTERN } from '../journal/query.js';
 export { PRIORITY_NAMES, parsePriority, priorityName } from '../journal/priority.js';
+export { isSystemdLine } from './follow-order.js';
 
 export interface LogRequest {
   taskId: string;
@@ -39,22 +36,12 @@ export interface LogRequest {
 
 const LONG_FINISHED_MS = 30_000;
 /**
- * A reading again spans the held systemd lines and what the follower passed over among them, a few
- * entries: past this many it has missed its end, and is given up rather than held in memory.
- */
-const READ_AGAIN_MAX_ENTRIES = 1000;
-/**
  * A task's output is in the tasks' journal namespace, systemd's lines about its unit in the default
  * one (PID 1 logs there, whatever the unit's LogNamespace=): read both, interleaved.
  */
 const TASK_JOURNALS: JournalNamespace = { name: TASK_LOG_NAMESPACE, andDefault: true };
 
 export type LogEvent = { type: 'entries'; entries: JournalEntry[] } | { type: 'end'; task: TaskRecord };
-
-/** PID 1's line about a task's unit (in the default journal), not the task's own. */
-export function isSystemdLine(entry: JournalEntry): boolean {
-  return entry.fields['_PID'] === '1' && entry.fields['TESSIA_TASK_ID'] === undefined;
-}
 
 export interface TaskLogOptions {
   /** Quiet time after a followed task has finished before its stream ends. (Default: 1 s) */
@@ -141,15 +128,12 @@ export class TaskLogs {
   }
 
   private async *follow(task: TaskRecord, query: JournalQuery, signal: AbortSignal): AsyncGenerator<LogEvent> {
-    /** Where the entries passed on end: the drain, and a reading again, start after it. */
-    let lastCursor = query.afterCursor;
-    /** systemd's lines read since, not passed on yet (see the module's comment). */
-    let held: JournalEntry[] = [];
     const finished = this.tasks.whenFinished(task.taskId, signal);
     const readerStop = new AbortController();
     const stopReader = () => readerStop.abort();
     signal.addEventListener('abort', stopReader, { once: true });
     const reader = readJournal(query, this.readerOptions(readerStop.signal));
+    const order = new FollowOrder(query, (readerSignal) => this.readerOptions(readerSignal), readerStop.signal, this.log);
     try {
       let next = reader.next();
       let taskDone = false;
@@ -177,18 +161,7 @@ export class TaskLogs {
           }
           break;
         }
-        const passed: JournalEntry[] = [];
-        for (const entry of result.value) {
-          if (isSystemdLine(entry)) {
-            held.push(entry);
-            continue;
-          }
-          if (held.length === 0) passed.push(entry);
-          else passed.push(...(await this.readAgain(query, lastCursor, entry, held, readerStop.signal)));
-          held = [];
-          lastCursor = entry.cursor;
-        }
-        const entries = passed.filter((entry) => this.ofThisRun(task, entry));
+        const entries = (await order.take(result.value)).filter((entry) => this.ofThisRun(task, entry));
         if (entries.length > 0) yield { type: 'entries', entries };
         next = reader.next();
       }
@@ -199,57 +172,7 @@ export class TaskLogs {
     }
     if (signal.aborted) return;
     // Whatever journald wrote between the last entry passed on and now (held lines included).
-    yield* this.once(task, this.resumed(query, lastCursor), signal);
-  }
-
-  /** The follow's query read once, from after `lastCursor` (none passed on yet: from its start). */
-  private resumed(query: JournalQuery, lastCursor: string | undefined): JournalQuery {
-    const again: JournalQuery = { matches: query.matches, namespace: TASK_JOURNALS };
-    if (lastCursor !== undefined) again.afterCursor = lastCursor;
-    else {
-      if (query.since) again.since = query.since;
-      if (query.tail !== undefined) again.tail = query.tail;
-    }
-    if (query.maxPriority !== undefined) again.maxPriority = query.maxPriority;
-    return again;
-  }
-
-  /**
-   * A task line was read after held systemd lines: its journal has caught up to it. The entries from
-   * after `lastCursor` up to it, read again in the journal's order (with any the follower passed
-   * over); if that read does not reach it, or misses a held line, the held lines and it, as read.
-   */
-  private async readAgain(
-    query: JournalQuery,
-    lastCursor: string | undefined,
-    upTo: JournalEntry,
-    held: JournalEntry[],
-    signal: AbortSignal,
-  ): Promise<JournalEntry[]> {
-    const stop = new AbortController();
-    const onAbort = () => stop.abort();
-    signal.addEventListener('abort', onAbort, { once: true });
-    const read: JournalEntry[] = [];
-    try {
-      for await (const batch of readJournal(this.resumed(query, lastCursor), this.readerOptions(stop.signal))) {
-        const at = batch.findIndex((entry) => entry.cursor === upTo.cursor);
-        if (at >= 0) {
-          const stretch = [...read, ...batch.slice(0, at + 1)];
-          // A window that moved meanwhile (tail=, nothing passed on yet) may start past a held line.
-          const cursors = new Set(stretch.map((entry) => entry.cursor));
-          if (held.every((entry) => cursors.has(entry.cursor))) return stretch;
-          break;
-        }
-        read.push(...batch);
-        if (read.length > READ_AGAIN_MAX_ENTRIES) break;
-      }
-    } catch (error) {
-      if (!signal.aborted) this.log.warn({ err: error }, 'reading the journal again failed: entries passed on as read');
-    } finally {
-      stop.abort();
-      signal.removeEventListener('abort', onAbort);
-    }
-    return [...held, upTo];
+    yield* this.once(task, order.rest(), signal);
   }
 
   /** Entries of an earlier unit that had the same task id (ids are 32 bits) are not this task's. */

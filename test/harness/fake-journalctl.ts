@@ -33,6 +33,8 @@ export interface FakeJournalctl {
   path: string;
   /** What the fake saw when it last started: its pid, argv and environment. */
   record(): Recorded;
+  /** The same, of every time it was started, in order. */
+  runs(): Recorded[];
   /** Lets a fake waiting at a `waitForSignal` step go on. */
   proceed(): void;
 }
@@ -62,21 +64,38 @@ export function fakeJournalctl(directory: string, scenario: Scenario): FakeJourn
     { mode: 0o755 },
   );
   const record = () => JSON.parse(readFileSync(recordFile, 'utf8')) as Recorded;
-  const fake = { path, record, proceed: () => process.kill(record().pid, 'SIGUSR2') };
+  const runs = () => {
+    try {
+      return readFileSync(`${recordFile}.all`, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => JSON.parse(line) as Recorded);
+    } catch {
+      return [];
+    }
+  };
+  const proceed = () => {
+    const { pid } = record();
+    if (isFixture(pid)) process.kill(pid, 'SIGUSR2');
+  };
+  const fake = { path, record, runs, proceed };
   fakes.push(fake);
   return fake;
+}
+
+/** Whether `pid` is still a fake (not a process that got the number since). */
+function isFixture(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(FIXTURE);
+  } catch {
+    return false;
+  }
 }
 
 /** A failed test may leave a blocked fake behind: ends it, so the run does not hang. */
 export function endFakes(): void {
   for (const fake of fakes) {
-    try {
-      const { pid } = fake.record();
-      // Only if that pid is still the fixture (not a process that got the number since).
-      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(FIXTURE)) process.kill(pid, 'SIGKILL');
-    } catch {
-      // Never started, or already gone.
-    }
+    for (const { pid } of fake.runs()) if (isFixture(pid)) process.kill(pid, 'SIGKILL');
   }
   fakes.length = 0;
 }

@@ -6,14 +6,15 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import type { JournalEntry } from '../../src/journal/entry.js';
 import { journalctlArgs, type JournalQuery } from '../../src/journal/query.js';
 import { JournalctlError, readJournal, runningReaders } from '../../src/journal/reader.js';
-import { endFakes, fakeJournalctl as makeFake, type Scenario } from '../harness/fake-journalctl.js';
+import { endFakes, fakeJournalctl as fakeIn, type Scenario } from '../harness/fake-journalctl.js';
 
 const QUERY: JournalQuery = { matches: [[['TESSIA_TASK_ID', 'abcd1234']]] };
 /** Every test ends long before this; a hang fails instead of blocking the run. */
 const LIMIT = { timeout: 5_000 };
 
 let directory: string;
-const fakeJournalctl = (scenario: Scenario) => makeFake(directory, scenario);
+/** A fake in this file's directory. */
+const fakeJournalctl = (scenario: Scenario) => fakeIn(directory, scenario);
 
 const SEQNUM_ID = '0123456789abcdef0123456789abcdef';
 const BOOT_ID = 'fedcba9876543210fedcba9876543210';

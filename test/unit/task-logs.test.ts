@@ -86,7 +86,7 @@ async function follow(
   followed: string[],
   finishWhen: (messages: string[]) => boolean,
   request: { tail?: number } = {},
-): Promise<string[]> {
+): Promise<{ messages: string[]; reads: number }> {
   const fake = fakeJournalctl(directory, { journal, followed });
   let finish = () => {};
   const finished = new Promise<void>((resolve) => (finish = resolve));
@@ -105,7 +105,14 @@ async function follow(
   } finally {
     clearInterval(timer);
   }
-  return messages;
+  assert.equal(runningReaders(), 0, 'a journalctl child outlived the stream');
+  return { messages, reads: fake.runs().length };
+}
+
+/** For a stream that passes nothing on before its end: its task finishes a second after the stream opened. */
+function aSecondLater(): () => boolean {
+  const opened = Date.now();
+  return () => Date.now() - opened > 1000;
 }
 
 describe('TaskLogs following two journals', () => {
@@ -118,23 +125,45 @@ describe('TaskLogs following two journals', () => {
       const last = line(3, 'task', 'last');
       const deactivated = line(4, 'systemd', 'Deactivated successfully.');
       // journalctl --follow showed "Deactivated" before "last" was in its file: it never goes back for it.
-      const messages = await follow([started, first, last, deactivated], [started, first, deactivated], (seen) => seen.includes('first'));
+      const { messages } = await follow([started, first, last, deactivated], [started, first, deactivated], (seen) =>
+        seen.includes('first'),
+      );
       assert.deepEqual(messages, ['Started', 'first', 'last', 'Deactivated successfully.', 'end: exited']);
-      assert.equal(runningReaders(), 0, 'a journalctl child outlived the stream');
     },
   );
 
-  it(
-    "passes systemd's lines on with the task line after them, read again in the journal's order (a task line passed over before it).",
-    LIMIT,
-    async () => {
-      const started = line(1, 'systemd', 'Started');
-      const early = line(2, 'task', 'early');
-      const next = line(3, 'task', 'next');
-      const messages = await follow([started, early, next], [started, next], (seen) => seen.includes('next'));
-      assert.deepEqual(messages, ['Started', 'early', 'next', 'end: exited']);
-    },
-  );
+  it('streams a task line passed over before a held systemd line, once the next task line is read.', LIMIT, async () => {
+    const early = line(1, 'task', 'early');
+    const started = line(2, 'systemd', 'Started');
+    const next = line(3, 'task', 'next');
+    // The follower showed "Started" before "early", stamped earlier, was in its file.
+    const { messages, reads } = await follow([early, started, next], [started, next], (seen) => seen.includes('next'));
+    assert.deepEqual(messages, ['early', 'Started', 'next', 'end: exited']);
+    assert.equal(reads, 3, 'the follower, the reading again, the last read');
+  });
+
+  it('reads nothing again when no systemd line is among what the follower read.', LIMIT, async () => {
+    const lines = [line(1, 'task', 'one'), line(2, 'task', 'two')];
+    const { messages, reads } = await follow(lines, lines, (seen) => seen.includes('two'));
+    assert.deepEqual(messages, ['one', 'two', 'end: exited']);
+    assert.equal(reads, 2, 'the follower and the last read');
+  });
+
+  it('reads again at most once a second: a second stretch within it is passed on as the follower read it.', LIMIT, async () => {
+    const early = line(1, 'task', 'early');
+    const started = line(2, 'systemd', 'Started');
+    const first = line(3, 'task', 'first');
+    const passedOver = line(4, 'task', 'passed over');
+    const notice = line(5, 'systemd', 'notice');
+    const second = line(6, 'task', 'second');
+    const { messages, reads } = await follow(
+      [early, started, first, passedOver, notice, second],
+      [started, first, notice, second],
+      (seen) => seen.includes('second'),
+    );
+    assert.equal(reads, 3, 'the follower, one reading again, the last read');
+    assert.deepEqual(messages, ['early', 'Started', 'first', 'notice', 'second', 'end: exited']);
+  });
 
   it(
     "keeps a held line that a reading again no longer has (tail=: the journal's last lines moved on), passing the lines on as read.",
@@ -142,14 +171,18 @@ describe('TaskLogs following two journals', () => {
     async () => {
       const lines = [line(1, 'systemd', 'Started'), line(2, 'task', 'first'), line(3, 'task', 'second'), line(4, 'task', 'third')];
       // The follower began with the last three ("Started" to "second"), then "third"; read again, the last three start at "first".
-      const messages = await follow(lines, lines, (seen) => seen.includes('third'), { tail: 3 });
+      const { messages } = await follow(lines, lines, (seen) => seen.includes('third'), { tail: 3 });
       assert.deepEqual(messages, ['Started', 'first', 'second', 'third', 'end: exited']);
     },
   );
 
-  it('passes the lines on as the follower read them when none of systemd is among them.', LIMIT, async () => {
-    const lines = [line(1, 'task', 'one'), line(2, 'task', 'two')];
-    const messages = await follow(lines, lines, (seen) => seen.includes('two'));
-    assert.deepEqual(messages, ['one', 'two', 'end: exited']);
+  it('sends the systemd lines still held at the end (tail=0 and a task that printed nothing), from the first of them.', LIMIT, async () => {
+    const lines = [
+      line(1, 'task', 'before the stream'),
+      line(2, 'systemd', 'Main process exited'),
+      line(3, 'systemd', 'Deactivated successfully.'),
+    ];
+    const { messages } = await follow(lines, lines.slice(1), aSecondLater(), { tail: 0 });
+    assert.deepEqual(messages, ['Main process exited', 'Deactivated successfully.', 'end: exited']);
   });
 });
