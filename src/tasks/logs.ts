@@ -2,7 +2,7 @@
  * A task's journal as a sequence of events: batches of entries, then an end carrying the task's
  * state. Following keeps reading new entries until the task has finished and journald has had
  * nothing more to say about it for a settle period (journald lags fast writers, so the end of the
- * unit alone is not the end of its output), then drains what is left after the last cursor.
+ * unit alone is not the end of its output), then drains what is left after the last entry passed on.
  *
  * The order in which it passes entries on: FollowOrder (two journals, merged by time).
  */
