@@ -1,12 +1,10 @@
 /**
- * The order in which a follow stream passes a task's entries on. A follower reads two journals, the
- * tasks' namespace and the default one (PID 1's lines about the unit), merged by time, and
- * `journalctl --follow` never goes back: an entry that shows up in its file after a later-stamped
- * entry of the other journal was shown is passed over (each journald writes its own files at its own
- * pace; seen once: a task's last line, stamped 47 ms before PID 1's line about its unit's end,
- * missing from a stream). So systemd's lines are held back until a task line after them is read;
- * then what lies between is read again, in the journal's order. The stream's last plain read starts
- * before any line still held.
+ * The order in which a follow stream passes a task's entries on. `journalctl --follow` over two
+ * journals merged by time (the tasks' namespace and the default one, where PID 1 writes its lines
+ * about the unit) never goes back, and can pass over an entry that shows up in its file after a
+ * later-stamped entry of the other journal was shown (docs/logs.md, "When a followed stream ends").
+ * So systemd's lines are held back until a task line after them is read; then what lies between is
+ * read again, in the journal's order. The drain at the stream's end starts before any line still held.
  */
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
@@ -14,10 +12,13 @@ import { fieldText, type JournalEntry } from '../journal/entry.js';
 import type { JournalQuery } from '../journal/query.js';
 import { readJournal, type ReaderOptions } from '../journal/reader.js';
 
-/** At most one reading again a second: a task that makes PID 1 log about its unit cannot make one a line. */
+/**
+ * A reading again at most a second after the last one ended: a task that makes PID 1 log about its
+ * unit cannot make one a line. (Within it, lines are passed on as read.)
+ */
 const READ_AGAIN_INTERVAL_MS = 1000;
-/** A reading again spans the held lines and the few the follower passed over: past this it is given up. */
-const READ_AGAIN_MAX_ENTRIES = 1000;
+/** A reading again spans the held lines and the few the follower passed over: past this many it is given up. */
+const READ_AGAIN_MAX_ENTRIES = 100;
 /** systemd lines held at most: past this many in a row they are passed on as read. */
 const MAX_HELD = 100;
 
@@ -44,7 +45,7 @@ export class FollowOrder {
     this.lastCursor = query.afterCursor;
   }
 
-  /** What of the follower's batch can be passed on now, in the journal's order. */
+  /** What of the follower's batch can be passed on now: as read, or, where it was read again, in the journal's order. */
   async take(batch: readonly JournalEntry[]): Promise<JournalEntry[]> {
     const passed: JournalEntry[] = [];
     for (const entry of batch) {
@@ -59,30 +60,30 @@ export class FollowOrder {
     return passed;
   }
 
-  /** The stream's last plain read, once its task has finished: from after the last entry passed on. */
-  rest(): JournalQuery {
-    return this.readFromLastPassed();
+  /** The drain's query, once the task has finished: from after the last entry passed on. */
+  drainQuery(): JournalQuery {
+    return this.queryFromLastPassed();
   }
 
   /**
    * A task line read after held systemd lines: its journal has caught up to it. The entries from the
    * last one passed on up to it, read again in the journal's order (with any the follower passed
-   * over); as read, if that read does not reach it, misses a held line, or comes too soon after the last.
+   * over); as read, if that read does not reach it, misses a held line (rotated away meanwhile), or
+   * would come too soon after the last.
    */
   private async readAgain(upTo: JournalEntry): Promise<JournalEntry[]> {
     const asRead = [...this.held, upTo];
     if (this.signal.aborted || performance.now() - this.lastReadAgainAt < READ_AGAIN_INTERVAL_MS) return asRead;
-    this.lastReadAgainAt = performance.now();
     const stop = new AbortController();
     const onAbort = () => stop.abort();
     this.signal.addEventListener('abort', onAbort, { once: true });
     const read: JournalEntry[] = [];
     try {
-      for await (const batch of readJournal(this.readFromLastPassed(), this.readerOptions(stop.signal))) {
+      for await (const batch of readJournal(this.queryFromLastPassed(), this.readerOptions(stop.signal))) {
         for (const entry of batch) {
           read.push(entry);
           if (entry.cursor === upTo.cursor) return this.holdsEveryHeld(read) ? read : asRead;
-          if (read.length > READ_AGAIN_MAX_ENTRIES || isPast(entry, upTo)) return asRead;
+          if (read.length >= READ_AGAIN_MAX_ENTRIES || isPast(entry, upTo)) return asRead;
         }
       }
     } catch (error) {
@@ -90,11 +91,12 @@ export class FollowOrder {
     } finally {
       stop.abort();
       this.signal.removeEventListener('abort', onAbort);
+      this.lastReadAgainAt = performance.now();
     }
     return asRead;
   }
 
-  private readFromLastPassed(): JournalQuery {
+  private queryFromLastPassed(): JournalQuery {
     const { matches, namespace, maxPriority, since, tail } = this.query;
     const again: JournalQuery = { matches };
     if (namespace !== undefined) again.namespace = namespace;
@@ -116,7 +118,7 @@ export class FollowOrder {
   }
 }
 
-/** Later than `upTo` in the journal's order (of the same boot, the journal orders by the monotonic clock). */
+/** Stamped after `upTo` on the same boot's monotonic clock, by which the merge orders two journals' entries. */
 function isPast(entry: JournalEntry, upTo: JournalEntry): boolean {
   const boot = fieldText(entry.fields['_BOOT_ID']);
   return boot !== undefined && boot === fieldText(upTo.fields['_BOOT_ID']) && entry.monotonic > upTo.monotonic;

@@ -172,7 +172,7 @@ export class TaskLogs {
     }
     if (signal.aborted) return;
     // Whatever journald wrote between the last entry passed on and now (held lines included).
-    yield* this.once(task, order.rest(), signal);
+    yield* this.once(task, order.drainQuery(), signal);
   }
 
   /** Entries of an earlier unit that had the same task id (ids are 32 bits) are not this task's. */

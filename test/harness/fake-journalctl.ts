@@ -3,7 +3,7 @@
  * prints, or a journal it reads from. Made in a directory of the caller's; endFakes() ends those
  * still running once the tests are done.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -35,6 +35,8 @@ export interface FakeJournalctl {
   record(): Recorded;
   /** The same, of every time it was started, in order. */
   runs(): Recorded[];
+  /** Whether a `--follow` run of a `journal` scenario has printed its `followed` lines. */
+  followerPrinted(): boolean;
   /** Lets a fake waiting at a `waitForSignal` step go on. */
   proceed(): void;
 }
@@ -78,7 +80,8 @@ export function fakeJournalctl(directory: string, scenario: Scenario): FakeJourn
     const { pid } = record();
     if (isFixture(pid)) process.kill(pid, 'SIGUSR2');
   };
-  const fake = { path, record, runs, proceed };
+  const followerPrinted = () => existsSync(`${recordFile}.followed`);
+  const fake = { path, record, runs, followerPrinted, proceed };
   fakes.push(fake);
   return fake;
 }

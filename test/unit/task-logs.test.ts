@@ -36,6 +36,7 @@ function line(n: number, source: 'task' | 'systemd', message: string): string {
     __CURSOR: `s=${seqnumId};i=${n};b=${'3'.repeat(32)};m=${n};t=${n};x=${n}`,
     __REALTIME_TIMESTAMP: String(1767323045000000 + n),
     __MONOTONIC_TIMESTAMP: String(1000 + n),
+    _BOOT_ID: '3'.repeat(32),
     MESSAGE: message,
     ...fields,
   })}\n`;
@@ -80,11 +81,14 @@ function tasksThatFinish(finished: Promise<void>): TaskService {
   return tasks as TaskService;
 }
 
-/** Follows the task to its end line; the task finishes once `finishWhen` has seen the messages so far. */
+/**
+ * Follows the task to its end line; the task finishes once `finishWhen` holds of the messages so far
+ * (or, given none, once the follower has printed).
+ */
 async function follow(
   journal: string[],
   followed: string[],
-  finishWhen: (messages: string[]) => boolean,
+  finishWhen: ((messages: string[]) => boolean) | undefined,
   request: { tail?: number } = {},
 ): Promise<{ messages: string[]; reads: number }> {
   const fake = fakeJournalctl(directory, { journal, followed });
@@ -95,7 +99,7 @@ async function follow(
   const events: AsyncIterable<LogEvent> = await logs.open({ taskId: TASK_ID, follow: true, ...request }, AbortSignal.timeout(8000));
   // Finishes once the follower has shown what it shows: a stream never ends before its task does.
   const timer = setInterval(() => {
-    if (finishWhen(messages)) finish();
+    if (finishWhen ? finishWhen(messages) : fake.followerPrinted()) finish();
   }, 20);
   try {
     for await (const event of events) {
@@ -107,12 +111,6 @@ async function follow(
   }
   assert.equal(runningReaders(), 0, 'a journalctl child outlived the stream');
   return { messages, reads: fake.runs().length };
-}
-
-/** For a stream that passes nothing on before its end: its task finishes a second after the stream opened. */
-function aSecondLater(): () => boolean {
-  const opened = Date.now();
-  return () => Date.now() - opened > 1000;
 }
 
 describe('TaskLogs following two journals', () => {
@@ -139,14 +137,24 @@ describe('TaskLogs following two journals', () => {
     // The follower showed "Started" before "early", stamped earlier, was in its file.
     const { messages, reads } = await follow([early, started, next], [started, next], (seen) => seen.includes('next'));
     assert.deepEqual(messages, ['early', 'Started', 'next', 'end: exited']);
-    assert.equal(reads, 3, 'the follower, the reading again, the last read');
+    assert.equal(reads, 3, 'the follower, the reading again, the drain');
+  });
+
+  it('reads again after the last line passed on, mid-stream.', LIMIT, async () => {
+    const first = line(1, 'task', 'first');
+    const passedOver = line(2, 'task', 'passed over');
+    const notice = line(3, 'systemd', 'notice');
+    const next = line(4, 'task', 'next');
+    const { messages, reads } = await follow([first, passedOver, notice, next], [first, notice, next], (seen) => seen.includes('next'));
+    assert.deepEqual(messages, ['first', 'passed over', 'notice', 'next', 'end: exited']);
+    assert.equal(reads, 3, 'the follower, the reading again, the drain');
   });
 
   it('reads nothing again when no systemd line is among what the follower read.', LIMIT, async () => {
     const lines = [line(1, 'task', 'one'), line(2, 'task', 'two')];
     const { messages, reads } = await follow(lines, lines, (seen) => seen.includes('two'));
     assert.deepEqual(messages, ['one', 'two', 'end: exited']);
-    assert.equal(reads, 2, 'the follower and the last read');
+    assert.equal(reads, 2, 'the follower and the drain');
   });
 
   it('reads again at most once a second: a second stretch within it is passed on as the follower read it.', LIMIT, async () => {
@@ -161,12 +169,12 @@ describe('TaskLogs following two journals', () => {
       [started, first, notice, second],
       (seen) => seen.includes('second'),
     );
-    assert.equal(reads, 3, 'the follower, one reading again, the last read');
+    assert.equal(reads, 3, 'the follower, one reading again, the drain');
     assert.deepEqual(messages, ['early', 'Started', 'first', 'notice', 'second', 'end: exited']);
   });
 
   it(
-    "keeps a held line that a reading again no longer has (tail=: the journal's last lines moved on), passing the lines on as read.",
+    "reads again from the first held line with tail= and nothing passed on yet (the journal's last lines have moved on).",
     LIMIT,
     async () => {
       const lines = [line(1, 'systemd', 'Started'), line(2, 'task', 'first'), line(3, 'task', 'second'), line(4, 'task', 'third')];
@@ -182,7 +190,7 @@ describe('TaskLogs following two journals', () => {
       line(2, 'systemd', 'Main process exited'),
       line(3, 'systemd', 'Deactivated successfully.'),
     ];
-    const { messages } = await follow(lines, lines.slice(1), aSecondLater(), { tail: 0 });
+    const { messages } = await follow(lines, lines.slice(1), undefined, { tail: 0 });
     assert.deepEqual(messages, ['Main process exited', 'Deactivated successfully.', 'end: exited']);
   });
 });
