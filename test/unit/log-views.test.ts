@@ -3,7 +3,8 @@ import { describe, it } from 'node:test';
 import { endText, endView, entryText, entryView } from '../../src/api/log-views.js';
 import { PRIORITY_NAMES } from '../../src/journal/priority.js';
 import type { Field, JournalEntry } from '../../src/journal/entry.js';
-import { ExitCode, TaskState, type ActiveTask, type FinishedTask } from '../../src/tasks/model.js';
+import { ExitCode, TaskState } from '../../src/tasks/model.js';
+import { finishedTask, runningTask } from '../harness/task-records.js';
 
 const CURSOR = 's=0123456789abcdef0123456789abcdef;i=1a2b;b=fedcba9876543210fedcba9876543210;m=3c4d5e;t=62b1c2d3e4f50;x=9f8e7d6c5b4a3921';
 const REALTIME = 1767323045678901n;
@@ -37,43 +38,6 @@ function without(value: JournalEntry, ...names: string[]): JournalEntry {
 }
 
 const base64 = (bytes: number[]) => ({ base64: Buffer.from(bytes).toString('base64') });
-
-function finishedTask(overrides: Partial<FinishedTask> = {}): FinishedTask {
-  return {
-    taskId: 'abcd1234',
-    machine: 'echo',
-    unit: 'tessia-task-abcd1234.service',
-    createdAt: '2026-01-02T03:04:00.000000Z',
-    startedAt: '2026-01-02T03:04:01.000000Z',
-    invocationId: '0123456789abcdef0123456789abcdef',
-    stopRequested: false,
-    usage: null,
-    state: TaskState.exited,
-    exitCode: ExitCode.success,
-    result: 'success',
-    finishedAt: '2026-01-02T03:04:06.000000Z',
-    detail: null,
-    ...overrides,
-  };
-}
-
-function runningTask(): ActiveTask {
-  return {
-    taskId: 'abcd1234',
-    machine: 'echo',
-    unit: 'tessia-task-abcd1234.service',
-    createdAt: '2026-01-02T03:04:00.000000Z',
-    startedAt: '2026-01-02T03:04:01.000000Z',
-    invocationId: '0123456789abcdef0123456789abcdef',
-    stopRequested: false,
-    usage: null,
-    state: TaskState.running,
-    exitCode: null,
-    result: null,
-    finishedAt: null,
-    detail: null,
-  };
-}
 
 describe('entryView promoted parts', () => {
   it('gives the type, cursor, timestamp, priority, message and source of a task entry.', () => {

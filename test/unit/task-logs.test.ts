@@ -11,9 +11,10 @@ import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
 import { runningReaders } from '../../src/journal/reader.js';
 import { fieldText, TaskLogs, type LogEvent } from '../../src/tasks/logs.js';
-import { TaskState, type ActiveTask, type FinishedTask, type TaskRecord } from '../../src/tasks/model.js';
+import type { TaskRecord } from '../../src/tasks/model.js';
 import type { TaskService } from '../../src/tasks/service.js';
 import { endFakes, fakeJournalctl } from '../harness/fake-journalctl.js';
+import { finishedTask, runningTask } from '../harness/task-records.js';
 
 const LIMIT = { timeout: 10_000 };
 const TASK_ID = 'abcd1234';
@@ -42,28 +43,8 @@ function line(n: number, source: 'task' | 'systemd', message: string): string {
   })}\n`;
 }
 
-const running: ActiveTask = {
-  taskId: TASK_ID,
-  machine: 'echo',
-  unit: UNIT,
-  createdAt: '2026-01-02T03:04:00.000000Z',
-  startedAt: '2026-01-02T03:04:01.000000Z',
-  invocationId: null,
-  stopRequested: false,
-  usage: null,
-  state: TaskState.running,
-  exitCode: null,
-  result: null,
-  finishedAt: null,
-  detail: null,
-};
-const exited: FinishedTask = {
-  ...running,
-  state: TaskState.exited,
-  exitCode: 0,
-  result: 'success',
-  finishedAt: '2026-01-02T03:04:02.000000Z',
-};
+const running = runningTask({ taskId: TASK_ID, unit: UNIT, invocationId: null });
+const exited = finishedTask({ taskId: TASK_ID, unit: UNIT, invocationId: null });
 
 /** The two calls TaskLogs makes of the tasks: the record now, and when it has finished. */
 function tasksThatFinish(finished: Promise<void>): TaskService {
