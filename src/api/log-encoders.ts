@@ -1,7 +1,7 @@
 /** The three wire formats of a log stream: NDJSON (default), plain text, and server-sent events. */
 import type { LogEntry } from '../tasks/logs.js';
 import type { TaskRecord } from '../tasks/model.js';
-import { endText, endView, entryText, entryView, type EntryViewOptions } from './log-views.js';
+import { endText, endView, entryJson, entryText, type EntryViewOptions } from './log-views.js';
 
 export const LOG_FORMATS = ['ndjson', 'text', 'sse'] as const;
 export type LogFormat = (typeof LOG_FORMATS)[number];
@@ -26,7 +26,7 @@ export function encoderFor(format: LogFormat, view: EntryViewOptions): LogEncode
     case 'ndjson':
       return {
         contentType: 'application/x-ndjson; charset=utf-8',
-        entry: (entry) => `${json(entryView(entry, view))}\n`,
+        entry: (entry) => `${entryJson(entry, view)}\n`,
         end: (task) => `${json(endView(task))}\n`,
         heartbeat: () => `${json({ type: 'heartbeat', time: new Date().toISOString() })}\n`,
         error: (detail) => `${json({ type: 'error', detail })}\n`,
@@ -45,7 +45,7 @@ export function encoderFor(format: LogFormat, view: EntryViewOptions): LogEncode
       return {
         contentType: 'text/event-stream; charset=utf-8',
         // The cursor is the event id: EventSource sends it back as Last-Event-ID to resume.
-        entry: (entry) => `id: ${entry.cursor}\nevent: entry\ndata: ${json(entryView(entry, view))}\n\n`,
+        entry: (entry) => `id: ${entry.cursor}\nevent: entry\ndata: ${entryJson(entry, view)}\n\n`,
         end: (task) => `event: end\ndata: ${json(endView(task))}\n\n`,
         heartbeat: () => `: heartbeat ${new Date().toISOString()}\n\n`,
         error: (detail) => `event: error\ndata: ${json({ detail })}\n\n`,

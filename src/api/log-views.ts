@@ -4,7 +4,7 @@
  * and `_`-prefixed trusted ones on request. Values are lossless: text as a string, other bytes as
  * {"base64": …}, a field that occurs several times as an array.
  */
-import { fieldText, isSystemdLine, priorityName, type LogEntry, type LogField } from '../tasks/logs.js';
+import { fieldText, isSystemdLine, priorityName, type LogEntry } from '../tasks/logs.js';
 import type { TaskRecord } from '../tasks/model.js';
 import { isoFromMicros } from '../tasks/time.js';
 
@@ -15,32 +15,34 @@ export interface EntryViewOptions {
   only?: ReadonlySet<string>;
 }
 
-const PROMOTED = new Set(['MESSAGE', 'PRIORITY']);
+const json = JSON.stringify;
 
-export function entryView(entry: LogEntry, options: EntryViewOptions) {
+/**
+ * An entry's view as one line of JSON: what JSON.stringify would make of an object with, in this
+ * order, type, cursor, timestamp, priority, priorityName, message, source, fields and (for a message
+ * that is not one plain string) messageRaw. Built as text directly: it runs for every entry of every
+ * read, 100 000 times for a long one, and the object in between cost a third of the encoding.
+ */
+export function entryJson(entry: LogEntry, options: EntryViewOptions): string {
   const priority = priorityOf(entry);
-  const fields: Record<string, LogField> = {};
+  let fields = '';
   for (const name in entry.fields) {
-    if (PROMOTED.has(name)) continue;
+    if (name === 'MESSAGE' || name === 'PRIORITY') continue;
     if (options.only ? !options.only.has(name) : !options.trusted && name.charCodeAt(0) === 95 /* _ */) continue;
     const value = entry.fields[name];
     // The entry's address fields (its cursor and timestamps, promoted) are kept as undefined.
-    if (value !== undefined) fields[name] = value;
+    if (value === undefined) continue;
+    fields += `${fields === '' ? '' : ','}${json(name)}:${json(value)}`;
   }
   const message = entry.fields['MESSAGE'];
-  const view: Record<string, unknown> = {
-    type: 'entry',
-    cursor: entry.cursor,
-    timestamp: entry.realtime > 0n ? isoFromMicros(entry.realtime) : null,
-    priority,
-    priorityName: priorityName(priority),
-    message: fieldText(message) ?? '',
-    source: isSystemdLine(entry) ? 'systemd' : 'task',
-    fields,
-  };
+  const timestamp = entry.realtime > 0n ? `"${isoFromMicros(entry.realtime)}"` : 'null';
   // A message that is not one plain string (bytes, or several values) keeps its exact value(s) too.
-  if (message !== undefined && typeof message !== 'string') view['messageRaw'] = message;
-  return view;
+  const raw = message !== undefined && typeof message !== 'string' ? `,"messageRaw":${json(message)}` : '';
+  return (
+    `{"type":"entry","cursor":${json(entry.cursor)},"timestamp":${timestamp},"priority":${priority},` +
+    `"priorityName":"${priorityName(priority)}","message":${json(fieldText(message) ?? '')},` +
+    `"source":"${isSystemdLine(entry) ? 'systemd' : 'task'}","fields":{${fields}}${raw}}`
+  );
 }
 
 export function endView(task: TaskRecord) {

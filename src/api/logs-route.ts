@@ -1,4 +1,3 @@
-import { once } from 'node:events';
 import compression from 'compression';
 import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
@@ -6,6 +5,7 @@ import { TaskError } from '../tasks/errors.js';
 import { CURSOR_PATTERN, PRIORITY_NAMES, parsePriority, type LogEvent, type LogRequest, type TaskLogs } from '../tasks/logs.js';
 import { LOG_FORMATS, encoderFor, type LogEncoder, type LogFormat } from './log-encoders.js';
 import { HttpError } from './errors.js';
+import { StreamWriter } from './stream-writer.js';
 import { parseRequest, queryBoolean } from './validation.js';
 
 const cursor = z.string().regex(CURSOR_PATTERN, 'must be a journal cursor from an earlier entry');
@@ -146,25 +146,16 @@ async function stream(
   request: Request,
 ): Promise<void> {
   const { heartbeatMs, shuttingDown } = options;
-  // compression() adds flush() where it compresses; a response it left alone has none.
-  const flushable: { flush?: () => void } = response;
-  let lastWrite = Date.now();
+  const writer = new StreamWriter(response, signal);
   let lastCursor: string | undefined;
-  const write = async (chunk: string) => {
-    lastWrite = Date.now();
-    const more = response.write(chunk);
-    flushable.flush?.();
-    // Backpressure: stop reading the journal until the client has taken what we sent.
-    if (!more && !signal.aborted) await once(response, 'drain', { signal }).catch(() => undefined);
-  };
   const heartbeat =
     encoder.heartbeat() === null
       ? undefined
       : setInterval(
           () => {
-            if (Date.now() - lastWrite < heartbeatMs) return;
+            if (performance.now() - writer.lastWriteAt < heartbeatMs) return;
             const beat = encoder.heartbeat();
-            if (beat !== null && !signal.aborted) void write(beat);
+            if (beat !== null && !signal.aborted) void writer.write(beat);
           },
           Math.max(100, Math.floor(heartbeatMs / 2)),
         );
@@ -173,20 +164,20 @@ async function stream(
       if (signal.aborted) break;
       if (event.type === 'entries') {
         lastCursor = event.entries.at(-1)?.cursor ?? lastCursor;
-        await write(event.entries.map((entry) => encoder.entry(entry)).join(''));
-      } else await write(encoder.end(event.task));
+        await writer.write(event.entries.map((entry) => encoder.entry(entry)).join(''));
+      } else await writer.write(encoder.end(event.task));
     }
-    if (shuttingDown.aborted && !response.writableEnded) response.write(encoder.shutdown(lastCursor));
+    if (shuttingDown.aborted && !response.writableEnded) void writer.write(encoder.shutdown(lastCursor));
   } catch (error) {
     if (shuttingDown.aborted && !response.destroyed) {
-      response.write(encoder.shutdown(lastCursor));
+      void writer.write(encoder.shutdown(lastCursor));
     } else if (!signal.aborted) {
       request.log.error({ err: error }, 'log stream failed');
       const detail = error instanceof TaskError ? error.message : 'reading the journal failed';
-      response.write(encoder.error(detail));
+      void writer.write(encoder.error(detail));
     }
   } finally {
     if (heartbeat) clearInterval(heartbeat);
-    response.end();
+    writer.end();
   }
 }

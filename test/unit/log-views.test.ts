@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { endText, endView, entryText, entryView } from '../../src/api/log-views.js';
+import { endText, endView, entryJson, entryText, type EntryViewOptions } from '../../src/api/log-views.js';
 import { PRIORITY_NAMES } from '../../src/journal/priority.js';
 import type { Field, JournalEntry } from '../../src/journal/entry.js';
 import { ExitCode, TaskState } from '../../src/tasks/model.js';
@@ -37,11 +37,14 @@ function without(value: JournalEntry, ...names: string[]): JournalEntry {
   return { ...value, fields };
 }
 
+/** An entry's view, read back from its line of JSON. */
+const viewOf = (value: JournalEntry, options: EntryViewOptions) => JSON.parse(entryJson(value, options)) as Record<string, unknown>;
+
 const base64 = (bytes: number[]) => ({ base64: Buffer.from(bytes).toString('base64') });
 
-describe('entryView promoted parts', () => {
+describe('entryJson promoted parts', () => {
   it('gives the type, cursor, timestamp, priority, message and source of a task entry.', () => {
-    const view = entryView(entry(), { trusted: false });
+    const view = viewOf(entry(), { trusted: false });
     assert.equal(view['type'], 'entry');
     assert.equal(view['cursor'], CURSOR);
     assert.equal(view['timestamp'], ISO);
@@ -52,7 +55,7 @@ describe('entryView promoted parts', () => {
   });
 
   it('gives the whole view of a task entry, trusted fields hidden.', () => {
-    assert.deepEqual(entryView(entry(), { trusted: false }), {
+    assert.deepEqual(viewOf(entry(), { trusted: false }), {
       type: 'entry',
       cursor: CURSOR,
       timestamp: ISO,
@@ -66,7 +69,7 @@ describe('entryView promoted parts', () => {
 
   for (let priority = 0; priority <= 7; priority++) {
     it(`gives priority ${priority} the name ${PRIORITY_NAMES[priority]}.`, () => {
-      const view = entryView(entry({ PRIORITY: String(priority) }), { trusted: false });
+      const view = viewOf(entry({ PRIORITY: String(priority) }), { trusted: false });
       assert.equal(view['priority'], priority);
       assert.equal(view['priorityName'], PRIORITY_NAMES[priority]);
     });
@@ -77,14 +80,14 @@ describe('entryView promoted parts', () => {
   });
 
   it('gives priority 6 (info) to an entry without PRIORITY.', () => {
-    const view = entryView(without(entry(), 'PRIORITY'), { trusted: false });
+    const view = viewOf(without(entry(), 'PRIORITY'), { trusted: false });
     assert.equal(view['priority'], 6);
     assert.equal(view['priorityName'], 'info');
   });
 
   for (const value of ['8', '-1', '2.5', 'err', 'high']) {
     it(`gives priority 6 (info) to an entry with the invalid PRIORITY ${JSON.stringify(value)}.`, () => {
-      const view = entryView(entry({ PRIORITY: value }), { trusted: false });
+      const view = viewOf(entry({ PRIORITY: value }), { trusted: false });
       assert.equal(view['priority'], 6);
       assert.equal(view['priorityName'], 'info');
     });
@@ -93,69 +96,69 @@ describe('entryView promoted parts', () => {
   // Source bug: Number('') is 0, so an empty PRIORITY (or one of only blanks) reads as emerg.
   it('gives priority 6 (info) to an entry with an empty PRIORITY.', () => {
     for (const value of ['', ' ']) {
-      const view = entryView(entry({ PRIORITY: value }), { trusted: false });
+      const view = viewOf(entry({ PRIORITY: value }), { trusted: false });
       assert.equal(view['priority'], 6, JSON.stringify(value));
       assert.equal(view['priorityName'], 'info', JSON.stringify(value));
     }
   });
 
   it('reads the priority of a binary or multi-valued PRIORITY from its first value.', () => {
-    assert.equal(entryView(entry({ PRIORITY: base64([0x33]) }), { trusted: false })['priority'], 3);
-    assert.equal(entryView(entry({ PRIORITY: ['4', '2'] }), { trusted: false })['priority'], 4);
+    assert.equal(viewOf(entry({ PRIORITY: base64([0x33]) }), { trusted: false })['priority'], 3);
+    assert.equal(viewOf(entry({ PRIORITY: ['4', '2'] }), { trusted: false })['priority'], 4);
   });
 
   it('gives the timestamp as ISO with six fractional digits.', () => {
-    assert.equal(entryView(entry({}, 1767323045000001n), { trusted: false })['timestamp'], '2026-01-02T03:04:05.000001Z');
-    assert.equal(entryView(entry({}, 1767323045678000n), { trusted: false })['timestamp'], '2026-01-02T03:04:05.678000Z');
+    assert.equal(viewOf(entry({}, 1767323045000001n), { trusted: false })['timestamp'], '2026-01-02T03:04:05.000001Z');
+    assert.equal(viewOf(entry({}, 1767323045678000n), { trusted: false })['timestamp'], '2026-01-02T03:04:05.678000Z');
   });
 
   it('gives a null timestamp to an entry without a realtime timestamp.', () => {
-    assert.equal(entryView(entry({}, 0n), { trusted: false })['timestamp'], null);
+    assert.equal(viewOf(entry({}, 0n), { trusted: false })['timestamp'], null);
   });
 
   it('gives an empty message to an entry without MESSAGE.', () => {
-    assert.equal(entryView(without(entry(), 'MESSAGE'), { trusted: false })['message'], '');
+    assert.equal(viewOf(without(entry(), 'MESSAGE'), { trusted: false })['message'], '');
   });
 
   it('never repeats MESSAGE or PRIORITY in fields, even when trusted or named.', () => {
-    const trusted = entryView(entry(), { trusted: true })['fields'] as Record<string, Field>;
-    const named = entryView(entry(), { trusted: false, only: new Set(['MESSAGE', 'PRIORITY']) })['fields'];
+    const trusted = viewOf(entry(), { trusted: true })['fields'] as Record<string, Field>;
+    const named = viewOf(entry(), { trusted: false, only: new Set(['MESSAGE', 'PRIORITY']) })['fields'];
     assert.equal(Object.hasOwn(trusted, 'MESSAGE'), false);
     assert.equal(Object.hasOwn(trusted, 'PRIORITY'), false);
     assert.deepEqual(named, {});
   });
 });
 
-describe('entryView source', () => {
+describe('entryJson source', () => {
   it('gives source systemd for an entry from PID 1 without TESSIA_TASK_ID.', () => {
     const systemd = without(
       entry({ _PID: '1', _COMM: 'systemd', SYSLOG_IDENTIFIER: 'systemd', UNIT: 'tessia-task-abcd1234.service' }),
       'TESSIA_TASK_ID',
     );
-    assert.equal(entryView(systemd, { trusted: false })['source'], 'systemd');
+    assert.equal(viewOf(systemd, { trusted: false })['source'], 'systemd');
   });
 
   it('gives source task for an entry from PID 1 with TESSIA_TASK_ID.', () => {
-    assert.equal(entryView(entry({ _PID: '1' }), { trusted: false })['source'], 'task');
+    assert.equal(viewOf(entry({ _PID: '1' }), { trusted: false })['source'], 'task');
   });
 
   it('gives source task for an entry from another PID without TESSIA_TASK_ID.', () => {
-    assert.equal(entryView(without(entry(), 'TESSIA_TASK_ID'), { trusted: false })['source'], 'task');
+    assert.equal(viewOf(without(entry(), 'TESSIA_TASK_ID'), { trusted: false })['source'], 'task');
   });
 
   it('gives source task for an entry without _PID.', () => {
-    assert.equal(entryView(without(entry(), '_PID', 'TESSIA_TASK_ID'), { trusted: false })['source'], 'task');
+    assert.equal(viewOf(without(entry(), '_PID', 'TESSIA_TASK_ID'), { trusted: false })['source'], 'task');
   });
 });
 
-describe('entryView fields', () => {
+describe('entryJson fields', () => {
   it('hides underscore fields unless trusted.', () => {
-    const fields = entryView(entry({ __SEQNUM: '6699' }), { trusted: false })['fields'] as Record<string, Field>;
+    const fields = viewOf(entry({ __SEQNUM: '6699' }), { trusted: false })['fields'] as Record<string, Field>;
     assert.deepEqual(Object.keys(fields).sort(), ['SYSLOG_IDENTIFIER', 'TESSIA_TASK_ID']);
   });
 
   it('shows underscore and double-underscore fields when trusted.', () => {
-    const fields = entryView(entry({ __SEQNUM: '6699' }), { trusted: true })['fields'];
+    const fields = viewOf(entry({ __SEQNUM: '6699' }), { trusted: true })['fields'];
     assert.deepEqual(fields, {
       _PID: '4242',
       _UID: '0',
@@ -168,27 +171,27 @@ describe('entryView fields', () => {
   });
 
   it('projects fields to the named ones with only.', () => {
-    const fields = entryView(entry({ CODE_LINE: '12' }), { trusted: false, only: new Set(['TESSIA_TASK_ID', 'CODE_LINE']) })['fields'];
+    const fields = viewOf(entry({ CODE_LINE: '12' }), { trusted: false, only: new Set(['TESSIA_TASK_ID', 'CODE_LINE']) })['fields'];
     assert.deepEqual(fields, { TESSIA_TASK_ID: 'abcd1234', CODE_LINE: '12' });
   });
 
   it('includes trusted fields named in only, even when not trusted.', () => {
-    const fields = entryView(entry(), { trusted: false, only: new Set(['_PID', '_SYSTEMD_UNIT']) })['fields'];
+    const fields = viewOf(entry(), { trusted: false, only: new Set(['_PID', '_SYSTEMD_UNIT']) })['fields'];
     assert.deepEqual(fields, { _PID: '4242', _SYSTEMD_UNIT: 'tessia-task-abcd1234.service' });
   });
 
   it('leaves out fields named in only that the entry does not have.', () => {
-    const fields = entryView(entry(), { trusted: true, only: new Set(['NOT_THERE', 'SYSLOG_IDENTIFIER']) })['fields'];
+    const fields = viewOf(entry(), { trusted: true, only: new Set(['NOT_THERE', 'SYSLOG_IDENTIFIER']) })['fields'];
     assert.deepEqual(fields, { SYSLOG_IDENTIFIER: 'tessia-echo' });
   });
 
   it('gives an empty fields object for an empty only set.', () => {
-    assert.deepEqual(entryView(entry(), { trusted: true, only: new Set() })['fields'], {});
+    assert.deepEqual(viewOf(entry(), { trusted: true, only: new Set() })['fields'], {});
   });
 
   it('keeps binary and multi-valued field values lossless.', () => {
     const binary = base64([0xff, 0x00]);
-    const fields = entryView(entry({ BLOB: binary, TAG: ['a', binary] }), { trusted: false })['fields'];
+    const fields = viewOf(entry({ BLOB: binary, TAG: ['a', binary] }), { trusted: false })['fields'];
     assert.deepEqual(fields, {
       SYSLOG_IDENTIFIER: 'tessia-echo',
       TESSIA_TASK_ID: 'abcd1234',
@@ -198,33 +201,74 @@ describe('entryView fields', () => {
   });
 });
 
-describe('entryView messageRaw', () => {
+describe('entryJson messageRaw', () => {
   it('has no messageRaw for a text message.', () => {
-    assert.equal(Object.hasOwn(entryView(entry(), { trusted: false }), 'messageRaw'), false);
+    assert.equal(Object.hasOwn(viewOf(entry(), { trusted: false }), 'messageRaw'), false);
   });
 
   it('has no messageRaw for an entry without MESSAGE.', () => {
-    assert.equal(Object.hasOwn(entryView(without(entry(), 'MESSAGE'), { trusted: false }), 'messageRaw'), false);
+    assert.equal(Object.hasOwn(viewOf(without(entry(), 'MESSAGE'), { trusted: false }), 'messageRaw'), false);
   });
 
   it('keeps the exact bytes of a binary message in messageRaw and its lenient text in message.', () => {
     const raw = base64([0x6f, 0x6b, 0xff, 0x0a]);
-    const view = entryView(entry({ MESSAGE: raw }), { trusted: false });
+    const view = viewOf(entry({ MESSAGE: raw }), { trusted: false });
     assert.deepEqual(view['messageRaw'], raw);
     assert.equal(view['message'], 'ok\ufffd\n');
   });
 
   it('keeps every value of a multi-valued message with a binary one in messageRaw.', () => {
     const raw = [base64([0xff]), 'second'];
-    const view = entryView(entry({ MESSAGE: raw }), { trusted: false });
+    const view = viewOf(entry({ MESSAGE: raw }), { trusted: false });
     assert.deepEqual(view['messageRaw'], raw);
     assert.equal(view['message'], '\ufffd');
   });
 
   it('keeps every value of a MESSAGE given more than once in messageRaw, and the first as message.', () => {
-    const view = entryView(entry({ MESSAGE: ['first', 'second'] }), { trusted: false });
+    const view = viewOf(entry({ MESSAGE: ['first', 'second'] }), { trusted: false });
     assert.equal(view['message'], 'first');
     assert.deepEqual(view['messageRaw'], ['first', 'second']);
+  });
+});
+
+describe('entryJson text', () => {
+  it('is what JSON.stringify makes of the view, key order and escapes included.', () => {
+    const tricky = 'quote " backslash \\ newline \n tab \t nul \u0000 del \u007f lone surrogate \ud800 emoji \u{1f600} </script>';
+    const value = entry({ MESSAGE: [tricky, base64([0xff])], CODE_FILE: tricky, TAGS: ['a', base64([1, 2])], _EXE: '/usr/bin/x' });
+    const expected = {
+      type: 'entry',
+      cursor: CURSOR,
+      timestamp: ISO,
+      priority: 6,
+      priorityName: 'info',
+      message: tricky,
+      source: 'task',
+      fields: {
+        _PID: '4242',
+        _UID: '0',
+        _COMM: 'tessia-echo',
+        _SYSTEMD_UNIT: 'tessia-task-abcd1234.service',
+        SYSLOG_IDENTIFIER: 'tessia-echo',
+        TESSIA_TASK_ID: 'abcd1234',
+        CODE_FILE: tricky,
+        TAGS: ['a', base64([1, 2])],
+        _EXE: '/usr/bin/x',
+      },
+      messageRaw: [tricky, base64([0xff])],
+    };
+    assert.equal(entryJson(value, { trusted: true }), JSON.stringify(expected));
+  });
+
+  it('gives the microseconds of entries of the same second and of the seconds around them.', () => {
+    const stamps = [1767323045000001n, 1767323045999999n, 1767323046000000n, 1767323045500000n, 1767323044999999n];
+    const timestamps = stamps.map((stamp) => viewOf(entry({}, stamp), { trusted: false })['timestamp']);
+    assert.deepEqual(timestamps, [
+      '2026-01-02T03:04:05.000001Z',
+      '2026-01-02T03:04:05.999999Z',
+      '2026-01-02T03:04:06.000000Z',
+      '2026-01-02T03:04:05.500000Z',
+      '2026-01-02T03:04:04.999999Z',
+    ]);
   });
 });
 
