@@ -147,13 +147,15 @@ async function stream(
 ): Promise<void> {
   const { heartbeatMs, shuttingDown } = options;
   const writer = new StreamWriter(response, signal);
+  // The headers went out just now: the first heartbeat is due a heartbeat's time after them.
+  const began = performance.now();
   let lastCursor: string | undefined;
   const heartbeat =
     encoder.heartbeat() === null
       ? undefined
       : setInterval(
           () => {
-            if (performance.now() - writer.lastWriteAt < heartbeatMs) return;
+            if (performance.now() - Math.max(began, writer.lastWriteAt) < heartbeatMs) return;
             const beat = encoder.heartbeat();
             if (beat !== null && !signal.aborted) void writer.write(beat);
           },
