@@ -102,6 +102,7 @@ export async function benchLogs(runner: RunnerService, systemd: PrivateSystemd, 
     await readAll(url, { 'accept-encoding': 'gzip' });
     viaGzip.push(performance.now() - began);
   }
+  const roundRatios = raw.map((ms, round) => ms / (viaApi[round] ?? NaN));
   const rawMs = median(raw);
   const apiMs = median(viaApi);
   const apiGzipMs = median(viaGzip);
@@ -110,7 +111,7 @@ export async function benchLogs(runner: RunnerService, systemd: PrivateSystemd, 
   const cpuMsPerRead = { raw: perRead(cpu.raw), api: perRead(cpu.api) };
   log(
     `throughput: ${entries} entries, medians of ${ROUNDS}: journalctl ${rawMs.toFixed(0)} ms, API ${apiMs.toFixed(0)} ms, API+gzip ${apiGzipMs.toFixed(0)} ms; ` +
-      `each round's journalctl/API ${raw.map((ms, round) => (ms / (viaApi[round] as number)).toFixed(3)).join(' ')}; ` +
+      `each round's journalctl/API ${roundRatios.map((ratio) => ratio.toFixed(3)).join(' ')}; ` +
       `CPU ms a read: raw ${JSON.stringify(cpuMsPerRead.raw)}, API ${JSON.stringify(cpuMsPerRead.api)}`,
   );
 
@@ -193,7 +194,7 @@ export async function benchLogs(runner: RunnerService, systemd: PrivateSystemd, 
       apiGzipMs,
       ratio: rawMs / apiMs,
       gzipRatio: rawMs / apiGzipMs,
-      pairedRatio: median(raw.map((ms, round) => ms / (viaApi[round] as number))),
+      pairedRatio: median(roundRatios),
       rounds: ROUNDS,
       cpuMsPerRead,
     },

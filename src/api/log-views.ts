@@ -15,8 +15,6 @@ export interface EntryViewOptions {
   only?: ReadonlySet<string>;
 }
 
-const json = JSON.stringify;
-
 /**
  * An entry's view as one line of JSON: what JSON.stringify would make of an object with, in this
  * order, type, cursor, timestamp, priority, priorityName, message, source, fields and (for a message
@@ -32,15 +30,15 @@ export function entryJson(entry: LogEntry, options: EntryViewOptions): string {
     const value = entry.fields[name];
     // The entry's address fields (its cursor and timestamps, promoted) are kept as undefined.
     if (value === undefined) continue;
-    fields += `${fields === '' ? '' : ','}${json(name)}:${json(value)}`;
+    fields += `${fields === '' ? '' : ','}${JSON.stringify(name)}:${JSON.stringify(value)}`;
   }
   const message = entry.fields['MESSAGE'];
   const timestamp = entry.realtime > 0n ? `"${isoFromMicros(entry.realtime)}"` : 'null';
   // A message that is not one plain string (bytes, or several values) keeps its exact value(s) too.
-  const raw = message !== undefined && typeof message !== 'string' ? `,"messageRaw":${json(message)}` : '';
+  const raw = message !== undefined && typeof message !== 'string' ? `,"messageRaw":${JSON.stringify(message)}` : '';
   return (
-    `{"type":"entry","cursor":${json(entry.cursor)},"timestamp":${timestamp},"priority":${priority},` +
-    `"priorityName":"${priorityName(priority)}","message":${json(fieldText(message) ?? '')},` +
+    `{"type":"entry","cursor":${JSON.stringify(entry.cursor)},"timestamp":${timestamp},"priority":${priority},` +
+    `"priorityName":"${priorityName(priority)}","message":${JSON.stringify(fieldText(message) ?? '')},` +
     `"source":"${isSystemdLine(entry) ? 'systemd' : 'task'}","fields":{${fields}}${raw}}`
   );
 }

@@ -72,7 +72,8 @@ export interface LogRouteOptions {
 
 export function logsRouter(logs: TaskLogs, options: LogRouteOptions): Router {
   const router = Router({ mergeParams: true });
-  // Streams are compressed when the client accepts it, from the first byte, and flushed per batch.
+  // Streams are compressed when the client accepts it, from the first byte, and flushed with each
+  // write (writes are gathered: stream-writer.ts).
   // Level 1: journal JSON compresses well even so, and the stream keeps up with journalctl.
   router.use(compression({ threshold: 0, level: 1, filter: () => true }));
   // Each stream is a journalctl child of the runner's (a follow stream reading a stretch again: two, for a
@@ -150,12 +151,15 @@ async function stream(
   // The headers went out just now: the first heartbeat is due a heartbeat's time after them.
   const began = performance.now();
   let lastCursor: string | undefined;
+  /** The shutdown or error line that ends the stream, after everything gathered. */
+  let last: string | undefined;
   const heartbeat =
     encoder.heartbeat() === null
       ? undefined
       : setInterval(
           () => {
-            if (performance.now() - Math.max(began, writer.lastWriteAt) < heartbeatMs) return;
+            // A client that has not taken what was sent needs no heartbeat (nor do they pile up).
+            if (writer.hasUnsent || performance.now() - Math.max(began, writer.lastWriteAt) < heartbeatMs) return;
             const beat = encoder.heartbeat();
             if (beat !== null && !signal.aborted) void writer.write(beat);
           },
@@ -169,17 +173,17 @@ async function stream(
         await writer.write(event.entries.map((entry) => encoder.entry(entry)).join(''));
       } else await writer.write(encoder.end(event.task));
     }
-    if (shuttingDown.aborted && !response.writableEnded) void writer.write(encoder.shutdown(lastCursor));
+    if (shuttingDown.aborted && !response.writableEnded) last = encoder.shutdown(lastCursor);
   } catch (error) {
     if (shuttingDown.aborted && !response.destroyed) {
-      void writer.write(encoder.shutdown(lastCursor));
+      last = encoder.shutdown(lastCursor);
     } else if (!signal.aborted) {
       request.log.error({ err: error }, 'log stream failed');
       const detail = error instanceof TaskError ? error.message : 'reading the journal failed';
-      void writer.write(encoder.error(detail));
+      last = encoder.error(detail);
     }
   } finally {
     if (heartbeat) clearInterval(heartbeat);
-    writer.end();
+    writer.end(last);
   }
 }

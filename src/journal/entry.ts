@@ -17,7 +17,7 @@ export interface JournalEntry {
   /**
    * Every other field, by name (trusted `_` ones included), in an object without a prototype. The
    * three address fields above may be keys here with the value `undefined` (see parseJournalLine):
-   * JSON.stringify leaves them out.
+   * the views leave them out.
    */
   fields: Record<string, Field | undefined>;
 }
@@ -32,7 +32,7 @@ export function parseJournalLine(line: string): JournalEntry | null {
   // last cursor as long as it follows (a huge entry's line would stay with it). Cursors are ASCII.
   const cursor = Buffer.from(field, 'latin1').toString('latin1');
   // Reuse the parsed object as the field map: entries come by the hundred thousand. Its address
-  // fields are set to undefined (JSON.stringify leaves them out).
+  // fields are set to undefined (the views leave them out).
   const realtime = toMicros(record['__REALTIME_TIMESTAMP']);
   const monotonic = toMicros(record['__MONOTONIC_TIMESTAMP']);
   record['__CURSOR'] = undefined;

@@ -99,6 +99,24 @@ export function journalctlArgs(query: JournalQuery): string[] {
   return args;
 }
 
+/** The journalctl to run, and the stdbuf to run it under (null: as it is). */
+export interface JournalctlProgram {
+  journalctl: string;
+  stdbuf: string | null;
+}
+
+/**
+ * The program and argv of a read. Under coreutils' stdbuf, journalctl's output gets a 64 KiB buffer:
+ * glibc gives a pipe 4 KiB, and a long read was then ~17 000 writes by journalctl and as many
+ * wake-ups of the runner (100 000 entries). journalctl flushes its output itself before it waits for
+ * new entries (--follow), so a followed line is not held back.
+ */
+export function journalctlCommand(query: JournalQuery, program: JournalctlProgram): [string, string[]] {
+  const args = journalctlArgs(query);
+  if (program.stdbuf === null) return [program.journalctl, args];
+  return [program.stdbuf, ['--output=64K', program.journalctl, ...args]];
+}
+
 /** systemd.time(7) "@seconds.fraction", to the millisecond (all a Date holds). */
 function epoch(date: Date): string {
   const ms = date.getTime();

@@ -4,15 +4,20 @@
  * ask for more, the pipe fills and journalctl waits. The child ends when the consumer stops or the
  * signal aborts; no child outlives its reader.
  */
-import { spawn } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
 import { parseJournalLine, type JournalEntry } from './entry.js';
-import { journalctlArgs, type JournalQuery } from './query.js';
+import { journalctlCommand, type JournalQuery } from './query.js';
 
 export interface ReaderOptions {
   signal?: AbortSignal;
   /** (Default: journalctl from $PATH) */
   journalctl?: string;
+  /**
+   * coreutils' stdbuf to run journalctl under, for a 64 KiB output buffer (journalctlCommand); null:
+   * journalctl as it is. (Default: /usr/bin/stdbuf when it runs journalctl, checked once; null when
+   * `journalctl` is given)
+   */
+  stdbuf?: string | null;
   /** A line longer than this is replaced by a placeholder entry. (Default: 16 MiB) */
   maxLineBytes?: number;
   /** Called for lines that are not journal entries. */
@@ -44,34 +49,23 @@ const CURSOR_FIELD = /"__CURSOR":"([^"]+)"/;
 /** What is kept of a skipped entry between two reads, to find a cursor cut in two. */
 const CURSOR_FIELD_SPAN = 256;
 
-/**
- * coreutils' stdbuf, to give journalctl's output a 64 KiB buffer: glibc gives a pipe 4 KiB, and a
- * long read was then ~17 000 writes by journalctl and as many wake-ups of the runner (100 000
- * entries). journalctl flushes its output itself whenever it waits for new entries (--follow), so a
- * followed line is not held back. Where there is no stdbuf, journalctl runs as it is.
- */
 const STDBUF = '/usr/bin/stdbuf';
-let hasStdbuf: boolean | undefined;
+let hostStdbuf: Promise<string | null> | undefined;
 
-function command(query: JournalQuery, options: ReaderOptions): [string, string[]] {
-  const args = journalctlArgs(query);
-  if (options.journalctl !== undefined) return [options.journalctl, args];
-  hasStdbuf ??= isExecutable(STDBUF);
-  return hasStdbuf ? [STDBUF, ['--output=64K', 'journalctl', ...args]] : ['journalctl', args];
-}
-
-function isExecutable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
+/** The stdbuf to run journalctl under: the host's, once it has been seen to run journalctl (checked once). */
+function stdbufFor(options: ReaderOptions): Promise<string | null> {
+  if (options.stdbuf !== undefined) return Promise.resolve(options.stdbuf);
+  if (options.journalctl !== undefined) return Promise.resolve(null);
+  hostStdbuf ??= new Promise((resolve) => {
+    execFile(STDBUF, ['--output=64K', 'journalctl', '--version'], { timeout: 10_000 }, (error) => resolve(error ? null : STDBUF));
+  });
+  return hostStdbuf;
 }
 
 export async function* readJournal(query: JournalQuery, options: ReaderOptions = {}): AsyncGenerator<JournalEntry[]> {
   const maxLine = options.maxLineBytes ?? 16 * 1024 * 1024;
-  const [program, args] = command(query, options);
+  const stdbuf = await stdbufFor(options);
+  const [program, args] = journalctlCommand(query, { journalctl: options.journalctl ?? 'journalctl', stdbuf });
   const child = spawn(program, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, SYSTEMD_COLORS: '0', SYSTEMD_PAGER: '', LC_ALL: 'C.UTF-8' },

@@ -109,7 +109,8 @@ export class TaskLogs {
     try {
       for await (const _batch of reader) break;
     } catch (error) {
-      if (error instanceof JournalctlError)
+      // journalctl ran and refused the cursor (not: could not be run at all, the runner's fault).
+      if (error instanceof JournalctlError && error.exitCode !== null)
         throw new TaskError('INVALID_CURSOR', 'after: the journal cannot seek to that cursor', { cause: error });
       throw error;
     } finally {

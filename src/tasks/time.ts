@@ -1,17 +1,15 @@
+/** The date and time (to the second) of the last isoFromMicros: a log read stamps 100 000 entries, most in the second of the one before. */
+let lastSecond: { seconds: bigint; iso: string } | undefined;
+
 /** ISO 8601 with microseconds, from systemd's µs-since-epoch timestamps. */
 export function isoFromMicros(micros: bigint): string {
   const seconds = micros / 1_000_000n;
-  // A log read stamps 100 000 entries, most in the same second as the one before: its date and time
-  // are made once.
-  if (seconds !== lastSeconds) {
-    lastSeconds = seconds;
-    lastSecondsIso = new Date(Number(seconds) * 1000).toISOString().slice(0, -5);
+  if (lastSecond?.seconds !== seconds) {
+    lastSecond = { seconds, iso: new Date(Number(seconds) * 1000).toISOString().slice(0, -5) };
   }
   const fraction = micros - seconds * 1_000_000n;
-  return `${lastSecondsIso}.${String(fraction).padStart(6, '0')}Z`;
+  return `${lastSecond.iso}.${String(fraction).padStart(6, '0')}Z`;
 }
-let lastSeconds = -1n;
-let lastSecondsIso = '';
 
 export function nowIso(): string {
   return isoFromMicros(BigInt(Date.now()) * 1000n);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { InvalidJournalQuery, isCursor, journalctlArgs, type JournalQuery } from '../../src/journal/query.js';
+import { InvalidJournalQuery, isCursor, journalctlArgs, journalctlCommand, type JournalQuery } from '../../src/journal/query.js';
 
 const BASE = ['--output=json', '--all', '--no-pager', '--quiet'];
 const TASK_MATCH = [[['TESSIA_TASK_ID', 'abcd1234']]] as const;
@@ -288,5 +288,24 @@ describe('journalctlArgs matches', () => {
 
   it('rejects a bad match in a later group too.', () => {
     assertInvalid({ matches: [[['TESSIA_TASK_ID', 'abcd1234']], [['UNIT', 'bad value']]] }, /bad match UNIT/);
+  });
+});
+
+describe('journalctlCommand', () => {
+  const query: JournalQuery = { matches: TASK_MATCH };
+
+  it('runs journalctl under stdbuf with a 64 KiB output buffer when there is a stdbuf.', () => {
+    assert.deepEqual(journalctlCommand(query, { journalctl: 'journalctl', stdbuf: '/usr/bin/stdbuf' }), [
+      '/usr/bin/stdbuf',
+      ['--output=64K', 'journalctl', ...journalctlArgs(query)],
+    ]);
+  });
+
+  it('runs journalctl as it is without a stdbuf.', () => {
+    assert.deepEqual(journalctlCommand(query, { journalctl: '/opt/journalctl', stdbuf: null }), ['/opt/journalctl', journalctlArgs(query)]);
+  });
+
+  it('refuses a query journalctlArgs refuses, stdbuf or not.', () => {
+    assert.throws(() => journalctlCommand({ matches: [] }, { journalctl: 'journalctl', stdbuf: '/usr/bin/stdbuf' }), InvalidJournalQuery);
   });
 });

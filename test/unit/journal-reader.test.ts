@@ -331,6 +331,17 @@ describe('readJournal cancellation', () => {
   });
 });
 
+describe('readJournal under stdbuf', () => {
+  it("runs journalctl under the stdbuf it is given, with the query's argument list and a 64 KiB output buffer.", LIMIT, async () => {
+    const fake = fakeJournalctl({ steps: [{ stdout: `${entryLine(1)}\n${entryLine(2)}\n` }] });
+    const entries = (await collect(readJournal(QUERY, { journalctl: fake.path, stdbuf: '/usr/bin/stdbuf' }))).flat();
+    assert.deepEqual(messages(entries), ['line 1', 'line 2']);
+    // stdbuf exec's journalctl: the program that ran is the fake itself, with the query's arguments.
+    assert.deepEqual(fake.record().argv, journalctlArgs(QUERY));
+    assert.equal(fake.runs().length, 1);
+  });
+});
+
 describe('readJournal without a program to run', () => {
   it('throws a JournalctlError without an exit status when journalctl cannot be run.', LIMIT, async () => {
     const missing = join(directory, 'no-such-journalctl');

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
-import { runningReaders } from '../../src/journal/reader.js';
+import { JournalctlError, runningReaders } from '../../src/journal/reader.js';
 import { fieldText, TaskLogs, type LogEvent } from '../../src/tasks/logs.js';
 import type { TaskRecord } from '../../src/tasks/model.js';
 import type { TaskService } from '../../src/tasks/service.js';
@@ -173,5 +173,32 @@ describe('TaskLogs following two journals', () => {
     ];
     const { messages } = await follow(lines, lines.slice(1), undefined, { tail: 0 });
     assert.deepEqual(messages, ['Main process exited', 'Deactivated successfully.', 'end: exited']);
+  });
+});
+
+describe('TaskLogs resuming after a cursor', () => {
+  const cursor = `s=${'1'.repeat(32)};i=1;b=${'3'.repeat(32)};m=1;t=1;x=1`;
+  const logsWith = (journalctl: string) =>
+    new TaskLogs(tasksThatFinish(new Promise(() => {})), { settleMs: 100, journalctl }, pino({ level: 'silent' }));
+
+  it('refuses a cursor journalctl refuses as INVALID_CURSOR.', LIMIT, async () => {
+    const fake = fakeJournalctl(directory, { steps: [{ stderr: 'Failed to seek to cursor: Invalid argument\n' }], exitCode: 1 });
+    await assert.rejects(logsWith(fake.path).open({ taskId: TASK_ID, follow: false, afterCursor: cursor }, AbortSignal.timeout(8000)), {
+      code: 'INVALID_CURSOR',
+    });
+  });
+
+  it('does not blame the cursor when journalctl cannot be run at all.', LIMIT, async () => {
+    await assert.rejects(
+      logsWith(join(directory, 'no-such-journalctl')).open(
+        { taskId: TASK_ID, follow: false, afterCursor: cursor },
+        AbortSignal.timeout(8000),
+      ),
+      (error: unknown) => {
+        assert.ok(error instanceof JournalctlError, `expected a JournalctlError, got ${String(error)}`);
+        assert.equal(error.exitCode, null);
+        return true;
+      },
+    );
   });
 });
