@@ -111,7 +111,7 @@ export async function benchLogs(runner: RunnerService, systemd: PrivateSystemd, 
   const cpuMsPerRead = { raw: perRead(cpu.raw), api: perRead(cpu.api) };
   log(
     `throughput: ${entries} entries, medians of ${ROUNDS}: journalctl ${rawMs.toFixed(0)} ms, API ${apiMs.toFixed(0)} ms, API+gzip ${apiGzipMs.toFixed(0)} ms; ` +
-      `each round's journalctl/API ${roundRatios.map((ratio) => ratio.toFixed(3)).join(' ')}; ` +
+      `each round's journalctl/API ${roundRatios.map((ratio) => ratio.toFixed(3)).join(' ')} (median ${median(roundRatios).toFixed(3)}); ` +
       `CPU ms a read: raw ${JSON.stringify(cpuMsPerRead.raw)}, API ${JSON.stringify(cpuMsPerRead.api)}`,
   );
 

@@ -148,8 +148,6 @@ async function stream(
 ): Promise<void> {
   const { heartbeatMs, shuttingDown } = options;
   const writer = new StreamWriter(response, signal);
-  // The headers went out just now: the first heartbeat is due a heartbeat's time after them.
-  const began = performance.now();
   let lastCursor: string | undefined;
   /** The shutdown or error line that ends the stream, after everything gathered. */
   let last: string | undefined;
@@ -158,8 +156,7 @@ async function stream(
       ? undefined
       : setInterval(
           () => {
-            // A client that has not taken what was sent needs no heartbeat (nor do they pile up).
-            if (writer.hasUnsent || performance.now() - Math.max(began, writer.lastWriteAt) < heartbeatMs) return;
+            if (!writer.isQuietFor(heartbeatMs)) return;
             const beat = encoder.heartbeat();
             if (beat !== null && !signal.aborted) void writer.write(beat);
           },

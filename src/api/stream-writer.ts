@@ -1,10 +1,10 @@
 /**
  * Writes a long response the way Nagle's algorithm sends on a socket: text written while the
  * response has been quiet goes out at once; text written soon after a write is gathered and goes
- * out together a moment later (or once enough has gathered). The journal reader hands over entries
- * as they come out of journalctl's pipe, many small batches a second in a long read: one write each
- * was as many socket writes, compression flushes and wake-ups of the client. A followed line that
- * comes after a quiet spell is not held back.
+ * out together a moment later (or once enough has gathered). The journal reader hands over the
+ * entries of each read of journalctl's pipe (a few, when journalctl writes 4 KiB at a time; a burst
+ * of a followed task, line by line): one write each was as many socket writes, compression flushes
+ * and wake-ups of the client. A followed line that comes after a quiet spell is not held back.
  */
 /** How long gathered text waits after the last write. */
 export const GATHER_MS = 4;
@@ -12,17 +12,17 @@ export const GATHER_MS = 4;
 export const GATHER_MAX_LENGTH = 64 * 1024;
 
 /** What the writer needs of a response (express's, or any Node writable). */
-export interface GatheredResponse {
+export interface WritableResponse {
   write(text: string): boolean;
   end(): void;
   readonly writableEnded: boolean;
   on(event: 'drain', listener: () => void): unknown;
-  /** compression() adds flush() where it compresses; a response it left alone has none. */
+  /** compression() adds flush(): it writes out what zlib holds (nothing, where it does not compress). */
   flush?: () => void;
 }
 
 export interface StreamWriterOptions {
-  /** (Default: GATHER_MS) */
+  /** (Default: 4 ms, GATHER_MS) */
   gatherMs?: number;
 }
 
@@ -34,10 +34,12 @@ export class StreamWriter {
   /** Set while the response's buffer is full: the writer's callers wait for it. */
   private draining: Promise<void> | undefined;
   private release: (() => void) | undefined;
+  private ended = false;
   private readonly gatherMs: number;
+  private readonly created = performance.now();
 
   constructor(
-    private readonly response: GatheredResponse,
+    private readonly response: WritableResponse,
     private readonly signal: AbortSignal,
     options: StreamWriterOptions = {},
   ) {
@@ -53,18 +55,22 @@ export class StreamWriter {
     signal.addEventListener('abort', released, { once: true });
   }
 
-  /** When text last went out to the response (ms, performance.now()'s clock). */
-  get lastWriteAt(): number {
-    return this.lastWrite;
-  }
-
-  /** Text is gathered, or the client has not taken what went out: a heartbeat would add nothing. */
+  /** Text is gathered, or the client has not taken what went out. */
   get hasUnsent(): boolean {
     return this.pending.length > 0 || this.draining !== undefined;
   }
 
+  /**
+   * Nothing has gone out for `ms` (since the writer was made: the headers had just gone), and nothing
+   * waits to: a heartbeat is due. Not while the client has not taken what was sent: they would pile up.
+   */
+  isQuietFor(ms: number): boolean {
+    return !this.hasUnsent && performance.now() - Math.max(this.created, this.lastWrite) >= ms;
+  }
+
   /** Resolves when the caller may write more (backpressure: the client has taken what was sent). */
   write(text: string): Promise<void> {
+    if (this.ended) return Promise.resolve();
     this.pending.push(text);
     this.pendingLength += text.length;
     const wait = this.lastWrite + this.gatherMs - performance.now();
@@ -75,10 +81,14 @@ export class StreamWriter {
 
   /** Writes what has gathered and `last`, then ends the response (a full one buffers the rest). */
   end(last?: string): void {
+    if (this.ended) return;
+    this.ended = true;
     clearTimeout(this.timer);
+    this.timer = undefined;
     if (last !== undefined) this.pending.push(last);
     if (this.pending.length > 0 && !this.response.writableEnded) this.response.write(this.pending.join(''));
     this.pending = [];
+    this.pendingLength = 0;
     this.response.end();
   }
 
@@ -87,17 +97,18 @@ export class StreamWriter {
     clearTimeout(this.timer);
     this.timer = undefined;
     if (this.draining) return this.draining;
-    if (this.pending.length === 0 || this.response.writableEnded) return Promise.resolve();
+    // Aborted (client gone, or shutting down): end() writes what is left, the last line after it.
+    if (this.pending.length === 0 || this.signal.aborted || this.response.writableEnded) return Promise.resolve();
     const text = this.pending.length === 1 ? (this.pending[0] as string) : this.pending.join('');
     this.pending = [];
     this.pendingLength = 0;
     this.lastWrite = performance.now();
     const more = this.response.write(text);
     this.response.flush?.();
-    if (more || this.signal.aborted) return Promise.resolve();
+    if (more) return Promise.resolve();
     this.draining = new Promise<void>((resolve) => (this.release = resolve)).then(() => {
       this.draining = undefined;
-      return this.signal.aborted ? undefined : this.writeGathered();
+      return this.writeGathered();
     });
     return this.draining;
   }

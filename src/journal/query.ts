@@ -99,6 +99,9 @@ export function journalctlArgs(query: JournalQuery): string[] {
   return args;
 }
 
+/** stdbuf's option that gives journalctl's output a 64 KiB buffer. */
+export const STDBUF_OUTPUT_BUFFER = '--output=64K';
+
 /** The journalctl to run, and the stdbuf to run it under (null: as it is). */
 export interface JournalctlProgram {
   journalctl: string;
@@ -114,7 +117,7 @@ export interface JournalctlProgram {
 export function journalctlCommand(query: JournalQuery, program: JournalctlProgram): [string, string[]] {
   const args = journalctlArgs(query);
   if (program.stdbuf === null) return [program.journalctl, args];
-  return [program.stdbuf, ['--output=64K', program.journalctl, ...args]];
+  return [program.stdbuf, [STDBUF_OUTPUT_BUFFER, program.journalctl, ...args]];
 }
 
 /** systemd.time(7) "@seconds.fraction", to the millisecond (all a Date holds). */

@@ -1,12 +1,13 @@
 /**
- * The only code that runs journalctl: one child per read, its JSON lines parsed into entries and
+ * The only code that runs journalctl: one child per read (and once, `journalctl --version` under
+ * stdbuf, to see that stdbuf can run it), its JSON lines parsed into entries and
  * handed out in batches (one per chunk of output), with backpressure — while the consumer does not
  * ask for more, the pipe fills and journalctl waits. The child ends when the consumer stops or the
  * signal aborts; no child outlives its reader.
  */
 import { execFile, spawn } from 'node:child_process';
 import { parseJournalLine, type JournalEntry } from './entry.js';
-import { journalctlCommand, type JournalQuery } from './query.js';
+import { journalctlCommand, STDBUF_OUTPUT_BUFFER, type JournalQuery } from './query.js';
 
 export interface ReaderOptions {
   signal?: AbortSignal;
@@ -57,7 +58,7 @@ function stdbufFor(options: ReaderOptions): Promise<string | null> {
   if (options.stdbuf !== undefined) return Promise.resolve(options.stdbuf);
   if (options.journalctl !== undefined) return Promise.resolve(null);
   hostStdbuf ??= new Promise((resolve) => {
-    execFile(STDBUF, ['--output=64K', 'journalctl', '--version'], { timeout: 10_000 }, (error) => resolve(error ? null : STDBUF));
+    execFile(STDBUF, [STDBUF_OUTPUT_BUFFER, 'journalctl', '--version'], { timeout: 10_000 }, (error) => resolve(error ? null : STDBUF));
   });
   return hostStdbuf;
 }

@@ -35,6 +35,8 @@ export interface LogRequest {
 }
 
 const LONG_FINISHED_MS = 30_000;
+/** journalctl's message for a cursor it cannot seek to (journalctl.c, "Failed to seek to cursor: %m"). */
+const SEEK_REFUSED = 'Failed to seek to cursor';
 /**
  * A task's output is in the tasks' journal namespace, systemd's lines about its unit in the default
  * one (PID 1 logs there, whatever the unit's LogNamespace=): read both, interleaved.
@@ -109,8 +111,9 @@ export class TaskLogs {
     try {
       for await (const _batch of reader) break;
     } catch (error) {
-      // journalctl ran and refused the cursor (not: could not be run at all, the runner's fault).
-      if (error instanceof JournalctlError && error.exitCode !== null)
+      // journalctl ran and refused the cursor: its own message (LC_ALL=C.UTF-8). Anything else (it could
+      // not be run, stdbuf could not run it) is the runner's fault, not the client's.
+      if (error instanceof JournalctlError && error.exitCode !== null && error.stderr.includes(SEEK_REFUSED))
         throw new TaskError('INVALID_CURSOR', 'after: the journal cannot seek to that cursor', { cause: error });
       throw error;
     } finally {

@@ -25,7 +25,8 @@ export interface Scenario {
 export interface Recorded {
   pid: number;
   argv: string[];
-  env: { SYSTEMD_COLORS: string | null; SYSTEMD_PAGER: string | null; LC_ALL: string | null };
+  /** _STDBUF_O: the output buffer coreutils' stdbuf gave it. */
+  env: { SYSTEMD_COLORS: string | null; SYSTEMD_PAGER: string | null; LC_ALL: string | null; _STDBUF_O: string | null };
 }
 
 export interface FakeJournalctl {

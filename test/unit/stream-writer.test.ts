@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { GATHER_MAX_LENGTH, StreamWriter } from '../../src/api/stream-writer.js';
 
 /** Long enough that two writes one after the other fall within it on a busy machine. */
-const GATHER_MS = 300;
+const TEST_GATHER_MS = 300;
 const LIMIT = { timeout: 5_000 };
 
 /** A response that records each write (and each flush() compression would add), full when told. */
@@ -27,7 +27,7 @@ class RecordingResponse extends EventEmitter {
 }
 
 function writerOf(response: RecordingResponse, signal = new AbortController().signal): StreamWriter {
-  return new StreamWriter(response, signal, { gatherMs: GATHER_MS });
+  return new StreamWriter(response, signal, { gatherMs: TEST_GATHER_MS });
 }
 
 /** Whether `promise` has settled within `ms`. */
@@ -51,7 +51,7 @@ describe('StreamWriter', () => {
     await writer.write('c\n');
     assert.deepEqual(response.writes, ['a\n']);
     assert.equal(writer.hasUnsent, true);
-    await sleep(GATHER_MS * 2 + 50);
+    await sleep(TEST_GATHER_MS * 2 + 50);
     assert.deepEqual(response.writes, ['a\n', 'b\nc\n']);
     assert.equal(writer.hasUnsent, false);
     // Quiet again: the next text goes at once.
@@ -59,14 +59,16 @@ describe('StreamWriter', () => {
     assert.deepEqual(response.writes, ['a\n', 'b\nc\n', 'd\n']);
   });
 
-  it('writes gathered text without waiting once it is long enough.', LIMIT, async () => {
+  it('writes gathered text without waiting once it is long enough together.', LIMIT, async () => {
     const response = new RecordingResponse();
     const writer = writerOf(response);
     await writer.write('first\n');
-    const long = 'x'.repeat(GATHER_MAX_LENGTH);
-    await writer.write('b\n');
-    await writer.write(long);
-    assert.deepEqual(response.writes, ['first\n', `b\n${long}`]);
+    const half = 'x'.repeat(GATHER_MAX_LENGTH / 2);
+    await writer.write(half);
+    await writer.write(half.slice(1));
+    assert.deepEqual(response.writes, ['first\n']);
+    await writer.write('y');
+    assert.deepEqual(response.writes, ['first\n', `${half}${half.slice(1)}y`]);
   });
 
   it('writes what has gathered and the last text, in order, before it ends the response.', LIMIT, async () => {
@@ -95,10 +97,10 @@ describe('StreamWriter', () => {
     response.full = true;
     const writer = writerOf(response);
     const first = writer.write('a\n');
-    assert.equal(await settlesWithin(first, GATHER_MS * 2), false);
+    assert.equal(await settlesWithin(first, TEST_GATHER_MS * 2), false);
     // More text waits as well, gathered; the caller is held by the same drain.
     const second = writer.write('b\n');
-    assert.equal(await settlesWithin(second, GATHER_MS * 2), false);
+    assert.equal(await settlesWithin(second, TEST_GATHER_MS * 2), false);
     assert.deepEqual(response.writes, ['a\n']);
     assert.equal(writer.hasUnsent, true);
     response.full = false;
@@ -107,7 +109,7 @@ describe('StreamWriter', () => {
     assert.deepEqual(response.writes, ['a\n', 'b\n']);
   });
 
-  it('releases a held caller when the stream is aborted, and writes nothing more.', LIMIT, async () => {
+  it('releases a held caller when the stream is aborted, writes nothing more, and leaves the rest to end().', LIMIT, async () => {
     const response = new RecordingResponse();
     response.full = true;
     const aborted = new AbortController();
@@ -116,7 +118,44 @@ describe('StreamWriter', () => {
     void writer.write('b\n');
     aborted.abort();
     assert.equal(await settlesWithin(held, 1000), true);
+    await sleep(TEST_GATHER_MS * 2);
     assert.deepEqual(response.writes, ['a\n']);
+    writer.end('shutdown\n');
+    assert.deepEqual(response.writes, ['a\n', 'b\nshutdown\n']);
+  });
+
+  it('ignores text written after the end.', LIMIT, async () => {
+    const response = new RecordingResponse();
+    const writer = writerOf(response);
+    writer.end('last\n');
+    await writer.write('late\n');
+    writer.end('again\n');
+    await sleep(TEST_GATHER_MS * 2);
+    assert.deepEqual(response.writes, ['last\n']);
+  });
+
+  it('is quiet for a heartbeat only once nothing went out for that long and nothing waits.', LIMIT, async () => {
+    const response = new RecordingResponse();
+    const writer = writerOf(response);
+    assert.equal(writer.isQuietFor(200), false, 'right after the headers');
+    await sleep(250);
+    assert.equal(writer.isQuietFor(200), true);
+    await writer.write('a\n');
+    assert.equal(writer.isQuietFor(200), false, 'right after a write');
+    await writer.write('b\n');
+    await sleep(250);
+    // 'b' went out at the gather time (300 ms after 'a'): not quiet for 200 ms yet.
+    assert.equal(writer.isQuietFor(200), false, 'while text is gathered or just went out');
+    // The response fills with 'b' (written at the gather time), and 'c' waits for it to drain.
+    response.full = true;
+    await sleep(300);
+    void writer.write('c\n');
+    await sleep(TEST_GATHER_MS + 250);
+    assert.equal(writer.isQuietFor(200), false, 'while the client has not taken what was sent');
+    response.full = false;
+    response.emit('drain');
+    await sleep(250);
+    assert.equal(writer.isQuietFor(200), true);
   });
 
   it('listens for drain once for the stream, however often the response fills.', LIMIT, async () => {
