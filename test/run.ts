@@ -33,9 +33,19 @@ const coverageDir = coverage ? prepareCoverageDir() : undefined;
 const booted = await bootPrivateSystemd({ log, ...(coverageDir ? { coverageDir } : {}) });
 // An object: the signal handler changes it between two awaits, which narrowing cannot see.
 const run = { interrupted: false };
-const skipReportDir = mkdtempSync(join(tmpdir(), 'tessia-skips-'));
-const skipReport = join(skipReportDir, 'skipped.txt');
-const child = spawn(process.execPath, ['--import', 'tsx', '--test', ...options, ...files], {
+const reportDir = mkdtempSync(join(tmpdir(), 'tessia-test-report-'));
+const skipReport = join(reportDir, 'skipped.txt');
+const failureReport = join(reportDir, 'failed.txt');
+// TAP (or spec on a terminal, node's own default) as before, and the failures again into a file for the end.
+const reporters = options.some((option) => option.startsWith('--test-reporter'))
+  ? []
+  : [
+      `--test-reporter=${process.stdout.isTTY ? 'spec' : 'tap'}`,
+      '--test-reporter-destination=stdout',
+      `--test-reporter=${join(REPO_DIR, 'test/harness/failure-report.mjs')}`,
+      `--test-reporter-destination=${failureReport}`,
+    ];
+const child = spawn(process.execPath, ['--import', 'tsx', '--test', ...reporters, ...options, ...files], {
   cwd: REPO_DIR,
   stdio: 'inherit',
   env: {
@@ -69,8 +79,11 @@ if (coverageDir && !run.interrupted) {
   if (unloaded.length > 0) log(`coverage: no process loaded (so not in the figures): ${unloaded.join(' ')}`);
   reported = await reportCoverage();
 }
-// Skipped suites again at the very end, where they cannot scroll past: each with what enables it.
+// Skipped suites and failed tests again at the very end, where they cannot scroll past: each skip
+// with what enables it, each failure with its file and error.
 const skipped = existsSync(skipReport) ? [...new Set(readFileSync(skipReport, 'utf8').split('\n').filter(Boolean))] : [];
-rmSync(skipReportDir, { recursive: true, force: true });
+const failed = existsSync(failureReport) ? readFileSync(failureReport, 'utf8') : '';
+rmSync(reportDir, { recursive: true, force: true });
 if (skipped.length > 0) log(`SKIPPED on this machine (not run, not passed):\n${skipped.map((reason) => `  - ${reason}`).join('\n')}`);
+if (failed) log(`FAILED:\n${failed.trimEnd()}`);
 process.exit(code !== 0 ? code : leftovers || reported !== 0 ? 1 : 0);
