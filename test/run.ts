@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { REPO_DIR, bootPrivateSystemd } from '../src/embedded/private-systemd.js';
 import { keepOwnScripts, prepareCoverageDir, reportCoverage } from './coverage.js';
 import { SKIP_REPORT } from './harness/requirements.js';
@@ -19,6 +20,8 @@ function testFiles(directory: string): string[] {
     .sort();
 }
 
+/** Failures printed at the end: enough to read, few enough not to push the rest out of a log's tail. */
+const FAILURES_SHOWN = 20;
 const log = (line: string) => process.stderr.write(`[harness] ${line}\n`);
 // npm test -- [node --test options] [files]: e.g. --test-name-pattern=burst test/integration/logs.test.ts
 const requested = process.argv.slice(2);
@@ -36,13 +39,15 @@ const run = { interrupted: false };
 const reportDir = mkdtempSync(join(tmpdir(), 'tessia-test-report-'));
 const skipReport = join(reportDir, 'skipped.txt');
 const failureReport = join(reportDir, 'failed.txt');
-// TAP (or spec on a terminal, node's own default) as before, and the failures again into a file for the end.
-const reporters = options.some((option) => option.startsWith('--test-reporter'))
+// TAP (spec on a terminal: node 20's own choice) as before, and the failures again into a file for the end.
+const ownReporter = options.some((option) => option.startsWith('--test-reporter'));
+if (ownReporter) log('a --test-reporter of your own: no summary of the failures at the end');
+const reporters = ownReporter
   ? []
   : [
       `--test-reporter=${process.stdout.isTTY ? 'spec' : 'tap'}`,
       '--test-reporter-destination=stdout',
-      `--test-reporter=${join(REPO_DIR, 'test/harness/failure-report.mjs')}`,
+      `--test-reporter=${pathToFileURL(join(REPO_DIR, 'test/harness/failure-report.mjs')).href}`,
       `--test-reporter-destination=${failureReport}`,
     ];
 const child = spawn(process.execPath, ['--import', 'tsx', '--test', ...reporters, ...options, ...files], {
@@ -85,5 +90,10 @@ const skipped = existsSync(skipReport) ? [...new Set(readFileSync(skipReport, 'u
 const failed = existsSync(failureReport) ? readFileSync(failureReport, 'utf8') : '';
 rmSync(reportDir, { recursive: true, force: true });
 if (skipped.length > 0) log(`SKIPPED on this machine (not run, not passed):\n${skipped.map((reason) => `  - ${reason}`).join('\n')}`);
-if (failed) log(`FAILED:\n${failed.trimEnd()}`);
+if (failed) {
+  const failures = failed.split(/^(?=✖ )/m);
+  const shown = failures.slice(0, FAILURES_SHOWN).join('').trimEnd();
+  const more = failures.length > FAILURES_SHOWN ? `\n… and ${failures.length - FAILURES_SHOWN} more (in the TAP output above)` : '';
+  log(`FAILED${run.interrupted ? ' before the run was interrupted' : ''}: ${failures.length}\n${shown}${more}`);
+}
 process.exit(code !== 0 ? code : leftovers || reported !== 0 ? 1 : 0);
