@@ -51,6 +51,10 @@ const CURSOR_FIELD = /"__CURSOR":"([^"]+)"/;
 const CURSOR_FIELD_SPAN = 256;
 
 const STDBUF = '/usr/bin/stdbuf';
+/** What coreutils' stdbuf tells the program it runs (through its LD_PRELOAD library). */
+const STDBUF_VARIABLES = new Set(['_STDBUF_I', '_STDBUF_O', '_STDBUF_E']);
+/** The last characters of journalctl's stderr kept for its error. */
+const STDERR_KEPT = 4096;
 let hostStdbuf: Promise<string | null> | undefined;
 
 /** The stdbuf to run journalctl under: the host's, once it has been seen to run journalctl (checked once). */
@@ -63,14 +67,20 @@ function stdbufFor(options: ReaderOptions): Promise<string | null> {
   return hostStdbuf;
 }
 
+/**
+ * journalctl's environment: no colours, pager or locale of the runner's, and no buffering a stdbuf the
+ * runner itself was started under left in its environment (stdbuf sets its own, when used).
+ */
+function journalctlEnv(): NodeJS.ProcessEnv {
+  const inherited = Object.entries(process.env).filter(([name]) => !STDBUF_VARIABLES.has(name));
+  return { ...Object.fromEntries(inherited), SYSTEMD_COLORS: '0', SYSTEMD_PAGER: '', LC_ALL: 'C.UTF-8' };
+}
+
 export async function* readJournal(query: JournalQuery, options: ReaderOptions = {}): AsyncGenerator<JournalEntry[]> {
   const maxLine = options.maxLineBytes ?? 16 * 1024 * 1024;
   const stdbuf = await stdbufFor(options);
   const [program, args] = journalctlCommand(query, { journalctl: options.journalctl ?? 'journalctl', stdbuf });
-  const child = spawn(program, args, {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, SYSTEMD_COLORS: '0', SYSTEMD_PAGER: '', LC_ALL: 'C.UTF-8' },
-  });
+  const child = spawn(program, args, { stdio: ['ignore', 'pipe', 'pipe'], env: journalctlEnv() });
   running += 1;
   let counted = true;
   // A child that could not be spawned reports 'error' (and its 'close' comes later): counted once.
@@ -90,9 +100,8 @@ export async function* readJournal(query: JournalQuery, options: ReaderOptions =
   });
   let stderr = '';
   child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (chunk: string) => {
-    if (stderr.length < 4096) stderr += chunk;
-  });
+  // The end is kept: journalctl says why it failed last, after any warnings about journal files.
+  child.stderr.on('data', (chunk: string) => (stderr = (stderr + chunk).slice(-STDERR_KEPT)));
   const onAbort = () => child.kill('SIGTERM');
   options.signal?.addEventListener('abort', onAbort, { once: true });
   if (options.signal?.aborted) onAbort();

@@ -136,10 +136,12 @@ describe('readJournal output', () => {
     );
   });
 
-  it('runs the program with the argument list of the query, without colours or a pager.', LIMIT, async () => {
+  it("runs the program with the argument list of the query, without colours, a pager or the runner's own stdbuf.", LIMIT, async () => {
     const fake = fakeJournalctl({ steps: [] });
     const query: JournalQuery = { ...QUERY, afterCursor: cursorOf(1), tail: 5, maxPriority: 4 };
-    const batches = await collect(readJournal(query, { journalctl: fake.path }));
+    // As a runner started under `stdbuf -oL` would have it: journalctl is not to buffer by line.
+    process.env['_STDBUF_O'] = 'L';
+    const batches = await collect(readJournal(query, { journalctl: fake.path })).finally(() => delete process.env['_STDBUF_O']);
     assert.equal(batches.length, 0);
     const record = fake.record();
     assert.deepEqual(record.argv, journalctlArgs(query));
@@ -253,6 +255,24 @@ describe('readJournal failures', () => {
       assert.equal(error.stderr, 'Failed to seek to cursor: Invalid argument\n');
       assert.match(error.message, /exit 1/);
       assert.match(error.message, /Failed to seek to cursor: Invalid argument/);
+      return true;
+    });
+  });
+
+  it('keeps the end of a long stderr, where journalctl says why it failed, after its warnings.', LIMIT, async () => {
+    const warnings = Array.from(
+      { length: 200 },
+      (_, i) => `Journal file /var/log/journal/x/system@${i}.journal corrupted, ignoring file.\n`,
+    );
+    const fake = fakeJournalctl({
+      steps: [...warnings.map((stderr) => ({ stderr })), { stderr: 'Failed to seek to cursor: Invalid argument\n' }],
+      exitCode: 1,
+    });
+    await assert.rejects(collect(readJournal(QUERY, { journalctl: fake.path })), (error: unknown) => {
+      assert.ok(error instanceof JournalctlError, `expected a JournalctlError, got ${String(error)}`);
+      assert.ok(warnings.join('').length > 2 * 4096, 'more than is kept');
+      assert.equal(error.stderr.length, 4096);
+      assert.ok(error.stderr.endsWith('corrupted, ignoring file.\nFailed to seek to cursor: Invalid argument\n'), error.stderr.slice(-200));
       return true;
     });
   });

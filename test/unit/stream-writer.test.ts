@@ -54,7 +54,9 @@ describe('StreamWriter', () => {
     await sleep(TEST_GATHER_MS * 2 + 50);
     assert.deepEqual(response.writes, ['a\n', 'b\nc\n']);
     assert.equal(writer.hasUnsent, false);
-    // Quiet again: the next text goes at once.
+    // Quiet again for the gather time (counted from when the gathered text went out, late or not):
+    // the next text goes at once.
+    while (!writer.isQuietFor(TEST_GATHER_MS)) await sleep(20);
     await writer.write('d\n');
     assert.deepEqual(response.writes, ['a\n', 'b\nc\n', 'd\n']);
   });
