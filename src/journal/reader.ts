@@ -62,7 +62,9 @@ function stdbufFor(options: ReaderOptions): Promise<string | null> {
   if (options.stdbuf !== undefined) return Promise.resolve(options.stdbuf);
   if (options.journalctl !== undefined) return Promise.resolve(null);
   hostStdbuf ??= new Promise((resolve) => {
-    execFile(STDBUF, [STDBUF_OUTPUT_BUFFER, 'journalctl', '--version'], { timeout: 10_000 }, (error) => resolve(error ? null : STDBUF));
+    execFile(STDBUF, [STDBUF_OUTPUT_BUFFER, 'journalctl', '--version'], { timeout: 10_000, env: journalctlEnv() }, (error) =>
+      resolve(error ? null : STDBUF),
+    );
   });
   return hostStdbuf;
 }
@@ -98,10 +100,16 @@ export async function* readJournal(query: JournalQuery, options: ReaderOptions =
       resolve(null);
     });
   });
-  let stderr = '';
-  child.stderr.setEncoding('utf8');
   // The end is kept: journalctl says why it failed last, after any warnings about journal files.
-  child.stderr.on('data', (chunk: string) => (stderr = (stderr + chunk).slice(-STDERR_KEPT)));
+  // An object: the listener changes it, which narrowing after the loop below cannot see.
+  const stderr = { text: '', cut: false };
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (chunk: string) => {
+    stderr.text += chunk;
+    if (stderr.text.length <= STDERR_KEPT) return;
+    stderr.text = stderr.text.slice(-STDERR_KEPT);
+    stderr.cut = true;
+  });
   const onAbort = () => child.kill('SIGTERM');
   options.signal?.addEventListener('abort', onAbort, { once: true });
   if (options.signal?.aborted) onAbort();
@@ -164,7 +172,9 @@ export async function* readJournal(query: JournalQuery, options: ReaderOptions =
     const code = await closed;
     if (spawnError) throw new JournalctlError(`cannot run journalctl: ${spawnError.message}`, null, '');
     if (code !== 0 && !options.signal?.aborted) {
-      throw new JournalctlError(`journalctl failed (exit ${code}): ${stderr.trim()}`, code, stderr);
+      // Cut: from the first whole line kept.
+      const said = stderr.cut ? `…${stderr.text.slice(stderr.text.indexOf('\n') + 1)}` : stderr.text;
+      throw new JournalctlError(`journalctl failed (exit ${code}): ${said.trim()}`, code, said);
     }
   } finally {
     options.signal?.removeEventListener('abort', onAbort);

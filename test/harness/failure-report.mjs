@@ -11,7 +11,10 @@ const ERROR_LINES = 12;
 const STDERR_LINES = 15;
 const NODE_FRAME = /^\s*at .*\(?node:/;
 
-/** @param {string} text */
+/**
+ * @param {string} text
+ * @param {number} count the last lines kept
+ */
 function ownLines(text, count) {
   return text
     .split('\n')

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -43,9 +43,12 @@ function report(name: string, source: string): { status: number | null; stdout: 
       `--test-reporter-destination=${reportFile}`,
       fixture,
     ],
-    // Without NODE_TEST_CONTEXT: with it, node --test would report to this test run instead.
-    { encoding: 'utf8', env: withoutTestContext() },
+    // Without NODE_TEST_CONTEXT: with it, node --test would report to this test run instead. Bounded:
+    // spawnSync holds the event loop, so node:test's own timeout could not end a reporter that hangs.
+    { encoding: 'utf8', env: withoutTestContext(), timeout: 30_000, killSignal: 'SIGKILL' },
   );
+  assert.equal(ran.error, undefined, ran.stderr);
+  assert.ok(existsSync(reportFile), `no report: ${ran.stderr}`);
   const failures = readFileSync(reportFile, 'utf8')
     .split(/^(?=✖ )/m)
     .filter(Boolean);

@@ -181,12 +181,19 @@ describe('TaskLogs resuming after a cursor', () => {
   const logsWith = (journalctl: string) =>
     new TaskLogs(tasksThatFinish(new Promise(() => {})), { settleMs: 100, journalctl }, pino({ level: 'silent' }));
 
-  it('refuses a cursor journalctl refuses as INVALID_CURSOR.', LIMIT, async () => {
-    const fake = fakeJournalctl(directory, { steps: [{ stderr: 'Failed to seek to cursor: Invalid argument\n' }], exitCode: 1 });
-    await assert.rejects(logsWith(fake.path).open({ taskId: TASK_ID, follow: false, afterCursor: cursor }, AbortSignal.timeout(8000)), {
-      code: 'INVALID_CURSOR',
+  for (const [when, warnings] of [
+    ['', 0],
+    [', after more than 4 KiB of warnings about journal files', 200],
+  ] as const) {
+    it(`refuses a cursor journalctl refuses as INVALID_CURSOR${when}.`, LIMIT, async () => {
+      const warning = { stderr: 'Journal file /var/log/journal/x/system@1.journal corrupted, ignoring file.\n' };
+      const steps = [...Array.from({ length: warnings }, () => warning), { stderr: 'Failed to seek to cursor: Invalid argument\n' }];
+      const fake = fakeJournalctl(directory, { steps, exitCode: 1 });
+      await assert.rejects(logsWith(fake.path).open({ taskId: TASK_ID, follow: false, afterCursor: cursor }, AbortSignal.timeout(8000)), {
+        code: 'INVALID_CURSOR',
+      });
     });
-  });
+  }
 
   it('does not blame the cursor when journalctl cannot be run at all.', LIMIT, async () => {
     await assert.rejects(
