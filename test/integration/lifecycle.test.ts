@@ -110,8 +110,10 @@ describe('a task over its life', () => {
 
   test("a task's start and end are taken from systemd's signals: nothing read back, its exit code, times and CPU time right", async () => {
     const readsBefore = await metricOf(suite.runner.baseUrl, 'tessia_unit_reads_total');
-    const task = await start('echo', 'echo working\nRETURN 5');
-    assert.ok(['running', 'exited'].includes(task.state), `answered ${task.state}`);
+    // Running on past the start's answer: a task that ends while its start is being answered is read
+    // back, rightly (the runner may have its exit's Service signal without the Unit one yet).
+    const task = await start('echo', 'echo working\nsleep 2\nRETURN 5');
+    assert.equal(task.state, 'running');
     assert.match(task.invocationId, /^[0-9a-f]{32}$/);
     const done = await waitForState(suite.api, task.taskId, ['exited']);
     assert.equal(done.exitCode, 5);
